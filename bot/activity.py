@@ -1,0 +1,200 @@
+"""Teams activities in: validate the JSON shape and turn it into a neutral `Turn`."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from handlers.models import Conversation, FileAttachment, Turn, User
+
+KNOWN_TYPES = frozenset(
+    [
+        "message",
+        "conversationUpdate",
+        "contactRelationUpdate",
+        "typing",
+        "endOfConversation",
+        "event",
+        "invoke",
+        "deleteUserData",
+        "messageUpdate",
+        "messageDelete",
+        "installationUpdate",
+        "messageReaction",
+        "suggestion",
+        "trace",
+        "handoff",
+        "command",
+        "commandResult",
+    ]
+)
+FILE_DOWNLOAD = "application/vnd.microsoft.teams.file.download.info"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
+_AT = re.compile(r"<at[^>]*>(.*?)</at>", re.S | re.I)
+
+
+class ActivityError(ValueError):
+    """The body is not an activity we can answer; the message is safe to return to the client."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+
+class Account(_Model):
+    id: str = ""
+    name: str | None = ""
+    aad_object_id: str | None = Field("", alias="aadObjectId")
+
+
+class ConversationAccount(_Model):
+    id: str = ""
+    conversation_type: str | None = Field(None, alias="conversationType")
+    tenant_id: str | None = Field(None, alias="tenantId")
+    is_group: bool | None = Field(None, alias="isGroup")
+
+
+class InboundActivity(_Model):
+    """The fields of a Bot Framework Activity the gateway reads (camelCase on the wire)."""
+
+    type: str
+    id: str = ""
+    service_url: str = Field("", alias="serviceUrl")
+    channel_id: str = Field("", alias="channelId")
+    from_: Account = Field(default_factory=Account, alias="from")
+    conversation: ConversationAccount = Field(default_factory=ConversationAccount)
+    recipient: Account = Field(default_factory=Account)
+    text: str | None = None
+    text_format: str | None = Field(None, alias="textFormat")
+    value: Any = None
+    name: str | None = None
+    locale: str | None = None
+    entities: list[dict[str, Any]] | None = None
+    attachments: list[dict[str, Any]] | None = None
+    channel_data: dict[str, Any] | None = Field(None, alias="channelData")
+    members_added: list[Account] | None = Field(None, alias="membersAdded")
+
+
+def parse_activity(body: Any) -> InboundActivity:
+    """Return the activity in a decoded JSON body; raise ActivityError with a client-facing sentence."""
+    if not isinstance(body, dict):
+        raise ActivityError("The request body must be a JSON object (a Bot Framework Activity).")
+    try:
+        activity = InboundActivity.model_validate(body)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ActivityError(f"Invalid activity: field '{where}': {first['msg']}.") from None
+    if not activity.type:
+        raise ActivityError("Invalid activity: field 'type' is empty.")
+    return activity
+
+
+def check_routable(activity: InboundActivity) -> None:
+    """Raise ActivityError unless the activity has a known type and what a reply needs."""
+    if activity.type not in KNOWN_TYPES:
+        raise ActivityError(f"Unsupported activity type '{activity.type[:40]}'.")
+    if not activity.service_url:
+        raise ActivityError("Invalid activity: 'serviceUrl' is required.")
+    if not re.match(r"^https?://[^\s/]+", activity.service_url):
+        raise ActivityError("Invalid activity: 'serviceUrl' must be an http(s) URL.")
+    if not activity.conversation.id:
+        raise ActivityError("Invalid activity: 'conversation.id' is required.")
+
+
+def tenant_of(activity: InboundActivity) -> str:
+    """Return the tenant id from `channelData.tenant.id` (where Teams puts it), else `conversation.tenantId`."""
+    tenant = (activity.channel_data or {}).get("tenant")
+    if isinstance(tenant, dict) and isinstance(tenant.get("id"), str) and tenant["id"]:
+        return tenant["id"]
+    return activity.conversation.tenant_id or ""
+
+
+def clean_text(text: str) -> str:
+    """Return `text` with control and invisible characters removed and line ends normalised."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("&nbsp;", " ")
+    return _CONTROL.sub("", text)
+
+
+def strip_bot_mention(activity: InboundActivity, text: str) -> str:
+    """Remove the `<at>…</at>` mention of the bot; mentions of people are kept as their names."""
+    bot_id = activity.recipient.id
+    found = False
+    for entity in activity.entities or []:
+        mentioned = entity.get("mentioned") if entity.get("type") == "mention" else None
+        if isinstance(mentioned, dict) and mentioned.get("id") == bot_id and isinstance(entity.get("text"), str):
+            found = found or entity["text"] in text
+            text = text.replace(entity["text"], " ")
+    leading = None if found else _AT.match(text.lstrip())
+    if leading and activity.conversation.conversation_type in ("groupChat", "channel"):
+        text = text.lstrip()[leading.end() :]  # no mention entity: a leading mention is the bot's
+    return re.sub(r"[ \t]+", " ", _AT.sub(r"\1", text)).strip()
+
+
+def conversation_of(activity: InboundActivity) -> Conversation:
+    """Return the neutral conversation; channel threads get a key of their own (the thread's root id)."""
+    kind = activity.conversation.conversation_type or ("groupChat" if activity.conversation.is_group else "personal")
+    if kind not in ("personal", "groupChat", "channel"):
+        kind = "groupChat" if activity.conversation.is_group else "personal"
+    key = activity.conversation.id
+    if kind == "channel" and ";messageid=" not in key and activity.id:
+        key = f"{key};messageid={activity.id}"  # a new post is the root of its own thread
+    return Conversation(id=activity.conversation.id, type=kind, key=key, tenant_id=tenant_of(activity))
+
+
+def _files(activity: InboundActivity) -> list[FileAttachment]:
+    files = []
+    for attachment in activity.attachments or []:
+        content = attachment.get("content")
+        if attachment.get("contentType") == FILE_DOWNLOAD and isinstance(content, dict) and content.get("downloadUrl"):
+            files.append(
+                FileAttachment(
+                    name=str(attachment.get("name") or "file"),
+                    download_url=str(content["downloadUrl"]),
+                    file_type=str(content.get("fileType") or ""),
+                )
+            )
+    return files
+
+
+def card_action(activity: InboundActivity) -> tuple[str, dict[str, Any]] | None:
+    """Return (verb, data) when the activity is a card action (Action.Submit or Action.Execute), else None."""
+    if activity.type == "invoke" and activity.name == "adaptiveCard/action":
+        action = (activity.value or {}).get("action") if isinstance(activity.value, dict) else None
+        if not isinstance(action, dict):
+            raise ActivityError("Invalid adaptiveCard/action invoke: 'value.action' is missing.")
+        data = action.get("data") if isinstance(action.get("data"), dict) else {}
+        return str(action.get("verb") or data.get("verb") or ""), data
+    if activity.type == "message" and isinstance(activity.value, dict) and not (activity.text or "").strip():
+        data = activity.value
+        return str(data.get("verb") or data.get("action") or ""), data
+    return None
+
+
+def to_turn(activity: InboundActivity) -> Turn | None:
+    """Return the Turn for an activity the gateway answers, or None for one it only acknowledges."""
+    user = User(
+        id=activity.from_.id,
+        name=activity.from_.name or "",
+        aad_object_id=activity.from_.aad_object_id or "",
+    )
+    common = {
+        "id": activity.id,
+        "user": user,
+        "conversation": conversation_of(activity),
+        "locale": activity.locale or "en-US",
+    }
+    action = card_action(activity)
+    if action is not None:
+        verb, data = action
+        return Turn(kind="action", verb=verb, data=data, invoke=activity.type == "invoke", **common)
+    if activity.type == "message":
+        text = strip_bot_mention(activity, clean_text(activity.text or ""))
+        return Turn(kind="message", text=text, files=_files(activity), **common)
+    if activity.type == "conversationUpdate" and any(
+        m.id == activity.recipient.id for m in activity.members_added or []
+    ):
+        return Turn(kind="welcome", **common)
+    return None

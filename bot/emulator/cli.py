@@ -1,0 +1,174 @@
+"""`python -m bot chat`: a terminal client that plays the Teams channel against the bot's HTTP endpoint."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from typing import Any
+
+import aiohttp
+
+from bot.emulator.activities import TeamsChannel
+from bot.emulator.connector import Call, FakeConnector
+from bot.emulator.render import Button, render_activity
+
+HELP = """Type a message and press Enter. Emulator commands:
+  :click N   press button N of the last card      :thread  start a new channel thread (--channel)
+  :bot-added send the 'bot added' event            :quit    leave (or Ctrl+D)"""
+
+
+class ChatSession:
+    """Sends Teams-shaped activities to `endpoint` and prints what the bot sends back to the local connector."""
+
+    def __init__(self, endpoint: str, channel: TeamsChannel, connector: FakeConnector, token: str = "") -> None:
+        self.endpoint = endpoint
+        self.channel = channel
+        self.connector = connector
+        self.token = token
+        self.buttons: list[Button] = []
+        self.last_call = 0.0
+        self.message_calls = 0
+        self.http: aiohttp.ClientSession | None = None
+
+    def on_call(self, call: Call) -> None:
+        """Print one activity the bot sent, and remember its buttons."""
+        self.last_call = time.monotonic()
+        if call.type == "message":
+            self.message_calls += 1
+        text, buttons = render_activity(call.body, call.method)
+        if buttons:
+            self.buttons = buttons
+            text += "\n" + "  ".join(f"[{i}] {b.title}" for i, b in enumerate(buttons, start=1))
+            text += "   (:click N)"
+        print(text, flush=True)
+
+    async def post(self, activity: dict[str, Any]) -> tuple[int, Any]:
+        """POST an activity to the bot; return (status, decoded body or text)."""
+        if self.http is None:
+            self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        async with self.http.post(self.endpoint, json=activity, headers=headers) as response:
+            text = await response.text()
+            try:
+                return response.status, await response.json(content_type=None)
+            except ValueError:
+                return response.status, text
+
+    async def send(self, activity: dict[str, Any], settle: float = 1.5, timeout: float = 60.0) -> bool:
+        """Send an activity and wait until the bot's replies settle; return False when the bot refused it."""
+        before = self.message_calls
+        try:
+            status, body = await self.post(activity)
+        except aiohttp.ClientError as error:
+            print(f"(cannot reach the bot at {self.endpoint}: {error}; is `make run` running?)", flush=True)
+            return False
+        if status >= 400:
+            message = body.get("error", {}).get("message") if isinstance(body, dict) else body
+            print(f"(the bot answered HTTP {status}: {message})", flush=True)
+            return False
+        if isinstance(body, dict) and body.get("type", "").startswith("application/vnd.microsoft"):
+            print(f"bot (card action)> {body.get('value')}", flush=True)
+            return True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            if self.message_calls > before and time.monotonic() - self.last_call >= settle:
+                return True
+        print(f"(no reply within {timeout:.0f} s)", flush=True)
+        return False
+
+    async def handle_line(self, line: str) -> bool | None:
+        """Act on one line the user typed; return None to quit, else whether it went well."""
+        line = line.strip()
+        if line in (":quit", ":q", ":exit"):
+            return None
+        if line in (":help", ":h"):
+            print(HELP)
+            return True
+        if line == ":thread":
+            self.channel.new_thread()
+            print("(the next message starts a new thread)")
+            return True
+        if line == ":bot-added":
+            return await self.send(self.channel.bot_added())
+        if line.startswith(":click"):
+            return await self.click(line.removeprefix(":click").strip())
+        if not line:
+            return True
+        return await self.send(self.channel.message(line))
+
+    async def click(self, which: str) -> bool:
+        """Press a button of the last card by its number."""
+        if not which.isdigit() or not 1 <= int(which) <= len(self.buttons):
+            print(f"(no button {which!r}; the last card has {len(self.buttons)})")
+            return False
+        button = self.buttons[int(which) - 1]
+        if button.kind == "Action.OpenUrl":
+            print(f"(opens {button.url})")
+            return True
+        if button.kind == "Action.Execute":
+            return await self.send(self.channel.execute(button.verb, button.data))
+        return await self.send(self.channel.submit(button.data))
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self.http is not None:
+            await self.http.close()
+
+
+async def run_chat(args: argparse.Namespace) -> int:
+    """Run the emulator; return the process exit code."""
+    connector = FakeConnector(port=args.port)
+    await connector.start()
+    channel = TeamsChannel(args.service_url or connector.url, shape=args.shape, user_name=args.user)
+    session = ChatSession(args.endpoint, channel, connector, args.token)
+    connector.on_call = session.on_call
+    try:
+        if args.say:
+            ok = True
+            for text in args.say:
+                print(f"you> {text}", flush=True)
+                ok = bool(await session.handle_line(text)) and ok
+            return 0 if ok else 1
+        where = {"personal": "a personal chat", "groupChat": "a group chat", "channel": "a channel thread"}[args.shape]
+        print(f"Teams emulator: {where} with the bot at {args.endpoint}\n"
+              f"(replies come to the local connector at {connector.url})\n{HELP}\n", flush=True)  # fmt: skip
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                line = await loop.run_in_executor(None, input, "you> ")
+            except (EOFError, KeyboardInterrupt):
+                print()
+                return 0
+            if await session.handle_line(line) is None:
+                return 0
+    finally:
+        await session.close()
+        await connector.stop()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the `chat` options to an argument parser."""
+    parser.add_argument("--endpoint", default="http://127.0.0.1:3978/api/messages", help="the bot's messaging endpoint")
+    shape = parser.add_mutually_exclusive_group()
+    shape.add_argument("--group", dest="shape", action="store_const", const="groupChat", help="a group chat")
+    shape.add_argument("--channel", dest="shape", action="store_const", const="channel", help="a channel thread")
+    parser.set_defaults(shape="personal")
+    parser.add_argument("--user", default="Alex Wilber", help="the user's display name")
+    parser.add_argument("--port", type=int, default=0, help="port of the local connector (default: any free port)")
+    parser.add_argument("--service-url", default="", help="serviceUrl to send (when the bot cannot reach loopback)")
+    parser.add_argument("--token", default="", help="a bearer token to send (default: none, local development)")
+    parser.add_argument("--say", action="append", help="send this message and exit (repeatable)")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Entry point of `python -m bot chat`."""
+    try:
+        return asyncio.run(run_chat(args))
+    except KeyboardInterrupt:
+        return 0
+    except OSError as error:
+        print(f"cannot start the local connector: {error}", file=sys.stderr)
+        return 1

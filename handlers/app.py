@@ -1,0 +1,114 @@
+"""The gateway's conversation logic: the commands, the chat with the backend, feedback, and the error policy."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from handlers.models import Replier, Turn
+from handlers.router import Router
+from services.backends import Backend, BackendError, FinalAnswer, Question
+from services.store import Feedback, Store
+
+log = logging.getLogger(__name__)
+
+EMPTY_MESSAGE = "Your message was empty. Ask me a question, or send `help` to see what I can do."
+
+
+def trim_question(text: str, limit: int) -> tuple[str, str]:
+    """Return (text cut to `limit` characters at a word boundary, a note for the user or '')."""
+    if len(text) <= limit:
+        return text, ""
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    if space > limit * 0.8:
+        cut = cut[:space]
+    note = (
+        f"Your message was {len(text):,} characters long; I answered the first {len(cut):,} "
+        f"(the {limit:,}-character limit of this backend)."
+    )
+    return cut, note
+
+
+def build_router(backend: Backend, store: Store) -> Router:
+    """Return the Router with every command, card action and the default chat handler wired to `backend` and `store`."""
+    router = Router()
+    intro = (
+        f"I am the company AI gateway. Ask me anything in plain words and I answer from the "
+        f"**{backend.name}** backend, with numbered sources."
+    )
+
+    @router.command("help", "show this list", "?", "commands")
+    async def help_(turn: Turn, replier: Replier, rest: str) -> None:
+        await replier.send_text(router.help_text(intro))
+
+    @router.command("new", "start a fresh conversation (forget this chat's context)", "reset")
+    async def new(turn: Turn, replier: Replier, rest: str) -> None:
+        await store.clear_conversation(turn.conversation.key)
+        where = "this thread" if turn.conversation.type == "channel" else "this chat"
+        await replier.send_text(f"Started a new conversation: I have forgotten the earlier context of {where}.")
+
+    @router.default
+    async def chat(turn: Turn, replier: Replier, text: str) -> None:
+        if not text.strip():
+            await replier.send_text(EMPTY_MESSAGE)
+            return
+        await replier.typing()
+        text, note = trim_question(text.strip(), backend.max_input_chars)
+        saved = await store.get_conversation(turn.conversation.key)
+        state = saved.get("backend_state", {}) if saved.get("backend") == backend.name else {}
+        question = Question(
+            text=text, conversation_key=turn.conversation.key, user_id=turn.user.id,
+            user_name=turn.user.name, state=state,
+        )  # fmt: skip
+        final: FinalAnswer | None = None
+        async for event in backend.answer(question):
+            if isinstance(event, FinalAnswer):
+                final = event
+        if final is None:
+            raise RuntimeError(f"backend {backend.name} ended without a final answer")
+        await store.put_conversation(turn.conversation.key, {"backend": backend.name, "backend_state": final.state})
+        await replier.send_answer(final, note=note)
+
+    @router.action("feedback", "Thanks for your feedback.")
+    async def feedback(turn: Turn, replier: Replier) -> None:
+        reaction = str(turn.data.get("reaction", ""))
+        if reaction not in ("like", "dislike"):
+            raise ValueError(f"feedback action with reaction {reaction!r}")
+        await store.add_feedback(
+            Feedback(
+                conversation_key=turn.conversation.key,
+                answer_id=str(turn.data.get("answer_id", "")),
+                reaction=reaction,
+                user_id=turn.user.aad_object_id or turn.user.id,
+                comment=str(turn.data.get("comment", ""))[:2000],
+                backend=str(turn.data.get("backend", "")),
+                backend_conversation_id=str(turn.data.get("conversation_id", "")),
+                model_id=str(turn.data.get("model_id", "")),
+            )
+        )
+
+    @router.welcome
+    async def welcome(turn: Turn, replier: Replier) -> None:
+        await replier.send_text(router.help_text(intro))
+
+    return router
+
+
+async def run_turn(router: Router, turn: Turn, replier: Replier) -> None:
+    """Run one turn; a failure is logged with a reference id and the user gets one friendly sentence with it."""
+    try:
+        await router.handle(turn, replier)
+    except Exception as error:  # noqa: BLE001 - the error policy: log everything, show a sentence
+        reference = uuid.uuid4().hex[:8]
+        log.exception(
+            "turn failed ref=%s activity=%s conversation=%s kind=%s",
+            reference, turn.id, turn.conversation.id, turn.kind,
+        )  # fmt: skip
+        if turn.kind == "welcome":
+            return
+        sentence = error.user_message if isinstance(error, BackendError) else "Sorry, something went wrong on my side."
+        try:
+            await replier.send_text(f"{sentence} (reference {reference})")
+        except Exception:  # noqa: BLE001 - the channel itself failed; the log line above has the turn
+            log.exception("could not tell the user about ref=%s", reference)

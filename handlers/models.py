@@ -1,0 +1,69 @@
+"""The neutral models handlers work on: a Turn in, calls on a Replier out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from services.backends import FinalAnswer
+
+
+class User(BaseModel):
+    """Who sent the turn. `aad_object_id` is the Entra ID object id when Teams provides it."""
+
+    id: str
+    name: str = ""
+    aad_object_id: str = ""
+
+
+class Conversation(BaseModel):
+    """Where the turn happened. `key` identifies the context kept for it: one per chat, one per channel thread."""
+
+    id: str
+    type: Literal["personal", "groupChat", "channel"]
+    key: str
+    tenant_id: str = ""
+
+
+class FileAttachment(BaseModel):
+    """A file the user attached (personal chat): a short-lived, pre-authenticated download URL."""
+
+    name: str
+    download_url: str
+    file_type: str = ""
+
+
+class Turn(BaseModel):
+    """One thing a user did that the gateway answers.
+
+    kind: `message` (text), `action` (a card button: `verb` and `data`), `welcome` (the bot was added).
+    `text` has the bot's @mention removed and control characters stripped; `invoke` is True for
+    Action.Execute, whose acknowledgement already went back in the HTTP response.
+    """
+
+    id: str
+    kind: Literal["message", "action", "welcome"]
+    text: str = ""
+    verb: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+    invoke: bool = False
+    user: User
+    conversation: Conversation
+    locale: str = "en-US"
+    files: list[FileAttachment] = Field(default_factory=list)
+    received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class Replier(Protocol):
+    """How handlers answer. The Teams implementation lives in `bot/replier.py`."""
+
+    async def typing(self) -> None:
+        """Show the typing indicator."""
+
+    async def send_text(self, text: str) -> None:
+        """Send Markdown text; text over the message size limit is split into several messages, never cut."""
+
+    async def send_answer(self, answer: FinalAnswer, *, note: str = "") -> None:
+        """Send a backend's answer with its numbered citations and 👍/👎 feedback buttons; `note` goes above it."""

@@ -1,0 +1,1 @@
+"""Backends, state store and analytics: everything that knows nothing about Teams."""

@@ -1,0 +1,28 @@
+"""Answering backends behind one protocol (see `base.py`)."""
+
+from services.backends.base import (
+    AnswerEvent,
+    Backend,
+    BackendError,
+    Citation,
+    CitationsFound,
+    FinalAnswer,
+    Question,
+    TextDelta,
+)
+
+__all__ = [
+    "AnswerEvent", "Backend", "BackendError", "Citation", "CitationsFound", "FinalAnswer",
+    "Question", "TextDelta", "create_backend",
+]  # fmt: skip
+
+
+def create_backend(settings) -> Backend:
+    """Return the backend named by `settings.backend`."""
+    if settings.backend == "local":
+        from services.backends.local import LocalBackend
+        from services.knowledge import KnowledgeIndex
+
+        index_path = settings.state_db.parent / "knowledge.db"
+        return LocalBackend(KnowledgeIndex(settings.knowledge_dir, index_path))
+    raise ValueError(f"unknown backend {settings.backend!r}")

@@ -1,0 +1,108 @@
+"""Gateway settings: one pydantic-settings model read from the environment and an optional `.env`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message is one line that names the variable."""
+
+
+class Settings(BaseSettings):
+    """Every setting the gateway reads. Names are the environment variable names (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    microsoft_app_id: str = ""
+    microsoft_app_password: SecretStr = SecretStr("")
+    microsoft_app_type: Literal["MultiTenant", "SingleTenant"] = "MultiTenant"
+    microsoft_app_tenant_id: str = ""
+    bot_openid_metadata_url: HttpUrl | None = None
+
+    backend: Literal["local"] = "local"
+    knowledge_dir: Path = REPO_ROOT / "docs"
+    state_db: Path = Path("state/gateway.db")
+    allowed_tenants: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=3978, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    dedupe_ttl_seconds: int = Field(default=6 * 3600, ge=60)
+    max_concurrent_turns: int = Field(default=32, ge=1, le=1024)
+
+    @field_validator("microsoft_app_type", mode="before")
+    @classmethod
+    def _app_type_any_case(cls, value: object) -> object:
+        if isinstance(value, str):
+            for option in ("MultiTenant", "SingleTenant"):
+                if value.strip().lower() == option.lower():
+                    return option
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("allowed_tenants", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("bot_openid_metadata_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _single_tenant_needs_tenant(self) -> Settings:
+        if self.microsoft_app_type == "SingleTenant":
+            if not self.microsoft_app_id:
+                raise ValueError("MICROSOFT_APP_ID: required when MICROSOFT_APP_TYPE is SingleTenant")
+            if not self.microsoft_app_tenant_id:
+                raise ValueError("MICROSOFT_APP_TENANT_ID: required when MICROSOFT_APP_TYPE is SingleTenant")
+        if self.microsoft_app_id and not self.microsoft_app_password.get_secret_value():
+            raise ValueError("MICROSOFT_APP_PASSWORD: required when MICROSOFT_APP_ID is set")
+        return self
+
+    @property
+    def anonymous(self) -> bool:
+        """True in local development mode: no app id, so requests are not authenticated."""
+        return not self.microsoft_app_id
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Return the settings from the environment (and `.env`), with `overrides` applied on top.
+
+    Raises SettingsError with one line naming the offending variable.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(_one_line(error)) from None
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if not location:  # a model-level rule: its message starts with the variable name
+        return f"Invalid setting {message}"
+    value = first.get("input")
+    shown = "" if isinstance(value, dict) or location.endswith("password") else f" (got {value!r})"
+    return f"Invalid setting {location.upper()}: {message}{shown}"
