@@ -105,6 +105,7 @@ class _HTMLSections(HTMLParser):
         self._heading_level = 0
         self._heading_text: list[str] = []
         self._in_title = False
+        self._seen_h1 = False
 
     def handle_starttag(self, tag: str, attrs) -> None:
         if tag in ("script", "style", "noscript"):
@@ -127,8 +128,9 @@ class _HTMLSections(HTMLParser):
         elif re.fullmatch(r"h[1-6]", tag) and self._heading_level:
             name = " ".join("".join(self._heading_text).split())
             level, self._heading_level = self._heading_level, 0
-            if level == 1 and not self.title:
-                self.title = name
+            if level == 1 and not self._seen_h1:  # the first h1 names the document, as in Markdown
+                self._seen_h1 = True
+                self.title = self.title or name
             elif name:
                 self.path = [(lvl, n) for lvl, n in self.path if lvl < level] + [(level, name)]
 

@@ -1,0 +1,114 @@
+"""Shared fixtures: a bot on aiohttp's test server, a fake Bot Connector on loopback, Teams-shaped activities."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from bot.emulator.activities import TeamsChannel
+from bot.emulator.connector import FakeConnector
+from bot.gateway import Gateway
+from bot.server import build_gateway, create_app
+from services.backends import AnswerEvent, BackendError, Citation, FinalAnswer, Question, TextDelta
+from services.settings import REPO_ROOT, Settings, load_settings
+
+DOCS = REPO_ROOT / "docs"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come only from what each test passes: the developer's environment must not leak in."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.delenv("PORT", raising=False)
+
+
+@pytest.fixture
+def make_settings(tmp_path):
+    def make(**overrides: Any) -> Settings:
+        values = {"state_db": tmp_path / "state.db", "knowledge_dir": DOCS, **overrides}
+        return load_settings(_env_file=None, **values)
+
+    return make
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[FakeConnector]:
+    async with FakeConnector() as fake:
+        yield fake
+
+
+class ScriptedBackend:
+    """A backend that answers with a fixed text and citations, or raises, and records the questions."""
+
+    name = "scripted"
+    max_input_chars = 500
+
+    def __init__(
+        self, text: str = "The answer.", citations: list[Citation] | None = None, error: Exception | None = None
+    ):
+        self.text = text
+        self.citations = citations or []
+        self.error = error
+        self.questions: list[Question] = []
+
+    async def answer(self, question: Question) -> AsyncIterator[AnswerEvent]:
+        self.questions.append(question)
+        if self.error:
+            raise self.error
+        yield TextDelta(text=self.text)
+        turns = int(question.state.get("turns", 0)) + 1
+        yield FinalAnswer(
+            text=self.text, citations=self.citations, backend=self.name, conversation_id="conv-1",
+            message_id=f"msg-{turns}", model_id="scripted-model", state={"turns": turns},
+        )  # fmt: skip
+
+
+__all__ = ["BackendError", "ScriptedBackend"]
+
+
+@dataclass
+class Bot:
+    """A running bot: its HTTP test client, its gateway and the fake connector its replies go to."""
+
+    client: Any
+    gateway: Gateway
+    connector: FakeConnector
+
+    def channel(self, shape: str = "personal", **kwargs: Any) -> TeamsChannel:
+        return TeamsChannel(self.connector.url, shape=shape, **kwargs)
+
+    async def post(self, activity: Any, headers: dict[str, str] | None = None, raw: bytes | None = None):
+        data = raw if raw is not None else json.dumps(activity).encode()
+        return await self.client.post(
+            "/api/messages", data=data, headers={"Content-Type": "application/json", **(headers or {})}
+        )
+
+    async def settle(self) -> None:
+        """Wait until every dispatched turn has finished."""
+        await self.gateway.dispatcher.drain(timeout=30)
+
+
+@pytest.fixture
+def start_bot(connector, aiohttp_client, make_settings):  # connector first: it must outlive the bot
+    async def start(backend=None, credentials_factory=None, **overrides: Any) -> Bot:
+        settings = make_settings(**overrides)
+        gateway = build_gateway(settings, backend=backend, credentials_factory=credentials_factory)
+        client = await aiohttp_client(create_app(gateway))
+        return Bot(client, gateway, connector)
+
+    return start
+
+
+def card_of(call) -> dict[str, Any]:
+    """Return the Adaptive Card carried by a recorded message call."""
+    return call.body["attachments"][0]["content"]
+
+
+def card_text(card: dict[str, Any]) -> str:
+    """Return all TextBlock texts of a card joined by newlines."""
+    return "\n".join(e.get("text", "") for e in card.get("body", []) if e.get("type") == "TextBlock")

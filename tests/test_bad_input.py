@@ -1,0 +1,107 @@
+"""Bad input gets a clear 4xx with one sentence, never a 500, and the server keeps serving."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.gateway import MAX_BODY_BYTES
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "words"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b"\xff\xfe\x00", 400, "not valid JSON"),
+        (b"[1, 2, 3]", 400, "JSON object"),
+        (b'"a string"', 400, "JSON object"),
+        (b"{}", 400, "'type'"),
+        (b'{"type": ""}', 400, "'type' is empty"),
+        (b'{"type": 42}', 400, "'type'"),
+        (b'{"type": "message", "text": {"nested": true}}', 400, "'text'"),
+        (b'{"type": "message", "conversation": {"id": "a:1"}}', 400, "'serviceUrl' is required"),
+        (b'{"type": "message", "serviceUrl": "ftp://x", "conversation": {"id": "a"}}', 400, "http(s) URL"),
+        (b'{"type": "message", "serviceUrl": "http://127.0.0.1:1/"}', 400, "'conversation.id' is required"),
+        (b'{"type": "teleport", "serviceUrl": "http://127.0.0.1:1/", "conversation": {"id": "a"}}', 400, "teleport"),
+    ],
+)
+async def test_malformed_bodies_get_400_with_a_sentence(start_bot, raw, status, words):
+    bot = await start_bot()
+    response = await bot.post(None, raw=raw)
+    assert response.status == status
+    body = await response.json()
+    assert words in body["error"]["message"]
+    assert (await bot.post(bot.channel().message("help"))).status == 200
+
+
+async def test_wrong_method_and_content_type(start_bot):
+    bot = await start_bot()
+    assert (await bot.client.get("/api/messages")).status == 405
+    response = await bot.client.post("/api/messages", data=b"hello", headers={"Content-Type": "text/plain"})
+    assert response.status == 415
+    assert "JSON" in (await response.json())["error"]["message"]
+
+
+async def test_body_over_one_mebibyte_gets_413(start_bot):
+    bot = await start_bot()
+    activity = bot.channel().message("x" * (MAX_BODY_BYTES + 10))
+    response = await bot.post(activity)
+    assert response.status == 413
+    assert (await bot.post(bot.channel().message("help"))).status == 200
+
+
+async def test_unimplemented_invoke_gets_501_not_500(start_bot):
+    bot = await start_bot()
+    activity = bot.channel().execute("x", {})
+    activity["name"] = "composeExtension/query"
+    response = await bot.post(activity)
+    assert response.status == 501
+    assert "composeExtension/query" in (await response.json())["error"]["message"]
+
+
+async def test_invoke_without_action_gets_400(start_bot):
+    bot = await start_bot()
+    activity = bot.channel().execute("x", {})
+    activity["value"] = {"trigger": "manual"}
+    response = await bot.post(activity)
+    assert response.status == 400
+    assert "value.action" in (await response.json())["error"]["message"]
+
+
+@pytest.mark.parametrize("activity_type", ["typing", "messageReaction", "installationUpdate", "endOfConversation"])
+async def test_other_known_activity_types_are_acknowledged_quietly(start_bot, activity_type):
+    bot = await start_bot()
+    activity = bot.channel().message("ignored")
+    activity["type"] = activity_type
+    assert (await bot.post(activity)).status == 200
+    await bot.settle()
+    assert bot.connector.calls == []
+
+
+async def test_redelivered_activity_is_answered_once(start_bot):
+    bot = await start_bot()
+    activity = bot.channel().message("help")
+    responses = [await bot.post(activity) for _ in range(3)]
+    assert [r.status for r in responses] == [200, 200, 200]
+    await bot.settle()
+    assert len(bot.connector.messages()) == 1
+
+
+async def test_redelivery_is_caught_across_restarts_through_the_store(start_bot, make_settings):
+    first = await start_bot()
+    activity = first.channel().message("help")
+    await first.post(activity)
+    await first.settle()
+    second = await start_bot()  # same STATE_DB file, a new process in real life
+    assert (await second.post(activity)).status == 200
+    await second.settle()
+    assert len(second.connector.messages()) == 1  # both bots share the fake connector: still one answer
+
+
+async def test_same_activity_id_in_another_conversation_is_not_a_duplicate(start_bot):
+    bot = await start_bot()
+    one, two = bot.channel().message("help"), bot.channel().message("help")
+    two["id"] = one["id"]
+    await bot.post(one)
+    await bot.post(two)
+    await bot.settle()
+    assert len(bot.connector.messages()) == 2

@@ -1,0 +1,122 @@
+"""The terminal Teams emulator: rendering, buttons, and a real `python -m bot serve` + `python -m bot chat` run."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from bot.emulator.cli import ChatSession
+from bot.emulator.render import render_activity
+from services.settings import REPO_ROOT
+
+
+def test_adaptive_card_renders_as_readable_text_with_numbered_buttons():
+    card = {
+        "type": "AdaptiveCard",
+        "body": [
+            {"type": "TextBlock", "text": "Title", "weight": "Bolder"},
+            {"type": "Container", "items": [{"type": "FactSet", "facts": [{"title": "AUC", "value": "0.91"}]}]},
+            {"type": "TextBlock", "text": "x = 1", "fontType": "Monospace"},
+            {"type": "Image", "url": "https://example.invalid/c.png", "altText": "ROC curve"},
+        ],
+        "actions": [
+            {"type": "Action.Execute", "title": "👍", "verb": "feedback", "data": {"reaction": "like"}},
+            {"type": "Action.OpenUrl", "title": "Docs", "url": "https://example.invalid"},
+        ],
+    }
+    activity = {
+        "type": "message",
+        "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "content": card}],
+    }
+    text, buttons = render_activity(activity)
+    assert text.splitlines() == ["bot> **Title**", "AUC: 0.91", "    x = 1", "[image: ROC curve]"]
+    assert [(b.kind, b.title) for b in buttons] == [("Action.Execute", "👍"), ("Action.OpenUrl", "Docs")]
+
+
+def test_streaming_updates_and_edits_are_shown():
+    informative = {"type": "typing", "text": "Thinking…", "entities": [
+        {"type": "streaminfo", "streamType": "informative", "streamSequence": 1}]}  # fmt: skip
+    assert render_activity(informative)[0] == "  ⋯ [informative #1] Thinking…"
+    final = {"type": "message", "text": "Done.", "entities": [{"type": "streaminfo", "streamType": "final"}]}
+    assert render_activity(final)[0] == "bot> [final]\nDone."
+    assert render_activity({"type": "message", "text": "v2"}, "PUT")[0] == "bot (edited)> v2"
+
+
+async def test_chat_session_sends_presses_buttons_and_prints(start_bot, capsys):
+    bot = await start_bot()
+    channel = bot.channel("channel")
+    session = ChatSession(str(bot.client.make_url("/api/messages")), channel, bot.connector)
+    bot.connector.on_call = session.on_call
+    try:
+        assert await session.handle_line("which port does the bot listen on?")
+        assert session.buttons and session.buttons[0].title == "👍 Helpful"
+        assert await session.handle_line(":click 1")
+        assert not await session.handle_line(":click 9")
+        assert await session.handle_line(":thread")
+        assert await session.handle_line("help")
+        assert await session.handle_line(":quit") is None
+    finally:
+        await session.close()
+    out = capsys.readouterr().out
+    assert "Settings › Server" in out and "[1] 👍 Helpful" in out
+    assert "bot (card action)> Thanks for your feedback." in out
+    assert "no button '9'" in out and "Commands" in out
+    roots = {c.conversation_id.split(";messageid=")[1] for c in bot.connector.messages()}
+    assert len(roots) == 2  # :thread started a new thread
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_and_chat_processes_talk_over_http(tmp_path):
+    port = free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(REPO_ROOT),
+        "PORT": str(port),
+        "STATE_DB": str(tmp_path / "state.db"),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, server.stderr.read().decode()
+                time.sleep(0.2)
+        chat = subprocess.run(
+            [sys.executable, "-m", "bot", "chat", "--endpoint", f"http://127.0.0.1:{port}/api/messages",
+             "--group", "--say", "help", "--say", "how do I run the Agents Playground headless?"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90,
+        )  # fmt: skip
+    finally:
+        server.terminate()
+        out, err = server.communicate(timeout=30)
+    assert chat.returncode == 0, chat.stdout + chat.stderr
+    assert "Commands (with or without a leading `/`)" in chat.stdout
+    assert "TEAMSAPPTESTER_BROWSER=none" in chat.stdout and "`local-development.md`" in chat.stdout
+    assert f"messaging endpoint: http://127.0.0.1:{port}/api/messages" in out.decode()
+    assert "LOCAL DEVELOPMENT MODE" in err.decode()
+    assert server.returncode in (0, -15)
+
+
+def test_chat_reports_a_bot_that_is_not_running(tmp_path):
+    port = free_port()
+    chat = subprocess.run(
+        [sys.executable, "-m", "bot", "chat", "--endpoint", f"http://127.0.0.1:{port}/api/messages", "--say", "hi"],
+        cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert chat.returncode == 1
+    assert "cannot reach the bot" in chat.stdout and "make run" in chat.stdout

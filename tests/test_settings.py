@@ -1,0 +1,66 @@
+"""Settings: defaults, parsing, and one clear line naming the variable for a bad value."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from services.settings import REPO_ROOT, SettingsError, load_settings
+
+
+def test_defaults_need_no_configuration(make_settings):
+    settings = make_settings()
+    assert settings.port == 3978 and settings.backend == "local" and settings.anonymous
+    assert settings.allowed_tenants == [] and settings.microsoft_app_type == "MultiTenant"
+
+
+@pytest.mark.parametrize(
+    ("env", "line_start"),
+    [
+        ({"PORT": "abc"}, "Invalid setting PORT:"),
+        ({"PORT": "70000"}, "Invalid setting PORT:"),
+        ({"BACKEND": "magic"}, "Invalid setting BACKEND:"),
+        ({"LOG_LEVEL": "chatty"}, "Invalid setting LOG_LEVEL:"),
+        ({"MICROSOFT_APP_TYPE": "Everyone"}, "Invalid setting MICROSOFT_APP_TYPE:"),
+        ({"BOT_OPENID_METADATA_URL": "not a url"}, "Invalid setting BOT_OPENID_METADATA_URL:"),
+        ({"MICROSOFT_APP_ID": "id-only"}, "Invalid setting MICROSOFT_APP_PASSWORD:"),
+        (
+            {"MICROSOFT_APP_TYPE": "singletenant", "MICROSOFT_APP_ID": "a", "MICROSOFT_APP_PASSWORD": "p"},
+            "Invalid setting MICROSOFT_APP_TENANT_ID:",
+        ),
+    ],
+)
+def test_bad_value_names_the_variable(monkeypatch, env, line_start):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as raised:
+        load_settings(_env_file=None)
+    message = str(raised.value)
+    assert message.startswith(line_start) and "\n" not in message
+    assert "p'" not in message  # secrets are not echoed
+
+
+def test_comma_list_and_case_insensitive_values(monkeypatch):
+    monkeypatch.setenv("ALLOWED_TENANTS", " t1, t2 ,,t3 ")
+    monkeypatch.setenv("MICROSOFT_APP_TYPE", "multitenant")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    settings = load_settings(_env_file=None)
+    assert settings.allowed_tenants == ["t1", "t2", "t3"]
+    assert (settings.microsoft_app_type, settings.log_level) == ("MultiTenant", "DEBUG")
+
+
+def test_serve_stops_with_one_line_for_a_bad_setting(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "serve"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "PORT": "eighty"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "Invalid setting PORT: Input should be a valid integer, unable to parse string as an integer (got 'eighty')"
+    ]
