@@ -7,6 +7,7 @@ re-indexed on the next search (checked at most every `refresh_interval` seconds)
 from __future__ import annotations
 
 import logging
+import math
 import re
 import sqlite3
 import threading
@@ -50,6 +51,16 @@ class Passage:
     snippet: str
     score: float
     coverage: float = 1.0
+
+
+def _idf(total: int, containing: int) -> float:
+    """BM25's inverse document frequency (always positive)."""
+    return math.log((total - containing + 0.5) / (containing + 0.5) + 1.0)
+
+
+def _clean_snippet(snippet: str) -> str:
+    """One line of plain text: no line breaks or list markers, no code ticks around highlighted words."""
+    return " ".join(snippet.replace("`", "").split())
 
 
 def query_terms(text: str) -> list[str]:
@@ -127,9 +138,10 @@ class KnowledgeIndex:
     def search(self, text: str, limit: int = 5) -> list[Passage]:
         """Return up to `limit` passages that best match the words of `text`, best first.
 
-        Candidates are found with BM25 over any of the words, then ordered by `coverage` (the share of
-        the question's words a passage contains) and BM25 within equal coverage, so a passage with
-        every word beats one that repeats a single rare word.
+        Candidates are found with BM25 over any of the words, then ordered by `coverage` and BM25 within
+        equal coverage, so a passage with every word beats one that repeats a single rare word.
+        `coverage` is the share of the question's words a passage contains, each word weighted by its
+        BM25 idf, so a word found everywhere ("bot" in a bot's manual) hardly counts.
         """
         self.refresh()
         terms = query_terms(text)
@@ -142,16 +154,24 @@ class KnowledgeIndex:
         )
         with self._lock:
             rows = self._db.execute(sql, (match, max(limit * 6, 30))).fetchall()
+            total = self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
             rowids = [row[0] for row in rows]
             marks = ",".join("?" * len(rowids))
-            hits = {rowid: 0 for rowid in rowids}
+            weights: dict[str, float] = {}
+            matched: dict[int, set[str]] = {rowid: set() for rowid in rowids}
             for term in terms:
-                for (rowid,) in self._db.execute(
-                    f"SELECT rowid FROM passages WHERE passages MATCH ? AND rowid IN ({marks})", (f'"{term}"', *rowids)
-                ):
-                    hits[rowid] += 1
-        passages = [Passage(*r[1:7], r[7], coverage=hits[r[0]] / len(terms)) for r in rows]
-        passages.sort(key=lambda p: (-p.coverage, p.score))
+                quoted = f'"{term}"'
+                containing = self._db.execute("SELECT count(*) FROM passages WHERE passages MATCH ?", (quoted,))
+                weights[term] = _idf(total, containing.fetchone()[0])
+                in_rows = f"SELECT rowid FROM passages WHERE passages MATCH ? AND rowid IN ({marks})"
+                for (rowid,) in self._db.execute(in_rows, (quoted, *rowids)):
+                    matched[rowid].add(term)
+        everything = sum(weights.values()) or 1.0
+        passages = [
+            Passage(*r[1:6], _clean_snippet(r[6]), r[7], coverage=sum(weights[t] for t in matched[r[0]]) / everything)
+            for r in rows
+        ]
+        passages.sort(key=lambda p: (-round(p.coverage, 2), p.score))
         return passages[:limit]
 
     def close(self) -> None:

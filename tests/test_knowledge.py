@@ -117,3 +117,16 @@ def test_query_syntax_cannot_break_the_search(tmp_path):
     index = KnowledgeIndex(DOCS)
     for text in ['"unbalanced', "NEAR(a b)", "a* OR -b", "port:3978", "); DROP TABLE passages; --", "???"]:
         index.search(text)  # no sqlite3.OperationalError
+
+
+async def test_partial_matches_are_flagged_but_common_words_do_not_count(shipped):
+    full = await ask(shipped, "which port does the bot listen on?")  # "bot" is in most passages
+    assert not full.text.startswith("No passage") and full.citations[0].source == "settings.md"
+    partial = await ask(shipped, "zebra marmalade port")
+    assert partial.text.startswith("No passage in the knowledge folder has every word")
+
+
+async def test_excerpts_are_one_clean_line(shipped):
+    answer = await ask(shipped, "port")
+    for citation in answer.citations:
+        assert "\n" not in citation.excerpt and "`" not in citation.excerpt

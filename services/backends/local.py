@@ -16,6 +16,7 @@ from services.knowledge import KnowledgeIndex, Passage, query_terms
 
 MAX_SOURCES = 3
 MAX_QUOTE_CHARS = 900
+PARTIAL_MATCH = 0.75  # below this idf-weighted share of the question's words, say the match is partial
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "ed", "es", "ly", "s")
 
 
@@ -124,7 +125,7 @@ class LocalBackend:
     def _compose(self, question: str, passages: list[Passage]) -> str:
         first, *others = passages
         parts = [f"**{_label(first)}** [1]", best_quote(first, question)]
-        if first.coverage < 1.0:
+        if first.coverage < PARTIAL_MATCH:
             parts.insert(
                 0, "No passage in the knowledge folder has every word of your question; this one comes closest."
             )
