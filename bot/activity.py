@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -61,6 +62,7 @@ class InboundActivity(_Model):
 
     type: str
     id: str = ""
+    timestamp: datetime | None = None
     service_url: str = Field("", alias="serviceUrl")
     channel_id: str = Field("", alias="channelId")
     from_: Account = Field(default_factory=Account, alias="from")

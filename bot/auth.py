@@ -17,6 +17,7 @@ from botbuilder.integration.aiohttp import (
 from botbuilder.schema import Activity
 from botframework.connector.auth import AuthenticationConstants, ServiceClientCredentialsFactory
 
+from bot.activity import ActivityError
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,9 +73,14 @@ class ChannelAuth:
         self._credentials: dict[str, Any] = {}
 
     async def authenticate(self, body: dict[str, Any], auth_header: str) -> Caller:
-        """Return the Caller for a request, or raise AuthError. Never lets a token error escape as a 500."""
+        """Return the Caller for a request, or raise AuthError (ActivityError for a body botbuilder cannot read).
+
+        Never lets a token error escape as a 500."""
         try:
             activity = Activity().deserialize(body)
+        except ValueError:  # msrest's DeserializationError: a field of the wrong type or format
+            raise ActivityError("Invalid activity: a field has the wrong type or format.") from None
+        try:
             result = await self._auth.authenticate_request(activity, auth_header or "")
         except requests.RequestException as error:
             log.error("cannot fetch the channel's signing keys: %s", error)

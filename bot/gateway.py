@@ -104,6 +104,8 @@ class Gateway:
 
         try:
             caller = await self.auth.authenticate(body, request.header("Authorization"))
+        except ActivityError as problem:
+            return error(400, "BadRequest", str(problem))
         except AuthError as problem:
             log.warning("rejected request (%s): %s", problem.status, problem)
             if problem.status == 503:
