@@ -64,7 +64,8 @@ async def test_channel_threads_keep_separate_context(start_bot):
     assert [one.state.get("turns", 0), two.state.get("turns", 0), three.state.get("turns", 0)] == [0, 1, 0]
     replies = bot.connector.messages()
     assert {r.conversation_id for r in replies} == {first["conversation"]["id"], other["conversation"]["id"]}
-    assert replies[-1].activity_id == other["id"]  # the reply lands in the thread
+    (in_new_thread,) = [r for r in replies if r.conversation_id == other["conversation"]["id"]]
+    assert in_new_thread.activity_id == other["id"]  # the reply lands in the thread
 
 
 async def test_new_forgets_context_of_this_conversation_only(start_bot):
