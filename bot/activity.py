@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,8 @@ KNOWN_TYPES = frozenset(
     ]
 )
 FILE_DOWNLOAD = "application/vnd.microsoft.teams.file.download.info"
+CARD_ACTION = "adaptiveCard/action"
+FEEDBACK_LOOP = "message/submitAction"  # Teams' own 👍/👎 under a message with feedbackLoopEnabled
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
 _AT = re.compile(r"<at[^>]*>(.*?)</at>", re.S | re.I)
 
@@ -69,6 +72,7 @@ class InboundActivity(_Model):
     conversation: ConversationAccount = Field(default_factory=ConversationAccount)
     recipient: Account = Field(default_factory=Account)
     text: str | None = None
+    reply_to_id: str | None = Field(None, alias="replyToId")
     text_format: str | None = Field(None, alias="textFormat")
     value: Any = None
     name: str | None = None
@@ -161,9 +165,31 @@ def _files(activity: InboundActivity) -> list[FileAttachment]:
     return files
 
 
+def _feedback_text(feedback: Any) -> str:
+    """Return the text a user typed in Teams' feedback form (sent as a JSON string or an object)."""
+    if isinstance(feedback, str):
+        try:
+            feedback = json.loads(feedback)
+        except ValueError:
+            return feedback
+    if isinstance(feedback, dict):
+        return str(feedback.get("feedbackText", ""))
+    return ""
+
+
 def card_action(activity: InboundActivity) -> tuple[str, dict[str, Any]] | None:
     """Return (verb, data) when the activity is a card action (Action.Submit or Action.Execute), else None."""
-    if activity.type == "invoke" and activity.name == "adaptiveCard/action":
+    if activity.type == "invoke" and activity.name == FEEDBACK_LOOP:
+        value = activity.value if isinstance(activity.value, dict) else {}
+        action = value.get("actionValue") if isinstance(value.get("actionValue"), dict) else {}
+        if value.get("actionName") != "feedback" or not action:
+            raise ActivityError("Invalid message/submitAction invoke: expected actionName 'feedback' and actionValue.")
+        return "feedback", {
+            "reaction": str(action.get("reaction", "")),
+            "comment": _feedback_text(action.get("feedback")),
+            "reply_to": activity.reply_to_id or "",
+        }
+    if activity.type == "invoke" and activity.name == CARD_ACTION:
         action = (activity.value or {}).get("action") if isinstance(activity.value, dict) else None
         if not isinstance(action, dict):
             raise ActivityError("Invalid adaptiveCard/action invoke: 'value.action' is missing.")

@@ -96,6 +96,36 @@ def answer_card(text: str, answer: FinalAnswer, note: str = "") -> dict[str, Any
     }
 
 
+def sources_card(answer: FinalAnswer) -> dict[str, Any]:
+    """Return a card with only the numbered sources (the answer itself is the message text)."""
+    return {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.5",
+        "body": citation_blocks(answer.citations),
+    }
+
+
+def citation_entity(citations: list[Citation]) -> dict[str, Any]:
+    """Return the AI-generated label with Teams citation entries for the [n] markers in the message text."""
+    entity = dict(AI_GENERATED)
+    if citations:
+        entity["citation"] = [
+            {
+                "@type": "Claim",
+                "position": citation.number,
+                "appearance": {
+                    "@type": "DigitalDocument",
+                    "name": (citation.title or citation.source)[:80],
+                    "abstract": citation.excerpt[:160],
+                    **({"url": citation.url} if citation.url else {}),
+                },
+            }
+            for citation in citations
+        ]
+    return entity
+
+
 def card_attachment(card: dict[str, Any]) -> dict[str, Any]:
     """Return the attachment that carries an Adaptive Card in a message activity."""
     return {"contentType": CARD_CONTENT_TYPE, "content": card}

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.activity import ActivityError, check_routable, parse_activity, tenant_of, to_turn
+from bot.activity import CARD_ACTION, FEEDBACK_LOOP, ActivityError, check_routable, parse_activity, tenant_of, to_turn
 from bot.auth import AuthError, ChannelAuth
 from bot.connector import ConversationRef
 from bot.dispatcher import InProcessDispatcher, Job
@@ -23,7 +23,6 @@ from services.store import Store
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
-CARD_ACTION = "adaptiveCard/action"
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ class Gateway:
         if self.settings.allowed_tenants and tenant not in self.settings.allowed_tenants:
             log.warning("rejected activity %s from tenant %r (not in ALLOWED_TENANTS)", activity.id, tenant)
             return error(403, "Forbidden", "This tenant is not allowed to use this bot.")
-        if activity.type == "invoke" and activity.name != CARD_ACTION:
+        if activity.type == "invoke" and activity.name not in (CARD_ACTION, FEEDBACK_LOOP):
             log.info("invoke %r is not implemented (activity %s)", activity.name, activity.id)
             return error(501, "NotImplemented", f"The invoke '{str(activity.name)[:60]}' is not supported by this bot.")
         if activity.from_.id and activity.from_.id == activity.recipient.id:
@@ -133,7 +132,10 @@ class Gateway:
         if turn is None:
             log.debug("acknowledged %s activity %s without a turn", activity.type, activity.id)
             return HttpResponse(200)
-        response = invoke_message(self.router.action_ack(turn.verb)) if turn.invoke else HttpResponse(200)
+        if activity.name == CARD_ACTION:
+            response = invoke_message(self.router.action_ack(turn.verb))
+        else:  # a message, or Teams' feedback loop, which wants a bare 200
+            response = HttpResponse(200)
 
         if activity.id and not await self.store.claim(
             f"activity|{activity.conversation.id}|{activity.id}", self.settings.dedupe_ttl_seconds

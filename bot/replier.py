@@ -7,6 +7,7 @@ import logging
 
 from bot.cards import AI_GENERATED, answer_card, card_attachment, citation_blocks
 from bot.connector import BotConnector, ConnectorError, ConversationRef
+from bot.streaming import InPlaceStream, TeamsStream
 from services.backends import FinalAnswer
 from services.textsplit import json_size, split_text
 
@@ -20,10 +21,18 @@ MAX_TEXT_CHARS = 60_000
 class TeamsReplier:
     """Replies into one conversation (a channel reply goes into the thread of the activity answered)."""
 
-    def __init__(self, connector: BotConnector, ref: ConversationRef) -> None:
+    def __init__(self, connector: BotConnector, ref: ConversationRef, *, streaming: bool = False) -> None:
         self.connector = connector
         self.ref = ref
+        self.streaming = streaming
         self.sent_ids: list[str] = []
+        self._open: TeamsStream | InPlaceStream | None = None
+
+    async def start_stream(self, status: str) -> TeamsStream | InPlaceStream:
+        """Start an answer stream: Teams streaming when `streaming` (personal chats), else an in-place message."""
+        stream = TeamsStream(self.connector, self.ref) if self.streaming else InPlaceStream(self.connector, self.ref)
+        self._open = await stream.start(status)
+        return self._open
 
     async def _send(self, activity: dict) -> str:
         activity_id = await self.connector.reply(self.ref, activity)
@@ -38,7 +47,12 @@ class TeamsReplier:
             log.warning("typing indicator failed: %s", error)
 
     async def send_text(self, text: str) -> None:
-        """Send Markdown text, split into several messages when over the size limit."""
+        """Send Markdown text, split into several messages when over the size limit.
+
+        While an answer stream is open (a turn failed half-way), the text ends that stream instead."""
+        if self._open is not None and not self._open.closed:
+            await self._open.fail(text)
+            return
         for piece in split_text(text, MAX_TEXT_CHARS):
             await self._send({"type": "message", "text": piece, "textFormat": "markdown"})
 

@@ -38,7 +38,8 @@ def build_gateway(
     router = build_router(backend, store)
 
     async def run(job: Job) -> None:
-        await run_turn(router, job.turn, TeamsReplier(connector, job.ref))
+        streaming = job.turn.conversation.type == "personal"  # Teams streams only in personal chats
+        await run_turn(router, job.turn, TeamsReplier(connector, job.ref, streaming=streaming))
 
     dispatcher = InProcessDispatcher(run, settings.max_concurrent_turns)
     return Gateway(settings, auth, store, router, dispatcher, closers=[connector.close])

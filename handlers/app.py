@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
+from typing import Any
 
-from handlers.models import Replier, Turn
+from handlers.models import Replier, StreamStopped, Turn
 from handlers.router import Router
-from services.backends import Backend, BackendError, FinalAnswer, Question
+from services.backends import Backend, BackendError, FinalAnswer, Question, TextDelta
 from services.store import Feedback, Store
 
 log = logging.getLogger(__name__)
 
 EMPTY_MESSAGE = "Your message was empty. Ask me a question, or send `help` to see what I can do."
+REMEMBERED_ANSWERS = 50  # answers per conversation whose ids Teams' own 👍/👎 can refer to
 
 
 def trim_question(text: str, limit: int) -> tuple[str, str]:
@@ -53,7 +56,6 @@ def build_router(backend: Backend, store: Store) -> Router:
         if not text.strip():
             await replier.send_text(EMPTY_MESSAGE)
             return
-        await replier.typing()
         text, note = trim_question(text.strip(), backend.max_input_chars)
         saved = await store.get_conversation(turn.conversation.key)
         state = saved.get("backend_state", {}) if saved.get("backend") == backend.name else {}
@@ -61,30 +63,44 @@ def build_router(backend: Backend, store: Store) -> Router:
             text=text, conversation_key=turn.conversation.key, user_id=turn.user.id,
             user_name=turn.user.name, state=state,
         )  # fmt: skip
+        stream = await replier.start_stream(backend.status_text)
+        shown = ""
         final: FinalAnswer | None = None
-        async for event in backend.answer(question):
-            if isinstance(event, FinalAnswer):
-                final = event
+        try:
+            async with contextlib.aclosing(backend.answer(question)) as events:
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        shown += event.text
+                        await stream.update(shown)
+                    elif isinstance(event, FinalAnswer):
+                        final = event
+        except StreamStopped:  # closing the generator stops the backend too
+            log.info("answer stopped by the user in %s after %d characters", turn.conversation.key, len(shown))
+            return
         if final is None:
             raise RuntimeError(f"backend {backend.name} ended without a final answer")
-        await store.put_conversation(turn.conversation.key, {"backend": backend.name, "backend_state": final.state})
-        await replier.send_answer(final, note=note)
+        message_id = await stream.finish(final, note=note)
+        await store.put_conversation(turn.conversation.key, _next_state(saved, backend.name, final, message_id))
 
     @router.action("feedback", "Thanks for your feedback.")
     async def feedback(turn: Turn, replier: Replier) -> None:
         reaction = str(turn.data.get("reaction", ""))
         if reaction not in ("like", "dislike"):
             raise ValueError(f"feedback action with reaction {reaction!r}")
+        ids = dict(turn.data)
+        if not ids.get("answer_id") and ids.get("reply_to"):  # Teams' own 👍/👎 names the message, not the answer
+            saved = await store.get_conversation(turn.conversation.key)
+            ids.update(saved.get("answers", {}).get(str(ids["reply_to"]), {}))
         await store.add_feedback(
             Feedback(
                 conversation_key=turn.conversation.key,
-                answer_id=str(turn.data.get("answer_id", "")),
+                answer_id=str(ids.get("answer_id") or ids.get("reply_to") or ""),
                 reaction=reaction,
                 user_id=turn.user.aad_object_id or turn.user.id,
-                comment=str(turn.data.get("comment", ""))[:2000],
-                backend=str(turn.data.get("backend", "")),
-                backend_conversation_id=str(turn.data.get("conversation_id", "")),
-                model_id=str(turn.data.get("model_id", "")),
+                comment=str(ids.get("comment", ""))[:2000],
+                backend=str(ids.get("backend", "")),
+                backend_conversation_id=str(ids.get("conversation_id", "")),
+                model_id=str(ids.get("model_id", "")),
             )
         )
 
@@ -93,6 +109,29 @@ def build_router(backend: Backend, store: Store) -> Router:
         await replier.send_text(router.help_text(intro))
 
     return router
+
+
+def _next_state(saved: dict[str, Any], backend: str, final: FinalAnswer, message_id: str) -> dict[str, Any]:
+    """Return the conversation state after an answer: the backend's state (unless a guardrail blocked the turn),
+    outcome counts, and the answer ids of the message that carries it."""
+    kept = saved.get("backend_state", {}) if saved.get("backend") == backend else {}
+    outcomes = dict(saved.get("outcomes", {}))
+    outcome = "blocked" if final.blocked else "answered"
+    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    answers = dict(saved.get("answers", {}))
+    if message_id:
+        answers[message_id] = {
+            "answer_id": final.message_id, "backend": final.backend,
+            "conversation_id": final.conversation_id, "model_id": final.model_id,
+        }  # fmt: skip
+        answers = dict(list(answers.items())[-REMEMBERED_ANSWERS:])
+    return {
+        "backend": backend,
+        "backend_state": kept if final.blocked else final.state,
+        "outcomes": outcomes,
+        "last_outcome": outcome,
+        "answers": answers,
+    }
 
 
 async def run_turn(router: Router, turn: Turn, replier: Replier) -> None:

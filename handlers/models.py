@@ -56,8 +56,29 @@ class Turn(BaseModel):
     received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
+class StreamStopped(Exception):
+    """The user stopped the answer (Teams' Stop button): stop producing it."""
+
+
+class AnswerStream(Protocol):
+    """An answer shown while it is written: in Teams, a stream in personal chats, a message edited in place
+    elsewhere. Updates are throttled inside; the handler sends every change."""
+
+    async def update(self, text: str) -> None:
+        """Show `text`, the whole answer so far. Raises StreamStopped once the user has stopped the answer."""
+
+    async def finish(self, answer: FinalAnswer, *, note: str = "") -> str:
+        """Show the final answer with its citations and feedback; return the id of the message that carries it."""
+
+    async def fail(self, text: str) -> None:
+        """End the stream with `text` instead of an answer (an error sentence)."""
+
+
 class Replier(Protocol):
     """How handlers answer. The Teams implementation lives in `bot/replier.py`."""
+
+    async def start_stream(self, status: str) -> AnswerStream:
+        """Start showing an answer: `status` ("Thinking…") appears at once."""
 
     async def typing(self) -> None:
         """Show the typing indicator."""

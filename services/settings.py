@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     microsoft_app_tenant_id: str = ""
     bot_openid_metadata_url: HttpUrl | None = None
 
-    backend: Literal["local"] = "local"
+    backend: Literal["local", "bedrock"] = "local"
     knowledge_dir: Path = REPO_ROOT / "docs"
     state_db: Path = Path("state/gateway.db")
     allowed_tenants: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -34,6 +34,22 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=3978, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    history_max_chars: int = Field(default=24_000, ge=1_000)
+
+    bedrock_model_id: str = ""
+    bedrock_region: str = ""
+    bedrock_system_prompt: str = ""
+    bedrock_max_tokens: int = Field(default=1024, ge=1, le=64_000)
+    bedrock_temperature: float = Field(default=0.2, ge=0.0, le=1.0)
+    bedrock_guardrail_id: str = ""
+    bedrock_guardrail_version: str = ""
+    bedrock_knowledge_base_id: str = ""
+    bedrock_kb_top_k: int = Field(default=5, ge=1, le=100)
+    bedrock_streaming: bool = True
+    bedrock_max_input_chars: int = Field(default=20_000, ge=100)
+    bedrock_timeout_seconds: float = Field(default=60.0, gt=0)
+    bedrock_max_attempts: int = Field(default=4, ge=1, le=10)
 
     dedupe_ttl_seconds: int = Field(default=6 * 3600, ge=60)
     max_concurrent_turns: int = Field(default=32, ge=1, le=1024)
@@ -76,6 +92,10 @@ class Settings(BaseSettings):
                 raise ValueError("MICROSOFT_APP_ID: required when MICROSOFT_APP_TYPE is SingleTenant")
             if not self.microsoft_app_tenant_id:
                 raise ValueError("MICROSOFT_APP_TENANT_ID: required when MICROSOFT_APP_TYPE is SingleTenant")
+        if self.backend == "bedrock" and not self.bedrock_model_id:
+            raise ValueError("BEDROCK_MODEL_ID: required when BACKEND is bedrock (a model or inference profile id)")
+        if bool(self.bedrock_guardrail_id) != bool(self.bedrock_guardrail_version):
+            raise ValueError("BEDROCK_GUARDRAIL_VERSION: set both BEDROCK_GUARDRAIL_ID and BEDROCK_GUARDRAIL_VERSION")
         if self.microsoft_app_id and not self.microsoft_app_password.get_secret_value():
             raise ValueError("MICROSOFT_APP_PASSWORD: required when MICROSOFT_APP_ID is set")
         return self

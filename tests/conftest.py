@@ -46,6 +46,7 @@ class ScriptedBackend:
     """A backend that answers with a fixed text and citations, or raises, and records the questions."""
 
     name = "scripted"
+    status_text = "Thinking…"
     max_input_chars = 500
 
     def __init__(

@@ -7,30 +7,45 @@ import pytest
 from tests.conftest import BackendError, ScriptedBackend, card_of, card_text
 
 
-async def test_personal_chat_question_gets_card_answer_from_local_backend(start_bot):
+async def test_personal_chat_answer_streams_and_ends_with_sources_and_citations(start_bot):
     bot = await start_bot()
-    channel = bot.channel("personal")
-    activity = channel.message("how long are dedupe markers kept?")
+    activity = bot.channel("personal").message("how long are dedupe markers kept?")
     response = await bot.post(activity)
     assert response.status == 200
     await bot.settle()
 
-    calls = bot.connector.calls
-    assert calls[0].type == "typing"
-    (answer,) = bot.connector.messages()
-    assert answer.method == "POST"
-    assert answer.conversation_id == activity["conversation"]["id"]
-    assert answer.activity_id == activity["id"]  # a reply to the user's message
-    assert answer.body["replyToId"] == activity["id"]
-    card = card_of(answer)
+    informative, *_, final = bot.connector.calls
+    assert informative.type == "typing" and informative.body["text"] == "Searching the documents…"
+    assert informative.body["entities"] == [{"type": "streaminfo", "streamType": "informative", "streamSequence": 1}]
+    assert all(c.activity_id == activity["id"] and c.body["replyToId"] == activity["id"] for c in bot.connector.calls)
+    assert final.type == "message" and bot.connector.messages() == [final]
+    assert "DEDUPE_TTL_SECONDS" in final.body["text"] and "[1]" in final.body["text"]
+    stream_info, message_entity = final.body["entities"]
+    assert stream_info == {"type": "streaminfo", "streamId": informative.body["id"], "streamType": "final"}
+    assert message_entity["additionalType"] == ["AIGeneratedContent"]
+    assert message_entity["citation"][0]["position"] == 1
+    assert message_entity["citation"][0]["appearance"]["name"] == "Settings"
+    assert final.body["channelData"] == {"feedbackLoopEnabled": True}  # Teams' own 👍/👎
+    sources = card_text(card_of(final))
+    assert sources.startswith("Sources") and "`settings.md`" in sources
+    assert "Authorization" not in final.headers  # local development: no token
+
+
+async def test_group_chat_answer_is_one_message_edited_in_place_into_a_card(start_bot):
+    bot = await start_bot()
+    activity = bot.channel("groupChat").message("how long are dedupe markers kept?")
+    await bot.post(activity)
+    await bot.settle()
+    placeholder, *updates = bot.connector.messages()
+    assert (placeholder.method, placeholder.body["text"]) == ("POST", "…")
+    assert updates and all(u.method == "PUT" and u.activity_id == placeholder.body["id"] for u in updates)
+    card = card_of(updates[-1])
     assert card["type"] == "AdaptiveCard" and card["version"] == "1.5"
     text = card_text(card)
-    assert "DEDUPE_TTL_SECONDS" in text
-    assert "[1]" in text and "`settings.md`" in text
+    assert "DEDUPE_TTL_SECONDS" in text and "[1]" in text and "`settings.md`" in text
     verbs = [(a["type"], a["verb"], a["data"]["reaction"]) for a in card["actions"]]
     assert verbs == [("Action.Execute", "feedback", "like"), ("Action.Execute", "feedback", "dislike")]
-    assert any("AIGeneratedContent" in e.get("additionalType", []) for e in answer.body["entities"])
-    assert "Authorization" not in answer.headers  # local development: no token
+    assert any("AIGeneratedContent" in e.get("additionalType", []) for e in updates[-1].body["entities"])
 
 
 async def test_group_chat_mention_is_stripped_and_commands_work(start_bot):
@@ -64,7 +79,7 @@ async def test_channel_threads_keep_separate_context(start_bot):
     assert [one.state.get("turns", 0), two.state.get("turns", 0), three.state.get("turns", 0)] == [0, 1, 0]
     replies = bot.connector.messages()
     assert {r.conversation_id for r in replies} == {first["conversation"]["id"], other["conversation"]["id"]}
-    (in_new_thread,) = [r for r in replies if r.conversation_id == other["conversation"]["id"]]
+    (in_new_thread,) = [r for r in replies if r.conversation_id == other["conversation"]["id"] and r.method == "POST"]
     assert in_new_thread.activity_id == other["id"]  # the reply lands in the thread
 
 
@@ -98,10 +113,10 @@ async def test_unknown_slash_command_gets_help_and_plain_text_goes_to_backend(st
 
 async def test_feedback_with_action_execute_returns_invoke_body_and_is_stored(start_bot):
     bot = await start_bot(backend=ScriptedBackend())
-    chat = bot.channel()
+    chat = bot.channel("groupChat")
     await bot.post(chat.message("a question"))
     await bot.settle()
-    like = card_of(bot.connector.messages()[0])["actions"][0]
+    like = card_of(bot.connector.messages()[-1])["actions"][0]
     response = await bot.post(chat.execute(like["verb"], like["data"]))
     assert response.status == 200
     assert await response.json() == {
@@ -114,7 +129,28 @@ async def test_feedback_with_action_execute_returns_invoke_body_and_is_stored(st
     assert (stored.reaction, stored.answer_id, stored.backend) == ("like", "msg-1", "scripted")
     assert (stored.backend_conversation_id, stored.model_id) == ("conv-1", "scripted-model")
     assert stored.user_id == chat.aad_object_id
-    assert len(bot.connector.messages()) == 1  # the invoke response is the confirmation
+    assert len(bot.connector.messages()) == 2  # "…" and its final edit: the invoke response is the confirmation
+
+
+async def test_teams_feedback_loop_is_stored_with_the_answer_ids(start_bot):
+    bot = await start_bot(backend=ScriptedBackend())
+    chat = bot.channel("personal")
+    await bot.post(chat.message("a question"))
+    await bot.settle()
+    final = bot.connector.messages()[-1]
+    invoke = chat.execute("", {})
+    invoke["name"] = "message/submitAction"
+    invoke["replyToId"] = final.body["id"]
+    invoke["value"] = {
+        "actionName": "feedback",
+        "actionValue": {"reaction": "dislike", "feedback": '{"feedbackText":"missed the point"}'},
+    }
+    response = await bot.post(invoke)
+    assert response.status == 200 and await response.read() == b""
+    await bot.settle()
+    (stored,) = await bot.gateway.store.list_feedback()
+    assert (stored.reaction, stored.comment, stored.answer_id) == ("dislike", "missed the point", "msg-1")
+    assert (stored.model_id, stored.backend_conversation_id) == ("scripted-model", "conv-1")
 
 
 async def test_feedback_with_action_submit_is_stored_and_confirmed(start_bot):
@@ -182,6 +218,7 @@ async def test_long_answer_is_split_never_cut(start_bot):
     for message in messages:
         assert len(json.dumps(message.body).encode()) < 80_000
     pieces = [m.body["text"] for m in messages[:-1]] + [card_text(card_of(messages[-1]))]
+    assert not any(c.type == "typing" and len(c.body.get("text", "")) > 60_000 for c in bot.connector.calls)
     assert " ".join(" ".join(pieces).split()) == " ".join(text.split())
     assert "actions" in card_of(messages[-1])  # the feedback buttons come with the last part
 
@@ -193,8 +230,8 @@ async def test_overlong_message_is_trimmed_answered_and_says_so(start_bot):
     assert response.status == 200
     await bot.settle()
     assert 0 < len(backend.questions[0].text) <= backend.max_input_chars
-    card = card_of(bot.connector.messages()[0])
-    assert "100,000 characters" in card_text(card) and "500-character limit" in card_text(card)
+    text = bot.connector.messages()[0].body["text"]
+    assert "100,000 characters" in text and "500-character limit" in text
 
 
 async def test_empty_message_gets_polite_note(start_bot):

@@ -25,4 +25,8 @@ def create_backend(settings) -> Backend:
 
         index_path = settings.state_db.parent / "knowledge.db"
         return LocalBackend(KnowledgeIndex(settings.knowledge_dir, index_path))
+    if settings.backend == "bedrock":
+        from services.backends.bedrock import BedrockBackend, BedrockConfig
+
+        return BedrockBackend(BedrockConfig.from_settings(settings))
     raise ValueError(f"unknown backend {settings.backend!r}")

@@ -38,7 +38,10 @@ class CitationsFound(BaseModel):
 
 
 class FinalAnswer(BaseModel):
-    """The complete answer. `state` is what the backend wants saved for the next turn of this conversation."""
+    """The complete answer. `state` is what the backend wants saved for the next turn of this conversation.
+
+    `blocked` is True when a guardrail refused the question or the answer: `text` is then the guardrail's
+    own message. `stop_reason` is the backend's reason for ending (e.g. `end_turn`, `max_tokens`)."""
 
     kind: Literal["final"] = "final"
     text: str
@@ -48,6 +51,8 @@ class FinalAnswer(BaseModel):
     message_id: str = ""
     model_id: str = ""
     state: dict[str, Any] = Field(default_factory=dict)
+    blocked: bool = False
+    stop_reason: str = ""
 
 
 AnswerEvent = Annotated[TextDelta | CitationsFound | FinalAnswer, Field(discriminator="kind")]
@@ -72,10 +77,12 @@ class BackendError(Exception):
 
 
 class Backend(Protocol):
-    """An answering backend. `max_input_chars` is the longest question it accepts."""
+    """An answering backend. `max_input_chars` is the longest question it accepts; `status_text` is what
+    the user sees while it works ("Thinking…")."""
 
     name: str
     max_input_chars: int
+    status_text: str
 
     def answer(self, question: Question) -> AsyncIterator[AnswerEvent]:
         """Yield answer events for `question`, ending with exactly one FinalAnswer."""

@@ -88,6 +88,7 @@ class LocalBackend:
 
     name = "local"
     max_input_chars = 2000
+    status_text = "Searching the documents…"
 
     def __init__(self, index: KnowledgeIndex) -> None:
         self.index = index

@@ -1,0 +1,358 @@
+"""Amazon Bedrock backend: Converse (streaming or not), knowledge-base retrieval, guardrails, history.
+
+boto3 is synchronous; a stream is read on a thread of its own and handed to the event loop through a
+queue, so a slow model never blocks other conversations and a stopped answer stops reading at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+
+from services.backends.base import AnswerEvent, BackendError, Citation, CitationsFound, FinalAnswer, Question, TextDelta
+from services.backends.history import to_converse, trim_history
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are the company's AI assistant and you answer inside Microsoft Teams. Write concise Markdown that "
+    "Teams renders well: short paragraphs, lists, code blocks. When numbered sources are given, base the "
+    "answer on them and cite them inline as [1], [2]; if they do not contain the answer, say so. Never "
+    "invent sources, numbers or links."
+)
+RETRYABLE = {
+    "throttlingexception", "serviceunavailableexception", "internalserverexception",
+    "modelnotreadyexception", "modelstreamerrorexception", "servicequotaexceededexception",
+}  # fmt: skip
+_CITE = re.compile(r"\[(\d{1,3})\]")
+
+
+@dataclass(frozen=True)
+class BedrockConfig:
+    """What the Bedrock backend needs from the settings."""
+
+    model_id: str
+    region: str = ""
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    max_tokens: int = 1024
+    temperature: float = 0.2
+    guardrail_id: str = ""
+    guardrail_version: str = ""
+    knowledge_base_id: str = ""
+    kb_top_k: int = 5
+    streaming: bool = True
+    max_input_chars: int = 20_000
+    history_max_chars: int = 24_000
+    timeout_seconds: float = 60.0
+    max_attempts: int = 4
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> BedrockConfig:
+        """Return the config read from the gateway settings."""
+        return cls(
+            model_id=settings.bedrock_model_id,
+            region=settings.bedrock_region,
+            system_prompt=settings.bedrock_system_prompt or DEFAULT_SYSTEM_PROMPT,
+            max_tokens=settings.bedrock_max_tokens,
+            temperature=settings.bedrock_temperature,
+            guardrail_id=settings.bedrock_guardrail_id,
+            guardrail_version=settings.bedrock_guardrail_version,
+            knowledge_base_id=settings.bedrock_knowledge_base_id,
+            kb_top_k=settings.bedrock_kb_top_k,
+            streaming=settings.bedrock_streaming,
+            max_input_chars=settings.bedrock_max_input_chars,
+            history_max_chars=settings.history_max_chars,
+            timeout_seconds=settings.bedrock_timeout_seconds,
+            max_attempts=settings.bedrock_max_attempts,
+        )
+
+
+# One sentence per failure, naming what the operator must fix; never the exception text.
+SENTENCES = {
+    "credentials": "The gateway has no AWS credentials: the operator must give it a role or keys that may call "
+    "Bedrock.",
+    "timeout": "Amazon Bedrock did not answer in time. Please try again; if it keeps happening, the operator "
+    "should check the gateway's network path to Bedrock.",
+    "model_access": "The model {model} is not enabled for this AWS account in {region}: the operator must "
+    "request model access in the Bedrock console.",
+    "denied": "The gateway is not allowed to call Amazon Bedrock: the operator must grant its role "
+    "bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream on {model}.",
+    "unknown_model": "Amazon Bedrock does not know the model {model} in {region}: the operator must check "
+    "BEDROCK_MODEL_ID and BEDROCK_REGION.",
+    "bad_model": "Amazon Bedrock cannot run {model} as configured: the operator must set BEDROCK_MODEL_ID to a "
+    "model or inference profile id enabled in {region}.",
+    "invalid": "Amazon Bedrock rejected the request as invalid: the operator should check the model, "
+    "BEDROCK_MAX_TOKENS, BEDROCK_TEMPERATURE and the guardrail settings.",
+    "busy": "Amazon Bedrock is too busy right now. Please try again in a minute.",
+    "other": "Amazon Bedrock could not answer this time. Please try again.",
+    "kb_denied": "I may not read the knowledge base {kb}: the operator must grant the gateway bedrock:Retrieve on it.",
+    "kb_missing": "The knowledge base {kb} does not exist in {region}: the operator must check "
+    "BEDROCK_KNOWLEDGE_BASE_ID.",
+}
+_MODEL_ID_PROBLEMS = ("model identifier", "inference profile", "on-demand throughput")
+
+
+def _code(error: Exception) -> str:
+    return error.response.get("Error", {}).get("Code", "").lower() if isinstance(error, ClientError) else ""
+
+
+def _reason(error: Exception, during: str) -> str:
+    code = _code(error)
+    message = error.response.get("Error", {}).get("Message", "").lower() if isinstance(error, ClientError) else ""
+    if during == "retrieve" and code == "accessdeniedexception":
+        return "kb_denied"
+    if during == "retrieve" and code == "resourcenotfoundexception":
+        return "kb_missing"
+    if isinstance(error, NoCredentialsError):
+        return "credentials"
+    if isinstance(error, ReadTimeoutError | ConnectTimeoutError | EndpointConnectionError):
+        return "timeout"
+    if code == "accessdeniedexception":
+        return "model_access" if "access to the model" in message else "denied"
+    if code == "resourcenotfoundexception":
+        return "unknown_model"
+    if code == "validationexception":
+        return "bad_model" if any(p in message for p in _MODEL_ID_PROBLEMS) else "invalid"
+    return "busy" if code in RETRYABLE else "other"
+
+
+def explain(error: Exception, config: BedrockConfig, during: str = "answer") -> BackendError:
+    """Return the BackendError whose sentence tells the user what the operator must fix (no internals)."""
+    sentence = SENTENCES[_reason(error, during)].format(
+        model=config.model_id, region=config.region or "the configured region", kb=config.knowledge_base_id
+    )
+    return BackendError(sentence, detail=f"{type(error).__name__}: {error}")
+
+
+def _source(result: dict[str, Any], number: int) -> Citation:
+    location = result.get("location") or {}
+    uri = (result.get("metadata") or {}).get("x-amz-bedrock-kb-source-uri", "")
+    url = None
+    for value in location.values():
+        if isinstance(value, dict):
+            uri = uri or value.get("uri") or value.get("url") or ""
+            url = url or value.get("url")
+    url = url or (uri if uri.startswith(("https://", "http://")) else None)
+    name = unquote(urlparse(uri).path.rstrip("/").rsplit("/", 1)[-1]) if uri else ""
+    text = " ".join(((result.get("content") or {}).get("text") or "").split())
+    excerpt = text if len(text) <= 240 else text[:240].rsplit(" ", 1)[0] + " …"
+    return Citation(number=number, title=name or f"Source {number}", source=uri, excerpt=excerpt, url=url)
+
+
+def grounded_prompt(question: str, results: list[dict[str, Any]]) -> str:
+    """Return the user message with the retrieved passages as numbered sources before the question."""
+    blocks = []
+    for number, result in enumerate(results, start=1):
+        text = ((result.get("content") or {}).get("text") or "").strip()
+        blocks.append(f"[{number}] {_source(result, number).title}\n{text}")
+    return (
+        "Sources:\n\n" + "\n\n".join(blocks) + "\n\nAnswer the question below from these sources and cite them "
+        f"as [n]. If they do not answer it, say so.\n\nQuestion: {question}"
+    )
+
+
+def cited(text: str, sources: list[Citation]) -> list[Citation]:
+    """Return the sources whose number the answer cites, in number order."""
+    numbers = {int(n) for n in _CITE.findall(text)}
+    return [s for s in sources if s.number in numbers]
+
+
+class BedrockBackend:
+    """Answers with a Bedrock model through the Converse API."""
+
+    name = "bedrock"
+
+    def __init__(self, config: BedrockConfig, runtime: Any = None, agent: Any = None) -> None:
+        self.config = config
+        self.max_input_chars = config.max_input_chars
+        boto_config = Config(
+            region_name=config.region or None,
+            retries={"mode": "standard", "total_max_attempts": config.max_attempts},
+            connect_timeout=5,
+            read_timeout=config.timeout_seconds,
+            user_agent_extra="teams-ai-gateway",
+        )
+        self.runtime = runtime or boto3.client("bedrock-runtime", config=boto_config)
+        self._agent = agent
+        self._boto_config = boto_config
+
+    @property
+    def status_text(self) -> str:
+        """What the user sees while the backend works."""
+        return "Searching the knowledge base…" if self.config.knowledge_base_id else "Thinking…"
+
+    @property
+    def agent(self) -> Any:
+        """The bedrock-agent-runtime client (created on first use: only knowledge bases need it)."""
+        if self._agent is None:
+            self._agent = boto3.client("bedrock-agent-runtime", config=self._boto_config)
+        return self._agent
+
+    def _request(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "modelId": self.config.model_id,
+            "messages": messages,
+            "system": [{"text": self.config.system_prompt}],
+            "inferenceConfig": {"maxTokens": self.config.max_tokens, "temperature": self.config.temperature},
+        }
+        if self.config.guardrail_id:
+            request["guardrailConfig"] = {
+                "guardrailIdentifier": self.config.guardrail_id,
+                "guardrailVersion": self.config.guardrail_version,
+                "trace": "enabled",
+            }
+            if self.config.streaming:  # check the whole output before any of it is shown
+                request["guardrailConfig"]["streamProcessingMode"] = "sync"
+        return request
+
+    async def _retrieve(self, text: str) -> list[dict[str, Any]]:
+        try:
+            response = await asyncio.to_thread(
+                self.agent.retrieve,
+                knowledgeBaseId=self.config.knowledge_base_id,
+                retrievalQuery={"text": text[:1000]},
+                retrievalConfiguration={"vectorSearchConfiguration": {"numberOfResults": self.config.kb_top_k}},
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise explain(error, self.config, "retrieve") from error
+        return response.get("retrievalResults", [])
+
+    async def answer(self, question: Question) -> AsyncIterator[AnswerEvent]:
+        """Yield the text as the model writes it, then the FinalAnswer with the sources the answer cites."""
+        results = await self._retrieve(question.text) if self.config.knowledge_base_id else []
+        sources = [_source(result, n) for n, result in enumerate(results, start=1)]
+        if sources:
+            yield CitationsFound(citations=sources)
+        prompt = grounded_prompt(question.text, results) if results else question.text
+        history = trim_history(question.state.get("history", []), self.config.history_max_chars, len(prompt))
+        messages = to_converse(history) + [{"role": "user", "content": [{"text": prompt}]}]
+        request = self._request(messages)
+
+        parts: list[str] = []
+        stop_reason = ""
+        async for kind, value in self._events(request):
+            if kind == "text":
+                parts.append(value)
+                yield TextDelta(text=value)
+            else:
+                stop_reason = value
+        text = "".join(parts).strip()
+        blocked = stop_reason in ("guardrail_intervened", "content_filtered")
+        if blocked:
+            log.info("guardrail blocked a turn in %s (stop reason %s)", question.conversation_key, stop_reason)
+            text = text or "This request was blocked by the content policy."
+        elif stop_reason == "max_tokens":
+            text += "\n\n*(The answer reached the length limit and may be incomplete.)*"
+        exchange = [] if blocked else [{"role": "user", "text": question.text}, {"role": "assistant", "text": text}]
+        state = {
+            "history": trim_history(history + exchange, self.config.history_max_chars),
+            "conversation_id": question.state.get("conversation_id") or uuid.uuid4().hex,
+        }
+        yield FinalAnswer(
+            text=text,
+            citations=[] if blocked else cited(text, sources),
+            backend=self.name,
+            conversation_id=state["conversation_id"],
+            message_id=uuid.uuid4().hex,
+            model_id=self.config.model_id,
+            state=state,
+            blocked=blocked,
+            stop_reason=stop_reason,
+        )
+
+    async def _events(self, request: dict[str, Any]) -> AsyncIterator[tuple[str, str]]:
+        """Yield ("text", delta) and ("stop", reason); retry a stream that fails before its first word.
+
+        botocore retries throttling and 5xx on the initial call; an error event inside the stream is ours
+        to retry, with backoff, while no text has reached the user and the time budget lasts.
+        """
+        deadline = time.monotonic() + self.config.timeout_seconds
+        for attempt in range(1, self.config.max_attempts + 1):
+            produced = False
+            try:
+                source = self._stream(request) if self.config.streaming else self._whole(request)
+                async for item in source:
+                    produced = produced or item[0] == "text"
+                    yield item
+                return
+            except (ClientError, BotoCoreError) as error:
+                backoff = min(8.0, 0.5 * 2**attempt)
+                retry = (
+                    _code(error) in RETRYABLE
+                    and not produced
+                    and attempt < self.config.max_attempts
+                    and time.monotonic() + backoff < deadline
+                )
+                log.warning("bedrock %s failed (attempt %d): %s", request["modelId"], attempt, error)
+                if not retry:
+                    raise explain(error, self.config) from error
+                await asyncio.sleep(backoff)
+
+    async def _whole(self, request: dict[str, Any]) -> AsyncIterator[tuple[str, str]]:
+        response = await asyncio.to_thread(self.runtime.converse, **request)
+        content = response.get("output", {}).get("message", {}).get("content", [])
+        yield "text", "".join(block.get("text", "") for block in content)
+        yield "stop", response.get("stopReason", "")
+
+    async def _stream(self, request: dict[str, Any]) -> AsyncIterator[tuple[str, str]]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        stop = threading.Event()
+        holder: dict[str, Any] = {}
+
+        def read() -> None:
+            try:
+                stream = self.runtime.converse_stream(**request)["stream"]
+                holder["stream"] = stream
+                for event in stream:
+                    if stop.is_set():
+                        break
+                    if "contentBlockDelta" in event:
+                        text = event["contentBlockDelta"].get("delta", {}).get("text")
+                        if text:
+                            loop.call_soon_threadsafe(queue.put_nowait, ("text", text))
+                    elif "messageStop" in event:
+                        loop.call_soon_threadsafe(
+                            queue.put_nowait, ("stop", event["messageStop"].get("stopReason", ""))
+                        )
+                loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
+            except Exception as error:  # noqa: BLE001 - handed to the event loop, which raises it
+                if not stop.is_set():
+                    loop.call_soon_threadsafe(queue.put_nowait, ("error", error))
+
+        threading.Thread(target=read, name="bedrock-stream", daemon=True).start()
+        try:
+            while True:
+                kind, value = await queue.get()
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise value
+                yield kind, value
+        finally:
+            stop.set()
+            stream = holder.get("stream")
+            if stream is not None:  # the reader is done or must stop now: close the connection
+                try:
+                    stream.close()
+                except Exception:  # noqa: BLE001 - closing a half-read stream may fail; nothing to recover
+                    pass
