@@ -21,16 +21,20 @@ MAX_TEXT_CHARS = 60_000
 class TeamsReplier:
     """Replies into one conversation (a channel reply goes into the thread of the activity answered)."""
 
-    def __init__(self, connector: BotConnector, ref: ConversationRef, *, streaming: bool = False) -> None:
+    def __init__(
+        self, connector: BotConnector, ref: ConversationRef, *, streaming: bool = False, interval: float = 1.5
+    ) -> None:
         self.connector = connector
         self.ref = ref
         self.streaming = streaming
+        self.interval = interval
         self.sent_ids: list[str] = []
         self._open: TeamsStream | InPlaceStream | None = None
 
     async def start_stream(self, status: str) -> TeamsStream | InPlaceStream:
         """Start an answer stream: Teams streaming when `streaming` (personal chats), else an in-place message."""
-        stream = TeamsStream(self.connector, self.ref) if self.streaming else InPlaceStream(self.connector, self.ref)
+        kind = TeamsStream if self.streaming else InPlaceStream
+        stream = kind(self.connector, self.ref, interval=self.interval)
         self._open = await stream.start(status)
         return self._open
 

@@ -39,7 +39,8 @@ def build_gateway(
 
     async def run(job: Job) -> None:
         streaming = job.turn.conversation.type == "personal"  # Teams streams only in personal chats
-        await run_turn(router, job.turn, TeamsReplier(connector, job.ref, streaming=streaming))
+        replier = TeamsReplier(connector, job.ref, streaming=streaming, interval=settings.stream_interval_seconds)
+        await run_turn(router, job.turn, replier)
 
     dispatcher = InProcessDispatcher(run, settings.max_concurrent_turns)
     return Gateway(settings, auth, store, router, dispatcher, closers=[connector.close])

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     history_max_chars: int = Field(default=24_000, ge=1_000)
+    stream_interval_seconds: float = Field(default=1.5, ge=0.05, le=10.0)
 
     bedrock_model_id: str = ""
     bedrock_region: str = ""

@@ -97,6 +97,8 @@ class Bot:
 @pytest.fixture
 def start_bot(connector, aiohttp_client, make_settings):  # connector first: it must outlive the bot
     async def start(backend=None, credentials_factory=None, **overrides: Any) -> Bot:
+        if isinstance(backend, str):  # the BACKEND setting, not a backend object
+            overrides["backend"], backend = backend, None
         settings = make_settings(**overrides)
         gateway = build_gateway(settings, backend=backend, credentials_factory=credentials_factory)
         client = await aiohttp_client(create_app(gateway))

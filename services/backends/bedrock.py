@@ -7,6 +7,7 @@ queue, so a slow model never blocks other conversations and a stopped answer sto
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import threading
@@ -22,11 +23,15 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
+    ParamValidationError,
     ReadTimeoutError,
 )
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeout
 
 from services.backends.base import AnswerEvent, BackendError, Citation, CitationsFound, FinalAnswer, Question, TextDelta
 from services.backends.history import to_converse, trim_history
@@ -130,6 +135,8 @@ def _reason(error: Exception, during: str) -> str:
         return "model_access" if "access to the model" in message else "denied"
     if code == "resourcenotfoundexception":
         return "unknown_model"
+    if isinstance(error, ParamValidationError):
+        return "invalid"
     if code == "validationexception":
         return "bad_model" if any(p in message for p in _MODEL_ID_PROBLEMS) else "invalid"
     return "busy" if code in RETRYABLE else "other"
@@ -174,6 +181,15 @@ def cited(text: str, sources: list[Citation]) -> list[Citation]:
     """Return the sources whose number the answer cites, in number order."""
     numbers = {int(n) for n in _CITE.findall(text)}
     return [s for s in sources if s.number in numbers]
+
+
+def _as_botocore(error: Exception) -> Exception:
+    """botocore does not wrap failures while it reads an open event stream: give them botocore's types."""
+    if isinstance(error, Urllib3ReadTimeout | TimeoutError):
+        return ReadTimeoutError(endpoint_url=str(error))
+    if isinstance(error, Urllib3Error | ConnectionError):
+        return ConnectionClosedError(endpoint_url=str(error))
+    return error
 
 
 class BedrockBackend:
@@ -249,12 +265,13 @@ class BedrockBackend:
 
         parts: list[str] = []
         stop_reason = ""
-        async for kind, value in self._events(request):
-            if kind == "text":
-                parts.append(value)
-                yield TextDelta(text=value)
-            else:
-                stop_reason = value
+        async with contextlib.aclosing(self._events(request)) as events:  # closing the answer stops the stream
+            async for kind, value in events:
+                if kind == "text":
+                    parts.append(value)
+                    yield TextDelta(text=value)
+                else:
+                    stop_reason = value
         text = "".join(parts).strip()
         blocked = stop_reason in ("guardrail_intervened", "content_filtered")
         if blocked:
@@ -290,9 +307,10 @@ class BedrockBackend:
             produced = False
             try:
                 source = self._stream(request) if self.config.streaming else self._whole(request)
-                async for item in source:
-                    produced = produced or item[0] == "text"
-                    yield item
+                async with contextlib.aclosing(source) as items:
+                    async for item in items:
+                        produced = produced or item[0] == "text"
+                        yield item
                 return
             except (ClientError, BotoCoreError) as error:
                 backoff = min(8.0, 0.5 * 2**attempt)
@@ -337,7 +355,7 @@ class BedrockBackend:
                 loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
             except Exception as error:  # noqa: BLE001 - handed to the event loop, which raises it
                 if not stop.is_set():
-                    loop.call_soon_threadsafe(queue.put_nowait, ("error", error))
+                    loop.call_soon_threadsafe(queue.put_nowait, ("error", _as_botocore(error)))
 
         threading.Thread(target=read, name="bedrock-stream", daemon=True).start()
         try:

@@ -70,6 +70,7 @@ class FakeBedrock:
     failures: list[Failure] = field(default_factory=list)
     stream_exception_after: int | None = None
     stream_exception: str = "throttlingException"
+    stream_exception_times: int = 1
     retrieval_results: list[dict[str, Any]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     retrieve_requests: list[dict[str, Any]] = field(default_factory=list)
@@ -143,7 +144,8 @@ class FakeBedrock:
             await response.write(event("messageStart", {"role": "assistant"}))
             await asyncio.sleep(self.first_token_delay)
             for index, token in enumerate(self.tokens):
-                if self.stream_exception_after is not None and index == self.stream_exception_after:
+                if index == self.stream_exception_after and self.stream_exception_times > 0:
+                    self.stream_exception_times -= 1
                     await response.write(exception(self.stream_exception, "injected mid-stream failure"))
                     await response.write_eof()
                     return response
@@ -156,9 +158,8 @@ class FakeBedrock:
             usage = {"inputTokens": 10, "outputTokens": len(self.tokens), "totalTokens": 10 + len(self.tokens)}
             await response.write(event("metadata", {"usage": usage, "metrics": {"latencyMs": 5}}))
             await response.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:  # the client closed the stream: what a stopped answer does
             self.stream_closed_early = True
-            raise
         return response
 
     async def _retrieve(self, request: web.Request) -> web.Response:
