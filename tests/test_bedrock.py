@@ -230,7 +230,9 @@ async def test_stop_button_ends_the_stream_and_stops_reading_from_bedrock(start_
     await bot.post(bot.channel().message("write a lot"))
     await bot.connector.wait_for(lambda calls: len(calls) >= 2, timeout=10)  # informative + first update
     bot.connector.fail_next(403, code="ContentStreamNotAllowed")
-    await bot.settle()
+    # a hang guard, not a speed target: closing the Bedrock stream once blocked the event loop for the
+    # whole read timeout (60 s) because it ran on the loop
+    await asyncio.wait_for(bot.settle(), timeout=20)
     await asyncio.sleep(0.3)
     assert bot.connector.messages() == []  # no final message after Stop
     assert [r.type for r in bot.connector.rejected] == ["typing"]

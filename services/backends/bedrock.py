@@ -369,8 +369,13 @@ class BedrockBackend:
         finally:
             stop.set()
             stream = holder.get("stream")
-            if stream is not None:  # the reader is done or must stop now: close the connection
-                try:
-                    stream.close()
-                except Exception:  # noqa: BLE001 - closing a half-read stream may fail; nothing to recover
-                    pass
+            if stream is not None:
+                # Closing can block while the reader is inside a socket read: never on the event loop.
+                threading.Thread(target=_close_quietly, args=(stream,), name="bedrock-close", daemon=True).start()
+
+
+def _close_quietly(stream: Any) -> None:
+    try:
+        stream.close()
+    except Exception:  # noqa: BLE001 - a half-read stream may fail to close; the connection is dropped anyway
+        log.debug("closing a stopped Bedrock stream failed", exc_info=True)
