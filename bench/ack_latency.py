@@ -8,20 +8,15 @@ Prints p50/p95/max figures. Usage: python -m bench.ack_latency [N] [C]
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
 
+from bench._bot import running_bot
 from bot.emulator.activities import TeamsChannel
 from bot.emulator.connector import FakeConnector
-from services.settings import REPO_ROOT
 
 QUESTIONS = ["which port does the bot listen on?", "how long are dedupe markers kept", "help", "tenant allow-list"]
 
@@ -34,42 +29,26 @@ def summary(label: str, values: list[float]) -> str:
 
 
 async def main(count: int, concurrency: int) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with tempfile.TemporaryDirectory() as folder:
-        env = {**os.environ, "PORT": str(port), "STATE_DB": str(Path(folder) / "state.db"), "LOG_LEVEL": "WARNING"}
-        env["PYTHONPATH"] = str(REPO_ROOT)
-        server = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, stdout=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}/api/messages"
-        async with FakeConnector() as connector, aiohttp.ClientSession() as http:
-            for _ in range(100):
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/healthz"):
-                        break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
+    async with FakeConnector() as connector, aiohttp.ClientSession() as http, running_bot(http) as url:
 
-            async def one(i: int) -> tuple[float, float]:
-                channel = TeamsChannel(connector.url)
-                activity = channel.message(QUESTIONS[i % len(QUESTIONS)])
-                started = time.perf_counter()
-                async with http.post(url, json=activity) as response:
-                    assert response.status == 200, response.status
-                acked = time.perf_counter() - started
-                conversation = activity["conversation"]["id"]
-                await connector.wait_for(
-                    lambda calls: any(c.type == "message" and c.conversation_id == conversation for c in calls), 60
-                )
-                return acked, time.perf_counter() - started
-
-            await one(0)  # warm up: index build, first connection
-            sequential = [await one(i) for i in range(count)]
+        async def one(i: int) -> tuple[float, float]:
+            channel = TeamsChannel(connector.url)
+            activity = channel.message(QUESTIONS[i % len(QUESTIONS)])
             started = time.perf_counter()
-            burst = await asyncio.gather(*(one(i) for i in range(concurrency)))
-            burst_wall = time.perf_counter() - started
-        server.terminate()
-        server.wait(timeout=30)
+            async with http.post(url, json=activity) as response:
+                assert response.status == 200, response.status
+            acked = time.perf_counter() - started
+            conversation = activity["conversation"]["id"]
+            await connector.wait_for(
+                lambda calls: any(c.type == "message" and c.conversation_id == conversation for c in calls), 60
+            )
+            return acked, time.perf_counter() - started
+
+        await one(0)  # warm up: index build, first connection
+        sequential = [await one(i) for i in range(count)]
+        started = time.perf_counter()
+        burst = await asyncio.gather(*(one(i) for i in range(concurrency)))
+        burst_wall = time.perf_counter() - started
     print(f"{count} sequential messages, then {concurrency} at once (local backend over docs/, loopback connector)")
     print(summary("ack, sequential", [a for a, _ in sequential]))
     print(summary("answer delivered, sequential", [d for _, d in sequential]))

@@ -10,30 +10,19 @@ Usage: python -m bench.bedrock_stream [TOKENS] [RUNS]
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
 
+from bench._bot import running_bot
 from bot.emulator.activities import TeamsChannel
 from bot.emulator.connector import FakeConnector
-from services.settings import REPO_ROOT
 from tests.fakes.bedrock import FakeBedrock
 
 FIRST_TOKEN_DELAY = 0.5
 INTERVAL = 0.02
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def _one(http, url, connector, bedrock, shape: str) -> dict[str, float]:
@@ -70,38 +59,25 @@ async def _one(http, url, connector, bedrock, shape: str) -> dict[str, float]:
 
 
 async def main(tokens: int, runs: int) -> None:
-    port = _free_port()
-    async with FakeBedrock(tokens=[f"w{i} " for i in range(tokens)], first_token_delay=FIRST_TOKEN_DELAY,
-                           interval=INTERVAL) as bedrock, FakeConnector() as connector:  # fmt: skip
-        with tempfile.TemporaryDirectory() as folder:
-            env = {
-                **os.environ, "PYTHONPATH": str(REPO_ROOT), "PORT": str(port), "LOG_LEVEL": "WARNING",
-                "STATE_DB": str(Path(folder) / "state.db"), "BACKEND": "bedrock",
-                "BEDROCK_MODEL_ID": "bench.model-v1", "BEDROCK_REGION": "us-east-1",
-                "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock.url, "AWS_ACCESS_KEY_ID": "bench",
-                "AWS_SECRET_ACCESS_KEY": "bench", "AWS_EC2_METADATA_DISABLED": "true",
-            }  # fmt: skip
-            server = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, stdout=subprocess.DEVNULL)
-            try:
-                async with aiohttp.ClientSession() as http:
-                    for _ in range(100):
-                        try:
-                            async with http.get(f"http://127.0.0.1:{port}/healthz"):
-                                break
-                        except aiohttp.ClientError:
-                            await asyncio.sleep(0.1)
-                    url = f"http://127.0.0.1:{port}/api/messages"
-                    for shape in ("personal", "channel"):
-                        results = [await _one(http, url, connector, bedrock, shape) for _ in range(runs)]
-                        print(f"{shape}: {tokens} tokens, first at t0 = +{FIRST_TOKEN_DELAY}s, then every "
-                              f"{INTERVAL * 1000:.0f} ms; {runs} runs (median, max)")  # fmt: skip
-                        for key in results[0]:
-                            values = [r[key] for r in results]
-                            unit = "" if key == "connector calls" else " s"
-                            print(f"  {key:<26} {statistics.median(values):8.3f}{unit}   max {max(values):8.3f}{unit}")
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
+    async with (
+        FakeBedrock(tokens=[f"w{i} " for i in range(tokens)], first_token_delay=FIRST_TOKEN_DELAY,
+                    interval=INTERVAL) as bedrock,
+        FakeConnector() as connector,
+        aiohttp.ClientSession() as http,
+        running_bot(
+            http, BACKEND="bedrock", BEDROCK_MODEL_ID="bench.model-v1", BEDROCK_REGION="us-east-1",
+            AWS_ENDPOINT_URL_BEDROCK_RUNTIME=bedrock.url, AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench", AWS_EC2_METADATA_DISABLED="true",
+        ) as url,
+    ):  # fmt: skip
+        for shape in ("personal", "channel"):
+            results = [await _one(http, url, connector, bedrock, shape) for _ in range(runs)]
+            print(f"{shape}: {tokens} tokens, first at t0 = +{FIRST_TOKEN_DELAY}s, then every "
+                  f"{INTERVAL * 1000:.0f} ms; {runs} runs (median, max)")  # fmt: skip
+            for key in results[0]:
+                values = [r[key] for r in results]
+                unit = "" if key == "connector calls" else " s"
+                print(f"  {key:<26} {statistics.median(values):8.3f}{unit}   max {max(values):8.3f}{unit}")
 
 
 if __name__ == "__main__":

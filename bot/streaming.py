@@ -63,13 +63,18 @@ class _Pumped:
 
     async def _run(self) -> None:
         while not (self._closing or self.stopped or self.expired):
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation that arrives as the
+            # event is set, and the pump then outlived `finish` by a whole interval.
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.keepalive)
+                async with asyncio.timeout(self.keepalive):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()
             gap = self.interval if self.updates_sent else self.first_gap
             await asyncio.sleep(max(0.0, self._last_send + gap - time.monotonic()))
+            if self._closing:
+                return
             now = time.monotonic()
             if self.limit is not None and now - self._started > self.limit:
                 self.expired = True

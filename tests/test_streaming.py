@@ -73,3 +73,18 @@ async def test_in_place_stream_edits_one_message(connector):
     assert first.method == "POST" and all(e.method == "PUT" and e.activity_id == first.body["id"] for e in edits)
     assert message_id == first.body["id"]
     await client.close()
+
+
+async def test_a_whole_answer_goes_straight_to_final_without_a_stray_update(connector):
+    # The pump was once kept alive by asyncio.wait_for swallowing its cancellation (Python 3.11): it then
+    # sent one more update a whole gap after the answer was complete, delaying the final message.
+    client = BotConnector(NoTokens())
+    for _ in range(5):
+        connector.calls.clear()
+        stream = await TeamsStream(client, ConversationRef(connector.url, "a:1", "1")).start("Searching…")
+        await asyncio.sleep(0.02)  # the backend searches: the pump is now waiting for text
+        await stream.update("the whole answer at once")
+        await stream.finish(answer("the whole answer at once"))
+        await asyncio.sleep(0.4)  # longer than the first gap: a surviving pump would have sent by now
+        assert [c.type for c in connector.calls] == ["typing", "message"]
+    await client.close()

@@ -14,6 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.emulator.loopback import LoopbackServer
+
 
 @dataclass
 class Call:
@@ -39,8 +41,10 @@ class _Failure:
     body: dict[str, Any]
 
 
-class FakeConnector:
+class FakeConnector(LoopbackServer):
     """Serves `/v3/conversations/...` on 127.0.0.1 (port 0 picks a free one). Use as an async context manager."""
+
+    client_max_size = 8 * 1024 * 1024
 
     def __init__(self, port: int = 0, on_call: Callable[[Call], None] | None = None) -> None:
         self.port = port
@@ -50,7 +54,6 @@ class FakeConnector:
         self._failures: list[_Failure] = []
         self._ids = itertools.count(1)
         self._changed = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
@@ -62,28 +65,9 @@ class FakeConnector:
         body = {"error": {"code": code or f"Status{status}", "message": "injected failure"}}
         self._failures += [_Failure(status, headers or {}, body)] * times
 
-    async def start(self) -> FakeConnector:
-        """Start serving; returns self."""
-        app = web.Application(client_max_size=8 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/v3/conversations/{conversation}/activities", self._handle)
         app.router.add_route("*", "/v3/conversations/{conversation}/activities/{activity}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        """Stop serving."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> FakeConnector:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def _handle(self, request: web.Request) -> web.Response:
         try:

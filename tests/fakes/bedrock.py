@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.emulator.loopback import LoopbackServer
+
 
 def _header(name: str, value: str) -> bytes:
     raw_name, raw_value = name.encode(), value.encode()
@@ -60,7 +62,7 @@ class Failure:
 
 
 @dataclass
-class FakeBedrock:
+class FakeBedrock(LoopbackServer):
     """Scripted Bedrock. Set `tokens`, `first_token_delay`, `interval`, `stop_reason` and `failures` per test."""
 
     tokens: list[str] = field(default_factory=lambda: ["Hello", " from", " Bedrock", "."])
@@ -77,33 +79,11 @@ class FakeBedrock:
     token_times: list[float] = field(default_factory=list)
     stream_closed_early: bool = False
     port: int = 0
-    _runner: web.AppRunner | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> FakeBedrock:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/model/{model}/converse", self._converse)
         app.router.add_post("/model/{model}/converse-stream", self._converse_stream)
         app.router.add_post("/knowledgebases/{kb}/retrieve", self._retrieve)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> FakeBedrock:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     def _failure(self) -> web.Response | None:
         if not self.failures:

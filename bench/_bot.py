@@ -1,0 +1,44 @@
+"""Run `python -m bot serve` as its own process on a free loopback port, for the benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+
+from services.settings import REPO_ROOT
+
+
+@contextlib.asynccontextmanager
+async def running_bot(http: aiohttp.ClientSession, **env: str) -> AsyncIterator[str]:
+    """Start the bot with the extra environment `env` and a throw-away state file; yield its messaging URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as folder:
+        environment = {
+            **os.environ, "PYTHONPATH": str(REPO_ROOT), "PORT": str(port), "LOG_LEVEL": "WARNING",
+            "STATE_DB": str(Path(folder) / "state.db"), **env,
+        }  # fmt: skip
+        server = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=environment, stdout=subprocess.DEVNULL)
+        try:
+            for _ in range(150):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/healthz"):
+                        break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError("the bot did not start within 15 s")
+            yield f"http://127.0.0.1:{port}/api/messages"
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
