@@ -60,6 +60,13 @@ class TeamsReplier:
         for piece in split_text(text, MAX_TEXT_CHARS):
             await self._send({"type": "message", "text": piece, "textFormat": "markdown"})
 
+    async def send_card(self, card: dict, *, summary: str = "") -> None:
+        """Send an Adaptive Card; `summary` is what notifications and the chat list show."""
+        activity = {"type": "message", "attachments": [card_attachment(card)]}
+        if summary:
+            activity["summary"] = summary[:200]
+        await self._send(activity)
+
     async def send_answer(self, answer: FinalAnswer, *, note: str = "") -> None:
         """Send the answer card (citations, 👍/👎, AI label); a long answer's earlier parts go first as text."""
         sources_size = len(json.dumps(citation_blocks(answer.citations))) + json_size(note)

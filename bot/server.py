@@ -13,6 +13,7 @@ from bot.connector import BotConnector
 from bot.dispatcher import InProcessDispatcher, Job
 from bot.gateway import MAX_BODY_BYTES, Gateway, HttpRequest, error
 from bot.replier import TeamsReplier
+from handlers.analytics import AnalyticsConfig, register_analytics
 from handlers.app import build_router, run_turn
 from services.backends import Backend, create_backend
 from services.settings import Settings, SettingsError, load_settings
@@ -36,6 +37,7 @@ def build_gateway(
     backend = backend or create_backend(settings)
     connector = connector or BotConnector(auth)
     router = build_router(backend, store)
+    register_analytics(router, backend, AnalyticsConfig(settings.data_dir, settings.analytics_max_file_mb * 1_000_000))
 
     async def run(job: Job) -> None:
         streaming = job.turn.conversation.type == "personal"  # Teams streams only in personal chats

@@ -63,24 +63,10 @@ def build_router(backend: Backend, store: Store) -> Router:
             text=text, conversation_key=turn.conversation.key, user_id=turn.user.id,
             user_name=turn.user.name, state=state,
         )  # fmt: skip
-        stream = await replier.start_stream(backend.status_text)
-        shown = ""
-        final: FinalAnswer | None = None
-        try:
-            async with contextlib.aclosing(backend.answer(question)) as events:
-                async for event in events:
-                    if isinstance(event, TextDelta):
-                        shown += event.text
-                        await stream.update(shown)
-                    elif isinstance(event, FinalAnswer):
-                        final = event
-        except StreamStopped:  # closing the generator stops the backend too
-            log.info("answer stopped by the user in %s after %d characters", turn.conversation.key, len(shown))
-            return
-        if final is None:
-            raise RuntimeError(f"backend {backend.name} ended without a final answer")
-        message_id = await stream.finish(final, note=note)
-        await store.put_conversation(turn.conversation.key, _next_state(saved, backend.name, final, message_id))
+        answered = await stream_answer(replier, backend, question, note=note)
+        if answered is not None:
+            final, message_id = answered
+            await store.put_conversation(turn.conversation.key, _next_state(saved, backend.name, final, message_id))
 
     @router.action("feedback", "Thanks for your feedback.")
     async def feedback(turn: Turn, replier: Replier) -> None:
@@ -109,6 +95,30 @@ def build_router(backend: Backend, store: Store) -> Router:
         await replier.send_text(router.help_text(intro))
 
     return router
+
+
+async def stream_answer(
+    replier: Replier, backend: Backend, question: Question, *, note: str = ""
+) -> tuple[FinalAnswer, str] | None:
+    """Show the backend's answer while it is written; return (the final answer, the id of its message), or
+    None when the user stopped it (closing the backend's generator stops the backend too)."""
+    stream = await replier.start_stream(backend.status_text)
+    shown = ""
+    final: FinalAnswer | None = None
+    try:
+        async with contextlib.aclosing(backend.answer(question)) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    shown += event.text
+                    await stream.update(shown)
+                elif isinstance(event, FinalAnswer):
+                    final = event
+    except StreamStopped:
+        log.info("answer stopped by the user in %s after %d characters", question.conversation_key, len(shown))
+        return None
+    if final is None:
+        raise RuntimeError(f"backend {backend.name} ended without a final answer")
+    return final, await stream.finish(final, note=note)
 
 
 def _next_state(saved: dict[str, Any], backend: str, final: FinalAnswer, message_id: str) -> dict[str, Any]:

@@ -86,5 +86,8 @@ class Replier(Protocol):
     async def send_text(self, text: str) -> None:
         """Send Markdown text; text over the message size limit is split into several messages, never cut."""
 
+    async def send_card(self, card: dict[str, Any], *, summary: str = "") -> None:
+        """Send an Adaptive Card (a dict in the Adaptive Cards 1.5 schema); `summary` is the notification text."""
+
     async def send_answer(self, answer: FinalAnswer, *, note: str = "") -> None:
         """Send a backend's answer with its numbered citations and 👍/👎 feedback buttons; `note` goes above it."""

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     bedrock_timeout_seconds: float = Field(default=60.0, gt=0)
     bedrock_max_attempts: int = Field(default=4, ge=1, le=10)
 
+    data_dir: Path | None = None
+    analytics_max_file_mb: int = Field(default=200, ge=1, le=10_000)
+
     dedupe_ttl_seconds: int = Field(default=6 * 3600, ge=60)
     max_concurrent_turns: int = Field(default=32, ge=1, le=1024)
 
@@ -81,7 +84,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("bot_openid_metadata_url", mode="before")
+    @field_validator("bot_openid_metadata_url", "data_dir", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

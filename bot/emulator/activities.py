@@ -98,6 +98,18 @@ class TeamsChannel:
             )
         return activity
 
+    def with_file(self, activity: dict[str, Any], name: str, download_url: str) -> dict[str, Any]:
+        """Return `activity` with a file attached as Teams attaches files in personal chats."""
+        file_type = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        activity.setdefault("attachments", []).append(
+            {
+                "contentType": "application/vnd.microsoft.teams.file.download.info",
+                "name": name,
+                "content": {"downloadUrl": download_url, "uniqueId": new_activity_id(), "fileType": file_type},
+            }
+        )
+        return activity
+
     def submit(self, data: dict[str, Any]) -> dict[str, Any]:
         """Return the message an Action.Submit button sends: the card's data as `value`, no text."""
         activity = self._base("message")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from typing import Any
@@ -15,8 +16,9 @@ from bot.emulator.connector import Call, FakeConnector
 from bot.emulator.render import Button, render_activity
 
 HELP = """Type a message and press Enter. Emulator commands:
-  :click N   press button N of the last card      :thread  start a new channel thread (--channel)
-  :bot-added send the 'bot added' event            :quit    leave (or Ctrl+D)"""
+  :click N     press button N of the last card    :thread  start a new channel thread (--channel)
+  :attach PATH attach a file to the next message  :bot-added  send the 'bot added' event
+  :quit        leave (or Ctrl+D)"""
 
 
 class ChatSession:
@@ -28,6 +30,7 @@ class ChatSession:
         self.connector = connector
         self.token = token
         self.buttons: list[Button] = []
+        self.attachments: list[tuple[str, str]] = []
         self.last_call = 0.0
         self.message_calls = 0
         self.http: aiohttp.ClientSession | None = None
@@ -95,9 +98,28 @@ class ChatSession:
             return await self.send(self.channel.bot_added())
         if line.startswith(":click"):
             return await self.click(line.removeprefix(":click").strip())
+        if line.startswith(":attach"):
+            return self.attach(line.removeprefix(":attach").strip())
         if not line:
             return True
-        return await self.send(self.channel.message(line))
+        activity = self.channel.message(line)
+        for name, url in self.attachments:
+            self.channel.with_file(activity, name, url)
+        self.attachments = []
+        return await self.send(activity)
+
+    def attach(self, path: str) -> bool:
+        """Serve a local file from the emulator's connector and attach it to the next message."""
+        try:
+            with open(os.path.expanduser(path), "rb") as handle:
+                data = handle.read()
+        except OSError as error:
+            print(f"(cannot read {path}: {error.strerror})")
+            return False
+        name = os.path.basename(path)
+        self.attachments.append((name, self.connector.serve_file(name, data)))
+        print(f"(attached {name}, {len(data):,} bytes: it goes with your next message)")
+        return True
 
     async def click(self, which: str) -> bool:
         """Press a button of the last card by its number."""
@@ -126,6 +148,9 @@ async def run_chat(args: argparse.Namespace) -> int:
     session = ChatSession(args.endpoint, channel, connector, args.token)
     connector.on_call = session.on_call
     try:
+        for path in args.attach:
+            if not session.attach(path):
+                return 1
         if args.say:
             ok = True
             for text in args.say:
@@ -161,6 +186,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--service-url", default="", help="serviceUrl to send (when the bot cannot reach loopback)")
     parser.add_argument("--token", default="", help="a bearer token to send (default: none, local development)")
     parser.add_argument("--say", action="append", help="send this message and exit (repeatable)")
+    parser.add_argument("--attach", action="append", default=[], help="attach this file to the first --say message")
 
 
 def main(args: argparse.Namespace) -> int:

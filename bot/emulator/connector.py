@@ -50,6 +50,7 @@ class FakeConnector(LoopbackServer):
         self.port = port
         self.calls: list[Call] = []
         self.rejected: list[Call] = []
+        self.files: dict[str, bytes] = {}
         self.on_call = on_call
         self._failures: list[_Failure] = []
         self._ids = itertools.count(1)
@@ -65,7 +66,18 @@ class FakeConnector(LoopbackServer):
         body = {"error": {"code": code or f"Status{status}", "message": "injected failure"}}
         self._failures += [_Failure(status, headers or {}, body)] * times
 
+    def serve_file(self, name: str, data: bytes) -> str:
+        """Serve `data` at a download URL, as Teams serves an attached file; return the URL."""
+        token = f"{next(self._ids):04d}-{name}"
+        self.files[token] = data
+        return f"{self.url}files/{token}"
+
+    async def _file(self, request: web.Request) -> web.Response:
+        data = self.files.get(request.match_info["token"])
+        return web.Response(body=data) if data is not None else web.Response(status=404)
+
     def routes(self, app: web.Application) -> None:
+        app.router.add_get("/files/{token}", self._file)
         app.router.add_route("*", "/v3/conversations/{conversation}/activities", self._handle)
         app.router.add_route("*", "/v3/conversations/{conversation}/activities/{activity}", self._handle)
 

@@ -1,0 +1,169 @@
+"""Analytics from chat: `explain <metric>` (the glossary) and `metrics ...` (evaluate a predictions file).
+
+The evaluation runs on a thread pool of its own so the event loop keeps answering others; the heavy
+libraries are imported there, never by the ingress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from handlers.analytics_cards import entry_card, evaluation_card, suggestions_text
+from handlers.app import stream_answer
+from handlers.models import Replier, Turn
+from handlers.router import Router
+from services.analytics.errors import AnalyticsError
+from services.analytics.glossary import Entry, glossary
+from services.backends import Backend, Question
+from services.datasets import DatasetError, download, fetch
+
+log = logging.getLogger(__name__)
+
+ANALYTICS_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="analytics")
+PROGRESS_AFTER_SECONDS = 4.0
+TEAMS_CHART_BYTES = 48_000  # the chart travels inside the card: keep the message under Teams' size limit
+OPTIONS = {"y_true", "y_score", "query", "threshold", "sampling_rate", "k"}
+ALIASES = {"label": "y_true", "truth": "y_true", "score": "y_score", "prediction": "y_score", "w": "sampling_rate",
+           "group": "query", "cutoff": "threshold"}  # fmt: skip
+METRICS_USAGE = (
+    "Send `metrics y_true=<label column> y_score=<score column>` with the predictions file (CSV or Parquet) "
+    "attached in a personal chat, or followed by an `s3://` URI or a file name in DATA_DIR. Options: "
+    "`query=<column>` for ranking metrics, `threshold=0.3` or `threshold=best-f1`, `sampling_rate=0.1` to "
+    "recalibrate after negative downsampling, `k=10`."
+)
+
+
+@dataclass(frozen=True)
+class AnalyticsConfig:
+    """Where analytics may read data: DATA_DIR for local files, and the largest file accepted."""
+
+    data_dir: Path | None = None
+    max_bytes: int = 200_000_000
+
+
+def parse_options(text: str) -> tuple[dict[str, str], list[str]]:
+    """Return (key=value options, other words) of a command; keys lower-cased, '-' as '_', aliases resolved."""
+    options, words = {}, []
+    for token in text.split():
+        key, sep, value = token.partition("=")
+        if sep and key:
+            key = key.lower().lstrip("-").replace("-", "_")
+            options[ALIASES.get(key, key)] = value
+        else:
+            words.append(token)
+    return options, words
+
+
+def _evaluate_job(data: bytes, name: str, options: dict[str, str]) -> tuple[dict[str, Any], bytes | None]:
+    """Read, evaluate and chart (on the analytics pool): return the result and the Teams-sized chart."""
+    from services.analytics.charts import metrics_chart
+    from services.analytics.metrics import evaluate, infer_columns
+    from services.analytics.tables import read_table
+
+    threshold: float | str | None = options.get("threshold")
+    try:
+        if threshold not in (None, "best-f1"):
+            threshold = float(threshold)
+        rate = float(options["sampling_rate"]) if "sampling_rate" in options else None
+        k = int(options.get("k", 10))
+    except ValueError:
+        raise AnalyticsError(
+            "threshold must be a number or best-f1, sampling_rate a number, k a whole number."
+        ) from None
+    if k < 1:
+        raise AnalyticsError("k must be at least 1.")
+    table = read_table(data, name)
+    y_true, y_score = infer_columns(table, options.get("y_true"), options.get("y_score"))
+    result = evaluate(table, y_true, y_score, query=options.get("query"), threshold=threshold, sampling_rate=rate, k=k)
+    try:
+        chart = metrics_chart(result, max_bytes=TEAMS_CHART_BYTES, dpi=80)
+    except ValueError:
+        chart = b""
+    return result, chart
+
+
+async def run_with_progress(replier: Replier, job: Any, note: str) -> Any:
+    """Run `job` on the analytics pool; if it takes long, tell the user once that it is still running."""
+    future = asyncio.get_running_loop().run_in_executor(ANALYTICS_POOL, job)
+    done, _ = await asyncio.wait({future}, timeout=PROGRESS_AFTER_SECONDS)
+    if not done:
+        await replier.send_text(note)
+    return await future
+
+
+def register_analytics(router: Router, backend: Backend, config: AnalyticsConfig) -> None:
+    """Add `explain` and `metrics` to the router."""
+
+    @router.command("explain", "what a metric means, e.g. `explain ndcg` or `explain auc`", "define", "glossary")
+    async def explain(turn: Turn, replier: Replier, rest: str) -> None:
+        terms = glossary()
+        if not rest.strip():
+            every = ", ".join(f"`{key}`" for key in terms.entries)
+            await replier.send_text(f"Which metric? For example `explain ndcg`. The glossary covers: {every}.")
+            return
+        entry, question, suggestions = terms.split(rest.strip())
+        if entry is None:
+            await replier.send_text(suggestions_text(rest.strip(), suggestions, terms))
+            return
+        if question and backend.name != "local":
+            grounded = Question(text=_grounded(entry, question), conversation_key=turn.conversation.key,
+                                user_id=turn.user.id, user_name=turn.user.name)  # fmt: skip
+            await stream_answer(replier, backend, grounded)
+            return
+        await replier.send_card(entry_card(entry, terms), summary=entry.meaning)
+        if question:
+            await replier.send_text("Follow-up questions about a metric need the Bedrock backend: here is the entry.")
+
+    @router.command("metrics", "evaluate a predictions file: `metrics y_true=label y_score=p`", "evaluate")
+    async def metrics(turn: Turn, replier: Replier, rest: str) -> None:
+        options, words = parse_options(rest)
+        unknown = sorted(set(options) - OPTIONS)
+        if unknown:
+            await replier.send_text(f"I don't know the option {', '.join(unknown)}. {METRICS_USAGE}")
+            return
+        try:
+            data, name = await _load(turn, words, config)
+        except DatasetError as problem:
+            await replier.send_text(str(problem))
+            return
+        if data is None:
+            await replier.send_text(METRICS_USAGE)
+            return
+        await replier.typing()
+        try:
+            job = functools.partial(_evaluate_job, data, name, options)
+            result, chart = await run_with_progress(replier, job, f"Still evaluating {name}…")
+        except AnalyticsError as problem:
+            await replier.send_text(str(problem))
+            return
+        except ImportError:
+            log.exception("analytics libraries missing")
+            await replier.send_text("Analytics are not installed on this gateway (requirements-analytics.txt).")
+            return
+        summary = result["summary"][0] if result["summary"] else f"{result['task']} evaluation"
+        await replier.send_card(evaluation_card(result, name, chart), summary=summary)
+
+
+def _grounded(entry: Entry, question: str) -> str:
+    return (
+        f"Answer the question about the metric below using this glossary entry as the reference.\n\n"
+        f"{entry.name}: {entry.meaning}\nFormula: {entry.formula}\nRange: {entry.range}\nGood: {entry.good}\n"
+        f"Use when: {entry.when}\nPitfalls: {' '.join(entry.pitfalls)}\n\nQuestion: {question}"
+    )
+
+
+async def _load(turn: Turn, words: list[str], config: AnalyticsConfig) -> tuple[bytes | None, str]:
+    """Return (file bytes, name) from the first attachment, else the first s3:// URI or DATA_DIR path named."""
+    if turn.files:
+        attachment = turn.files[0]
+        return await download(attachment.download_url, attachment.name, config.max_bytes), attachment.name
+    if words:
+        source = words[0]
+        return await fetch(source, data_dir=config.data_dir, max_bytes=config.max_bytes), source.rsplit("/", 1)[-1]
+    return None, ""

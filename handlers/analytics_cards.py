@@ -1,0 +1,110 @@
+"""Adaptive Cards (1.5) for analytics answers: glossary entries and model evaluations."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from services.analytics.glossary import Entry, Glossary
+
+SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+
+
+def card(body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Return an Adaptive Card 1.5 with `body` and `actions`."""
+    content: dict[str, Any] = {"type": "AdaptiveCard", "$schema": SCHEMA, "version": "1.5", "body": body}
+    if actions:
+        content["actions"] = actions
+    content["msteams"] = {"width": "Full"}
+    return content
+
+
+def text(value: str, **style: Any) -> dict[str, Any]:
+    """Return a wrapping TextBlock."""
+    return {"type": "TextBlock", "text": value, "wrap": True, **style}
+
+
+def facts(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Return a FactSet."""
+    return {"type": "FactSet", "facts": [{"title": title, "value": value} for title, value in pairs]}
+
+
+def entry_card(entry: Entry, glossary: Glossary) -> dict[str, Any]:
+    """Return the card of a glossary entry: meaning, formula, range, when to use it, pitfalls, related entries."""
+    related = [glossary.entries[key].name for key in entry.related if key in glossary.entries]
+    body = [
+        text(entry.name, size="Large", weight="Bolder"),
+        text(entry.meaning),
+        facts([("Formula", entry.formula), ("Range", entry.range), ("Good", entry.good), ("Use when", entry.when)]),
+    ]
+    if entry.pitfalls:
+        body += [text("Pitfalls", weight="Bolder"), text("\n".join(f"- {p}" for p in entry.pitfalls))]
+    if related:
+        body.append(text(f"Related: {', '.join(related)}", isSubtle=True, size="Small"))
+    body.append(text(f"Metric glossary v{glossary.version} · ask `explain <metric>`", isSubtle=True, size="Small"))
+    return card(body)
+
+
+def suggestions_text(name: str, suggestions: list[Entry], glossary: Glossary) -> str:
+    """Return the reply for a metric the glossary does not have: the closest entries, then all of them."""
+    close = ", ".join(f"`{e.key}` ({e.name})" for e in suggestions)
+    every = ", ".join(f"`{key}`" for key in glossary.entries)
+    lead = f"I have no entry for “{name}”. Closest: {close}." if suggestions else f"I have no entry for “{name}”."
+    return f"{lead}\n\nThe glossary covers: {every}."
+
+
+METRIC_LABELS = [
+    ("base_rate", "Base rate"), ("threshold", "Threshold"), ("accuracy", "Accuracy"), ("precision", "Precision"),
+    ("recall", "Recall"), ("f1", "F1"), ("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC"), ("log_loss", "Log loss"),
+    ("normalized_entropy", "Normalized entropy"), ("calibration", "Calibration (pred/obs)"),
+    ("prediction_bias", "Prediction bias"), ("brier", "Brier score"), ("mae", "MAE"), ("rmse", "RMSE"),
+    ("r2", "R²"), ("ndcg", "NDCG@k"), ("mrr", "MRR"), ("map", "MAP@k"), ("hit_rate", "Hit rate@k"),
+]  # fmt: skip
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def evaluation_card(result: dict[str, Any], source: str, chart_png: bytes | None) -> dict[str, Any]:
+    """Return the card of a model evaluation: headline, explanation, metric table, chart, details on demand."""
+    task = {"binary": "Binary classifier", "multiclass": "Multiclass classifier", "regression": "Regression",
+            "ranking": "Ranking"}[result["task"]]  # fmt: skip
+    headline = f"{task}: {result['n']:,} rows from {source}"
+    if result["task"] == "ranking":
+        headline += f", {result['queries']:,} queries"
+    rows = [(label, _number(result[key])) for key, label in METRIC_LABELS if result.get(key) is not None]
+    if result["task"] == "ranking":
+        rows = [(label.replace("@k", f"@{result['k']}"), value) for label, value in rows]
+    if result["task"] == "multiclass":
+        rows += [("Macro F1", _number(result["macro"]["f1"])), ("Weighted F1", _number(result["weighted"]["f1"]))]
+    body = [
+        text(headline, size="Medium", weight="Bolder"),
+        text("\n".join(f"- {line}" for line in result["summary"])),
+        facts(rows),
+    ]
+    if chart_png:
+        uri = "data:image/png;base64," + base64.b64encode(chart_png).decode()
+        body.append({"type": "Image", "url": uri, "altText": f"{task} evaluation chart", "size": "Stretch"})
+    elif chart_png is not None:
+        body.append(text("(The chart was too large to show here.)", isSubtle=True, size="Small"))
+    details = _details(result)
+    actions = [{"type": "Action.ShowCard", "title": details[0], "card": card(details[1])}] if details else None
+    return card(body, actions)
+
+
+def _details(result: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
+    if result.get("calibration_table"):
+        pairs = [(f"Decile {r['decile']} ({r['rows']:,} rows)", f"predicted {r['predicted']:.4f} · observed "
+                  f"{r['observed']:.4f}") for r in result["calibration_table"]]  # fmt: skip
+        return "Calibration table", [facts(pairs)]
+    if result["task"] == "multiclass":
+        pairs = [(c["label"], f"precision {c['precision']:.3f} · recall {c['recall']:.3f} · F1 {c['f1']:.3f} "
+                  f"· {c['support']:,} rows") for c in result["per_class"]]  # fmt: skip
+        return "Per-class scores", [facts(pairs)]
+    if result["task"] == "regression":
+        residuals = result["residuals"]
+        return "Residuals", [facts([(name, _number(value)) for name, value in residuals.items()])]
+    if result["task"] == "ranking":
+        return "Conventions", [text(result["conventions"])]
+    return None

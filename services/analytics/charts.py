@@ -1,0 +1,91 @@
+"""PNG charts of analysis results (matplotlib, headless), kept under a byte limit."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: no display on servers and Lambda
+import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
+
+MAX_PNG_BYTES = 1_000_000
+
+
+def to_png(figure: Any, max_bytes: int = MAX_PNG_BYTES, dpi: int = 110) -> bytes:
+    """Return the figure as PNG bytes, lowering the resolution until it fits in `max_bytes`; closes the figure."""
+    try:
+        while True:
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+            data = buffer.getvalue()
+            if len(data) <= max_bytes or dpi <= 30:
+                if len(data) > max_bytes:
+                    raise ValueError(f"the chart needs {len(data)} bytes, over the {max_bytes}-byte limit")
+                return data
+            dpi = int(dpi * 0.75)
+    finally:
+        plt.close(figure)
+
+
+def metrics_chart(result: dict[str, Any], max_bytes: int = MAX_PNG_BYTES, dpi: int = 110) -> bytes:
+    """Return the chart of an evaluation: ROC, PR and calibration curves (binary), the confusion matrix
+    (multiclass), predicted against actual (regression), or the cumulative gain by rank (ranking)."""
+    task = result["task"]
+    if task == "binary" and "curves" in result:
+        panels = 3 if result.get("calibration_table") else 2
+        figure, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.8))
+        roc, pr = result["curves"]["roc"], result["curves"]["pr"]
+        axes[0].plot(roc["x"], roc["y"], label=f"model (AUC {result['roc_auc']:.3f})")
+        axes[0].plot([0, 1], [0, 1], "--", color="grey", label="random")
+        axes[0].set(title="ROC curve", xlabel="false positive rate", ylabel="true positive rate (recall)")
+        axes[1].plot(pr["x"], pr["y"], label=f"model (AP {result['pr_auc']:.3f})")
+        axes[1].axhline(result["base_rate"], linestyle="--", color="grey", label=f"random ({result['base_rate']:.3f})")
+        axes[1].set(title="Precision–recall curve", xlabel="recall", ylabel="precision", ylim=(0, 1.02))
+        if panels == 3:
+            table = result["calibration_table"]
+            predicted, observed = [r["predicted"] for r in table], [r["observed"] for r in table]
+            top = max(max(predicted), max(observed)) * 1.05
+            axes[2].plot(predicted, observed, "o-", label=f"deciles (calibration {result['calibration']:.2f})")
+            axes[2].plot([0, top], [0, top], "--", color="grey", label="perfect")
+            axes[2].set(title="Calibration", xlabel="mean predicted probability", ylabel="observed rate")
+        for axis in axes:
+            axis.legend(loc="best", fontsize=8)
+            axis.grid(alpha=0.3)
+    elif task == "multiclass" or task == "binary":
+        figure, axis = plt.subplots(figsize=(5, 4.2))
+        if task == "multiclass":
+            labels, matrix = result["labels"], result["confusion_matrix"]["rows_true_columns_predicted"]
+        else:
+            c = result["confusion_matrix"]
+            labels, matrix = ["negative", "positive"], [[c["tn"], c["fp"]], [c["fn"], c["tp"]]]
+        image = axis.imshow(matrix, cmap="Blues")
+        ticks = range(len(labels))
+        axis.set(title="Confusion matrix", xlabel="predicted", ylabel="true", xticks=ticks, yticks=ticks)
+        axis.set_xticklabels(labels)
+        axis.set_yticklabels(labels)
+        for i, row in enumerate(matrix):
+            for j, count in enumerate(row):
+                axis.text(j, i, str(count), ha="center", va="center", fontsize=8)
+        figure.colorbar(image, ax=axis)
+    elif task == "regression":
+        figure, axis = plt.subplots(figsize=(5, 4.2))
+        scatter = result["curves"]["scatter"]
+        axis.scatter(scatter["x"], scatter["y"], s=8, alpha=0.6)
+        low, high = min(scatter["x"] + scatter["y"]), max(scatter["x"] + scatter["y"])
+        axis.plot([low, high], [low, high], "--", color="grey", label="perfect")
+        axis.set(title=f"Predicted vs actual (R² {result['r2']:.3f})", xlabel="predicted", ylabel="actual")
+        axis.legend(fontsize=8)
+        axis.grid(alpha=0.3)
+    else:
+        figure, axis = plt.subplots(figsize=(5, 4.2))
+        gain = result["curves"]["gain"]
+        axis.plot(gain["x"], gain["y"], "o-", label="model")
+        title = f"Share of relevant items found by rank (NDCG@{result['k']} {result['ndcg']:.3f})"
+        axis.set(title=title,
+                 xlabel="rank", ylabel="share of relevant items", ylim=(0, 1.02))  # fmt: skip
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    return to_png(figure, max_bytes=max_bytes, dpi=dpi)

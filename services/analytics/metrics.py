@@ -1,0 +1,465 @@
+"""Evaluate a model's predictions: every metric of the glossary that fits the task, and what they say together.
+
+Tasks: `binary` (a 0/1-like label and a score or a predicted class), `multiclass` (labels and predicted
+labels), `regression` (numbers and predicted numbers), `ranking` (relevance and a score, grouped by query).
+scikit-learn computes every metric it has; our own code covers MRR, MAP@k, hit rate@k, normalized
+entropy, calibration and recalibration, which it does not have. Results are plain JSON-able data.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import brentq
+from sklearn import metrics as skm
+
+from services.analytics.errors import AnalyticsError
+from services.analytics.tables import require_column
+
+POSITIVE_NAMES = {"1", "1.0", "true", "yes", "y", "positive", "pos", "t"}
+EPSILON = 1e-15  # probabilities are clipped to [ε, 1 − ε] for log loss, as scikit-learn does
+MAX_CURVE_POINTS = 200
+
+
+def recalibrate(p: np.ndarray, w: float) -> np.ndarray:
+    """Return p' = p / (p + (1 − p) / w): scores of a model trained with negatives kept at rate w."""
+    return p / (p + (1.0 - p) / w)
+
+
+def entropy(b: float) -> float:
+    """Return the binary entropy of a base rate b (natural log): the log loss of always predicting b."""
+    if b <= 0.0 or b >= 1.0:
+        return 0.0
+    return -(b * math.log(b) + (1 - b) * math.log(1 - b))
+
+
+def _round(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), digits)
+
+
+def _thin(xs: np.ndarray, ys: np.ndarray) -> dict[str, list[float]]:
+    """Return a curve with at most MAX_CURVE_POINTS points (evenly spaced indices, ends kept)."""
+    if len(xs) > MAX_CURVE_POINTS:
+        keep = np.unique(np.linspace(0, len(xs) - 1, MAX_CURVE_POINTS).astype(int))
+        xs, ys = xs[keep], ys[keep]
+    return {"x": [round(float(v), 5) for v in xs], "y": [round(float(v), 5) for v in ys]}
+
+
+def _positive_label(values: pd.Series) -> Any:
+    labels = list(pd.unique(values))
+    for label in labels:
+        if str(label).strip().lower() in POSITIVE_NAMES:
+            return label
+    return sorted(labels, key=str)[-1]
+
+
+TRUTH_NAMES = ("y_true", "label", "target", "y", "actual", "truth", "relevance", "outcome")
+SCORE_NAMES = ("y_score", "score", "p", "prob", "probability", "prediction", "predicted", "y_pred", "pred")
+
+
+def infer_columns(table: pd.DataFrame, y_true: str | None, y_score: str | None) -> tuple[str, str]:
+    """Return (y_true, y_score): the names given, else the first column with a usual name for each role."""
+    lowered = {str(c).lower(): str(c) for c in table.columns}
+
+    def find(given: str | None, names: tuple[str, ...], role: str) -> str:
+        if given:
+            return given
+        for name in names:
+            if name in lowered:
+                return lowered[name]
+        shown = ", ".join(map(str, table.columns[:30]))
+        raise AnalyticsError(f"Which column is {role}? Name it as {role}=<column>; the table's columns are: {shown}.")
+
+    return find(y_true, TRUTH_NAMES, "y_true"), find(y_score, SCORE_NAMES, "y_score")
+
+
+def infer_task(y_true: pd.Series, y_score: pd.Series, query: str | None) -> str:
+    """Return the task: ranking with a query column; binary for two label values; regression for many numeric
+    values; multiclass otherwise."""
+    if query:
+        return "ranking"
+    distinct = y_true.nunique()
+    if distinct <= 2:
+        return "binary"
+    numeric = pd.api.types.is_numeric_dtype(y_true) and not pd.api.types.is_bool_dtype(y_true)
+    if numeric and (distinct > 20 or not np.allclose(y_true, np.round(y_true))):
+        return "regression"
+    return "multiclass"
+
+
+def evaluate(
+    table: pd.DataFrame,
+    y_true: str,
+    y_score: str,
+    *,
+    query: str | None = None,
+    threshold: float | str | None = None,
+    sampling_rate: float | None = None,
+    k: int = 10,
+) -> dict[str, Any]:
+    """Return the evaluation of `table[y_score]` against `table[y_true]` as plain data.
+
+    threshold: a number, 'best-f1', or None (0.5 for probabilities, best-F1 for other scores).
+    sampling_rate: the rate w at which negatives were kept in training; scores are recalibrated first.
+    k: the cut-off of ranking metrics. Raises AnalyticsError with one sentence for unusable input.
+    """
+    truth = require_column(table, y_true, "y_true")
+    score = require_column(table, y_score, "y_score")
+    frame = pd.DataFrame({"y": truth, "s": score})
+    if query:
+        frame["q"] = require_column(table, query, "query")
+    rows = len(frame)
+    frame = frame.dropna()
+    dropped = rows - len(frame)
+    if frame.empty:
+        raise AnalyticsError(f"Every row misses a value in '{y_true}' or '{y_score}': there is nothing to evaluate.")
+    task = infer_task(frame["y"], frame["s"], query)
+    if task == "binary":
+        result = _binary(frame, y_true, y_score, threshold, sampling_rate)
+    elif task == "multiclass":
+        result = _multiclass(frame)
+    elif task == "regression":
+        result = _regression(frame, y_score)
+    else:
+        result = _ranking(frame, y_score, k)
+    result = {"task": task, "n": len(frame), "rows_dropped": dropped, **result}
+    result["columns"] = {"y_true": y_true, "y_score": y_score, **({"query": query} if query else {})}
+    result["summary"] = explain(result)
+    return result
+
+
+def _numeric(values: pd.Series, column: str, what: str) -> np.ndarray:
+    converted = pd.to_numeric(values, errors="coerce")
+    if converted.isna().any():
+        example = values[converted.isna()].iloc[0]
+        raise AnalyticsError(f"The column '{column}' is not numeric (for example {example!r}): {what}.")
+    return converted.to_numpy(dtype=float)
+
+
+def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: float | None) -> dict[str, Any]:
+    positive = _positive_label(frame["y"])
+    y = (frame["y"] == positive).to_numpy(dtype=int)
+    if y.min() == y.max():
+        only = "positive" if y[0] else "negative"
+        raise AnalyticsError(
+            f"The column '{y_true}' has a single class (every row is {only}): ROC AUC, PR AUC and log loss "
+            "need both classes. Send predictions that include both outcomes."
+        )
+    scored = pd.api.types.is_numeric_dtype(frame["s"]) or pd.to_numeric(frame["s"], errors="coerce").notna().all()
+    if not scored:
+        labels = set(pd.unique(frame["y"]).tolist())
+        if not set(pd.unique(frame["s"]).tolist()) <= labels:
+            _numeric(frame["s"], y_score, "y_score must hold scores, probabilities, or the same labels as y_true")
+        predicted = (frame["s"] == positive).to_numpy(dtype=int)
+        return {"kind": "predicted classes", "positive_label": str(positive), **_at_threshold(y, predicted, None)}
+    p = _numeric(frame["s"], y_score, "y_score must hold scores or probabilities")
+    probabilities = bool(p.min() >= 0.0 and p.max() <= 1.0)
+    notes = []
+    if w is not None:
+        if not probabilities:
+            raise AnalyticsError(
+                f"Recalibration needs probabilities, but '{y_score}' has values outside [0, 1] "
+                f"({p.min():.3g} to {p.max():.3g})."
+            )
+        if not 0 < w <= 1:
+            raise AnalyticsError("The sampling rate must be in (0, 1]: the share of negatives kept in training.")
+        p = recalibrate(p, w)
+        notes.append(f"Scores were recalibrated for negative downsampling at w = {w:g}: p' = p / (p + (1 − p) / w).")
+    base_rate = float(y.mean())
+    if threshold in (None, "") and not probabilities:
+        threshold = "best-f1"
+        notes.append("The scores are not probabilities, so the threshold is the one that maximises F1.")
+    precision_curve, recall_curve, cut_points = skm.precision_recall_curve(y, p)
+    if threshold == "best-f1":
+        f1s = 2 * precision_curve[:-1] * recall_curve[:-1] / np.maximum(precision_curve[:-1] + recall_curve[:-1], 1e-12)
+        t = float(cut_points[int(np.argmax(f1s))])
+    else:
+        t = 0.5 if threshold in (None, "") else float(threshold)
+    fpr, tpr, _ = skm.roc_curve(y, p)
+    result: dict[str, Any] = {
+        "kind": "probabilities" if probabilities else "scores",
+        "positive_label": str(positive),
+        "base_rate": _round(base_rate),
+        "majority_share": _round(max(base_rate, 1 - base_rate)),
+        "threshold": _round(t),
+        "threshold_rule": "best-f1" if threshold == "best-f1" else ("given" if threshold not in (None, "") else "0.5"),
+        **_at_threshold(y, (p >= t).astype(int), base_rate),
+        "roc_auc": _round(skm.roc_auc_score(y, p)),
+        "pr_auc": _round(skm.average_precision_score(y, p)),
+        "curves": {"roc": _thin(fpr, tpr), "pr": _thin(recall_curve[::-1], precision_curve[::-1])},
+        "notes": notes,
+    }
+    if probabilities:
+        clipped = np.clip(p, EPSILON, 1 - EPSILON)
+        log_loss = float(skm.log_loss(y, clipped, labels=[0, 1]))
+        result |= {
+            "log_loss": _round(log_loss),
+            "normalized_entropy": _round(log_loss / entropy(base_rate)),
+            "ne_base_rate": "the positive share of the evaluated rows",
+            "calibration": _round(float(p.mean()) / base_rate),
+            "prediction_bias": _round(float(p.mean()) - base_rate),
+            "brier": _round(skm.brier_score_loss(y, p)),
+            "calibration_table": _calibration_table(y, p),
+            "recalibration_w": _round(_matching_w(p, base_rate), 4),
+        }
+    else:
+        result["notes"].append(
+            f"The scores run from {p.min():.3g} to {p.max():.3g}, outside [0, 1]: log loss, normalized entropy, "
+            "Brier score and calibration need probabilities and are not computed."
+        )
+    return result
+
+
+def _at_threshold(y: np.ndarray, predicted: np.ndarray, base_rate: float | None) -> dict[str, Any]:
+    tn, fp, fn, tp = skm.confusion_matrix(y, predicted, labels=[0, 1]).ravel()
+    values = {
+        "accuracy": _round(skm.accuracy_score(y, predicted)),
+        "precision": _round(skm.precision_score(y, predicted, zero_division=0)),
+        "recall": _round(skm.recall_score(y, predicted, zero_division=0)),
+        "f1": _round(skm.f1_score(y, predicted, zero_division=0)),
+        "confusion_matrix": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
+        "predicted_positive_share": _round(float(predicted.mean())),
+    }
+    if base_rate is None:
+        b = float(y.mean())
+        values |= {"base_rate": _round(b), "majority_share": _round(max(b, 1 - b))}
+    return values
+
+
+def _calibration_table(y: np.ndarray, p: np.ndarray) -> list[dict[str, Any]]:
+    """Deciles of predicted probability: rows, mean prediction and observed rate in each."""
+    bins = pd.qcut(pd.Series(p).rank(method="first"), q=min(10, len(p)), labels=False)
+    table = (
+        pd.DataFrame({"bin": bins, "p": p, "y": y})
+        .groupby("bin")
+        .agg(rows=("y", "size"), predicted=("p", "mean"), observed=("y", "mean"))
+    )
+    return [
+        {
+            "decile": int(b) + 1,
+            "rows": int(r.rows),
+            "predicted": _round(r.predicted, 4),
+            "observed": _round(r.observed, 4),
+        }
+        for b, r in table.iterrows()
+    ]
+
+
+def _matching_w(p: np.ndarray, base_rate: float) -> float | None:
+    """Return the w for which recalibrated scores average the observed rate (None if there is none)."""
+
+    def gap(w: float) -> float:
+        return float(recalibrate(p, w).mean()) - base_rate
+
+    try:
+        return brentq(gap, 1e-6, 1e3) if gap(1e-6) < 0 < gap(1e3) else None
+    except ValueError:
+        return None
+
+
+def _multiclass(frame: pd.DataFrame) -> dict[str, Any]:
+    y = frame["y"].astype(str).to_numpy()
+    predicted = frame["s"].astype(str).to_numpy()
+    labels = sorted(set(y) | set(predicted))
+    unknown = sorted(set(predicted) - set(y))
+    precision, recall, f1, support = skm.precision_recall_fscore_support(y, predicted, labels=labels, zero_division=0)
+    shares = pd.Series(y).value_counts(normalize=True)
+    return {
+        "labels": labels,
+        "accuracy": _round(skm.accuracy_score(y, predicted)),
+        "majority_share": _round(float(shares.iloc[0])),
+        "majority_label": str(shares.index[0]),
+        "macro": {
+            "precision": _round(precision.mean()),
+            "recall": _round(recall.mean()),
+            "f1": _round(f1.mean()),
+        },  # fmt: skip
+        "weighted": {
+            "precision": _round(np.average(precision, weights=support) if support.sum() else 0.0),
+            "recall": _round(np.average(recall, weights=support) if support.sum() else 0.0),
+            "f1": _round(np.average(f1, weights=support) if support.sum() else 0.0),
+        },
+        "per_class": [
+            {"label": lab, "precision": _round(p_), "recall": _round(r_), "f1": _round(f_), "support": int(s_)}
+            for lab, p_, r_, f_, s_ in zip(labels, precision, recall, f1, support, strict=True)
+        ],
+        "confusion_matrix": {
+            "labels": labels,
+            "rows_true_columns_predicted": skm.confusion_matrix(y, predicted, labels=labels).tolist(),
+        },  # fmt: skip
+        "notes": [f"Predicted labels never seen in y_true: {', '.join(unknown)}."] if unknown else [],
+    }
+
+
+def _regression(frame: pd.DataFrame, y_score: str) -> dict[str, Any]:
+    y = frame["y"].to_numpy(dtype=float)
+    predicted = _numeric(frame["s"], y_score, "a regression needs numeric predictions")
+    residuals = y - predicted
+    return {
+        "mae": _round(skm.mean_absolute_error(y, predicted)),
+        "rmse": _round(skm.root_mean_squared_error(y, predicted)),
+        "r2": _round(skm.r2_score(y, predicted)),
+        "baseline": {
+            "mae_of_median": _round(float(np.abs(y - np.median(y)).mean())),
+            "rmse_of_mean": _round(float(y.std())),
+        },
+        "residuals": {
+            "mean": _round(float(residuals.mean())),
+            "std": _round(float(residuals.std())),
+            **{f"p{q}": _round(float(np.percentile(residuals, q))) for q in (5, 50, 95)},
+        },
+        "curves": {"scatter": _thin(predicted[np.argsort(predicted)], y[np.argsort(predicted)])},
+        "notes": [],
+    }
+
+
+def _ranking(frame: pd.DataFrame, y_score: str, k: int) -> dict[str, Any]:
+    frame = frame.assign(s=_numeric(frame["s"], y_score, "ranking needs numeric scores"))
+    relevance = pd.to_numeric(frame["y"], errors="coerce")
+    if relevance.isna().any() or (relevance < 0).any():
+        raise AnalyticsError(
+            "Relevance (y_true) must be a number ≥ 0 for ranking metrics (1/0, or grades such as 0–3)."
+        )
+    frame = frame.assign(y=relevance.to_numpy(dtype=float))
+    ndcgs, reciprocal_ranks, average_precisions, hits, gains = [], [], [], [], np.zeros(k)
+    empty = 0
+    for _, group in frame.groupby("q", sort=False):
+        ordered = group.sort_values("s", ascending=False, kind="stable")
+        rel = ordered["y"].to_numpy()
+        relevant = rel > 0
+        if not relevant.any():
+            empty += 1
+            continue
+        if len(rel) > 1:
+            ndcgs.append(skm.ndcg_score([group["y"].to_numpy()], [group["s"].to_numpy()], k=k))
+        else:
+            ndcgs.append(1.0)
+        first = int(np.argmax(relevant))
+        reciprocal_ranks.append(1.0 / (first + 1))
+        top = relevant[:k]
+        precision_at = np.cumsum(top) / np.arange(1, len(top) + 1)
+        average_precisions.append(float((precision_at * top).sum() / min(k, int(relevant.sum()))))
+        hits.append(bool(top.any()))
+        cumulative = np.cumsum(top) / relevant.sum()
+        gains[: len(cumulative)] += cumulative
+        gains[len(cumulative) :] += cumulative[-1] if len(cumulative) else 0
+    if not ndcgs:
+        raise AnalyticsError("No query has a relevant item (y_true > 0): ranking metrics are undefined.")
+    queries = len(ndcgs)
+    return {
+        "k": k,
+        "queries": queries,
+        "queries_without_relevant": empty,
+        "ndcg": _round(float(np.mean(ndcgs))),
+        "mrr": _round(float(np.mean(reciprocal_ranks))),
+        "map": _round(float(np.mean(average_precisions))),
+        "hit_rate": _round(float(np.mean(hits))),
+        "conventions": (
+            f"NDCG@{k} with linear gain (scikit-learn's ndcg_score, as trec_eval); MAP@{k} divides by min(k, "
+            "relevant items of the query); relevance > 0 counts as relevant for MRR, MAP and hit rate; ties in "
+            "score keep row order; queries without a relevant item are left out."
+        ),
+        "curves": {"gain": {"x": list(range(1, k + 1)), "y": [round(float(g / queries), 5) for g in gains]}},
+        "notes": [],
+    }
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f}%" if value < 0.995 or value == 1 else f"{value * 100:.2f}%"
+
+
+def explain(result: dict[str, Any]) -> list[str]:
+    """Return plain-language sentences on what the numbers say together, the most important first."""
+    task, says = result["task"], []
+    if task == "binary":
+        says += _explain_binary(result)
+    elif task == "multiclass":
+        acc, majority = result["accuracy"], result["majority_share"]
+        says.append(f"Accuracy {acc:.3f} over {len(result['labels'])} classes; macro F1 {result['macro']['f1']:.3f}.")
+        if acc <= majority + 0.005:
+            says.append(
+                f"Accuracy equals the share of the most common class ('{result['majority_label']}', "
+                f"{_pct(majority)}): the model may be predicting one class."
+            )
+        weakest = min(result["per_class"], key=lambda c: c["f1"])
+        says.append(f"The weakest class is '{weakest['label']}' (F1 {weakest['f1']:.3f}, {weakest['support']} rows).")
+    elif task == "regression":
+        r2, rmse, mae = result["r2"], result["rmse"], result["mae"]
+        baseline = result["baseline"]["rmse_of_mean"]
+        says.append(
+            f"R² {r2:.3f}: the model explains {max(r2, 0) * 100:.0f}% of the variance"
+            + (" — worse than predicting the mean." if r2 < 0 else ".")
+        )
+        says.append(f"RMSE {rmse:.4g} against {baseline:.4g} for always predicting the mean; MAE {mae:.4g}.")
+        if mae and rmse > 1.5 * mae:
+            says.append("RMSE is well above MAE: a few large errors dominate; look at the worst residuals.")
+    else:
+        says.append(
+            f"NDCG@{result['k']} {result['ndcg']:.3f} over {result['queries']} queries; MRR {result['mrr']:.3f} "
+            f"puts the first relevant result at about rank {1 / max(result['mrr'], 1e-9):.1f} on average."
+        )
+        says.append(
+            f"{_pct(result['hit_rate'])} of queries have a relevant item in the top {result['k']}; "
+            f"MAP@{result['k']} {result['map']:.3f}."
+        )
+        if result["queries_without_relevant"]:
+            says.append(f"{result['queries_without_relevant']} queries without any relevant item were left out.")
+    if result.get("rows_dropped"):
+        says.append(f"{result['rows_dropped']} rows with a missing label or score were left out.")
+    return says + list(result.get("notes", []))
+
+
+def _explain_binary(r: dict[str, Any]) -> list[str]:
+    says = []
+    if "roc_auc" not in r:  # predicted classes only
+        says.append(
+            f"Accuracy {r['accuracy']:.3f}, precision {r['precision']:.3f}, recall {r['recall']:.3f}, "
+            f"F1 {r['f1']:.3f} for the positive label '{r['positive_label']}'."
+        )
+    else:
+        auc = r["roc_auc"]
+        quality = "strong" if auc >= 0.9 else "good" if auc >= 0.8 else "useful" if auc >= 0.7 else "weak"
+        says.append(
+            f"ROC AUC {auc:.3f}: the ranking is {quality} — a random positive outscores a random negative "
+            f"{auc * 100:.0f}% of the time (0.5 is chance)."
+        )
+        lift = r["pr_auc"] / r["base_rate"] if r["base_rate"] else float("nan")
+        says.append(f"PR AUC {r['pr_auc']:.3f} against a base rate of {_pct(r['base_rate'])} ({lift:.1f}× random).")
+        says.append(
+            f"At threshold {r['threshold']:.3g}: precision {r['precision']:.3f}, recall {r['recall']:.3f}, "
+            f"F1 {r['f1']:.3f}; the model flags {_pct(r['predicted_positive_share'])} of rows."
+        )
+    if r["accuracy"] <= r["majority_share"] + 0.005:
+        says.append(
+            f"Accuracy {r['accuracy']:.3f} equals the majority share {r['majority_share']:.3f}: "
+            "the model may be predicting one class (the accuracy paradox); read recall and PR AUC."
+        )
+    calibration = r.get("calibration")
+    if calibration is not None:
+        ne = r["normalized_entropy"]
+        says.append(
+            f"Normalized entropy {ne:.3f}: "
+            + (
+                f"the model removes {(1 - ne) * 100:.0f}% of the uncertainty of predicting the base rate."
+                if ne < 1
+                else "no better than predicting the base rate for everyone."
+            )
+        )
+        w = r.get("recalibration_w")
+        if calibration > 1.1:
+            fix = f" If negatives were downsampled in training, recalibrate with w ≈ {w:.3g}." if w and w < 1 else ""
+            says.append(
+                f"Calibration {calibration:.2f}: predictions average {calibration:.2f}× the observed rate "
+                f"(too high).{fix}"
+            )
+        elif calibration < 0.9:
+            says.append(
+                f"Calibration {calibration:.2f}: predictions average only {calibration:.2f}× the observed "
+                "rate (too low); recalibrate (Platt or isotonic) before using them as probabilities."
+            )
+        else:
+            says.append(f"Calibration {calibration:.2f}: on average the probabilities match the observed rate.")
+    return says

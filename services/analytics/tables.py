@@ -1,0 +1,56 @@
+"""Read a table (CSV or Parquet) from bytes or a file, with clear errors for what cannot be read."""
+
+from __future__ import annotations
+
+import difflib
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from services.analytics.errors import AnalyticsError
+
+PARQUET_MAGIC = b"PAR1"
+
+
+def read_table(data: bytes | str | Path, name: str = "", columns: list[str] | None = None) -> pd.DataFrame:
+    """Return the table in `data` (bytes, or a path); Parquet is recognised by its magic bytes, else CSV.
+
+    `columns` reads only those columns (Parquet) or keeps only those (CSV). Raises AnalyticsError for an
+    unreadable or empty table.
+    """
+    if isinstance(data, str | Path):
+        path = Path(data)
+        name = name or path.name
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise AnalyticsError(f"I cannot read the file {name}: {error.strerror or error}.") from None
+    label = name or "the file"
+    try:
+        if data[:4] == PARQUET_MAGIC:
+            table = pd.read_parquet(io.BytesIO(data), columns=columns)
+        else:
+            text_sample = data[:4096].decode("utf-8", errors="replace")
+            separator = "\t" if text_sample.count("\t") > text_sample.count(",") else ","
+            table = pd.read_csv(io.BytesIO(data), sep=separator, usecols=columns, low_memory=False)
+    except (ValueError, UnicodeDecodeError, OSError) as error:  # pandas' and pyarrow's parse errors
+        if columns and "Usecols" in str(error):
+            raise AnalyticsError(f"{label} lacks some of the columns {', '.join(columns)}.") from None
+        raise AnalyticsError(f"I cannot read {label} as a CSV or Parquet table ({type(error).__name__}).") from None
+    except Exception as error:  # noqa: BLE001 - pyarrow raises its own types for corrupt files
+        raise AnalyticsError(f"I cannot read {label} as a CSV or Parquet table ({type(error).__name__}).") from None
+    if table.empty:
+        raise AnalyticsError(f"{label} has no rows.")
+    return table
+
+
+def require_column(table: pd.DataFrame, column: str, role: str) -> pd.Series:
+    """Return `table[column]`, or raise an AnalyticsError naming the table's columns (and the closest one)."""
+    if column in table.columns:
+        return table[column]
+    names = [str(c) for c in table.columns]
+    close = difflib.get_close_matches(column, names, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    shown = ", ".join(names[:30]) + (" …" if len(names) > 30 else "")
+    raise AnalyticsError(f"The table has no column '{column}' for {role}.{hint} Its columns are: {shown}.")

@@ -1,0 +1,207 @@
+"""Model evaluation: published values, agreement with scikit-learn, conventions, and clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from services.analytics.charts import metrics_chart
+from services.analytics.errors import AnalyticsError
+from services.analytics.metrics import entropy, evaluate, recalibrate
+from services.settings import REPO_ROOT
+
+
+def binary_table(n: int = 4000, seed: int = 0, base: float = 0.2) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    p = rng.beta(1, 4, n)
+    y = (rng.random(n) < p).astype(int)
+    return pd.DataFrame({"label": y, "p": p})
+
+
+def test_published_log_loss():
+    table = pd.DataFrame({"y": ["no", "no", "no", "yes", "yes", "yes"], "p": [0.5, 0.9, 0.99, 0.1, 0.25, 0.999]})
+    result = evaluate(table, "y", "p")
+    assert result["positive_label"] == "yes"
+    assert result["log_loss"] == pytest.approx(1.8817971, abs=1e-6)
+
+
+def test_published_ndcg_with_linear_gain():
+    table = pd.DataFrame({"q": ["a"] * 5, "rel": [10, 0, 0, 1, 5], "s": [0.1, 0.2, 0.3, 4, 70]})
+    assert evaluate(table, "rel", "s", query="q", k=5)["ndcg"] == pytest.approx(0.695694, abs=1e-6)
+
+
+def test_recalibration_published_value_and_round_trip():
+    assert recalibrate(np.array([0.5]), 0.1)[0] == pytest.approx(0.090909, abs=1e-6)
+    p = np.linspace(0.01, 0.99, 50)
+    inflated = p / (p + 0.1 * (1 - p))  # what a model trained with negatives kept at w = 0.1 predicts
+    assert recalibrate(inflated, 0.1) == pytest.approx(p)
+
+
+def test_normalized_entropy_is_one_minus_d2_log_loss():
+    table = binary_table()
+    result = evaluate(table, "label", "p")
+    assert result["normalized_entropy"] == pytest.approx(1 - skm.d2_log_loss_score(table.label, table.p), abs=1e-6)
+    assert result["normalized_entropy"] == pytest.approx(result["log_loss"] / entropy(table.label.mean()), abs=1e-6)
+
+
+def test_binary_metrics_agree_with_scikit_learn():
+    table = binary_table(seed=3)
+    result = evaluate(table, "label", "p", threshold=0.3)
+    y, p = table.label.to_numpy(), table.p.to_numpy()
+    predicted = (p >= 0.3).astype(int)
+    assert result["accuracy"] == pytest.approx(skm.accuracy_score(y, predicted), abs=1e-6)
+    assert result["precision"] == pytest.approx(skm.precision_score(y, predicted), abs=1e-6)
+    assert result["recall"] == pytest.approx(skm.recall_score(y, predicted), abs=1e-6)
+    assert result["f1"] == pytest.approx(skm.f1_score(y, predicted), abs=1e-6)
+    assert result["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p), abs=1e-6)
+    assert result["pr_auc"] == pytest.approx(skm.average_precision_score(y, p), abs=1e-6)
+    assert result["brier"] == pytest.approx(skm.brier_score_loss(y, p), abs=1e-6)
+    assert result["calibration"] == pytest.approx(p.mean() / y.mean(), abs=1e-6)
+    assert result["prediction_bias"] == pytest.approx(p.mean() - y.mean(), abs=1e-6)
+    tn, fp, fn, tp = skm.confusion_matrix(y, predicted).ravel()
+    assert result["confusion_matrix"] == {"tn": tn, "fp": fp, "fn": fn, "tp": tp}
+    assert sum(row["rows"] for row in result["calibration_table"]) == len(table)
+
+
+def test_best_f1_threshold_maximises_f1():
+    table = binary_table(seed=5)
+    best = evaluate(table, "label", "p", threshold="best-f1")
+    for t in np.linspace(0.05, 0.95, 19):
+        assert best["f1"] >= skm.f1_score(table.label, table.p >= t) - 1e-9
+    assert best["threshold_rule"] == "best-f1"
+
+
+def test_accuracy_paradox_is_called_out():
+    rng = np.random.default_rng(1)
+    y = (rng.random(2000) < 0.01).astype(int)
+    table = pd.DataFrame({"y": y, "p": rng.random(2000) * 0.2})  # never above 0.5: predicts one class
+    result = evaluate(table, "y", "p")
+    assert result["accuracy"] == pytest.approx(1 - y.mean(), abs=1e-6)
+    assert any("may be predicting one class" in line for line in result["summary"])
+
+
+def test_inflated_probabilities_get_a_recalibration_suggestion_that_works():
+    rng = np.random.default_rng(2)
+    p = rng.beta(1, 9, 20_000)
+    y = (rng.random(p.size) < p).astype(int)
+    inflated = p / (p + 0.1 * (1 - p))
+    table = pd.DataFrame({"y": y, "p": inflated})
+    result = evaluate(table, "y", "p")
+    assert result["calibration"] > 2
+    assert result["recalibration_w"] == pytest.approx(0.1, rel=0.15)
+    assert any("recalibrate with w ≈" in line for line in result["summary"])
+    fixed = evaluate(table, "y", "p", sampling_rate=0.1)
+    assert fixed["calibration"] == pytest.approx(1.0, abs=0.05)
+    assert fixed["roc_auc"] == pytest.approx(result["roc_auc"], abs=1e-9)  # ranking metrics do not change
+
+
+def test_scores_outside_unit_interval_skip_probability_metrics_and_say_why():
+    table = binary_table()
+    table["logit"] = np.log(table.p / (1 - table.p))
+    result = evaluate(table, "label", "logit")
+    assert "log_loss" not in result and result["threshold_rule"] == "best-f1"
+    assert any("outside [0, 1]" in line for line in result["summary"])
+    with pytest.raises(AnalyticsError, match="outside \\[0, 1\\]"):
+        evaluate(table, "label", "logit", sampling_rate=0.1)
+
+
+@pytest.mark.parametrize(
+    ("table", "y_true", "y_score", "words"),
+    [
+        (pd.DataFrame({"y": [1, 1, 1], "p": [0.2, 0.4, 0.9]}), "y", "p", "single class"),
+        (pd.DataFrame({"y": [0, 1], "p": [0.2, 0.4]}), "label", "p", "no column 'label'"),
+        (pd.DataFrame({"y": [0, 1, 0], "p": ["low", "high", "x"]}), "y", "p", "not numeric"),
+        (pd.DataFrame({"y": [None, None], "p": [0.1, 0.2]}), "y", "p", "nothing to evaluate"),
+    ],
+)
+def test_bad_input_gets_one_sentence(table, y_true, y_score, words):
+    with pytest.raises(AnalyticsError, match=words) as raised:
+        evaluate(table, y_true, y_score)
+    assert "\n" not in str(raised.value)
+
+
+def test_missing_column_lists_the_columns_and_the_closest():
+    with pytest.raises(AnalyticsError) as raised:
+        evaluate(pd.DataFrame({"label": [0, 1], "p": [0.1, 0.9]}), "labl", "p")
+    assert "Did you mean 'label'?" in str(raised.value) and "label, p" in str(raised.value)
+
+
+def test_multiclass_agrees_with_scikit_learn_and_names_the_weakest_class():
+    rng = np.random.default_rng(4)
+    y = rng.choice(["cat", "dog", "bird"], 600)
+    predicted = np.where(rng.random(600) < 0.8, y, rng.choice(["cat", "dog", "bird"], 600))
+    result = evaluate(pd.DataFrame({"y": y, "yhat": predicted}), "y", "yhat")
+    assert result["task"] == "multiclass"
+    assert result["macro"]["f1"] == pytest.approx(skm.f1_score(y, predicted, average="macro"), abs=1e-6)
+    assert result["weighted"]["f1"] == pytest.approx(skm.f1_score(y, predicted, average="weighted"), abs=1e-6)
+    assert any("weakest class" in line for line in result["summary"])
+
+
+def test_regression_agrees_with_scikit_learn():
+    rng = np.random.default_rng(6)
+    y = rng.normal(10, 3, 500)
+    predicted = y + rng.normal(0, 1, 500)
+    result = evaluate(pd.DataFrame({"y": y, "yhat": predicted}), "y", "yhat")
+    assert result["task"] == "regression"
+    assert result["mae"] == pytest.approx(skm.mean_absolute_error(y, predicted), abs=1e-6)
+    assert result["rmse"] == pytest.approx(skm.root_mean_squared_error(y, predicted), abs=1e-6)
+    assert result["r2"] == pytest.approx(skm.r2_score(y, predicted), abs=1e-6)
+
+
+def test_ranking_mrr_map_and_hit_rate_by_hand():
+    table = pd.DataFrame(
+        {
+            "q": ["a", "a", "a", "b", "b", "b", "c", "c"],
+            "rel": [0, 1, 1, 1, 0, 0, 0, 0],  # query c has no relevant item: left out
+            "s": [0.9, 0.8, 0.1, 0.2, 0.9, 0.5, 0.3, 0.4],
+        }
+    )
+    result = evaluate(table, "rel", "s", query="q", k=2)
+    # a: order 0,1,1 → first relevant at rank 2; AP@2 = (1/min(2,2)) * (P@2·1) = 0.25
+    # b: order 0,0,1 → first relevant at rank 3; nothing in the top 2: AP@2 = 0, no hit
+    assert result["mrr"] == pytest.approx((1 / 2 + 1 / 3) / 2)
+    assert result["map"] == pytest.approx((0.25 + 0) / 2)
+    assert result["hit_rate"] == pytest.approx(0.5)
+    assert (result["queries"], result["queries_without_relevant"]) == (2, 1)
+    assert "min(k, relevant items" in result["conventions"]
+
+
+def test_chart_is_a_png_under_the_limits():
+    result = evaluate(binary_table(), "label", "p")
+    png = metrics_chart(result)
+    assert png.startswith(b"\x89PNG") and len(png) <= 1_000_000
+    small = metrics_chart(result, max_bytes=48_000, dpi=80)
+    assert len(small) <= 48_000
+
+
+def test_cli_json_has_the_documented_keys(tmp_path):
+    path = tmp_path / "preds.parquet"
+    binary_table().to_parquet(path)
+    chart = tmp_path / "chart.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "services.analytics", "metrics", str(path), "--y-true", "label", "--y-score", "p",
+         "--json", "--chart", str(chart)],
+        capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    for key in ("task", "n", "base_rate", "accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss",
+                "normalized_entropy", "calibration", "brier", "summary"):  # fmt: skip
+        assert key in document
+    assert 0 < chart.stat().st_size <= 1_000_000
+
+
+def test_cli_bad_column_exits_2_with_a_sentence(tmp_path):
+    path = tmp_path / "preds.csv"
+    binary_table().to_csv(path, index=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "services.analytics", "metrics", str(path), "--y-true", "truth", "--y-score", "p"],
+        capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert result.returncode == 2 and "no column 'truth'" in result.stderr and "Traceback" not in result.stderr
