@@ -73,9 +73,7 @@ def _evaluate_job(data: bytes, name: str, options: dict[str, str]) -> tuple[dict
         rate = float(options["sampling_rate"]) if "sampling_rate" in options else None
         k = int(options.get("k", 10))
     except ValueError:
-        raise AnalyticsError(
-            "threshold must be a number or best-f1, sampling_rate a number, k a whole number."
-        ) from None
+        raise AnalyticsError("threshold takes a number or best-f1, sampling_rate a number, k a whole number.") from None
     if k < 1:
         raise AnalyticsError("k must be at least 1.")
     table = read_table(data, name)
