@@ -11,15 +11,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.runtime: requirements.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+$(VENV)/.runtime: requirements.txt requirements-analytics.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-analytics.txt
 	touch $@
 
 $(VENV)/.dev: requirements.txt requirements-analytics.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
-run: $(VENV)/.runtime  ## start the bot on 127.0.0.1:$(PORT) (local backend, SQLite state)
+run: $(VENV)/.runtime  ## start the bot on 127.0.0.1:$(PORT) (local backend, SQLite state, analytics)
 	PORT=$(PORT) $(BIN)/python -m bot serve
 
 chat: $(VENV)/.runtime  ## the terminal Teams emulator (ARGS=--group or --channel)
