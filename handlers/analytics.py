@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from handlers.analytics_cards import entry_card, evaluation_card, suggestions_text
+from handlers.analytics_cards import entry_card, evaluation_card, suggestions_text, uplift_card
 from handlers.app import stream_answer
 from handlers.models import Replier, Turn
 from handlers.router import Router
@@ -29,6 +29,7 @@ ANALYTICS_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="analytics
 PROGRESS_AFTER_SECONDS = 4.0
 TEAMS_CHART_BYTES = 48_000  # the chart travels inside the card: keep the message under Teams' size limit
 OPTIONS = {"y_true", "y_score", "query", "threshold", "sampling_rate", "k"}
+UPLIFT_OPTIONS = {"treatment", "outcome", "score", "revenue", "cost", "budget"}
 ALIASES = {"label": "y_true", "truth": "y_true", "score": "y_score", "prediction": "y_score", "w": "sampling_rate",
            "group": "query", "cutoff": "threshold"}  # fmt: skip
 METRICS_USAGE = (
@@ -36,6 +37,14 @@ METRICS_USAGE = (
     "attached in a personal chat, or followed by an `s3://` URI or a file name in DATA_DIR. Options: "
     "`query=<column>` for ranking metrics, `threshold=0.3` or `threshold=best-f1`, `sampling_rate=0.1` to "
     "recalibrate after negative downsampling, `k=10`."
+)
+
+
+UPLIFT_USAGE = (
+    "Send `uplift treatment=<column> outcome=<column>` with the experiment's data (CSV or Parquet) attached in "
+    "a personal chat, or followed by an `s3://` URI or a file name in DATA_DIR. Add `revenue=<column> cost=0.5` "
+    "for the profit of treating the top k% (and `budget=1000` to cap the people treated), or `score=<column>` "
+    "to evaluate an existing model's uplift scores."
 )
 
 
@@ -86,6 +95,33 @@ def _evaluate_job(data: bytes, name: str, options: dict[str, str]) -> tuple[dict
     return result, chart
 
 
+def _uplift_job(data: bytes, name: str, options: dict[str, str]) -> tuple[dict[str, Any], bytes | None]:
+    """Read, analyse and chart an experiment (on the analytics pool)."""
+    from services.analytics.charts import uplift_chart
+    from services.analytics.tables import read_table
+    from services.analytics.uplift import analyse
+
+    missing = [key for key in ("treatment", "outcome") if not options.get(key)]
+    if missing:
+        raise AnalyticsError(
+            f"Name the {' and '.join(missing)} column{'s' if len(missing) > 1 else ''}. {UPLIFT_USAGE}"
+        )
+    try:
+        cost = float(options["cost"]) if "cost" in options else None
+        budget = int(options["budget"]) if "budget" in options else None
+    except ValueError:
+        raise AnalyticsError("cost takes a number (per person treated) and budget a whole number of people.") from None
+    result = analyse(
+        read_table(data, name), options["treatment"], options["outcome"], score=options.get("score"),
+        revenue=options.get("revenue"), cost=cost, budget=budget,
+    )  # fmt: skip
+    try:
+        chart = uplift_chart(result, max_bytes=TEAMS_CHART_BYTES, dpi=80)
+    except ValueError:
+        chart = b""
+    return result, chart
+
+
 async def run_with_progress(replier: Replier, job: Any, note: str) -> Any:
     """Run `job` on the analytics pool; if it takes long, tell the user once that it is still running."""
     future = asyncio.get_running_loop().run_in_executor(ANALYTICS_POOL, job)
@@ -120,32 +156,49 @@ def register_analytics(router: Router, backend: Backend, config: AnalyticsConfig
 
     @router.command("metrics", "evaluate a predictions file: `metrics y_true=label y_score=p`", "evaluate")
     async def metrics(turn: Turn, replier: Replier, rest: str) -> None:
-        options, words = parse_options(rest)
-        unknown = sorted(set(options) - OPTIONS)
-        if unknown:
-            await replier.send_text(f"I don't know the option {', '.join(unknown)}. {METRICS_USAGE}")
-            return
-        try:
-            data, name = await _load(turn, words, config)
-        except DatasetError as problem:
-            await replier.send_text(str(problem))
-            return
-        if data is None:
-            await replier.send_text(METRICS_USAGE)
-            return
-        await replier.typing()
-        try:
-            job = functools.partial(_evaluate_job, data, name, options)
-            result, chart = await run_with_progress(replier, job, f"Still evaluating {name}…")
-        except AnalyticsError as problem:
-            await replier.send_text(str(problem))
-            return
-        except ImportError:
-            log.exception("analytics libraries missing")
-            await replier.send_text("Analytics are not installed on this gateway (requirements-analytics.txt).")
-            return
-        summary = result["summary"][0] if result["summary"] else f"{result['task']} evaluation"
-        await replier.send_card(evaluation_card(result, name, chart), summary=summary)
+        done = await _analysis(turn, replier, rest, config, OPTIONS, METRICS_USAGE, _evaluate_job)
+        if done is not None:
+            result, chart, name = done
+            summary = result["summary"][0] if result["summary"] else f"{result['task']} evaluation"
+            await replier.send_card(evaluation_card(result, name, chart), summary=summary)
+
+    @router.command("uplift", "who to treat and what it earns: `uplift treatment=called outcome=paid`")
+    async def uplift(turn: Turn, replier: Replier, rest: str) -> None:
+        done = await _analysis(turn, replier, rest, config, UPLIFT_OPTIONS, UPLIFT_USAGE, _uplift_job)
+        if done is not None:
+            result, chart, name = done
+            await replier.send_card(uplift_card(result, name, chart), summary=result["summary"][0])
+
+
+async def _analysis(
+    turn: Turn, replier: Replier, rest: str, config: AnalyticsConfig, known: set[str], usage: str, job: Any
+) -> tuple[dict[str, Any], bytes | None, str] | None:
+    """Parse options, load the data, run `job` off the loop; reply with a sentence and return None on bad input."""
+    options, words = parse_options(rest)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        await replier.send_text(f"I don't know the option {', '.join(unknown)}. {usage}")
+        return None
+    try:
+        data, name = await _load(turn, words, config)
+    except DatasetError as problem:
+        await replier.send_text(str(problem))
+        return None
+    if data is None:
+        await replier.send_text(usage)
+        return None
+    await replier.typing()
+    note = f"Still working on {name}…"
+    try:
+        result, chart = await run_with_progress(replier, functools.partial(job, data, name, options), note)
+    except AnalyticsError as problem:
+        await replier.send_text(str(problem))
+        return None
+    except ImportError:
+        log.exception("analytics libraries missing")
+        await replier.send_text("Analytics are not installed on this gateway (requirements-analytics.txt).")
+        return None
+    return result, chart, name
 
 
 def _grounded(entry: Entry, question: str) -> str:

@@ -108,3 +108,51 @@ def _details(result: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
     if result["task"] == "ranking":
         return "Conventions", [text(result["conventions"])]
     return None
+
+
+def _signed(value: float | None, binary: bool) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value * 100:+.1f} pts" if binary else f"{value:+,.2f}"
+
+
+def uplift_card(result: dict[str, Any], source: str, chart_png: bytes | None) -> dict[str, Any]:
+    """Return the card of an uplift analysis: the decision, effects with intervals, deciles, drivers, warnings."""
+    binary = result["outcome_kind"] == "binary"
+    ate, (low, high) = result["ate"]["estimate"], result["ate"]["ci"]
+    q_low, q_high = result["qini_auc_ci"]
+    balance = result["balance"]
+    rows = [
+        ("Rows", f"{result['rows']['used']:,} ({balance['treated']:,} treated, {balance['control']:,} control)"),
+        ("Average effect", f"{_signed(ate, binary)} (95% CI {_signed(low, binary)} to {_signed(high, binary)})"),
+        ("Qini coefficient", f"{result['qini_auc']:.3f} (95% CI {q_low:.3f} to {q_high:.3f})"),
+        ("Learner", result["learner"].replace("_", "-")),
+    ]
+    if result.get("uplift_auc") is not None:
+        rows.append(("Uplift AUC", f"{result['uplift_auc']:.3f}"))
+    rows += [(f"Uplift@{k}", _signed(v, binary)) for k, v in result["uplift_at_k"].items()]
+    deciles = [
+        (f"Decile {d['decile']}", f"uplift {_signed(d['uplift'], binary)} · {d['rows']:,} rows · cumulative "
+         f"{d['cumulative_incremental']:+,.1f}" + (f" · value/person {d['value_uplift_per_person']:+,.2f}"
+                                                   if d.get("value_uplift_per_person") is not None and
+                                                   "recommendation" in result else ""))
+        for d in result["deciles"]
+    ]  # fmt: skip
+    body = [
+        text(result["summary"][0], size="Medium", weight="Bolder"),
+        text(f"Uplift analysis of {source}", isSubtle=True, size="Small"),
+        facts(rows),
+        text("Deciles of predicted uplift (1 = highest)", weight="Bolder"),
+        facts(deciles),
+    ]
+    if result["drivers"]:
+        body.append(text("Drivers: " + "; ".join(d["direction"] for d in result["drivers"])))
+    for warning in result["warnings"]:
+        body.append(text(f"⚠ {warning}", color="Attention"))
+    if chart_png:
+        uri = "data:image/png;base64," + base64.b64encode(chart_png).decode()
+        body.append({"type": "Image", "url": uri, "altText": "Qini curve, uplift by decile, profit", "size": "Stretch"})
+    balance_rows = [(r["name"], f"SMD {r['smd']:.3f}") for r in result["balance"]["smd"][:15]]
+    details = card([text("Covariate balance (|standardised mean difference|; above 0.1 is a warning sign)"),
+                    facts(balance_rows), text(result["conventions"], isSubtle=True, size="Small")])  # fmt: skip
+    return card(body, [{"type": "Action.ShowCard", "title": "Balance and conventions", "card": details}])

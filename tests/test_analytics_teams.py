@@ -149,7 +149,7 @@ async def test_long_evaluations_run_off_the_loop_with_a_progress_note(start_bot,
     help_at = next(i for i, (_, t) in enumerate(texts) if t.startswith("I am the company AI gateway"))
     card_at = next(i for i, m in enumerate(bot.connector.messages()) if m.body.get("attachments"))
     assert help_at < card_at  # the other conversation was answered while the evaluation ran
-    assert any(t == "Still evaluating p.csv…" for _, t in texts)
+    assert any(t == "Still working on p.csv…" for _, t in texts)
 
 
 def test_the_ingress_never_imports_the_analytics_libraries():

@@ -1,4 +1,4 @@
-"""`python -m services.analytics metrics DATA --y-true COL --y-score COL [...]`: analyses from the command line."""
+"""`python -m services.analytics metrics|uplift DATA ...`: analyses from the command line."""
 
 from __future__ import annotations
 
@@ -50,6 +50,32 @@ def run_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+UPLIFT_KEYS = (
+    "rows", "balance", "ate", "learner", "learners", "qini_auc", "qini_auc_ci", "uplift_auc", "uplift_at_k",
+    "deciles", "recommendation", "drivers", "warnings", "conventions", "summary",
+)  # fmt: skip
+
+
+def run_uplift(args: argparse.Namespace) -> int:
+    from services.analytics.charts import uplift_chart
+    from services.analytics.tables import read_table
+    from services.analytics.uplift import analyse
+
+    result = analyse(
+        read_table(args.data), args.treatment, args.outcome, score=args.score, revenue=args.revenue,
+        cost=args.cost, budget=args.budget, bootstrap=args.bootstrap, seed=args.seed,
+    )  # fmt: skip
+    if args.chart:
+        with open(args.chart, "wb") as handle:
+            handle.write(uplift_chart(result))
+    if args.json:
+        print(json.dumps({key: result[key] for key in UPLIFT_KEYS if key in result}, indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(f"- {line}" for line in result["summary"]))
+        print(f"  conventions: {result['conventions']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, run the analysis, print the result; return the exit code (2 for bad input)."""
     parser = argparse.ArgumentParser(prog="python -m services.analytics", description="Local analytics.")
@@ -64,9 +90,21 @@ def main(argv: list[str] | None = None) -> int:
     metrics.add_argument("--k", type=int, default=10, help="cut-off for ranking metrics (default 10)")
     metrics.add_argument("--json", action="store_true", help="print one JSON document")
     metrics.add_argument("--chart", help="write the chart to this PNG file")
+    uplift = commands.add_parser("uplift", help="who to treat, what it earns, how sure we are")
+    uplift.add_argument("data", help="CSV or Parquet file of a randomized experiment")
+    uplift.add_argument("--treatment", required=True, help="column: treated or not (0/1 or two labels)")
+    uplift.add_argument("--outcome", required=True, help="column: the outcome (binary, or numeric such as amount paid)")
+    uplift.add_argument("--score", help="column with an existing model's uplift scores: evaluate them, do not fit")
+    uplift.add_argument("--revenue", help="column: the value of a success (e.g. the amount owed)")
+    uplift.add_argument("--cost", type=float, help="cost of treating one person")
+    uplift.add_argument("--budget", type=int, help="the most people that can be treated")
+    uplift.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the Qini interval")
+    uplift.add_argument("--seed", type=int, default=0, help="random seed (folds, sampling, bootstrap)")
+    uplift.add_argument("--json", action="store_true", help="print one JSON document")
+    uplift.add_argument("--chart", help="write the chart to this PNG file")
     args = parser.parse_args(argv)
     try:
-        return run_metrics(args)
+        return run_uplift(args) if args.command == "uplift" else run_metrics(args)
     except AnalyticsError as problem:
         print(problem, file=sys.stderr)
         return 2

@@ -89,3 +89,36 @@ def metrics_chart(result: dict[str, Any], max_bytes: int = MAX_PNG_BYTES, dpi: i
         axis.legend(fontsize=8)
     figure.tight_layout()
     return to_png(figure, max_bytes=max_bytes, dpi=dpi)
+
+
+def uplift_chart(result: dict[str, Any], max_bytes: int = MAX_PNG_BYTES, dpi: int = 110) -> bytes:
+    """Return the uplift chart: the Qini curve against random targeting, actual uplift per decile, and the
+    profit of treating the top share (when a cost was given)."""
+    panels = 3 if "profit" in result["curves"] else 2
+    figure, axes = plt.subplots(1, panels, figsize=(4.4 * panels, 3.8))
+    qini = result["curves"]["qini"]
+    axes[0].plot(qini["x"], qini["y"], label=f"model (Qini {result['qini_auc']:.3f})")
+    axes[0].plot([0, qini["x"][-1]], [0, qini["y"][-1]], "--", color="grey", label="random targeting")
+    axes[0].set(title="Qini curve", xlabel="people targeted (by predicted uplift)", ylabel="incremental outcome")
+    deciles = result["deciles"]
+    lifts = [d["uplift"] if d["uplift"] is not None else 0.0 for d in deciles]
+    axes[1].bar([d["decile"] for d in deciles], lifts, color=["tab:green" if v >= 0 else "tab:red" for v in lifts])
+    axes[1].axhline(result["ate"]["estimate"], linestyle="--", color="grey", label="average effect")
+    axes[1].set(title="Actual uplift by decile", xlabel="decile of predicted uplift (1 = highest)",
+                ylabel="treated − control outcome", xticks=range(1, 11))  # fmt: skip
+    if panels == 3:
+        profit = result["curves"]["profit"]
+        axes[2].plot([0.0] + [s * 100 for s in profit["share"]], [0.0] + profit["profit"], "o-", markersize=3)
+        axes[2].axhline(0, color="grey", linewidth=0.8)
+        best = result["recommendation"]
+        if best["fraction"]:
+            axes[2].axvline(
+                best["fraction"] * 100, linestyle="--", color="tab:green", label=f"best: top {best['fraction']:.0%}"
+            )
+        axes[2].set(title="Profit after treatment cost", xlabel="% treated (by predicted uplift)", ylabel="profit")
+    for axis in axes:
+        axis.grid(alpha=0.3)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=8, loc="best")
+    figure.tight_layout()
+    return to_png(figure, max_bytes=max_bytes, dpi=dpi)

@@ -1,0 +1,171 @@
+"""Uplift: equality with scikit-uplift, learners on simulated experiments with a known effect, the decision
+layer by hand, intervals, and clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from services.analytics.errors import AnalyticsError
+from services.analytics.uplift import analyse, average_effect
+from services.analytics.uplift_metrics import bootstrap_qini, qini_auc, uplift_at_k, uplift_auc
+from services.settings import REPO_ROOT
+from tests.conftest import card_of, card_text
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from sklift.metrics import qini_auc_score, uplift_auc_score
+    from sklift.metrics import uplift_at_k as sklift_uplift_at_k
+
+
+def experiment(n: int = 8000, seed: int = 0, effect: bool = True, randomized: bool = True) -> pd.DataFrame:
+    """Treatment raises the repayment rate by 25 points, but only when x0 > 0.5 (the true responders)."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 4))
+    t = (rng.random(n) < (0.5 if randomized else 0.2 + 0.6 * x[:, 0])).astype(int)
+    responders = x[:, 0] > 0.5
+    y = (rng.random(n) < 0.1 + 0.1 * x[:, 1] + t * 0.25 * responders * effect).astype(int)
+    table = pd.DataFrame(x, columns=["x0", "x1", "x2", "x3"])
+    table["region"] = rng.choice(["north", "south", "east"], n)
+    table["called"], table["paid"] = t, y
+    table["amount_due"] = 100.0
+    table["customer_id"] = np.arange(n)
+    return table
+
+
+def test_published_scikit_uplift_case():
+    y, uplift, t = np.array([0, 1]), np.array([0.1, 0.3]), np.array([1, 0])
+    assert qini_auc(y, uplift, t) == pytest.approx(1.0) and uplift_auc(y, uplift, t) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_metrics_equal_scikit_uplift_including_ties(seed):
+    rng = np.random.default_rng(seed)
+    y, t = rng.integers(0, 2, 3000), rng.integers(0, 2, 3000)
+    uplift = np.round(rng.normal(size=3000), 1)  # many ties
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert qini_auc(y, uplift, t) == pytest.approx(qini_auc_score(y, uplift, t), abs=1e-12)
+        assert uplift_auc(y, uplift, t) == pytest.approx(uplift_auc_score(y, uplift, t), abs=1e-12)
+        for k in (0.1, 0.3, 0.5):
+            assert uplift_at_k(y, uplift, t, k) == pytest.approx(sklift_uplift_at_k(y, uplift, t, "overall", k))
+
+
+def test_learners_rank_the_true_responders_first():
+    table = experiment()
+    result = analyse(table, "called", "paid", bootstrap=50)
+    assert result["learner"] in ("s_learner", "t_learner") and set(result["learners"]) == {"s_learner", "t_learner"}
+    top, bottom = result["deciles"][:4], result["deciles"][6:]
+    assert all(d["uplift"] > 0.15 for d in top) and all(abs(d["uplift"]) < 0.08 for d in bottom)
+    assert result["qini_auc_ci"][0] > 0.05
+    assert result["drivers"][0]["name"] == "x0" and "more uplift" in result["drivers"][0]["direction"]
+    assert "customer_id" in result["skipped_columns"] and "customer_id" not in result["features"]
+
+
+def test_ate_interval_covers_the_true_effect_in_most_seeds():
+    covered = 0
+    for seed in range(20):
+        table = experiment(n=3000, seed=seed)
+        low, high = average_effect(table.paid.to_numpy(float), table.called.to_numpy(float))["ci"]
+        covered += low <= 0.125 <= high  # 25 points for the half of rows with x0 > 0.5
+    assert covered >= 16
+
+
+def test_no_effect_gives_a_qini_interval_with_zero_and_says_so():
+    result = analyse(experiment(effect=False, seed=3), "called", "paid", bootstrap=100)
+    low, high = result["qini_auc_ci"]
+    assert low <= 0 <= high
+    assert any("not reliably better than random" in w for w in result["warnings"])
+
+
+def test_bootstrap_interval_contains_the_estimate_for_a_real_signal():
+    rng = np.random.default_rng(7)
+    t = rng.integers(0, 2, 20_000)
+    x = rng.random(20_000)
+    y = (rng.random(20_000) < 0.1 + 0.3 * t * (x > 0.7)).astype(int)
+    estimate = qini_auc(y, x, t)
+    low, high = bootstrap_qini(y, x, t, resamples=200)["ci"]
+    assert low < estimate < high and low > 0
+
+
+def test_decision_layer_by_hand():
+    # 100 people in score order: the top 50 alternate treated (paid, worth 10) and control (did not pay);
+    # nobody in the bottom 50 pays. Cost 2 per person treated.
+    rows = [{"score": 100 - i, "treated": i % 2 == 0, "paid": int(i < 50 and i % 2 == 0), "due": 10.0, "x": i % 7}
+            for i in range(100)]  # fmt: skip
+    result = analyse(pd.DataFrame(rows), "treated", "paid", score="score", revenue="due", cost=2, bootstrap=20)
+    rec = result["recommendation"]
+    assert (rec["fraction"], rec["people"]) == (0.5, 50)
+    assert rec["expected_profit"] == pytest.approx(10 * 50 - 2 * 50)  # lift 10 per person on 50 people
+    assert rec["profit_treat_all"] == pytest.approx(500 - 2 * 100)  # treated mean 5 over 100 people
+    assert rec["break_even_decile"] == 5
+    assert result["learner"] == "given score"
+    capped = analyse(pd.DataFrame(rows), "treated", "paid", score="score", revenue="due", cost=2, budget=30,
+                     bootstrap=20)["recommendation"]  # fmt: skip
+    assert capped["people"] <= 30 and capped["budget_limited"]
+
+
+def test_an_unrandomized_experiment_is_flagged():
+    result = analyse(experiment(randomized=False), "called", "paid", bootstrap=20)
+    assert not result["balance"]["randomized_looking"]
+    assert result["balance"]["smd"][0]["name"] == "x0"
+    assert any("may not be randomized" in w for w in result["warnings"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"treatment": "calld", "outcome": "paid"}, "no column 'calld'"),
+        ({"treatment": "region", "outcome": "paid"}, "exactly two values"),
+        ({"treatment": "called", "outcome": "paid", "cost": 1.0}, "A cost needs a value per success"),
+    ],
+)
+def test_bad_input_gets_one_sentence(kwargs, words):
+    table = experiment(n=500)
+    with pytest.raises(AnalyticsError, match=words):
+        analyse(table, kwargs.pop("treatment"), kwargs.pop("outcome"), bootstrap=10, **kwargs)
+
+
+def test_cli_json_has_the_documented_keys(tmp_path):
+    path = tmp_path / "experiment.csv"
+    experiment(n=3000).to_csv(path, index=False)
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-m", "services.analytics", "uplift", str(path), "--treatment", "called",
+         "--outcome", "paid", "--revenue", "amount_due", "--cost", "5", "--json", "--chart", str(tmp_path / "u.png"),
+         "--bootstrap", "50"],
+        capture_output=True, text=True, timeout=180, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    for key in ("rows", "balance", "ate", "learner", "qini_auc", "qini_auc_ci", "uplift_auc", "uplift_at_k",
+                "deciles", "recommendation", "drivers", "summary"):  # fmt: skip
+        assert key in document
+    assert set(document["ate"]) >= {"estimate", "ci"} and len(document["deciles"]) == 10
+    assert set(document["recommendation"]) >= {"fraction", "people", "expected_profit", "break_even_decile"}
+    assert 0 < (tmp_path / "u.png").stat().st_size <= 1_000_000
+
+
+async def test_uplift_in_teams_answers_with_a_card(start_bot):
+    bot = await start_bot()
+    channel = bot.channel()
+    data = experiment(n=3000).to_csv(index=False).encode()
+    activity = channel.message("uplift treatment=called outcome=paid revenue=amount_due cost=5")
+    channel.with_file(activity, "calls.csv", bot.connector.serve_file("calls.csv", data))
+    await bot.post(activity)
+    await bot.settle()
+    card = card_of(bot.connector.messages()[-1])
+    text = card_text(card)
+    assert text.startswith("Treating the top") and "Qini" in json.dumps(card) and "Decile 10" in json.dumps(card)
+    assert any(e["type"] == "Image" for e in card["body"])
+    activity = channel.message("uplift treatment=calld outcome=paid")
+    channel.with_file(activity, "calls.csv", bot.connector.serve_file("calls2.csv", data))
+    await bot.post(activity)
+    await bot.settle()
+    reply = bot.connector.messages()[-1].body["text"]
+    assert "no column 'calld'" in reply and "called" in reply and "reference" not in reply
