@@ -23,15 +23,14 @@ def _thresholds(sorted_scores: np.ndarray) -> np.ndarray:
     return np.r_[np.flatnonzero(np.diff(sorted_scores)), sorted_scores.size - 1]
 
 
-def _cumulative(y: np.ndarray, t: np.ndarray, w: np.ndarray, order: np.ndarray, scores: np.ndarray):
-    """Cumulative (people, treated, treated outcome, control outcome) at each distinct score, in `order`."""
-    y, t, w = y[order], t[order], w[order]
-    at = _thresholds(scores[order])
-    people = np.cumsum(w)[at]
-    treated = np.cumsum(w * t)[at]
-    y_treated = np.cumsum(w * y * t)[at]
-    y_control = np.cumsum(w * y * (1 - t))[at]
-    return people, treated, y_treated, y_control
+def _cumulative(y, uplift, treatment) -> tuple[np.ndarray, ...]:
+    """Rows ranked by uplift: cumulative (people, treated, treated outcome, control outcome) at each distinct score."""
+    y, uplift, t = (np.asarray(a, dtype=float) for a in (y, uplift, treatment))
+    order = _descending(uplift)
+    y, t = y[order], t[order]
+    at = _thresholds(uplift[order])
+    return (np.arange(1, y.size + 1, dtype=float)[at], np.cumsum(t)[at], np.cumsum(y * t)[at],
+            np.cumsum(y * (1 - t))[at])  # fmt: skip
 
 
 def _prepend_origin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -40,25 +39,20 @@ def _prepend_origin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return x, y
 
 
-def qini_curve(y, uplift, treatment, weights=None, order=None) -> tuple[np.ndarray, np.ndarray]:
-    """Return (people targeted, Qini value): Y_T(k) − Y_C(k) · N_T(k) / N_C(k) at each distinct score."""
-    y, uplift, t = (np.asarray(a, dtype=float) for a in (y, uplift, treatment))
-    w = np.ones_like(y) if weights is None else weights
-    people, treated, y_treated, y_control = _cumulative(
-        y, t, w, _descending(uplift) if order is None else order, uplift
-    )
+def _qini_values(people, treated, y_treated, y_control) -> tuple[np.ndarray, np.ndarray]:
     control = people - treated
     ratio = np.divide(treated, control, out=np.zeros_like(treated), where=control != 0)
     return _prepend_origin(people, y_treated - y_control * ratio)
 
 
-def uplift_curve(y, uplift, treatment, weights=None, order=None) -> tuple[np.ndarray, np.ndarray]:
+def qini_curve(y, uplift, treatment) -> tuple[np.ndarray, np.ndarray]:
+    """Return (people targeted, Qini value): Y_T(k) − Y_C(k) · N_T(k) / N_C(k) at each distinct score."""
+    return _qini_values(*_cumulative(y, uplift, treatment))
+
+
+def uplift_curve(y, uplift, treatment) -> tuple[np.ndarray, np.ndarray]:
     """Return (people targeted, uplift value): (Y_T/N_T − Y_C/N_C) · N at each distinct score."""
-    y, uplift, t = (np.asarray(a, dtype=float) for a in (y, uplift, treatment))
-    w = np.ones_like(y) if weights is None else weights
-    people, treated, y_treated, y_control = _cumulative(
-        y, t, w, _descending(uplift) if order is None else order, uplift
-    )
+    people, treated, y_treated, y_control = _cumulative(y, uplift, treatment)
     control = people - treated
     rate_t = np.divide(y_treated, treated, out=np.zeros_like(treated), where=treated != 0)
     rate_c = np.divide(y_control, control, out=np.zeros_like(control), where=control != 0)
@@ -123,11 +117,9 @@ class _Grouped:
         def total(values: np.ndarray) -> np.ndarray:
             return np.cumsum(np.bincount(self.group, weights=values, minlength=self.groups))
 
-        people, treated = total(counts), total(counts * self.t)
-        y_treated, y_control = total(counts * self.y_treated), total(counts * self.y_control)
-        control = people - treated
-        ratio = np.divide(treated, control, out=np.zeros_like(treated), where=control != 0)
-        return _prepend_origin(people, y_treated - y_control * ratio)
+        return _qini_values(
+            total(counts), total(counts * self.t), total(counts * self.y_treated), total(counts * self.y_control)
+        )
 
 
 def bootstrap_qini(y, uplift, treatment, resamples: int = 200, seed: int = 0, level: float = 0.95) -> dict[str, Any]:
