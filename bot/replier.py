@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
-from bot.cards import AI_GENERATED, answer_card, card_attachment, citation_blocks
+from bot.cards import card_attachment
 from bot.connector import BotConnector, ConnectorError, ConversationRef
-from bot.streaming import InPlaceStream, TeamsStream
-from services.backends import FinalAnswer
-from services.textsplit import json_size, split_text
+from bot.streaming import MAX_TEXT_CHARS, InPlaceStream, TeamsStream
+from services.textsplit import split_text
 
 log = logging.getLogger(__name__)
-
-# Teams refuses messages above about 100 KB (413 MessageSizeTooBig). Text pieces of at most 60,000
-# JSON characters keep each activity, envelope and card included, under 80 KB.
-MAX_TEXT_CHARS = 60_000
 
 
 class TeamsReplier:
@@ -28,7 +22,6 @@ class TeamsReplier:
         self.ref = ref
         self.streaming = streaming
         self.interval = interval
-        self.sent_ids: list[str] = []
         self._open: TeamsStream | InPlaceStream | None = None
 
     async def start_stream(self, status: str) -> TeamsStream | InPlaceStream:
@@ -39,9 +32,7 @@ class TeamsReplier:
         return self._open
 
     async def _send(self, activity: dict) -> str:
-        activity_id = await self.connector.reply(self.ref, activity)
-        self.sent_ids.append(activity_id)
-        return activity_id
+        return await self.connector.reply(self.ref, activity)
 
     async def typing(self) -> None:
         """Show the typing indicator; a failure here is logged and does not stop the turn."""
@@ -66,16 +57,3 @@ class TeamsReplier:
         if summary:
             activity["summary"] = summary[:200]
         await self._send(activity)
-
-    async def send_answer(self, answer: FinalAnswer, *, note: str = "") -> None:
-        """Send the answer card (citations, 👍/👎, AI label); a long answer's earlier parts go first as text."""
-        sources_size = len(json.dumps(citation_blocks(answer.citations))) + json_size(note)
-        budget = max(4_000, MAX_TEXT_CHARS - sources_size)
-        pieces = split_text(answer.text, budget) or [""]
-        if len(pieces) > 1 and note:  # the note must come before the first part, not inside the last
-            await self.send_text(note)
-            note = ""
-        for piece in pieces[:-1]:
-            await self._send({"type": "message", "text": piece, "textFormat": "markdown"})
-        card = answer_card(pieces[-1], answer, note)
-        await self._send({"type": "message", "attachments": [card_attachment(card)], "entities": [AI_GENERATED]})

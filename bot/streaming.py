@@ -21,7 +21,9 @@ from services.textsplit import json_size, split_text
 
 log = logging.getLogger(__name__)
 
-MAX_TEXT_CHARS = 60_000  # see bot/replier.py: keeps an activity under 80 KB
+# Teams refuses messages above about 100 KB (413 MessageSizeTooBig). Text pieces of at most 60,000
+# JSON characters keep each activity, envelope and card included, under 80 KB.
+MAX_TEXT_CHARS = 60_000
 TEAMS_STREAM_LIMIT = 110.0  # Teams ends a stream after 2 minutes; stop updating a little before
 
 

@@ -88,6 +88,3 @@ class Replier(Protocol):
 
     async def send_card(self, card: dict[str, Any], *, summary: str = "") -> None:
         """Send an Adaptive Card (a dict in the Adaptive Cards 1.5 schema); `summary` is the notification text."""
-
-    async def send_answer(self, answer: FinalAnswer, *, note: str = "") -> None:
-        """Send a backend's answer with its numbered citations and 👍/👎 feedback buttons; `note` goes above it."""
