@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from handlers.analytics_cards import entry_card, evaluation_card, suggestions_text, uplift_card
+from handlers.analytics_cards import drift_card, entry_card, evaluation_card, suggestions_text, uplift_card
 from handlers.app import stream_answer
 from handlers.models import Replier, Turn
 from handlers.router import Router
@@ -30,6 +30,12 @@ PROGRESS_AFTER_SECONDS = 4.0
 TEAMS_CHART_BYTES = 48_000  # the chart travels inside the card: keep the message under Teams' size limit
 OPTIONS = {"y_true", "y_score", "query", "threshold", "sampling_rate", "k"}
 UPLIFT_OPTIONS = {"treatment", "outcome", "score", "revenue", "cost", "budget"}
+DRIFT_OPTIONS = {"categorical", "ignore", "target", "threshold", "correction"}
+DRIFT_USAGE = (
+    "Send `drift` with two files attached in a personal chat (first the reference, e.g. last month; then the "
+    "current data), or followed by two `s3://` URIs or two file names in DATA_DIR. Options: `target=<column>`, "
+    "`categorical=a,b`, `ignore=c,d`, `threshold=0.1`, `correction=bonferroni`."
+)
 ALIASES = {"label": "y_true", "truth": "y_true", "score": "y_score", "prediction": "y_score", "w": "sampling_rate",
            "group": "query", "cutoff": "threshold"}  # fmt: skip
 METRICS_USAGE = (
@@ -69,8 +75,9 @@ def parse_options(text: str) -> tuple[dict[str, str], list[str]]:
     return options, words
 
 
-def _evaluate_job(data: bytes, name: str, options: dict[str, str]) -> tuple[dict[str, Any], bytes | None]:
+def _evaluate_job(source: tuple[bytes, str], options: dict[str, str]) -> tuple[dict[str, Any], bytes | None]:
     """Read, evaluate and chart (on the analytics pool): return the result and the Teams-sized chart."""
+    data, name = source
     from services.analytics.charts import metrics_chart
     from services.analytics.metrics import evaluate, infer_columns
     from services.analytics.tables import read_table
@@ -95,8 +102,9 @@ def _evaluate_job(data: bytes, name: str, options: dict[str, str]) -> tuple[dict
     return result, chart
 
 
-def _uplift_job(data: bytes, name: str, options: dict[str, str]) -> tuple[dict[str, Any], bytes | None]:
+def _uplift_job(source: tuple[bytes, str], options: dict[str, str]) -> tuple[dict[str, Any], bytes | None]:
     """Read, analyse and chart an experiment (on the analytics pool)."""
+    data, name = source
     from services.analytics.charts import uplift_chart
     from services.analytics.tables import read_table
     from services.analytics.uplift import analyse
@@ -117,6 +125,36 @@ def _uplift_job(data: bytes, name: str, options: dict[str, str]) -> tuple[dict[s
     )  # fmt: skip
     try:
         chart = uplift_chart(result, max_bytes=TEAMS_CHART_BYTES, dpi=80)
+    except ValueError:
+        chart = b""
+    return result, chart
+
+
+def _drift_job(data: list[tuple[bytes, str]], options: dict[str, str]) -> tuple[dict[str, Any], bytes | None]:
+    """Read both tables, analyse and chart the drift (on the analytics pool)."""
+    from services.analytics.charts import drift_chart
+    from services.analytics.drift import DriftOptions, analyse
+    from services.analytics.tables import read_table
+
+    try:
+        threshold = float(options.get("threshold", 0.1))
+    except ValueError:
+        raise AnalyticsError("threshold takes a number, the effect size that counts as drift (default 0.1).") from None
+    correction = options.get("correction", "bh").lower().replace("benjamini-hochberg", "bh")
+    if correction not in ("bh", "bonferroni"):
+        raise AnalyticsError("correction takes bh (Benjamini–Hochberg, the default) or bonferroni.")
+
+    def names(key: str) -> tuple[str, ...]:
+        return tuple(part for part in options.get(key, "").split(",") if part)
+
+    reference, current = (read_table(content, name) for content, name in data)
+    drift_options = DriftOptions(
+        categorical=names("categorical"), ignore=names("ignore"), target=options.get("target"),
+        effect_threshold=threshold, correction=correction,
+    )  # fmt: skip
+    result = analyse(reference, current, drift_options)
+    try:
+        chart = drift_chart(result, reference, current, max_bytes=TEAMS_CHART_BYTES, dpi=70)
     except ValueError:
         chart = b""
     return result, chart
@@ -154,33 +192,52 @@ def register_analytics(router: Router, backend: Backend, config: AnalyticsConfig
         if question:
             await replier.send_text("Follow-up questions about a metric need the Bedrock backend: here is the entry.")
 
+    async def one_table(turn: Turn, words: list[str]) -> tuple[bytes, str] | None:
+        data, name = await _load(turn, words, config)
+        return None if data is None else (data, name)
+
+    async def two_tables(turn: Turn, words: list[str]) -> list[tuple[bytes, str]]:
+        return await _two_tables(turn, words, config)
+
     @router.command("metrics", "evaluate a predictions file: `metrics y_true=label y_score=p`", "evaluate")
     async def metrics(turn: Turn, replier: Replier, rest: str) -> None:
-        done = await _analysis(turn, replier, rest, config, OPTIONS, METRICS_USAGE, _evaluate_job)
+        done = await _analysis(turn, replier, rest, OPTIONS, METRICS_USAGE, one_table, _evaluate_job, "Still working…")
         if done is not None:
-            result, chart, name = done
+            result, chart, (_, name) = done
             summary = result["summary"][0] if result["summary"] else f"{result['task']} evaluation"
             await replier.send_card(evaluation_card(result, name, chart), summary=summary)
 
+    @router.command("drift", "did the data drift? attach the reference, then the current file", "compare")
+    async def drift(turn: Turn, replier: Replier, rest: str) -> None:
+        done = await _analysis(
+            turn, replier, rest, DRIFT_OPTIONS, DRIFT_USAGE, two_tables, _drift_job, "Still comparing…"
+        )
+        if done is not None:
+            result, chart, data = done
+            await replier.send_card(drift_card(result, (data[0][1], data[1][1]), chart), summary=result["summary"][0])
+
     @router.command("uplift", "who to treat and what it earns: `uplift treatment=called outcome=paid`")
     async def uplift(turn: Turn, replier: Replier, rest: str) -> None:
-        done = await _analysis(turn, replier, rest, config, UPLIFT_OPTIONS, UPLIFT_USAGE, _uplift_job)
+        done = await _analysis(
+            turn, replier, rest, UPLIFT_OPTIONS, UPLIFT_USAGE, one_table, _uplift_job, "Still working…"
+        )
         if done is not None:
-            result, chart, name = done
+            result, chart, (_, name) = done
             await replier.send_card(uplift_card(result, name, chart), summary=result["summary"][0])
 
 
 async def _analysis(
-    turn: Turn, replier: Replier, rest: str, config: AnalyticsConfig, known: set[str], usage: str, job: Any
-) -> tuple[dict[str, Any], bytes | None, str] | None:
-    """Parse options, load the data, run `job` off the loop; reply with a sentence and return None on bad input."""
+    turn: Turn, replier: Replier, rest: str, known: set[str], usage: str, load: Any, job: Any, note: str
+) -> tuple[dict[str, Any], bytes | None, Any] | None:
+    """Parse options, load the data with `load(turn, words)`, run `job(data, options)` off the loop; return
+    (result, chart, data), or reply with one sentence and return None on bad input."""
     options, words = parse_options(rest)
     unknown = sorted(set(options) - known)
     if unknown:
         await replier.send_text(f"I don't know the option {', '.join(unknown)}. {usage}")
         return None
     try:
-        data, name = await _load(turn, words, config)
+        data = await load(turn, words)
     except DatasetError as problem:
         await replier.send_text(str(problem))
         return None
@@ -188,9 +245,8 @@ async def _analysis(
         await replier.send_text(usage)
         return None
     await replier.typing()
-    note = f"Still working on {name}…"
     try:
-        result, chart = await run_with_progress(replier, functools.partial(job, data, name, options), note)
+        result, chart = await run_with_progress(replier, functools.partial(job, data, options), note)
     except AnalyticsError as problem:
         await replier.send_text(str(problem))
         return None
@@ -198,7 +254,20 @@ async def _analysis(
         log.exception("analytics libraries missing")
         await replier.send_text("Analytics are not installed on this gateway (requirements-analytics.txt).")
         return None
-    return result, chart, name
+    return result, chart, data
+
+
+async def _two_tables(turn: Turn, words: list[str], config: AnalyticsConfig) -> list[tuple[bytes, str]]:
+    """Return the reference and current tables' bytes and names: two attachments, or two sources named."""
+    if len(turn.files) >= 2:
+        return [(await download(f.download_url, f.name, config.max_bytes), f.name) for f in turn.files[:2]]
+    sources = [w for w in words if "=" not in w]
+    if len(turn.files) == 1 or len(sources) == 1:
+        raise DatasetError("Drift needs two tables: attach (or name) the reference first and the current data second.")
+    if len(sources) < 2:
+        raise DatasetError(DRIFT_USAGE)
+    return [(await fetch(s, data_dir=config.data_dir, max_bytes=config.max_bytes), s.rsplit("/", 1)[-1])
+            for s in sources[:2]]  # fmt: skip
 
 
 def _grounded(entry: Entry, question: str) -> str:

@@ -156,3 +156,45 @@ def uplift_card(result: dict[str, Any], source: str, chart_png: bytes | None) ->
     details = card([text("Covariate balance (|standardised mean difference|; above 0.1 is a warning sign)"),
                     facts(balance_rows), text(result["conventions"], isSubtle=True, size="Small")])  # fmt: skip
     return card(body, [{"type": "Action.ShowCard", "title": "Balance and conventions", "card": details}])
+
+
+def _effect_text(column: dict[str, Any]) -> str:
+    if "wasserstein_normalized" in column:
+        return (f"Wasserstein {column['wasserstein_normalized']:.3f} sd · mean {column['mean_shift_sd']:+.2f} sd · "
+                f"PSI {column['psi']:.3f} · adj. p {column['p_value_adjusted']:.2g}")  # fmt: skip
+    if "jensen_shannon" in column:
+        return f"JS {column['jensen_shannon']:.3f} · PSI {column['psi']:.3f} · adj. p {column['p_value_adjusted']:.2g}"
+    return column["reason"]
+
+
+def drift_card(result: dict[str, Any], names: tuple[str, str], chart_png: bytes | None) -> dict[str, Any]:
+    """Return the card of a drift analysis: verdict, top drifted columns with effect sizes, adversarial AUC,
+    the chart, and every column behind a "Show all columns" toggle."""
+    drifted = [c for c in result["columns"] if c["drifted"]]
+    verdict = "Data drift detected" if result["dataset_drift"] else "No data drift"
+    rows = result["rows"]
+    body = [
+        text(
+            f"{verdict}: {names[1]} against {names[0]}",
+            size="Medium",
+            weight="Bolder",
+            color="Attention" if drifted else "Good",
+        ),  # fmt: skip
+        text(f"{rows['reference']:,} reference and {rows['current']:,} current rows", isSubtle=True, size="Small"),
+        text("\n".join(f"- {line}" for line in result["summary"])),
+    ]
+    if drifted:
+        body += [text("Drifted columns", weight="Bolder"),
+                 facts([(c["name"], f"{c['reason']} ({_effect_text(c)})" if "significant" not in c["reason"]
+                         else _effect_text(c)) for c in drifted[:8]])]  # fmt: skip
+    adversarial = result.get("adversarial")
+    if adversarial:
+        low, high = adversarial["auc_ci"]
+        body.append(facts([("Adversarial ROC AUC", f"{adversarial['auc']:.3f} (95% CI {low:.3f}–{high:.3f})")]))
+    if chart_png:
+        uri = "data:image/png;base64," + base64.b64encode(chart_png).decode()
+        body.append({"type": "Image", "url": uri, "altText": "Distributions of drifted columns", "size": "Stretch"})
+    every = facts([(f"{c['name']} ({c['kind']})", ("DRIFT · " if c["drifted"] else "") + _effect_text(c))
+                   for c in result["columns"]])  # fmt: skip
+    rules = text(result["rules"]["gate"] + ". PSI: " + result["rules"]["psi"] + ".", isSubtle=True, size="Small")
+    return card(body, [{"type": "Action.ShowCard", "title": "Show all columns", "card": card([every, rules])}])

@@ -1,4 +1,4 @@
-"""`python -m services.analytics metrics|uplift DATA ...`: analyses from the command line."""
+"""`python -m services.analytics metrics|uplift|drift ...`: analyses from the command line."""
 
 from __future__ import annotations
 
@@ -76,6 +76,37 @@ def run_uplift(args: argparse.Namespace) -> int:
     return 0
 
 
+DRIFT_COLUMN_KEYS = (
+    "name", "kind", "drifted", "reason", "note", "test", "p_value", "p_value_adjusted", "ks_statistic", "chi2",
+    "wasserstein", "wasserstein_normalized", "psi", "mean_shift_sd", "jensen_shannon", "missing_share",
+    "new_categories", "new_category_share", "top_changes",
+)  # fmt: skip
+
+
+def run_drift(args: argparse.Namespace) -> int:
+    from services.analytics.charts import drift_chart
+    from services.analytics.drift import DriftOptions, analyse
+    from services.analytics.tables import read_table
+
+    options = DriftOptions(
+        categorical=tuple(args.categorical), ignore=tuple(args.ignore), target=args.target,
+        correction=args.correction, effect_threshold=args.threshold, alpha=args.alpha, max_rows=args.max_rows,
+        tests_only=args.tests_only, seed=args.seed,
+    )  # fmt: skip
+    reference, current = read_table(args.reference), read_table(args.current)
+    result = analyse(reference, current, options)
+    if args.chart:
+        with open(args.chart, "wb") as handle:
+            handle.write(drift_chart(result, reference, current))
+    if args.json:
+        document = dict(result)
+        document["columns"] = [{k: c[k] for k in DRIFT_COLUMN_KEYS if k in c} for c in result["columns"]]
+        print(json.dumps(document, indent=2, ensure_ascii=False, default=float))
+    else:
+        print("\n".join(f"- {line}" for line in result["summary"]))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, run the analysis, print the result; return the exit code (2 for bad input)."""
     parser = argparse.ArgumentParser(prog="python -m services.analytics", description="Local analytics.")
@@ -102,8 +133,24 @@ def main(argv: list[str] | None = None) -> int:
     uplift.add_argument("--seed", type=int, default=0, help="random seed (folds, sampling, bootstrap)")
     uplift.add_argument("--json", action="store_true", help="print one JSON document")
     uplift.add_argument("--chart", help="write the chart to this PNG file")
+    drift = commands.add_parser("drift", help="did the data drift between two tables?")
+    drift.add_argument("reference", help="CSV or Parquet file: the reference (e.g. last month)")
+    drift.add_argument("current", help="CSV or Parquet file: the current data (e.g. this month)")
+    drift.add_argument("--categorical", action="append", default=[], help="treat this column as categorical")
+    drift.add_argument("--ignore", action="append", default=[], help="leave this column out")
+    drift.add_argument("--target", help="the label column: tested for drift, kept out of adversarial validation")
+    drift.add_argument("--correction", choices=["bh", "bonferroni"], default="bh", help="multiple-testing method")
+    drift.add_argument("--threshold", type=float, default=0.1, help="effect size that gates drift (default 0.1)")
+    drift.add_argument("--alpha", type=float, default=0.05, help="significance level after adjustment")
+    drift.add_argument("--max-rows", type=int, default=200_000, help="sample each table above this many rows")
+    drift.add_argument("--seed", type=int, default=0, help="seed for sampling and the classifier")
+    drift.add_argument("--tests-only", action="store_true", help="skip adversarial validation")
+    drift.add_argument("--json", action="store_true", help="print one JSON document")
+    drift.add_argument("--chart", help="write the chart to this PNG file")
     args = parser.parse_args(argv)
     try:
+        if args.command == "drift":
+            return run_drift(args)
         return run_uplift(args) if args.command == "uplift" else run_metrics(args)
     except AnalyticsError as problem:
         print(problem, file=sys.stderr)

@@ -122,3 +122,56 @@ def uplift_chart(result: dict[str, Any], max_bytes: int = MAX_PNG_BYTES, dpi: in
             axis.legend(fontsize=8, loc="best")
     figure.tight_layout()
     return to_png(figure, max_bytes=max_bytes, dpi=dpi)
+
+
+def drift_chart(result: dict[str, Any], reference: Any, current: Any, max_bytes: int = MAX_PNG_BYTES,
+                dpi: int = 110) -> bytes:  # fmt: skip
+    """Return the drift chart: reference against current distributions of the top drifted columns (up to
+    four), and the adversarial importances when adversarial validation ran."""
+    import numpy as np
+
+    shown = [c for c in result["columns"] if c["drifted"] and c["kind"] in ("numeric", "categorical", "boolean")][:4]
+    if not shown:
+        shown = [c for c in result["columns"] if c["kind"] in ("numeric", "categorical", "boolean")][:2]
+    importances = (result.get("adversarial") or {}).get("importances") or []
+    panels = len(shown) + (1 if importances else 0)
+    figure, axes = plt.subplots(1, max(panels, 1), figsize=(4 * max(panels, 1), 3.6), squeeze=False)
+    axes = axes[0]
+    for axis, column in zip(axes, shown, strict=False):
+        name = column["name"]
+        r, c = reference[name].dropna(), current[name].dropna()
+        if column["kind"] == "numeric":
+            both = np.concatenate([r.to_numpy(dtype=float), c.to_numpy(dtype=float)])
+            low, high = np.percentile(both, [0.5, 99.5])
+            bins = np.linspace(low, high, 40) if high > low else 10
+            axis.hist(r, bins=bins, alpha=0.5, density=True, label="reference")
+            axis.hist(c, bins=bins, alpha=0.5, density=True, label="current")
+        else:
+            shares = (
+                r.astype(str).value_counts(normalize=True).rename("reference").to_frame()
+                .join(c.astype(str).value_counts(normalize=True).rename("current"), how="outer").fillna(0)
+                .sort_values("reference", ascending=False).head(12)
+            )  # fmt: skip
+            positions = np.arange(len(shares))
+            axis.bar(positions - 0.2, shares["reference"], width=0.4, label="reference")
+            axis.bar(positions + 0.2, shares["current"], width=0.4, label="current")
+            axis.set_xticks(positions)
+            axis.set_xticklabels(shares.index, rotation=45, ha="right", fontsize=8)
+        effect = column.get("wasserstein_normalized", column.get("jensen_shannon"))
+        missing = column["missing_share"]
+        if "missing" in column["reason"]:
+            title = f"{name}: missing {missing['reference']:.0%} → {missing['current']:.0%}"
+        else:
+            title = f"{name}" + (f" (effect {effect:.2f})" if effect is not None else "")
+        axis.set_title(title + (" — drifted" if column["drifted"] else ""), fontsize=10)
+        axis.legend(fontsize=8)
+        axis.grid(alpha=0.3)
+    if importances:
+        axis = axes[-1]
+        top = importances[:10][::-1]
+        axis.barh([i["name"] for i in top], [max(i["importance"], 0) for i in top], color="tab:purple")
+        auc = result["adversarial"]["auc"]
+        axis.set(title=f"Adversarial importances (AUC {auc:.2f})", xlabel="drop in ROC AUC when shuffled")
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return to_png(figure, max_bytes=max_bytes, dpi=dpi)

@@ -1,0 +1,365 @@
+"""Data drift between a reference and a current table: per-column tests, adversarial validation, a verdict.
+
+Per column (chosen by kind): numeric → two-sample Kolmogorov–Smirnov, Wasserstein distance over the
+reference standard deviation (population sd), PSI on reference-decile bins, mean shift in reference sds;
+categorical and boolean → chi-square test of homogeneity on the two samples' counts, Jensen–Shannon
+distance (natural log), PSI per category. Every column: the change in missing share, and categories the
+reference never had. p-values are adjusted across columns (Benjamini–Hochberg by default, or Bonferroni).
+A column drifts when its adjusted test is significant **and** its effect size passes the threshold
+(normalised Wasserstein for numeric, Jensen–Shannon for categorical, 0.1 by default), or when its missing
+share or its new categories move by more than `missing_threshold` of rows. PSI is reported, not gating.
+Adversarial validation trains scikit-learn's HistGradientBoostingClassifier to tell the tables apart.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+from services.analytics.errors import AnalyticsError
+
+PSI_BINS = 10
+PSI_EPSILON = 1e-4  # share given to an empty bin so PSI stays finite
+_ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key|index)$|^id[_\s-]", re.I)
+
+
+@dataclass(frozen=True)
+class DriftOptions:
+    """What the analysis may change: kind overrides, thresholds, multiple-testing method, sampling."""
+
+    categorical: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    target: str | None = None
+    alpha: float = 0.05
+    effect_threshold: float = 0.1
+    missing_threshold: float = 0.03
+    correction: str = "bh"
+    max_rows: int = 200_000
+    adversarial_rows: int = 50_000
+    folds: int = 5
+    seed: int = 0
+    tests_only: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def psi_reading(value: float) -> str:
+    """Return the usual reading of a PSI value."""
+    return "small" if value < 0.1 else "moderate" if value <= 0.25 else "large"
+
+
+def psi(reference_share: np.ndarray, current_share: np.ndarray) -> float:
+    """Return Σ (current − reference) · ln(current / reference) over bins, empty bins floored at PSI_EPSILON."""
+    r = np.maximum(reference_share, PSI_EPSILON)
+    c = np.maximum(current_share, PSI_EPSILON)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def infer_kind(series: pd.Series, name: str, options: DriftOptions) -> str:
+    """Return the column's kind: numeric, categorical, boolean, datetime, or identifier (ids and free text)."""
+    if name in options.categorical:
+        return "categorical"
+    values = series.dropna()
+    if pd.api.types.is_bool_dtype(series) or (values.nunique() == 2 and set(map(str, values.unique())) <= {
+            "0", "1", "0.0", "1.0", "True", "False", "true", "false", "yes", "no"}):  # fmt: skip
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "datetime"
+    if _ID_NAME.search(name):
+        return "identifier"
+    if pd.api.types.is_numeric_dtype(series):
+        unique_share = values.nunique() / max(len(values), 1)
+        if pd.api.types.is_integer_dtype(values) and unique_share > 0.95 and len(values) > 50:
+            return "identifier"  # a row counter
+        return "numeric"
+    sample = values.astype(str).head(200)
+    if len(sample) and sample.str.match(r"^\d{4}-\d{2}-\d{2}").mean() > 0.9:
+        return "datetime"
+    if values.nunique() > 0.5 * len(values) and len(values) > 50:
+        return "identifier"
+    return "categorical"
+
+
+def _numeric_tests(ref: np.ndarray, cur: np.ndarray) -> dict[str, Any]:
+    sd = float(ref.std())
+    method = "exact" if len(ref) * len(cur) < 10_000 else "asymp"
+    ks = stats.ks_2samp(ref, cur, method=method)
+    edges = np.unique(np.quantile(ref, np.linspace(0, 1, PSI_BINS + 1)))
+    edges[0], edges[-1] = -np.inf, np.inf
+    r_share = np.histogram(ref, edges)[0] / len(ref)
+    c_share = np.histogram(cur, edges)[0] / len(cur)
+    wasserstein = float(stats.wasserstein_distance(ref, cur))
+    return {
+        "ks_statistic": float(ks.statistic),
+        "p_value": float(ks.pvalue),
+        "test": "Kolmogorov–Smirnov",
+        "wasserstein": wasserstein,
+        "wasserstein_normalized": wasserstein / sd if sd > 0 else (0.0 if wasserstein == 0 else math.inf),
+        "psi": psi(r_share, c_share),
+        "mean_shift_sd": float((cur.mean() - ref.mean()) / sd) if sd > 0 else 0.0,
+        "reference_mean": float(ref.mean()),
+        "current_mean": float(cur.mean()),
+        "effect": "wasserstein_normalized",
+    }
+
+
+def _categorical_tests(ref: pd.Series, cur: pd.Series) -> dict[str, Any]:
+    r_counts, c_counts = ref.astype(str).value_counts(), cur.astype(str).value_counts()
+    categories = sorted(set(r_counts.index) | set(c_counts.index))
+    r = r_counts.reindex(categories, fill_value=0).to_numpy(dtype=float)
+    c = c_counts.reindex(categories, fill_value=0).to_numpy(dtype=float)
+    if len(categories) > 1:
+        chi2, p_value, dof, _ = stats.chi2_contingency(np.vstack([r, c]))
+    else:
+        chi2, p_value, dof = 0.0, 1.0, 0
+    r_share, c_share = r / r.sum(), c / c.sum()
+    moved = sorted(zip(categories, r_share, c_share, strict=True), key=lambda x: -abs(x[2] - x[1]))[:5]
+    return {
+        "chi2": float(chi2),
+        "dof": int(dof),
+        "p_value": float(p_value),
+        "test": "chi-square test of homogeneity",
+        "jensen_shannon": float(jensenshannon(r_share, c_share)),
+        "psi": psi(r_share, c_share),
+        "top_changes": [{"category": k, "reference_share": float(a), "current_share": float(b)} for k, a, b in moved],
+        "new_categories": [k for k in categories if r_counts.get(k, 0) == 0],
+        "new_category_share": float(sum(b for k, a, b in zip(categories, r_share, c_share, strict=True) if a == 0)),
+        "effect": "jensen_shannon",
+    }
+
+
+def adjust(p_values: list[float], method: str) -> list[float]:
+    """Return p-values adjusted across columns: Benjamini–Hochberg ('bh', scipy) or Bonferroni."""
+    if not p_values:
+        return []
+    if method == "bonferroni":
+        return [min(1.0, p * len(p_values)) for p in p_values]
+    return [float(p) for p in stats.false_discovery_control(p_values, method="bh")]
+
+
+def _sample(table: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
+    return table.sample(n=limit, random_state=seed) if len(table) > limit else table
+
+
+def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOptions | None = None) -> dict[str, Any]:
+    """Return the drift analysis of `current` against `reference` as plain data (see the module docstring)."""
+    options = options or DriftOptions()
+    if reference.empty or current.empty:
+        raise AnalyticsError(f"The {'reference' if reference.empty else 'current'} table has no rows.")
+    common = [c for c in reference.columns if c in set(current.columns) and c not in options.ignore]
+    if not common:
+        left, right = ", ".join(map(str, reference.columns[:8])), ", ".join(map(str, current.columns[:8]))
+        raise AnalyticsError(
+            f"The two tables have no column in common (reference: {left}; current: {right}): "
+            "send two extracts of the same dataset."
+        )
+    rows = {"reference": len(reference), "current": len(current)}
+    ref = _sample(reference[common], options.max_rows, options.seed)
+    cur = _sample(current[common], options.max_rows, options.seed)
+    sampled = len(ref) < rows["reference"] or len(cur) < rows["current"]
+    columns, tested = [], []
+    for name in common:
+        kind = infer_kind(pd.concat([ref[name], cur[name]], ignore_index=True), str(name), options)
+        r_missing, c_missing = float(ref[name].isna().mean()), float(cur[name].isna().mean())
+        column: dict[str, Any] = {
+            "name": str(name), "kind": kind, "missing_share": {"reference": r_missing, "current": c_missing},
+            "new_categories": [], "drifted": False, "reason": "",
+        }  # fmt: skip
+        r_values, c_values = ref[name].dropna(), cur[name].dropna()
+        if kind in ("datetime", "identifier"):
+            column["reason"] = f"not tested: {kind} columns describe when or which rows, not what they contain"
+        elif r_values.empty or c_values.empty:
+            column["reason"] = "not tested: no values on one side"
+        elif kind == "numeric":
+            column |= _numeric_tests(r_values.to_numpy(dtype=float), c_values.to_numpy(dtype=float))
+            tested.append(column)
+        else:
+            column |= _categorical_tests(r_values, c_values)
+            tested.append(column)
+        columns.append(column)
+    for column, adjusted in zip(tested, adjust([c["p_value"] for c in tested], options.correction), strict=True):
+        column["p_value_adjusted"] = adjusted
+    for column in columns:
+        _verdict(column, options, len(cur))
+    drifted = [c for c in columns if c["drifted"]]
+    features = [c["name"] for c in tested if c["name"] != options.target]
+    result: dict[str, Any] = {
+        "rows": {**rows, "sampled": sampled, "reference_used": len(ref), "current_used": len(cur)},
+        "dataset_drift": bool(drifted),
+        "drift_share": len(drifted) / max(len(tested), 1),
+        "columns": sorted(columns, key=lambda c: (not c["drifted"], -_effect(c))),
+        "rules": {
+            "alpha": options.alpha,
+            "correction": "Benjamini–Hochberg" if options.correction == "bh" else "Bonferroni",
+            "effect_threshold": options.effect_threshold,
+            "missing_threshold": options.missing_threshold,
+            "psi": f"{PSI_BINS} bins at reference quantiles (deciles) for numeric columns, one per category "
+            f"otherwise; empty bins count as {PSI_EPSILON}; < 0.1 small, 0.1–0.25 moderate, > 0.25 large",
+            "gate": "drifted = adjusted p < alpha and effect ≥ threshold (normalised Wasserstein for numeric, "
+            "Jensen–Shannon distance for categorical), or a missing-share jump or new categories above "
+            "the missing threshold; PSI does not gate",
+        },  # fmt: skip
+        "adversarial": None if options.tests_only or not features else adversarial(ref, cur, features, options),
+    }
+    result["summary"] = summarise(result)
+    return result
+
+
+def _effect(column: dict[str, Any]) -> float:
+    value = column.get(column.get("effect", ""), 0.0)
+    return float(value) if value is not None and math.isfinite(value) else 1e9
+
+
+def _verdict(column: dict[str, Any], options: DriftOptions, current_rows: int) -> None:
+    reasons = []
+    missing = column["missing_share"]["current"] - column["missing_share"]["reference"]
+    if abs(missing) > options.missing_threshold:
+        reasons.append(f"missing {'rose' if missing > 0 else 'fell'} from {column['missing_share']['reference']:.1%} "
+                       f"to {column['missing_share']['current']:.1%}")  # fmt: skip
+    new = column.get("new_categories", [])
+    if new and column["new_category_share"] > options.missing_threshold:
+        names = ", ".join(map(repr, new[:5]))
+        reasons.append(f"new categories {names} hold {column['new_category_share']:.1%} of current rows")
+    if "p_value_adjusted" in column:
+        effect_name = column["effect"]
+        effect = column[effect_name]
+        significant = column["p_value_adjusted"] < options.alpha
+        large = effect >= options.effect_threshold
+        label = "normalised Wasserstein" if effect_name == "wasserstein_normalized" else "Jensen–Shannon distance"
+        if significant and large:
+            reasons.append(f"{column['test']} significant (adjusted p {column['p_value_adjusted']:.2g}) and "
+                           f"{label} {effect:.3f} ≥ {options.effect_threshold}")  # fmt: skip
+            if column["psi"] < 0.1:
+                column["note"] = (
+                    f"'{column['name']}': the {column['test']} and the {label} agree on drift while PSI is "
+                    f"{column['psi']:.3f} (small): PSI compares shares in ten wide bins, which a steady shift of "
+                    "the whole distribution barely moves, so PSI alone would miss it."
+                )
+        elif significant:
+            column["note"] = (
+                f"'{column['name']}': the {column['test']} is significant (adjusted p "
+                f"{column['p_value_adjusted']:.2g}) but the {label} is only {effect:.3f}, under "
+                f"{options.effect_threshold}: with this many rows the test detects a shift too small to matter "
+                f"(PSI {column['psi']:.3f}, {psi_reading(column['psi'])})."
+            )
+        elif column["psi"] >= 0.1:
+            column["note"] = (
+                f"'{column['name']}': PSI {column['psi']:.3f} ({psi_reading(column['psi'])}) but the test is not "
+                "significant: the sample is too small to be sure."
+            )
+    column["drifted"] = bool(reasons)
+    column["reason"] = "; ".join(reasons) if reasons else column["reason"] or "no drift"
+
+
+def _hanley_mcneil(auc: float, positives: int, negatives: int) -> list[float]:
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    se = math.sqrt((auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2))
+                   / (positives * negatives))  # fmt: skip
+    return [max(0.0, auc - 1.96 * se), min(1.0, auc + 1.96 * se)]
+
+
+def adversarial(ref: pd.DataFrame, cur: pd.DataFrame, features: list[str], options: DriftOptions) -> dict[str, Any]:
+    """Train a classifier to tell current rows (1) from reference rows (0): k-fold out-of-fold ROC AUC with a
+    95% Hanley–McNeil interval, and permutation importances on held-out rows (a bounded sample per fold)."""
+    ref = _sample(ref[features], options.adversarial_rows, options.seed)
+    cur = _sample(cur[features], options.adversarial_rows, options.seed)
+    x = pd.concat([ref, cur], ignore_index=True)
+    for name in features:
+        if not pd.api.types.is_numeric_dtype(x[name]) or pd.api.types.is_bool_dtype(x[name]):
+            top = x[name].astype(str).value_counts().index[:50]
+            x[name] = x[name].astype(str).where(x[name].astype(str).isin(top), "other").astype("category")
+    y = np.r_[np.zeros(len(ref)), np.ones(len(cur))]
+    predictions = np.zeros(len(y))
+    importances = np.zeros(len(features))
+    splitter = StratifiedKFold(options.folds, shuffle=True, random_state=options.seed)
+    for fold, (train, test) in enumerate(splitter.split(x, y)):
+        model = HistGradientBoostingClassifier(max_iter=100, max_leaf_nodes=31, categorical_features="from_dtype",
+                                               random_state=options.seed)  # fmt: skip
+        model.fit(x.iloc[train], y[train])
+        predictions[test] = model.predict_proba(x.iloc[test])[:, 1]
+        if fold < 2:  # importances from two held-out folds, on at most 4,000 rows each
+            held = np.random.default_rng(options.seed + fold).permutation(test)[:4000]
+            result = permutation_importance(model, x.iloc[held], y[held], scoring="roc_auc", n_repeats=3,
+                                            random_state=options.seed)  # fmt: skip
+            importances += result.importances_mean / 2
+    auc = float(roc_auc_score(y, predictions))
+    ranked = sorted(zip(features, importances, strict=True), key=lambda f: -f[1])
+    positive = sum(max(v, 0) for _, v in ranked) or 1.0
+    suspects = []
+    for name, value in ranked[:1]:
+        if auc > 0.6 and value / positive > 0.8 and _looks_like_an_index(ref[name], cur[name]):
+            suspects.append(name)
+    return {
+        "auc": auc,
+        "auc_ci": _hanley_mcneil(auc, int(y.sum()), int(len(y) - y.sum())),
+        "folds": options.folds,
+        "rows": {"reference": len(ref), "current": len(cur)},
+        "importances": [{"name": name, "importance": round(float(value), 5)} for name, value in ranked],
+        "leakage_suspects": suspects,
+    }
+
+
+def _looks_like_an_index(ref: pd.Series, cur: pd.Series) -> bool:
+    """True for a column whose values are nearly all distinct, or whose two ranges barely overlap: a row
+    counter or a time index separates the tables by when they were collected, not by what they contain."""
+    if not pd.api.types.is_numeric_dtype(ref) or pd.api.types.is_bool_dtype(ref):
+        return False
+    both = pd.concat([ref, cur]).dropna()
+    nearly_unique = both.nunique() > 0.9 * len(both)
+    inside = cur.between(ref.min(), ref.max()).mean()
+    return bool(nearly_unique or inside < 0.05)
+
+
+def _describe(column: dict[str, Any]) -> str:
+    name = column["name"]
+    if column["kind"] == "numeric" and "mean_shift_sd" in column:
+        shift = column["mean_shift_sd"]
+        return f"'{name}' mean {'up' if shift >= 0 else 'down'} {abs(shift):.2f} sd"
+    if column.get("top_changes"):
+        change = column["top_changes"][0]
+        return (f"'{name}': share of '{change['category']}' from {change['reference_share']:.0%} to "
+                f"{change['current_share']:.0%}")  # fmt: skip
+    return f"'{name}'"
+
+
+def summarise(result: dict[str, Any]) -> list[str]:
+    """Return the plain-language reading: the verdict, what moved and by how much, how sure we are."""
+    drifted = [c for c in result["columns"] if c["drifted"]]
+    tested = [c for c in result["columns"] if "p_value" in c or c["drifted"]]
+    says = []
+    if drifted:
+        moved = "; ".join(_describe(c) if "significant" in c["reason"] else f"'{c['name']}' {c['reason']}"
+                          for c in drifted[:5])  # fmt: skip
+        says.append(f"Drift in {len(drifted)} of {len(tested)} tested columns: {moved}.")
+    else:
+        says.append(f"No drift: none of the {len(tested)} tested columns moved beyond the thresholds.")
+    for column in drifted[:5]:
+        extra = [part.strip() for part in column["reason"].split(";") if "significant" not in part]
+        if extra and "significant" in column["reason"]:
+            says.append(f"'{column['name']}' also: {'; '.join(extra)}.")
+    adversarial_result = result.get("adversarial")
+    if adversarial_result:
+        auc, (low, high) = adversarial_result["auc"], adversarial_result["auc_ci"]
+        top = ", ".join(f"'{i['name']}'" for i in adversarial_result["importances"][:3] if i["importance"] > 0.005)
+        reading = ("the tables are hard to tell apart" if auc < 0.55 else
+                   "a model can tell the tables apart" + (f", mostly by {top}" if top else ""))  # fmt: skip
+        says.append(f"Adversarial validation: ROC AUC {auc:.3f} (95% CI {low:.3f}–{high:.3f}): {reading}.")
+        for name in adversarial_result["leakage_suspects"]:
+            says.append(f"'{name}' alone separates the tables and looks like an id, a timestamp or a row counter: "
+                        "likely leakage of when rows were collected, not drift in what they contain.")  # fmt: skip
+    notes = [c["note"] for c in result["columns"] if c.get("note")]
+    says += notes[:3]
+    if result["rows"]["sampled"]:
+        says.append(f"Sampled uniformly (seed fixed) to {result['rows']['reference_used']:,} reference and "
+                    f"{result['rows']['current_used']:,} current rows.")  # fmt: skip
+    return says
