@@ -1,0 +1,169 @@
+"""Data drift: published values, the verdict rule, adversarial validation, leakage, errors, CLI and Teams."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from services.analytics.drift import DriftOptions, adjust, analyse
+from services.analytics.errors import AnalyticsError
+from services.settings import REPO_ROOT
+from tests.conftest import card_of, card_text
+
+REF_COUNTS, CUR_COUNTS = [16, 18, 16, 14, 12, 12], [16, 16, 16, 16, 16, 8]
+
+
+def published_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    values = np.arange(1, 7)
+    return (pd.DataFrame({"v": np.repeat(values, REF_COUNTS)}), pd.DataFrame({"v": np.repeat(values, CUR_COUNTS)}))
+
+
+def column(result, name):
+    return next(c for c in result["columns"] if c["name"] == name)
+
+
+def test_published_values_as_categories():
+    ref, cur = published_tables()
+    v = column(analyse(ref, cur, DriftOptions(categorical=("v",), tests_only=True)), "v")
+    assert v["psi"] == pytest.approx(0.037218, abs=1e-6)
+    assert v["jensen_shannon"] == pytest.approx(0.068048, abs=1e-6)
+
+
+def test_published_values_as_numbers():
+    ref, cur = published_tables()
+    v = column(analyse(ref, cur, DriftOptions(tests_only=True)), "v")
+    assert v["kind"] == "numeric"
+    assert v["wasserstein_normalized"] == pytest.approx(0.054433, abs=1e-6)
+    assert v["p_value"] == pytest.approx(0.999993, abs=1e-6)
+    assert not v["drifted"]
+
+
+def test_a_small_shift_is_flagged_by_ks_not_psi_and_the_output_says_why():
+    rng = np.random.default_rng(0)
+    ref, cur = pd.DataFrame({"x": rng.normal(0, 1, 5000)}), pd.DataFrame({"x": rng.normal(0.2, 1, 5000)})
+    result = analyse(ref, cur, DriftOptions(tests_only=True))
+    x = column(result, "x")
+    assert x["p_value_adjusted"] < 0.05 and x["psi"] < 0.1 and x["drifted"]
+    assert "PSI alone would miss it" in x["note"] and any("PSI alone would miss it" in s for s in result["summary"])
+    assert "mean up 0.2" in result["summary"][0]
+
+
+def test_chi_square_is_a_two_sample_test():
+    ref, cur = pd.DataFrame({"c": list("aab" * 40)}), pd.DataFrame({"c": list("abb" * 40)})
+    once = column(analyse(ref, cur, DriftOptions(tests_only=True)), "c")["p_value"]
+    twice = column(analyse(pd.concat([ref, ref]), cur, DriftOptions(tests_only=True)), "c")["p_value"]
+    assert once != pytest.approx(twice)
+
+
+def mixed_table(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    table = pd.DataFrame({
+        "amount": rng.lognormal(3, 1, n), "score": rng.normal(shift, 1, n), "age": rng.integers(18, 80, n),
+        "channel": rng.choice(["web", "mobile", "store"], n, p=[0.5, 0.3, 0.2]),
+    })  # fmt: skip
+    table.loc[table.sample(frac=0.01, random_state=seed).index, "amount"] = np.nan
+    return table
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_identical_inputs_never_drift(seed):
+    table = mixed_table(3000, seed)
+    result = analyse(table, table.copy(), DriftOptions(folds=3))
+    assert not result["dataset_drift"] and all(not c["drifted"] for c in result["columns"])
+    assert result["adversarial"]["auc"] < 0.56
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_shifted_column_is_among_the_top_importances(seed):
+    result = analyse(mixed_table(3000, seed), mixed_table(3000, seed + 100, shift=0.8), DriftOptions(folds=3))
+    names = [i["name"] for i in result["adversarial"]["importances"][:2]]
+    assert "score" in names and column(result, "score")["drifted"]
+    assert result["adversarial"]["auc_ci"][0] > 0.6
+
+
+def test_missing_share_and_new_categories_are_findings_of_their_own():
+    ref, cur = mixed_table(4000, 1), mixed_table(4000, 2)
+    cur.loc[cur.sample(frac=0.09, random_state=3).index, "age"] = np.nan
+    cur.loc[cur.sample(frac=0.2, random_state=4).index, "channel"] = "kiosk"
+    result = analyse(ref, cur, DriftOptions(tests_only=True))
+    age, channel = column(result, "age"), column(result, "channel")
+    assert age["drifted"] and "missing rose from 0.0% to 9.0%" in age["reason"]
+    assert channel["drifted"] and channel["new_categories"] == ["kiosk"] and "'kiosk'" in channel["reason"]
+
+
+def test_multiple_testing_adjustments():
+    p_values = [0.01, 0.02, 0.03, 0.5]
+    assert adjust(p_values, "bonferroni") == pytest.approx([0.04, 0.08, 0.12, 1.0])
+    assert adjust(p_values, "bh") == pytest.approx([0.04, 0.04, 0.04, 0.5])
+
+
+def test_a_time_index_carrying_the_auc_is_flagged_as_leakage():
+    rng = np.random.default_rng(5)
+    ref = pd.DataFrame({"ts": 1.7e9 + np.arange(3000) * 60.5, "x": rng.normal(size=3000)})
+    cur = pd.DataFrame({"ts": 1.8e9 + np.arange(3000) * 60.5, "x": rng.normal(size=3000)})
+    result = analyse(ref, cur, DriftOptions(folds=3))
+    assert result["adversarial"]["auc"] > 0.95 and result["adversarial"]["leakage_suspects"] == ["ts"]
+    assert any("likely leakage" in line for line in result["summary"])
+
+
+def test_ids_and_dates_are_reported_not_tested_and_large_inputs_are_sampled():
+    n = 3000
+    ref = pd.DataFrame(
+        {"customer_id": np.arange(n), "day": ["2026-01-01"] * n, "x": np.random.default_rng(0).normal(size=n)}
+    )
+    cur = ref.assign(customer_id=np.arange(n, 2 * n), day="2026-02-01")
+    result = analyse(ref, cur, DriftOptions(tests_only=True, max_rows=1000))
+    kinds = {c["name"]: c["kind"] for c in result["columns"]}
+    assert kinds == {"customer_id": "identifier", "day": "datetime", "x": "numeric"}
+    assert "p_value" not in column(result, "customer_id") and "not tested" in column(result, "day")["reason"]
+    assert result["rows"]["sampled"] and result["rows"]["reference_used"] == 1000
+    assert any("Sampled uniformly" in line for line in result["summary"])
+
+
+def test_bad_input_gets_one_sentence():
+    with pytest.raises(AnalyticsError, match="no column in common"):
+        analyse(pd.DataFrame({"a": [1]}), pd.DataFrame({"b": [1]}))
+    with pytest.raises(AnalyticsError, match="no rows"):
+        analyse(pd.DataFrame({"a": []}), pd.DataFrame({"a": [1]}))
+
+
+def test_cli_json_has_the_documented_keys(tmp_path):
+    mixed_table(2000, 1).to_parquet(tmp_path / "ref.parquet")
+    mixed_table(2000, 2, shift=0.5).to_csv(tmp_path / "cur.csv", index=False)
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-m", "services.analytics", "drift", str(tmp_path / "ref.parquet"),
+         str(tmp_path / "cur.csv"), "--json", "--chart", str(tmp_path / "d.png")],
+        capture_output=True, text=True, timeout=180, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert set(document["rows"]) >= {"reference", "current", "sampled"}
+    assert {"dataset_drift", "drift_share", "columns", "adversarial", "summary"} <= set(document)
+    score = next(c for c in document["columns"] if c["name"] == "score")
+    for key in ("name", "kind", "p_value_adjusted", "missing_share", "new_categories", "drifted", "reason", "psi",
+                "wasserstein_normalized", "ks_statistic"):  # fmt: skip
+        assert key in score
+    assert {"auc", "auc_ci", "importances", "leakage_suspects"} <= set(document["adversarial"])
+    assert 0 < (tmp_path / "d.png").stat().st_size <= 1_000_000
+
+
+async def test_drift_in_teams_with_two_attachments(start_bot):
+    bot = await start_bot()
+    channel = bot.channel()
+    activity = channel.message("drift")
+    for name, table in (("january.csv", mixed_table(2000, 1)), ("february.csv", mixed_table(2000, 2, shift=0.6))):
+        channel.with_file(activity, name, bot.connector.serve_file(name, table.to_csv(index=False).encode()))
+    await bot.post(activity)
+    await bot.settle()
+    card = card_of(bot.connector.messages()[-1])
+    assert card_text(card).startswith("Data drift detected: february.csv against january.csv")
+    assert "Adversarial ROC AUC" in json.dumps(card) and card["actions"][0]["title"] == "Show all columns"
+    single = channel.with_file(channel.message("drift"), "one.csv", bot.connector.serve_file("one.csv", b"a\n1\n"))
+    await bot.post(single)
+    await bot.settle()
+    assert "needs two tables" in bot.connector.messages()[-1].body["text"]
