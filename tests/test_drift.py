@@ -167,3 +167,20 @@ async def test_drift_in_teams_with_two_attachments(start_bot):
     await bot.post(single)
     await bot.settle()
     assert "needs two tables" in bot.connector.messages()[-1].body["text"]
+
+
+@pytest.mark.parametrize("rounding", [None, 1])
+def test_our_ks_and_wasserstein_equal_scipy(rounding):
+    from scipy import stats
+
+    from services.analytics.drift import ks_and_wasserstein
+
+    rng = np.random.default_rng(11)
+    a, b = rng.normal(0, 1, 20_000), rng.normal(0.05, 1.1, 30_000)
+    if rounding is not None:  # many ties
+        a, b = np.round(a, rounding), np.round(b, rounding)
+    statistic, p_value, wasserstein = ks_and_wasserstein(a, b)
+    reference = stats.ks_2samp(a, b, method="asymp")
+    assert statistic == pytest.approx(reference.statistic, abs=1e-12)
+    assert p_value == pytest.approx(reference.pvalue, rel=1e-9, abs=1e-300)
+    assert wasserstein == pytest.approx(stats.wasserstein_distance(a, b), rel=1e-9)

@@ -1,0 +1,85 @@
+"""Drift at scale, side by side with Evidently's DataDriftPreset on the same files.
+
+200,000 + 200,000 rows × 20 columns (14 numeric, 6 categorical; 4 drifted; 1% missing in two), as Parquet.
+Each whole job (process start, imports, reading, compute) runs as its own process and is timed from outside;
+each prints its own peak memory. Targets (issue 4): our `--tests-only` job at least 5× faster than
+Evidently's; adversarial validation under 6 s more; `--large` also runs 1,000,000 × 50 (under 4 GB).
+Evidently: `pip install -r bench/requirements.txt` in an environment with pandas<3 (Evidently 0.7 does not
+import under pandas 3). Usage: python -m bench.drift [--large] [--evidently-python PATH]
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from services.settings import REPO_ROOT
+
+
+def tables(rows: int, numeric: int, categorical: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+
+    def one(shifted: bool) -> pd.DataFrame:
+        data = {f"n{i}": rng.normal(0, 1, rows) for i in range(numeric)}
+        if shifted:
+            data["n0"] = rng.normal(0.3, 1, rows)  # mean shift
+            data["n1"] = rng.normal(0, 1.5, rows)  # scale change
+            data["n2"] = rng.normal(0.5, 1, rows)
+        for i in range(categorical):
+            p = [0.4, 0.3, 0.2, 0.1] if not (shifted and i == 0) else [0.2, 0.3, 0.2, 0.3]
+            data[f"c{i}"] = rng.choice(["a", "b", "c", "d"], rows, p=p)
+        table = pd.DataFrame(data)
+        for name in ("n3", "c1"):
+            table.loc[rng.random(rows) < 0.01, name] = None
+        return table
+
+    return one(False), one(True)
+
+
+def run(tool: str, reference: Path, current: Path, python: str = sys.executable) -> tuple[float, str, float]:
+    started = time.perf_counter()
+    job = str(REPO_ROOT / "bench" / "_drift_job.py")
+    out = subprocess.run(
+        [python, "-W", "ignore", job, tool, str(reference), str(current)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, check=True,
+    )  # fmt: skip
+    verdict, peak = out.stdout.strip().rsplit("|", 1)
+    return time.perf_counter() - started, verdict, float(peak)
+
+
+def compare(rows: int, numeric: int, categorical: int, with_evidently: bool, evidently_python: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        reference, current = Path(folder) / "reference.parquet", Path(folder) / "current.parquet"
+        ref, cur = tables(rows, numeric, categorical)
+        ref.to_parquet(reference)
+        cur.to_parquet(current)
+        del ref, cur
+        print(f"{rows:,} + {rows:,} rows × {numeric + categorical} columns (4 drifted), Parquet")
+        ours, verdict, peak = run("ours", reference, current)
+        print(f"  ours --tests-only:   {ours:6.2f} s  peak {peak:6.0f} MB  ({verdict})")
+        full, verdict, peak_full = run("ours-full", reference, current)
+        print(f"  ours with adversarial validation: {full:6.2f} s (+{full - ours:.2f} s)  peak {peak_full:6.0f} MB")
+        if with_evidently:
+            try:
+                theirs, verdict, their_peak = run("evidently", reference, current, evidently_python)
+            except subprocess.CalledProcessError as error:
+                print(f"  evidently: failed ({error.stderr.strip().splitlines()[-1] if error.stderr else error})")
+                return
+            print(f"  evidently DataDriftPreset: {theirs:6.2f} s  peak {their_peak:6.0f} MB")
+            print(f"  ratio evidently / ours (tests only): {theirs / ours:.1f}×")
+
+
+if __name__ == "__main__":
+    # Evidently 0.7 does not import under pandas 3 (which the gateway pins): give it an interpreter of its own
+    # with `--evidently-python PATH` (a virtual environment with evidently and pandas<3).
+    python = sys.argv[sys.argv.index("--evidently-python") + 1] if "--evidently-python" in sys.argv else sys.executable
+    compare(200_000, 14, 6, with_evidently=True, evidently_python=python)
+    if "--large" in sys.argv:
+        compare(1_000_000, 40, 10, with_evidently=False, evidently_python=python)
