@@ -99,7 +99,11 @@ def serve(argv: list[str] | None = None) -> int:
         )
         if settings.host not in ("127.0.0.1", "localhost", "::1"):
             log.warning("HOST is %s: anyone who can reach it can use this unauthenticated bot.", settings.host)
-    gateway = build_gateway(settings)
+    try:
+        gateway = build_gateway(settings)
+    except SettingsError as problem:  # a setting only the backend can check (e.g. no AWS region)
+        print(problem, file=sys.stderr)
+        return 2
     endpoint = f"http://{settings.host}:{settings.port}/api/messages"
     print(
         f"Teams AI gateway ({settings.backend} backend, knowledge from {settings.knowledge_dir}, "

@@ -64,3 +64,21 @@ def test_serve_stops_with_one_line_for_a_bad_setting(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "Invalid setting PORT: Input should be a valid integer, unable to parse string as an integer (got 'eighty')"
     ]
+
+
+def test_serve_names_the_missing_bedrock_region_in_one_line(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "BACKEND": "bedrock", "BEDROCK_MODEL_ID": "m.x-v1",
+           "STATE_DB": str(tmp_path / "s.db"), "AWS_CONFIG_FILE": str(tmp_path / "none")}  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Invalid setting BEDROCK_REGION: no AWS region is configured (set BEDROCK_REGION or AWS_REGION)"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_bedrock_needs_a_model_id(monkeypatch):
+    monkeypatch.setenv("BACKEND", "bedrock")
+    with pytest.raises(SettingsError, match="^Invalid setting BEDROCK_MODEL_ID"):
+        load_settings(_env_file=None)

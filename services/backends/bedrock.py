@@ -27,6 +27,7 @@ from botocore.exceptions import (
     ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
+    NoRegionError,
     ParamValidationError,
     ReadTimeoutError,
 )
@@ -35,6 +36,7 @@ from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeout
 
 from services.backends.base import AnswerEvent, BackendError, Citation, CitationsFound, FinalAnswer, Question, TextDelta
 from services.backends.history import to_converse, trim_history
+from services.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +209,12 @@ class BedrockBackend:
             read_timeout=config.timeout_seconds,
             user_agent_extra="teams-ai-gateway",
         )
-        self.runtime = runtime or boto3.client("bedrock-runtime", config=boto_config)
+        try:
+            self.runtime = runtime or boto3.client("bedrock-runtime", config=boto_config)
+        except NoRegionError:
+            raise SettingsError(
+                "Invalid setting BEDROCK_REGION: no AWS region is configured (set BEDROCK_REGION or AWS_REGION)"
+            ) from None
         self._agent = agent
         self._boto_config = boto_config
 
