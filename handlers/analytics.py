@@ -170,7 +170,7 @@ async def run_with_progress(replier: Replier, job: Any, note: str) -> Any:
 
 
 def register_analytics(router: Router, backend: Backend, config: AnalyticsConfig) -> None:
-    """Add `explain` and `metrics` to the router."""
+    """Add `explain`, `metrics`, `drift` and `uplift` to the router."""
 
     @router.command("explain", "what a metric means, e.g. `explain ndcg` or `explain auc`", "define", "glossary")
     async def explain(turn: Turn, replier: Replier, rest: str) -> None:
@@ -192,12 +192,8 @@ def register_analytics(router: Router, backend: Backend, config: AnalyticsConfig
         if question:
             await replier.send_text("Follow-up questions about a metric need the Bedrock backend: here is the entry.")
 
-    async def one_table(turn: Turn, words: list[str]) -> tuple[bytes, str] | None:
-        data, name = await _load(turn, words, config)
-        return None if data is None else (data, name)
-
-    async def two_tables(turn: Turn, words: list[str]) -> list[tuple[bytes, str]]:
-        return await _two_tables(turn, words, config)
+    one_table = functools.partial(_load, config)
+    two_tables = functools.partial(_two_tables, config)
 
     @router.command("metrics", "evaluate a predictions file: `metrics y_true=label y_score=p`", "evaluate")
     async def metrics(turn: Turn, replier: Replier, rest: str) -> None:
@@ -257,17 +253,16 @@ async def _analysis(
     return result, chart, data
 
 
-async def _two_tables(turn: Turn, words: list[str], config: AnalyticsConfig) -> list[tuple[bytes, str]]:
+async def _two_tables(config: AnalyticsConfig, turn: Turn, words: list[str]) -> list[tuple[bytes, str]]:
     """Return the reference and current tables' bytes and names: two attachments, or two sources named."""
     if len(turn.files) >= 2:
         return [(await download(f.download_url, f.name, config.max_bytes), f.name) for f in turn.files[:2]]
-    sources = [w for w in words if "=" not in w]
-    if len(turn.files) == 1 or len(sources) == 1:
+    if len(turn.files) == 1 or len(words) == 1:
         raise DatasetError("Drift needs two tables: attach (or name) the reference first and the current data second.")
-    if len(sources) < 2:
+    if not words:
         raise DatasetError(DRIFT_USAGE)
     return [(await fetch(s, data_dir=config.data_dir, max_bytes=config.max_bytes), s.rsplit("/", 1)[-1])
-            for s in sources[:2]]  # fmt: skip
+            for s in words[:2]]  # fmt: skip
 
 
 def _grounded(entry: Entry, question: str) -> str:
@@ -278,12 +273,13 @@ def _grounded(entry: Entry, question: str) -> str:
     )
 
 
-async def _load(turn: Turn, words: list[str], config: AnalyticsConfig) -> tuple[bytes | None, str]:
-    """Return (file bytes, name) from the first attachment, else the first s3:// URI or DATA_DIR path named."""
+async def _load(config: AnalyticsConfig, turn: Turn, words: list[str]) -> tuple[bytes, str] | None:
+    """Return (file bytes, name) from the first attachment, else the first s3:// URI or DATA_DIR path named;
+    None when the message names no data."""
     if turn.files:
         attachment = turn.files[0]
         return await download(attachment.download_url, attachment.name, config.max_bytes), attachment.name
     if words:
         source = words[0]
         return await fetch(source, data_dir=config.data_dir, max_bytes=config.max_bytes), source.rsplit("/", 1)[-1]
-    return None, ""
+    return None
