@@ -58,8 +58,6 @@ class _Pumped:
     async def update(self, text: str) -> None:
         if self.stopped:
             raise StreamStopped
-        if json_size(text) > MAX_TEXT_CHARS:
-            self.expired = True  # too long to stream: the final answer comes as messages
         self._latest = text
         self._wake.set()
 
@@ -85,6 +83,9 @@ class _Pumped:
             if self._latest == self._shown and not due_keepalive:
                 continue
             text = self._latest
+            if json_size(text) > MAX_TEXT_CHARS:  # checked per update sent, not per token
+                self.expired = True  # too long to stream: the final answer comes as messages
+                return
             self._inflight = asyncio.ensure_future(self._send_update(text))
             await asyncio.shield(self._inflight)
             self._shown, self._last_send = text, time.monotonic()

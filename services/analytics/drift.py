@@ -187,7 +187,10 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
     sampled = len(ref) < rows["reference"] or len(cur) < rows["current"]
     columns, tested = [], []
     for name in common:
-        both = pd.concat([ref[name].head(5_000), cur[name].head(5_000)], ignore_index=True)  # kinds from a sample
+        both = pd.concat(  # kinds from a seeded random sample: sorted files make the first rows unrepresentative
+            [ref[name].sample(min(5_000, len(ref)), random_state=options.seed),
+             cur[name].sample(min(5_000, len(cur)), random_state=options.seed)], ignore_index=True,
+        )  # fmt: skip
         kind = infer_kind(both, str(name), options)
         r_missing, c_missing = float(ref[name].isna().mean()), float(cur[name].isna().mean())
         column: dict[str, Any] = {
