@@ -310,7 +310,7 @@ def adversarial(ref: pd.DataFrame, cur: pd.DataFrame, features: list[str], optio
     importances = np.zeros(len(features))
     splitter = StratifiedKFold(options.folds, shuffle=True, random_state=options.seed)
     for fold, (train, test) in enumerate(splitter.split(x, y)):
-        model = HistGradientBoostingClassifier(max_iter=80, max_leaf_nodes=31, categorical_features="from_dtype",
+        model = HistGradientBoostingClassifier(max_iter=60, max_leaf_nodes=31, categorical_features="from_dtype",
                                                random_state=options.seed)  # fmt: skip
         model.fit(x.iloc[train], y[train])
         predictions[test] = model.predict_proba(x.iloc[test])[:, 1]
