@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from handlers.cards import card
 from services.backends import Citation, FinalAnswer
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -86,24 +87,12 @@ def answer_card(text: str, answer: FinalAnswer, note: str = "") -> dict[str, Any
     if note:
         body.append({"type": "TextBlock", "text": note, "wrap": True, "isSubtle": True, "size": "Small"})
     body += text_blocks(text) + citation_blocks(answer.citations)
-    return {
-        "type": "AdaptiveCard",
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "version": "1.5",
-        "msteams": {"width": "Full"},
-        "body": body,
-        "actions": feedback_actions(answer),
-    }
+    return card(body, feedback_actions(answer))
 
 
 def sources_card(answer: FinalAnswer) -> dict[str, Any]:
     """Return a card with only the numbered sources (the answer itself is the message text)."""
-    return {
-        "type": "AdaptiveCard",
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "version": "1.5",
-        "body": citation_blocks(answer.citations),
-    }
+    return card(citation_blocks(answer.citations), full_width=False)
 
 
 def citation_entity(citations: list[Citation]) -> dict[str, Any]:

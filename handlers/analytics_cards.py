@@ -5,28 +5,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from handlers.cards import card, facts, text
 from services.analytics.glossary import Entry, Glossary
-
-SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
-
-
-def card(body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Return an Adaptive Card 1.5 with `body` and `actions`."""
-    content: dict[str, Any] = {"type": "AdaptiveCard", "$schema": SCHEMA, "version": "1.5", "body": body}
-    if actions:
-        content["actions"] = actions
-    content["msteams"] = {"width": "Full"}
-    return content
-
-
-def text(value: str, **style: Any) -> dict[str, Any]:
-    """Return a wrapping TextBlock."""
-    return {"type": "TextBlock", "text": value, "wrap": True, **style}
-
-
-def facts(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """Return a FactSet."""
-    return {"type": "FactSet", "facts": [{"title": title, "value": value} for title, value in pairs]}
 
 
 def entry_card(entry: Entry, glossary: Glossary) -> dict[str, Any]:

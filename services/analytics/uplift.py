@@ -173,13 +173,19 @@ def _value(table: pd.DataFrame, y: np.ndarray, revenue: str | None, binary: bool
 
 
 def decide(
-    uplift: np.ndarray, y_value: np.ndarray, t: np.ndarray, cost: float, budget: int | None
+    uplift: np.ndarray,
+    y_value: np.ndarray,
+    t: np.ndarray,
+    cost: float,
+    budget: int | None,
+    deciles: list[dict[str, Any]],
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Return the recommendation and the profit curve for treating the top share by predicted uplift.
 
     Incremental value of the top share f = (mean value of treated − of control within it) × people in it,
     measured on the experiment's own rows; profit = incremental value − cost × people. Shares are compared
-    in steps of 5% (finer steps chase noise); a budget caps the people treated."""
+    in steps of 5% (finer steps chase noise); a budget caps the people treated. `deciles` is the decile
+    table of the same ranking with the value uplift per person (`decile_table(..., value=y_value)`)."""
     order = np.argsort(uplift, kind="mergesort")[::-1]
     value, treated = y_value[order], t[order]
     n = len(order)
@@ -193,7 +199,6 @@ def decide(
         profits.append(float(lift * top - cost * top))
     allowed = [i for i, share in enumerate(shares) if budget is None or int(round(n * share)) <= budget]
     best = max(allowed, key=lambda i: profits[i]) if allowed else None
-    deciles = decile_table(y_value, uplift, t)
     worth = [d["decile"] for d in deciles if (d["value_uplift_per_person"] or 0) >= cost]
     break_even = 0
     for d in deciles:  # the last decile of the leading run that pays for its own cost
@@ -317,7 +322,9 @@ def analyse(
                 "A cost needs a value per success: add revenue=<column> (e.g. the amount owed), "
                 "or use a numeric outcome such as the amount paid."
             )
-        result["recommendation"], result["curves"]["profit"] = decide(uplift, y_value, t, cost, budget)
+        result["recommendation"], result["curves"]["profit"] = decide(
+            uplift, y_value, t, cost, budget, result["deciles"]
+        )
         result["cost"] = cost
         result["budget"] = budget
     result["summary"] = summarise(result)
