@@ -51,6 +51,20 @@ class Settings(BaseSettings):
     bedrock_max_input_chars: int = Field(default=20_000, ge=100)
     bedrock_timeout_seconds: float = Field(default=60.0, gt=0)
     bedrock_max_attempts: int = Field(default=4, ge=1, le=10)
+    bedrock_prompt_caching: bool = True
+
+    # Usage, budgets and audit (docs/usage.md). A limit of 0 or empty means no limit.
+    admin_users: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    usage_prices_file: Path | None = None
+    usage_table: str = ""
+    user_daily_token_limit: int | None = Field(default=None, ge=0)
+    user_daily_cost_limit: float | None = Field(default=None, ge=0)
+    team_monthly_token_limit: int | None = Field(default=None, ge=0)
+    team_monthly_cost_limit: float | None = Field(default=None, ge=0)
+    audit_include_text: bool = False
+    audit_retention_days: int = Field(default=90, ge=1, le=3650)
+    audit_dir: Path = Path("state/audit")
+    audit_s3_bucket: str = ""
 
     data_dir: Path | None = None
     analytics_max_file_mb: int = Field(default=200, ge=1, le=10_000)
@@ -77,17 +91,34 @@ class Settings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("allowed_tenants", mode="before")
+    @field_validator("allowed_tenants", "admin_users", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("bot_openid_metadata_url", "data_dir", mode="before")
+    @field_validator("bot_openid_metadata_url", "data_dir", "usage_prices_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator(
+        "user_daily_token_limit", "user_daily_cost_limit", "team_monthly_token_limit", "team_monthly_cost_limit",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_or_zero_is_no_limit(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return None if value in (0, "0", 0.0) else value
+
+    @field_validator("usage_prices_file")
+    @classmethod
+    def _prices_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("no such file (a JSON price table, see docs/usage.md)")
+        return value
 
     @model_validator(mode="after")
     def _single_tenant_needs_tenant(self) -> Settings:
