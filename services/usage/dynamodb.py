@@ -108,10 +108,11 @@ class DynamoDBUsageStore:
                 Key=self._budget_key(hold),
                 UpdateExpression="ADD held_tokens :t, held_cost :c",
                 ExpressionAttributeValues={":t": _n(tokens - hold.tokens), ":c": _n(cost_micro - hold.cost_micro)},
-                ReturnValues="UPDATED_NEW",
+                ReturnValues="ALL_NEW",
             )
             after = response.get("Attributes", {})
-            balances.append(Balance(hold, int(after["held_tokens"]["N"]), int(after["held_cost"]["N"])))
+            held = (int(after.get(name, {"N": "0"})["N"]) for name in ("held_tokens", "held_cost"))
+            balances.append(Balance(hold, *held))
         return balances
 
     async def mark_noted(self, hold: Hold) -> bool:
