@@ -18,6 +18,7 @@ from handlers.app import build_router, run_turn
 from services.backends import Backend, create_backend
 from services.settings import Settings, SettingsError, load_settings
 from services.store import SQLiteStore, Store
+from services.usage import UsageService, usage_service_from_settings
 
 log = logging.getLogger(__name__)
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -30,13 +31,15 @@ def build_gateway(
     backend: Backend | None = None,
     credentials_factory: ServiceClientCredentialsFactory | None = None,
     connector: BotConnector | None = None,
+    usage: UsageService | None = None,
 ) -> Gateway:
     """Return a Gateway with every part built from `settings`; tests pass fakes for the parts they replace."""
     auth = ChannelAuth(settings, credentials_factory)
     store = store or SQLiteStore(settings.state_db)
     backend = backend or create_backend(settings)
     connector = connector or BotConnector(auth)
-    router = build_router(backend, store)
+    usage = usage or usage_service_from_settings(settings)
+    router = build_router(backend, store, usage)
     register_analytics(router, backend, AnalyticsConfig(settings.data_dir, settings.analytics_max_file_mb * 1_000_000))
 
     async def run(job: Job) -> None:
@@ -45,7 +48,7 @@ def build_gateway(
         await run_turn(router, job.turn, replier)
 
     dispatcher = InProcessDispatcher(run, settings.max_concurrent_turns)
-    return Gateway(settings, auth, store, router, dispatcher, closers=[connector.close])
+    return Gateway(settings, auth, store, router, dispatcher, closers=[connector.close, usage.close])
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:

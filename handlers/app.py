@@ -9,8 +9,10 @@ from typing import Any
 
 from handlers.models import Replier, StreamStopped, Turn
 from handlers.router import Router
+from handlers.usage import metered, register_usage
 from services.backends import Backend, BackendError, FinalAnswer, Question, TextDelta
 from services.store import Feedback, Store
+from services.usage import UsageService
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,9 @@ def trim_question(text: str, limit: int) -> tuple[str, str]:
     return cut, note
 
 
-def build_router(backend: Backend, store: Store) -> Router:
-    """Return the Router with every command, card action and the default chat handler wired to `backend` and `store`."""
+def build_router(backend: Backend, store: Store, usage: UsageService | None = None) -> Router:
+    """Return the Router with every command, card action and the default chat handler wired to `backend` and `store`;
+    with `usage`, answers are metered and budgeted and admins get the `usage` command."""
     router = Router()
     intro = (
         f"I am the company AI gateway. Ask me anything in plain words and I answer from the "
@@ -63,7 +66,10 @@ def build_router(backend: Backend, store: Store) -> Router:
             text=text, conversation_key=turn.conversation.key, user_id=turn.user.id,
             user_name=turn.user.name, state=state,
         )  # fmt: skip
-        answered = await stream_answer(replier, backend, question, note=note)
+        answered = await metered(
+            usage, turn, replier, lambda: stream_answer(replier, backend, question, note=note),
+            backend=backend.name, model_id=getattr(backend, "model_id", ""), question=text,
+        )  # fmt: skip
         if answered is not None:
             final, message_id = answered
             await store.put_conversation(turn.conversation.key, _next_state(saved, backend.name, final, message_id))
@@ -89,6 +95,9 @@ def build_router(backend: Backend, store: Store) -> Router:
                 model_id=str(ids.get("model_id", "")),
             )
         )
+
+    if usage is not None:
+        register_usage(router, usage)
 
     @router.welcome
     async def welcome(turn: Turn, replier: Replier) -> None:

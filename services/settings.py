@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     team_monthly_cost_limit: float | None = Field(default=None, ge=0)
     audit_include_text: bool = False
     audit_retention_days: int = Field(default=90, ge=1, le=3650)
-    audit_dir: Path = Path("state/audit")
+    audit_dir: Path | None = None  # None: an `audit` folder beside STATE_DB
     audit_s3_bucket: str = ""
 
     data_dir: Path | None = None
@@ -98,7 +98,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("bot_openid_metadata_url", "data_dir", "usage_prices_file", mode="before")
+    @field_validator("bot_openid_metadata_url", "data_dir", "usage_prices_file", "audit_dir", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -241,6 +241,7 @@ class BedrockBackend:
 
     def __init__(self, config: BedrockConfig, runtime: Any = None, agent: Any = None) -> None:
         self.config = config
+        self.model_id = config.model_id
         self.max_input_chars = config.max_input_chars
         boto_config = Config(
             region_name=config.region or None,

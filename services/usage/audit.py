@@ -159,7 +159,7 @@ def audit_log_from_settings(settings: Any) -> AuditLog:
     """Return the S3 audit log when AUDIT_S3_BUCKET is set, else the local one in AUDIT_DIR."""
     if settings.audit_s3_bucket:
         return S3AuditLog(settings.audit_s3_bucket)
-    return LocalAuditLog(settings.audit_dir, settings.audit_retention_days)
+    return LocalAuditLog(settings.audit_dir or settings.state_db.parent / "audit", settings.audit_retention_days)
 
 
 def join_feedback(feedback: list[dict[str, Any]], records: list[AuditRecord]) -> list[dict[str, Any]]:
