@@ -8,7 +8,9 @@ import pytest
 
 from services.backends import FinalAnswer, Question, TextDelta, TokenUsage, collect_unfinished_usage
 from services.backends.bedrock import BedrockBackend, BedrockConfig
-from tests.test_bedrock import bedrock  # noqa: F401 - the loopback Bedrock fixture
+from tests import test_bedrock
+
+bedrock = test_bedrock.bedrock  # the loopback Bedrock fixture, shared
 
 CACHING_MODEL = "eu.anthropic.claude-sonnet-4-20250514-v1:0"
 PLAIN_MODEL = "mistral.mistral-large-2402-v1:0"
@@ -27,21 +29,21 @@ def question(text: str = "hello", state: dict | None = None) -> Question:
 
 
 @pytest.mark.parametrize("streaming", [True, False])
-async def test_usage_is_reported_streamed_and_whole(bedrock, streaming):  # noqa: F811
+async def test_usage_is_reported_streamed_and_whole(bedrock, streaming):
     final = await final_of(backend(PLAIN_MODEL, streaming=streaming), question())
     reported = bedrock.usages[-1]
     assert final.usage == TokenUsage(input_tokens=reported["inputTokens"], output_tokens=4)
     assert final.usage.input_tokens > 0 and "cacheReadInputTokens" not in reported
 
 
-async def test_a_guardrail_blocked_turn_still_reports_its_usage(bedrock):  # noqa: F811
+async def test_a_guardrail_blocked_turn_still_reports_its_usage(bedrock):
     bedrock.stop_reason = "guardrail_intervened"
     bedrock.tokens = ["Sorry, I cannot help with that."]
     final = await final_of(backend(PLAIN_MODEL, guardrail_id="g1", guardrail_version="1"), question())
     assert final.blocked and final.usage is not None and final.usage.output_tokens == 1
 
 
-async def test_a_stopped_stream_reports_an_estimate_to_the_collector(bedrock):  # noqa: F811
+async def test_a_stopped_stream_reports_an_estimate_to_the_collector(bedrock):
     bedrock.tokens = ["word " * 20] * 5
     bedrock.interval = 0.05
     with collect_unfinished_usage() as unfinished:
@@ -54,7 +56,7 @@ async def test_a_stopped_stream_reports_an_estimate_to_the_collector(bedrock):  
     assert usage.output_tokens == 25 and usage.input_tokens >= 100  # 100 characters shown; 400 asked
 
 
-async def test_cache_points_follow_the_system_prompt_and_the_kept_history(bedrock):  # noqa: F811
+async def test_cache_points_follow_the_system_prompt_and_the_kept_history(bedrock):
     answering = backend()
     first = await final_of(answering, question("first question"))
     request = bedrock.requests[-1]
@@ -71,7 +73,7 @@ async def test_cache_points_follow_the_system_prompt_and_the_kept_history(bedroc
 
 
 @pytest.mark.parametrize(("model", "setting"), [(CACHING_MODEL, False), (PLAIN_MODEL, True)])
-async def test_no_cache_points_when_turned_off_or_unsupported(bedrock, model, setting):  # noqa: F811
+async def test_no_cache_points_when_turned_off_or_unsupported(bedrock, model, setting):
     await final_of(backend(model, prompt_caching=setting), question())
     request = bedrock.requests[-1]
     blocks = request["system"] + [b for m in request["messages"] for b in m["content"]]

@@ -10,8 +10,11 @@ from datetime import UTC, datetime
 
 from services.usage.sqlite import SQLiteUsageStore
 from services.usage.store import Hold
+from tests import test_bedrock
 from tests.conftest import ScriptedBackend, card_of, card_text
-from tests.test_bedrock import MODEL, bedrock, start_bedrock_bot  # noqa: F401 - fixtures
+
+MODEL = test_bedrock.MODEL
+bedrock, start_bedrock_bot = test_bedrock.bedrock, test_bedrock.start_bedrock_bot  # its fixtures, shared
 
 ADMIN = "6f1c0e2a-0000-4000-8000-00000000e001"  # the emulator's user
 OTHER = "0a0a0a0a-0000-4000-8000-000000000002"
@@ -33,7 +36,7 @@ def audit(tmp_path) -> list[dict]:
 async def test_a_streamed_answer_is_tallied_per_user_team_and_model_and_audited_without_text(
     start_bedrock_bot,
     bedrock,
-    tmp_path,  # noqa: F811
+    tmp_path,
 ):
     bot = await start_bedrock_bot(bedrock_model_id=CACHING)
     channel = bot.channel()
@@ -54,7 +57,7 @@ async def test_a_streamed_answer_is_tallied_per_user_team_and_model_and_audited_
     assert second["usage"]["cache_read_tokens"] > 0 and second["cost_usd"] > 0
 
 
-async def test_blocked_and_stopped_answers_are_counted(start_bedrock_bot, bedrock, tmp_path):  # noqa: F811
+async def test_blocked_and_stopped_answers_are_counted(start_bedrock_bot, bedrock, tmp_path):
     bot = await start_bedrock_bot(bedrock_guardrail_id="g1", bedrock_guardrail_version="1", audit_include_text=True)
     bedrock.stop_reason, bedrock.tokens = "guardrail_intervened", ["Blocked by policy."]
     await bot.post(bot.channel().message("something forbidden"))
