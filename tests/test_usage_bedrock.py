@@ -71,6 +71,11 @@ async def test_cache_points_follow_the_system_prompt_and_the_kept_history(bedroc
     assert second.usage.cache_read_tokens == first.usage.cache_write_tokens  # the system prompt, from the cache
     assert second.usage.cache_write_tokens > 0  # the first exchange, written for the next turn
 
+    third = await final_of(answering, question("third question", second.state))
+    history = bedrock.requests[-1]["messages"][:-1]
+    assert [len(m["content"]) for m in history] == [1, 2, 1, 2]  # after the previous turn's history, and the whole
+    assert third.usage.cache_read_tokens == second.usage.cache_read_tokens + second.usage.cache_write_tokens
+
 
 @pytest.mark.parametrize(("model", "setting"), [(CACHING_MODEL, False), (PLAIN_MODEL, True)])
 async def test_no_cache_points_when_turned_off_or_unsupported(bedrock, model, setting):

@@ -277,14 +277,18 @@ class BedrockBackend:
         return self.config.prompt_caching and supports_prompt_caching(self.config.model_id)
 
     def _request(self, history: list[dict[str, Any]], prompt: str) -> dict[str, Any]:
-        """Return the Converse request; with caching, cache points follow the system prompt and the kept history,
-        so the next turn reads both from the cache instead of paying for them again."""
+        """Return the Converse request; with caching, cache points follow the system prompt and the kept history.
+
+        The history also keeps a point where the previous turn's history ended (before the last exchange): that
+        prefix is what the previous turn wrote to the cache, so this turn reads it there even on models that
+        only look for cached prefixes at cache points. Three points in all, under Bedrock's limit of four."""
         system: list[dict[str, Any]] = [{"text": self.config.system_prompt}]
         messages = to_converse(history)
         if self.caching:
             system.append(CACHE_POINT)
-            if messages:
-                messages[-1]["content"].append(CACHE_POINT)
+            for index in (-3, -1):  # messages alternate user, assistant: -3 ends the previous turn's history
+                if len(messages) >= -index:
+                    messages[index]["content"].append(CACHE_POINT)
         request: dict[str, Any] = {
             "modelId": self.config.model_id,
             "messages": messages + [{"role": "user", "content": [{"text": prompt}]}],
