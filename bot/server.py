@@ -37,7 +37,7 @@ def build_gateway(
     backend = backend or create_backend(settings)
     connector = connector or BotConnector(auth)
     router = build_router(backend, store)
-    register_analytics(router, backend, AnalyticsConfig(settings.data_dir, settings.analytics_max_file_mb * 1_000_000))
+    register_analytics(router, backend, AnalyticsConfig.from_settings(settings))
 
     async def run(job: Job) -> None:
         streaming = job.turn.conversation.type == "personal"  # Teams streams only in personal chats
