@@ -20,7 +20,8 @@ $(VENV)/.dev: requirements.txt requirements-analytics.txt requirements-dev.txt |
 	touch $(VENV)/.runtime $@
 
 run: $(VENV)/.runtime  ## start the bot on 127.0.0.1:$(PORT) (local backend, SQLite state, analytics)
-	PORT=$(PORT) $(BIN)/python -m bot serve
+	PORT=$(PORT) DOWNLOAD_ALLOWED_HOSTS="$${DOWNLOAD_ALLOWED_HOSTS:-*.sharepoint.com,http://127.0.0.1}" \
+		$(BIN)/python -m bot serve
 
 chat: $(VENV)/.runtime  ## the terminal Teams emulator (ARGS=--group or --channel)
 	$(BIN)/python -m bot chat --endpoint http://127.0.0.1:$(PORT)/api/messages $(ARGS)

@@ -15,6 +15,7 @@ from typing import Any
 
 from handlers.cards import card, facts, text
 from handlers.models import Replier, Turn
+from handlers.report import current_report
 from handlers.router import Router
 from services.backends import FinalAnswer, TokenUsage, collect_unfinished_usage
 from services.usage import TurnUsage, UsageService, team_of
@@ -52,12 +53,14 @@ async def metered(
     conversation = turn.conversation
     team = team_of(conversation.type, conversation.id, conversation.tenant_id)
     admission = await service.admit(user_of(turn), team, model_id, len(question))
+    report = current_report()  # the turn's report: its reference becomes the audit record's
+    report.reference = report.reference or uuid.uuid4().hex[:8]
     record = TurnUsage(
-        reference_id=uuid.uuid4().hex[:8], conversation_key=conversation.key, backend=backend, outcome="failed",
+        reference_id=report.reference, conversation_key=conversation.key, backend=backend, outcome="failed",
         model_id=model_id, question=question,
     )  # fmt: skip
     if not admission.allowed:
-        record.outcome = "over_budget"
+        record.outcome = report.outcome = "over_budget"
         await service.finish(admission, record)
         await replier.send_text(admission.sentence)
         return None
@@ -68,6 +71,8 @@ async def metered(
         await service.finish(admission, record)  # releases the reservation; the error policy answers the user
         raise
     _describe(record, answered, unfinished)
+    if record.usage is not None:
+        report.tokens_in, report.tokens_out = record.usage.prompt_tokens, record.usage.output_tokens
     for note in await service.finish(admission, record):
         await replier.send_text(note)
     return answered

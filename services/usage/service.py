@@ -106,6 +106,21 @@ class UsageService:
         usage = turn.usage or TokenUsage()
         price = price_for(turn.model_id, self.prices) if turn.model_id else None
         cost = cost_of(usage, price)
+        notes: list[str] = []
+        try:
+            notes = await self._account(admission, turn, usage, cost)
+        except Exception:  # noqa: BLE001 - the answer is already shown: a failed tally must not fail the turn
+            log.exception("usage could not be recorded ref=%s", turn.reference_id)
+        if self.audit is not None:
+            try:
+                await self.audit.write(self.audit_record(admission, turn, cost))
+            except Exception:  # noqa: BLE001 - as above; the log line names the turn, never its text
+                log.exception("audit record could not be written ref=%s", turn.reference_id)
+        log.debug("usage recorded ref=%s in %.2f ms", turn.reference_id, (time.perf_counter() - started) * 1000)
+        return notes
+
+    async def _account(self, admission: Admission, turn: TurnUsage, usage: TokenUsage, cost: float | None) -> list[str]:
+        """Add the turn to the tallies and settle its reservations; return the notes of budgets past 80%."""
         cost_micro = round((cost or 0.0) * 1_000_000)
         notes: list[str] = []
         if admission.allowed:
@@ -120,9 +135,6 @@ class UsageService:
             for balance in await self.store.settle(admission.holds, usage.total_tokens, cost_micro):
                 if budgets.near_limit(balance) and await self.store.mark_noted(balance.hold):
                     notes.append(budgets.note(balance))
-        if self.audit is not None:
-            await self.audit.write(self.audit_record(admission, turn, cost))
-        log.debug("usage recorded ref=%s in %.2f ms", turn.reference_id, (time.perf_counter() - started) * 1000)
         return notes
 
     def audit_record(self, admission: Admission, turn: TurnUsage, cost: float | None) -> AuditRecord:
@@ -149,9 +161,10 @@ class UsageService:
         await self.store.close()
 
 
-def usage_service_from_settings(settings: Any) -> UsageService:
+def usage_service_from_settings(settings: Any) -> UsageService | None:
     """Return the UsageService the settings describe: DynamoDB when USAGE_TABLE is set (else SQLite beside the
-    state in STATE_DB), the price table, budgets, admins and the audit log."""
+    state in STATE_DB), the price table, budgets, admins and the audit log. None on AWS (STORE=dynamodb) without
+    USAGE_TABLE: there is no local file to count in, so usage is not counted (a warning says so)."""
     from services.usage.audit import audit_log_from_settings
     from services.usage.prices import load_prices
 
@@ -159,6 +172,9 @@ def usage_service_from_settings(settings: Any) -> UsageService:
         from services.usage.dynamodb import DynamoDBUsageStore
 
         store: UsageStore = DynamoDBUsageStore(settings.usage_table)
+    elif settings.store == "dynamodb":
+        log.warning("USAGE_TABLE is not set: token usage is not counted, budgets and the audit trail are off")
+        return None
     else:
         from services.usage.sqlite import SQLiteUsageStore
 
