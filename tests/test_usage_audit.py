@@ -22,7 +22,7 @@ from services.usage import Admission, TurnUsage, UsageService
 from services.usage.audit import AuditRecord, LocalAuditLog, S3AuditLog, join_feedback
 from services.usage.prices import DEFAULT_PRICES, Price, cost_of, load_prices, price_for
 from services.usage.sqlite import SQLiteUsageStore
-from tests.fakes.aws import moto_server
+from tests.aws import aws_environment, moto_server
 
 
 def record(answer_id: str = "a1", when: datetime | None = None, **extra) -> AuditRecord:
@@ -45,7 +45,9 @@ async def test_local_audit_is_json_lines_per_day_and_old_days_are_deleted(tmp_pa
 
 
 async def test_s3_audit_objects_are_encrypted_and_read_back(monkeypatch):
-    with moto_server(monkeypatch, "S3"):
+    with moto_server() as url:
+        for name, value in aws_environment(url).items():
+            monkeypatch.setenv(name, value)
         client = boto3.client("s3")
         bucket = f"audit-{uuid.uuid4().hex[:8]}"
         client.create_bucket(Bucket=bucket)

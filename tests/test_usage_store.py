@@ -13,7 +13,7 @@ import pytest
 from services.usage.dynamodb import DynamoDBUsageStore, create_usage_table
 from services.usage.sqlite import SQLiteUsageStore
 from services.usage.store import Hold, Tally
-from tests.fakes.aws import moto_server
+from tests.aws import aws_environment, moto_server
 
 
 async def together(store, calls):
@@ -32,7 +32,9 @@ async def store(request, tmp_path, monkeypatch):
         yield usage
         await usage.close()
         return
-    with moto_server(monkeypatch, "DYNAMODB"):
+    with moto_server() as url:
+        for name, value in aws_environment(url).items():
+            monkeypatch.setenv(name, value)
         client = boto3.client("dynamodb")
         table = f"usage-{uuid.uuid4().hex[:8]}"  # moto keeps its state for the whole process
         create_usage_table(client, table)

@@ -65,7 +65,8 @@ class SQLiteUsageStore:
 
     async def add(self, day: str, keys: dict[Dimension, str], tally: Tally) -> None:
         values = tuple(getattr(tally, name) for name in COUNTERS)
-        await self._call(lambda db: db.executemany(_ADD, [(day, dim, key, *values) for dim, key in keys.items()]))
+        rows = [(day, dim, key, *values) for dim, key in keys.items()]
+        await self._call(lambda db: _rowcount(db.executemany(_ADD, rows)))
 
     async def reserve(self, holds: list[Hold]) -> Hold | None:
         def work(db: sqlite3.Connection) -> Hold | None:
@@ -104,13 +105,15 @@ class SQLiteUsageStore:
         return await self._call(work)
 
     async def mark_noted(self, hold: Hold) -> bool:
-        cursor = await self._call(
-            lambda db: db.execute(
-                "UPDATE usage_budget SET noted = 1 WHERE scope = ? AND period = ? AND noted = 0",
-                (hold.scope, hold.period),
+        changed = await self._call(
+            lambda db: _rowcount(
+                db.execute(
+                    "UPDATE usage_budget SET noted = 1 WHERE scope = ? AND period = ? AND noted = 0",
+                    (hold.scope, hold.period),
+                )
             )
         )
-        return cursor.rowcount == 1
+        return changed == 1
 
     async def rows(self, first_day: str, last_day: str) -> list[UsageRow]:
         found: list[Any] = await self._call(
@@ -126,6 +129,14 @@ class SQLiteUsageStore:
         self._executor.shutdown(wait=True)
         with self._lock:
             self._db.close()
+
+
+def _rowcount(cursor: sqlite3.Cursor) -> int:
+    """Return the cursor's row count and close it on the store's thread: a cursor freed later on another thread
+    would finalise its statement while this thread uses the connection (sqlite3 reports API misuse)."""
+    count = cursor.rowcount
+    cursor.close()
+    return count
 
 
 def _reached(hold: Hold, held_tokens: int, held_cost: int) -> bool:
