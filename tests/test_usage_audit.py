@@ -131,3 +131,15 @@ def test_a_price_file_overrides_defaults_and_a_bad_one_names_the_setting(tmp_pat
     bad.write_text(json.dumps({"x": {"input": "cheap"}}))
     with pytest.raises(SettingsError, match="USAGE_PRICES_FILE"):
         load_prices(bad)
+
+
+def test_settings_choose_dynamodb_and_s3_when_deployed_and_nothing_without_a_usage_table(make_settings, monkeypatch):
+    from services.usage import usage_service_from_settings
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # clients are built, never called
+    from services.usage.dynamodb import DynamoDBUsageStore
+
+    deployed = make_settings(store="dynamodb", dynamodb_table="gateway", usage_table="usage", audit_s3_bucket="audit")
+    service = usage_service_from_settings(deployed)
+    assert isinstance(service.store, DynamoDBUsageStore) and isinstance(service.audit, S3AuditLog)
+    assert usage_service_from_settings(make_settings(store="dynamodb", dynamodb_table="gateway")) is None
