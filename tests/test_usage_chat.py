@@ -138,3 +138,14 @@ async def test_usage_is_for_admins_only_and_shows_a_card_with_a_chart(start_bot)
     await bot.post(bot.channel().message("usage forever"))
     await bot.settle()
     assert "usage 30" in bot.connector.messages()[-1].body["text"]
+
+
+async def test_a_failed_turn_is_audited_under_the_reference_the_user_sees(start_bot, tmp_path):
+    from services.backends import BackendError
+
+    bot = await start_bot(backend=ScriptedBackend(error=BackendError("Bedrock is too busy right now.")))
+    await bot.post(bot.channel().message("hello"))
+    await bot.settle()
+    (failed,) = audit(tmp_path)
+    assert failed["outcome"] == "failed" and failed["usage"] is None
+    assert f"(reference {failed['reference_id']})" in bot.connector.messages()[-1].body["text"]
