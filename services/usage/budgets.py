@@ -54,20 +54,16 @@ def micro(dollars: float | None) -> int | None:
 
 def holds_for(limits: Limits, user_id: str, team: str, tokens: int, cost_micro: int, now: datetime) -> list[Hold]:
     """Return the budget counters a turn at `now` (UTC) must reserve `tokens` and `cost_micro` on."""
-    holds = []
-    if limits.user and user_id:
-        expires = int((now + timedelta(days=2)).timestamp())
-        holds.append(
-            Hold(f"user:{user_id}", now.strftime("%Y-%m-%d"), tokens, cost_micro,
-                 limits.user_daily_tokens, micro(limits.user_daily_cost), expires)
-        )  # fmt: skip
-    if limits.team and team:
-        expires = int((now + timedelta(days=62)).timestamp())
-        holds.append(
-            Hold(f"team:{team}", now.strftime("%Y-%m"), tokens, cost_micro,
-                 limits.team_monthly_tokens, micro(limits.team_monthly_cost), expires)
-        )  # fmt: skip
-    return holds
+    counters = (  # (applies, scope, period, token limit, cost limit, days the counter is kept)
+        (limits.user and user_id, f"user:{user_id}", "%Y-%m-%d", limits.user_daily_tokens, limits.user_daily_cost, 2),
+        (limits.team and team, f"team:{team}", "%Y-%m", limits.team_monthly_tokens, limits.team_monthly_cost, 62),
+    )
+    return [
+        Hold(scope, now.strftime(period), tokens, cost_micro, token_limit, micro(cost_limit),
+             int((now + timedelta(days=kept)).timestamp()))
+        for applies, scope, period, token_limit, cost_limit, kept in counters
+        if applies
+    ]  # fmt: skip
 
 
 def refusal(hold: Hold) -> str:
