@@ -58,13 +58,14 @@ class Worker:
         )
 
     async def run(
-        self, job: Job, *, final_attempt: bool = True, raise_after_giving_up: bool = False
+        self, job: Job, *, final_attempt: bool = True, raise_after_giving_up: bool = False, timeout: float | None = None
     ) -> TurnReport | None:
         """Answer `job` unless it is answered or being answered already; return the turn's report, or None for
         a duplicate or a job given up. Raises when the worker failed and the queue should deliver the job again.
         On the final attempt the user is told instead, and the error raised only with `raise_after_giving_up`
-        (so that SQS moves the job to the dead-letter queue, where it stays visible to operators)."""
-        timeout = self.settings.turn_timeout_seconds
+        (so that SQS moves the job to the dead-letter queue, where it stays visible to operators). `timeout`
+        shortens TURN_TIMEOUT_SECONDS (a Lambda worker passes what is left of its own time limit)."""
+        timeout = min(timeout or self.settings.turn_timeout_seconds, self.settings.turn_timeout_seconds)
         held = await self.store.acquire(
             job.idempotency_key, RUNNING, timeout + LEASE_MARGIN_SECONDS, take_over=(ACCEPTING, QUEUED)
         )

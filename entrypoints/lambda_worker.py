@@ -34,7 +34,10 @@ def worker() -> Worker:
     return _worker
 
 
-def answer(record: SQSRecord) -> None:
+STOP_MARGIN_SECONDS = 10  # the turn stops this long before Lambda would kill the worker, to tell the user
+
+
+def answer(record: SQSRecord, lambda_context: Any = None) -> None:
     """Answer one job; raise so that SQS delivers it again (a malformed message is never retried usefully,
     but it is still raised: it ends in the dead-letter queue, where an operator can look at it)."""
     try:
@@ -44,7 +47,9 @@ def answer(record: SQSRecord) -> None:
         raise
     receives = int(record.attributes.approximate_receive_count or 1)
     final = receives >= worker().settings.job_max_receives
-    LOOP.run_until_complete(worker().run(job, final_attempt=final, raise_after_giving_up=True))
+    left = lambda_context.get_remaining_time_in_millis() / 1000 if lambda_context is not None else None
+    timeout = max(1.0, left - STOP_MARGIN_SECONDS) if left is not None else None
+    LOOP.run_until_complete(worker().run(job, final_attempt=final, raise_after_giving_up=True, timeout=timeout))
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -53,7 +58,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     # A batch whose every record failed is reported like any other, not raised as a function error (the base
     # processor takes this flag; the FIFO one does not pass it through its constructor).
     processor.raise_on_entire_batch_failure = False
-    return process_partial_response(event=event, record_handler=answer, processor=processor)
+    return process_partial_response(event=event, record_handler=answer, processor=processor, context=context)
 
 
 def dead_letter_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

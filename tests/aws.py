@@ -22,6 +22,9 @@ def free_port() -> int:
 @contextmanager
 def moto_server() -> Iterator[str]:
     """Run moto's server on a free loopback port; yield its URL; stop it after."""
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
