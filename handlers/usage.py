@@ -113,11 +113,11 @@ def register_usage(router: Router, service: UsageService) -> None:
 
 def _chart(report: UsageReport) -> bytes:
     """Return the report's chart, or b"" when it cannot be drawn (the card then goes without it)."""
-    from services.usage.chart import usage_chart  # matplotlib: only here, in the worker
-
     try:
+        from services.usage.chart import usage_chart  # matplotlib: only here, on the analytics worker
+
         return usage_chart(report)
-    except (ValueError, RuntimeError):
+    except (ImportError, ValueError, RuntimeError):
         log.warning("the usage chart could not be drawn", exc_info=True)
         return b""
 
