@@ -49,6 +49,7 @@ $(SAM)/.installed: requirements-deploy.txt
 deploy-check: $(SAM)/.installed $(VENV)/.dev
 	$(SAM)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM)/sam validate --lint
+	mkdir -p build
 	for function in $(LAMBDA_FUNCTIONS); do \
 		SAM_CLI_TELEMETRY=0 $(SAM)/sam build $$function --build-in-source --build-dir build/sam/$$function \
 			>build/sam-$$function.log 2>&1 || { cat build/sam-$$function.log; exit 1; }; \
