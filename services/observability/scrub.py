@@ -1,0 +1,191 @@
+"""One scrubber for log lines and Sentry events: what users wrote and every credential become `[redacted]`.
+
+Three layers, because no single one is enough:
+- exact values: the secrets registered at start-up (the app password, AWS keys) and the current turn's own
+  values (its text, the user's name, file names), held in a context variable so each turn sees only its own;
+- patterns: bearer tokens, JWTs, AWS access key ids, `password=`-style pairs, e-mail addresses, signed URLs
+  (and every SharePoint/OneDrive URL, whose path names the user and the file);
+- structure: in mappings, and in JSON or Python reprs inside text, the values of keys that hold user content
+  (`text`, `name`, `content`, `downloadUrl`, ...) or credentials.
+
+Written here rather than taken from a library: sentry-sdk's EventScrubber only knows key names and nothing in
+the logging world knows Bot Framework activities; this module is shared by both so the rules cannot drift.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
+from typing import Any
+
+REDACTED = "[redacted]"
+
+# Keys (lower case, without `_`, `-`, `.`) whose values are user content or credentials wherever they appear.
+_CONTENT_KEYS = frozenset(
+    "text name username fromname displayname givenname surname email mail upn userprincipalname content "
+    "contenturl downloadurl body comment question prompt messages usermessage inputtext outputtext "
+    "attachments files filename data value excerpt cookies httpquery querystring".split()
+)
+_CREDENTIAL_KEYS = frozenset(
+    "token accesstoken idtoken refreshtoken sessiontoken securitytoken xamzsecuritytoken awssessiontoken "
+    "bearertoken authtoken dsn sentrydsn".split()
+)
+_CREDENTIAL_PARTS = ("password", "passwd", "secret", "authorization", "cookie", "credential", "apikey", "signature")
+
+# The same content keys as they are spelled inside JSON text or a repr (snake_case and camelCase).
+_TEXT_KEYS = (
+    r"text|name|user_?name|display_?name|content|content_?url|download_?url|comment|question|prompt|email|"
+    r"user_?message|input_?text|output_?text|body"
+)
+_QUOTED = r"""(?:"(?:[^"\\]|\\.)*(?:"|$)|'(?:[^'\\]|\\.)*(?:'|$))"""  # an unclosed quote runs to the end
+_STRUCTURE = [
+    (re.compile(rf'(?i)("(?:{_TEXT_KEYS})"\s*:\s*){_QUOTED}'), r'\1"[redacted]"'),  # JSON
+    (re.compile(rf"(?i)('(?:{_TEXT_KEYS})'\s*:\s*){_QUOTED}"), r"\1'[redacted]'"),  # dict repr
+    (re.compile(rf"(?i)\b((?:{_TEXT_KEYS})=){_QUOTED}"), r"\1'[redacted]'"),  # pydantic / dataclass repr
+]
+_URL = re.compile(r"""(?i)\b(https?://)([^\s/?#"'<>\\]+)([^\s"'<>\\]*)""")
+_SIGNED_QUERY = re.compile(
+    r"(?i)[?&](?:x-amz-(?:signature|credential|security-token)|signature|sig|tempauth|access_token|token|code|"
+    r"sv|se|skoid|key)="
+)
+_USER_HOSTS = re.compile(r"(?i)(?:sharepoint|onedrive|1drv|sharepoint-df)\.")
+_PATTERNS = [
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]{6,}=*"), r"\1 [redacted]"),
+    (
+        re.compile(
+            r"(?i)([?&](?:x-amz-(?:signature|credential|security-token)|signature|sig|tempauth|access_token|"
+            r"token|code|key|sv|se|skoid|sktid|skt|ske|sks|skv)=)[^&\s\"'#]*"
+        ),
+        r"\1[redacted]",
+    ),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*)?"), REDACTED),
+    (re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), REDACTED),
+    (
+        re.compile(
+            r"""(?i)(["']?\b[\w-]*(?:password|passwd|secret|token|authorization|credential|signature|api[_-]?key)"""
+            r"""["']?\s*[:=]\s*)(?:"[^"]*"|'[^']*'|[^\s,;&'"}]+)"""
+        ),
+        r"\1[redacted]",
+    ),
+    # Teams conversation ids (`19:...@thread.v2`, `...@unq.gbl.spaces`) look like addresses but are not.
+    (re.compile(r"[A-Za-z0-9._%+-]+@(?!thread\.|unq\.gbl\.)[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), "[email]"),
+]
+_MIN_EXACT = 4  # shorter values (e.g. "hi") would blank out ordinary words
+_PREFIX = 48  # also match a long value's start, which is what survives truncation
+
+_secrets: set[str] = set()
+_secrets_pattern: re.Pattern[str] | None = None
+_turn_values: ContextVar[tuple[frozenset[str], re.Pattern[str]] | None] = ContextVar(
+    "observability_turn_values", default=None
+)
+
+
+def register_secrets(*values: str | None) -> None:
+    """Remember credentials (app password, AWS secret key, ...) to remove verbatim from every line and event.
+
+    Empty values are ignored; registering again adds to the set. Returns None.
+    """
+    global _secrets_pattern
+    _secrets.update(v for value in values if value for v in _variants(value))
+    _secrets_pattern = _exact_pattern(_secrets) if _secrets else None
+
+
+def forget_secrets() -> None:
+    """Forget every registered secret (for tests). Returns None."""
+    global _secrets_pattern
+    _secrets.clear()
+    _secrets_pattern = None
+
+
+@contextlib.contextmanager
+def sensitive(*values: str | None) -> Iterator[None]:
+    """Within the block (and tasks started in it), also remove these exact values: a turn's text, the user's
+    name, file names. Nested blocks add to the outer ones. Yields None."""
+    outer = _turn_values.get()
+    found = frozenset(v for value in values if value for v in _variants(value)) | (outer[0] if outer else frozenset())
+    token = _turn_values.set((found, _exact_pattern(found)) if found else outer)
+    try:
+        yield
+    finally:
+        _turn_values.reset(token)
+
+
+def scrub_text(text: str) -> str:
+    """Return `text` with secrets, this turn's values, credentials, addresses and user URLs replaced."""
+    if not text:
+        return text
+    turn = _turn_values.get()
+    for pattern in (_secrets_pattern, turn[1] if turn else None):
+        if pattern is not None:
+            text = pattern.sub(REDACTED, text)
+    text = _URL.sub(_scrub_url, text)
+    for pattern, replacement in (*_STRUCTURE, *_PATTERNS):
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def scrub_data(value: Any, *, by_key: bool = True, _depth: int = 0) -> Any:
+    """Return a copy of `value` (mappings, lists, strings) with every string scrubbed and, when `by_key`, the
+    values of sensitive keys (`text`, `Authorization`, ...) redacted; other scalars are returned as they are.
+    Deeper than 12 levels becomes `[redacted]`."""
+    if _depth > 12:
+        return REDACTED
+    if isinstance(value, Mapping):
+        return {
+            k: REDACTED
+            if by_key and _sensitive_key(k) and v not in (None, "", [], {})
+            else scrub_data(v, by_key=by_key, _depth=_depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [scrub_data(item, by_key=by_key, _depth=_depth + 1) for item in value]
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, bytes | bytearray):
+        return REDACTED
+    return value
+
+
+def is_sensitive_key(key: object) -> bool:
+    """Return True when a mapping key's value is user content or a credential (e.g. `text`, `Authorization`)."""
+    return _sensitive_key(key)
+
+
+def _sensitive_key(key: object) -> bool:
+    name = re.sub(r"[_\-. ]", "", str(key)).lower()
+    return name in _CONTENT_KEYS or name in _CREDENTIAL_KEYS or any(part in name for part in _CREDENTIAL_PARTS)
+
+
+def _scrub_url(match: re.Match[str]) -> str:
+    scheme, host, rest = match.groups()
+    if rest and (_SIGNED_QUERY.search(rest) or _USER_HOSTS.search(host)):
+        return f"{scheme}{host}/{REDACTED}"
+    return match.group(0)
+
+
+def _variants(value: str) -> set[str]:
+    """The spellings under which a value shows up in logs: raw, JSON-escaped, repr-escaped, line by line,
+    and its start (what is left after truncation)."""
+    value = value.strip()
+    if len(value) < _MIN_EXACT:
+        return set()
+    found = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], repr(value)[1:-1]}
+    found.update(line.strip() for line in value.splitlines() if len(line.strip()) >= 12)
+    if len(value) > _PREFIX:
+        found.update(v[:_PREFIX] for v in list(found))
+    return {v for v in found if len(v) >= _MIN_EXACT}
+
+
+def _exact_pattern(values: Iterable[str]) -> re.Pattern[str]:
+    ordered = sorted(set(values), key=len, reverse=True)  # longest first, so a prefix never wins over the whole
+    return re.compile("|".join(_bounded(v) for v in ordered), re.IGNORECASE)
+
+
+def _bounded(value: str) -> str:
+    escaped = re.escape(value)
+    if len(value) < 12:  # a short value counts only as a whole word ("Alex", not "Alexandria")
+        escaped = (r"\b" if value[0].isalnum() else "") + escaped + (r"\b" if value[-1].isalnum() else "")
+    return escaped
