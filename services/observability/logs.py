@@ -23,6 +23,7 @@ TURN_LOGGER = "gateway.turns"
 PAYLOAD_LOGGERS = (
     "botocore", "boto3", "s3transfer", "urllib3", "requests", "aiohttp.access", "aiohttp.client",
     "msal", "msrest", "botframework", "botbuilder", "sentry_sdk.errors",
+    "matplotlib", "PIL",  # not payloads, but hundreds of font-matching lines per chart at DEBUG
 )  # fmt: skip
 _OURS = "_gateway_handler"
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
