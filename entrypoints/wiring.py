@@ -66,6 +66,8 @@ def build_worker(
     from handlers.analytics import AnalyticsConfig, register_analytics
     from handlers.app import build_router
     from services.backends import create_backend
+    from services.observability.start import process_metrics
+    from services.observability.turns import TurnObserver
 
     store = store or create_store(settings)
     backend = backend or create_backend(settings)
@@ -73,7 +75,7 @@ def build_worker(
     connector = connector or BotConnector(auth)
     router = build_router(backend, store)
     register_analytics(router, backend, AnalyticsConfig(settings.data_dir, settings.analytics_max_file_mb * 1_000_000))
-    return Worker(settings, store, router, connector)
+    return Worker(settings, store, router, connector, on_report=TurnObserver(process_metrics()))
 
 
 def build_ingress(

@@ -39,6 +39,9 @@ class Metrics:
         self.guardrail = Counter(
             "gateway_guardrail_interventions", "Turns blocked by a guardrail", ["backend"], registry=r
         )
+        self.requests = Counter(
+            "gateway_requests", "Answered POST /api/messages by status class", ["status"], registry=r
+        )
         self.dead_letters = Counter("gateway_dead_lettered_jobs", "Jobs given up for good", ["kind"], registry=r)
 
     def record_turn(
@@ -68,6 +71,18 @@ class Metrics:
                 self.tokens.labels(backend, direction).inc(count)
         if self.emf:
             self._emit_turn(kind, backend, outcome, error, stages, tokens_in, tokens_out)
+
+    def record_ack(self, seconds: float, status: int) -> None:
+        """Count one answered POST /api/messages by status class (`2xx`, `4xx`, ...) and time the accepted ones
+        (latency stage `ack`: from the request's arrival to the acknowledgement)."""
+        self.requests.labels(f"{status // 100}xx").inc()
+        if 200 <= status < 300:
+            self.latency.labels("http", "ack").observe(max(seconds, 0.0))
+        if self.emf:
+            self._emit(
+                {"status": f"{status // 100}xx"},
+                [("Requests", "Count", 1), ("Latency_ack", "Milliseconds", seconds * 1000)],
+            )
 
     def record_dead_letter(self, kind: str) -> None:
         """Count one job given up (dead-lettered) after its last attempt."""

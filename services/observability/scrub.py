@@ -1,8 +1,8 @@
 """One scrubber for log lines and Sentry events: what users wrote and every credential become `[redacted]`.
 
 Three layers, because no single one is enough:
-- exact values: the secrets registered at start-up (the app password, AWS keys) and the current turn's own
-  values (its text, the user's name, file names), held in a context variable so each turn sees only its own;
+- exact values: the secrets registered at start-up (the app password, AWS keys) and the values of the turns
+  running now (their text, the users' names, file names), in every thread;
 - patterns: bearer tokens, JWTs, AWS access key ids, `password=`-style pairs, e-mail addresses, signed URLs
   (and every SharePoint/OneDrive URL, whose path names the user and the file);
 - structure: in mappings, and in JSON or Python reprs inside text, the values of keys that hold user content
@@ -17,8 +17,9 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from contextvars import ContextVar
 from typing import Any
 
 REDACTED = "[redacted]"
@@ -78,9 +79,11 @@ _PREFIX = 48  # also match a long value's start, which is what survives truncati
 
 _secrets: set[str] = set()
 _secrets_pattern: re.Pattern[str] | None = None
-_turn_values: ContextVar[tuple[frozenset[str], re.Pattern[str]] | None] = ContextVar(
-    "observability_turn_values", default=None
-)
+# The values of the turns running now, counted (turns may share a value), for every thread: botocore and
+# run_in_executor log from threads that do not inherit a turn's context variables.
+_turn_values: Counter[str] = Counter()
+_turn_pattern: re.Pattern[str] | None = None
+_turn_lock = threading.Lock()
 
 
 def register_secrets(*values: str | None) -> None:
@@ -102,23 +105,28 @@ def forget_secrets() -> None:
 
 @contextlib.contextmanager
 def sensitive(*values: str | None) -> Iterator[None]:
-    """Within the block (and tasks started in it), also remove these exact values: a turn's text, the user's
-    name, file names. Nested blocks add to the outer ones. Yields None."""
-    outer = _turn_values.get()
-    found = frozenset(v for value in values if value for v in _variants(value)) | (outer[0] if outer else frozenset())
-    token = _turn_values.set((found, _exact_pattern(found)) if found else outer)
+    """While the block runs, also remove these exact values (a turn's text, the user's name, file names) from
+    every line and event, in any thread; they are forgotten when the block ends. Yields None."""
+    global _turn_pattern
+    found = Counter({v for value in values if value for v in _variants(value)})
+    with _turn_lock:
+        _turn_values.update(found)
+        _turn_pattern = _exact_pattern(_turn_values) if _turn_values else None
     try:
         yield
     finally:
-        _turn_values.reset(token)
+        with _turn_lock:
+            _turn_values.subtract(found)
+            for value in [v for v, n in _turn_values.items() if n <= 0]:
+                del _turn_values[value]
+            _turn_pattern = _exact_pattern(_turn_values) if _turn_values else None
 
 
 def scrub_text(text: str) -> str:
     """Return `text` with secrets, this turn's values, credentials, addresses and user URLs replaced."""
     if not text:
         return text
-    turn = _turn_values.get()
-    for pattern in (_secrets_pattern, turn[1] if turn else None):
+    for pattern in (_secrets_pattern, _turn_pattern):
         if pattern is not None:
             text = pattern.sub(REDACTED, text)
     text = _URL.sub(_scrub_url, text)

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import sentry_sdk
@@ -96,6 +96,49 @@ def tagged(tags: Mapping[str, object]) -> Iterator[None]:
             if value not in (None, ""):
                 scope.set_tag(key, str(value))
         yield
+
+
+@contextlib.contextmanager
+def tag_turn_events(
+    tags: Mapping[str, object],
+    details: Callable[[], Mapping[str, object]],
+    warning_for: tuple[type[BaseException], ...] = (),
+) -> Iterator[None]:
+    """Within the block, events carry `tags`, then `details()` (read when each event is sent) and
+    `backend_request_id` when the exception chain has one; exceptions of `warning_for` types are warnings."""
+
+    def processor(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+        found = event.setdefault("tags", {})
+        for key, value in details().items():
+            if value not in (None, ""):
+                found[key] = str(value)
+        error = (hint or {}).get("exc_info", (None, None))[1]
+        if error is not None:
+            request_id = backend_request_id(error)
+            if request_id:
+                found["backend_request_id"] = request_id
+            if isinstance(error, warning_for):
+                event["level"] = "warning"
+        return event
+
+    with tagged(tags), sentry_sdk.new_scope() as scope:
+        scope.add_event_processor(processor)
+        yield
+
+
+def backend_request_id(error: BaseException) -> str:
+    """Return the AWS request id in `error` or the exceptions it came from (botocore's ResponseMetadata), or ''."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        response = getattr(current, "response", None)
+        if isinstance(response, dict):
+            request_id = (response.get("ResponseMetadata") or {}).get("RequestId")
+            if request_id:
+                return str(request_id)
+        current = current.__cause__ or current.__context__
+    return ""
 
 
 def report(error: BaseException | None, *, level: str = "error", tags: Mapping[str, object] = {}) -> None:  # noqa: B006
