@@ -14,7 +14,7 @@ import sentry_sdk
 from aiohttp import web
 
 from services.observability import sensitive
-from services.observability.sentry import init_sentry, release, report, tagged
+from services.observability.sentry import init_sentry, release, tag_turn_events, tagged
 from tests.observability_canaries import (
     APP_PASSWORD,
     AWS_KEY_ID,
@@ -160,17 +160,9 @@ async def test_request_body_and_headers_never_reach_sentry(sentry_on, aiohttp_cl
     assert leaks(sentry_on.bodies) == {}
 
 
-def test_report_sends_a_warning_with_tags_and_nothing_when_off(sentry_on):
-    report(None, level="warning", tags={"outcome": "failed", "reference": "abcd1234", "backend_request_id": "r-9"})
-    sentry_sdk.flush(timeout=5)
-    (event,) = sentry_on.events()
-    assert event["level"] == "warning" and event["tags"]["backend_request_id"] == "r-9"
-    assert event["message"] == "turn failed"
-
-
 def test_off_without_a_dsn(make_settings):
     assert not init_sentry(make_settings(), component="ingress")
-    report(ValueError("x"), tags={"reference": "x"})  # no client: nothing happens, nothing raised
+    assert not sentry_sdk.is_initialized()
 
 
 def test_traces_are_off_by_default(sentry_on):
@@ -181,3 +173,18 @@ def test_traces_are_off_by_default(sentry_on):
 def test_release_names_the_build(monkeypatch):
     monkeypatch.setenv("SENTRY_RELEASE", "gateway@abc1234")
     assert release() == "gateway@abc1234"
+
+
+def test_turn_events_carry_details_read_when_sent_and_user_mistakes_are_warnings(sentry_on):
+    details = {"reference": ""}
+    with tag_turn_events({"activity_id": "17"}, lambda: details, warning_for=(KeyError,)):
+        details["reference"] = "abcd1234"  # known only once the turn failed
+        for error in (KeyError("column"), RuntimeError("broken")):
+            try:
+                raise error
+            except Exception as caught:  # noqa: BLE001
+                sentry_sdk.capture_exception(caught)
+    sentry_sdk.flush(timeout=5)
+    mistake, failure = sentry_on.events()
+    assert mistake["level"] == "warning" and failure["level"] == "error"
+    assert failure["tags"]["reference"] == "abcd1234" and failure["tags"]["activity_id"] == "17"

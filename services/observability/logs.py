@@ -90,6 +90,14 @@ class MalformedRequestFilter(logging.Filter):
         return True
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time of each line (test runners and daemons replace it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def install_record_scrubber() -> None:
     """Make every new log record carry its message and traceback already scrubbed. Idempotent."""
     previous = logging.getLogRecordFactory()
@@ -127,7 +135,7 @@ def configure_logging(
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
         root.removeHandler(old)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     setattr(handler, _OURS, True)
     use_json = log_format == "json" or (log_format == "auto" and on_lambda())
     handler.setFormatter(JsonFormatter() if use_json else TextFormatter())

@@ -141,20 +141,6 @@ def backend_request_id(error: BaseException) -> str:
     return ""
 
 
-def report(error: BaseException | None, *, level: str = "error", tags: Mapping[str, object] = {}) -> None:  # noqa: B006
-    """Send one event for a failure the gateway handled (the user got a sentence with a reference id): the
-    exception when there is one, else a message naming the tags' outcome. `level` is `error`, or `warning`
-    for the user's own mistakes. Returns None; a no-op when Sentry is off."""
-    if not sentry_sdk.is_initialized():
-        return
-    with tagged(tags), sentry_sdk.new_scope() as scope:
-        scope.set_level(level)
-        if error is not None:
-            sentry_sdk.capture_exception(error)
-        else:
-            sentry_sdk.capture_message(f"turn {tags.get('outcome', 'failed')}", level=level)
-
-
 def scrub_event(event: dict[str, Any], hint: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return the event with user content and credentials removed from its message, exception values, frame
     variables, breadcrumbs, request, tags, extra data, contexts and spans; the user block is dropped."""
