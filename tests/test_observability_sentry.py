@@ -15,21 +15,8 @@ from aiohttp import web
 
 from services.observability import sensitive
 from services.observability.sentry import init_sentry, release, tag_turn_events, tagged
-from tests.observability_canaries import (
-    APP_PASSWORD,
-    AWS_KEY_ID,
-    AWS_SECRET,
-    BEARER,
-    EMAIL,
-    FILE_CONTENT,
-    FILE_NAME,
-    S3_URL,
-    SIGNED_URL,
-    USER_NAME,
-    USER_TEXT,
-    leaks,
-    restore_logging,  # noqa: F401 - a fixture, used by every test below
-)
+from tests import observability_canaries as canary
+from tests.observability_canaries import restore_logging  # noqa: F401 - a fixture, used by every test below
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
 
@@ -89,33 +76,41 @@ def inbox() -> Iterator[SentryInbox]:
 
 @pytest.fixture
 def sentry_on(inbox, make_settings, monkeypatch):
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", canary.AWS_SECRET)
     from services.observability import configure_logging
 
     configure_logging("DEBUG", "text")
     settings = make_settings(
-        sentry_dsn=inbox.dsn, sentry_environment="test", microsoft_app_id="app-id", microsoft_app_password=APP_PASSWORD
+        sentry_dsn=inbox.dsn,
+        sentry_environment="test",
+        microsoft_app_id="app-id",
+        microsoft_app_password=canary.APP_PASSWORD,
     )
     assert init_sentry(settings, component="worker")
     return inbox
 
 
 def _fail_with_everything_in_scope() -> None:
-    text = USER_TEXT  # noqa: F841 - frame variables are what Sentry shows
-    question = f"Question(text={USER_TEXT!r}, user_name={USER_NAME!r})"  # noqa: F841
-    headers = {"Authorization": BEARER, "Content-Type": "application/json"}  # noqa: F841
-    note = f"from {EMAIL} with {AWS_KEY_ID} / {AWS_SECRET} password {APP_PASSWORD}"  # noqa: F841
-    url = SIGNED_URL  # noqa: F841
-    rows = FILE_CONTENT  # noqa: F841
-    raise ValueError(f"could not answer {USER_TEXT!r} for {USER_NAME} about {FILE_NAME} ({S3_URL})")
+    text = canary.USER_TEXT  # noqa: F841 - frame variables are what Sentry shows
+    question = f"Question(text={canary.USER_TEXT!r}, user_name={canary.USER_NAME!r})"  # noqa: F841
+    headers = {"Authorization": canary.BEARER, "Content-Type": "application/json"}  # noqa: F841
+    note = f"from {canary.EMAIL} with {canary.AWS_KEY_ID} / {canary.AWS_SECRET} password {canary.APP_PASSWORD}"  # noqa: F841
+    url = canary.SIGNED_URL  # noqa: F841
+    rows = canary.FILE_CONTENT  # noqa: F841
+    raise ValueError(
+        f"could not answer {canary.USER_TEXT!r} for {canary.USER_NAME} about {canary.FILE_NAME} ({canary.S3_URL})"
+    )
 
 
 def test_no_canary_reaches_sentry_from_exceptions_frames_breadcrumbs_and_logs(sentry_on):
     log = logging.getLogger("handlers.app")
-    with sensitive(USER_TEXT, USER_NAME, FILE_NAME), tagged({"activity_id": "17", "reference": "1a2b3c4d"}):
-        log.info("turn from %s: %s", USER_NAME, USER_TEXT)  # becomes a breadcrumb
-        crumb = {"url": S3_URL, "body": FILE_CONTENT}
-        sentry_sdk.add_breadcrumb(category="http", message=f"GET {SIGNED_URL}", data=crumb)
+    with (
+        sensitive(canary.USER_TEXT, canary.USER_NAME, canary.FILE_NAME),
+        tagged({"activity_id": "17", "reference": "1a2b3c4d"}),
+    ):
+        log.info("turn from %s: %s", canary.USER_NAME, canary.USER_TEXT)  # becomes a breadcrumb
+        crumb = {"url": canary.S3_URL, "body": canary.FILE_CONTENT}
+        sentry_sdk.add_breadcrumb(category="http", message=f"GET {canary.SIGNED_URL}", data=crumb)
         try:
             _fail_with_everything_in_scope()
         except ValueError as error:
@@ -123,12 +118,12 @@ def test_no_canary_reaches_sentry_from_exceptions_frames_breadcrumbs_and_logs(se
         try:
             _fail_with_everything_in_scope()
         except ValueError:
-            log.exception("turn failed for %s: %s", USER_NAME, EMAIL)  # the logging integration's event
-        sentry_sdk.capture_message(f"plain message with {BEARER} and {USER_TEXT}")
+            log.exception("turn failed for %s: %s", canary.USER_NAME, canary.EMAIL)  # the logging integration's event
+        sentry_sdk.capture_message(f"plain message with {canary.BEARER} and {canary.USER_TEXT}")
     sentry_sdk.flush(timeout=5)
     events = sentry_on.events()
     assert len(events) == 3
-    assert leaks(sentry_on.bodies) == {}
+    assert canary.leaks(sentry_on.bodies) == {}
     captured = events[0]
     assert captured["exception"]["values"][-1]["type"] == "ValueError"
     frame = captured["exception"]["values"][-1]["stacktrace"]["frames"][-1]
@@ -149,15 +144,19 @@ async def test_request_body_and_headers_never_reach_sentry(sentry_on, aiohttp_cl
     app.router.add_post("/api/messages", handler)
     client = await aiohttp_client(app)
     response = await client.post(
-        f"/api/messages?sig=CanaryTempAuthValue&from={EMAIL}",
-        json={"text": USER_TEXT, "from": {"name": USER_NAME}, "attachments": [{"name": FILE_NAME}]},
-        headers={"Authorization": BEARER, "Cookie": f"session={APP_PASSWORD}"},
+        f"/api/messages?sig=CanaryTempAuthValue&from={canary.EMAIL}",
+        json={
+            "text": canary.USER_TEXT,
+            "from": {"name": canary.USER_NAME},
+            "attachments": [{"name": canary.FILE_NAME}],
+        },
+        headers={"Authorization": canary.BEARER, "Cookie": f"session={canary.APP_PASSWORD}"},
     )
     assert response.status == 500
     sentry_sdk.flush(timeout=5)
     (event,) = sentry_on.events()
     assert event["request"]["method"] == "POST"
-    assert leaks(sentry_on.bodies) == {}
+    assert canary.leaks(sentry_on.bodies) == {}
 
 
 def test_off_without_a_dsn(make_settings):
