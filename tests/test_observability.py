@@ -232,3 +232,16 @@ def test_embedded_metric_format_on_lambda(capsys):
 @pytest.mark.parametrize("value", ["", "a:1xyz"])
 def test_hash_key_is_short_and_stable(value):
     assert hash_key(value) == hash_key(value) and len(hash_key(value)) == (16 if value else 0)
+
+
+def test_observability_settings_are_checked_in_one_line(make_settings):
+    from services.settings import SettingsError
+
+    with pytest.raises(SettingsError) as bad_dsn:
+        make_settings(sentry_dsn="not-a-dsn-secret-value")
+    assert str(bad_dsn.value).startswith("Invalid setting SENTRY_DSN: must be the DSN")
+    assert "secret-value" not in str(bad_dsn.value)
+    with pytest.raises(SettingsError, match="SENTRY_TRACES_SAMPLE_RATE"):
+        make_settings(sentry_traces_sample_rate=2)
+    assert make_settings(log_format=" JSON ").log_format == "json"
+    assert make_settings().sentry_traces_sample_rate == 0.0 and not make_settings().sentry_dsn.get_secret_value()

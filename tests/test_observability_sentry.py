@@ -187,3 +187,12 @@ def test_turn_events_carry_details_read_when_sent_and_user_mistakes_are_warnings
     mistake, failure = sentry_on.events()
     assert mistake["level"] == "warning" and failure["level"] == "error"
     assert failure["tags"]["reference"] == "abcd1234" and failure["tags"]["activity_id"] == "17"
+
+
+def test_on_lambda_the_lambda_integration_warns_before_timeouts(inbox, make_settings, monkeypatch):
+    from sentry_sdk.integrations.aws_lambda import AwsLambdaIntegration
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "gateway-chat-worker")
+    assert init_sentry(make_settings(sentry_dsn=inbox.dsn), component="worker")
+    integration = sentry_sdk.get_client().get_integration(AwsLambdaIntegration)
+    assert integration is not None and integration.timeout_warning
