@@ -58,10 +58,13 @@ class Worker:
             self.connector, job.ref, streaming=streaming, interval=self.settings.stream_interval_seconds
         )
 
-    async def run(self, job: Job, *, final_attempt: bool = True) -> TurnReport | None:
+    async def run(
+        self, job: Job, *, final_attempt: bool = True, raise_after_giving_up: bool = False
+    ) -> TurnReport | None:
         """Answer `job` unless it is answered or being answered already; return the turn's report, or None for
-        a duplicate. Raises when the worker failed and the queue should deliver the job again (never on the
-        final attempt: the user is told instead)."""
+        a duplicate or a job given up. Raises when the worker failed and the queue should deliver the job again.
+        On the final attempt the user is told instead, and the error raised only with `raise_after_giving_up`
+        (so that SQS moves the job to the dead-letter queue, where it stays visible to operators)."""
         timeout = self.settings.turn_timeout_seconds
         held = await self.store.acquire(
             job.idempotency_key, RUNNING, timeout + LEASE_MARGIN_SECONDS, take_over=(ACCEPTING, QUEUED)
@@ -69,21 +72,27 @@ class Worker:
         if not held.ok:
             log.info("job %s is %s already: dropped as a duplicate", job.turn.id, held.previous)
             return None
+        replier = self.replier(job)
         try:
             with observed_turn(*_observation(job)):
                 async with asyncio.timeout(timeout):
-                    report = await run_turn(self.router, job.turn, self.replier(job))
+                    report = await run_turn(self.router, job.turn, replier)
         except BaseException as error:
             if final_attempt and isinstance(error, Exception):
-                await self.give_up(job, error, held_by=held.owner)
+                await self.give_up(job, error, held_by=held.owner, replier=replier)
+                if raise_after_giving_up:
+                    raise
                 return None
+            await replier.abandon()
             await self.store.release(job.idempotency_key, held.owner)
             raise
         await self.store.complete(job.idempotency_key, self.settings.dedupe_ttl_seconds)
         self.on_report(report)
         return report
 
-    async def give_up(self, job: Job, error: BaseException | None, *, held_by: str = "") -> None:
+    async def give_up(
+        self, job: Job, error: BaseException | None, *, held_by: str = "", replier: TeamsReplier | None = None
+    ) -> None:
         """Tell the user the job failed for good (with a reference id) and mark it completed, so that no later
         delivery answers it a second time. Used on the last attempt and for dead-lettered jobs."""
         if not held_by:
@@ -102,7 +111,8 @@ class Worker:
         report = TurnReport(job.turn.id, job.turn.conversation.key, job.turn.kind, outcome="failed",
                             reference=reference, error_kind=error_kind)  # fmt: skip
         try:
-            await self.replier(job).send_text(f"{sentence} Please try again. (reference {reference})")
+            # The turn's own replier, so that an answer stream left open ends with this sentence.
+            await (replier or self.replier(job)).send_text(f"{sentence} Please try again. (reference {reference})")
         except Exception:  # noqa: BLE001 - the channel is down too; the log line above has the reference
             log.exception("could not tell the user about ref=%s", reference)
         await self.store.complete(job.idempotency_key, self.settings.dedupe_ttl_seconds)

@@ -74,7 +74,7 @@ def build_worker(
     auth = auth or ChannelAuth(settings, credentials_factory)
     connector = connector or BotConnector(auth)
     router = build_router(backend, store)
-    register_analytics(router, backend, AnalyticsConfig(settings.data_dir, settings.analytics_max_file_mb * 1_000_000))
+    register_analytics(router, backend, AnalyticsConfig.from_settings(settings))
     return Worker(settings, store, router, connector, on_report=TurnObserver(process_metrics()))
 
 

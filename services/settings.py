@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.safe_fetch import MICROSOFT_FILE_HOSTS, check_host_pattern
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -60,6 +62,8 @@ class Settings(BaseSettings):
 
     data_dir: Path | None = None
     analytics_max_file_mb: int = Field(default=200, ge=1, le=10_000)
+    download_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(MICROSOFT_FILE_HOSTS))
+    s3_allowed_buckets: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     dedupe_ttl_seconds: int = Field(default=6 * 3600, ge=60)
     max_concurrent_turns: int = Field(default=32, ge=1, le=1024)
@@ -111,12 +115,17 @@ class Settings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("allowed_tenants", mode="before")
+    @field_validator("allowed_tenants", "download_allowed_hosts", "s3_allowed_buckets", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("download_allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, value: list[str]) -> list[str]:
+        return [check_host_pattern(entry) for entry in value]
 
     @field_validator("bot_openid_metadata_url", "data_dir", mode="before")
     @classmethod

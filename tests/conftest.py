@@ -31,7 +31,14 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def make_settings(tmp_path):
     def make(**overrides: Any) -> Settings:
-        values = {"state_db": tmp_path / "state.db", "knowledge_dir": DOCS, **overrides}
+        # The fake connector serves attachments on loopback over plain HTTP: allowed only in tests.
+        hosts = "*.sharepoint.com,http://127.0.0.1"
+        values = {
+            "state_db": tmp_path / "state.db",
+            "knowledge_dir": DOCS,
+            "download_allowed_hosts": hosts,
+            **overrides,
+        }
         return load_settings(_env_file=None, **values)
 
     return make

@@ -117,3 +117,12 @@ async def test_a_clean_4xx_sends_nothing_to_sentry(start_bot, sentry_on):
     assert response.status == 400
     sentry_sdk.flush(timeout=5)
     assert sentry_on.events() == []
+
+
+def test_the_lambda_ingress_counts_its_answers():
+    import entrypoints.lambda_ingress as ingress_module
+
+    before = _count("gateway_requests_total", status="4xx")
+    event = {"requestContext": {"http": {"method": "POST"}}, "body": "%%%", "isBase64Encoded": True}
+    assert ingress_module.handler(event)["statusCode"] == 400
+    assert _count("gateway_requests_total", status="4xx") == before + 1

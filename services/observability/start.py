@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.observability.logs import configure_logging
 from services.observability.metrics import Metrics
-from services.settings import Settings
+from services.settings import Settings, SettingsError, load_settings
 
 _metrics: Metrics | None = None
 
@@ -29,3 +29,13 @@ def start_observability(settings: Settings, component: str) -> Metrics:
 
         init_sentry(settings, component=component)
     return process_metrics()
+
+
+def start_at_cold_start(component: str) -> None:
+    """For a Lambda entry module, at import: start observability from the environment, so that Sentry's Lambda
+    integration wraps the very first invocation too. A bad setting is left for the first invocation to report
+    (the entry builds its parts there and fails with the one-line message)."""
+    try:
+        start_observability(load_settings(), component)
+    except SettingsError:
+        pass
