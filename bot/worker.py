@@ -19,8 +19,11 @@ from bot.connector import BotConnector
 from bot.replier import TeamsReplier
 from handlers.app import new_reference, run_turn
 from handlers.jobs import Job
-from handlers.report import TurnReport
+from handlers.report import TurnReport, current_report
 from handlers.router import Router
+from services.analytics.errors import AnalyticsError
+from services.observability import hash_key
+from services.observability.turns import observed_turn, strings_in
 from services.settings import Settings
 from services.store import ACCEPTING, QUEUED, RUNNING, Store
 
@@ -74,8 +77,9 @@ class Worker:
             return None
         replier = self.replier(job)
         try:
-            async with asyncio.timeout(timeout):
-                report = await run_turn(self.router, job.turn, replier)
+            with observed_turn(*_observation(job)):
+                async with asyncio.timeout(timeout):
+                    report = await run_turn(self.router, job.turn, replier)
         except BaseException as error:
             if final_attempt and isinstance(error, Exception):
                 await self.give_up(job, error, held_by=held.owner, replier=replier)
@@ -126,3 +130,17 @@ class Worker:
 
 def _log_report(report: TurnReport) -> None:
     log.info("turn %s", report.as_dict())
+
+
+def _observation(job: Job) -> tuple[list[str], dict[str, str], Callable[[], dict[str, str]], tuple[type, ...]]:
+    """What the turn's log lines and Sentry events must leave out (its text, card data, files, the user's name)
+    and carry (ids, the conversation key hashed; the report's reference, backend and command when sent)."""
+    turn = job.turn
+    private = [*strings_in(turn.model_dump(include={"text", "data", "files"})), turn.user.name]
+    tags = {"activity_id": turn.id, "conversation": hash_key(turn.conversation.key), "job_kind": job.kind}
+
+    def details() -> dict[str, str]:
+        report = current_report()
+        return {"reference": report.reference, "backend": report.backend, "command": report.command}
+
+    return private, tags, details, (AnalyticsError,)

@@ -67,6 +67,8 @@ def build_worker(
     from handlers.analytics import AnalyticsConfig, register_analytics
     from handlers.app import build_router
     from services.backends import create_backend
+    from services.observability.start import process_metrics
+    from services.observability.turns import TurnObserver
     from services.usage import usage_service_from_settings
 
     store = store or create_store(settings)
@@ -76,7 +78,10 @@ def build_worker(
     usage = usage or usage_service_from_settings(settings)
     router = build_router(backend, store, usage)
     register_analytics(router, backend, AnalyticsConfig.from_settings(settings))
-    return Worker(settings, store, router, connector, closers=[usage.close] if usage else None)
+    return Worker(
+        settings, store, router, connector, on_report=TurnObserver(process_metrics()),
+        closers=[usage.close] if usage else None,
+    )  # fmt: skip
 
 
 def build_ingress(

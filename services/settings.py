@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -36,6 +37,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=3978, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
+
+    sentry_dsn: SecretStr = SecretStr("")
+    sentry_environment: str = "production"
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
 
     history_max_chars: int = Field(default=24_000, ge=1_000)
     stream_interval_seconds: float = Field(default=1.5, ge=0.05, le=10.0)
@@ -100,6 +106,23 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _dsn_shape(cls, value: SecretStr) -> SecretStr:
+        dsn = value.get_secret_value().strip()
+        if dsn:
+            parts = urlsplit(dsn)
+            if parts.scheme not in ("http", "https") or not parts.username or not parts.hostname:
+                raise ValueError("must be the DSN from Sentry's project settings, like https://<key>@<host>/<id>")
+            if not parts.path.strip("/"):
+                raise ValueError("must end with the project id, like https://<key>@<host>/<id>")
+        return SecretStr(dsn)
 
     @field_validator("backend", "store", "queue", mode="before")
     @classmethod
@@ -184,5 +207,5 @@ def _one_line(error: ValidationError) -> str:
     if not location:  # a model-level rule: its message starts with the variable name
         return f"Invalid setting {message}"
     value = first.get("input")
-    shown = "" if isinstance(value, dict) or location.endswith("password") else f" (got {value!r})"
+    shown = "" if isinstance(value, dict) or location.endswith(("password", "dsn")) else f" (got {value!r})"
     return f"Invalid setting {location.upper()}: {message}{shown}"
