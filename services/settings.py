@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     credentials_kms_key_id: str = ""
     bot_token_service_url: HttpUrl = HttpUrl("https://token.botframework.com")
 
+    # Identical to H6's field (services/safe_fetch.MICROSOFT_FILE_HOSTS); this copy goes when H6 is merged.
+    download_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*.sharepoint.com", "*.sharepoint.us", "*.sharepoint-mil.us", "*.sharepoint.cn",
+                                 "*.sharepoint.de"]
+    )  # fmt: skip
+
     data_dir: Path | None = None
     analytics_max_file_mb: int = Field(default=200, ge=1, le=10_000)
 
@@ -107,7 +113,7 @@ class Settings(BaseSettings):
     def _chat_mode_upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("allowed_tenants", mode="before")
+    @field_validator("allowed_tenants", "download_allowed_hosts", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
