@@ -39,27 +39,37 @@ _DEFINITION = re.compile(
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“‘(\[`*_])")
 
 
-def _units(body: str) -> list[str]:
-    """Split a passage into answer units: sentences of paragraphs, list items and whole code blocks.
+def _units(body: str) -> list[tuple[str, str]]:
+    """Split a passage into answer units, each with the separator that preceded it ("\n\n", "\n" or " "):
+    sentences of paragraphs, list items and whole code blocks.
 
     A sentence end inside parentheses, brackets, code ticks or bold markers is not a boundary, so no unit
     is cut mid-parenthesis or leaves Markdown unbalanced."""
-    units: list[str] = []
+    units: list[tuple[str, str]] = []
     for block in _blocks(body):
         if block.lstrip().startswith(("```", "~~~")):
-            units.append(block)
+            units.append(("\n\n", _short_code(block)))
             continue
+        separator = "\n\n"
         for line in _lines(block):
-            pieces = _SENTENCE_END.split(line)
             current = ""
-            for piece in pieces:
+            for piece in _SENTENCE_END.split(line):
                 current = f"{current} {piece}" if current else piece
                 if _balanced(current):
-                    units.append(current)
-                    current = ""
+                    units.append((separator, current))
+                    current, separator = "", " "
             if current:
-                units.append(current)
+                units.append((separator, current))
+            separator = "\n"
     return units
+
+
+def _short_code(block: str, max_lines: int = 14) -> str:
+    """A fenced code block of at most `max_lines` lines, closed again when it is cut."""
+    lines = block.splitlines()
+    if len(lines) <= max_lines + 2:
+        return block
+    return "\n".join([*lines[: max_lines + 1], "...", lines[0].strip()[:3]])
 
 
 def _lines(block: str) -> list[str]:
@@ -126,28 +136,23 @@ def _unit_score(unit: str, query: Query) -> float:
 
 
 def best_sentences(passage: Passage, query: Query, limit: int = MAX_ANSWER_CHARS) -> str:
-    """Return the sentences of `passage` that answer `query`: the best one, the sentence before it when
-    that one introduces it, and what follows while room is left (a code block or list a colon announces)."""
-    units = _units(passage.body) or [passage.body]
-    scores = [_unit_score(unit, query) for unit in units]
+    """Return the sentences of `passage` that answer `query`, in their order and layout: from the passage's
+    lead (an API entry's signature and summary, a section's first sentence) when the best sentence is near
+    it, else from the best sentence (or the line that introduces it), while room is left."""
+    units = _units(passage.body) or [("", passage.body)]
+    scores = [_unit_score(text, query) for _, text in units]
     best = max(range(len(units)), key=lambda i: (scores[i], -i))
-    start = best
-    if best > 0 and not units[best - 1].startswith("```") and units[best - 1].rstrip().endswith(":"):
-        start = best - 1
-    chosen = [units[start]] if start == best else [units[start], units[best]]
-    size = sum(len(u) for u in chosen)
-    for unit in units[best + 1 :]:
-        announced = chosen[-1].rstrip().endswith(":")
-        if size + len(unit) > limit and not (announced and size + len(unit) <= 2 * limit):
+    start = 0 if best <= 2 else best
+    if start and units[start - 1][1].rstrip().endswith(":"):
+        start -= 1
+    text, size = "", 0
+    for index in range(start, len(units)):
+        separator, unit = units[index]
+        announced = text.rstrip().endswith(":")
+        if text and index > best and size + len(unit) > limit and not (announced and size < limit):
             break
-        if not announced and scores[units.index(unit)] == 0 and size > limit // 3:
-            break
-        chosen.append(unit)
+        text = f"{text}{separator}{unit}" if text else unit
         size += len(unit)
-    text = ""
-    for unit in chosen:
-        glue = "\n\n" if unit.startswith("```") or text.endswith("```") or text.rstrip().endswith(":") else " "
-        text = f"{text}{glue}{unit}" if text else unit
     if len(text) > 2 * limit and "```" not in text:
         text = shorten(text, limit)
     return text
