@@ -71,8 +71,8 @@ _STEM_STOPS = frozenset(stem(w) for w in STOP_WORDS)
 @dataclass(frozen=True)
 class Passage:
     """A search hit: `path` is relative to the folder. `score` is the re-rank score (higher is better),
-    `coverage` the idf-weighted share of the question's words the passage holds (0 to 1), and `terms` the
-    question's stems it matched."""
+    `coverage` the idf-weighted share of the question's words the passage holds (0 to 1), `terms` the
+    question's stems it matched, `heading_coverage` the share found in its title and section path."""
 
     path: str
     position: int
@@ -82,6 +82,7 @@ class Passage:
     score: float
     coverage: float = 1.0
     terms: frozenset[str] = frozenset()
+    heading_coverage: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -226,11 +227,14 @@ class KnowledgeIndex:
 
     @staticmethod
     def _correct(word: str, term: str, terms: list[str]) -> str | None:
-        """Return the indexed stem closest to an unknown `term` (one letter off, two for long words), or None."""
+        """Return the indexed stem closest to an unknown `term`, or None: one edit (a swap of neighbours counts
+        one) for words of 5 to 8 letters, two from 9, and never a change of the first letter, which typos
+        rarely touch and which would read "bread" as "read"."""
         if len(word) < 5 or word.isdigit():
             return None
-        limit = 1 if len(word) < 8 else 2
-        found = process.extractOne(term, terms, scorer=OSA.distance, score_cutoff=limit)
+        limit = 1 if len(word) < 9 else 2
+        candidates = [t for t in terms if t[:1] == term[:1]]
+        found = process.extractOne(term, candidates, scorer=OSA.distance, score_cutoff=limit)
         return found[0] if found and _match_form(found[0]) else None
 
     def parse_query(self, text: str) -> Query:
@@ -245,6 +249,12 @@ class KnowledgeIndex:
             if term not in counts and (fixed := self._correct(word, term, terms)):
                 corrections[word], term = fixed, fixed
             stems.setdefault(term, _idf(total, counts.get(term, 0)))
+        # A word the folder never uses would get the highest idf of all, so one synonym the documents do not
+        # use ("restrict" for "limit") would sink every passage. It weighs as much as the question's known
+        # words on average: a question made mostly of unknown words still finds nothing.
+        known = [weight for term, weight in stems.items() if term in counts]
+        if known:
+            stems = {t: w if t in counts else min(w, sum(known) / len(known)) for t, w in stems.items()}
         return Query(stems, corrections, _phrases(text, corrections))
 
     def search(self, text: str, limit: int = 5) -> list[Passage]:
@@ -329,7 +339,7 @@ class KnowledgeIndex:
             + _W_PHRASE * phrase
             + _W_FOCUS * focus
         )
-        return Passage(path, position, title, heading, body, score, coverage, matched)
+        return Passage(path, position, title, heading, body, score, coverage, matched, in_head)
 
     def close(self) -> None:
         """Close the index database."""

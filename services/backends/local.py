@@ -13,6 +13,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from services.analytics.glossary import Entry, glossary
 from services.backends.base import AnswerEvent, Citation, CitationsFound, FinalAnswer, Question, TextDelta
@@ -21,9 +22,11 @@ from services.knowledge import KnowledgeIndex, Passage, Query, query_terms, stem
 MAX_SOURCES = 3
 MAX_ANSWER_CHARS = 700
 MAX_EXCERPT_CHARS = 240
-# The best passage must hold at least this idf-weighted share of the question's words to be an answer;
-# below it, "I found nothing" (calibrated on bench/retrieval_eval.py's in- and out-of-corpus questions).
-NOT_FOUND_COVERAGE = 0.5
+# The best passage is an answer when it holds this idf-weighted share of the question's words, or the
+# lower share when its title and section path hold a good part of them; otherwise "I found nothing"
+# (calibrated on bench/retrieval_eval.py's in- and out-of-corpus questions).
+ANSWER_COVERAGE = 0.6
+ANSWER_COVERAGE_WITH_HEADING, HEADING_SHARE = 0.45, 0.3
 # A further source is quoted only if it covers the question nearly as well as the first.
 SECOND_SOURCE_SHARE = 0.85
 FOLLOW_UP_WORDS = 4  # a follow-up has at most this many content words
@@ -76,7 +79,7 @@ def _lines(block: str) -> list[str]:
     """The lines of a block that are list items stay apart; soft-wrapped lines of a paragraph are joined."""
     out: list[str] = []
     for line in block.splitlines():
-        if out and not re.match(r"\s*(?:[-*+]|\d+[.)])\s", line) and not out[-1].rstrip().endswith(":"):
+        if out and not re.match(r"\s*(?:[-*+]|\d{1,2}[.)])\s", line) and not out[-1].rstrip().endswith(":"):
             out[-1] = f"{out[-1]} {line.strip()}"
         else:
             out.append(line.strip())
@@ -173,6 +176,13 @@ def _citation(number: int, passage: Passage, quote: str) -> Citation:
     )
 
 
+def is_answer(passage: Passage) -> bool:
+    """Return True when the best passage matches the question well enough to be quoted as the answer."""
+    if passage.coverage >= ANSWER_COVERAGE:
+        return True
+    return passage.coverage >= ANSWER_COVERAGE_WITH_HEADING and passage.heading_coverage >= HEADING_SHARE
+
+
 def resolve_follow_up(text: str, topic: str) -> tuple[str, bool]:
     """Return (the text to search, whether it is a follow-up read with the previous question `topic`).
 
@@ -261,8 +271,11 @@ class LocalBackend:
         search_text, follow_up = resolve_follow_up(text, topic)
         self.index.refresh()
         query = self.index.parse_query(search_text)
+        if follow_up:  # the follow-up's own words count four times the topic's ("and for flights?" after trains)
+            own = set(self.index.parse_query(text).stems)
+            query = replace(query, stems={t: w * (2.0 if t in own else 0.5) for t, w in query.stems.items()})
         passages = self.index.search_query(query, 8)
-        if not passages or passages[0].coverage < NOT_FOUND_COVERAGE:
+        if not passages or not is_answer(passages[0]):
             if follow_up:  # the topic did not help: try the words on their own before giving up
                 return self.respond(text, "")
             return self._nothing_found(text), [], ""
