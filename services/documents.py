@@ -19,9 +19,8 @@ from services.textsplit import split_text
 SUPPORTED_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html", ".htm": "html"}
 MAX_SECTION_CHARS = 1500
 SEPARATOR = " › "
-# A page (or section) whose text is mostly link labels is an index or a table of contents, not content.
+# A page whose text is mostly link labels is an index or a table of contents, not content.
 LINK_PAGE_SHARE = 0.6
-LINK_SECTION_SHARE = 0.8
 ADMONITIONS = frozenset(
     "note notes tip tips hint warning caution danger attention important example see also seealso info todo".split()
 )
@@ -138,23 +137,24 @@ _BOILERPLATE = (
     "script, style, noscript, template, svg, form, button, select, nav, aside, footer, "
     "[role=navigation], [role=banner], [role=contentinfo], [role=search], [role=complementary], "
     ".navheader, .navfooter, .navbar, .navigation, .related, .sphinxsidebar, .sidebar, .footer, .header, "
-    ".breadcrumb, .breadcrumbs, .mobile-nav, .headerlink, .skip-link, table[summary^=Navigation]"
+    ".breadcrumb, .breadcrumbs, .mobile-nav, .headerlink, .skip-link, table[summary^=Navigation], "
+    ".toctree-wrapper, .toc, #toc"
 )
 # Inline formatting carries no structure: unwrapping it leaves fewer, longer text nodes to walk.
-_INLINE = ["span", "em", "strong", "code", "b", "i", "abbr", "cite", "kbd", "var", "samp", "small", "sub", "sup"]
+_INLINE = ["a", "span", "em", "strong", "code", "b", "i", "abbr", "cite", "kbd", "var", "samp", "small", "sub", "sup"]
+_SPACES = re.compile(r"\s+")
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _BLOCKS = frozenset("p div li tr pre section article ul ol dl dt dd table blockquote".split())
 _PARAGRAPHS = frozenset("p div section table pre blockquote dl".split())
 
 
 class _Events:
-    """Turns a walk over a page's elements into events: ("h", level, name), ("t", text, is_link_text),
+    """Turns a walk over a page's elements into events: ("h", level, name), ("t", text, ""),
     ("dl", depth, ""). API entries (Sphinx `<dt class="sig" id="os.makedirs">`) count as headings one
     level below the deepest HTML heading, so their passages are labelled with the function's name."""
 
     def __init__(self) -> None:
         self.events: list[tuple[str, object, object]] = []
-        self._link = 0
         self._dl = 0
         self._pre = 0
         self._heading: list[str] | None = None
@@ -164,9 +164,7 @@ class _Events:
 
     def start(self, tag: str, attributes: dict[str, str | None]) -> None:
         classes = (attributes.get("class") or "").split()
-        if tag == "a":
-            self._link += 1
-        elif tag in _HEADINGS:
+        if tag in _HEADINGS:
             self._heading = []
         elif tag == "dl":
             self._dl += 1
@@ -190,9 +188,7 @@ class _Events:
                 self._glue = True
 
     def end(self, tag: str) -> None:
-        if tag == "a":
-            self._link -= 1
-        elif tag == "pre":
+        if tag == "pre":
             self._pre -= 1
             self._text("\n```\n\n")
         elif tag == "dl":
@@ -217,12 +213,12 @@ class _Events:
             return
         if text.strip():
             self._glue = False
-        self._text(text if self._pre else re.sub(r"\s+", " ", text))
+        self._text(text if self._pre else _SPACES.sub(" ", text))
 
     def _text(self, text: str) -> None:
         if text:
             self._last = text if text.strip() else self._last
-            self.events.append(("t", text, self._link > 0 and not self._pre))
+            self.events.append(("t", text, ""))
 
 
 def _walk(node: LexborNode, events: _Events) -> None:
@@ -242,11 +238,8 @@ def _clean_title(page_title: str) -> str:
     return parts[0] if len(parts) > 1 and len(parts[0]) > 2 else " ".join(page_title.split())
 
 
-def _tidy(chunks: list[tuple[str, bool]]) -> tuple[str, int, int]:
-    """Return (body text with whitespace normalised outside code, total characters, link characters)."""
-    total = sum(len(text.strip()) for text, _ in chunks)
-    linked = sum(len(text.strip()) for text, link in chunks if link)
-    raw = "".join(text for text, _ in chunks)
+def _tidy(raw: str) -> str:
+    """Return body text with whitespace normalised outside code blocks and navigation-only lines dropped."""
     out: list[str] = []
     fenced = False
     for line in raw.split("\n"):
@@ -255,13 +248,19 @@ def _tidy(chunks: list[tuple[str, bool]]) -> tuple[str, int, int]:
             out.append(line.strip())
         elif fenced:
             out.append(line.rstrip())
-        elif not _NAV_LINE.match(line) or not line.strip():
+        elif not line.strip() or not _NAV_LINE.match(line):
             out.append(" ".join(line.replace("¶", "").split()))
         else:
             out.append("")
     text = re.sub(r"```\n+```\n?", "", "\n".join(out))
-    text = re.sub(r"\n{3,}", "\n\n", text).strip()
-    return text, total, linked
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _link_share(root: LexborNode) -> float:
+    """Return the share of a page's text that is link labels (before links are unwrapped)."""
+    total = len("".join(root.text(deep=True).split()))
+    linked = sum(len("".join(a.text(deep=True).split())) for a in root.css("a"))
+    return linked / total if total else 0.0
 
 
 def _parse_html(text: str, fallback_title: str) -> Document:
@@ -273,6 +272,8 @@ def _parse_html(text: str, fallback_title: str) -> Document:
     boilerplate = _BOILERPLATE if root.tag in ("main", "article") else f"{_BOILERPLATE}, header"
     for node in root.css(boilerplate):
         node.decompose()
+    if _link_share(root) > LINK_PAGE_SHARE:
+        return Document(_clean_title(page_title.text() if page_title else "") or fallback_title, [])
     root.unwrap_tags(_INLINE)
     root.merge_text_nodes()
     walker = _Events()
@@ -280,12 +281,12 @@ def _parse_html(text: str, fallback_title: str) -> Document:
     events = walker.events
     h1 = next((str(name) for kind, level, name in events if kind == "h" and level == 1), "")
     title = h1 or _clean_title(page_title.text() if page_title else "") or fallback_title
-    raw: list[tuple[list[str], list[tuple[str, bool]]]] = []
+    raw: list[tuple[list[str], list[str]]] = []
     path: list[tuple[int, str]] = []
-    chunks: list[tuple[str, bool]] = []
+    chunks: list[str] = []
     for kind, first, second in events:
         if kind == "t":
-            chunks.append((str(first), bool(second)))
+            chunks.append(str(first))
             continue
         level = int(first)
         if kind == "dl":  # an API entry list closed: its entries leave the path
@@ -298,18 +299,4 @@ def _parse_html(text: str, fallback_title: str) -> Document:
             raw.append(([name for _, name in path], chunks))
             chunks, path = [], new_path
     raw.append(([name for _, name in path], chunks))
-    page_total = page_links = 0
-    tidy: list[tuple[list[str], str, int, int]] = []
-    for names, parts in raw:
-        body, total, linked = _tidy(parts)
-        page_total, page_links = page_total + total, page_links + linked
-        tidy.append((names, body, total, linked))
-    if page_total and page_links / page_total > LINK_PAGE_SHARE:
-        return Document(title, [])
-    sections = [
-        section
-        for names, body, total, linked in tidy
-        if not (total > 40 and linked / total > LINK_SECTION_SHARE)
-        for section in _chunk(names, body, title)
-    ]
-    return Document(title, sections)
+    return Document(title, [section for names, parts in raw for section in _chunk(names, _tidy("".join(parts)), title)])
