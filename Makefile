@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 3978
 ARGS   ?=
 
-.PHONY: run chat playground test lint clean
+.PHONY: run chat playground test lint clean bench-retrieval
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ playground:  ## Microsoft 365 Agents Playground against `make run` (optional; ne
 test: $(VENV)/.dev  ## lint and run the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+bench-retrieval: $(VENV)/.runtime  ## local backend retrieval quality on the Python docs (installs python3-doc if missing)
+	@ls -d /usr/share/doc/python3*/html >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-doc; } \
+		|| echo "could not install python3-doc (needs root and Debian's apt): the benchmark will skip"
+	$(BIN)/python -m bench.retrieval_eval $(ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
