@@ -28,7 +28,7 @@ MAX_EXCERPT_CHARS = 240
 ANSWER_COVERAGE = 0.6
 ANSWER_COVERAGE_WITH_HEADING, HEADING_SHARE = 0.45, 0.3
 # A further source is quoted only if it covers the question nearly as well as the first.
-SECOND_SOURCE_SHARE = 0.85
+SECOND_SOURCE_SHARE = 0.7
 FOLLOW_UP_WORDS = 4  # a follow-up has at most this many content words
 _FOLLOW_UP = re.compile(
     r"^\s*(?:and|also|but|or|what about|how about|and what about|same for|same with|what if|and if)\b", re.I
@@ -161,18 +161,27 @@ def best_sentences(passage: Passage, query: Query, limit: int = MAX_ANSWER_CHARS
     return text
 
 
+def best_sentence(passage: Passage, query: Query) -> str:
+    """Return the one sentence of `passage` (not code, not a line announcing code) that matches `query` best."""
+    prose = [u for _, u in _units(passage.body) if not u.startswith("```") and not u.rstrip().endswith(":")]
+    if not prose:
+        return ""
+    return shorten(max(prose, key=lambda u: (_unit_score(u, query), -prose.index(u))), MAX_ANSWER_CHARS // 2)
+
+
 def _with_marker(text: str, number: int) -> str:
     """Append the citation marker `[n]` to the answer text (before a trailing code block, after it)."""
     return f"{text}\n\n[{number}]" if text.rstrip().endswith("```") else f"{text} [{number}]"
 
 
-def _citation(number: int, passage: Passage, quote: str) -> Citation:
+def _citation(number: int, passage: Passage, query: Query) -> Citation:
+    """The citation of a passage; its excerpt is the passage's best sentence as plain text (never code)."""
     return Citation(
         number=number,
         title=passage.title,
         source=passage.path,
         heading=passage.heading,
-        excerpt=shorten(plain(quote), MAX_EXCERPT_CHARS),
+        excerpt=shorten(plain(best_sentence(passage, query) or passage.body), MAX_EXCERPT_CHARS),
     )
 
 
@@ -283,24 +292,27 @@ class LocalBackend:
         parts: list[str] = []
         citations: list[Citation] = []
         for number, passage in enumerate(chosen, start=1):
-            quote = best_sentences(passage, query, MAX_ANSWER_CHARS if number == 1 else MAX_ANSWER_CHARS // 2)
-            citations.append(_citation(number, passage, quote))
-            if number <= 2:
+            quote = best_sentences(passage, query) if number == 1 else best_sentence(passage, query)
+            citations.append(_citation(number, passage, query))
+            if number <= 2 and quote:
                 parts.append(_with_marker(quote, number))
         return "\n\n".join(parts), citations, (topic if follow_up else text)
 
     @staticmethod
     def _sources(passages: list[Passage]) -> list[Passage]:
-        """The best passage, then up to two more from other sections that cover the question nearly as well."""
+        """The best passage, then up to two more that cover the question nearly as well, from other documents
+        first (another section of the same document only when no other document qualifies)."""
         first = passages[0]
+        good = [p for p in passages[1:] if p.coverage >= SECOND_SOURCE_SHARE * first.coverage]
         chosen = [first]
-        for passage in passages[1:]:
-            if len(chosen) == MAX_SOURCES:
-                break
-            if passage.coverage < SECOND_SOURCE_SHARE * first.coverage:
-                continue
-            if all((p.path, p.heading) != (passage.path, passage.heading) for p in chosen):
-                chosen.append(passage)
+        for same_document_too in (False, True):
+            for passage in good:
+                if len(chosen) == MAX_SOURCES:
+                    return chosen
+                if all((p.path, p.heading) != (passage.path, passage.heading) for p in chosen) and (
+                    same_document_too or all(p.path != passage.path for p in chosen)
+                ):
+                    chosen.append(passage)
         return chosen
 
     def _nothing_found(self, question: str) -> str:
