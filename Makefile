@@ -8,7 +8,7 @@ ARGS   ?=
 SAM    := .venv-sam/bin
 LAMBDA_FUNCTIONS := IngressFunction ChatWorkerFunction DeadLetterFunction
 
-.PHONY: run chat playground test lint clean deploy-check \
+.PHONY: run chat playground test lint clean deploy-check bench-retrieval \
 	build-IngressFunction build-ChatWorkerFunction build-DeadLetterFunction
 
 $(BIN)/python:
@@ -64,6 +64,11 @@ build-IngressFunction:
 	PYTHON=$(BUILD_PYTHON) infra/build_lambda.sh ingress "$(ARTIFACTS_DIR)"
 build-ChatWorkerFunction build-DeadLetterFunction:
 	PYTHON=$(BUILD_PYTHON) infra/build_lambda.sh worker "$(ARTIFACTS_DIR)"
+
+bench-retrieval: $(VENV)/.runtime  ## local backend retrieval quality on the Python docs (installs python3-doc if missing)
+	@ls -d /usr/share/doc/python3*/html >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-doc; } \
+		|| echo "could not install python3-doc (needs root and Debian's apt): the benchmark will skip"
+	$(BIN)/python -m bench.retrieval_eval $(ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
