@@ -6,13 +6,22 @@ and a Lambda entry both convert their requests to `HttpRequest` and call `Gatewa
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.activity import CARD_ACTION, FEEDBACK_LOOP, ActivityError, check_routable, parse_activity, tenant_of, to_turn
+from bot.activity import (
+    CARD_ACTION,
+    FEEDBACK_LOOP,
+    ActivityError,
+    check_routable,
+    dedupe_key,
+    load_json,
+    parse_activity,
+    tenant_of,
+    to_turn,
+)
 from bot.auth import AuthError, ChannelAuth
 from bot.connector import ConversationRef
 from bot.dispatcher import InProcessDispatcher, Job
@@ -93,28 +102,19 @@ class Gateway:
         if len(request.body) > MAX_BODY_BYTES:
             return error(413, "PayloadTooLarge", f"The body is larger than {MAX_BODY_BYTES} bytes.")
         try:
-            body = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
-            return error(400, "BadRequest", "The body is not valid JSON.")
-        try:
-            activity = parse_activity(body)
+            activity = parse_activity(load_json(request.body))
+            check_routable(activity)
         except ActivityError as problem:
             return error(400, "BadRequest", str(problem))
 
-        try:
-            caller = await self.auth.authenticate(body, request.header("Authorization"))
-        except ActivityError as problem:
-            return error(400, "BadRequest", str(problem))
+        try:  # the serviceUrl and channel id replies use are the ones checked against the token
+            caller = await self.auth.authenticate(activity, request.header("Authorization"))
         except AuthError as problem:
             log.warning("rejected request (%s): %s", problem.status, problem)
             if problem.status == 503:
                 return error(503, "ServiceUnavailable", "Cannot validate the request right now; retry later.")
             return error(401, "Unauthorized", "Unauthorized.")
 
-        try:
-            check_routable(activity)
-        except ActivityError as problem:
-            return error(400, "BadRequest", str(problem))
         tenant = tenant_of(activity)
         if self.settings.allowed_tenants and tenant not in self.settings.allowed_tenants:
             log.warning("rejected activity %s from tenant %r (not in ALLOWED_TENANTS)", activity.id, tenant)
@@ -137,11 +137,9 @@ class Gateway:
         else:  # a message, or Teams' feedback loop, which wants a bare 200
             response = HttpResponse(200)
 
-        if activity.id and not await self.store.claim(
-            f"activity|{activity.conversation.id}|{activity.id}", self.settings.dedupe_ttl_seconds
-        ):
+        if not await self.store.claim(dedupe_key(activity), self.settings.dedupe_ttl_seconds):
             log.info("duplicate activity %s in %s: already answered", activity.id, activity.conversation.id)
             return response
-        ref = ConversationRef(activity.service_url, activity.conversation.id, activity.id, caller.audience)
+        ref = ConversationRef(caller.service_url, activity.conversation.id, activity.id, caller.audience)
         self.dispatcher.submit(Job(turn, ref))
         return response

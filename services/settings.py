@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     microsoft_app_type: Literal["MultiTenant", "SingleTenant"] = "MultiTenant"
     microsoft_app_tenant_id: str = ""
     bot_openid_metadata_url: HttpUrl | None = None
+    allowed_channels: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["msteams"])
+    auth_require_exp: bool = True
 
     backend: Literal["local", "bedrock"] = "local"
     knowledge_dir: Path = REPO_ROOT / "docs"
@@ -81,7 +83,9 @@ class Settings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("allowed_tenants", "download_allowed_hosts", "s3_allowed_buckets", mode="before")
+    @field_validator(
+        "allowed_tenants", "allowed_channels", "download_allowed_hosts", "s3_allowed_buckets", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -22,7 +22,7 @@ from bot.gateway import MAX_BODY_BYTES
         (b'{"type": "message", "timestamp": "yesterday"}', 400, "'timestamp'"),
         (b'{"type": "message", "from": "someone"}', 400, "'from'"),
         (b'{"type": "message", "attachments": [1]}', 400, "'attachments.0'"),
-        (b'{"type": "message", "localTimestamp": "teatime"}', 400, "wrong type or format"),
+        (b'{"type": "message", "localTimestamp": "teatime"}', 400, "'localTimestamp'"),
         (b'{"type": "message", "serviceUrl": "ftp://x", "conversation": {"id": "a"}}', 400, "http(s) URL"),
         (b'{"type": "message", "serviceUrl": "http://127.0.0.1:1/"}', 400, "'conversation.id' is required"),
         (b'{"type": "teleport", "serviceUrl": "http://127.0.0.1:1/", "conversation": {"id": "a"}}', 400, "teleport"),
