@@ -63,6 +63,17 @@ class Settings(BaseSettings):
 
     dedupe_ttl_seconds: int = Field(default=6 * 3600, ge=60)
     max_concurrent_turns: int = Field(default=32, ge=1, le=1024)
+    accept_lease_seconds: float = Field(default=30.0, gt=0, le=900)
+    queue_lease_seconds: float = Field(default=120.0, gt=0, le=86_400)
+    turn_timeout_seconds: float = Field(default=300.0, gt=0, le=900)
+
+    store: Literal["sqlite", "dynamodb"] = "sqlite"
+    dynamodb_table: str = ""
+    queue: Literal["inprocess", "sqs"] = "inprocess"
+    chat_queue_url: str = ""
+    analytics_queue_url: str = ""
+    job_max_receives: int = Field(default=3, ge=1, le=1000)
+    app_password_secret_arn: str = ""
 
     @field_validator("microsoft_app_type", mode="before")
     @classmethod
@@ -78,7 +89,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("backend", mode="before")
+    @field_validator("backend", "store", "queue", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -113,8 +124,13 @@ class Settings(BaseSettings):
             raise ValueError("BEDROCK_MODEL_ID: required when BACKEND is bedrock (a model or inference profile id)")
         if bool(self.bedrock_guardrail_id) != bool(self.bedrock_guardrail_version):
             raise ValueError("BEDROCK_GUARDRAIL_VERSION: set both BEDROCK_GUARDRAIL_ID and BEDROCK_GUARDRAIL_VERSION")
-        if self.microsoft_app_id and not self.microsoft_app_password.get_secret_value():
+        password = self.microsoft_app_password.get_secret_value() or self.app_password_secret_arn
+        if self.microsoft_app_id and not password:
             raise ValueError("MICROSOFT_APP_PASSWORD: required when MICROSOFT_APP_ID is set")
+        if self.store == "dynamodb" and not self.dynamodb_table:
+            raise ValueError("DYNAMODB_TABLE: required when STORE is dynamodb")
+        if self.queue == "sqs" and not (self.chat_queue_url and self.analytics_queue_url):
+            raise ValueError("CHAT_QUEUE_URL: set CHAT_QUEUE_URL and ANALYTICS_QUEUE_URL when QUEUE is sqs")
         return self
 
     @property
