@@ -17,6 +17,7 @@ from typing import Any
 from handlers.analytics_cards import drift_card, entry_card, evaluation_card, suggestions_text, uplift_card
 from handlers.app import stream_answer
 from handlers.models import FileAttachment, Replier, Turn
+from handlers.quoting import quote
 from handlers.router import Router
 from services.analytics.errors import AnalyticsError
 from services.analytics.glossary import Entry, glossary
@@ -252,7 +253,8 @@ async def _analysis(
     options, words = parse_options(rest)
     unknown = sorted(set(options) - known)
     if unknown:
-        await replier.send_text(f"I don't know the option {', '.join(unknown)}. {usage}")
+        shown = ", ".join(quote(option, 30) for option in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+        await replier.send_text(f"I don't know the option {shown}. {usage}")
         return None
     try:
         data = await load(turn, words)
