@@ -17,12 +17,12 @@ from typing import Any
 from handlers.analytics_cards import drift_card, entry_card, evaluation_card, suggestions_text, uplift_card
 from handlers.app import stream_answer
 from handlers.models import FileAttachment, Replier, Turn
-from handlers.quoting import quote
 from handlers.router import Router
 from services.analytics.errors import AnalyticsError
 from services.analytics.glossary import Entry, glossary
 from services.backends import Backend, Question
 from services.datasets import DatasetError, download, fetch
+from services.quoting import quote
 from services.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ import base64
 from typing import Any
 
 from handlers.cards import card, facts, text
-from handlers.quoting import quote
 from services.analytics.glossary import Entry, Glossary
+from services.quoting import quote
 
 
 def entry_card(entry: Entry, glossary: Glossary) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from handlers.catalog import ACTION_ACKS, UNKNOWN_ACTION, action_ack, split_command
 from handlers.models import Replier, Turn
-from handlers.quoting import quote
+from services.quoting import quote
 
 Handler = Callable[[Turn, Replier, str], Awaitable[None]]
 ActionHandler = Callable[[Turn, Replier], Awaitable[None]]
