@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from services.analytics.errors import AnalyticsError
+from services.quoting import quote
 
 PARQUET_MAGIC = b"PAR1"
 
@@ -51,6 +52,6 @@ def require_column(table: pd.DataFrame, column: str, role: str) -> pd.Series:
         return table[column]
     names = [str(c) for c in table.columns]
     close = difflib.get_close_matches(column, names, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    shown = ", ".join(names[:30]) + (" …" if len(names) > 30 else "")
-    raise AnalyticsError(f"The table has no column '{column}' for {role}.{hint} Its columns are: {shown}.")
+    hint = f" Did you mean '{quote(close[0], 40)}'?" if close else ""
+    shown = ", ".join(quote(n, 40) for n in names[:30]) + (" …" if len(names) > 30 else "")  # names are user data
+    raise AnalyticsError(f"The table has no column '{quote(column, 40)}' for {role}.{hint} Its columns are: {shown}.")
