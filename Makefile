@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 3978
 ARGS   ?=
 
-.PHONY: run chat playground test lint clean
+.PHONY: run chat playground test lint clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ playground:  ## Microsoft 365 Agents Playground against `make run` (optional; ne
 test: $(VENV)/.dev  ## lint and run the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+bench: $(VENV)/.runtime  ## load: 2,000 activities, 200 conversations, concurrency 50, against the echo sample too
+	$(BIN)/python -m bench.load
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -18,8 +18,11 @@ from services.settings import REPO_ROOT
 
 
 @contextlib.asynccontextmanager
-async def running_bot(http: aiohttp.ClientSession, **env: str) -> AsyncIterator[str]:
-    """Start the bot with the extra environment `env` and a throw-away state file; yield its messaging URL."""
+async def running_bot(
+    http: aiohttp.ClientSession, *, module: str = "bot", args: tuple[str, ...] = ("serve",), **env: str
+) -> AsyncIterator[str]:
+    """Start `python -m <module> <args>` (the bot by default) with the extra environment `env`, PORT and a
+    throw-away state file; wait for its /healthz; yield its messaging URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -28,7 +31,7 @@ async def running_bot(http: aiohttp.ClientSession, **env: str) -> AsyncIterator[
             **os.environ, "PYTHONPATH": str(REPO_ROOT), "PORT": str(port), "LOG_LEVEL": "WARNING",
             "STATE_DB": str(Path(folder) / "state.db"), **env,
         }  # fmt: skip
-        server = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=environment, stdout=subprocess.DEVNULL)
+        server = subprocess.Popen([sys.executable, "-m", module, *args], env=environment, stdout=subprocess.DEVNULL)
         try:
             for _ in range(150):
                 try:
