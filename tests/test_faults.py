@@ -132,12 +132,19 @@ async def test_connector_5xx_is_retried_and_the_answer_arrives(start_fault_bot, 
 
 
 class Silent(LoopbackServer):
-    """A connector that accepts connections and never answers."""
+    """A connector that accepts connections and never answers (until the test lets go)."""
+
+    def __init__(self) -> None:
+        self.let_go = asyncio.Event()
+
+    async def stop(self) -> None:
+        self.let_go.set()
+        await super().stop()
 
     def routes(self, app: web.Application) -> None:
         async def hang(request: web.Request) -> web.Response:
-            await asyncio.sleep(3600)
-            return web.Response()
+            await self.let_go.wait()
+            return web.Response(status=503)
 
         app.router.add_route("*", "/{tail:.*}", hang)
 
