@@ -68,3 +68,34 @@ async def test_hostile_files_get_one_clear_sentence(start_bot, name):
         assert "Error" not in text.split(".")[0], text  # no exception names
     for raw in ("](https://evil", "<img", '=HYPERLINK("https://evil'):
         assert raw not in str(replies[0].body), raw
+
+
+@pytest.mark.parametrize(
+    ("text", "files", "words"),
+    [
+        ("metrics y_true=label y_score=p", [("big.csv", b"label,p\n1,0.2\n0,1e309\n1,0.3\n0,0.1\n")],
+         "too large for a 64-bit float in column 'p' (data row 2)"),
+        ("drift", [("a.csv", b"x\n1\n2\n"), ("b.csv", b"x\n3\n4\n")], "at least 10 rows in each table"),
+    ],
+    ids=["1e309", "tiny-drift"],
+)  # fmt: skip
+async def test_overflowing_numbers_and_tiny_tables_get_a_specific_sentence(start_bot, text, files, words):
+    bot = await start_bot()
+    chat = bot.channel()
+    activity = chat.message(text)
+    for name, data in files:
+        chat.with_file(activity, name, bot.connector.serve_file(name, data))
+    await bot.post(activity)
+    await bot.settle()
+    assert words in bot.connector.messages()[-1].body["text"]
+
+
+def test_the_command_line_gives_the_sentence_not_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"label,p\n1,1e309\n0,0.2\n")
+    done = subprocess.run([sys.executable, "-m", "services.analytics", "metrics", str(path), "--y-true", "label",
+                           "--y-score", "p"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "too large for a 64-bit float" in done.stderr + done.stdout and "Traceback" not in done.stderr

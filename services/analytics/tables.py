@@ -6,6 +6,7 @@ import difflib
 import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from services.analytics.errors import AnalyticsError
@@ -43,7 +44,19 @@ def read_table(data: bytes | str | Path, name: str = "", columns: list[str] | No
         raise AnalyticsError(f"I cannot read {label} as a CSV or Parquet table ({type(error).__name__}).") from None
     if table.empty:
         raise AnalyticsError(f"{label} has no rows.")
+    _refuse_overflow(table, label)
     return table
+
+
+def _refuse_overflow(table: pd.DataFrame, label: str) -> None:
+    """Raise AnalyticsError for a number beyond float64 (CSV's `1e309` is read as infinity)."""
+    for name in table.select_dtypes(include="float").columns:  # column by column: no copy of the whole table
+        infinite = np.isinf(table[name].to_numpy(dtype="float64", na_value=np.nan))
+        if infinite.any():
+            raise AnalyticsError(
+                f"{label} has a number too large for a 64-bit float in column '{quote(str(name), 40)}' "
+                f"(data row {int(np.argmax(infinite)) + 1}): cap or rescale the values."
+            )
 
 
 def require_column(table: pd.DataFrame, column: str, role: str) -> pd.Series:
