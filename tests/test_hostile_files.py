@@ -44,6 +44,8 @@ HOSTILE: dict[str, bytes] = {
     "formula-injection": b"label,p,=HYPERLINK(\"https://evil.example\")\n1,0.9,=cmd|' /C calc'!A0\n0,0.1,@SUM(1)\n"
     * 99,
     "injection-column-names": b"[x](https://evil.example),<img src=x>\n1,0.5\n0,0.2\n" * 10,
+    "one-huge-bad-cell": b"label,p\n1," + b"[x](https://evil.example) " * 4000 + b"\n0,0.2\n",
+    "huge-column-name": b"label,p," + b"c" * 100_000 + b"\n1,0.5,1\n0,0.2,1\n",
     "utf16": "label,p\n1,0.5\n0,0.2\n".encode("utf-16"),
 }
 
@@ -99,3 +101,14 @@ def test_the_command_line_gives_the_sentence_not_a_traceback(tmp_path):
     done = subprocess.run([sys.executable, "-m", "services.analytics", "metrics", str(path), "--y-true", "label",
                            "--y-score", "p"], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert "too large for a 64-bit float" in done.stderr + done.stdout and "Traceback" not in done.stderr
+
+
+async def test_a_huge_file_name_is_quoted_short(start_bot):
+    bot = await start_bot()
+    chat = bot.channel()
+    name = "[x](https://evil.example)" * 400 + ".csv"
+    activity = chat.with_file(chat.message("metrics"), name, bot.connector.serve_file("bad", b"\x00\x01garbage"))
+    await bot.post(activity)
+    await bot.settle()
+    (reply,) = bot.connector.messages()
+    assert len(reply.body["text"]) < 400 and "](https://evil" not in reply.body["text"]

@@ -38,7 +38,8 @@ def read_table(data: bytes | str | Path, name: str = "", columns: list[str] | No
             table = pd.read_csv(io.BytesIO(data), sep=separator, usecols=columns, low_memory=False)
     except (ValueError, UnicodeDecodeError, OSError) as error:  # pandas' and pyarrow's parse errors
         if columns and "Usecols" in str(error):
-            raise AnalyticsError(f"{label} lacks some of the columns {', '.join(columns)}.") from None
+            shown = ", ".join(quote(c, 40) for c in columns[:10])
+            raise AnalyticsError(f"{label} lacks some of the columns {shown}.") from None
         raise AnalyticsError(f"I cannot read {label} as a CSV or Parquet table ({type(error).__name__}).") from None
     except Exception as error:  # noqa: BLE001 - pyarrow raises its own types for corrupt files
         raise AnalyticsError(f"I cannot read {label} as a CSV or Parquet table ({type(error).__name__}).") from None
