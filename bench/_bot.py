@@ -17,6 +17,17 @@ import aiohttp
 from services.settings import REPO_ROOT
 
 
+async def wait_until_serving(http: aiohttp.ClientSession, port: int, seconds: float) -> None:
+    """Return when GET /healthz on the loopback `port` answers; raise RuntimeError after `seconds`."""
+    for _ in range(int(seconds * 10)):
+        try:
+            async with http.get(f"http://127.0.0.1:{port}/healthz"):
+                return
+        except aiohttp.ClientError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"the server did not start within {seconds:g} s")
+
+
 @contextlib.asynccontextmanager
 async def running_bot(
     http: aiohttp.ClientSession, *, module: str = "bot", args: tuple[str, ...] = ("serve",), **env: str
@@ -33,14 +44,7 @@ async def running_bot(
         }  # fmt: skip
         server = subprocess.Popen([sys.executable, "-m", module, *args], env=environment, stdout=subprocess.DEVNULL)
         try:
-            for _ in range(150):
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/healthz"):
-                        break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError("the bot did not start within 15 s")
+            await wait_until_serving(http, port, 15)
             yield f"http://127.0.0.1:{port}/api/messages"
         finally:
             server.terminate()

@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bench._bot import wait_until_serving
 from bot.emulator.activities import TeamsChannel
 from bot.emulator.connector import FakeConnector
 from services.settings import REPO_ROOT
@@ -84,16 +85,6 @@ def start_server(port: int, state_db: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code], env=environment, stdout=subprocess.DEVNULL)
 
 
-async def wait_until_serving(http: aiohttp.ClientSession, port: int) -> None:
-    for _ in range(300):
-        try:
-            async with http.get(f"http://127.0.0.1:{port}/healthz"):
-                return
-        except aiohttp.ClientError:
-            await asyncio.sleep(0.1)
-    raise RuntimeError("the bot did not start within 30 s")
-
-
 async def test_killed_between_ack_and_answer_the_redelivery_is_answered_once(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -103,7 +94,7 @@ async def test_killed_between_ack_and_answer_the_redelivery_is_answered_once(tmp
         activity = TeamsChannel(connector.url).message("help")
         first = start_server(port, state_db)
         try:
-            await wait_until_serving(http, port)
+            await wait_until_serving(http, port, 30)
             async with http.post(url, json=activity) as response:
                 assert response.status == 200  # acknowledged
             for _ in range(100):  # the turn is running: its first call to the connector is waiting
@@ -118,7 +109,7 @@ async def test_killed_between_ack_and_answer_the_redelivery_is_answered_once(tmp
         connector.let_go.set()
         second = start_server(port, state_db)
         try:
-            await wait_until_serving(http, port)
+            await wait_until_serving(http, port, 30)
             async with http.post(url, json=activity) as response:  # within the dead worker's lease
                 assert response.status == 200
             await asyncio.sleep(1.0)
