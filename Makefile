@@ -5,7 +5,11 @@ BIN    := $(VENV)/bin
 PORT   ?= 3978
 ARGS   ?=
 
-.PHONY: run chat playground test lint clean bench
+SAM    := .venv-sam/bin
+LAMBDA_FUNCTIONS := IngressFunction ChatWorkerFunction DeadLetterFunction
+
+.PHONY: run chat playground test lint clean bench deploy-check \
+	build-IngressFunction build-ChatWorkerFunction build-DeadLetterFunction
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,16 +34,43 @@ playground:  ## Microsoft 365 Agents Playground against `make run` (optional; ne
 	TEAMSAPPTESTER_BROWSER=none npx --yes @microsoft/m365agentsplayground \
 		-e http://127.0.0.1:$(PORT)/api/messages -c msteams --dt -p 56150
 
-test: $(VENV)/.dev  ## lint and run the whole test suite
+test: $(VENV)/.dev deploy-check  ## lint, the deploy checks and the whole test suite (what CI runs)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.runtime  ## load: 2,000 activities, 200 conversations, concurrency 50, against the echo sample too
 	$(BIN)/python -m bench.load
 
+$(SAM)/.installed: requirements-deploy.txt
+	$(PYTHON) -m venv .venv-sam
+	$(SAM)/python -m pip install --quiet --upgrade pip
+	$(SAM)/python -m pip install --quiet -r requirements-deploy.txt
+	touch $@
+
+# cfn-lint and `sam validate --lint` on template.yaml; `sam build` of the zip functions (the analytics image
+# needs Docker: its requirements are checked for Lambda's Python 3.12 instead); package sizes and contents.
+deploy-check: $(SAM)/.installed $(VENV)/.dev
+	$(SAM)/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 $(SAM)/sam validate --lint
+	mkdir -p build
+	for function in $(LAMBDA_FUNCTIONS); do \
+		SAM_CLI_TELEMETRY=0 $(SAM)/sam build $$function --build-in-source --build-dir build/sam/$$function \
+			>build/sam-$$function.log 2>&1 || { cat build/sam-$$function.log; exit 1; }; \
+	done
+	$(BIN)/python bench/lambda_package.py --check
+	PYTHON=$(CURDIR)/$(BIN)/python infra/check_analytics_image.sh
+
+# `sam build` runs these (BuildMethod: makefile) with ARTIFACTS_DIR set.
+# The project's venv when there is one (its pip is quiet about the system's packages), else $(PYTHON).
+BUILD_PYTHON = $(if $(wildcard $(BIN)/python),$(CURDIR)/$(BIN)/python,$(PYTHON))
+build-IngressFunction:
+	PYTHON=$(BUILD_PYTHON) infra/build_lambda.sh ingress "$(ARTIFACTS_DIR)"
+build-ChatWorkerFunction build-DeadLetterFunction:
+	PYTHON=$(BUILD_PYTHON) infra/build_lambda.sh worker "$(ARTIFACTS_DIR)"
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) state .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-sam build .aws-sam state .pytest_cache .ruff_cache
