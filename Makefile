@@ -8,7 +8,7 @@ ARGS   ?=
 SAM    := .venv-sam/bin
 LAMBDA_FUNCTIONS := IngressFunction ChatWorkerFunction DeadLetterFunction
 
-.PHONY: run chat playground test lint clean deploy-check bench-retrieval \
+.PHONY: run chat playground test lint clean bench bench-retrieval deploy-check \
 	build-IngressFunction build-ChatWorkerFunction build-DeadLetterFunction
 
 $(BIN)/python:
@@ -37,6 +37,9 @@ playground:  ## Microsoft 365 Agents Playground against `make run` (optional; ne
 test: $(VENV)/.dev deploy-check  ## lint, the deploy checks and the whole test suite (what CI runs)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+bench: $(VENV)/.runtime  ## load: 2,000 activities, 200 conversations, concurrency 50, against the echo sample too
+	$(BIN)/python -m bench.load
 
 $(SAM)/.installed: requirements-deploy.txt
 	$(PYTHON) -m venv .venv-sam

@@ -7,9 +7,7 @@ The ingress imports no backend and builds no Router: card acknowledgements come 
 
 from __future__ import annotations
 
-import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +20,8 @@ from bot.activity import (
     ActivityError,
     InboundActivity,
     check_routable,
+    dedupe_key,
+    load_json,
     parse_activity,
     tenant_of,
     to_turn,
@@ -114,28 +114,19 @@ class Gateway:
         if len(request.body) > MAX_BODY_BYTES:
             return error(413, "PayloadTooLarge", f"The body is larger than {MAX_BODY_BYTES} bytes.")
         try:
-            body = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
-            return error(400, "BadRequest", "The body is not valid JSON.")
-        try:
-            activity = parse_activity(body)
+            activity = parse_activity(load_json(request.body))
+            check_routable(activity)
         except ActivityError as problem:
             return error(400, "BadRequest", str(problem))
 
-        try:
-            caller = await self.auth.authenticate(body, request.header("Authorization"))
-        except ActivityError as problem:
-            return error(400, "BadRequest", str(problem))
+        try:  # the serviceUrl and channel id replies use are the ones checked against the token
+            caller = await self.auth.authenticate(activity, request.header("Authorization"))
         except AuthError as problem:
             log.warning("rejected request (%s): %s", problem.status, problem)
             if problem.status == 503:
                 return error(503, "ServiceUnavailable", "Cannot validate the request right now; retry later.")
             return error(401, "Unauthorized", "Unauthorized.")
 
-        try:
-            check_routable(activity)
-        except ActivityError as problem:
-            return error(400, "BadRequest", str(problem))
         tenant = tenant_of(activity)
         if self.settings.allowed_tenants and tenant not in self.settings.allowed_tenants:
             log.warning("rejected activity %s from tenant %r (not in ALLOWED_TENANTS)", activity.id, tenant)
@@ -159,10 +150,10 @@ class Gateway:
             response = invoke_message(action_ack(turn.verb))
         else:  # a message, or Teams' feedback loop, which wants a bare 200
             response = HttpResponse(200)
-        ref = ConversationRef(activity.service_url, activity.conversation.id, activity.id, caller.audience)
-        # An activity without an id cannot be recognised when it comes again: its record is its own.
-        key = f"activity|{activity.conversation.id}|{activity.id or uuid.uuid4().hex}"
-        return await self._hand_over(job_for(turn, ref, key), response)
+        # Replies go to the serviceUrl checked against the token; an activity without an id is recognised
+        # when it comes again by a digest of its content.
+        ref = ConversationRef(caller.service_url, activity.conversation.id, activity.id, caller.audience)
+        return await self._hand_over(job_for(turn, ref, dedupe_key(activity)), response)
 
     async def _sign_in(self, activity: InboundActivity, audience: str) -> HttpResponse:
         """Answer Teams' sign-in invokes and hand the user's pending question to the worker.
@@ -206,9 +197,9 @@ class Gateway:
                 token = None
             ok, response = bool(token), HttpResponse(200 if token else 404)
         turn = Turn(kind="action", verb="signed_in", data={"ok": ok}, invoke=True, **turn_fields(activity))
+        # activity.service_url is the URL just checked against the token's serviceurl claim
         ref = ConversationRef(activity.service_url, activity.conversation.id, activity.id, audience)
-        key = f"activity|{activity.conversation.id}|{activity.id or uuid.uuid4().hex}"
-        await self._hand_over(job_for(turn, ref, key), response)
+        await self._hand_over(job_for(turn, ref, dedupe_key(activity)), response)
         return response
 
     async def _hand_over(self, job: Job, response: HttpResponse) -> HttpResponse:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from aiohttp import web
-
+from bot.edge_http import serve_app
 from bot.server import create_app
 from entrypoints.wiring import build_local
 from services.observability.start import start_observability
@@ -44,5 +43,5 @@ def serve() -> int:
         f"  stop:               Ctrl+C",
         flush=True,
     )
-    web.run_app(create_app(gateway), host=settings.host, port=settings.port, print=None, access_log=None)
+    serve_app(create_app(gateway), settings.host, settings.port)  # unparsable requests get a 4xx, no traceback
     return 0

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     microsoft_app_type: Literal["MultiTenant", "SingleTenant"] = "MultiTenant"
     microsoft_app_tenant_id: str = ""
     bot_openid_metadata_url: HttpUrl | None = None
+    allowed_channels: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["msteams"])
+    auth_require_exp: bool = True
 
     backend: Literal["local", "bedrock", "qbusiness"] = "local"
     knowledge_dir: Path = REPO_ROOT / "docs"
@@ -148,7 +150,8 @@ class Settings(BaseSettings):
     def _chat_mode_upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("allowed_tenants", "download_allowed_hosts", "s3_allowed_buckets", "admin_users", mode="before")
+    @field_validator("allowed_tenants", "allowed_channels", "download_allowed_hosts", "s3_allowed_buckets",
+                     "admin_users", mode="before")  # fmt: skip
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):

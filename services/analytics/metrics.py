@@ -18,6 +18,7 @@ from sklearn import metrics as skm
 
 from services.analytics.errors import AnalyticsError
 from services.analytics.tables import require_column
+from services.quoting import quote
 
 POSITIVE_NAMES = {"1", "1.0", "true", "yes", "y", "positive", "pos", "t"}
 EPSILON = 1e-15  # probabilities are clipped to [ε, 1 − ε] for log loss, as scikit-learn does
@@ -70,7 +71,7 @@ def infer_columns(table: pd.DataFrame, y_true: str | None, y_score: str | None) 
         for name in names:
             if name in lowered:
                 return lowered[name]
-        shown = ", ".join(map(str, table.columns[:30]))
+        shown = ", ".join(quote(str(c), 40) for c in table.columns[:30])  # column names are user data
         raise AnalyticsError(f"Which column is {role}? Name it as {role}=<column>; the table's columns are: {shown}.")
 
     return find(y_true, TRUTH_NAMES, "y_true"), find(y_score, SCORE_NAMES, "y_score")
@@ -115,7 +116,10 @@ def evaluate(
     frame = frame.dropna()
     dropped = rows - len(frame)
     if frame.empty:
-        raise AnalyticsError(f"Every row misses a value in '{y_true}' or '{y_score}': there is nothing to evaluate.")
+        raise AnalyticsError(
+            f"Every row misses a value in '{quote(y_true, 40)}' or '{quote(y_score, 40)}': "
+            "there is nothing to evaluate."
+        )
     task = infer_task(frame["y"], frame["s"], query)
     if task == "binary":
         result = _binary(frame, y_true, y_score, threshold, sampling_rate)
@@ -135,7 +139,9 @@ def _numeric(values: pd.Series, column: str, what: str) -> np.ndarray:
     converted = pd.to_numeric(values, errors="coerce")
     if converted.isna().any():
         example = values[converted.isna()].iloc[0]
-        raise AnalyticsError(f"The column '{column}' is not numeric (for example {example!r}): {what}.")
+        raise AnalyticsError(
+            f"The column '{quote(column, 40)}' is not numeric (for example “{quote(str(example), 40)}”): {what}."
+        )
     return converted.to_numpy(dtype=float)
 
 
@@ -145,7 +151,7 @@ def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: f
     if y.min() == y.max():
         only = "positive" if y[0] else "negative"
         raise AnalyticsError(
-            f"The column '{y_true}' has a single class (every row is {only}): ROC AUC, PR AUC and log loss "
+            f"The column '{quote(y_true, 40)}' has a single class (every row is {only}): ROC AUC, PR AUC and log loss "
             "need both classes. Send predictions that include both outcomes."
         )
     scored = pd.api.types.is_numeric_dtype(frame["s"]) or pd.to_numeric(frame["s"], errors="coerce").notna().all()

@@ -6,9 +6,11 @@ import difflib
 import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from services.analytics.errors import AnalyticsError
+from services.quoting import quote
 
 PARQUET_MAGIC = b"PAR1"
 
@@ -36,13 +38,26 @@ def read_table(data: bytes | str | Path, name: str = "", columns: list[str] | No
             table = pd.read_csv(io.BytesIO(data), sep=separator, usecols=columns, low_memory=False)
     except (ValueError, UnicodeDecodeError, OSError) as error:  # pandas' and pyarrow's parse errors
         if columns and "Usecols" in str(error):
-            raise AnalyticsError(f"{label} lacks some of the columns {', '.join(columns)}.") from None
+            shown = ", ".join(quote(c, 40) for c in columns[:10])
+            raise AnalyticsError(f"{label} lacks some of the columns {shown}.") from None
         raise AnalyticsError(f"I cannot read {label} as a CSV or Parquet table ({type(error).__name__}).") from None
     except Exception as error:  # noqa: BLE001 - pyarrow raises its own types for corrupt files
         raise AnalyticsError(f"I cannot read {label} as a CSV or Parquet table ({type(error).__name__}).") from None
     if table.empty:
         raise AnalyticsError(f"{label} has no rows.")
+    _refuse_overflow(table, label)
     return table
+
+
+def _refuse_overflow(table: pd.DataFrame, label: str) -> None:
+    """Raise AnalyticsError for a number beyond float64 (CSV's `1e309` is read as infinity)."""
+    for name in table.select_dtypes(include="float").columns:  # column by column: no copy of the whole table
+        infinite = np.isinf(table[name].to_numpy(dtype="float64", na_value=np.nan))
+        if infinite.any():
+            raise AnalyticsError(
+                f"{label} has a number too large for a 64-bit float in column '{quote(str(name), 40)}' "
+                f"(data row {int(np.argmax(infinite)) + 1}): cap or rescale the values."
+            )
 
 
 def require_column(table: pd.DataFrame, column: str, role: str) -> pd.Series:
@@ -51,6 +66,6 @@ def require_column(table: pd.DataFrame, column: str, role: str) -> pd.Series:
         return table[column]
     names = [str(c) for c in table.columns]
     close = difflib.get_close_matches(column, names, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    shown = ", ".join(names[:30]) + (" …" if len(names) > 30 else "")
-    raise AnalyticsError(f"The table has no column '{column}' for {role}.{hint} Its columns are: {shown}.")
+    hint = f" Did you mean '{quote(close[0], 40)}'?" if close else ""
+    shown = ", ".join(quote(n, 40) for n in names[:30]) + (" …" if len(names) > 30 else "")  # names are user data
+    raise AnalyticsError(f"The table has no column '{quote(column, 40)}' for {role}.{hint} Its columns are: {shown}.")

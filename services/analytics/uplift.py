@@ -29,6 +29,7 @@ from services.analytics.uplift_metrics import (
     uplift_at_k,
     uplift_auc,
 )
+from services.quoting import quote
 
 TREATED_NAMES = {"1", "1.0", "true", "yes", "y", "t", "treatment", "treated", "test", "called", "contacted"}
 MAX_TRAIN_ROWS = 100_000  # per model fit: beyond this, a uniform sample trains (stated in the output)
@@ -42,7 +43,8 @@ def _binary(series: pd.Series, column: str, role: str) -> tuple[np.ndarray, str]
     values = series.dropna().unique()
     if len(values) != 2:
         raise AnalyticsError(
-            f"The {role} column '{column}' must have exactly two values (treated and not), it has {len(values)}."
+            f"The {role} column '{quote(column, 40)}' must have exactly two values (treated and not), "
+            f"it has {len(values)}."
         )
     treated = next((v for v in values if str(v).strip().lower() in TREATED_NAMES), sorted(values, key=str)[-1])
     return (series == treated).to_numpy(dtype=float), str(treated)
