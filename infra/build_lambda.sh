@@ -23,6 +23,9 @@ cp -R "$deps"/. "$out"/
 rm -f "$out/.complete"
 if [ "$kind" = ingress ]; then
   rm -rf "$out"/boto3 "$out"/boto3-* "$out"/botocore "$out"/botocore-* "$out"/s3transfer "$out"/s3transfer-*
+  # The local backend's retrieval libraries: only a worker answers questions (bench/lambda_package.py checks
+  # that the ingress never imports them).
+  rm -rf "$out"/rapidfuzz* "$out"/selectolax* "$out"/Stemmer* "$out"/PyStemmer* "$out"/pystemmer*
 fi
 for folder in bot handlers services entrypoints docs; do
   cp -R "$root/$folder" "$out/"
