@@ -205,3 +205,52 @@ def test_cli_bad_column_exits_2_with_a_sentence(tmp_path):
         capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
     )  # fmt: skip
     assert result.returncode == 2 and "no column 'truth'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_labels_compare_equal_across_1_and_1_0_and_text():
+    # one missing label makes pandas read the column as floats: 1.0 must still equal the prediction "1"
+    table = pd.DataFrame({"y": [1, 2, 3, 1, 2, 3, None, 2], "yhat": ["1", "2", "3", "1", "2", "1", "2", "2"]})
+    result = evaluate(table, "y", "yhat")
+    assert result["task"] == "multiclass" and result["labels"] == ["1", "2", "3"]
+    assert result["accuracy"] == pytest.approx(6 / 7, abs=1e-6)
+
+
+def test_whole_number_targets_with_continuous_predictions_are_regression():
+    rng = np.random.default_rng(8)
+    rating = rng.integers(1, 6, 400)
+    predicted = rating + rng.normal(0, 0.6, 400)
+    result = evaluate(pd.DataFrame({"rating": rating, "p": predicted}), "rating", "p")
+    assert result["task"] == "regression"
+    assert result["mae"] == pytest.approx(skm.mean_absolute_error(rating, predicted), abs=1e-6)
+
+
+def test_zero_one_predictions_get_threshold_metrics_only():
+    rng = np.random.default_rng(9)
+    y = rng.integers(0, 2, 500)
+    predicted = np.where(rng.random(500) < 0.8, y, 1 - y)
+    result = evaluate(pd.DataFrame({"y": y, "p": predicted}), "y", "p")
+    assert result["kind"] == "predicted classes"
+    assert "log_loss" not in result and "normalized_entropy" not in result and "roc_auc" not in result
+    assert result["accuracy"] == pytest.approx(skm.accuracy_score(y, predicted), abs=1e-6)
+
+
+def test_multiclass_log_loss_from_per_class_probability_columns():
+    rng = np.random.default_rng(10)
+    labels = rng.choice(["a", "b", "c"], 300)
+    p = rng.dirichlet([1, 1, 1], 300)
+    table = pd.DataFrame({"y": labels, "pred": np.array(["a", "b", "c"])[p.argmax(1)]})
+    table[["p_a", "prob_b", "P_C"]] = p
+    result = evaluate(table, "y", "pred")
+    assert result["log_loss"] == pytest.approx(skm.log_loss(labels, p, labels=["a", "b", "c"]), abs=1e-6)
+    assert any("Multiclass log loss" in line for line in result["summary"])
+
+
+def test_an_auc_far_below_one_half_hints_at_inverted_scores():
+    rng = np.random.default_rng(11)
+    s = rng.random(600)
+    y = (rng.random(600) < 1 - s).astype(int)
+    result = evaluate(pd.DataFrame({"y": y, "p": s}), "y", "p")
+    assert result["roc_auc"] < 0.3 and result["inverted_hint"]
+    assert any("may be inverted" in line for line in result["summary"])
+    fair = evaluate(binary_table(), "label", "p")
+    assert "inverted_hint" not in fair

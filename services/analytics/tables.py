@@ -11,6 +11,13 @@ import pandas as pd
 from services.analytics.errors import AnalyticsError
 
 PARQUET_MAGIC = b"PAR1"
+EXCERPT_CHARS = 60  # user data quoted in a sentence (a column name, a cell) is cut to this many characters
+
+
+def short(text: object, limit: int = EXCERPT_CHARS) -> str:
+    """Return `text` as a string of at most `limit` characters, cut with an ellipsis, on one line."""
+    value = " ".join(str(text).split())
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def read_table(data: bytes | str | Path, name: str = "", columns: list[str] | None = None) -> pd.DataFrame:
@@ -51,6 +58,6 @@ def require_column(table: pd.DataFrame, column: str, role: str) -> pd.Series:
         return table[column]
     names = [str(c) for c in table.columns]
     close = difflib.get_close_matches(column, names, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    shown = ", ".join(names[:30]) + (" …" if len(names) > 30 else "")
-    raise AnalyticsError(f"The table has no column '{column}' for {role}.{hint} Its columns are: {shown}.")
+    hint = f" Did you mean '{short(close[0])}'?" if close else ""
+    shown = ", ".join(short(name, 30) for name in names[:30]) + (" …" if len(names) > 30 else "")
+    raise AnalyticsError(f"The table has no column '{short(column)}' for {role}.{hint} Its columns are: {shown}.")
