@@ -17,7 +17,8 @@ from scipy.optimize import brentq
 from sklearn import metrics as skm
 
 from services.analytics.errors import AnalyticsError
-from services.analytics.tables import require_column, short
+from services.analytics.tables import require_column
+from services.analytics.wording import short
 
 POSITIVE_NAMES = {"1", "1.0", "true", "yes", "y", "positive", "pos", "t"}
 EPSILON = 1e-15  # probabilities are clipped to [ε, 1 − ε] for log loss, as scikit-learn does

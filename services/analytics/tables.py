@@ -9,15 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from services.analytics.errors import AnalyticsError
+from services.analytics.wording import short
 
 PARQUET_MAGIC = b"PAR1"
-EXCERPT_CHARS = 60  # user data quoted in a sentence (a column name, a cell) is cut to this many characters
-
-
-def short(text: object, limit: int = EXCERPT_CHARS) -> str:
-    """Return `text` as a string of at most `limit` characters, cut with an ellipsis, on one line."""
-    value = " ".join(str(text).split())
-    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def read_table(data: bytes | str | Path, name: str = "", columns: list[str] | None = None) -> pd.DataFrame:

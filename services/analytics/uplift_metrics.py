@@ -136,8 +136,8 @@ def bootstrap_qini(y, uplift, treatment, resamples: int = 200, seed: int = 0, le
         values[i] = _normalised_area(model.curve(counts), perfect.curve(counts))
     values = values[np.isfinite(values)]
     tail = (1 - level) / 2 * 100
-    return {
-        "ci": [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))],
+    return {  # no interval when no resample had both arms (tiny experiments)
+        "ci": [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))] if values.size else None,
         "resamples": int(values.size),
         "level": level,
         "points": min(BOOTSTRAP_POINTS, n),
@@ -171,7 +171,8 @@ def decile_table(y, uplift, treatment, value=None) -> list[dict[str, Any]]:
         cumulative_value += (value_lift or 0.0) * part.size
         rows.append({
             "decile": number, "rows": int(part.size), "treated": int(treated.size), "control": int(control.size),
-            "predicted_uplift": float(uplift[part].mean()), "treated_rate": rate_t, "control_rate": rate_c,
+            "predicted_uplift": float(uplift[part].mean()) if part.size else None, "treated_rate": rate_t,
+            "control_rate": rate_c,
             "uplift": lift, "cumulative_incremental": cumulative, "value_uplift_per_person": value_lift,
             "cumulative_incremental_value": cumulative_value,
         })  # fmt: skip
