@@ -335,17 +335,16 @@ def analyse(
 
 
 def _amount(value: float, kind: str) -> str:
-    """Return a total for people: money and successes as whole numbers, other outcomes with 4 digits."""
-    if kind == "outcome":
+    """Return a total for people: money, successes and large totals as whole numbers, small ones with 4 digits."""
+    if kind == "outcome" and abs(value) < 1000:
         return f"{value:,.4g}"
-    text = f"{'-' if round(value) < 0 else ''}{abs(value):,.0f}"
-    return text + (" successes" if kind == "successes" and abs(round(value)) != 1 else
-                   " success" if kind == "successes" else "")  # fmt: skip
+    return f"{'-' if round(value) < 0 else ''}{abs(value):,.0f}"
 
 
 def _interval(estimate: dict[str, Any], kind: str) -> str:
     low, high = estimate["ci"]
-    return f"{_amount(estimate['estimate'], kind)} (95% interval {_amount(low, kind)} to {_amount(high, kind)})"
+    unit = " successes" if kind == "successes" else ""
+    return f"{_amount(estimate['estimate'], kind)}{unit} (95% interval {_amount(low, kind)} to {_amount(high, kind)})"
 
 
 def _deciles_text(last: int) -> str:
