@@ -254,3 +254,22 @@ def test_an_auc_far_below_one_half_hints_at_inverted_scores():
     assert any("may be inverted" in line for line in result["summary"])
     fair = evaluate(binary_table(), "label", "p")
     assert "inverted_hint" not in fair
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"label,p\n1,0.4\n0,1e309\n", "too large to compute with at line 3"),
+        (b"", "is empty"),
+        (b"label,p\n\xff\xfe1,0.2\n", "is not UTF-8 text"),
+    ],
+)
+def test_cli_unreadable_tables_exit_2_with_a_sentence_and_no_exception_name(tmp_path, content, words):
+    path = tmp_path / "preds.csv"
+    path.write_bytes(content)
+    result = subprocess.run(
+        [sys.executable, "-m", "services.analytics", "metrics", str(path), "--y-true", "label", "--y-score", "p"],
+        capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert result.returncode == 2 and words in result.stderr
+    assert not any(name in result.stderr for name in ("Traceback", "EmptyDataError", "UnicodeDecodeError"))
