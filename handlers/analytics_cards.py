@@ -76,8 +76,8 @@ def evaluation_card(result: dict[str, Any], source: str, chart_png: bytes | None
 
 def _details(result: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
     if result.get("calibration_table"):
-        pairs = [(f"Decile {r['decile']} ({r['rows']:,} rows)", f"predicted {r['predicted']:.4f} · observed "
-                  f"{r['observed']:.4f}") for r in result["calibration_table"]]  # fmt: skip
+        pairs = [(f"Decile {r['decile']} ({r['rows']:,} rows)", f"mean predicted {r['predicted']:.4f} · observed "
+                  f"rate {r['observed']:.4f}") for r in result["calibration_table"]]  # fmt: skip
         return "Calibration table", [facts(pairs)]
     if result["task"] == "multiclass":
         pairs = [(c["label"], f"precision {c['precision']:.3f} · recall {c['recall']:.3f} · F1 {c['f1']:.3f} "
@@ -85,7 +85,9 @@ def _details(result: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
         return "Per-class scores", [facts(pairs)]
     if result["task"] == "regression":
         residuals = result["residuals"]
-        return "Residuals", [facts([(name, _number(value)) for name, value in residuals.items()])]
+        titles = {"mean": "Mean residual", "std": "Residual SD"}
+        return "Residuals", [facts([(titles.get(name, f"Residual {name}"), _number(value))
+                                    for name, value in residuals.items()])]  # fmt: skip
     if result["task"] == "ranking":
         return "Conventions", [text(result["conventions"])]
     return None
