@@ -5,7 +5,11 @@ BIN    := $(VENV)/bin
 PORT   ?= 3978
 ARGS   ?=
 
-.PHONY: run chat playground test lint clean
+SAM    := .venv-sam/bin
+LAMBDA_FUNCTIONS := IngressFunction ChatWorkerFunction DeadLetterFunction
+
+.PHONY: run chat playground test lint clean deploy-check \
+	build-IngressFunction build-ChatWorkerFunction build-DeadLetterFunction
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +24,8 @@ $(VENV)/.dev: requirements.txt requirements-analytics.txt requirements-dev.txt |
 	touch $(VENV)/.runtime $@
 
 run: $(VENV)/.runtime  ## start the bot on 127.0.0.1:$(PORT) (local backend, SQLite state, analytics)
-	PORT=$(PORT) $(BIN)/python -m bot serve
+	PORT=$(PORT) DOWNLOAD_ALLOWED_HOSTS="$${DOWNLOAD_ALLOWED_HOSTS:-*.sharepoint.com,http://127.0.0.1}" \
+		$(BIN)/python -m bot serve
 
 chat: $(VENV)/.runtime  ## the terminal Teams emulator (ARGS=--group or --channel)
 	$(BIN)/python -m bot chat --endpoint http://127.0.0.1:$(PORT)/api/messages $(ARGS)
@@ -29,13 +34,37 @@ playground:  ## Microsoft 365 Agents Playground against `make run` (optional; ne
 	TEAMSAPPTESTER_BROWSER=none npx --yes @microsoft/m365agentsplayground \
 		-e http://127.0.0.1:$(PORT)/api/messages -c msteams --dt -p 56150
 
-test: $(VENV)/.dev  ## lint and run the whole test suite
+test: $(VENV)/.dev deploy-check  ## lint, the deploy checks and the whole test suite (what CI runs)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+$(SAM)/.installed: requirements-deploy.txt
+	$(PYTHON) -m venv .venv-sam
+	$(SAM)/python -m pip install --quiet --upgrade pip
+	$(SAM)/python -m pip install --quiet -r requirements-deploy.txt
+	touch $@
+
+# cfn-lint and `sam validate --lint` on template.yaml; `sam build` of the zip functions (the analytics image
+# needs Docker: its requirements are checked for Lambda's Python 3.12 instead); package sizes and contents.
+deploy-check: $(SAM)/.installed $(VENV)/.dev
+	$(SAM)/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 $(SAM)/sam validate --lint
+	for function in $(LAMBDA_FUNCTIONS); do \
+		SAM_CLI_TELEMETRY=0 $(SAM)/sam build $$function --build-in-source --build-dir build/sam/$$function \
+			>build/sam-$$function.log 2>&1 || { cat build/sam-$$function.log; exit 1; }; \
+	done
+	$(BIN)/python bench/lambda_package.py --check
+	infra/check_analytics_image.sh
+
+# `sam build` runs these (BuildMethod: makefile) with ARTIFACTS_DIR set.
+build-IngressFunction:
+	infra/build_lambda.sh ingress "$(ARTIFACTS_DIR)"
+build-ChatWorkerFunction build-DeadLetterFunction:
+	infra/build_lambda.sh worker "$(ARTIFACTS_DIR)"
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) state .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-sam build .aws-sam state .pytest_cache .ruff_cache

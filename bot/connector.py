@@ -10,12 +10,15 @@ import asyncio
 import logging
 import random
 import time
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
+
+from handlers.jobs import ConversationRef
+
+__all__ = ["BotConnector", "ConnectorError", "ConversationRef", "retry_after_seconds"]
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +27,6 @@ RETRY_STATUSES = frozenset({412, 429, 502, 504})
 
 class TokenSource(Protocol):
     async def token(self, audience: str) -> str | None: ...
-
-
-@dataclass(frozen=True)
-class ConversationRef:
-    """Where replies go: the channel's serviceUrl, the conversation, the activity replied to, the token audience."""
-
-    service_url: str
-    conversation_id: str
-    activity_id: str = ""
-    audience: str = ""
 
 
 class ConnectorError(Exception):

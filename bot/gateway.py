@@ -1,24 +1,26 @@
-"""The neutral core of the edge: an HTTP request in, an HTTP response out, the turn dispatched.
+"""The ingress: an HTTP request in, an HTTP response out, the turn handed to a job queue.
 
-authenticate (JWT) → tenant allow-list → dedupe → Turn → dispatch → acknowledge. The aiohttp server
-and a Lambda entry both convert their requests to `HttpRequest` and call `Gateway.handle`.
+authenticate (JWT) → tenant allow-list → Turn → idempotency record → job queue → acknowledge. The aiohttp
+server and the Lambda HTTP entry both convert their requests to `HttpRequest` and call `Gateway.handle`.
+The ingress imports no backend and builds no Router: card acknowledgements come from a static table.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.activity import CARD_ACTION, FEEDBACK_LOOP, ActivityError, check_routable, parse_activity, tenant_of, to_turn
 from bot.auth import AuthError, ChannelAuth
-from bot.connector import ConversationRef
-from bot.dispatcher import InProcessDispatcher, Job
-from handlers.router import Router
+from handlers.catalog import action_ack
+from handlers.jobs import ConversationRef, Job, job_for
+from handlers.queues import JobQueue, QueueError
 from services.settings import Settings
-from services.store import Store
+from services.store import ACCEPTING, QUEUED, Store
 
 log = logging.getLogger(__name__)
 
@@ -58,28 +60,31 @@ def invoke_message(text: str) -> HttpResponse:
     return HttpResponse(200, {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": text})
 
 
+def retry_later(message: str) -> HttpResponse:
+    """Return a 503 that asks the channel to deliver the activity again shortly."""
+    return HttpResponse(503, {"error": {"code": "ServiceUnavailable", "message": message}}, {"Retry-After": "2"})
+
+
 class Gateway:
-    """Authenticates, filters and acknowledges activities; runs their turns through the dispatcher."""
+    """Authenticates, filters and acknowledges activities; hands their turns to the job queue."""
 
     def __init__(
         self,
         settings: Settings,
         auth: ChannelAuth,
         store: Store,
-        router: Router,
-        dispatcher: InProcessDispatcher,
+        queue: JobQueue,
         closers: list[Callable[[], Awaitable[None]]] | None = None,
     ) -> None:
         self.settings = settings
         self.auth = auth
         self.store = store
-        self.router = router
-        self.dispatcher = dispatcher
+        self.queue = queue
         self._closers = closers or []
 
     async def close(self, timeout: float = 20.0) -> None:
-        """Let running turns finish (up to `timeout` seconds), then close connections and the store."""
-        await self.dispatcher.drain(timeout)
+        """Let queued in-process turns finish (up to `timeout` seconds), then close connections and the store."""
+        await self.queue.close(timeout)
         for close in self._closers:
             await close()
         await self.store.close()
@@ -133,15 +138,33 @@ class Gateway:
             log.debug("acknowledged %s activity %s without a turn", activity.type, activity.id)
             return HttpResponse(200)
         if activity.name == CARD_ACTION:
-            response = invoke_message(self.router.action_ack(turn.verb))
+            response = invoke_message(action_ack(turn.verb))
         else:  # a message, or Teams' feedback loop, which wants a bare 200
             response = HttpResponse(200)
-
-        if activity.id and not await self.store.claim(
-            f"activity|{activity.conversation.id}|{activity.id}", self.settings.dedupe_ttl_seconds
-        ):
-            log.info("duplicate activity %s in %s: already answered", activity.id, activity.conversation.id)
-            return response
         ref = ConversationRef(activity.service_url, activity.conversation.id, activity.id, caller.audience)
-        self.dispatcher.submit(Job(turn, ref))
+        # An activity without an id cannot be recognised when it comes again: its record is its own.
+        key = f"activity|{activity.conversation.id}|{activity.id or uuid.uuid4().hex}"
+        return await self._hand_over(job_for(turn, ref, key), response)
+
+    async def _hand_over(self, job: Job, response: HttpResponse) -> HttpResponse:
+        """Queue the job once per activity and return `response`; 503 when it cannot be queued now.
+
+        The record is `accepting` (a short lease) while the job is handed to the queue and `queued` after, so
+        a crash between the two costs one lease: the channel's re-delivery then runs the job."""
+        key, settings = job.idempotency_key, self.settings
+        held = await self.store.acquire(key, ACCEPTING, settings.accept_lease_seconds)
+        if not held.ok:
+            if held.previous == ACCEPTING:  # a concurrent delivery is handing it over, or crashed doing so
+                log.info("activity %s is being accepted by another delivery: asked to retry", job.turn.id)
+                return retry_later("This activity is being accepted; retry shortly.")
+            log.info("duplicate activity %s in %s: %s already", job.turn.id, job.turn.conversation.id, held.previous)
+            return response
+        try:
+            await self.queue.submit(job)
+        except QueueError as problem:
+            log.error("could not queue activity %s: %s", job.turn.id, problem)
+            await self.store.release(key, held.owner)
+            return retry_later("The bot cannot take work right now; retry shortly.")
+        # A fast worker may have taken it to `running` already: then this write does nothing.
+        await self.store.acquire(key, QUEUED, settings.queue_lease_seconds, take_over=(ACCEPTING,))
         return response

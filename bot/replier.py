@@ -31,6 +31,11 @@ class TeamsReplier:
         self._open = await stream.start(status)
         return self._open
 
+    async def abandon(self) -> None:
+        """Stop an open answer stream's background updates without sending anything (the turn was cut off)."""
+        if self._open is not None and not self._open.closed:
+            await self._open._close_pump()
+
     async def _send(self, activity: dict) -> str:
         return await self.connector.reply(self.ref, activity)
 

@@ -16,12 +16,13 @@ from typing import Any
 
 from handlers.analytics_cards import drift_card, entry_card, evaluation_card, suggestions_text, uplift_card
 from handlers.app import stream_answer
-from handlers.models import Replier, Turn
+from handlers.models import FileAttachment, Replier, Turn
 from handlers.router import Router
 from services.analytics.errors import AnalyticsError
 from services.analytics.glossary import Entry, glossary
 from services.backends import Backend, Question
 from services.datasets import DatasetError, download, fetch
+from services.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,27 @@ class AnalyticsConfig:
 
     data_dir: Path | None = None
     max_bytes: int = 200_000_000
+    allowed_hosts: tuple[str, ...] = ()  # DOWNLOAD_ALLOWED_HOSTS: where attachments may be downloaded from
+    allowed_buckets: tuple[str, ...] = ()  # S3_ALLOWED_BUCKETS: which buckets s3:// sources may name
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AnalyticsConfig:
+        """Return the analytics configuration the settings describe."""
+        return cls(
+            settings.data_dir, settings.analytics_max_file_mb * 1_000_000,
+            tuple(settings.download_allowed_hosts), tuple(settings.s3_allowed_buckets),
+        )  # fmt: skip
+
+    async def attachment(self, file: FileAttachment) -> tuple[bytes, str]:
+        """Return (bytes, name) of an attached file, downloaded under the allow-list."""
+        return await download(file.download_url, file.name, self.max_bytes, allowed_hosts=self.allowed_hosts), file.name
+
+    async def source(self, source: str) -> tuple[bytes, str]:
+        """Return (bytes, name) of an `s3://` URI or a DATA_DIR path named in the message."""
+        data = await fetch(
+            source, data_dir=self.data_dir, max_bytes=self.max_bytes, allowed_buckets=self.allowed_buckets
+        )
+        return data, source.rsplit("/", 1)[-1]
 
 
 def parse_options(text: str) -> tuple[dict[str, str], list[str]]:
@@ -256,13 +278,12 @@ async def _analysis(
 async def _two_tables(config: AnalyticsConfig, turn: Turn, words: list[str]) -> list[tuple[bytes, str]]:
     """Return the reference and current tables' bytes and names: two attachments, or two sources named."""
     if len(turn.files) >= 2:
-        return [(await download(f.download_url, f.name, config.max_bytes), f.name) for f in turn.files[:2]]
+        return [await config.attachment(f) for f in turn.files[:2]]
     if len(turn.files) == 1 or len(words) == 1:
         raise DatasetError("Drift needs two tables: attach (or name) the reference first and the current data second.")
     if not words:
         raise DatasetError(DRIFT_USAGE)
-    return [(await fetch(s, data_dir=config.data_dir, max_bytes=config.max_bytes), s.rsplit("/", 1)[-1])
-            for s in words[:2]]  # fmt: skip
+    return [await config.source(s) for s in words[:2]]
 
 
 def _grounded(entry: Entry, question: str) -> str:
@@ -277,9 +298,7 @@ async def _load(config: AnalyticsConfig, turn: Turn, words: list[str]) -> tuple[
     """Return (file bytes, name) from the first attachment, else the first s3:// URI or DATA_DIR path named;
     None when the message names no data."""
     if turn.files:
-        attachment = turn.files[0]
-        return await download(attachment.download_url, attachment.name, config.max_bytes), attachment.name
+        return await config.attachment(turn.files[0])
     if words:
-        source = words[0]
-        return await fetch(source, data_dir=config.data_dir, max_bytes=config.max_bytes), source.rsplit("/", 1)[-1]
+        return await config.source(words[0])
     return None

@@ -7,13 +7,16 @@ import logging
 import uuid
 from typing import Any
 
+from handlers.catalog import split_command
 from handlers.models import Replier, StreamStopped, Turn
+from handlers.report import TurnReport, close_report, current_report, open_report
 from handlers.router import Router
 from services.backends import Backend, BackendError, FinalAnswer, Question, TextDelta
-from services.store import Feedback, Store
+from services.store import Feedback, Store, get_conversation, update_conversation
 
 log = logging.getLogger(__name__)
 
+FAILED_SENTENCE = "Sorry, something went wrong on my side."
 EMPTY_MESSAGE = "Your message was empty. Ask me a question, or send `help` to see what I can do."
 REMEMBERED_ANSWERS = 50  # answers per conversation whose ids Teams' own 👍/👎 can refer to
 
@@ -57,7 +60,7 @@ def build_router(backend: Backend, store: Store) -> Router:
             await replier.send_text(EMPTY_MESSAGE)
             return
         text, note = trim_question(text.strip(), backend.max_input_chars)
-        saved = await store.get_conversation(turn.conversation.key)
+        saved = await get_conversation(store, turn.conversation.key)
         state = saved.get("backend_state", {}) if saved.get("backend") == backend.name else {}
         question = Question(
             text=text, conversation_key=turn.conversation.key, user_id=turn.user.id,
@@ -66,16 +69,18 @@ def build_router(backend: Backend, store: Store) -> Router:
         answered = await stream_answer(replier, backend, question, note=note)
         if answered is not None:
             final, message_id = answered
-            await store.put_conversation(turn.conversation.key, _next_state(saved, backend.name, final, message_id))
+            await update_conversation(
+                store, turn.conversation.key, lambda fresh: _next_state(fresh, backend.name, final, message_id, state)
+            )
 
-    @router.action("feedback", "Thanks for your feedback.")
+    @router.action("feedback")
     async def feedback(turn: Turn, replier: Replier) -> None:
         reaction = str(turn.data.get("reaction", ""))
         if reaction not in ("like", "dislike"):
             raise ValueError(f"feedback action with reaction {reaction!r}")
         ids = dict(turn.data)
         if not ids.get("answer_id") and ids.get("reply_to"):  # Teams' own 👍/👎 names the message, not the answer
-            saved = await store.get_conversation(turn.conversation.key)
+            saved = await get_conversation(store, turn.conversation.key)
             ids.update(saved.get("answers", {}).get(str(ids["reply_to"]), {}))
         await store.add_feedback(
             Feedback(
@@ -102,6 +107,8 @@ async def stream_answer(
 ) -> tuple[FinalAnswer, str] | None:
     """Show the backend's answer while it is written; return (the final answer, the id of its message), or
     None when the user stopped it (closing the backend's generator stops the backend too)."""
+    report = current_report()
+    report.backend = backend.name
     stream = await replier.start_stream(backend.status_text)
     shown = ""
     final: FinalAnswer | None = None
@@ -110,21 +117,34 @@ async def stream_answer(
             async for event in events:
                 if isinstance(event, TextDelta):
                     shown += event.text
+                    report.first_text()
                     await stream.update(shown)
                 elif isinstance(event, FinalAnswer):
                     final = event
     except StreamStopped:
         log.info("answer stopped by the user in %s after %d characters", question.conversation_key, len(shown))
+        report.outcome = "stopped"
         return None
     if final is None:
         raise RuntimeError(f"backend {backend.name} ended without a final answer")
-    return final, await stream.finish(final, note=note)
+    message_id = await stream.finish(final, note=note)
+    report.first_text()
+    report.outcome = "blocked" if final.blocked else "answered"
+    return final, message_id
 
 
-def _next_state(saved: dict[str, Any], backend: str, final: FinalAnswer, message_id: str) -> dict[str, Any]:
+def _next_state(
+    saved: dict[str, Any], backend: str, final: FinalAnswer, message_id: str, asked_with: dict[str, Any]
+) -> dict[str, Any]:
     """Return the conversation state after an answer: the backend's state (unless a guardrail blocked the turn),
-    outcome counts, and the answer ids of the message that carries it."""
+    outcome counts, and the answer ids of the message that carries it.
+
+    `asked_with` is the backend state the question was asked with. When `saved` holds another one, another
+    writer (a concurrent turn or a retry) saved since: its history is kept rather than silently replaced."""
     kept = saved.get("backend_state", {}) if saved.get("backend") == backend else {}
+    overtaken = saved.get("backend") == backend and kept != asked_with
+    if overtaken:
+        log.warning("conversation state changed during the turn; kept the newer backend state")
     outcomes = dict(saved.get("outcomes", {}))
     outcome = "blocked" if final.blocked else "answered"
     outcomes[outcome] = outcomes.get(outcome, 0) + 1
@@ -137,27 +157,39 @@ def _next_state(saved: dict[str, Any], backend: str, final: FinalAnswer, message
         answers = dict(list(answers.items())[-REMEMBERED_ANSWERS:])
     return {
         "backend": backend,
-        "backend_state": kept if final.blocked else final.state,
+        "backend_state": kept if final.blocked or overtaken else final.state,
         "outcomes": outcomes,
         "last_outcome": outcome,
         "answers": answers,
     }
 
 
-async def run_turn(router: Router, turn: Turn, replier: Replier) -> None:
-    """Run one turn; a failure is logged with a reference id and the user gets one friendly sentence with it."""
+def new_reference() -> str:
+    """Return a short reference id to show a user and log beside a failure."""
+    return uuid.uuid4().hex[:8]
+
+
+async def run_turn(router: Router, turn: Turn, replier: Replier) -> TurnReport:
+    """Run one turn and return its report. A failure is logged with a reference id and the user gets one
+    friendly sentence with it; the report's outcome is then `failed`."""
+    command = split_command(turn.text)[0] if turn.kind == "message" else turn.verb
+    report = TurnReport(turn.id, turn.conversation.key, turn.kind, command=command if command in router.names else "")
+    token = open_report(report)
     try:
         await router.handle(turn, replier)
     except Exception as error:  # noqa: BLE001 - the error policy: log everything, show a sentence
-        reference = uuid.uuid4().hex[:8]
+        report.outcome, report.reference, report.error_kind = "failed", new_reference(), type(error).__name__
         log.exception(
             "turn failed ref=%s activity=%s conversation=%s kind=%s",
-            reference, turn.id, turn.conversation.id, turn.kind,
+            report.reference, turn.id, turn.conversation.id, turn.kind,
         )  # fmt: skip
-        if turn.kind == "welcome":
-            return
-        sentence = error.user_message if isinstance(error, BackendError) else "Sorry, something went wrong on my side."
-        try:
-            await replier.send_text(f"{sentence} (reference {reference})")
-        except Exception:  # noqa: BLE001 - the channel itself failed; the log line above has the turn
-            log.exception("could not tell the user about ref=%s", reference)
+        if turn.kind != "welcome":
+            sentence = error.user_message if isinstance(error, BackendError) else FAILED_SENTENCE
+            try:
+                await replier.send_text(f"{sentence} (reference {report.reference})")
+            except Exception:  # noqa: BLE001 - the channel itself failed; the log line above has the turn
+                log.exception("could not tell the user about ref=%s", report.reference)
+    finally:
+        close_report(token)
+    report.final_seconds = round(report.elapsed(), 4)
+    return report

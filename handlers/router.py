@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from handlers.catalog import ACTION_ACKS, UNKNOWN_ACTION, action_ack, split_command
 from handlers.models import Replier, Turn
 
 Handler = Callable[[Turn, Replier, str], Awaitable[None]]
 ActionHandler = Callable[[Turn, Replier], Awaitable[None]]
 
-UNKNOWN_ACTION = "That button is no longer supported. Send `help` to see what I can do."
+__all__ = ["UNKNOWN_ACTION", "Router", "split_command"]
 
 
 @dataclass(frozen=True)
@@ -31,17 +31,6 @@ class Action:
     verb: str
     ack: str
     handler: ActionHandler
-
-
-_COMMAND = re.compile(r"^/?([A-Za-z][\w-]*)(?:\s+(.*))?$", re.S)
-
-
-def split_command(text: str) -> tuple[str, str, bool]:
-    """Return (word, rest, slashed) for the first word of `text`; word is lower-cased, '' if none."""
-    match = _COMMAND.match(text.strip())
-    if not match:
-        return "", text.strip(), False
-    return match.group(1).lower(), (match.group(2) or "").strip(), text.strip().startswith("/")
 
 
 class Router:
@@ -66,14 +55,20 @@ class Router:
 
         return register
 
-    def action(self, verb: str, ack: str) -> Callable[[ActionHandler], ActionHandler]:
-        """Register the handler of a card action verb."""
+    def action(self, verb: str) -> Callable[[ActionHandler], ActionHandler]:
+        """Register the handler of a card action verb; its acknowledgement comes from `catalog.ACTION_ACKS`,
+        the table the ingress answers from (a verb missing there is a KeyError at start-up)."""
 
         def register(handler: ActionHandler) -> ActionHandler:
-            self.actions[verb] = Action(verb, ack, handler)
+            self.actions[verb] = Action(verb, ACTION_ACKS[verb], handler)
             return handler
 
         return register
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Return every command name and alias, and every card verb, the router answers to."""
+        return frozenset(self._names) | frozenset(self.actions)
 
     def default(self, handler: Handler) -> Handler:
         """Register the handler for messages that are not commands (the chat with the backend)."""
@@ -96,8 +91,7 @@ class Router:
 
     def action_ack(self, verb: str) -> str:
         """Return the acknowledgement for a card verb, or UNKNOWN_ACTION when no handler has it."""
-        action = self.actions.get(verb)
-        return action.ack if action else UNKNOWN_ACTION
+        return action_ack(verb) if verb in self.actions else UNKNOWN_ACTION
 
     async def handle(self, turn: Turn, replier: Replier) -> None:
         """Run the handler that the turn routes to."""

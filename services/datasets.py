@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Collection, Sequence
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 import aiohttp
+
+from services.safe_fetch import AllowList, FetchFailed, FetchRefused, FetchTooLarge, fetch_url
+
+log = logging.getLogger(__name__)
 
 
 class DatasetError(ValueError):
@@ -17,31 +23,33 @@ def _too_big(name: str, limit: int) -> DatasetError:
     return DatasetError(f"{name} is larger than the {limit // 1_000_000} MB limit: send a smaller extract or a sample.")
 
 
-async def download(url: str, name: str, max_bytes: int, timeout: float = 120.0) -> bytes:
-    """Return the file at a pre-authenticated download URL (a Teams attachment), at most `max_bytes` long."""
-    if urlparse(url).scheme not in ("https", "http"):
-        raise DatasetError(f"I cannot download {name}: its link is not a web address.")
+async def download(
+    url: str, name: str, max_bytes: int, *, allowed_hosts: Sequence[str] | AllowList, timeout: float = 120.0
+) -> bytes:
+    """Return the file at a pre-authenticated download URL (a Teams attachment), at most `max_bytes` long.
+
+    Only HTTPS from `allowed_hosts` (DOWNLOAD_ALLOWED_HOSTS), public addresses, allowed redirects, bounded size
+    after decompression and `timeout` seconds in all: services/safe_fetch.py. Raises DatasetError.
+    """
     try:
-        timeout_config = aiohttp.ClientTimeout(total=timeout)
-        async with aiohttp.ClientSession(timeout=timeout_config) as session, session.get(url) as response:
-            if response.status in (401, 403, 404, 410):
-                raise DatasetError(f"The link to {name} has expired or is not allowed: attach the file again.")
-            if response.status >= 400:
-                raise DatasetError(f"Downloading {name} failed (HTTP {response.status}): attach it again.")
-            if (response.content_length or 0) > max_bytes:
-                raise _too_big(name, max_bytes)
-            chunks, size = [], 0
-            async for chunk in response.content.iter_chunked(1 << 16):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise _too_big(name, max_bytes)
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except (aiohttp.ClientError, TimeoutError):
+        return await fetch_url(url, allowed_hosts=allowed_hosts, max_bytes=max_bytes, timeout=timeout)
+    except FetchRefused as refused:
+        log.warning("download refused: %s", refused.reason)
+        raise DatasetError(
+            f"I cannot download {name}: its link is not on a file host this gateway accepts. Attach the file "
+            "from Teams (OneDrive or SharePoint)."
+        ) from None
+    except FetchTooLarge:
+        raise _too_big(name, max_bytes) from None
+    except FetchFailed as failed:
+        if failed.status in (401, 403, 404, 410):
+            raise DatasetError(f"The link to {name} has expired or is not allowed: attach the file again.") from None
+        raise DatasetError(f"Downloading {name} failed (HTTP {failed.status}): attach it again.") from None
+    except (aiohttp.ClientError, TimeoutError, OSError):
         raise DatasetError(f"I could not download {name}: attach it again in a moment.") from None
 
 
-def _read_s3(uri: str, max_bytes: int) -> bytes:
+def _read_s3(uri: str, max_bytes: int, allowed_buckets: Collection[str]) -> bytes:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -49,26 +57,38 @@ def _read_s3(uri: str, max_bytes: int) -> bytes:
     bucket, key = parsed.netloc, parsed.path.lstrip("/")
     if not bucket or not key:
         raise DatasetError(f"{uri} is not a full S3 address: use s3://bucket/path/to/file.csv.")
+    # One sentence for "not allowed", "does not exist" and "access denied", so that a refusal never tells
+    # whether an object exists.
+    unreadable = DatasetError(
+        f"I cannot read {uri}: it does not exist or this gateway may not read it (S3_ALLOWED_BUCKETS and its "
+        "role's s3:GetObject decide). Check the bucket and the path."
+    )
+    if bucket not in allowed_buckets:
+        raise unreadable
     client = boto3.client("s3")
     try:
         size = client.head_object(Bucket=bucket, Key=key)["ContentLength"]
         if size > max_bytes:
             raise _too_big(uri, max_bytes)
-        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        data = client.get_object(Bucket=bucket, Key=key)["Body"].read(max_bytes + 1)
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
-        if code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
-            raise DatasetError(f"{uri} does not exist: check the bucket and the path.") from None
-        if code in ("403", "AccessDenied"):
-            raise DatasetError(f"The gateway may not read {uri}: its role needs s3:GetObject on it.") from None
+        if code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound", "403", "AccessDenied", "Forbidden"):
+            raise unreadable from None
         raise DatasetError(f"Reading {uri} failed ({code or 'S3 error'}).") from None
     except BotoCoreError:
         raise DatasetError(f"Reading {uri} failed: the gateway cannot reach S3 or has no AWS credentials.") from None
+    if len(data) > max_bytes:  # replaced by a larger object between the two calls
+        raise _too_big(uri, max_bytes)
+    return data
 
 
-async def read_s3(uri: str, max_bytes: int) -> bytes:
-    """Return the object at an `s3://bucket/key` URI (read with the gateway's AWS role), at most `max_bytes`."""
-    return await asyncio.to_thread(_read_s3, uri, max_bytes)
+async def read_s3(uri: str, max_bytes: int, *, allowed_buckets: Collection[str] = ()) -> bytes:
+    """Return the object at an `s3://bucket/key` URI (read with the gateway's AWS role), at most `max_bytes`.
+
+    Only buckets in `allowed_buckets` (S3_ALLOWED_BUCKETS) are read; raises DatasetError otherwise.
+    """
+    return await asyncio.to_thread(_read_s3, uri, max_bytes, frozenset(allowed_buckets))
 
 
 def local_path(name: str, data_dir: Path | None) -> Path:
@@ -89,10 +109,10 @@ def local_path(name: str, data_dir: Path | None) -> Path:
     return path
 
 
-async def fetch(source: str, *, data_dir: Path | None, max_bytes: int) -> bytes:
-    """Return the bytes of `source`: an `s3://` URI, or a path inside `data_dir`."""
+async def fetch(source: str, *, data_dir: Path | None, max_bytes: int, allowed_buckets: Collection[str] = ()) -> bytes:
+    """Return the bytes of `source`: an `s3://` URI in one of `allowed_buckets`, or a path inside `data_dir`."""
     if source.startswith("s3://"):
-        return await read_s3(source, max_bytes)
+        return await read_s3(source, max_bytes, allowed_buckets=allowed_buckets)
     path = local_path(source, data_dir)
     if path.stat().st_size > max_bytes:
         raise _too_big(source, max_bytes)

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.safe_fetch import MICROSOFT_FILE_HOSTS, check_host_pattern
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -54,9 +56,22 @@ class Settings(BaseSettings):
 
     data_dir: Path | None = None
     analytics_max_file_mb: int = Field(default=200, ge=1, le=10_000)
+    download_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(MICROSOFT_FILE_HOSTS))
+    s3_allowed_buckets: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     dedupe_ttl_seconds: int = Field(default=6 * 3600, ge=60)
     max_concurrent_turns: int = Field(default=32, ge=1, le=1024)
+    accept_lease_seconds: float = Field(default=30.0, gt=0, le=900)
+    queue_lease_seconds: float = Field(default=120.0, gt=0, le=86_400)
+    turn_timeout_seconds: float = Field(default=300.0, gt=0, le=900)
+
+    store: Literal["sqlite", "dynamodb"] = "sqlite"
+    dynamodb_table: str = ""
+    queue: Literal["inprocess", "sqs"] = "inprocess"
+    chat_queue_url: str = ""
+    analytics_queue_url: str = ""
+    job_max_receives: int = Field(default=3, ge=1, le=1000)
+    app_password_secret_arn: str = ""
 
     @field_validator("microsoft_app_type", mode="before")
     @classmethod
@@ -72,17 +87,22 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("backend", mode="before")
+    @field_validator("backend", "store", "queue", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("allowed_tenants", mode="before")
+    @field_validator("allowed_tenants", "download_allowed_hosts", "s3_allowed_buckets", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("download_allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, value: list[str]) -> list[str]:
+        return [check_host_pattern(entry) for entry in value]
 
     @field_validator("bot_openid_metadata_url", "data_dir", mode="before")
     @classmethod
@@ -100,8 +120,13 @@ class Settings(BaseSettings):
             raise ValueError("BEDROCK_MODEL_ID: required when BACKEND is bedrock (a model or inference profile id)")
         if bool(self.bedrock_guardrail_id) != bool(self.bedrock_guardrail_version):
             raise ValueError("BEDROCK_GUARDRAIL_VERSION: set both BEDROCK_GUARDRAIL_ID and BEDROCK_GUARDRAIL_VERSION")
-        if self.microsoft_app_id and not self.microsoft_app_password.get_secret_value():
+        password = self.microsoft_app_password.get_secret_value() or self.app_password_secret_arn
+        if self.microsoft_app_id and not password:
             raise ValueError("MICROSOFT_APP_PASSWORD: required when MICROSOFT_APP_ID is set")
+        if self.store == "dynamodb" and not self.dynamodb_table:
+            raise ValueError("DYNAMODB_TABLE: required when STORE is dynamodb")
+        if self.queue == "sqs" and not (self.chat_queue_url and self.analytics_queue_url):
+            raise ValueError("CHAT_QUEUE_URL: set CHAT_QUEUE_URL and ANALYTICS_QUEUE_URL when QUEUE is sqs")
         return self
 
     @property

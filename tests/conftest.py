@@ -12,7 +12,8 @@ import pytest
 from bot.emulator.activities import TeamsChannel
 from bot.emulator.connector import FakeConnector
 from bot.gateway import Gateway
-from bot.server import build_gateway, create_app
+from bot.server import create_app
+from entrypoints.wiring import build_local
 from services.backends import AnswerEvent, BackendError, Citation, FinalAnswer, Question, TextDelta
 from services.settings import REPO_ROOT, Settings, load_settings
 
@@ -30,7 +31,14 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def make_settings(tmp_path):
     def make(**overrides: Any) -> Settings:
-        values = {"state_db": tmp_path / "state.db", "knowledge_dir": DOCS, **overrides}
+        # The fake connector serves attachments on loopback over plain HTTP: allowed only in tests.
+        hosts = "*.sharepoint.com,http://127.0.0.1"
+        values = {
+            "state_db": tmp_path / "state.db",
+            "knowledge_dir": DOCS,
+            "download_allowed_hosts": hosts,
+            **overrides,
+        }
         return load_settings(_env_file=None, **values)
 
     return make
@@ -91,7 +99,7 @@ class Bot:
 
     async def settle(self) -> None:
         """Wait until every dispatched turn has finished."""
-        await self.gateway.dispatcher.drain(timeout=30)
+        await self.gateway.queue.drain(timeout=30)
 
 
 @pytest.fixture
@@ -100,7 +108,7 @@ def start_bot(connector, aiohttp_client, make_settings):  # connector first: it 
         if isinstance(backend, str):  # the BACKEND setting, not a backend object
             overrides["backend"], backend = backend, None
         settings = make_settings(**overrides)
-        gateway = build_gateway(settings, backend=backend, credentials_factory=credentials_factory)
+        gateway = build_local(settings, backend=backend, credentials_factory=credentials_factory)
         client = await aiohttp_client(create_app(gateway))
         return Bot(client, gateway, connector)
 

@@ -11,6 +11,7 @@ import pytest
 
 from services.backends import Question
 from services.backends.bedrock import BedrockBackend, BedrockConfig, explain
+from services.store import get_conversation
 from tests.conftest import card_of, card_text
 from tests.fakes.bedrock import Failure, FakeBedrock, kb_result
 
@@ -160,7 +161,7 @@ async def test_guardrail_block_shows_its_message_and_is_recorded_as_blocked(star
                       "streamProcessingMode": "sync"}  # fmt: skip
     final = bot.connector.messages()[-1]
     assert final.body["text"] == "Sorry, the content policy does not allow this question."
-    state = await bot.gateway.store.get_conversation(chat.conversation(chat.base_id)["id"])
+    state = await get_conversation(bot.gateway.store, chat.conversation(chat.base_id)["id"])
     assert state["last_outcome"] == "blocked" and state["backend_state"] == {}
     assert "reference" not in final.body["text"]  # not an error
     bedrock.stop_reason, bedrock.tokens = "end_turn", ["Fine."]

@@ -44,7 +44,7 @@ def predictions() -> bytes:
 
 async def test_metrics_reads_an_s3_uri(start_bot, s3):
     s3.put_object(Bucket="analytics", Key="models/preds.csv", Body=predictions())
-    bot = await start_bot()
+    bot = await start_bot(s3_allowed_buckets="analytics")
     await bot.post(bot.channel().message("metrics y_true=label y_score=p s3://analytics/models/preds.csv"))
     await bot.settle()
     assert card_text(card_of(bot.connector.messages()[-1])).startswith("Binary classifier: 2,000 rows from preds.csv")
@@ -52,11 +52,11 @@ async def test_metrics_reads_an_s3_uri(start_bot, s3):
 
 @pytest.mark.parametrize(
     ("uri", "words"),
-    [("s3://analytics/missing.csv", "does not exist"), ("s3://nobucket/x.csv", "does not exist"),
+    [("s3://analytics/missing.csv", "does not exist or"), ("s3://nobucket/x.csv", "does not exist or"),
      ("s3://analytics", "not a full S3 address")],
 )  # fmt: skip
 async def test_s3_problems_get_one_sentence(start_bot, s3, uri, words):
-    bot = await start_bot()
+    bot = await start_bot(s3_allowed_buckets="analytics")
     await bot.post(bot.channel().message(f"metrics y_true=label y_score=p {uri}"))
     await bot.settle()
     assert words in bot.connector.messages()[-1].body["text"]
@@ -64,7 +64,7 @@ async def test_s3_problems_get_one_sentence(start_bot, s3, uri, words):
 
 async def test_s3_objects_over_the_limit_are_refused_before_download(start_bot, s3):
     s3.put_object(Bucket="analytics", Key="big.csv", Body=b"x" * 1_100_000)
-    bot = await start_bot(analytics_max_file_mb=1)
+    bot = await start_bot(analytics_max_file_mb=1, s3_allowed_buckets="analytics")
     await bot.post(bot.channel().message("metrics s3://analytics/big.csv"))
     await bot.settle()
     assert "larger than the 1 MB limit" in bot.connector.messages()[-1].body["text"]
@@ -75,7 +75,20 @@ async def test_drift_reads_two_s3_uris(start_bot, s3):
     for key, shift in (("jan.csv", 0.0), ("feb.csv", 1.0)):
         table = pd.DataFrame({"x": rng.normal(shift, 1, 1500), "y": rng.choice(["a", "b"], 1500)})
         s3.put_object(Bucket="analytics", Key=key, Body=table.to_csv(index=False).encode())
-    bot = await start_bot()
+    bot = await start_bot(s3_allowed_buckets="analytics")
     await bot.post(bot.channel().message("drift s3://analytics/jan.csv s3://analytics/feb.csv"))
     await bot.settle()
     assert card_text(card_of(bot.connector.messages()[-1])).startswith("Data drift detected: feb.csv against jan.csv")
+
+
+async def test_buckets_off_the_list_and_missing_objects_get_the_same_sentence(start_bot, s3):
+    s3.put_object(Bucket="analytics", Key="preds.csv", Body=predictions())
+    s3.create_bucket(Bucket="secret")
+    s3.put_object(Bucket="secret", Key="preds.csv", Body=predictions())
+    bot = await start_bot(s3_allowed_buckets="analytics")
+    uris = ("s3://secret/preds.csv", "s3://secret/missing.csv", "s3://analytics/missing.csv")
+    for uri in uris:
+        await bot.post(bot.channel().message(f"metrics y_true=label y_score=p {uri}"))
+        await bot.settle()
+    texts = [c.body["text"].replace(uri, "URI") for c, uri in zip(bot.connector.messages(), uris, strict=True)]
+    assert len(texts) == 3 and len(set(texts)) == 1  # nothing tells an existing object from a missing one

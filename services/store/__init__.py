@@ -1,6 +1,21 @@
-"""State store: per-conversation backend state, dedupe markers and feedback."""
+"""State store: idempotency records, versioned conversation state, small values and feedback."""
 
-from services.store.base import Feedback, Store
+from services.store.base import (
+    ACCEPTING,
+    COMPLETED,
+    QUEUED,
+    RUNNING,
+    Acquired,
+    Feedback,
+    StateConflict,
+    Store,
+    Versioned,
+    get_conversation,
+    update_conversation,
+)
 from services.store.sqlite import SQLiteStore
 
-__all__ = ["Feedback", "Store", "SQLiteStore"]
+__all__ = [
+    "ACCEPTING", "COMPLETED", "QUEUED", "RUNNING", "Acquired", "Feedback", "SQLiteStore", "StateConflict", "Store",
+    "Versioned", "get_conversation", "update_conversation",
+]  # fmt: skip

@@ -1,11 +1,29 @@
-"""The store interface every state backend (SQLite locally, DynamoDB on AWS) implements."""
+"""The store interface every state backend (SQLite locally, DynamoDB on AWS) implements.
+
+Three kinds of state:
+- idempotency records, one per activity, with states (Powertools' model): `accepting` while the ingress hands
+  the job to the queue, `queued` once it is there, `running` while a worker answers it, `completed` after.
+  A record that is not completed carries a lease; when the lease expires the record no longer blocks anyone,
+  so a crash at any point loses nothing: a re-delivery or a queue retry runs the job again.
+- conversation state with a version: a write names the version it read and fails with StateConflict when
+  another writer got there first, so no turn silently overwrites another's history.
+- small values with an optional time to live (encrypted credentials, one-time notes).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
+
+ACCEPTING = "accepting"
+QUEUED = "queued"
+RUNNING = "running"
+COMPLETED = "completed"
+Status = Literal["accepting", "queued", "running", "completed"]
 
 
 class Feedback(BaseModel):
@@ -22,20 +40,64 @@ class Feedback(BaseModel):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
+@dataclass(frozen=True)
+class Acquired:
+    """The result of `Store.acquire`: `ok` when the caller now holds the record; `previous` is the status that
+    was there ('' when none, or when it had expired); `owner` is the token to release it with."""
+
+    ok: bool
+    previous: str = ""
+    owner: str = ""
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """A conversation's state and its version (0 when nothing is stored)."""
+
+    state: dict[str, Any]
+    version: int
+
+
+class StateConflict(Exception):
+    """Another writer saved the conversation since it was read: read again and redo the change."""
+
+
 class Store(Protocol):
-    """Async key-value state for the gateway. Implementations must be safe for concurrent turns."""
+    """Async state for the gateway. Implementations must be safe for concurrent turns and processes."""
 
-    async def get_conversation(self, key: str) -> dict[str, Any]:
-        """Return the state saved for a conversation key, or an empty dict."""
+    async def acquire(
+        self, key: str, status: Status, lease_seconds: float, *, take_over: tuple[str, ...] = ()
+    ) -> Acquired:
+        """Atomically set the idempotency record `key` to `status` with a lease of `lease_seconds`.
 
-    async def put_conversation(self, key: str, state: dict[str, Any]) -> None:
-        """Replace the state saved for a conversation key (must be JSON-serialisable)."""
+        Succeeds when there is no record, when the record has expired, or when its live status is one of
+        `take_over`; otherwise leaves it as it is and returns ok=False with the status found."""
+
+    async def complete(self, key: str, ttl_seconds: int) -> None:
+        """Mark the record `key` completed for `ttl_seconds` (whoever holds it: the answer has gone out)."""
+
+    async def release(self, key: str, owner: str) -> None:
+        """Delete the record `key` if `owner` still holds it, so that a retry can run the job again."""
+
+    async def load_conversation(self, key: str) -> Versioned:
+        """Return the state saved for a conversation key and its version ({} and 0 when none)."""
+
+    async def save_conversation(self, key: str, state: dict[str, Any], *, version: int) -> int:
+        """Save `state` if the stored version is still `version`; return the new version.
+
+        Raises StateConflict when another writer saved since. `state` must be JSON-serialisable."""
 
     async def clear_conversation(self, key: str) -> None:
         """Forget the state of a conversation key (a fresh conversation with the backend)."""
 
-    async def claim(self, marker: str, ttl_seconds: int) -> bool:
-        """Atomically set a dedupe marker; return True the first time, False while it has not expired."""
+    async def get_value(self, key: str) -> dict[str, Any] | None:
+        """Return the value stored under `key`, or None when there is none or it has expired."""
+
+    async def put_value(self, key: str, value: dict[str, Any], ttl_seconds: int | None = None) -> None:
+        """Store a JSON-serialisable value under `key`, forever or for `ttl_seconds`."""
+
+    async def delete_value(self, key: str) -> None:
+        """Forget the value under `key`."""
 
     async def add_feedback(self, feedback: Feedback) -> None:
         """Record one piece of feedback; a second reaction by the same user on an answer replaces the first."""
@@ -45,3 +107,30 @@ class Store(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+
+
+async def get_conversation(store: Store, key: str) -> dict[str, Any]:
+    """Return the state saved for a conversation key, or an empty dict (read-only use)."""
+    return (await store.load_conversation(key)).state
+
+
+async def update_conversation(
+    store: Store, key: str, change: Callable[[dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]],
+    *, attempts: int = 5,
+) -> dict[str, Any]:  # fmt: skip
+    """Apply `change` (old state → new state) with optimistic concurrency; return the state saved.
+
+    On a conflict the state is read again and `change` applied to the fresh state, up to `attempts` times;
+    the last conflict is raised."""
+    for attempt in range(attempts):
+        current = await store.load_conversation(key)
+        new = change(dict(current.state))
+        if isinstance(new, Awaitable):
+            new = await new
+        try:
+            await store.save_conversation(key, new, version=current.version)
+            return new
+        except StateConflict:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from services.store.base import Feedback
+from services.store.base import COMPLETED, Acquired, Feedback, StateConflict, Status, Versioned
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
-    key TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS markers (
-    marker TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+    key TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at REAL NOT NULL, version INTEGER NOT NULL DEFAULT 1);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY, status TEXT NOT NULL, expires_at REAL NOT NULL, owner TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL);
 CREATE TABLE IF NOT EXISTS feedback (
     conversation_key TEXT NOT NULL, answer_id TEXT NOT NULL, user_id TEXT NOT NULL,
     reaction TEXT NOT NULL, comment TEXT NOT NULL, backend TEXT NOT NULL,
@@ -28,7 +34,8 @@ CREATE TABLE IF NOT EXISTS feedback (
 
 class SQLiteStore:
     """Store on one SQLite file. Calls run on a thread of the store's own, so the event loop never waits on
-    disk and the acknowledgement path (dedupe markers) never queues behind other work in the default pool."""
+    disk and the acknowledgement path (idempotency records) never queues behind other work in the default pool.
+    Every read-modify-write runs in one IMMEDIATE transaction, so it is atomic across processes too."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -43,72 +50,123 @@ class SQLiteStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(conversations)")}
+        if "version" not in columns:  # a state file from before versioned state
+            self._db.execute("ALTER TABLE conversations ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
 
-    def _run(self, sql: str, params: tuple = ()) -> list[tuple]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
-
-    async def _call(self, sql: str, params: tuple = ()) -> list[tuple]:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, sql, params)
-
-    async def get_conversation(self, key: str) -> dict[str, Any]:
-        rows = await self._call("SELECT state FROM conversations WHERE key = ?", (key,))
-        return json.loads(rows[0][0]) if rows else {}
-
-    async def put_conversation(self, key: str, state: dict[str, Any]) -> None:
-        await self._call(
-            "INSERT INTO conversations (key, state, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-            (key, json.dumps(state), time.time()),
-        )
-
-    async def clear_conversation(self, key: str) -> None:
-        await self._call("DELETE FROM conversations WHERE key = ?", (key,))
-
-    def _claim(self, marker: str, ttl_seconds: int) -> bool:
-        now = time.time()
+    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute("DELETE FROM markers WHERE expires_at <= ?", (now,))
-                cursor = self._db.execute(
-                    "INSERT OR IGNORE INTO markers (marker, expires_at) VALUES (?, ?)",
-                    (marker, now + ttl_seconds),
-                )
+                result = work(self._db)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            return cursor.rowcount == 1
+            return result
 
-    async def claim(self, marker: str, ttl_seconds: int) -> bool:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._claim, marker, ttl_seconds)
+    async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._transaction, work)
+
+    async def acquire(
+        self, key: str, status: Status, lease_seconds: float, *, take_over: tuple[str, ...] = ()
+    ) -> Acquired:
+        def work(db: sqlite3.Connection) -> Acquired:
+            now = time.time()
+            row = db.execute("SELECT status, expires_at FROM idempotency WHERE key = ?", (key,)).fetchone()
+            previous = row[0] if row and row[1] > now else ""
+            if previous and previous not in take_over:
+                return Acquired(False, previous)
+            owner = secrets.token_hex(8)
+            db.execute(
+                "INSERT OR REPLACE INTO idempotency (key, status, expires_at, owner) VALUES (?, ?, ?, ?)",
+                (key, status, now + lease_seconds, owner),
+            )
+            return Acquired(True, previous, owner)
+
+        return await self._call(work)
+
+    async def complete(self, key: str, ttl_seconds: int) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            now = time.time()
+            db.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,))  # keep the table small
+            db.execute(
+                "INSERT OR REPLACE INTO idempotency (key, status, expires_at, owner) VALUES (?, ?, ?, '')",
+                (key, COMPLETED, now + ttl_seconds),
+            )
+
+        await self._call(work)
+
+    async def release(self, key: str, owner: str) -> None:
+        await self._call(
+            lambda db: db.execute(
+                "DELETE FROM idempotency WHERE key = ? AND owner = ? AND status != ?", (key, owner, COMPLETED)
+            )
+        )
+
+    async def load_conversation(self, key: str) -> Versioned:
+        def work(db: sqlite3.Connection) -> Versioned:
+            row = db.execute("SELECT state, version FROM conversations WHERE key = ?", (key,)).fetchone()
+            return Versioned(json.loads(row[0]), row[1]) if row else Versioned({}, 0)
+
+        return await self._call(work)
+
+    async def save_conversation(self, key: str, state: dict[str, Any], *, version: int) -> int:
+        text = json.dumps(state)
+
+        def work(db: sqlite3.Connection) -> int:
+            row = db.execute("SELECT version FROM conversations WHERE key = ?", (key,)).fetchone()
+            if (row[0] if row else 0) != version:
+                raise StateConflict(key)
+            db.execute(
+                "INSERT OR REPLACE INTO conversations (key, state, updated_at, version) VALUES (?, ?, ?, ?)",
+                (key, text, time.time(), version + 1),
+            )
+            return version + 1
+
+        return await self._call(work)
+
+    async def clear_conversation(self, key: str) -> None:
+        await self._call(lambda db: db.execute("DELETE FROM conversations WHERE key = ?", (key,)))
+
+    async def get_value(self, key: str) -> dict[str, Any] | None:
+        def work(db: sqlite3.Connection) -> dict[str, Any] | None:
+            row = db.execute("SELECT value, expires_at FROM kv WHERE key = ?", (key,)).fetchone()
+            if row is None or (row[1] is not None and row[1] <= time.time()):
+                return None
+            return json.loads(row[0])
+
+        return await self._call(work)
+
+    async def put_value(self, key: str, value: dict[str, Any], ttl_seconds: int | None = None) -> None:
+        text = json.dumps(value)
+        expires = None if ttl_seconds is None else time.time() + ttl_seconds
+        await self._call(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, ?)", (key, text, expires)
+            )
+        )
+
+    async def delete_value(self, key: str) -> None:
+        await self._call(lambda db: db.execute("DELETE FROM kv WHERE key = ?", (key,)))
 
     async def add_feedback(self, feedback: Feedback) -> None:
+        row = (
+            feedback.conversation_key, feedback.answer_id, feedback.user_id, feedback.reaction, feedback.comment,
+            feedback.backend, feedback.backend_conversation_id, feedback.model_id, feedback.created_at.isoformat(),
+        )  # fmt: skip
         await self._call(
-            "INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                feedback.conversation_key,
-                feedback.answer_id,
-                feedback.user_id,
-                feedback.reaction,
-                feedback.comment,
-                feedback.backend,
-                feedback.backend_conversation_id,
-                feedback.model_id,
-                feedback.created_at.isoformat(),
-            ),
+            lambda db: db.execute("INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
         )
 
     async def list_feedback(self) -> list[Feedback]:
-        rows = await self._call(
-            "SELECT conversation_key, answer_id, user_id, reaction, comment, backend, "
-            "backend_conversation_id, model_id, created_at FROM feedback ORDER BY created_at"
-        )
         fields = [
             "conversation_key", "answer_id", "user_id", "reaction", "comment", "backend",
             "backend_conversation_id", "model_id", "created_at",
         ]  # fmt: skip
+        rows = await self._call(
+            lambda db: db.execute(f"SELECT {', '.join(fields)} FROM feedback ORDER BY created_at").fetchall()
+        )
         return [Feedback(**dict(zip(fields, row, strict=True))) for row in rows]
 
     async def close(self) -> None:

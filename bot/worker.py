@@ -1,0 +1,123 @@
+"""The worker: takes a job, answers it into Teams exactly once, and reports the turn.
+
+The same worker runs behind the in-process queue (`make run`) and behind SQS (the Lambda chat and analytics
+workers). Exactly one answer per activity, whatever the queue re-delivers:
+- the worker takes the job's idempotency record to `running` (taking over from the ingress's `accepting` or
+  `queued`); when another worker holds it, or it is `completed`, the delivery is dropped as a duplicate;
+- when the turn ends (answered, or failed with a sentence the user saw) the record becomes `completed`;
+- when the worker itself fails (a crash, the turn's time limit), the record is released and the error raised,
+  so the queue delivers the job again; on the last attempt the user is told, with a reference id, instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from bot.connector import BotConnector
+from bot.replier import TeamsReplier
+from handlers.app import new_reference, run_turn
+from handlers.jobs import Job
+from handlers.report import TurnReport
+from handlers.router import Router
+from services.settings import Settings
+from services.store import ACCEPTING, QUEUED, RUNNING, Store
+
+log = logging.getLogger(__name__)
+
+LEASE_MARGIN_SECONDS = 30  # the running lease outlives the turn's time limit by this much
+GAVE_UP = "Sorry, I could not answer that: it failed several times on my side."
+
+
+class Worker:
+    """Answers jobs. `on_report` receives each turn's report (the one log line and metrics of the turn)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        router: Router,
+        connector: BotConnector,
+        *,
+        on_report: Callable[[TurnReport], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.router = router
+        self.connector = connector
+        self.on_report = on_report or _log_report
+
+    def replier(self, job: Job) -> TeamsReplier:
+        """Return the Teams replier for the job's conversation (Teams streams only in personal chats)."""
+        streaming = job.turn.conversation.type == "personal"
+        return TeamsReplier(
+            self.connector, job.ref, streaming=streaming, interval=self.settings.stream_interval_seconds
+        )
+
+    async def run(
+        self, job: Job, *, final_attempt: bool = True, raise_after_giving_up: bool = False
+    ) -> TurnReport | None:
+        """Answer `job` unless it is answered or being answered already; return the turn's report, or None for
+        a duplicate or a job given up. Raises when the worker failed and the queue should deliver the job again.
+        On the final attempt the user is told instead, and the error raised only with `raise_after_giving_up`
+        (so that SQS moves the job to the dead-letter queue, where it stays visible to operators)."""
+        timeout = self.settings.turn_timeout_seconds
+        held = await self.store.acquire(
+            job.idempotency_key, RUNNING, timeout + LEASE_MARGIN_SECONDS, take_over=(ACCEPTING, QUEUED)
+        )
+        if not held.ok:
+            log.info("job %s is %s already: dropped as a duplicate", job.turn.id, held.previous)
+            return None
+        replier = self.replier(job)
+        try:
+            async with asyncio.timeout(timeout):
+                report = await run_turn(self.router, job.turn, replier)
+        except BaseException as error:
+            if final_attempt and isinstance(error, Exception):
+                await self.give_up(job, error, held_by=held.owner, replier=replier)
+                if raise_after_giving_up:
+                    raise
+                return None
+            await replier.abandon()
+            await self.store.release(job.idempotency_key, held.owner)
+            raise
+        await self.store.complete(job.idempotency_key, self.settings.dedupe_ttl_seconds)
+        self.on_report(report)
+        return report
+
+    async def give_up(
+        self, job: Job, error: BaseException | None, *, held_by: str = "", replier: TeamsReplier | None = None
+    ) -> None:
+        """Tell the user the job failed for good (with a reference id) and mark it completed, so that no later
+        delivery answers it a second time. Used on the last attempt and for dead-lettered jobs."""
+        if not held_by:
+            held = await self.store.acquire(
+                job.idempotency_key, RUNNING, LEASE_MARGIN_SECONDS, take_over=(ACCEPTING, QUEUED, RUNNING)
+            )
+            if not held.ok:  # completed: the user has had an answer
+                log.info("dead-lettered job %s was answered already", job.turn.id)
+                return
+        reference, error_kind = new_reference(), type(error).__name__ if error else "DeadLetter"
+        sentence = "That took too long and was stopped." if isinstance(error, TimeoutError) else GAVE_UP
+        log.error(
+            "job failed for good ref=%s activity=%s conversation=%s kind=%s error=%s",
+            reference, job.turn.id, job.turn.conversation.id, job.kind, error_kind,
+        )  # fmt: skip
+        report = TurnReport(job.turn.id, job.turn.conversation.key, job.turn.kind, outcome="failed",
+                            reference=reference, error_kind=error_kind)  # fmt: skip
+        try:
+            # The turn's own replier, so that an answer stream left open ends with this sentence.
+            await (replier or self.replier(job)).send_text(f"{sentence} Please try again. (reference {reference})")
+        except Exception:  # noqa: BLE001 - the channel is down too; the log line above has the reference
+            log.exception("could not tell the user about ref=%s", reference)
+        await self.store.complete(job.idempotency_key, self.settings.dedupe_ttl_seconds)
+        self.on_report(report)
+
+    async def close(self) -> None:
+        """Close the connector's HTTP session."""
+        await self.connector.close()
+
+
+def _log_report(report: TurnReport) -> None:
+    log.info("turn %s", report.as_dict())

@@ -1,0 +1,69 @@
+"""ChatWorkerFunction, AnalyticsWorkerFunction and DeadLetterFunction: SQS → the worker → Teams.
+
+Batches go through Powertools' SqsFifoPartialProcessor: a record that fails is reported as a partial batch
+failure (and, FIFO, so is every record after it in the batch), so SQS delivers it again; after the queue's
+`maxReceiveCount` (JOB_MAX_RECEIVES) the worker tells the user instead of failing, and the job still lands
+in the dead-letter queue, whose function tells the user when a worker died without saying anything (a
+Lambda timeout or out-of-memory kill). One event loop per container, as in the ingress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from bot.worker import Worker
+from entrypoints.wiring import build_worker, resolve_secrets
+from handlers.jobs import Job, JobFormatError
+from services.settings import load_settings
+
+log = logging.getLogger(__name__)
+LOOP = asyncio.new_event_loop()
+_worker: Worker | None = None
+
+
+def worker() -> Worker:
+    """Return this container's worker, built on first use."""
+    global _worker
+    if _worker is None:
+        _worker = build_worker(resolve_secrets(load_settings()))
+    return _worker
+
+
+def answer(record: SQSRecord) -> None:
+    """Answer one job; raise so that SQS delivers it again (a malformed message is never retried usefully,
+    but it is still raised: it ends in the dead-letter queue, where an operator can look at it)."""
+    try:
+        job = Job.from_json(record.body)
+    except JobFormatError as problem:
+        log.error("message %s is %s", record.message_id, problem)
+        raise
+    receives = int(record.attributes.approximate_receive_count or 1)
+    final = receives >= worker().settings.job_max_receives
+    LOOP.run_until_complete(worker().run(job, final_attempt=final, raise_after_giving_up=True))
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Process an SQS batch; return the partial batch failures (`batchItemFailures`)."""
+    processor = SqsFifoPartialProcessor()
+    # A batch whose every record failed is reported like any other, not raised as a function error (the base
+    # processor takes this flag; the FIFO one does not pass it through its constructor).
+    processor.raise_on_entire_batch_failure = False
+    return process_partial_response(event=event, record_handler=answer, processor=processor)
+
+
+def dead_letter_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Tell the users of dead-lettered jobs that their request failed, unless they had an answer already."""
+    for raw in event.get("Records", []):
+        record = SQSRecord(raw)
+        try:
+            job = Job.from_json(record.body)
+        except JobFormatError as problem:
+            log.error("dead-lettered message %s is %s: dropped", record.message_id, problem)
+            continue
+        LOOP.run_until_complete(worker().give_up(job, None))
+    return {"batchItemFailures": []}

@@ -1,0 +1,108 @@
+"""The composition roots: every part of the ingress and the worker is built here, from settings, and nowhere else.
+
+Tests pass fakes for the parts they replace (store, backend, credentials, connector, queue).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from botframework.connector.auth import ServiceClientCredentialsFactory
+
+from bot.auth import ChannelAuth
+from bot.connector import BotConnector
+from bot.gateway import Gateway
+from handlers.queues import InProcessQueue, JobQueue, SqsJobQueue
+from services.settings import Settings
+from services.store import SQLiteStore, Store
+
+if TYPE_CHECKING:
+    from bot.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+def resolve_secrets(settings: Settings) -> Settings:
+    """Return `settings` with the app password read from Secrets Manager when APP_PASSWORD_SECRET_ARN is set
+    (once per process: call it at cold start). The secret is the password itself, or JSON with a `password` key."""
+    if not settings.app_password_secret_arn or settings.microsoft_app_password.get_secret_value():
+        return settings
+    import json
+
+    import boto3
+
+    text = boto3.client("secretsmanager").get_secret_value(SecretId=settings.app_password_secret_arn)["SecretString"]
+    try:
+        value = json.loads(text)
+        password = value.get("password", "") if isinstance(value, dict) else text
+    except ValueError:
+        password = text
+    return settings.model_copy(update={"microsoft_app_password": type(settings.microsoft_app_password)(password)})
+
+
+def create_store(settings: Settings) -> Store:
+    """Return the store STORE names: SQLite at STATE_DB, or the DynamoDB table DYNAMODB_TABLE."""
+    if settings.store == "dynamodb":
+        from services.store.dynamodb import DynamoDBStore
+
+        return DynamoDBStore(settings.dynamodb_table)
+    return SQLiteStore(settings.state_db)
+
+
+def build_worker(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    backend: Any = None,
+    credentials_factory: ServiceClientCredentialsFactory | None = None,
+    connector: BotConnector | None = None,
+    auth: ChannelAuth | None = None,
+) -> Worker:
+    """Return a Worker: the Router with every command wired to the backend, the store, and Teams replies.
+
+    Imported here, not at the top: the ingress imports this module and must not load the conversation logic."""
+    from bot.worker import Worker
+    from handlers.analytics import AnalyticsConfig, register_analytics
+    from handlers.app import build_router
+    from services.backends import create_backend
+
+    store = store or create_store(settings)
+    backend = backend or create_backend(settings)
+    auth = auth or ChannelAuth(settings, credentials_factory)
+    connector = connector or BotConnector(auth)
+    router = build_router(backend, store)
+    register_analytics(router, backend, AnalyticsConfig.from_settings(settings))
+    return Worker(settings, store, router, connector)
+
+
+def build_ingress(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    queue: JobQueue | None = None,
+    credentials_factory: ServiceClientCredentialsFactory | None = None,
+) -> Gateway:
+    """Return the ingress: authentication, the store for idempotency records, and the job queue (SQS unless
+    `queue` is given)."""
+    auth = ChannelAuth(settings, credentials_factory)
+    store = store or create_store(settings)
+    if queue is None:
+        queue = SqsJobQueue({"chat": settings.chat_queue_url, "analytics": settings.analytics_queue_url})
+    return Gateway(settings, auth, store, queue)
+
+
+def build_local(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    backend: Any = None,
+    credentials_factory: ServiceClientCredentialsFactory | None = None,
+    connector: BotConnector | None = None,
+) -> Gateway:
+    """Return the ingress with the worker in the same process behind an in-process queue (`make run`, tests)."""
+    store = store or create_store(settings)
+    auth = ChannelAuth(settings, credentials_factory)
+    worker = build_worker(settings, store=store, backend=backend, connector=connector, auth=auth)
+    queue = InProcessQueue(worker.run, settings.max_concurrent_turns)
+    return Gateway(settings, auth, store, queue, closers=[worker.close])

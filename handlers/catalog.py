@@ -1,0 +1,46 @@
+"""What the ingress must know about the conversation logic without building it: a static table.
+
+The ingress acknowledges card actions with a sentence and sends each turn to the chat or the analytics
+queue, but it imports no backend and builds no Router. These tables are that knowledge; the Router reads
+the same table when it registers actions, and a test checks the analytics commands against the Router.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from handlers.models import Turn
+
+JobKind = Literal["chat", "analytics"]
+
+UNKNOWN_ACTION = "That button is no longer supported. Send `help` to see what I can do."
+ACTION_ACKS: dict[str, str] = {
+    "feedback": "Thanks for your feedback.",
+}
+# The commands (and their aliases) that run on the analytics worker: numpy, pandas and scikit-learn live there.
+ANALYTICS_COMMANDS = frozenset({"metrics", "evaluate", "drift", "compare", "uplift"})
+
+
+_COMMAND = re.compile(r"^/?([A-Za-z][\w-]*)(?:\s+(.*))?$", re.S)
+
+
+def split_command(text: str) -> tuple[str, str, bool]:
+    """Return (word, rest, slashed) for the first word of `text`; word is lower-cased, '' if none."""
+    match = _COMMAND.match(text.strip())
+    if not match:
+        return "", text.strip(), False
+    return match.group(1).lower(), (match.group(2) or "").strip(), text.strip().startswith("/")
+
+
+def action_ack(verb: str) -> str:
+    """Return the sentence that acknowledges a card action with `verb`, or UNKNOWN_ACTION."""
+    return ACTION_ACKS.get(verb, UNKNOWN_ACTION)
+
+
+def job_kind(turn: Turn) -> JobKind:
+    """Return which worker answers `turn`: `analytics` for the analytics commands, `chat` for everything else."""
+    if turn.kind != "message":
+        return "chat"
+    word, _, _ = split_command(turn.text)
+    return "analytics" if word in ANALYTICS_COMMANDS else "chat"

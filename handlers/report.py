@@ -1,0 +1,67 @@
+"""The report of one turn: what happened, for the one log line and the metrics of the turn (never any text).
+
+`run_turn` opens a report for each turn and makes it the current one; the code that answers notes what it
+learns on it (the command, the backend, when the first text showed, tokens, the outcome).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Outcome = Literal["answered", "blocked", "stopped", "failed"]
+
+
+@dataclass
+class TurnReport:
+    """Facts about one turn. Times are seconds from when the worker started the turn; None when not reached."""
+
+    activity_id: str
+    conversation_key: str
+    kind: str
+    command: str = ""
+    backend: str = ""
+    outcome: Outcome = "answered"
+    reference: str = ""
+    error_kind: str = ""
+    first_text_seconds: float | None = None
+    final_seconds: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    started: float = field(default_factory=time.monotonic, repr=False)
+
+    def elapsed(self) -> float:
+        """Return the seconds since the turn started."""
+        return time.monotonic() - self.started
+
+    def first_text(self) -> None:
+        """Note that the user now sees the first text of the answer (only the first call counts)."""
+        if self.first_text_seconds is None:
+            self.first_text_seconds = round(self.elapsed(), 4)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the report as plain data (without the monotonic start)."""
+        data = asdict(self)
+        data.pop("started")
+        return data
+
+
+_current: contextvars.ContextVar[TurnReport | None] = contextvars.ContextVar("turn_report", default=None)
+
+
+def current_report() -> TurnReport:
+    """Return the report of the turn being answered (a throw-away one outside a turn, e.g. in a test)."""
+    report = _current.get()
+    return report if report is not None else TurnReport("", "", "")
+
+
+def open_report(report: TurnReport) -> contextvars.Token:
+    """Make `report` the current one; return the token to reset it with."""
+    return _current.set(report)
+
+
+def close_report(token: contextvars.Token) -> None:
+    """Restore the report that was current before `open_report`."""
+    _current.reset(token)

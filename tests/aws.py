@@ -1,0 +1,109 @@
+"""moto's server on loopback for the AWS services tests use (DynamoDB, SQS, Secrets Manager, S3)."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from moto.server import ThreadedMotoServer
+
+SERVICES = ("DYNAMODB", "SQS", "SECRETSMANAGER", "S3", "STS", "KMS")
+
+
+def free_port() -> int:
+    """Return a free TCP port on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """Run moto's server on a free loopback port; yield its URL; stop it after."""
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def aws_environment(url: str) -> dict[str, str]:
+    """Return the environment that points every boto3 client used here at `url`, with fake credentials."""
+    env = {f"AWS_ENDPOINT_URL_{service}": url for service in SERVICES}
+    return env | {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+    }  # fmt: skip
+
+
+def create_table(client, name: str | None = None) -> str:
+    """Create the gateway's DynamoDB table (as template.yaml declares it) and return its name."""
+    name = name or f"gateway-{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )  # fmt: skip
+    client.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
+    return name
+
+
+def create_fifo_queues(client, prefix: str, max_receives: int = 3) -> tuple[str, str]:
+    """Create a FIFO job queue with a dead-letter queue (as template.yaml does); return (queue URL, DLQ URL)."""
+    import json
+
+    dlq = client.create_queue(QueueName=f"{prefix}-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)})
+    queue = client.create_queue(
+        QueueName=f"{prefix}.fifo",
+        Attributes={"FifoQueue": "true", "VisibilityTimeout": "30", "RedrivePolicy": redrive},
+    )["QueueUrl"]
+    return queue, dlq
+
+
+def sqs_event(messages: list[dict], queue_arn: str = "arn:aws:sqs:us-east-1:123456789012:jobs.fifo") -> dict:
+    """Return the Lambda SQS event for messages received with AttributeNames=['All'] (as the event source
+    mapping builds it)."""
+    records = [
+        {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": m.get("Attributes", {}),
+            "messageAttributes": {},
+            "md5OfBody": m["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": "us-east-1",
+        }  # fmt: skip
+        for m in messages
+    ]
+    return {"Records": records}
+
+
+def poll_once(client, queue_url: str, handler, batch: int = 1) -> tuple[int, dict]:
+    """Play the event source mapping once: receive up to `batch` messages, call `handler` with their event,
+    delete the ones that succeeded and make the failures visible again. Return (messages, handler's answer)."""
+    got = client.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=batch, AttributeNames=["All"], WaitTimeSeconds=0
+    ).get("Messages", [])
+    if not got:
+        return 0, {}
+    answer = handler(sqs_event(got))
+    failed = {f["itemIdentifier"] for f in (answer or {}).get("batchItemFailures", [])}
+    for message in got:
+        if message["MessageId"] in failed:
+            client.change_message_visibility(
+                QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+        else:
+            client.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return len(got), answer or {}

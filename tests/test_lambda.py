@@ -1,0 +1,229 @@
+"""The Lambda entries with real event JSON, and the deployed path end to end over real HTTP:
+ingress (HTTP API v2 event) → SQS FIFO (moto's server on loopback) → worker → the fake Bot Connector,
+with DynamoDB (moto) holding idempotency records and conversation state."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+
+import pandas as pd
+import pytest
+
+from bot.emulator.activities import TeamsChannel
+from tests.aws import aws_environment, create_fifo_queues, create_table, moto_server, poll_once, sqs_event
+from tests.conftest import DOCS, card_of, card_text
+
+
+def http_event(activity: dict | bytes | str, *, base64_body: bool = False, headers: dict | None = None) -> dict:
+    """Return an API Gateway HTTP API (payload 2.0) event as Lambda receives it."""
+    body = activity if isinstance(activity, bytes | str) else json.dumps(activity)
+    raw = body.encode() if isinstance(body, str) else body
+    return {
+        "version": "2.0", "routeKey": "POST /api/messages", "rawPath": "/api/messages", "rawQueryString": "",
+        "headers": {"content-type": "application/json", "host": "abc.execute-api.eu-west-1.amazonaws.com",
+                    **(headers or {})},
+        "requestContext": {"http": {"method": "POST", "path": "/api/messages", "protocol": "HTTP/1.1",
+                                    "sourceIp": "52.112.0.1", "userAgent": "Microsoft-SkypeBotApi"},
+                           "requestId": uuid.uuid4().hex, "stage": "$default", "timeEpoch": 1700000000000},
+        "body": base64.b64encode(raw).decode() if base64_body else raw.decode("utf-8", "replace"),
+        "isBase64Encoded": base64_body,
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def deployed(moto_url, monkeypatch, tmp_path, connector):
+    """The deployed shape's settings and AWS resources; the Lambda modules' per-container state is reset."""
+    import boto3
+
+    import entrypoints.lambda_ingress as ingress_module
+    import entrypoints.lambda_worker as worker_module
+
+    for name, value in aws_environment(moto_url).items():
+        monkeypatch.setenv(name, value)
+    sqs, dynamodb = boto3.client("sqs"), boto3.client("dynamodb")
+    prefix = uuid.uuid4().hex[:8]
+    chat, chat_dlq = create_fifo_queues(sqs, f"chat-{prefix}")
+    analytics, analytics_dlq = create_fifo_queues(sqs, f"analytics-{prefix}")
+    table = create_table(dynamodb)
+    settings = {
+        "STORE": "dynamodb", "DYNAMODB_TABLE": table, "QUEUE": "sqs", "CHAT_QUEUE_URL": chat,
+        "ANALYTICS_QUEUE_URL": analytics, "BACKEND": "local", "KNOWLEDGE_DIR": str(DOCS),
+        "STATE_DB": str(tmp_path / "state.db"), "JOB_MAX_RECEIVES": "3",
+        "DOWNLOAD_ALLOWED_HOSTS": "http://127.0.0.1", "TURN_TIMEOUT_SECONDS": "20",
+    }  # fmt: skip
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(ingress_module, "_ingress", None)
+    monkeypatch.setattr(worker_module, "_worker", None)
+    yield {"sqs": sqs, "chat": chat, "chat_dlq": chat_dlq, "analytics": analytics, "analytics_dlq": analytics_dlq,
+           "ingress": ingress_module, "worker": worker_module, "connector": connector}  # fmt: skip
+    for module in (ingress_module, worker_module):
+        if module.__dict__.get("_ingress") or module.__dict__.get("_worker"):
+            closer = module._ingress.close() if module.__dict__.get("_ingress") else module._worker.close()
+            module.LOOP.run_until_complete(closer)
+
+
+async def call(function, event: dict) -> dict:
+    """Call a Lambda handler as Lambda does: in its own thread (it runs its own event loop)."""
+    return await asyncio.to_thread(function, event)
+
+
+async def drain(aws: dict, queue: str, function=None, rounds: int = 10) -> int:
+    """Run the worker over `queue` until it is empty; return how many messages it handled."""
+    handled = 0
+    for _ in range(rounds):
+        count, _ = await asyncio.to_thread(poll_once, aws["sqs"], aws[queue], function or aws["worker"].handler)
+        if not count:
+            break
+        handled += count
+    return handled
+
+
+@pytest.mark.parametrize("shape", ["personal", "groupChat", "channel"])
+async def test_a_chat_question_goes_ingress_sqs_worker_teams(deployed, shape):
+    aws, connector = deployed, deployed["connector"]
+    activity = TeamsChannel(connector.url, shape=shape).message("how long are dedupe markers kept?")
+    response = await call(aws["ingress"].handler, http_event(activity, base64_body=shape == "channel"))
+    assert response["statusCode"] == 200 and connector.calls == []  # acknowledged; nothing answered yet
+    assert await drain(aws, "chat") == 1
+    final = connector.messages()[-1]
+    text = final.body.get("text") or card_text(card_of(final))
+    assert "DEDUPE_TTL_SECONDS" in text
+    assert all(c.conversation_id == activity["conversation"]["id"] for c in connector.calls)
+
+
+async def test_a_redelivered_activity_and_a_duplicate_sqs_message_are_answered_once(deployed):
+    aws, connector = deployed, deployed["connector"]
+    activity = TeamsChannel(connector.url).message("how long are dedupe markers kept?")
+    for _ in range(3):  # Teams re-delivers
+        assert (await call(aws["ingress"].handler, http_event(activity)))["statusCode"] == 200
+    assert await drain(aws, "chat") == 1  # FIFO deduplication dropped the copies within 5 minutes
+    job = aws["sqs"]  # an SQS at-least-once duplicate of the same job, delivered after the answer
+    job.send_message(
+        QueueUrl=aws["chat"], MessageBody=_last_job(connector, activity), MessageGroupId="g", MessageDeduplicationId="x"
+    )
+    assert await drain(aws, "chat") == 1
+    assert len([m for m in connector.messages() if m.type == "message"]) == 1
+
+
+def _last_job(connector, activity) -> str:
+    from handlers.jobs import ConversationRef, job_for
+    from handlers.models import Conversation, Turn, User
+
+    conversation = activity["conversation"]
+    turn = Turn(id=activity["id"], kind="message", text="how long are dedupe markers kept?", user=User(id="29:u"),
+                conversation=Conversation(id=conversation["id"], type="personal", key=conversation["id"]))  # fmt: skip
+    key = f"activity|{conversation['id']}|{activity['id']}"
+    return job_for(turn, ConversationRef(connector.url, conversation["id"], activity["id"]), key).to_json()
+
+
+async def test_an_analytics_request_with_an_attachment_goes_to_the_analytics_queue(deployed):
+    aws, connector = deployed, deployed["connector"]
+    channel = TeamsChannel(connector.url)
+    frame = pd.DataFrame({"label": [0, 1] * 300, "p": [0.2, 0.7, 0.4, 0.9, 0.1, 0.6] * 100})
+    activity = channel.with_file(
+        channel.message("metrics y_true=label y_score=p"),
+        "p.csv",
+        connector.serve_file("p.csv", frame.to_csv().encode()),
+    )
+    assert (await call(aws["ingress"].handler, http_event(activity)))["statusCode"] == 200
+    assert await drain(aws, "chat") == 0 and await drain(aws, "analytics") == 1
+    body = json.loads(
+        aws["sqs"].receive_message(QueueUrl=aws["analytics_dlq"]).get("Messages", [{}])[0].get("Body", "{}")
+    )
+    assert body == {}  # nothing dead-lettered
+    assert card_text(card_of(connector.messages()[-1])).startswith("Binary classifier: 600 rows from p.csv")
+
+
+async def test_bad_bodies_and_bad_tokens_are_4xx(deployed, monkeypatch):
+    aws = deployed
+    bad_json = await call(aws["ingress"].handler, http_event(b"{not json"))
+    assert bad_json["statusCode"] == 400 and "not valid JSON" in json.loads(bad_json["body"])["error"]["message"]
+    bad_b64 = http_event("{}") | {"body": "%%%not-base64", "isBase64Encoded": True}
+    assert (await call(aws["ingress"].handler, bad_b64))["statusCode"] == 400
+    not_utf8 = await call(aws["ingress"].handler, http_event(b"\xff\xfe{}", base64_body=True))
+    assert not_utf8["statusCode"] == 400
+    monkeypatch.setenv("MICROSOFT_APP_ID", "00000000-0000-0000-0000-000000000001")
+    monkeypatch.setenv("MICROSOFT_APP_PASSWORD", "secret")
+    monkeypatch.setattr(aws["ingress"], "_ingress", None)
+    activity = TeamsChannel(aws["connector"].url).message("hello")
+    for header in ({}, {"authorization": "Bearer not-a-token"}):
+        response = await call(aws["ingress"].handler, http_event(activity, headers=header))
+        assert response["statusCode"] == 401 and "secret" not in response["body"]
+    assert aws["sqs"].receive_message(QueueUrl=aws["chat"]).get("Messages") is None
+
+
+async def test_several_records_in_one_batch_are_answered_in_order(deployed):
+    aws, connector = deployed, deployed["connector"]
+    channel = TeamsChannel(connector.url)
+    questions = ["help", "how long are dedupe markers kept?", "new"]
+    activities = [channel.message(q) for q in questions]
+    for activity in activities:
+        assert (await call(aws["ingress"].handler, http_event(activity)))["statusCode"] == 200
+    count, answer = await asyncio.to_thread(poll_once, aws["sqs"], aws["chat"], aws["worker"].handler, 10)
+    assert count == 3 and answer == {"batchItemFailures": []}
+    replied = [m.body["replyToId"] for m in connector.messages() if m.type == "message"]
+    assert replied == [a["id"] for a in activities]
+
+
+async def test_a_poison_job_fails_partially_then_the_user_is_told_once(deployed, monkeypatch):
+    aws, connector = deployed, deployed["connector"]
+    monkeypatch.setenv("TURN_TIMEOUT_SECONDS", "0.5")
+    worker = aws["worker"]
+
+    class Hanging:
+        name, status_text, max_input_chars = "hanging", "Thinking…", 1000
+
+        async def answer(self, question):
+            await asyncio.sleep(3600)
+            yield
+
+    from entrypoints.wiring import build_worker, resolve_secrets
+    from services.settings import load_settings
+
+    monkeypatch.setattr(worker, "_worker", build_worker(resolve_secrets(load_settings()), backend=Hanging()))
+    activity = TeamsChannel(connector.url).message("a question that always times out")
+    assert (await call(aws["ingress"].handler, http_event(activity)))["statusCode"] == 200
+    failures = []
+    for _ in range(3):
+        count, answer = await asyncio.to_thread(poll_once, aws["sqs"], aws["chat"], worker.handler)
+        assert count == 1
+        failures.append(len(answer["batchItemFailures"]))
+    assert failures == [1, 1, 1]  # the last attempt told the user and still failed, so SQS dead-letters it
+    told = [m.body["text"] for m in connector.messages() if "reference" in m.body.get("text", "")]
+    assert len(told) == 1 and "too long" in told[0]
+    assert await drain(aws, "chat") == 0
+    dead = aws["sqs"].receive_message(QueueUrl=aws["chat_dlq"], AttributeNames=["All"])["Messages"]
+    assert len(dead) == 1
+    assert await call(worker.dead_letter_handler, sqs_event(dead)) == {"batchItemFailures": []}
+    assert len([m for m in connector.messages() if "reference" in m.body.get("text", "")]) == 1  # not twice
+
+
+async def test_a_worker_killed_without_a_word_is_reported_from_the_dead_letter_queue(deployed):
+    aws, connector = deployed, deployed["connector"]
+    activity = TeamsChannel(connector.url).message("hello")
+    assert (await call(aws["ingress"].handler, http_event(activity)))["statusCode"] == 200
+    message = aws["sqs"].receive_message(QueueUrl=aws["chat"], AttributeNames=["All"])["Messages"]
+    # the worker was killed (Lambda timeout) on its last attempt: SQS moved the job to the DLQ
+    assert await call(aws["worker"].dead_letter_handler, sqs_event(message)) == {"batchItemFailures": []}
+    (told,) = connector.messages()
+    assert "failed several times" in told.body["text"] and "reference" in told.body["text"]
+    assert await call(aws["worker"].dead_letter_handler, sqs_event(message)) == {"batchItemFailures": []}
+    assert len(connector.messages()) == 1
+
+
+async def test_a_malformed_queue_message_is_a_partial_failure_not_a_crash(deployed):
+    aws = deployed
+    event = sqs_event([{"MessageId": "m1", "ReceiptHandle": "r1", "Body": "{\"version\": 7}", "MD5OfBody": "x",
+                        "Attributes": {"ApproximateReceiveCount": "1"}}])  # fmt: skip
+    assert aws["worker"].handler(event) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert aws["worker"].dead_letter_handler(event) == {"batchItemFailures": []}
