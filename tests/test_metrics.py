@@ -180,6 +180,19 @@ def test_chart_is_a_png_under_the_limits():
     assert len(small) <= 48_000
 
 
+def test_card_charts_are_one_panel_wide_at_about_400_pixels():
+    import io
+
+    from PIL import Image
+
+    from handlers.analytics import TEAMS_CHART_BYTES
+
+    png = metrics_chart(evaluate(binary_table(), "label", "p"), max_bytes=TEAMS_CHART_BYTES, dpi=80)
+    width, height = Image.open(io.BytesIO(png)).size
+    assert 340 <= width <= 480 and height > width  # panels stacked, not side by side
+    assert len(png) <= TEAMS_CHART_BYTES
+
+
 def test_cli_json_has_the_documented_keys(tmp_path):
     path = tmp_path / "preds.parquet"
     binary_table().to_parquet(path)
