@@ -22,7 +22,7 @@ from sklearn.model_selection import KFold
 from services.analytics.errors import AnalyticsError
 from services.analytics.tables import require_column
 from services.analytics.uplift_decision import (
-    ALPHA,
+    DRIVER_ALPHA,
     Z95,
     balance_tests,
     decide_targeting,
@@ -140,10 +140,10 @@ def drivers(
     top: int = 5,
 ) -> list[dict[str, Any]]:
     """Return the features whose groups show different measured effects (Holm-adjusted heterogeneity test at
-    5%, see uplift_decision), strongest first, each with its weight: the permutation importance of a surrogate
+    2.5%, see uplift_decision), strongest first, each with its weight: the permutation importance of a surrogate
     model of the predicted uplift, as a share of the named drivers' total (equal shares if the surrogate
     gives none). Empty when no feature passes: then no driver is named."""
-    tested = [r for r in heterogeneity(features, y, t) if r["p_value_adjusted"] < ALPHA]
+    tested = [r for r in heterogeneity(features, y, t) if r["p_value_adjusted"] < DRIVER_ALPHA]
     if not tested:
         return []
     tested = sorted(tested, key=lambda r: r["p_value"])[:top]

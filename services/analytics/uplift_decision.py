@@ -6,8 +6,8 @@ Every rule here is a test whose false-positive rate is bounded (measured by benc
   intervals of both "targeted beats treating no one" and "targeted beats treating everyone" are above 0.
   Both must hold, so under no real heterogeneity a recommendation comes in at most 2.5% of experiments.
 - Drivers: a feature is named only when the measured effect (treated minus control) differs between its
-  groups (below/above its median, or its categories), by a heterogeneity test with Holm's correction over
-  every feature tested, so a driver is named in at most 5% of experiments without any.
+  groups (below/above its median, or its categories), by a heterogeneity test at 2.5% with Holm's correction
+  over every feature tested, so a driver is named in under 5% of experiments without any.
 - Balance: a feature makes the experiment look unrandomized only when its arms differ by a test (Holm over
   features, 5%) and by a standardised mean difference above 0.1, so large samples do not flag trivia and
   small samples do not flag chance.
@@ -25,6 +25,9 @@ from scipy import stats
 
 Z95 = float(stats.norm.ppf(0.975))
 ALPHA = 0.05
+# Drivers are tested at 2.5% (Holm over features): at 5% the measured false-driver rate was 5-6% in 100 null
+# experiments (the chi-square approximation is slightly liberal), over the 5% goal; 2.5% keeps it under.
+DRIVER_ALPHA = 0.025
 SMD_GATE = 0.1
 SHARES = np.round(np.arange(0.0, 1.0001, 0.05), 2)  # 0 = treat no one, 1 = treat everyone
 MIN_GROUP_ARM = 20  # a group needs this many rows per arm to enter a heterogeneity test
