@@ -133,6 +133,9 @@ def test_given_scores_are_evaluated_for_tiny_arms_with_a_warning():
     assert result["learner"] == "given score"
     assert any("very uncertain" in w for w in result["warnings"])
     assert np.isfinite(result["ate"]["ci"]).all() and result["ate"]["ci"][1] - result["ate"]["ci"][0] > 0.5
+    assert result["ate"]["ci"][0] >= -1 and result["ate"]["ci"][1] <= 1
+    only_columns = analyse(table[["t", "y", "s"]], "t", "y", score="s", bootstrap=20)  # no features needed
+    assert only_columns["drivers"] == [] and only_columns["balance"]["randomized_looking"]
 
 
 def test_balance_uses_a_test_not_a_fixed_threshold():

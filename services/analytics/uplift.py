@@ -59,7 +59,7 @@ def _binary(series: pd.Series, column: str, role: str) -> tuple[np.ndarray, str]
     return (series == treated).to_numpy(dtype=float), str(treated)
 
 
-def _features(table: pd.DataFrame, exclude: set[str]) -> tuple[pd.DataFrame, list[str]]:
+def _features(table: pd.DataFrame, exclude: set[str], required: bool = True) -> tuple[pd.DataFrame, list[str]]:
     """Return the model features (numeric as floats, text as categories) and the columns left out as ids/dates."""
     kept, skipped = {}, []
     for column in table.columns:
@@ -79,9 +79,9 @@ def _features(table: pd.DataFrame, exclude: set[str]) -> tuple[pd.DataFrame, lis
                 continue
             top = series.value_counts().index[:30]
             kept[str(column)] = series.where(series.isin(top), "other").astype("category")
-    if not kept:
+    if not kept and required:
         raise AnalyticsError("The table has no feature columns besides treatment and outcome: add customer attributes.")
-    return pd.DataFrame(kept), skipped
+    return pd.DataFrame(kept, index=table.index), skipped
 
 
 def average_effect(y: np.ndarray, t: np.ndarray) -> dict[str, Any]:
@@ -248,7 +248,7 @@ def analyse(
                "in each arm (with score=<column>, any experiment with both arms can be evaluated).")
         )  # fmt: skip
     exclude = {treatment, outcome} | {c for c in (score, revenue) if c}
-    features, skipped = _features(table, exclude)
+    features, skipped = _features(table, exclude, required=not score)  # given scores need no features
     warnings = []
     checks = balance_tests(features, t)
     unbalanced = [r for r in checks if r["flagged"]]
@@ -262,6 +262,8 @@ def analyse(
             "intervals are wide."
         )
     ate = average_effect(y, t)
+    if binary:  # a difference of two rates lies in [-1, 1]; tiny arms would otherwise print "+123 points"
+        ate["ci"] = [max(ate["ci"][0], -1.0), min(ate["ci"][1], 1.0)]
 
     if score:
         uplift = pd.to_numeric(table[score]).to_numpy(dtype=float)
