@@ -152,35 +152,49 @@ def decide_targeting(
     }
 
 
-def _groups(series: pd.Series) -> tuple[pd.Series, str]:
-    """Return group labels for a heterogeneity test (median halves for numbers, categories for the rest)."""
-    if isinstance(series.dtype, pd.CategoricalDtype) or series.nunique() <= 10:
-        return series.astype(str).where(series.notna(), None), "categories"
-    median = float(series.median())
-    labels = np.where(series > median, "above", "at or below")
-    return pd.Series(labels, index=series.index).where(series.notna(), None), f"median {median:.4g}"
+def _groups(series: pd.Series) -> tuple[np.ndarray, list[str], str]:
+    """Return (group code per row, −1 for missing; group names; how groups were made) for a heterogeneity test:
+    median halves for numbers, categories (and integer columns with up to 10 values) for the rest."""
+    sample = series.iloc[:2000].dropna()
+    few = isinstance(series.dtype, pd.CategoricalDtype) or (sample.nunique() <= 10 and series.nunique() <= 10)
+    if few:
+        codes, names = pd.factorize(series, sort=True)
+        return codes, [str(name) for name in names], "categories"
+    values = series.to_numpy(dtype=float)
+    median = float(np.nanmedian(values))
+    codes = np.where(np.isnan(values), -1, (values > median).astype(int))
+    return codes, ["at or below", "above"], f"median {median:.4g}"
 
 
 def heterogeneity(features: pd.DataFrame, y: np.ndarray, t: np.ndarray) -> list[dict[str, Any]]:
     """Return per feature: does the measured effect differ between its groups? Cochran's Q test over groups
     with at least MIN_GROUP_ARM rows per arm (a chi-square with groups − 1 degrees of freedom), Holm-adjusted
-    over the features tested; the groups' effects and sizes come with it."""
+    over the features tested; the groups' effects and sizes come with it. Counts, means and variances per
+    group and arm come from one bincount each, so 500,000 rows × 20 features take well under a second."""
     fallback = float(y.var(ddof=1))
+    arm = t.astype(int)
     rows = []
     for column in features.columns:
-        labels, split = _groups(features[column])
-        groups = []
-        for label, index in labels.groupby(labels, observed=True).groups.items():
-            members = labels.index.get_indexer(index)
-            arms = t[members]
-            if (arms == 1).sum() >= MIN_GROUP_ARM and (arms == 0).sum() >= MIN_GROUP_ARM:
-                effect, se = difference(y[members], arms, fallback)
-                groups.append({"group": str(label), "effect": effect, "se": se, "rows": int(members.size)})
-        if len(groups) < 2:
+        codes, names, split = _groups(features[column])
+        keep = codes >= 0
+        cells = codes[keep] * 2 + arm[keep]
+        size = 2 * len(names)
+        count = np.bincount(cells, minlength=size).reshape(-1, 2)
+        total = np.bincount(cells, weights=y[keep], minlength=size).reshape(-1, 2)
+        squares = np.bincount(cells, weights=y[keep] ** 2, minlength=size).reshape(-1, 2)
+        usable = (count >= MIN_GROUP_ARM).all(axis=1)
+        if usable.sum() < 2:
             continue
-        effects, weights = np.array([g["effect"] for g in groups]), np.array([1 / g["se"] ** 2 for g in groups])
+        n, mean = count[usable], total[usable] / count[usable]
+        variance = np.maximum(squares[usable] - n * mean**2, 0.0) / np.maximum(n - 1, 1)
+        variance = np.where(n > 1, variance, fallback)
+        effects = mean[:, 1] - mean[:, 0]
+        se = np.sqrt(variance[:, 1] / n[:, 1] + variance[:, 0] / n[:, 0])
+        weights = 1 / np.maximum(se, 1e-12) ** 2
         pooled = float((weights * effects).sum() / weights.sum())
         q = float((weights * (effects - pooled) ** 2).sum())
+        groups = [{"group": name, "effect": float(e), "se": float(v), "rows": int(c.sum())}
+                  for name, e, v, c in zip(np.array(names)[usable], effects, se, n, strict=True)]  # fmt: skip
         rows.append({"name": str(column), "split": split, "q": q, "p_value": float(stats.chi2.sf(q, len(groups) - 1)),
                      "groups": groups})  # fmt: skip
     for row, adjusted in zip(rows, holm([r["p_value"] for r in rows]), strict=True):
@@ -190,8 +204,8 @@ def heterogeneity(features: pd.DataFrame, y: np.ndarray, t: np.ndarray) -> list[
 
 def balance_tests(features: pd.DataFrame, t: np.ndarray) -> list[dict[str, Any]]:
     """Return per feature the largest |standardised mean difference| between arms and a test's p-value
-    (Welch's t for numbers, chi-square for categories), Holm-adjusted; `flagged` needs both adjusted p < 0.05
-    and SMD above 0.1. Largest SMD first."""
+    (Welch's statistic with a normal tail for numbers, chi-square for categories), Holm-adjusted; `flagged`
+    needs both adjusted p < 0.05 and SMD above 0.1. Largest SMD first."""
     rows = []
     for column in features.columns:
         series = features[column]
@@ -200,16 +214,21 @@ def balance_tests(features: pd.DataFrame, t: np.ndarray) -> list[dict[str, Any]]
             table = pd.crosstab(series.astype(str), t).to_numpy()
             table = table[table.sum(axis=1) > 0]
             p = float(stats.chi2_contingency(table)[1]) if table.shape[0] > 1 and table.shape[1] == 2 else 1.0
-        else:
+            a, b = dummies[t == 1], dummies[t == 0]
+            pooled = np.sqrt((a.var(axis=0) + b.var(axis=0)) / 2)
+            smd = np.divide(a.mean(axis=0) - b.mean(axis=0), pooled, out=np.zeros(pooled.shape), where=pooled > 0)
+        else:  # SMD and Welch's t from one mean and variance per arm (missing values left out)
             values = series.to_numpy(dtype=float)
             keep = np.isfinite(values)
-            dummies = np.where(keep, values, np.nanmean(values) if keep.any() else 0.0)[:, None]
             a, b = values[keep & (t == 1)], values[keep & (t == 0)]
-            same = a.size < 2 or b.size < 2 or (a.var() == 0 and b.var() == 0)
-            p = 1.0 if same else float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-        a, b = dummies[t == 1], dummies[t == 0]
-        pooled = np.sqrt((a.var(axis=0) + b.var(axis=0)) / 2)
-        smd = np.divide(a.mean(axis=0) - b.mean(axis=0), pooled, out=np.zeros(pooled.shape), where=pooled > 0)
+            if a.size < 2 or b.size < 2:
+                smd, p = np.zeros(1), 1.0
+            else:
+                mean_a, mean_b, var_a, var_b = a.mean(), b.mean(), a.var(ddof=1), b.var(ddof=1)
+                pooled = np.sqrt((var_a + var_b) / 2)
+                smd = np.array([(mean_a - mean_b) / pooled if pooled > 0 else 0.0])
+                se = np.sqrt(var_a / a.size + var_b / b.size)
+                p = float(2 * stats.norm.sf(abs(mean_a - mean_b) / se)) if se > 0 else 1.0
         rows.append({"name": str(column), "smd": round(float(np.abs(smd).max()), 4),
                      "p_value": p if np.isfinite(p) else 1.0})  # fmt: skip
     for row, adjusted in zip(rows, holm([r["p_value"] for r in rows]), strict=True):
