@@ -42,7 +42,7 @@ def to_png(figure: Any, max_bytes: int = MAX_PNG_BYTES, dpi: int = 110) -> bytes
     try:
         while True:
             buffer = io.BytesIO()
-            figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+            figure.savefig(buffer, format="png", dpi=dpi)  # tight_layout already fitted it: no second draw
             data = buffer.getvalue()
             if len(data) > max_bytes:
                 data = _palette(data)

@@ -110,8 +110,9 @@ def _fit(model: Any, features: pd.DataFrame, y: np.ndarray, rng: np.random.Gener
 def cross_fitted_uplift(
     features: pd.DataFrame, y: np.ndarray, t: np.ndarray, binary: bool, seed: int = 0
 ) -> dict[str, np.ndarray]:
-    """Return out-of-fold uplift predictions of the S-learner and the T-learner (5 folds, 2 above 100k rows)."""
-    folds = 2 if len(y) > 100_000 else 5
+    """Return out-of-fold uplift predictions of the S-learner and the T-learner (3 folds, 2 above 100k rows:
+    3 rather than 5 keeps a 10,000-row analysis under 1.5 s in chat, 9 model fits instead of 15)."""
+    folds = 2 if len(y) > 100_000 else 3
     rng = np.random.default_rng(seed)
     s_learner, t_learner = np.zeros(len(y)), np.zeros(len(y))
     with_t = features.assign(_treatment=t)
