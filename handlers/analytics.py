@@ -20,6 +20,7 @@ from handlers.models import FileAttachment, Replier, Turn
 from handlers.router import Router
 from services.analytics.errors import AnalyticsError
 from services.analytics.glossary import Entry, glossary
+from services.analytics.wording import short
 from services.backends import Backend, Question
 from services.datasets import DatasetError, download, fetch
 from services.settings import Settings
@@ -257,7 +258,7 @@ async def _analysis(
     options, words = parse_options(rest)
     unknown = sorted(set(options) - known)
     if unknown:
-        await replier.send_text(f"I don't know the option {', '.join(unknown)}. {usage}")
+        await replier.send_text(f"I don't know the option {short(', '.join(unknown))}. {usage}")
         return None
     try:
         data = await load(turn, words)

@@ -53,7 +53,8 @@ def _binary(series: pd.Series, column: str, role: str) -> tuple[np.ndarray, str]
     values = series.dropna().unique()
     if len(values) != 2:
         raise AnalyticsError(
-            f"The {role} column '{column}' must have exactly two values (treated and not), it has {len(values)}."
+            f"The {role} column '{short(column)}' must have exactly two values"
+            f"{' (treated and not)' if role == 'treatment' else ''}, it has {len(values)}."
         )
     treated = next((v for v in values if str(v).strip().lower() in TREATED_NAMES), sorted(values, key=str)[-1])
     return (series == treated).to_numpy(dtype=float), str(treated)
