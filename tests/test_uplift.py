@@ -207,3 +207,13 @@ async def test_uplift_in_teams_answers_with_a_card(start_bot):
     await bot.settle()
     reply = bot.connector.messages()[-1].body["text"]
     assert "no column 'calld'" in reply and "called" in reply and "reference" not in reply
+
+
+def test_wording_has_no_degenerate_ranges_or_shares_of_a_near_zero_total():
+    from services.analytics.uplift import _deciles_text
+
+    assert _deciles_text(1) == "Decile 1 pays" and _deciles_text(3) == "Deciles 1–3 each pay"
+    for seed in range(3):  # no effect: the incremental total is near zero, so no share of it is printed
+        result = analyse(experiment(n=2000, effect=False, seed=seed), "called", "paid", bootstrap=10)
+        assert not any("of the incremental outcome" in line for line in result["summary"])
+        assert not any("1–1" in line for line in result["summary"])
