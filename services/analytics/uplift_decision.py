@@ -54,10 +54,15 @@ def difference(value: np.ndarray, t: np.ndarray, fallback_variance: float) -> tu
     return float(a.mean() - b.mean()), float(np.sqrt(var_a / a.size + var_b / b.size))
 
 
-def _in_sample_profits(uplift: np.ndarray, value: np.ndarray, t: np.ndarray, cost: float) -> np.ndarray:
-    """Return the profit (incremental value − cost × people) of treating each share in SHARES of these rows,
-    measured on the same rows: treated minus control mean value in the top share, times its people."""
-    order = np.argsort(uplift, kind="mergesort")[::-1]
+def _descending(uplift: np.ndarray) -> np.ndarray:
+    """Return row indices by uplift, highest first; ties reversed from row order, as the curves order them."""
+    return np.argsort(uplift, kind="mergesort")[::-1]
+
+
+def _in_sample_profits(order: np.ndarray, value: np.ndarray, t: np.ndarray, cost: float) -> np.ndarray:
+    """Return the profit (incremental value − cost × people) of treating each share in SHARES of the rows in
+    `order` (indices, highest predicted uplift first), measured on those rows: treated minus control mean
+    value in the top share, times its people."""
     v, tt = value[order], t[order]
     n = len(order)
     cum_t, cum_vt = np.r_[0, np.cumsum(tt)], np.r_[0.0, np.cumsum(v * tt)]
@@ -71,14 +76,7 @@ def _in_sample_profits(uplift: np.ndarray, value: np.ndarray, t: np.ndarray, cos
 
 def profit_curve(uplift: np.ndarray, value: np.ndarray, t: np.ndarray, cost: float) -> dict[str, list[float]]:
     """Return the in-sample profit of treating each share (0%, 5%, … 100%) by predicted uplift, for charts."""
-    return {"share": SHARES.tolist(), "profit": _in_sample_profits(uplift, value, t, cost).tolist()}
-
-
-def _top(uplift: np.ndarray, share: float) -> np.ndarray:
-    """Return a mask of the top `share` of rows by uplift (ties keep row order, as the curves do)."""
-    mask = np.zeros(len(uplift), dtype=bool)
-    mask[np.argsort(uplift, kind="mergesort")[::-1][: int(round(share * len(uplift)))]] = True
-    return mask
+    return {"share": SHARES.tolist(), "profit": _in_sample_profits(_descending(uplift), value, t, cost).tolist()}
 
 
 def _estimate(parts: list[tuple[float, float]]) -> dict[str, Any]:
@@ -105,33 +103,37 @@ def decide_targeting(
     fallback = float(value.var(ddof=1)) if n > 1 else 0.0
     cap = 1.0 if budget is None else min(1.0, budget / n)
     allowed = np.less_equal(SHARES, cap + 1e-9)
+    orders = {name: _descending(s) for name, s in scores.items()}  # one sort per learner; subsets keep its order
+
+    def best_share(rows: np.ndarray | None) -> tuple[str, int]:
+        def ranked(order: np.ndarray) -> np.ndarray:
+            return order if rows is None else order[rows[order]]
+
+        found = max(((name, i, profit) for name, order in orders.items()
+                     for i, profit in enumerate(_in_sample_profits(ranked(order), value, t, cost)) if allowed[i]),
+                    key=lambda c: c[2])  # fmt: skip
+        return found[0], found[1]
+
     vs_none, vs_all, chosen = [], [], []
     for choose, measure in ((half, ~half), (~half, half)):
-        best = max(
-            ((name, i, profit) for name, s in scores.items()
-             for i, profit in enumerate(_in_sample_profits(s[choose], value[choose], t[choose], cost)) if allowed[i]),
-            key=lambda c: c[2],
-        )  # fmt: skip
-        learner, share = best[0], float(SHARES[best[1]])
+        learner, index = best_share(choose)
+        share = float(SHARES[index])
         chosen.append({"learner": learner, "share": share})
-        target = _top(scores[learner][measure], share)
-        v, tt = value[measure], t[measure]
-        for mask, sink, sign in ((target, vs_none, 1.0), (~target, vs_all, -1.0)):
+        ranked = orders[learner][measure[orders[learner]]]
+        target = np.zeros(n, dtype=bool)
+        target[ranked[: int(round(share * ranked.size))]] = True
+        for mask, sink, sign in ((target, vs_none, 1.0), (measure & ~target, vs_all, -1.0)):
             if not mask.any():
                 sink.append((0.0, 0.0))
                 continue
-            lift, se = difference(v[mask], tt[mask], fallback)
+            lift, se = difference(value[mask], t[mask], fallback)
             people = int(mask.sum())
             sink.append((sign * (lift - cost) * people, people * se))
     beats_none, beats_all = _estimate(vs_none), _estimate(vs_all)
     everyone = difference(value, t, fallback)
     treat_all = {"estimate": (everyone[0] - cost) * n, "se": everyone[1] * n}
     treat_all["ci"] = [treat_all["estimate"] - Z95 * treat_all["se"], treat_all["estimate"] + Z95 * treat_all["se"]]
-    full = max(
-        ((name, i, p) for name, s in scores.items() for i, p in enumerate(_in_sample_profits(s, value, t, cost))
-         if allowed[i]),
-        key=lambda c: c[2],
-    )  # fmt: skip
+    full = best_share(None)
     targeting = bool(beats_none["ci"][0] > 0 and beats_all["ci"][0] > 0 and 0 < SHARES[full[1]] < 1)
     share = float(SHARES[full[1]]) if targeting else 0.0
     return {
