@@ -217,3 +217,19 @@ def test_wording_has_no_degenerate_ranges_or_shares_of_a_near_zero_total():
         result = analyse(experiment(n=2000, effect=False, seed=seed), "called", "paid", bootstrap=10)
         assert not any("of the incremental outcome" in line for line in result["summary"])
         assert not any("1–1" in line for line in result["summary"])
+
+
+def test_binary_bootstrap_by_cells_matches_resampling_rows():
+    from services.analytics.uplift_metrics import _Grouped, _normalised_area, perfect_qini_score
+
+    rng = np.random.default_rng(12)
+    n = 20_000
+    t, x = rng.integers(0, 2, n).astype(float), rng.random(n)
+    y = (rng.random(n) < 0.1 + 0.2 * t * (x > 0.6)).astype(float)
+    fast = bootstrap_qini(y, x, t, resamples=400, seed=1)["ci"]
+    model, perfect = _Grouped(y, t, x), _Grouped(y, t, perfect_qini_score(y, t))
+    rows = []
+    for _ in range(400):
+        counts = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+        rows.append(_normalised_area(model.curve(counts), perfect.curve(counts)))
+    assert np.percentile(rows, [2.5, 97.5]) == pytest.approx(fast, abs=0.01)
