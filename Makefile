@@ -8,7 +8,7 @@ ARGS   ?=
 SAM    := .venv-sam/bin
 LAMBDA_FUNCTIONS := IngressFunction ChatWorkerFunction DeadLetterFunction
 
-.PHONY: run chat playground test lint clean deploy-check \
+.PHONY: run chat playground test lint clean bench bench-retrieval deploy-check \
 	build-IngressFunction build-ChatWorkerFunction build-DeadLetterFunction
 
 $(BIN)/python:
@@ -38,6 +38,9 @@ test: $(VENV)/.dev deploy-check  ## lint, the deploy checks and the whole test s
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+bench: $(VENV)/.runtime  ## load: 2,000 activities, 200 conversations, concurrency 50, against the echo sample too
+	$(BIN)/python -m bench.load
+
 $(SAM)/.installed: requirements-deploy.txt
 	$(PYTHON) -m venv .venv-sam
 	$(SAM)/python -m pip install --quiet --upgrade pip
@@ -49,18 +52,26 @@ $(SAM)/.installed: requirements-deploy.txt
 deploy-check: $(SAM)/.installed $(VENV)/.dev
 	$(SAM)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM)/sam validate --lint
+	mkdir -p build
 	for function in $(LAMBDA_FUNCTIONS); do \
 		SAM_CLI_TELEMETRY=0 $(SAM)/sam build $$function --build-in-source --build-dir build/sam/$$function \
 			>build/sam-$$function.log 2>&1 || { cat build/sam-$$function.log; exit 1; }; \
 	done
 	$(BIN)/python bench/lambda_package.py --check
-	infra/check_analytics_image.sh
+	PYTHON=$(CURDIR)/$(BIN)/python infra/check_analytics_image.sh
 
 # `sam build` runs these (BuildMethod: makefile) with ARTIFACTS_DIR set.
+# The project's venv when there is one (its pip is quiet about the system's packages), else $(PYTHON).
+BUILD_PYTHON = $(if $(wildcard $(BIN)/python),$(CURDIR)/$(BIN)/python,$(PYTHON))
 build-IngressFunction:
-	infra/build_lambda.sh ingress "$(ARTIFACTS_DIR)"
+	PYTHON=$(BUILD_PYTHON) infra/build_lambda.sh ingress "$(ARTIFACTS_DIR)"
 build-ChatWorkerFunction build-DeadLetterFunction:
-	infra/build_lambda.sh worker "$(ARTIFACTS_DIR)"
+	PYTHON=$(BUILD_PYTHON) infra/build_lambda.sh worker "$(ARTIFACTS_DIR)"
+
+bench-retrieval: $(VENV)/.runtime  ## local backend retrieval quality on the Python docs (installs python3-doc if missing)
+	@ls -d /usr/share/doc/python3*/html >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-doc; } \
+		|| echo "could not install python3-doc (needs root and Debian's apt): the benchmark will skip"
+	$(BIN)/python -m bench.retrieval_eval $(ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -17,9 +17,23 @@ import aiohttp
 from services.settings import REPO_ROOT
 
 
+async def wait_until_serving(http: aiohttp.ClientSession, port: int, seconds: float) -> None:
+    """Return when GET /healthz on the loopback `port` answers; raise RuntimeError after `seconds`."""
+    for _ in range(int(seconds * 10)):
+        try:
+            async with http.get(f"http://127.0.0.1:{port}/healthz"):
+                return
+        except aiohttp.ClientError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"the server did not start within {seconds:g} s")
+
+
 @contextlib.asynccontextmanager
-async def running_bot(http: aiohttp.ClientSession, **env: str) -> AsyncIterator[str]:
-    """Start the bot with the extra environment `env` and a throw-away state file; yield its messaging URL."""
+async def running_bot(
+    http: aiohttp.ClientSession, *, module: str = "bot", args: tuple[str, ...] = ("serve",), **env: str
+) -> AsyncIterator[str]:
+    """Start `python -m <module> <args>` (the bot by default) with the extra environment `env`, PORT and a
+    throw-away state file; wait for its /healthz; yield its messaging URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -28,16 +42,9 @@ async def running_bot(http: aiohttp.ClientSession, **env: str) -> AsyncIterator[
             **os.environ, "PYTHONPATH": str(REPO_ROOT), "PORT": str(port), "LOG_LEVEL": "WARNING",
             "STATE_DB": str(Path(folder) / "state.db"), **env,
         }  # fmt: skip
-        server = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=environment, stdout=subprocess.DEVNULL)
+        server = subprocess.Popen([sys.executable, "-m", module, *args], env=environment, stdout=subprocess.DEVNULL)
         try:
-            for _ in range(150):
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/healthz"):
-                        break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError("the bot did not start within 15 s")
+            await wait_until_serving(http, port, 15)
             yield f"http://127.0.0.1:{port}/api/messages"
         finally:
             server.terminate()

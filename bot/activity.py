@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import datetime
@@ -32,9 +33,12 @@ KNOWN_TYPES = frozenset(
         "commandResult",
     ]
 )
+MAX_DEPTH = 64  # Teams activities nest about 8 levels (cards in attachments in channelData); 64 is generous
 FILE_DOWNLOAD = "application/vnd.microsoft.teams.file.download.info"
 CARD_ACTION = "adaptiveCard/action"
 FEEDBACK_LOOP = "message/submitAction"  # Teams' own 👍/👎 under a message with feedbackLoopEnabled
+TOKEN_EXCHANGE = "signin/tokenExchange"  # Teams SSO: the user's token for the bot's OAuth connection
+VERIFY_STATE = "signin/verifyState"  # the sign-in card's flow finished (the value's state is a magic code)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
 _AT = re.compile(r"<at[^>]*>(.*?)</at>", re.S | re.I)
 
@@ -44,7 +48,9 @@ class ActivityError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    # Only the wire spelling (camelCase aliases) is read: one key per field, so the serviceUrl that is checked
+    # against the token is the only one replies can go to (no `service_url` spelling beside it).
+    model_config = ConfigDict(populate_by_name=False, extra="ignore")
 
 
 class Account(_Model):
@@ -66,6 +72,7 @@ class InboundActivity(_Model):
     type: str
     id: str = ""
     timestamp: datetime | None = None
+    local_timestamp: datetime | None = Field(None, alias="localTimestamp")
     service_url: str = Field("", alias="serviceUrl")
     channel_id: str = Field("", alias="channelId")
     from_: Account = Field(default_factory=Account, alias="from")
@@ -81,6 +88,34 @@ class InboundActivity(_Model):
     attachments: list[dict[str, Any]] | None = None
     channel_data: dict[str, Any] | None = Field(None, alias="channelData")
     members_added: list[Account] | None = Field(None, alias="membersAdded")
+
+
+def load_json(body: bytes) -> Any:
+    """Return the decoded JSON body; raise ActivityError for invalid JSON or nesting deeper than MAX_DEPTH."""
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ActivityError("The body is not valid JSON.") from None
+    stack = [(value, 1)]
+    while stack:  # iterative: a recursive walk is what the deep body would break
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > MAX_DEPTH:
+                    raise ActivityError(f"The body is nested deeper than {MAX_DEPTH} levels.")
+                stack.append((child, depth + 1))
+    return value
+
+
+def dedupe_key(activity: InboundActivity) -> str:
+    """Return the key under which a delivery of `activity` is remembered: its conversation and id, or for an
+    activity without an id a digest of its content (a re-delivery is byte-for-byte the same activity)."""
+    if activity.id:
+        return f"activity|{activity.conversation.id}|{activity.id}"
+    content = activity.model_dump(mode="json", by_alias=True, exclude={"id"})
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return f"activity|{activity.conversation.id}|sha256:{digest}"
 
 
 def parse_activity(body: Any) -> InboundActivity:
@@ -201,19 +236,24 @@ def card_action(activity: InboundActivity) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
-def to_turn(activity: InboundActivity) -> Turn | None:
-    """Return the Turn for an activity the gateway answers, or None for one it only acknowledges."""
+def turn_fields(activity: InboundActivity) -> dict[str, Any]:
+    """Return the fields every Turn of `activity` has: id, user, conversation and locale."""
     user = User(
         id=activity.from_.id,
         name=activity.from_.name or "",
         aad_object_id=activity.from_.aad_object_id or "",
     )
-    common = {
+    return {
         "id": activity.id,
         "user": user,
         "conversation": conversation_of(activity),
         "locale": activity.locale or "en-US",
     }
+
+
+def to_turn(activity: InboundActivity) -> Turn | None:
+    """Return the Turn for an activity the gateway answers, or None for one it only acknowledges."""
+    common = turn_fields(activity)
     action = card_action(activity)
     if action is not None:
         verb, data = action

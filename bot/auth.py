@@ -1,26 +1,49 @@
-"""Channel authentication with botbuilder's real JWT validation, and the bot's outgoing credentials."""
+"""Channel authentication of incoming requests, and the bot's outgoing credentials (through botbuilder).
+
+Incoming tokens are checked here with PyJWT rather than with botbuilder's JwtTokenExtractor. botbuilder
+4.17.1 (archived, so it will not be fixed) fetches signing keys with blocking `requests` and no timeout from
+inside the event loop, retries that fetch on every request after a failure, accepts a key with no
+endorsements, accepts a token without `exp`, and lets the unverified `iss` of a token choose which metadata
+(channel, emulator, skill) is fetched. The rules below are those of its ChannelValidation, made strict:
+
+- `Authorization: Bearer <JWT>`, RS256 only, signed by a key from the configured OpenID metadata whose
+  `endorsements` include the activity's channel id (a key with no endorsements is refused);
+- `iss` is the channel's issuer, `aud` the bot's app id, `exp` present (AUTH_REQUIRE_EXP) and not past,
+  `nbf` not in the future, with botbuilder's five minutes of clock leeway;
+- the `serviceurl` claim equals the activity's `serviceUrl` exactly, and the channel id is in
+  ALLOWED_CHANNELS; replies go only to that validated URL.
+
+Signing keys are fetched with aiohttp (never blocking the loop) from the one URL in the settings, with a
+timeout; they are cached for a day, an unknown key id triggers at most one refresh per five minutes, and a
+failed fetch is remembered for thirty seconds (503 meanwhile) so a slow key endpoint cannot stall every turn.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
+import time
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import jwt
-import requests
-from botbuilder.integration.aiohttp import (
-    ConfigurationBotFrameworkAuthentication,
-    ConfigurationServiceClientCredentialFactory,
-)
-from botbuilder.schema import Activity
+from botbuilder.integration.aiohttp import ConfigurationServiceClientCredentialFactory
 from botframework.connector.auth import AuthenticationConstants, ServiceClientCredentialsFactory
 
-from bot.activity import ActivityError
+from bot.activity import InboundActivity
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
+
+CHANNEL_ISSUER = AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
+CHANNEL_METADATA_URL = AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
+CLOCK_LEEWAY_SECONDS = 5 * 60
+MAX_TOKEN_CHARS = 16_384
+_BEARER = re.compile(r"Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)")
 
 
 class AuthError(Exception):
@@ -33,64 +56,154 @@ class AuthError(Exception):
 
 @dataclass(frozen=True)
 class Caller:
-    """Who the channel authenticated: the audience to use for replies; `anonymous` in local development."""
+    """Who the channel authenticated: the audience for replies and the serviceUrl and channel id that were
+    validated against the token (replies go nowhere else); `anonymous` in local development."""
 
     audience: str
     anonymous: bool
+    service_url: str = ""
+    channel_id: str = ""
 
 
-def _configuration(settings: Settings) -> SimpleNamespace:
-    """The attribute bag botbuilder's configuration classes read."""
-    config = SimpleNamespace(
-        APP_ID=settings.microsoft_app_id,
-        APP_PASSWORD=settings.microsoft_app_password.get_secret_value(),
-        APP_TYPE=settings.microsoft_app_type,
-        APP_TENANTID=settings.microsoft_app_tenant_id,
-    )
-    if settings.bot_openid_metadata_url:
-        # Any one parameterised value switches botbuilder to its parameterised path, which then needs
-        # all of them: fill the public-cloud values around the overridden metadata URL.
-        config.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = str(settings.bot_openid_metadata_url)
-        config.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL = (
-            AuthenticationConstants.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL
-        )
-        config.TO_CHANNEL_FROM_BOT_LOGIN_URL = AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL
-        config.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE = AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
-        config.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
-        config.OAUTH_URL = AuthenticationConstants.OAUTH_URL
-        config.VALIDATE_AUTHORITY = True
-    return config
+@dataclass(frozen=True)
+class SigningKey:
+    """One channel signing key: the public key and the channels it is endorsed for."""
+
+    public_key: Any
+    endorsements: frozenset[str]
+
+
+class KeysUnavailable(Exception):
+    """The signing keys could not be fetched (now, or within the last few seconds)."""
+
+
+class SigningKeys:
+    """The channel's signing keys, read from one OpenID metadata URL (never one a request names)."""
+
+    def __init__(
+        self,
+        metadata_url: str,
+        *,
+        timeout: float = 10.0,
+        max_age: float = 24 * 3600,
+        unknown_kid_refresh: float = 300.0,
+        failure_ttl: float = 30.0,
+    ) -> None:
+        self.metadata_url = metadata_url
+        self.timeout = timeout
+        self.max_age = max_age
+        self.unknown_kid_refresh = unknown_kid_refresh
+        self.failure_ttl = failure_ttl
+        self.fetches = 0
+        self._keys: dict[str, SigningKey] = {}
+        self._loaded_at = float("-inf")
+        self._failed_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def get(self, kid: str) -> SigningKey | None:
+        """Return the key `kid`, or None if the channel has no such key. Raises KeysUnavailable."""
+        if not self._stale(kid):
+            return self._keys.get(kid)
+        async with self._lock:  # one fetch at a time; the others wait and reuse its result
+            if self._stale(kid):
+                await self._refresh()
+        return self._keys.get(kid)
+
+    def _stale(self, kid: str) -> bool:
+        age = time.monotonic() - self._loaded_at
+        return age > self.max_age or (kid not in self._keys and age > self.unknown_kid_refresh)
+
+    async def _refresh(self) -> None:
+        if time.monotonic() - self._failed_at < self.failure_ttl:
+            if self._keys:
+                return  # keep using the keys we have
+            raise KeysUnavailable("a recent fetch failed")
+        self.fetches += 1
+        try:
+            timeout = aiohttp.ClientTimeout(total=self.timeout)
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                async with session.get(self.metadata_url) as response:
+                    response.raise_for_status()
+                    jwks_uri = (await response.json(content_type=None))["jwks_uri"]
+                async with session.get(jwks_uri) as response:
+                    response.raise_for_status()
+                    document = await response.json(content_type=None)
+            keys = {k["kid"]: _signing_key(k) for k in document["keys"] if isinstance(k, dict) and k.get("kid")}
+        except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as error:
+            self._failed_at = time.monotonic()
+            log.error("cannot fetch the channel's signing keys from %s: %s", self.metadata_url, type(error).__name__)
+            if self._keys:
+                return
+            raise KeysUnavailable(type(error).__name__) from None
+        self._keys, self._loaded_at = keys, time.monotonic()
+
+
+def _signing_key(jwk: dict[str, Any]) -> SigningKey:
+    endorsements = jwk.get("endorsements")
+    names = frozenset(e for e in endorsements if isinstance(e, str)) if isinstance(endorsements, list) else frozenset()
+    return SigningKey(jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(jwk)), names)
 
 
 class ChannelAuth:
-    """Validates incoming requests and hands out tokens for outgoing ones, both through botbuilder."""
+    """Validates incoming requests (the rules in this module's docstring) and hands out outgoing tokens."""
 
-    def __init__(self, settings: Settings, credentials_factory: ServiceClientCredentialsFactory | None = None):
-        config = _configuration(settings)
+    def __init__(
+        self,
+        settings: Settings,
+        credentials_factory: ServiceClientCredentialsFactory | None = None,
+        keys: SigningKeys | None = None,
+    ) -> None:
         self.app_id = settings.microsoft_app_id
+        self.allowed_channels = frozenset(settings.allowed_channels)
+        self.require_exp = settings.auth_require_exp
+        metadata_url = str(settings.bot_openid_metadata_url or CHANNEL_METADATA_URL)
+        self.keys = keys or SigningKeys(metadata_url)
+        config = SimpleNamespace(
+            APP_ID=settings.microsoft_app_id,
+            APP_PASSWORD=settings.microsoft_app_password.get_secret_value(),
+            APP_TYPE=settings.microsoft_app_type,
+            APP_TENANTID=settings.microsoft_app_tenant_id,
+        )
         self.credentials_factory = credentials_factory or ConfigurationServiceClientCredentialFactory(config)
-        self._auth = ConfigurationBotFrameworkAuthentication(config, credentials_factory=self.credentials_factory)
         self._credentials: dict[str, Any] = {}
 
-    async def authenticate(self, body: dict[str, Any], auth_header: str) -> Caller:
-        """Return the Caller for a request, or raise AuthError (ActivityError for a body botbuilder cannot read).
-
-        Never lets a token error escape as a 500."""
+    async def authenticate(self, activity: InboundActivity, auth_header: str) -> Caller:
+        """Return the Caller for a request, or raise AuthError (401, or 503 when keys cannot be fetched)."""
+        if activity.channel_id not in self.allowed_channels:
+            raise AuthError(401, "channel not in ALLOWED_CHANNELS")
+        if not self.app_id:  # local development mode, announced at start-up
+            return Caller("", anonymous=True, service_url=activity.service_url, channel_id=activity.channel_id)
+        match = _BEARER.fullmatch(auth_header or "") if len(auth_header or "") <= MAX_TOKEN_CHARS else None
+        if match is None:
+            raise AuthError(401, "no Bearer token" if not auth_header else "malformed Authorization header")
+        token = match.group(1)
         try:
-            activity = Activity().deserialize(body)
-        except ValueError:  # msrest's DeserializationError: a field of the wrong type or format
-            raise ActivityError("Invalid activity: a field has the wrong type or format.") from None
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise AuthError(401, "unreadable token header") from None
+        kid = header.get("kid")
+        if header.get("alg") != "RS256" or not isinstance(kid, str) or not kid:
+            raise AuthError(401, "algorithm or key id not acceptable")
         try:
-            result = await self._auth.authenticate_request(activity, auth_header or "")
-        except requests.RequestException as error:
-            log.error("cannot fetch the channel's signing keys: %s", error)
+            key = await self.keys.get(kid)
+        except KeysUnavailable:
             raise AuthError(503, "signing keys unavailable") from None
-        except (PermissionError, jwt.PyJWTError) as error:
-            raise AuthError(401, f"{type(error).__name__}: {error}") from None
-        except Exception as error:  # noqa: BLE001 - botbuilder raises bare Exceptions and IndexErrors on bad tokens
-            raise AuthError(401, f"{type(error).__name__}: {error}") from None
-        identity = result.claims_identity
-        return Caller(audience=result.audience or "", anonymous=not (identity and identity.is_authenticated))
+        if key is None:
+            raise AuthError(401, "unknown signing key")
+        if activity.channel_id not in key.endorsements:
+            raise AuthError(401, "signing key not endorsed for the channel")
+        required = ["exp", "iss", "aud"] if self.require_exp else ["iss", "aud"]
+        try:
+            claims = jwt.decode(
+                token, key.public_key, algorithms=["RS256"], audience=self.app_id, issuer=CHANNEL_ISSUER,
+                leeway=CLOCK_LEEWAY_SECONDS, options={"require": required},
+            )  # fmt: skip
+        except jwt.PyJWTError as error:
+            raise AuthError(401, type(error).__name__) from None
+        if claims.get("serviceurl") != activity.service_url:
+            raise AuthError(401, "serviceurl claim does not match the activity")
+        audience = AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
+        return Caller(audience, anonymous=False, service_url=activity.service_url, channel_id=activity.channel_id)
 
     async def token(self, audience: str) -> str | None:
         """Return a bearer token for calls to the Bot Connector, or None in local development (no app id)."""

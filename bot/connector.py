@@ -1,7 +1,7 @@
 """Bot Connector calls (send, reply, update) with retries, on one shared aiohttp session.
 
 botbuilder's ConnectorClient does not retry 429 and ignores Retry-After; this client retries 429, 412,
-502, 504 and network errors with exponential backoff and full jitter, honouring Retry-After.
+502, 503, 504 and network errors with exponential backoff and full jitter, honouring Retry-After.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ __all__ = ["BotConnector", "ConnectorError", "ConversationRef", "retry_after_sec
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({412, 429, 502, 504})
+RETRY_STATUSES = frozenset({412, 429, 502, 503, 504})
 
 
 class TokenSource(Protocol):

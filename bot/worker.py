@@ -12,15 +12,20 @@ workers). Exactly one answer per activity, whatever the queue re-delivers:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from bot.connector import BotConnector
 from bot.replier import TeamsReplier
+from bot.user_tokens import UserTokenService
 from handlers.app import new_reference, run_turn
 from handlers.jobs import Job
-from handlers.report import TurnReport
+from handlers.report import TurnReport, current_report
 from handlers.router import Router
+from services.analytics.errors import AnalyticsError
+from services.observability import hash_key
+from services.observability.turns import observed_turn, strings_in
 from services.settings import Settings
 from services.store import ACCEPTING, QUEUED, RUNNING, Store
 
@@ -41,28 +46,40 @@ class Worker:
         connector: BotConnector,
         *,
         on_report: Callable[[TurnReport], None] | None = None,
+        closers: list[Callable[[], Awaitable[None]]] | None = None,
+        user_tokens: UserTokenService | None = None,
     ) -> None:
+        self.user_tokens = user_tokens
         self.settings = settings
         self.store = store
         self.router = router
         self.connector = connector
         self.on_report = on_report or _log_report
+        self._closers = closers or []
 
     def replier(self, job: Job) -> TeamsReplier:
         """Return the Teams replier for the job's conversation (Teams streams only in personal chats)."""
         streaming = job.turn.conversation.type == "personal"
+        sign_in = None
+        if self.user_tokens is not None:
+            sign_in = functools.partial(self.user_tokens.sign_in_card, job.ref, job.turn)
         return TeamsReplier(
-            self.connector, job.ref, streaming=streaming, interval=self.settings.stream_interval_seconds
+            self.connector,
+            job.ref,
+            streaming=streaming,
+            interval=self.settings.stream_interval_seconds,
+            sign_in=sign_in,
         )
 
     async def run(
-        self, job: Job, *, final_attempt: bool = True, raise_after_giving_up: bool = False
+        self, job: Job, *, final_attempt: bool = True, raise_after_giving_up: bool = False, timeout: float | None = None
     ) -> TurnReport | None:
         """Answer `job` unless it is answered or being answered already; return the turn's report, or None for
         a duplicate or a job given up. Raises when the worker failed and the queue should deliver the job again.
         On the final attempt the user is told instead, and the error raised only with `raise_after_giving_up`
-        (so that SQS moves the job to the dead-letter queue, where it stays visible to operators)."""
-        timeout = self.settings.turn_timeout_seconds
+        (so that SQS moves the job to the dead-letter queue, where it stays visible to operators). `timeout`
+        shortens TURN_TIMEOUT_SECONDS (a Lambda worker passes what is left of its own time limit)."""
+        timeout = min(timeout or self.settings.turn_timeout_seconds, self.settings.turn_timeout_seconds)
         held = await self.store.acquire(
             job.idempotency_key, RUNNING, timeout + LEASE_MARGIN_SECONDS, take_over=(ACCEPTING, QUEUED)
         )
@@ -71,8 +88,9 @@ class Worker:
             return None
         replier = self.replier(job)
         try:
-            async with asyncio.timeout(timeout):
-                report = await run_turn(self.router, job.turn, replier)
+            with observed_turn(*_observation(job)):
+                async with asyncio.timeout(timeout):
+                    report = await run_turn(self.router, job.turn, replier)
         except BaseException as error:
             if final_attempt and isinstance(error, Exception):
                 await self.give_up(job, error, held_by=held.owner, replier=replier)
@@ -115,9 +133,27 @@ class Worker:
         self.on_report(report)
 
     async def close(self) -> None:
-        """Close the connector's HTTP session."""
+        """Close the connector's (and the token service's) HTTP session and whatever else the worker was given."""
         await self.connector.close()
+        if self.user_tokens is not None:
+            await self.user_tokens.close()
+        for close in self._closers:
+            await close()
 
 
 def _log_report(report: TurnReport) -> None:
     log.info("turn %s", report.as_dict())
+
+
+def _observation(job: Job) -> tuple[list[str], dict[str, str], Callable[[], dict[str, str]], tuple[type, ...]]:
+    """What the turn's log lines and Sentry events must leave out (its text, card data, files, the user's name)
+    and carry (ids, the conversation key hashed; the report's reference, backend and command when sent)."""
+    turn = job.turn
+    private = [*strings_in(turn.model_dump(include={"text", "data", "files"})), turn.user.name]
+    tags = {"activity_id": turn.id, "conversation": hash_key(turn.conversation.key), "job_kind": job.kind}
+
+    def details() -> dict[str, str]:
+        report = current_report()
+        return {"reference": report.reference, "backend": report.backend, "command": report.command}
+
+    return private, tags, details, (AnalyticsError,)

@@ -19,22 +19,30 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from bot.worker import Worker
 from entrypoints.wiring import build_worker, resolve_secrets
 from handlers.jobs import Job, JobFormatError
+from services.observability import register_secrets
+from services.observability.start import start_at_cold_start
 from services.settings import load_settings
 
 log = logging.getLogger(__name__)
 LOOP = asyncio.new_event_loop()
 _worker: Worker | None = None
+start_at_cold_start("worker")
 
 
 def worker() -> Worker:
     """Return this container's worker, built on first use."""
     global _worker
     if _worker is None:
-        _worker = build_worker(resolve_secrets(load_settings()))
+        settings = resolve_secrets(load_settings())
+        register_secrets(settings.microsoft_app_password.get_secret_value())
+        _worker = build_worker(settings)
     return _worker
 
 
-def answer(record: SQSRecord) -> None:
+STOP_MARGIN_SECONDS = 10  # the turn stops this long before Lambda would kill the worker, to tell the user
+
+
+def answer(record: SQSRecord, lambda_context: Any = None) -> None:
     """Answer one job; raise so that SQS delivers it again (a malformed message is never retried usefully,
     but it is still raised: it ends in the dead-letter queue, where an operator can look at it)."""
     try:
@@ -44,7 +52,9 @@ def answer(record: SQSRecord) -> None:
         raise
     receives = int(record.attributes.approximate_receive_count or 1)
     final = receives >= worker().settings.job_max_receives
-    LOOP.run_until_complete(worker().run(job, final_attempt=final, raise_after_giving_up=True))
+    left = lambda_context.get_remaining_time_in_millis() / 1000 if lambda_context is not None else None
+    timeout = max(1.0, left - STOP_MARGIN_SECONDS) if left is not None else None
+    LOOP.run_until_complete(worker().run(job, final_attempt=final, raise_after_giving_up=True, timeout=timeout))
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -53,7 +63,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     # A batch whose every record failed is reported like any other, not raised as a function error (the base
     # processor takes this flag; the FIFO one does not pass it through its constructor).
     processor.raise_on_entire_batch_failure = False
-    return process_partial_response(event=event, record_handler=answer, processor=processor)
+    return process_partial_response(event=event, record_handler=answer, processor=processor, context=context)
 
 
 def dead_letter_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -5,18 +5,13 @@ from __future__ import annotations
 import logging
 import sys
 
-from aiohttp import web
-
+from bot.edge_http import serve_app
 from bot.server import create_app
 from entrypoints.wiring import build_local
+from services.observability.start import start_observability
 from services.settings import SettingsError, load_settings
 
 log = logging.getLogger(__name__)
-
-
-def configure_logging(level: str) -> None:
-    """Send logs to stderr with a time, level and logger name on each line."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
 def serve() -> int:
@@ -26,7 +21,7 @@ def serve() -> int:
     except SettingsError as problem:
         print(problem, file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    start_observability(settings, "server")
     if settings.anonymous:
         log.warning(
             "LOCAL DEVELOPMENT MODE: MICROSOFT_APP_ID is empty, so requests are NOT authenticated and replies "
@@ -48,5 +43,5 @@ def serve() -> int:
         f"  stop:               Ctrl+C",
         flush=True,
     )
-    web.run_app(create_app(gateway), host=settings.host, port=settings.port, print=None, access_log=None)
+    serve_app(create_app(gateway), settings.host, settings.port)  # unparsable requests get a 4xx, no traceback
     return 0

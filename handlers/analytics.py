@@ -20,9 +20,9 @@ from handlers.models import FileAttachment, Replier, Turn
 from handlers.router import Router
 from services.analytics.errors import AnalyticsError
 from services.analytics.glossary import Entry, glossary
-from services.analytics.wording import short
 from services.backends import Backend, Question
 from services.datasets import DatasetError, download, fetch
+from services.quoting import quote
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,14 +75,15 @@ class AnalyticsConfig:
 
     async def attachment(self, file: FileAttachment) -> tuple[bytes, str]:
         """Return (bytes, name) of an attached file, downloaded under the allow-list."""
-        return await download(file.download_url, file.name, self.max_bytes, allowed_hosts=self.allowed_hosts), file.name
+        data = await download(file.download_url, file.name, self.max_bytes, allowed_hosts=self.allowed_hosts)
+        return data, quote(file.name)  # the name is shown in sentences and cards: a short, inert excerpt
 
     async def source(self, source: str) -> tuple[bytes, str]:
         """Return (bytes, name) of an `s3://` URI or a DATA_DIR path named in the message."""
         data = await fetch(
             source, data_dir=self.data_dir, max_bytes=self.max_bytes, allowed_buckets=self.allowed_buckets
         )
-        return data, source.rsplit("/", 1)[-1]
+        return data, quote(source.rsplit("/", 1)[-1])
 
 
 def parse_options(text: str) -> tuple[dict[str, str], list[str]]:
@@ -258,7 +259,8 @@ async def _analysis(
     options, words = parse_options(rest)
     unknown = sorted(set(options) - known)
     if unknown:
-        await replier.send_text(f"I don't know the option {short(', '.join(unknown))}. {usage}")
+        shown = ", ".join(quote(option, 30) for option in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+        await replier.send_text(f"I don't know the option {shown}. {usage}")
         return None
     try:
         data = await load(turn, words)

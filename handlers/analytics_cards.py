@@ -8,6 +8,7 @@ from typing import Any
 from handlers.cards import card, facts, text
 from services.analytics.glossary import Entry, Glossary
 from services.analytics.wording import signed as _signed
+from services.quoting import quote
 
 
 def entry_card(entry: Entry, glossary: Glossary) -> dict[str, Any]:
@@ -30,7 +31,7 @@ def suggestions_text(name: str, suggestions: list[Entry], glossary: Glossary) ->
     """Return the reply for a metric the glossary does not have: the closest entries, then all of them."""
     close = ", ".join(f"`{e.key}` ({e.name})" for e in suggestions)
     every = ", ".join(f"`{key}`" for key in glossary.entries)
-    lead = f"I have no entry for “{name}”. Closest: {close}." if suggestions else f"I have no entry for “{name}”."
+    lead = f"I have no entry for “{quote(name)}”." + (f" Closest: {close}." if suggestions else "")
     return f"{lead}\n\nThe glossary covers: {every}."
 
 

@@ -17,9 +17,13 @@ JobKind = Literal["chat", "analytics"]
 UNKNOWN_ACTION = "That button is no longer supported. Send `help` to see what I can do."
 ACTION_ACKS: dict[str, str] = {
     "feedback": "Thanks for your feedback.",
+    "signed_in": "",
+    "qbusiness_confirm": "Running the action…",
+    "qbusiness_cancel": "Cancelled.",
 }
-# The commands (and their aliases) that run on the analytics worker: numpy, pandas and scikit-learn live there.
-ANALYTICS_COMMANDS = frozenset({"metrics", "evaluate", "drift", "compare", "uplift"})
+# The commands (and their aliases) that run on the analytics worker: numpy, pandas, scikit-learn and matplotlib
+# live there (`usage` draws its chart with matplotlib).
+ANALYTICS_COMMANDS = frozenset({"metrics", "evaluate", "drift", "compare", "uplift", "usage"})
 
 
 _COMMAND = re.compile(r"^/?([A-Za-z][\w-]*)(?:\s+(.*))?$", re.S)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from handlers.catalog import ACTION_ACKS, UNKNOWN_ACTION, action_ack, split_command
 from handlers.models import Replier, Turn
+from services.quoting import quote
 
 Handler = Callable[[Turn, Replier, str], Awaitable[None]]
 ActionHandler = Callable[[Turn, Replier], Awaitable[None]]
@@ -114,6 +115,6 @@ class Router:
         if command is not None:
             await command.handler(turn, replier, rest)
         elif slashed:
-            await replier.send_text(f"I don't know the command `/{word}`.\n\n{self.help_text()}")
+            await replier.send_text(f"I don't know the command /{quote(word)}.\n\n{self.help_text()}")
         elif self._default is not None:
             await self._default(turn, replier, turn.text)

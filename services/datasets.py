@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 import aiohttp
 
+from services.quoting import quote
 from services.safe_fetch import AllowList, FetchFailed, FetchRefused, FetchTooLarge, fetch_url
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ async def download(
     Only HTTPS from `allowed_hosts` (DOWNLOAD_ALLOWED_HOSTS), public addresses, allowed redirects, bounded size
     after decompression and `timeout` seconds in all: services/safe_fetch.py. Raises DatasetError.
     """
+    name = quote(name)  # a file name is user data: a short, inert excerpt in every sentence below
     try:
         return await fetch_url(url, allowed_hosts=allowed_hosts, max_bytes=max_bytes, timeout=timeout)
     except FetchRefused as refused:
@@ -55,6 +57,7 @@ def _read_s3(uri: str, max_bytes: int, allowed_buckets: Collection[str]) -> byte
 
     parsed = urlparse(uri)
     bucket, key = parsed.netloc, parsed.path.lstrip("/")
+    uri = quote(uri, 100)  # shown to the user from here on
     if not bucket or not key:
         raise DatasetError(f"{uri} is not a full S3 address: use s3://bucket/path/to/file.csv.")
     # One sentence for "not allowed", "does not exist" and "access denied", so that a refusal never tells
@@ -93,6 +96,7 @@ async def read_s3(uri: str, max_bytes: int, *, allowed_buckets: Collection[str] 
 
 def local_path(name: str, data_dir: Path | None) -> Path:
     """Return the file `name` inside `data_dir`; raise DatasetError for paths outside it or files that do not exist."""
+    shown = quote(name)
     if data_dir is None:
         raise DatasetError(
             "Local files are not enabled on this gateway (DATA_DIR is not set): attach the file instead."
@@ -101,11 +105,11 @@ def local_path(name: str, data_dir: Path | None) -> Path:
     root = data_dir.resolve()
     path = (root / relative).resolve()
     if relative.is_absolute() or root not in path.parents:
-        raise DatasetError(f"{name} is outside the data folder: give a path relative to DATA_DIR.")
+        raise DatasetError(f"{shown} is outside the data folder: give a path relative to DATA_DIR.")
     if not path.is_file():
         available = sorted(p.name for p in root.iterdir() if p.is_file())[:10] if root.is_dir() else []
         listing = f" Files there: {', '.join(available)}." if available else ""
-        raise DatasetError(f"There is no file {name} in the data folder.{listing}")
+        raise DatasetError(f"There is no file {shown} in the data folder.{listing}")
     return path
 
 
@@ -115,5 +119,5 @@ async def fetch(source: str, *, data_dir: Path | None, max_bytes: int, allowed_b
         return await read_s3(source, max_bytes, allowed_buckets=allowed_buckets)
     path = local_path(source, data_dir)
     if path.stat().st_size > max_bytes:
-        raise _too_big(source, max_bytes)
+        raise _too_big(quote(source), max_bytes)
     return await asyncio.to_thread(path.read_bytes)

@@ -1,21 +1,43 @@
-"""Split Markdown, plain-text and HTML documents into titled, headed sections for retrieval."""
+"""Split Markdown, plain-text and HTML documents into titled passages with their section path, for retrieval.
+
+Structure is kept (title, section path, body) and boilerplate is dropped: in HTML, navigation bars,
+sidebars, headers and footers ("Prev Up Next"), permalink marks, and whole pages that are mostly links
+(generated indexes, tables of contents). Admonitions ("Note", "Tip", "Warning") stay in the body as
+"Note: …" instead of becoming headings that swallow the text after them.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from services.textsplit import split_text
+
 SUPPORTED_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html", ".htm": "html"}
-MAX_SECTION_CHARS = 2000
+MAX_SECTION_CHARS = 1500
+SEPARATOR = " › "
+# A page whose text is mostly link labels is an index or a table of contents, not content.
+LINK_PAGE_SHARE = 0.6
+ADMONITIONS = frozenset(
+    "note notes tip tips hint warning caution danger attention important example see also seealso info todo".split()
+)
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+_GFM_ALERT = re.compile(r"^(\s*>\s*)\[!(\w+)\]\s*$")
+# Lines made only of navigation words ("Prev Up Next", "Previous topic", "« index | modules »").
+_NAV_LINE = re.compile(
+    r"^(?:\s|[|«»←→·•/]|prev(?:ious)?|next|up|home|top|index|modules|topic|contents|this page|show source"
+    r"|report a bug|navigation)+$",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
 class Section:
-    """A passage of a document: `heading` is the heading path ("Setup › Install"), empty at the top."""
+    """A passage of a document: `heading` is the section path ("Setup › Install"), empty at the top."""
 
     heading: str
     body: str
@@ -23,14 +45,14 @@ class Section:
 
 @dataclass(frozen=True)
 class Document:
-    """A parsed document: its title and its sections in reading order."""
+    """A parsed document: its title and its passages in reading order (none for a page of links)."""
 
     title: str
     sections: list[Section]
 
 
 def parse_document(path: Path) -> Document:
-    """Return the document at `path` split into sections; the kind is chosen by file suffix."""
+    """Return the document at `path` split into passages; the kind is chosen by file suffix."""
     text = path.read_text(encoding="utf-8", errors="replace")
     kind = SUPPORTED_SUFFIXES.get(path.suffix.lower(), "text")
     fallback_title = path.stem.replace("-", " ").replace("_", " ").strip().capitalize()
@@ -38,35 +60,34 @@ def parse_document(path: Path) -> Document:
         return _parse_markdown(text, fallback_title)
     if kind == "html":
         return _parse_html(text, fallback_title)
-    return Document(fallback_title, _chunk("", text))
+    return Document(fallback_title, _chunk([], text))
 
 
-def _parse_markdown(text: str, fallback_title: str) -> Document:
-    title = ""
-    path: list[tuple[int, str]] = []
-    sections: list[Section] = []
-    lines: list[str] = []
-    in_fence = False
+def is_admonition(label: str) -> bool:
+    """Return True for a label such as "Note", "Tip:" or "See also" that introduces a box, not a section."""
+    return " ".join(re.sub(r"[^\w\s]", " ", label.lower()).split()) in ADMONITIONS
 
-    def flush() -> None:
-        sections.extend(_chunk(" › ".join(name for _, name in path), "\n".join(lines)))
-        lines.clear()
 
-    for line in text.splitlines():
-        if _FENCE.match(line):
-            in_fence = not in_fence
-        heading = None if in_fence else _HEADING.match(line)
-        if heading is None:
-            lines.append(line)
-            continue
-        flush()
-        level, name = len(heading.group(1)), _strip_inline(heading.group(2))
-        if level == 1 and not title:
-            title = name
-            continue
-        path = [(lvl, n) for lvl, n in path if lvl < level] + [(level, name)]
-    flush()
-    return Document(title or fallback_title, sections)
+def heading_path(names: list[str], title: str = "") -> str:
+    """Return the section path joined with " › ", without the title or a label repeating its parent."""
+    kept: list[str] = []
+    for name in names:
+        if name and not _same(name, title) and (not kept or not _same(name, kept[-1])):
+            kept.append(name)
+    return SEPARATOR.join(kept)
+
+
+def _same(a: str, b: str) -> bool:
+    return " ".join(a.lower().split()) == " ".join(b.lower().split())
+
+
+def _chunk(names: list[str], body: str, title: str = "") -> list[Section]:
+    """Return `body` as passages of at most MAX_SECTION_CHARS, split at paragraphs, lines or sentences."""
+    body = re.sub(r"<!--.*?-->", "", body, flags=re.S).strip()
+    if not body:
+        return []
+    heading = heading_path(names, title)
+    return [Section(heading, piece.strip()) for piece in split_text(body, MAX_SECTION_CHARS) if piece.strip()]
 
 
 def _strip_inline(text: str) -> str:
@@ -75,91 +96,207 @@ def _strip_inline(text: str) -> str:
     return text.replace("`", "").replace("**", "").strip()
 
 
-def _chunk(heading: str, body: str) -> list[Section]:
-    """Split a section body into pieces of at most MAX_SECTION_CHARS at paragraph boundaries."""
-    body = re.sub(r"<!--.*?-->", "", body, flags=re.S).strip()
-    if not body:
-        return []
-    pieces: list[Section] = []
-    current = ""
-    for paragraph in re.split(r"\n\s*\n", body):
-        if current and len(current) + len(paragraph) + 2 > MAX_SECTION_CHARS:
-            pieces.append(Section(heading, current))
-            current = ""
-        current = f"{current}\n\n{paragraph}" if current else paragraph
-    if current:
-        pieces.append(Section(heading, current))
-    return pieces
+def _parse_markdown(text: str, fallback_title: str) -> Document:
+    title = ""
+    path: list[tuple[int, str]] = []
+    pending: list[tuple[list[str], str]] = []
+    lines: list[str] = []
+    in_fence = False
+
+    def flush() -> None:
+        pending.append(([name for _, name in path], "\n".join(lines)))
+        lines.clear()
+
+    for line in text.splitlines():
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        heading = None if in_fence else _HEADING.match(line)
+        alert = None if in_fence else _GFM_ALERT.match(line)
+        if alert:  # GitHub's "> [!NOTE]" becomes "> Note:" in the body
+            lines.append(f"{alert.group(1)}{alert.group(2).capitalize()}:")
+            continue
+        if heading is None:
+            lines.append(line)
+            continue
+        level, name = len(heading.group(1)), _strip_inline(heading.group(2))
+        if is_admonition(name):
+            lines.append(f"{name.rstrip(':')}:")
+            continue
+        flush()
+        if level == 1 and not title:
+            title = name
+            continue
+        path = [(lvl, n) for lvl, n in path if lvl < level] + [(level, name)]
+    flush()
+    title = title or fallback_title
+    return Document(title, [section for names, body in pending for section in _chunk(names, body, title)])
 
 
-class _HTMLSections(HTMLParser):
-    _BLOCKS = {"p", "div", "li", "br", "tr", "pre", "section", "article", "ul", "ol", "table", "blockquote"}
+# Boilerplate removed before reading a page: navigation, sidebars, headers and footers, permalink marks.
+_BOILERPLATE = (
+    "script, style, noscript, template, svg, form, button, select, nav, aside, footer, "
+    "[role=navigation], [role=banner], [role=contentinfo], [role=search], [role=complementary], "
+    ".navheader, .navfooter, .navbar, .navigation, .related, .sphinxsidebar, .sidebar, .footer, .header, "
+    ".breadcrumb, .breadcrumbs, .mobile-nav, .headerlink, .skip-link, table[summary^=Navigation], "
+    ".toctree-wrapper, .toc, #toc"
+)
+# Inline formatting carries no structure: unwrapping it leaves fewer, longer text nodes to walk.
+_INLINE = ["a", "span", "em", "strong", "code", "b", "i", "abbr", "cite", "kbd", "var", "samp", "small", "sub", "sup"]
+_SPACES = re.compile(r"\s+")
+_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+_BLOCKS = frozenset("p div li tr pre section article ul ol dl dt dd table blockquote".split())
+_PARAGRAPHS = frozenset("p div section table pre blockquote dl".split())
+
+
+class _Events:
+    """Turns a walk over a page's elements into events: ("h", level, name), ("t", text, ""),
+    ("dl", depth, ""). API entries (Sphinx `<dt class="sig" id="os.makedirs">`) count as headings one
+    level below the deepest HTML heading, so their passages are labelled with the function's name."""
 
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.title = ""
-        self.sections: list[tuple[list[str], str]] = []
-        self.path: list[tuple[int, str]] = []
-        self.buffer: list[str] = []
-        self._skip = 0
-        self._heading_level = 0
-        self._heading_text: list[str] = []
-        self._in_title = False
-        self._seen_h1 = False
+        self.events: list[tuple[str, object, object]] = []
+        self._dl = 0
+        self._pre = 0
+        self._heading: list[str] | None = None
+        self._admonition = False  # inside the label paragraph of an admonition box
+        self._glue = False  # a label or list marker was just written: no paragraph break before the text
+        self._last = ""
 
-    def handle_starttag(self, tag: str, attrs) -> None:
-        if tag in ("script", "style", "noscript"):
-            self._skip += 1
-        elif tag == "title":
-            self._in_title = True
-        elif re.fullmatch(r"h[1-6]", tag):
-            self._flush()
-            self._heading_level, self._heading_text = int(tag[1]), []
-        elif tag in self._BLOCKS:
-            self.buffer.append("\n\n" if tag in ("p", "div", "section", "table", "pre") else "\n")
+    def start(self, tag: str, attributes: dict[str, str | None]) -> None:
+        classes = (attributes.get("class") or "").split()
+        if tag in _HEADINGS:
+            self._heading = []
+        elif tag == "dl":
+            self._dl += 1
+        elif tag == "dt" and attributes.get("id"):
+            if "sig" in classes:  # an API signature: named by its qualified id, the signature stays in the text
+                self.events.append(("h", 6 + self._dl, attributes["id"]))
+            else:  # a defined term (a glossary entry): named by its text
+                self._heading = []
+        elif tag == "br":
+            self._text("\n")
+        elif tag == "pre":
+            self._pre += 1
+            self._text("\n\n```\n")
+        elif tag == "p" and "admonition-title" in classes:
+            self._text("\n\n")
+            self._admonition = True
+        elif tag in _BLOCKS and not self._glue:
+            self._text("\n\n" if tag in _PARAGRAPHS else "\n")
             if tag == "li":
-                self.buffer.append("- ")
+                self._text("- ")
+                self._glue = True
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style", "noscript"):
-            self._skip = max(0, self._skip - 1)
-        elif tag == "title":
-            self._in_title = False
-        elif re.fullmatch(r"h[1-6]", tag) and self._heading_level:
-            name = " ".join("".join(self._heading_text).split())
-            level, self._heading_level = self._heading_level, 0
-            if level == 1 and not self._seen_h1:  # the first h1 names the document, as in Markdown
-                self._seen_h1 = True
-                self.title = self.title or name
+    def end(self, tag: str) -> None:
+        if tag == "pre":
+            self._pre -= 1
+            self._text("\n```\n\n")
+        elif tag == "dl":
+            self.events.append(("dl", self._dl, ""))
+            self._dl -= 1
+        elif (tag in _HEADINGS or tag == "dt") and self._heading is not None:
+            name = " ".join("".join(self._heading).replace("¶", "").split())
+            self._heading = None
+            if is_admonition(name):
+                self._text(f"\n\n{name.rstrip(':')}: ")
+                self._glue = True
             elif name:
-                self.path = [(lvl, n) for lvl, n in self.path if lvl < level] + [(level, name)]
+                self.events.append(("h", _HEADINGS.get(tag, 6 + self._dl), name))
+        elif tag == "p" and self._admonition:
+            self._admonition = False
+            self._text(" " if self._last.rstrip().endswith(":") else ": ")
+            self._glue = True
 
-    def handle_data(self, data: str) -> None:
-        if self._skip:
+    def data(self, text: str) -> None:
+        if self._heading is not None:
+            self._heading.append(text)
             return
-        if self._in_title:
-            self.title = self.title or data.strip()
-        elif self._heading_level:
-            self._heading_text.append(data)
-        else:
-            self.buffer.append(data)
+        if text.strip():
+            self._glue = False
+        self._text(text if self._pre else _SPACES.sub(" ", text))
 
-    def _flush(self) -> None:
-        text = "".join(self.buffer)
-        text = "\n".join(" ".join(line.split()) for line in text.splitlines())
-        text = re.sub(r"\n{3,}", "\n\n", text).strip()
+    def _text(self, text: str) -> None:
         if text:
-            self.sections.append(([n for _, n in self.path], text))
-        self.buffer = []
+            self._last = text if text.strip() else self._last
+            self.events.append(("t", text, ""))
 
-    def close(self) -> None:
-        super().close()
-        self._flush()
+
+def _walk(node: LexborNode, events: _Events) -> None:
+    for child in node.iter(include_text=True):
+        tag = child.tag
+        if tag == "-text":
+            events.data(child.text_content or "")
+        elif not tag.startswith("-"):  # comments and doctypes
+            events.start(tag, child.attributes)
+            _walk(child, events)
+            events.end(tag)
+
+
+def _clean_title(page_title: str) -> str:
+    """The <title> without a site suffix ("os — Python 3.11 documentation" → "os")."""
+    parts = re.split(r"\s+[—|–-]\s+", " ".join(page_title.split()))
+    return parts[0] if len(parts) > 1 and len(parts[0]) > 2 else " ".join(page_title.split())
+
+
+def _tidy(raw: str) -> str:
+    """Return body text with whitespace normalised outside code blocks and navigation-only lines dropped."""
+    out: list[str] = []
+    fenced = False
+    for line in raw.split("\n"):
+        if line.strip().startswith("```"):
+            fenced = not fenced
+            out.append(line.strip())
+        elif fenced:
+            out.append(line.rstrip())
+        elif not line.strip() or not _NAV_LINE.match(line):
+            out.append(" ".join(line.replace("¶", "").split()))
+        else:
+            out.append("")
+    text = re.sub(r"```\n+```\n?", "", "\n".join(out))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _link_share(root: LexborNode) -> float:
+    """Return the share of a page's text that is link labels (before links are unwrapped)."""
+    total = len("".join(root.text(deep=True).split()))
+    linked = sum(len("".join(a.text(deep=True).split())) for a in root.css("a"))
+    return linked / total if total else 0.0
 
 
 def _parse_html(text: str, fallback_title: str) -> Document:
-    parser = _HTMLSections()
-    parser.feed(text)
-    parser.close()
-    sections = [piece for names, body in parser.sections for piece in _chunk(" › ".join(names), body)]
-    return Document(parser.title or fallback_title, sections)
+    tree = LexborHTMLParser(text)
+    root = tree.css_first("main, [role=main], article") or tree.body
+    page_title = tree.css_first("title")
+    if root is None:
+        return Document(fallback_title, [])
+    boilerplate = _BOILERPLATE if root.tag in ("main", "article") else f"{_BOILERPLATE}, header"
+    for node in root.css(boilerplate):
+        node.decompose()
+    if _link_share(root) > LINK_PAGE_SHARE:
+        return Document(_clean_title(page_title.text() if page_title else "") or fallback_title, [])
+    root.unwrap_tags(_INLINE)
+    root.merge_text_nodes()
+    walker = _Events()
+    _walk(root, walker)
+    events = walker.events
+    h1 = next((str(name) for kind, level, name in events if kind == "h" and level == 1), "")
+    title = h1 or _clean_title(page_title.text() if page_title else "") or fallback_title
+    raw: list[tuple[list[str], list[str]]] = []
+    path: list[tuple[int, str]] = []
+    chunks: list[str] = []
+    for kind, first, second in events:
+        if kind == "t":
+            chunks.append(str(first))
+            continue
+        level = int(first)
+        if kind == "dl":  # an API entry list closed: its entries leave the path
+            new_path = [(lvl, n) for lvl, n in path if lvl < 6 + level]
+        elif level != 1 or second != h1:
+            new_path = [(lvl, n) for lvl, n in path if lvl < level] + [(level, str(second))]
+        else:
+            new_path = path
+        if new_path != path:
+            raw.append(([name for _, name in path], chunks))
+            chunks, path = [], new_path
+    raw.append(([name for _, name in path], chunks))
+    return Document(title, [section for names, parts in raw for section in _chunk(names, _tidy("".join(parts)), title)])

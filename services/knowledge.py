@@ -1,7 +1,13 @@
-"""A full-text index of a folder of documents in SQLite FTS5 (BM25 ranking, snippets).
+"""A full-text index of a folder of documents in SQLite FTS5, and a re-ranking that finds the passage.
 
 The index lives in its own SQLite file and follows the folder: files added, changed or removed are
 re-indexed on the next search (checked at most every `refresh_interval` seconds).
+
+Search: FTS5 (Porter stemming, BM25 with title and headings weighted above the body) proposes
+candidates; a re-rank then orders them by how much of the question they cover (each word weighted by
+its rarity, once, so a repeated or stray word wins nothing), whether the words sit in the title and
+section path, and how close together they are in the text. A word the index has never seen is read as
+the closest word it has (one or two letters off), so small typos still find their passage.
 """
 
 from __future__ import annotations
@@ -13,9 +19,14 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
-from services.documents import SUPPORTED_SUFFIXES, parse_document
+import Stemmer
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+from services.documents import SEPARATOR, SUPPORTED_SUFFIXES, parse_document
 
 log = logging.getLogger(__name__)
 
@@ -23,34 +34,64 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER);
 CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(
     path UNINDEXED, position UNINDEXED, title, heading, body, tokenize = 'porter unicode61');
+CREATE VIRTUAL TABLE IF NOT EXISTS vocabulary USING fts5vocab(passages, 'row');
 """
 # Words that carry no meaning for retrieval, and generic verbs of questions ("how do I change…"):
-# dropping them keeps BM25 on the content words.
+# dropping them keeps the ranking on the content words.
 STOP_WORDS = frozenset(
     """a about an and any are as at be been but by can could do does did for from has have how i if in into
     is it its me my no not of on or our please should so tell than that the their them then there these
     they this those to us was we were what when where which who why will with would you your change
     changes changed get gets make makes need needs want wants use used using work works happen happens
-    find know see""".split()
+    find know see way ways some something possible between each every often over whole entire several many
+    much more most other another both all only just also very same such like one ones""".split()
 )
-_WORD = re.compile(r"\w+", re.UNICODE)
-# bm25() column weights: path, position (unindexed), title, heading, body. Headings name what a
-# section is about, so a match there counts four times a match in running text.
-_WEIGHTS = "0.0, 0.0, 2.0, 4.0, 1.0"
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # FTS5's unicode61 splits identifiers at "_": so do we
+# bm25() column weights: path, position (unindexed), title, heading, body. A title or heading names what
+# a passage is about, so a match there counts several times a match in running text.
+_WEIGHTS = "0.0, 0.0, 3.0, 4.0, 1.0"
+_HEAD_WEIGHTS = "0.0, 0.0, 1.0, 4.0, 0.0"
+CANDIDATES = 80
+HEADING_CANDIDATES = 30
+# Re-rank weights (tuned on bench/retrieval_eval.py): coverage of the question dominates; the title and
+# section path, closeness of the words and BM25 break ties between passages that cover it equally.
+_W_COVERAGE, _W_HEADING, _W_PROXIMITY, _W_BM25, _W_PHRASE, _W_PAGE, _W_FOCUS = 1.0, 0.45, 0.15, 0.35, 0.15, 0.15, 0.3
+_STEMMER = Stemmer.Stemmer("porter")  # the algorithm of FTS5's porter tokenizer, for the same stems
+
+
+@lru_cache(maxsize=100_000)
+def stem(word: str) -> str:
+    """Return the Porter stem of a lower-case word (the form FTS5's porter tokenizer indexes)."""
+    return _STEMMER.stemWord(word)
+
+
+_STEM_STOPS = frozenset(stem(w) for w in STOP_WORDS)
 
 
 @dataclass(frozen=True)
 class Passage:
-    """A search hit: `path` is relative to the folder; `score` is BM25 (lower is better)."""
+    """A search hit: `path` is relative to the folder. `score` is the re-rank score (higher is better),
+    `coverage` the idf-weighted share of the question's words the passage holds (0 to 1), `terms` the
+    question's stems it matched, `heading_coverage` the share found in its title and section path."""
 
     path: str
     position: int
     title: str
     heading: str
     body: str
-    snippet: str
     score: float
     coverage: float = 1.0
+    terms: frozenset[str] = frozenset()
+    heading_coverage: float = 0.0
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question as searched: its stems with their idf weights, and the words read as typos (word → fix)."""
+
+    stems: dict[str, float]
+    corrections: dict[str, str]
+    phrases: tuple[tuple[str, str], ...] = ()
 
 
 def _idf(total: int, containing: int) -> float:
@@ -58,16 +99,56 @@ def _idf(total: int, containing: int) -> float:
     return math.log((total - containing + 0.5) / (containing + 0.5) + 1.0)
 
 
-def _clean_snippet(snippet: str) -> str:
-    """One line of plain text: no line breaks or list markers, no code ticks around highlighted words."""
-    return " ".join(snippet.replace("`", "").split())
-
-
 def query_terms(text: str) -> list[str]:
     """Return the lower-cased content words of `text` (stop words dropped unless nothing else is left)."""
-    words = [w.lower() for w in _WORD.findall(text) if len(w) > 1 or w.isdigit()]
+    words = [w.lower() for w in _TOKEN.findall(text) if len(w) > 1 or w.isdigit()]
     content = [w for w in words if w not in STOP_WORDS]
     return list(dict.fromkeys(content or words))
+
+
+def stems_of(text: str) -> list[str]:
+    """Return the Porter stems of every word of `text`, in order (for matching inside a passage)."""
+    return [stem(w) for w in _TOKEN.findall(text.lower())]
+
+
+# Words that never make a phrase ("how do I", "a", "the"); others, even stop words, may: "with statement".
+_FUNCTION_WORDS = frozenset("a an the i me my do does did how what which who why please can could should would".split())
+
+
+def _phrases(text: str, corrections: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """Return the question's adjacent word pairs that may name something ("with statement", "directory tree")."""
+    words = [w.lower() for w in _TOKEN.findall(text)]
+    words = [_match_form(corrections[w]) or w if w in corrections else w for w in words]
+    pairs = [
+        (a, b)
+        for a, b in zip(words, words[1:], strict=False)
+        if a not in _FUNCTION_WORDS and b not in _FUNCTION_WORDS and not (a in STOP_WORDS and b in STOP_WORDS)
+    ]
+    return tuple(dict.fromkeys(pairs))
+
+
+def _match_form(term: str) -> str | None:
+    """Return a word FTS5 stems to `term` (a stem such as "databas" is itself stemmed to "databa")."""
+    for form in (term, term + "e"):
+        if stem(form) == term:
+            return form
+    return None
+
+
+def _window(positions: list[list[int]]) -> int:
+    """Return the length of the shortest run of tokens that holds one position from every list."""
+    events = sorted((p, i) for i, plist in enumerate(positions) for p in plist)
+    need, have, counts, best, left = len(positions), 0, [0] * len(positions), 1 << 30, 0
+    for pos, i in events:
+        counts[i] += 1
+        have += counts[i] == 1
+        while have == need:
+            lpos, li = events[left]
+            best = min(best, pos - lpos + 1)
+            counts[li] -= 1
+            have -= counts[li] == 0
+            left += 1
+    return best
 
 
 class KnowledgeIndex:
@@ -82,6 +163,7 @@ class KnowledgeIndex:
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
         self._checked_at = float("-inf")
+        self._vocabulary: tuple[list[str], dict[str, int]] | None = None
 
     def document_count(self) -> int:
         """Return how many files are indexed."""
@@ -120,6 +202,7 @@ class KnowledgeIndex:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+        self._vocabulary = None
         log.info("knowledge index: %d file(s) indexed, %d removed", len(changed), len(removed))
         return len(changed) + len(removed)
 
@@ -135,44 +218,128 @@ class KnowledgeIndex:
         )
         self._db.execute("INSERT INTO files VALUES (?, ?, ?)", (rel, *signature))
 
-    def search(self, text: str, limit: int = 5) -> list[Passage]:
-        """Return up to `limit` passages that best match the words of `text`, best first.
+    def _vocab(self) -> tuple[list[str], dict[str, int]]:
+        """The indexed stems, most common first, with how many passages hold each (cached until a change)."""
+        if self._vocabulary is None:
+            rows = self._db.execute("SELECT term, doc FROM vocabulary ORDER BY doc DESC").fetchall()
+            self._vocabulary = ([term for term, _ in rows], dict(rows))
+        return self._vocabulary
 
-        Candidates are found with BM25 over any of the words, then ordered by `coverage` and BM25 within
-        equal coverage, so a passage with every word beats one that repeats a single rare word.
-        `coverage` is the share of the question's words a passage contains, each word weighted by its
-        BM25 idf, so a word found everywhere ("bot" in a bot's manual) hardly counts.
-        """
-        self.refresh()
-        terms = query_terms(text)
-        if not terms:
-            return []
-        match = " OR ".join(f'"{term}"' for term in terms)
-        sql = (
-            f"SELECT rowid, path, position, title, heading, body, snippet(passages, 4, '**', '**', '…', 24), "
-            f"bm25(passages, {_WEIGHTS}) AS score FROM passages WHERE passages MATCH ? ORDER BY score LIMIT ?"
-        )
+    @staticmethod
+    def _correct(word: str, term: str, terms: list[str]) -> str | None:
+        """Return the indexed stem closest to an unknown `term`, or None: one edit (a swap of neighbours counts
+        one) for words of 5 to 8 letters, two from 9, and never a change of the first letter, which typos
+        rarely touch and which would read "bread" as "read"."""
+        if len(word) < 5 or word.isdigit():
+            return None
+        limit = 1 if len(word) < 9 else 2
+        candidates = [t for t in terms if t[:1] == term[:1]]
+        found = process.extractOne(term, candidates, scorer=OSA.distance, score_cutoff=limit)
+        return found[0] if found and _match_form(found[0]) else None
+
+    def parse_query(self, text: str) -> Query:
+        """Return the stems of `text` to search for, each with its idf, typos replaced by indexed words."""
         with self._lock:
-            rows = self._db.execute(sql, (match, max(limit * 6, 30))).fetchall()
+            terms, counts = self._vocab()
             total = self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
-            rowids = [row[0] for row in rows]
-            marks = ",".join("?" * len(rowids))
-            weights: dict[str, float] = {}
-            matched: dict[int, set[str]] = {rowid: set() for rowid in rowids}
-            for term in terms:
-                quoted = f'"{term}"'
-                containing = self._db.execute("SELECT count(*) FROM passages WHERE passages MATCH ?", (quoted,))
-                weights[term] = _idf(total, containing.fetchone()[0])
-                in_rows = f"SELECT rowid FROM passages WHERE passages MATCH ? AND rowid IN ({marks})"
-                for (rowid,) in self._db.execute(in_rows, (quoted, *rowids)):
-                    matched[rowid].add(term)
-        everything = sum(weights.values()) or 1.0
-        passages = [
-            Passage(*r[1:6], _clean_snippet(r[6]), r[7], coverage=sum(weights[t] for t in matched[r[0]]) / everything)
-            for r in rows
-        ]
-        passages.sort(key=lambda p: (-round(p.coverage, 2), p.score))
-        return passages[:limit]
+        stems: dict[str, float] = {}
+        corrections: dict[str, str] = {}
+        for word in query_terms(text):
+            term = stem(word)
+            if term not in counts and (fixed := self._correct(word, term, terms)):
+                corrections[word], term = fixed, fixed
+            stems.setdefault(term, _idf(total, counts.get(term, 0)))
+        # A word the folder never uses would get the highest idf of all, so one synonym the documents do not
+        # use ("restrict" for "limit") would sink every passage. It weighs as much as the question's known
+        # words on average: a question made mostly of unknown words still finds nothing.
+        known = [weight for term, weight in stems.items() if term in counts]
+        if known:
+            stems = {t: w if t in counts else min(w, sum(known) / len(known)) for t, w in stems.items()}
+        return Query(stems, corrections, _phrases(text, corrections))
+
+    def search(self, text: str, limit: int = 5) -> list[Passage]:
+        """Return up to `limit` passages that best answer `text`, best first (see the module docstring)."""
+        self.refresh()
+        return self.search_query(self.parse_query(text), limit)
+
+    def search_query(self, query: Query, limit: int = 5) -> list[Passage]:
+        """Return up to `limit` passages for an already parsed query, best first."""
+        forms = [form for term in query.stems if (form := _match_form(term))]
+        if not forms:
+            return []
+        match = " OR ".join(
+            [f'"{form}"' for form in forms] + [f'{{title heading}} : "{a} {b}"' for a, b in query.phrases]
+        )
+        columns = f"rowid, path, position, title, heading, body, bm25(passages, {_WEIGHTS}) AS rank"
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {columns} FROM passages WHERE passages MATCH ? ORDER BY rank LIMIT ?",
+                (match, max(CANDIDATES, limit)),
+            ).fetchall()
+            # Also the passages whose title or heading match best: a short entry named by the question's word
+            # ("generator" in a glossary) can rank below long passages that repeat the word in their text.
+            seen = {row[0] for row in rows}
+            heads = self._db.execute(
+                f"SELECT rowid FROM passages WHERE passages MATCH ? ORDER BY bm25(passages, {_HEAD_WEIGHTS}) LIMIT ?",
+                (match, HEADING_CANDIDATES),
+            ).fetchall()
+            extra = [rowid for (rowid,) in heads if rowid not in seen]
+            if extra:
+                marks = ",".join("?" * len(extra))
+                rows += self._db.execute(
+                    f"SELECT {columns} FROM passages WHERE passages MATCH ? AND rowid IN ({marks})", (match, *extra)
+                ).fetchall()
+        rows = [row[1:] for row in rows]
+        if not rows:
+            return []
+        best_bm25 = min(row[5] for row in rows) or -1.0
+        everything = sum(query.stems.values()) or 1.0
+        phrases = [(stem(a), stem(b)) for a, b in query.phrases]
+        passages = [self._rerank(row, query, everything, best_bm25, phrases) for row in rows]
+        # A page with several passages that cover the question is about it, not mentioning it in passing.
+        strong: dict[str, int] = {}
+        for passage in passages:
+            if passage.coverage >= 0.6:
+                strong[passage.path] = strong.get(passage.path, 0) + 1
+        ranked = sorted(passages, key=lambda p: -(p.score + _W_PAGE * min(strong.get(p.path, 0), 3) / 3 * p.coverage))
+        return ranked[:limit]
+
+    @staticmethod
+    def _rerank(row: tuple, query: Query, everything: float, best_bm25: float, phrases: list) -> Passage:
+        path, position, title, heading, body, bm25 = row
+        head_tokens = stems_of(f"{title} › {heading}")
+        head = set(head_tokens)
+        tokens = stems_of(body)
+        positions: dict[str, list[int]] = {}
+        for i, token in enumerate(tokens):
+            if token in query.stems:
+                positions.setdefault(token, []).append(i)
+        matched = frozenset(t for t in query.stems if t in head or t in positions)
+        coverage = sum(query.stems[t] for t in matched) / everything
+        in_head = sum(query.stems[t] for t in matched if t in head) / everything
+        proximity = 0.0
+        if len(positions) >= 2:
+            window = _window(list(positions.values()))
+            proximity = min(1.0, (len(positions) + 2) / window)
+        elif len(query.stems) == 1:
+            proximity = 1.0
+        # How much of the passage's own label the question names: "generator" is all about generators,
+        # "email.generator.Generator.clone" only partly, "Methods of File Objects" a third about files.
+        label = {
+            t for t in stems_of(heading.rsplit(SEPARATOR, 1)[-1] or title) if t not in _STEM_STOPS and not t.isdigit()
+        }
+        focus = len(label & matched) / len(label) if label else 0.0
+        head_pairs = set(zip(head_tokens, head_tokens[1:], strict=False))
+        phrase = sum(pair in head_pairs for pair in phrases) / len(phrases) if phrases else 0.0
+        score = (
+            _W_COVERAGE * coverage
+            + _W_HEADING * in_head
+            + _W_PROXIMITY * proximity * coverage
+            + _W_BM25 * (bm25 / best_bm25)
+            + _W_PHRASE * phrase
+            + _W_FOCUS * focus
+        )
+        return Passage(path, position, title, heading, body, score, coverage, matched, in_head)
 
     def close(self) -> None:
         """Close the index database."""

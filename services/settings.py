@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -27,8 +29,10 @@ class Settings(BaseSettings):
     microsoft_app_type: Literal["MultiTenant", "SingleTenant"] = "MultiTenant"
     microsoft_app_tenant_id: str = ""
     bot_openid_metadata_url: HttpUrl | None = None
+    allowed_channels: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["msteams"])
+    auth_require_exp: bool = True
 
-    backend: Literal["local", "bedrock"] = "local"
+    backend: Literal["local", "bedrock", "qbusiness"] = "local"
     knowledge_dir: Path = REPO_ROOT / "docs"
     state_db: Path = Path("state/gateway.db")
     allowed_tenants: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -36,6 +40,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=3978, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
+
+    sentry_dsn: SecretStr = SecretStr("")
+    sentry_environment: str = "production"
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
 
     history_max_chars: int = Field(default=24_000, ge=1_000)
     stream_interval_seconds: float = Field(default=1.5, ge=0.05, le=10.0)
@@ -53,6 +62,33 @@ class Settings(BaseSettings):
     bedrock_max_input_chars: int = Field(default=20_000, ge=100)
     bedrock_timeout_seconds: float = Field(default=60.0, gt=0)
     bedrock_max_attempts: int = Field(default=4, ge=1, le=10)
+    bedrock_prompt_caching: bool = True
+
+    # Usage, budgets and audit (docs/usage.md). A limit of 0 or empty means no limit.
+    admin_users: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    usage_prices_file: Path | None = None
+    usage_table: str = ""
+    user_daily_token_limit: int | None = Field(default=None, ge=0)
+    user_daily_cost_limit: float | None = Field(default=None, ge=0)
+    team_monthly_token_limit: int | None = Field(default=None, ge=0)
+    team_monthly_cost_limit: float | None = Field(default=None, ge=0)
+    audit_include_text: bool = False
+    audit_retention_days: int = Field(default=90, ge=1, le=3650)
+    audit_dir: Path | None = None  # None: an `audit` folder beside STATE_DB
+    audit_s3_bucket: str = ""
+
+    qbusiness_application_id: str = ""
+    qbusiness_region: str = ""
+    qbusiness_identity: Literal["anonymous", "idc"] = "idc"
+    qbusiness_chat_mode: Literal["", "RETRIEVAL_MODE", "CREATOR_MODE", "PLUGIN_MODE"] = ""
+    qbusiness_oauth_connection: str = ""
+    qbusiness_idc_application_arn: str = ""
+    qbusiness_idc_region: str = ""
+    qbusiness_role_arn: str = ""
+    qbusiness_timeout_seconds: float = Field(default=60.0, gt=0, le=300)
+    credentials_key: SecretStr = SecretStr("")
+    credentials_kms_key_id: str = ""
+    bot_token_service_url: HttpUrl = HttpUrl("https://token.botframework.com")
 
     data_dir: Path | None = None
     analytics_max_file_mb: int = Field(default=200, ge=1, le=10_000)
@@ -87,12 +123,35 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("backend", "store", "queue", mode="before")
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _dsn_shape(cls, value: SecretStr) -> SecretStr:
+        dsn = value.get_secret_value().strip()
+        if dsn:
+            parts = urlsplit(dsn)
+            if parts.scheme not in ("http", "https") or not parts.username or not parts.hostname:
+                raise ValueError("must be the DSN from Sentry's project settings, like https://<key>@<host>/<id>")
+            if not parts.path.strip("/"):
+                raise ValueError("must end with the project id, like https://<key>@<host>/<id>")
+        return SecretStr(dsn)
+
+    @field_validator("backend", "store", "queue", "qbusiness_identity", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("allowed_tenants", "download_allowed_hosts", "s3_allowed_buckets", mode="before")
+    @field_validator("qbusiness_chat_mode", mode="before")
+    @classmethod
+    def _chat_mode_upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("allowed_tenants", "allowed_channels", "download_allowed_hosts", "s3_allowed_buckets",
+                     "admin_users", mode="before")  # fmt: skip
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -104,10 +163,42 @@ class Settings(BaseSettings):
     def _host_patterns(cls, value: list[str]) -> list[str]:
         return [check_host_pattern(entry) for entry in value]
 
-    @field_validator("bot_openid_metadata_url", "data_dir", mode="before")
+    @field_validator("credentials_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value():
+            from cryptography.fernet import Fernet
+
+            try:
+                Fernet(value.get_secret_value())
+            except ValueError:
+                raise ValueError(
+                    "must be a Fernet key (32 url-safe base64-encoded bytes): make one with "
+                    "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+                ) from None
+        return value
+
+    @field_validator("bot_openid_metadata_url", "data_dir", "usage_prices_file", "audit_dir", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator(
+        "user_daily_token_limit", "user_daily_cost_limit", "team_monthly_token_limit", "team_monthly_cost_limit",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_or_zero_is_no_limit(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return None if value in (0, "0", 0.0) else value
+
+    @field_validator("usage_prices_file")
+    @classmethod
+    def _prices_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("no such file (a JSON price table, see docs/usage.md)")
+        return value
 
     @model_validator(mode="after")
     def _single_tenant_needs_tenant(self) -> Settings:
@@ -120,6 +211,7 @@ class Settings(BaseSettings):
             raise ValueError("BEDROCK_MODEL_ID: required when BACKEND is bedrock (a model or inference profile id)")
         if bool(self.bedrock_guardrail_id) != bool(self.bedrock_guardrail_version):
             raise ValueError("BEDROCK_GUARDRAIL_VERSION: set both BEDROCK_GUARDRAIL_ID and BEDROCK_GUARDRAIL_VERSION")
+        self._check_qbusiness()
         password = self.microsoft_app_password.get_secret_value() or self.app_password_secret_arn
         if self.microsoft_app_id and not password:
             raise ValueError("MICROSOFT_APP_PASSWORD: required when MICROSOFT_APP_ID is set")
@@ -128,6 +220,26 @@ class Settings(BaseSettings):
         if self.queue == "sqs" and not (self.chat_queue_url and self.analytics_queue_url):
             raise ValueError("CHAT_QUEUE_URL: set CHAT_QUEUE_URL and ANALYTICS_QUEUE_URL when QUEUE is sqs")
         return self
+
+    def _check_qbusiness(self) -> None:
+        if self.backend != "qbusiness":
+            return
+        if not self.qbusiness_application_id:
+            raise ValueError("QBUSINESS_APPLICATION_ID: required when BACKEND is qbusiness (the application's id)")
+        if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9-]{35}", self.qbusiness_application_id):
+            raise ValueError(
+                "QBUSINESS_APPLICATION_ID: must be the application's 36-character id (Q Business console → "
+                "Application details), not its name or ARN"
+            )
+        if self.qbusiness_identity == "idc":
+            for name in ("qbusiness_idc_application_arn", "qbusiness_role_arn", "qbusiness_oauth_connection"):
+                if not getattr(self, name):
+                    raise ValueError(f"{name.upper()}: required when QBUSINESS_IDENTITY is idc (see docs/qbusiness.md)")
+            if not (self.credentials_key.get_secret_value() or self.credentials_kms_key_id):
+                raise ValueError(
+                    "CREDENTIALS_KEY: set CREDENTIALS_KEY (a Fernet key) or CREDENTIALS_KMS_KEY_ID when "
+                    "QBUSINESS_IDENTITY is idc: users' credentials are kept encrypted"
+                )
 
     @property
     def anonymous(self) -> bool:
@@ -153,5 +265,6 @@ def _one_line(error: ValidationError) -> str:
     if not location:  # a model-level rule: its message starts with the variable name
         return f"Invalid setting {message}"
     value = first.get("input")
-    shown = "" if isinstance(value, dict) or location.endswith("password") else f" (got {value!r})"
+    secret = location.endswith(("password", "dsn", "credentials_key"))
+    shown = "" if isinstance(value, dict) or secret else f" (got {value!r})"
     return f"Invalid setting {location.upper()}: {message}{shown}"

@@ -110,7 +110,7 @@ async def test_metrics_reads_a_file_in_data_dir_and_refuses_paths_outside(start_
         (
             "metrics y_true=label y_score=p",
             ("p.csv", b"label,p\n1,1e309\n0,0.2\n"),
-            "too large to compute with at line 2",
+            "too large for a 64-bit float",
         ),
         ("metrics y_true=label y_score=p", ("p.csv", b"label,p\n\xff\xfe1,0.2\n"), "is not UTF-8 text"),
         ("metrics y_true=" + "x" * 300 + " y_score=p", ("p.csv", predictions_csv()), "no column 'xxxxxxxx"),

@@ -1,7 +1,8 @@
-"""The real botbuilder JWT validation path, offline: a loopback OpenID metadata + JWKS server and our own RSA key."""
+"""Channel token validation, offline: a loopback OpenID metadata + JWKS server and our own RSA key."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -10,13 +11,20 @@ from typing import Any
 
 import jwt
 import pytest
+from aiohttp import web
 from botframework.connector.auth import ServiceClientCredentialsFactory
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from bot.auth import KeysUnavailable, SigningKeys
+from bot.emulator.loopback import LoopbackServer
+
 APP_ID = "00000000-0000-4000-8000-00000000a991"
 ISSUER = "https://api.botframework.com"
 KID = "test-signing-key"
+UNENDORSED_KID = "key-without-endorsements"
+EMPTY_ENDORSED_KID = "key-with-empty-endorsements"
+WEBCHAT_KID = "key-endorsed-for-webchat"
 OUTGOING_TOKEN = "fixed-outgoing-token"
 
 
@@ -29,16 +37,27 @@ OTHER_KEY = _private_key()
 
 
 class OpenIdServer:
-    """OpenID metadata and JWKS on 127.0.0.1 in a thread of its own: botbuilder fetches them with blocking
-    `requests` from inside the event loop, so an in-loop server would never answer."""
+    """OpenID metadata and JWKS on 127.0.0.1 in a thread of its own, recording the paths asked for.
 
-    def __init__(self) -> None:
-        public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(SIGNING_KEY.public_key()))
-        keys = {"keys": [{**public_jwk, "kid": KID, "use": "sig", "endorsements": ["msteams"]}]}
+    Besides the signing key endorsed for msteams it publishes keys endorsed for nothing and for webchat only.
+    `delay` makes every answer that slow (a key endpoint that hangs)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        def jwk(kid: str, key: rsa.RSAPrivateKey, endorsements: list[str] | None) -> dict[str, Any]:
+            public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+            extra = {} if endorsements is None else {"endorsements": endorsements}
+            return {**public, "kid": kid, "use": "sig", **extra}
+
+        keys = {"keys": [jwk(KID, SIGNING_KEY, ["msteams"]), jwk(UNENDORSED_KID, OTHER_KEY, None),
+                         jwk(EMPTY_ENDORSED_KID, OTHER_KEY, []), jwk(WEBCHAT_KID, OTHER_KEY, ["webchat"])]}  # fmt: skip
         server_ref: dict[str, Any] = {}
+        self.paths: list[str] = []
+        paths = self.paths
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                paths.append(self.path)
+                time.sleep(delay)
                 port = server_ref["port"]
                 if self.path == "/openid":
                     body = {"issuer": ISSUER, "jwks_uri": f"http://127.0.0.1:{port}/keys"}
@@ -48,17 +67,20 @@ class OpenIdServer:
                     self.send_error(404)
                     return
                 data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # the client gave up waiting
+                    pass
 
             def log_message(self, *args: Any) -> None:
                 pass
 
-        # A fresh port per test: botbuilder caches metadata per URL for a day.
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         server_ref["port"] = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{server_ref['port']}/openid"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -94,6 +116,8 @@ def mint(service_url: str, *, key=SIGNING_KEY, kid: str = KID, **claims: Any) ->
     now = int(time.time())
     payload = {"iss": ISSUER, "aud": APP_ID, "iat": now, "nbf": now - 5, "exp": now + 3600, "serviceurl": service_url}
     payload.update(claims)
+    for name in [k for k, v in payload.items() if v is None]:  # None removes a claim
+        del payload[name]
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     return jwt.encode(payload, pem, algorithm="RS256", headers={"kid": kid})
 
@@ -132,6 +156,10 @@ async def test_valid_token_is_accepted_and_replies_carry_the_bot_token(secured_b
         pytest.param(lambda url: f"Bearer {mint(url, key=OTHER_KEY)}", id="wrong-key"),
         pytest.param(lambda url: f"Bearer {mint(url, kid='unknown-kid')}", id="unknown-kid"),
         pytest.param(lambda url: f"Bearer {mint('https://elsewhere.example/')}", id="serviceurl-mismatch"),
+        pytest.param(lambda url: f"Bearer {mint(url, exp=None)}", id="no-exp"),
+        pytest.param(lambda url: f"Bearer {mint(url, key=OTHER_KEY, kid=UNENDORSED_KID)}", id="key-not-endorsed"),
+        pytest.param(lambda url: f"Bearer {mint(url, key=OTHER_KEY, kid=EMPTY_ENDORSED_KID)}", id="key-empty-endorsed"),
+        pytest.param(lambda url: f"Bearer {mint(url, key=OTHER_KEY, kid=WEBCHAT_KID)}", id="key-for-webchat"),
     ],
 )
 async def test_bad_tokens_get_401_without_detail(secured_bot, make_header):
@@ -182,3 +210,101 @@ async def test_tenant_is_read_from_channel_data(start_bot):
     activity["id"] += "1"
     activity["conversation"]["tenantId"] = "tenant-a"  # fallback when channelData has no tenant
     assert (await bot.post(activity)).status == 200
+
+
+class Elsewhere(LoopbackServer):
+    """A host a forged activity would like the bot's token sent to: it records anything it receives."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+
+    def routes(self, app: web.Application) -> None:
+        async def record(request: web.Request) -> web.Response:
+            self.hits.append(request.path)
+            return web.json_response({"id": "x"})
+
+        app.router.add_route("*", "/{tail:.*}", record)
+
+
+@pytest.mark.parametrize("spelling", ["service_url", "ServiceUrl", "serviceURL", "serviceurl", "relatesTo"])
+async def test_replies_go_only_to_the_service_url_checked_against_the_token(secured_bot, spelling):
+    bot = secured_bot
+    async with Elsewhere() as elsewhere:
+        token = {"Authorization": f"Bearer {mint(bot.connector.url)}"}
+        other = {"serviceUrl": elsewhere.url + "/"} if spelling == "relatesTo" else elsewhere.url + "/"
+        valid_elsewhere = bot.channel().message("help")
+        valid_elsewhere[spelling] = other  # the checked URL is right, another spelling names another host
+        assert (await bot.post(valid_elsewhere, token)).status == 200
+        forged = bot.channel().message("help")
+        forged["serviceUrl"], forged[spelling] = elsewhere.url + "/", bot.connector.url  # the other way round
+        assert (await bot.post(forged, token)).status == 401
+        await bot.settle()
+        assert elsewhere.hits == []
+        assert [c.conversation_id for c in bot.connector.messages()] == [valid_elsewhere["conversation"]["id"]]
+
+
+async def test_channel_must_be_allowed_and_the_key_endorsed_for_it(secured_bot):
+    bot = secured_bot
+    for channel, kid, key in (("webchat", KID, SIGNING_KEY), ("webchat", WEBCHAT_KID, OTHER_KEY)):
+        activity = bot.channel().message("help")
+        activity["channelId"] = channel
+        token = mint(bot.connector.url, key=key, kid=kid)
+        assert (await bot.post(activity, {"Authorization": f"Bearer {token}"})).status == 401
+    await bot.settle()
+    assert bot.connector.calls == []
+
+
+async def test_tokens_without_exp_are_accepted_only_when_the_setting_says_so(start_bot):
+    with OpenIdServer() as openid:
+        bot = await start_bot(
+            credentials_factory=FixedTokenFactory(), microsoft_app_id=APP_ID, microsoft_app_password="x",
+            bot_openid_metadata_url=openid.url, auth_require_exp=False,
+        )  # fmt: skip
+        response = await bot.post(
+            bot.channel().message("help"), {"Authorization": f"Bearer {mint(bot.connector.url, exp=None)}"}
+        )
+        assert response.status == 200
+
+
+async def test_a_hanging_key_endpoint_never_blocks_the_loop_and_failures_are_cached():
+    with OpenIdServer(delay=3.0) as openid:
+        keys = SigningKeys(openid.url, timeout=0.5, failure_ttl=30)
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        started = time.monotonic()
+        with pytest.raises(KeysUnavailable):
+            await keys.get(KID)
+        elapsed = time.monotonic() - started
+        with pytest.raises(KeysUnavailable):  # cached: no second fetch, no second wait
+            await asyncio.gather(*(keys.get(KID) for _ in range(20)))
+        task.cancel()
+        assert elapsed < 2.0 and time.monotonic() - started < 2.0
+        assert ticks > 10  # the loop kept running while the fetch waited
+        assert keys.fetches == 1 and openid.paths == ["/openid"]
+
+
+async def test_unknown_key_ids_and_foreign_issuers_fetch_nothing_else():
+    with OpenIdServer() as openid:
+        keys = SigningKeys(openid.url)
+        assert await keys.get(KID) is not None
+        for n in range(50):  # an attacker cycling key ids cannot make us refetch on every request
+            assert await keys.get(f"kid-{n}") is None
+        assert keys.fetches == 1
+        assert openid.paths == ["/openid", "/keys"]
+
+
+async def test_an_emulator_or_skill_issuer_does_not_choose_the_keys(secured_bot):
+    bot = secured_bot
+    for issuer in ("https://sts.windows.net/d6d49420-f39b-4df7-a1dc-d59a935871db/",
+                   "https://login.microsoftonline.com/tenant/v2.0"):  # fmt: skip
+        token = mint(bot.connector.url, iss=issuer, ver="1.0", appid=APP_ID, kid="emulator-kid")
+        assert (await bot.post(bot.channel().message("help"), {"Authorization": f"Bearer {token}"})).status == 401
+    await bot.settle()
+    assert bot.connector.calls == []

@@ -22,7 +22,7 @@ from bot.gateway import MAX_BODY_BYTES
         (b'{"type": "message", "timestamp": "yesterday"}', 400, "'timestamp'"),
         (b'{"type": "message", "from": "someone"}', 400, "'from'"),
         (b'{"type": "message", "attachments": [1]}', 400, "'attachments.0'"),
-        (b'{"type": "message", "localTimestamp": "teatime"}', 400, "wrong type or format"),
+        (b'{"type": "message", "localTimestamp": "teatime"}', 400, "'localTimestamp'"),
         (b'{"type": "message", "serviceUrl": "ftp://x", "conversation": {"id": "a"}}', 400, "http(s) URL"),
         (b'{"type": "message", "serviceUrl": "http://127.0.0.1:1/"}', 400, "'conversation.id' is required"),
         (b'{"type": "teleport", "serviceUrl": "http://127.0.0.1:1/", "conversation": {"id": "a"}}', 400, "teleport"),
@@ -109,3 +109,66 @@ async def test_same_activity_id_in_another_conversation_is_not_a_duplicate(start
     await bot.post(two)
     await bot.settle()
     assert len(bot.connector.messages()) == 2
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"type": "message", "value": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # past Python's recursion limit
+        b'{"type": "message", "value": ' + b'{"a": ' * 200 + b"1" + b"}" * 200 + b"}",  # past our depth limit
+        b"[" * 300_000 + b"]" * 300_000,
+    ],
+)
+async def test_deeply_nested_json_is_a_400_not_a_500(start_bot, raw):
+    bot = await start_bot()
+    response = await bot.post(None, raw=raw)
+    assert response.status == 400
+    assert (await response.json())["error"]["message"] in (
+        "The body is not valid JSON.",
+        "The body is nested deeper than 64 levels.",
+    )
+    assert (await bot.post(bot.channel().message("help"))).status == 200
+
+
+async def test_activities_without_an_id_are_deduplicated_by_content(start_bot):
+    bot = await start_bot()
+    chat = bot.channel()
+    activity = chat.message("help")
+    del activity["id"]
+    other = chat.message("help")
+    del other["id"]  # same text, but another timestamp: another activity
+    other["timestamp"] = "2026-01-05T10:00:01.000Z"
+    for body in (activity, activity, other, activity):
+        assert (await bot.post(body)).status == 200
+    await bot.settle()
+    assert len(bot.connector.messages()) == 2
+
+
+INJECTIONS = [
+    "[click me](https://evil.example/login)",
+    "![x](https://evil.example/pixel.png)",
+    "<a href='https://evil.example'>official notice</a>",
+    "<img src=x onerror=alert(1)>",
+    "**URGENT** # reset your password at https://evil.example",
+]
+
+
+def assert_inert(text: str) -> None:
+    """No Markdown link or image, no HTML tag and no URL survives in `text`."""
+    assert "](" not in text and "<a" not in text and "<img" not in text and "https://evil" not in text
+    assert "**URGENT**" not in text
+
+
+@pytest.mark.parametrize("payload", INJECTIONS)
+async def test_echoed_user_text_is_escaped_and_short(start_bot, payload):
+    bot = await start_bot()
+    chat = bot.channel()
+    for text in (f"explain {payload}", f"metrics {payload.replace(' ', '')}=1", f"/{payload.replace(' ', '')}"):
+        await bot.post(chat.message(text))
+    await bot.post(chat.message("explain " + "[x](https://evil.example) " * 500))
+    await bot.settle()
+    replies = [m.body["text"] for m in bot.connector.messages()]
+    assert len(replies) == 4
+    for reply in replies:
+        assert_inert(reply.split("\n\n")[0])  # the first paragraph is the one quoting the user
+    assert len(replies[-1].split("\n\n")[0]) < 200

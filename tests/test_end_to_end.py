@@ -107,7 +107,7 @@ async def test_unknown_slash_command_gets_help_and_plain_text_goes_to_backend(st
     await bot.post(chat.message("frobnicate is a word, not a command"))
     await bot.settle()
     first = bot.connector.messages()[0].body["text"]
-    assert "I don't know the command `/frobnicate`" in first and "`help`" in first
+    assert "I don't know the command /frobnicate." in first and "`help`" in first
     assert [q.text for q in backend.questions] == ["frobnicate is a word, not a command"]
 
 

@@ -42,8 +42,8 @@ async def test_question_cites_the_file_with_the_answer_first(shipped, question, 
     first = answer.citations[0]
     assert (first.number, first.source) == (1, path)
     assert heading_words.lower() in first.heading.lower()
-    assert answer.text.startswith("**") or answer.text.startswith("No passage")
     assert "[1]" in answer.text and first.excerpt
+    assert "found nothing" not in answer.text
 
 
 async def test_unrelated_question_says_nothing_was_found(shipped):
@@ -119,14 +119,135 @@ def test_query_syntax_cannot_break_the_search(tmp_path):
         index.search(text)  # no sqlite3.OperationalError
 
 
-async def test_partial_matches_are_flagged_but_common_words_do_not_count(shipped):
+async def test_a_weak_match_says_nothing_was_found_instead_of_pasting_the_closest_passage(shipped):
     full = await ask(shipped, "which port does the bot listen on?")  # "bot" is in most passages
-    assert not full.text.startswith("No passage") and full.citations[0].source == "settings.md"
-    partial = await ask(shipped, "zebra marmalade port")
-    assert partial.text.startswith("No passage in the knowledge folder has every word")
+    assert full.citations[0].source == "settings.md"
+    partial = await ask(shipped, "zebra marmalade port")  # only the commonest word matches
+    assert partial.citations == [] and "found nothing" in partial.text
 
 
 async def test_excerpts_are_one_clean_line(shipped):
     answer = await ask(shipped, "port")
     for citation in answer.citations:
-        assert "\n" not in citation.excerpt and "`" not in citation.excerpt
+        assert "\n" not in citation.excerpt and "`" not in citation.excerpt and "**" not in citation.excerpt
+        assert len(citation.excerpt) <= 240 and citation.excerpt.endswith((".", "…", ")", ":"))
+
+
+async def test_readme_try_it_question_gets_a_real_answer(shipped):
+    answer = await ask(shipped, "how do I restrict the bot to our tenants?")
+    assert answer.citations[0].source == "security.md" and answer.citations[0].heading == "Tenant allow-list"
+    assert "ALLOWED_TENANTS" in answer.text and answer.text.index("[1]") > 0
+    assert "****" not in answer.text and answer.text.count("`") % 2 == 0
+
+
+async def test_a_misspelt_word_is_read_as_the_indexed_word(shipped):
+    answer = await ask(shipped, "how do I restrict the bot to our tenents?")
+    assert answer.citations[0].source == "security.md"
+
+
+PAGE_WITH_BOILERPLATE = """<html><head><title>25.1. Routine Vacuuming - Manual</title></head><body>
+<div class="navheader"><table summary="Navigation header"><tr><th colspan="3">25.1. Routine Vacuuming</th></tr>
+<tr><td><a href="a.html">Prev</a></td><td><a href="b.html">Up</a></td><td><a href="c.html">Next</a></td></tr>
+</table></div>
+<div class="sect1"><h2 class="title">25.1. Routine Vacuuming<a class="headerlink" href="#x">¶</a></h2>
+<p>Databases must be vacuumed regularly to recover disk space.</p>
+<div class="note"><h3 class="title">Note</h3><p>Plain VACUUM does not lock the table.</p></div>
+<h3>25.1.1. Vacuuming Basics</h3><p>Run <code>VACUUM</code> from cron.</p>
+<div class="admonition warning"><p class="admonition-title">Warning</p><p>Never kill a running VACUUM.</p></div>
+</div>
+<div class="navfooter"><a href="a.html">Prev</a> <a href="b.html">Up</a> <a href="c.html">Next</a></div>
+<footer>Copyright 2024 The Group</footer></body></html>"""
+
+
+def test_html_boilerplate_is_dropped_and_admonitions_stay_in_the_text(tmp_path):
+    path = tmp_path / "routine-vacuuming.html"
+    path.write_text(PAGE_WITH_BOILERPLATE)
+    document = parse_document(path)
+    assert document.title == "25.1. Routine Vacuuming"
+    assert [s.heading for s in document.sections] == ["", "25.1.1. Vacuuming Basics"]  # not repeated, no "Note"
+    text = "\n".join(s.body for s in document.sections)
+    assert "Note: Plain VACUUM does not lock the table." in text
+    assert "Warning: Never kill a running VACUUM." in text
+    assert "Prev" not in text and "Next" not in text and "Copyright" not in text and "¶" not in text
+
+
+def test_sphinx_api_entries_and_glossary_terms_become_sections(tmp_path):
+    path = tmp_path / "json.html"
+    path.write_text(
+        '<html><body><div class="related" role="navigation"><a href="x">index</a> | <a href="y">modules</a></div>'
+        '<div class="body" role="main"><section><h1>json — JSON encoder<a class="headerlink">¶</a></h1>'
+        '<p>Intro.</p><section><h2>Basic Usage</h2><dl class="py function">'
+        '<dt class="sig sig-object py" id="json.dumps"><span class="sig-name">json.dumps</span>(obj)</dt>'
+        "<dd><p>Serialize <em>obj</em> to a JSON formatted str.</p></dd></dl>"
+        '<dl class="glossary"><dt id="term-codec">codec</dt><dd><p>A mapping between bytes and text.</p></dd></dl>'
+        "<p>After the list.</p></section></section></div>"
+        '<div class="sphinxsidebar" role="navigation"><p>Previous topic</p></div></body></html>'
+    )
+    document = parse_document(path)
+    assert document.title == "json — JSON encoder"
+    headings = {s.heading: s.body for s in document.sections}
+    assert headings["Basic Usage › json.dumps"] == "json.dumps(obj)\n\nSerialize obj to a JSON formatted str."
+    assert headings["Basic Usage › codec"] == "A mapping between bytes and text."
+    assert "After the list." in headings["Basic Usage"]
+    assert "index" not in str(document) and "Previous topic" not in str(document)
+
+
+def test_a_page_of_links_is_an_index_and_is_not_indexed(tmp_path):
+    links = "".join(f'<li><a href="p{i}.html">Topic number {i}</a></li>' for i in range(40))
+    (tmp_path / "genindex.html").write_text(f"<html><body><h1>Index</h1><ul>{links}</ul></body></html>")
+    assert parse_document(tmp_path / "genindex.html").sections == []
+
+
+def test_markdown_admonition_headings_stay_in_the_body(tmp_path):
+    path = tmp_path / "guide.md"
+    path.write_text(
+        "# Guide\n\n## Setup\n\nInstall it.\n\n### Note\n\nIt needs Python 3.11.\n\n> [!TIP]\n> Use a venv.\n"
+    )
+    document = parse_document(path)
+    assert [s.heading for s in document.sections] == ["Setup"]
+    assert "Note:\nIt needs Python 3.11." in document.sections[0].body.replace("\n\n", "\n")
+    assert "> Tip:" in document.sections[0].body
+
+
+POLICY = """# Travel policy
+
+## Trains
+
+### Class
+
+Book second class on every train.
+
+## Flights
+
+### Class
+
+Book economy class on flights under six hours.
+
+### Flights baggage
+
+Flights include one checked bag.
+"""
+
+
+async def test_a_short_follow_up_is_read_with_the_previous_question(tmp_path):
+    (tmp_path / "policy.md").write_text(POLICY)
+    backend = LocalBackend(KnowledgeIndex(tmp_path))
+    first = await ask(backend, "which class do I book for trains?")
+    assert first.citations[0].heading == "Trains › Class"
+    alone = await ask(backend, "and for flights?")
+    assert alone.citations[0].heading == "Flights › Flights baggage"  # without the context
+    events = [
+        e async for e in backend.answer(Question(text="and for flights?", conversation_key="k", state=first.state))
+    ]
+    follow_up = events[-1]
+    assert follow_up.citations[0].heading == "Flights › Class" and "economy" in follow_up.text
+    assert follow_up.state["topic"] == "which class do I book for trains?"  # a third turn still has the topic
+
+
+async def test_metric_questions_are_answered_from_the_glossary(shipped):
+    answer = await ask(shipped, "what does normalized entropy mean?")
+    assert answer.citations[0].source == "glossary.toml" and answer.citations[0].heading == "Normalized entropy (NE)"
+    assert answer.text.startswith("**Normalized entropy (NE)**: Log loss divided by") and "[1]" in answer.text
+    assert "explain normalized entropy" in answer.text
+    other = await ask(shipped, "what is the port of the bot?")  # not a metric: the documents answer
+    assert other.citations[0].source != "glossary.toml"

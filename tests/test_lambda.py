@@ -227,3 +227,32 @@ async def test_a_malformed_queue_message_is_a_partial_failure_not_a_crash(deploy
                         "Attributes": {"ApproximateReceiveCount": "1"}}])  # fmt: skip
     assert aws["worker"].handler(event) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
     assert aws["worker"].dead_letter_handler(event) == {"batchItemFailures": []}
+
+
+async def test_the_worker_stops_a_turn_before_lambda_would_kill_it(deployed, monkeypatch):
+    """With 10.6 s left of the function's time, the turn gets 0.6 s: the user is told, not left waiting."""
+    aws, connector, worker = deployed, deployed["connector"], deployed["worker"]
+
+    class Hanging:
+        name, status_text, max_input_chars = "hanging", "Thinking…", 1000
+
+        async def answer(self, question):
+            await asyncio.sleep(3600)
+            yield
+
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return 10_600
+
+    from entrypoints.wiring import build_worker, resolve_secrets
+    from services.settings import load_settings
+
+    monkeypatch.setattr(worker, "_worker", build_worker(resolve_secrets(load_settings()), backend=Hanging()))
+    activity = TeamsChannel(connector.url).message("slow")
+    assert (await call(aws["ingress"].handler, http_event(activity)))["statusCode"] == 200
+    message = aws["sqs"].receive_message(QueueUrl=aws["chat"], AttributeNames=["All"])["Messages"]
+    message[0]["Attributes"]["ApproximateReceiveCount"] = "3"  # the last attempt
+    started = asyncio.get_running_loop().time()
+    answer = await asyncio.to_thread(worker.handler, sqs_event(message), Context())
+    assert asyncio.get_running_loop().time() - started < 5 and len(answer["batchItemFailures"]) == 1
+    assert "too long" in connector.messages()[-1].body["text"]

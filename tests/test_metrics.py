@@ -265,7 +265,7 @@ def test_an_auc_far_below_one_half_hints_at_inverted_scores():
 @pytest.mark.parametrize(
     ("content", "words"),
     [
-        (b"label,p\n1,0.4\n0,1e309\n", "too large to compute with at line 3"),
+        (b"label,p\n1,0.4\n0,1e309\n", "too large for a 64-bit float"),
         (b"", "is empty"),
         (b"label,p\n\xff\xfe1,0.2\n", "is not UTF-8 text"),
     ],

@@ -24,6 +24,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from services.analytics.errors import AnalyticsError
+from services.quoting import quote
 
 PSI_BINS = 10
 PSI_EPSILON = 1e-4  # share given to an empty bin so PSI stays finite
@@ -47,6 +48,9 @@ class DriftOptions:
     seed: int = 0
     tests_only: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+MIN_ROWS = 10
 
 
 def psi_reading(value: float) -> str:
@@ -176,11 +180,18 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
         raise AnalyticsError(f"The {'reference' if reference.empty else 'current'} table has no rows.")
     common = [c for c in reference.columns if c in set(current.columns) and c not in options.ignore]
     if not common:
-        left, right = ", ".join(map(str, reference.columns[:8])), ", ".join(map(str, current.columns[:8]))
+        left = ", ".join(quote(str(c), 40) for c in reference.columns[:8])
+        right = ", ".join(quote(str(c), 40) for c in current.columns[:8])
         raise AnalyticsError(
             f"The two tables have no column in common (reference: {left}; current: {right}): "
             "send two extracts of the same dataset."
         )
+    for role, table in (("reference", reference), ("current", current)):
+        if len(table) < MIN_ROWS:  # the tests and the 5-fold classifier need a few rows on each side
+            raise AnalyticsError(
+                f"Drift needs at least {MIN_ROWS} rows in each table; the {role} table has {len(table)}: "
+                "send larger extracts."
+            )
     rows = {"reference": len(reference), "current": len(current)}
     ref = _sample(reference[common], options.max_rows, options.seed)
     cur = _sample(current[common], options.max_rows, options.seed)

@@ -19,6 +19,7 @@ from sklearn import metrics as skm
 from services.analytics.errors import AnalyticsError
 from services.analytics.tables import require_column
 from services.analytics.wording import short
+from services.quoting import quote
 
 POSITIVE_NAMES = {"1", "1.0", "true", "yes", "y", "positive", "pos", "t"}
 EPSILON = 1e-15  # probabilities are clipped to [ε, 1 − ε] for log loss, as scikit-learn does
@@ -89,7 +90,7 @@ def infer_columns(table: pd.DataFrame, y_true: str | None, y_score: str | None) 
         for name in names:
             if name in lowered:
                 return lowered[name]
-        shown = ", ".join(short(c, 30) for c in table.columns[:30])
+        shown = ", ".join(quote(str(c), 40) for c in table.columns[:30])  # column names are user data
         raise AnalyticsError(f"Which column is {role}? Name it as {role}=<column>; the table's columns are: {shown}.")
 
     return find(y_true, TRUTH_NAMES, "y_true"), find(y_score, SCORE_NAMES, "y_score")
@@ -139,7 +140,8 @@ def evaluate(
     dropped = rows - len(frame)
     if frame.empty:
         raise AnalyticsError(
-            f"Every row misses a value in '{short(y_true)}' or '{short(y_score)}': there is nothing to evaluate."
+            f"Every row misses a value in '{quote(y_true, 40)}' or '{quote(y_score, 40)}': "
+            "there is nothing to evaluate."
         )
     task = infer_task(frame["y"], frame["s"], query)
     if task == "binary":
@@ -160,7 +162,9 @@ def _numeric(values: pd.Series, column: str, what: str) -> np.ndarray:
     converted = pd.to_numeric(values, errors="coerce")
     if converted.isna().any():
         example = values[converted.isna()].iloc[0]
-        raise AnalyticsError(f"The column '{short(column)}' is not numeric (for example '{short(example)}'): {what}.")
+        raise AnalyticsError(
+            f"The column '{quote(column, 40)}' is not numeric (for example “{quote(str(example), 40)}”): {what}."
+        )
     return converted.to_numpy(dtype=float)
 
 
@@ -171,7 +175,7 @@ def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: f
     if y.min() == y.max():
         only = "positive" if y[0] else "negative"
         raise AnalyticsError(
-            f"The column '{short(y_true)}' has a single class (every row is {only}): ROC AUC, PR AUC and log loss "
+            f"The column '{quote(y_true, 40)}' has a single class (every row is {only}): ROC AUC, PR AUC and log loss "
             "need both classes. Send predictions that include both outcomes."
         )
     predictions = canonical_labels(frame["s"])

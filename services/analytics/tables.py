@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from services.analytics.errors import AnalyticsError
-from services.analytics.wording import short
+from services.quoting import quote
 
 PARQUET_MAGIC = b"PAR1"
 
@@ -42,29 +42,25 @@ def read_table(data: bytes | str | Path, name: str = "", columns: list[str] | No
         raise AnalyticsError(f"{label} is not UTF-8 text: save it as CSV UTF-8 (or Parquet) and resend it.") from None
     except (ValueError, OSError) as error:  # pandas' and pyarrow's parse errors
         if columns and "Usecols" in str(error):
-            raise AnalyticsError(f"{label} lacks some of the columns {short(', '.join(columns))}.") from None
+            shown = ", ".join(quote(c, 40) for c in columns[:10])
+            raise AnalyticsError(f"{label} lacks some of the columns {shown}.") from None
         raise AnalyticsError(f"I cannot read {label} as a CSV or Parquet table: check that it is one.") from None
     except Exception:  # noqa: BLE001 - pyarrow raises its own types for corrupt files
         raise AnalyticsError(f"I cannot read {label} as a CSV or Parquet table: check that it is one.") from None
     if table.empty:
         raise AnalyticsError(f"{label} has no rows.")
-    _refuse_infinite(table, label, csv=data[:4] != PARQUET_MAGIC)
+    _refuse_overflow(table, label)
     return table
 
 
-def _refuse_infinite(table: pd.DataFrame, label: str, csv: bool) -> None:
-    """Raise an AnalyticsError naming the first column and row with a number too large for float64 (1e309 is
-    read as infinity, and every statistic on it would be infinite or undefined)."""
-    for column in table.select_dtypes(include="number").columns:
-        values = table[column].to_numpy(dtype=float, na_value=np.nan)
-        infinite = np.flatnonzero(np.isinf(values))
-        if infinite.size:
-            row = int(infinite[0]) + (2 if csv else 1)  # CSV: the header is line 1
-            where = f"line {row}" if csv else f"row {row}"
+def _refuse_overflow(table: pd.DataFrame, label: str) -> None:
+    """Raise AnalyticsError for a number beyond float64 (CSV's `1e309` is read as infinity)."""
+    for name in table.select_dtypes(include="float").columns:  # column by column: no copy of the whole table
+        infinite = np.isinf(table[name].to_numpy(dtype="float64", na_value=np.nan))
+        if infinite.any():
             raise AnalyticsError(
-                f"{label}: the column '{short(column)}' holds a number too large to compute with at {where} "
-                f"(beyond ±1.8e308, or infinite){f' and {infinite.size - 1} more' if infinite.size > 1 else ''}; "
-                "correct or remove it and send the table again."
+                f"{label} has a number too large for a 64-bit float in column '{quote(str(name), 40)}' "
+                f"(data row {int(np.argmax(infinite)) + 1}): cap or rescale the values."
             )
 
 
@@ -74,6 +70,6 @@ def require_column(table: pd.DataFrame, column: str, role: str) -> pd.Series:
         return table[column]
     names = [str(c) for c in table.columns]
     close = difflib.get_close_matches(column, names, n=1)
-    hint = f" Did you mean '{short(close[0])}'?" if close else ""
-    shown = ", ".join(short(name, 30) for name in names[:30]) + (" …" if len(names) > 30 else "")
-    raise AnalyticsError(f"The table has no column '{short(column)}' for {role}.{hint} Its columns are: {shown}.")
+    hint = f" Did you mean '{quote(close[0], 40)}'?" if close else ""
+    shown = ", ".join(quote(n, 40) for n in names[:30]) + (" …" if len(names) > 30 else "")  # names are user data
+    raise AnalyticsError(f"The table has no column '{quote(column, 40)}' for {role}.{hint} Its columns are: {shown}.")

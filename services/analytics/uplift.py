@@ -40,6 +40,7 @@ from services.analytics.uplift_metrics import (
 )
 from services.analytics.wording import short
 from services.analytics.wording import signed as _signed
+from services.quoting import quote
 
 TREATED_NAMES = {"1", "1.0", "true", "yes", "y", "t", "treatment", "treated", "test", "called", "contacted"}
 MAX_TRAIN_ROWS = 100_000  # per model fit: beyond this, a uniform sample trains (stated in the output)
@@ -53,7 +54,7 @@ def _binary(series: pd.Series, column: str, role: str) -> tuple[np.ndarray, str]
     values = series.dropna().unique()
     if len(values) != 2:
         raise AnalyticsError(
-            f"The {role} column '{short(column)}' must have exactly two values"
+            f"The {role} column '{quote(column, 40)}' must have exactly two values"
             f"{' (treated and not)' if role == 'treatment' else ''}, it has {len(values)}."
         )
     treated = next((v for v in values if str(v).strip().lower() in TREATED_NAMES), sorted(values, key=str)[-1])

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from services.quoting import quote
+
 EXCERPT_CHARS = 60  # user data quoted in a sentence (a column name, a cell) is cut to this many characters
 
 
 def short(text: object, limit: int = EXCERPT_CHARS) -> str:
-    """Return `text` as a string of at most `limit` characters, on one line, cut with an ellipsis."""
-    value = " ".join(str(text).split())
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+    """Return `text` as an inert excerpt of at most `limit` characters on one line (services.quoting.quote:
+    Markdown and HTML escaped, cut with an ellipsis)."""
+    return quote(str(text), limit)
 
 
 def signed(value: float | None, binary: bool) -> str:
