@@ -18,6 +18,7 @@ from dataclasses import replace
 from services.analytics.glossary import Entry, glossary
 from services.backends.base import AnswerEvent, Citation, CitationsFound, FinalAnswer, Question, TextDelta
 from services.knowledge import KnowledgeIndex, Passage, Query, query_terms, stems_of
+from services.quoting import quote
 
 MAX_SOURCES = 3
 MAX_ANSWER_CHARS = 700
@@ -317,8 +318,7 @@ class LocalBackend:
 
     def _nothing_found(self, question: str) -> str:
         count = self.index.document_count()
-        shown = question if len(question) <= 80 else question[:80] + "…"
         return (
-            f"I found nothing about “{shown}” in the knowledge folder ({count} document(s)). "
+            f"I found nothing about “{quote(question, 80)}” in the knowledge folder ({count} document(s)). "
             "Try other words, or send `help` to see what I can do."
         )
