@@ -7,6 +7,7 @@ from typing import Any
 
 from handlers.cards import card, facts, text
 from services.analytics.glossary import Entry, Glossary
+from services.analytics.wording import signed as _signed
 from services.quoting import quote
 
 
@@ -76,8 +77,8 @@ def evaluation_card(result: dict[str, Any], source: str, chart_png: bytes | None
 
 def _details(result: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
     if result.get("calibration_table"):
-        pairs = [(f"Decile {r['decile']} ({r['rows']:,} rows)", f"predicted {r['predicted']:.4f} · observed "
-                  f"{r['observed']:.4f}") for r in result["calibration_table"]]  # fmt: skip
+        pairs = [(f"Decile {r['decile']} ({r['rows']:,} rows)", f"mean predicted {r['predicted']:.4f} · observed "
+                  f"rate {r['observed']:.4f}") for r in result["calibration_table"]]  # fmt: skip
         return "Calibration table", [facts(pairs)]
     if result["task"] == "multiclass":
         pairs = [(c["label"], f"precision {c['precision']:.3f} · recall {c['recall']:.3f} · F1 {c['f1']:.3f} "
@@ -85,57 +86,67 @@ def _details(result: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
         return "Per-class scores", [facts(pairs)]
     if result["task"] == "regression":
         residuals = result["residuals"]
-        return "Residuals", [facts([(name, _number(value)) for name, value in residuals.items()])]
+        titles = {"mean": "Mean residual", "std": "Residual SD"}
+        return "Residuals", [facts([(titles.get(name, f"Residual {name}"), _number(value))
+                                    for name, value in residuals.items()])]  # fmt: skip
     if result["task"] == "ranking":
         return "Conventions", [text(result["conventions"])]
     return None
 
 
-def _signed(value: float | None, binary: bool) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value * 100:+.1f} pts" if binary else f"{value:+,.2f}"
+def _ci(values: list[float] | None, digits: str = ".3f") -> str:
+    return "no interval (too few rows)" if values is None else f"95% CI {values[0]:{digits}} to {values[1]:{digits}}"
 
 
 def uplift_card(result: dict[str, Any], source: str, chart_png: bytes | None) -> dict[str, Any]:
-    """Return the card of an uplift analysis: the decision, effects with intervals, deciles, drivers, warnings."""
+    """Return the card of an uplift analysis: the verdict, effects with intervals, the targeting tests,
+    deciles, the drivers that pass their test (with weights), warnings, the chart; balance behind a toggle."""
     binary = result["outcome_kind"] == "binary"
     ate, (low, high) = result["ate"]["estimate"], result["ate"]["ci"]
-    q_low, q_high = result["qini_auc_ci"]
-    balance = result["balance"]
+    balance, rec = result["balance"], result["recommendation"]
     rows = [
         ("Rows", f"{result['rows']['used']:,} ({balance['treated']:,} treated, {balance['control']:,} control)"),
-        ("Average effect", f"{_signed(ate, binary)} (95% CI {_signed(low, binary)} to {_signed(high, binary)})"),
-        ("Qini coefficient", f"{result['qini_auc']:.3f} (95% CI {q_low:.3f} to {q_high:.3f})"),
+        ("ATE (average effect)", f"{_signed(ate, binary)} (95% CI {_signed(low, binary)} to {_signed(high, binary)})"),
+        ("Qini coefficient", f"{result['qini_auc']:.3f} ({_ci(result['qini_auc_ci'])})"),
         ("Learner", result["learner"].replace("_", "-")),
     ]
     if result.get("uplift_auc") is not None:
         rows.append(("Uplift AUC", f"{result['uplift_auc']:.3f}"))
     rows += [(f"Uplift@{k}", _signed(v, binary)) for k, v in result["uplift_at_k"].items()]
+    tests = [(name, f"{rec[key]['estimate']:+,.0f} ({_ci(rec[key]['ci'], '+,.0f')})") for name, key in
+             (("Targeted beats no one by", "beats_no_one"), ("Targeted beats everyone by", "beats_everyone"),
+              ("Treating everyone", "treat_everyone"))]  # fmt: skip
+    money = "recommendation" in result and result.get("cost") is not None
     deciles = [
-        (f"Decile {d['decile']}", f"uplift {_signed(d['uplift'], binary)} · {d['rows']:,} rows · cumulative "
-         f"{d['cumulative_incremental']:+,.1f}" + (f" · value/person {d['value_uplift_per_person']:+,.2f}"
-                                                   if d.get("value_uplift_per_person") is not None and
-                                                   "recommendation" in result else ""))
+        (f"Decile {d['decile']}", f"uplift {_signed(d['uplift'], binary)} · {d['rows']:,} rows"
+         + (f" · value/person {d['value_uplift_per_person']:+,.2f}" if money and d["value_uplift_per_person"]
+            is not None else ""))
         for d in result["deciles"]
     ]  # fmt: skip
     body = [
-        text(result["summary"][0], size="Medium", weight="Bolder"),
+        text(result["summary"][0], size="Medium", weight="Bolder", **({} if rec["target"] else {"color": "Attention"})),
         text(f"Uplift analysis of {source}", isSubtle=True, size="Small"),
         facts(rows),
+        text("Targeting, measured on rows not used to choose the share", weight="Bolder"),
+        facts(tests),
         text("Deciles of predicted uplift (1 = highest)", weight="Bolder"),
         facts(deciles),
     ]
     if result["drivers"]:
-        body.append(text("Drivers: " + "; ".join(d["direction"] for d in result["drivers"])))
+        body += [text("Drivers (effect differs between groups; Holm-adjusted test)", weight="Bolder"),
+                 facts([(d["name"], f"weight {d['weight']:.2f} · {d['direction']} · adj. p {d['p_value_adjusted']:.2g}")
+                        for d in result["drivers"]])]  # fmt: skip
+    else:
+        body.append(text("Drivers: none pass the heterogeneity test, so none are named."))
     for warning in result["warnings"]:
         body.append(text(f"⚠ {warning}", color="Attention"))
     if chart_png:
         uri = "data:image/png;base64," + base64.b64encode(chart_png).decode()
         body.append({"type": "Image", "url": uri, "altText": "Qini curve, uplift by decile, profit", "size": "Stretch"})
-    balance_rows = [(r["name"], f"SMD {r['smd']:.3f}") for r in result["balance"]["smd"][:15]]
-    details = card([text("Covariate balance (|standardised mean difference|; above 0.1 is a warning sign)"),
-                    facts(balance_rows), text(result["conventions"], isSubtle=True, size="Small")])  # fmt: skip
+    balance_rows = [(r["name"], f"SMD {r['smd']:.3f} · adj. p {r['p_value_adjusted']:.2g}"
+                     + (" · flagged" if r["flagged"] else "")) for r in balance["smd"][:15]]  # fmt: skip
+    details = card([text(f"Covariate balance: {balance['rule']}"), facts(balance_rows),
+                    text(result["conventions"], isSubtle=True, size="Small")])  # fmt: skip
     return card(body, [{"type": "Action.ShowCard", "title": "Balance and conventions", "card": details}])
 
 

@@ -106,15 +106,25 @@ async def test_metrics_reads_a_file_in_data_dir_and_refuses_paths_outside(start_
         ("metrics y_true=label y_score=p colour=blue", ("p.csv", predictions_csv()), "don't know the option colour"),
         ("metrics y_true=label y_score=p threshold=high", ("p.csv", predictions_csv()), "threshold takes a number"),
         ("metrics y_true=label y_score=p", ("p.csv", b"label,p\n1,0.2\n1,0.9\n"), "single class"),
-        ("metrics y_true=label y_score=p", ("p.csv", b""), "cannot read p.csv"),
+        ("metrics y_true=label y_score=p", ("p.csv", b""), "p.csv is empty"),
+        (
+            "metrics y_true=label y_score=p",
+            ("p.csv", b"label,p\n1,1e309\n0,0.2\n"),
+            "too large for a 64-bit float",
+        ),
+        ("metrics y_true=label y_score=p", ("p.csv", b"label,p\n\xff\xfe1,0.2\n"), "is not UTF-8 text"),
+        ("metrics y_true=" + "x" * 300 + " y_score=p", ("p.csv", predictions_csv()), "no column 'xxxxxxxx"),
         ("metrics y_true=label y_score=p local.csv", None, "DATA_DIR is not set"),
     ],
 )
 async def test_metrics_bad_input_gets_one_sentence(start_bot, text, file, words):
     bot = await start_bot()
     replies = await ask(bot, text, file=file)
-    assert words in replies[-1].body["text"]
-    assert "reference" not in replies[-1].body["text"]  # a user mistake, not a failure
+    reply = replies[-1].body["text"]
+    assert words in reply
+    assert "reference" not in reply  # a user mistake, not a failure
+    assert not any(name in reply for name in ("Error", "Exception", "Traceback"))
+    assert "x" * 61 not in reply  # quoted user data is cut to an excerpt
 
 
 async def test_expired_or_oversized_attachments_are_explained(start_bot):

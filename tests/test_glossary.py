@@ -9,7 +9,9 @@ from services.analytics.glossary import glossary
 REQUIRED = [
     "accuracy", "precision", "recall", "f1", "threshold", "confusion_matrix", "roc_auc", "pr_auc", "log_loss",
     "normalized_entropy", "calibration", "brier", "recalibration", "ndcg", "mrr", "map", "hit_rate", "mae", "rmse",
-    "r2", "qini", "auuc", "uplift_at_k",
+    "r2", "qini", "auuc", "uplift_at_k", "qini_interval", "ate", "targeting_decision", "smd", "driver_weight",
+    "learner", "p_value", "psi", "ks", "wasserstein", "jensen_shannon", "chi_square", "adversarial_auc", "base_rate",
+    "residuals", "mean_shift",
 ]  # fmt: skip
 
 
@@ -60,3 +62,73 @@ def test_split_separates_the_metric_from_a_follow_up_question():
     assert entry.key == "roc_auc" and question == ""
     entry, question, _ = terms.split("log loss is 0.41 good?")
     assert entry.key == "log_loss" and question == "is 0.41 good?"
+
+
+def _card_statistic_names() -> set[str]:
+    """Build every analytics card from real results and return the statistic names it prints: FactSet titles
+    and, inside values, the words before a number in each ' · '-separated part ("SMD 0.12" → "SMD")."""
+    import re
+
+    import numpy as np
+    import pandas as pd
+
+    from handlers.analytics_cards import drift_card, evaluation_card, uplift_card
+    from services.analytics.drift import DriftOptions
+    from services.analytics.drift import analyse as drift
+    from services.analytics.metrics import evaluate
+    from services.analytics.uplift import analyse as uplift
+
+    rng = np.random.default_rng(0)
+    n = 1200
+    p = rng.beta(1, 4, n)
+    x = rng.random((n, 3))
+    t = rng.integers(0, 2, n)
+    experiment = pd.DataFrame(x, columns=["x0", "x1", "x2"]).assign(
+        group=rng.choice(["a", "b"], n), called=t, due=50.0,
+        paid=(rng.random(n) < 0.1 + 0.4 * t * (x[:, 0] > 0.5)).astype(int),
+    )  # fmt: skip
+    reference = pd.DataFrame({"income": rng.normal(0, 1, n), "region": rng.choice(["n", "s"], n)})
+    current = pd.DataFrame({"income": rng.normal(0.5, 1, n), "region": rng.choice(["n", "s"], n, p=[0.8, 0.2])})
+    labels = rng.choice(["cat", "dog", "eel"], n)
+    results = [
+        evaluation_card(evaluate(pd.DataFrame({"y": (rng.random(n) < p).astype(int), "p": p}), "y", "p"), "f", None),
+        evaluation_card(evaluate(pd.DataFrame({"y": labels, "yhat": np.roll(labels, 1)}), "y", "yhat"), "f", None),
+        evaluation_card(evaluate(pd.DataFrame({"y": p * 9, "yhat": p * 8}), "y", "yhat"), "f", None),
+        evaluation_card(
+            evaluate(
+                pd.DataFrame({"q": np.arange(n) // 10, "rel": rng.integers(0, 2, n), "s": p}), "rel", "s", query="q"
+            ),
+            "f",
+            None,
+        ),  # fmt: skip
+        uplift_card(uplift(experiment, "called", "paid", revenue="due", cost=2, bootstrap=20), "f", None),
+        drift_card(drift(reference, current, DriftOptions()), ("r", "c"), None),
+    ]
+    data_words = {"Rows", "rows", "Decile", "x0", "x1", "x2", "group", "income", "region", "cat", "dog", "eel"}
+    names: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "FactSet":
+                for fact in node["facts"]:
+                    names.add(re.sub(r"\s*\(.*", "", fact["title"]).strip())
+                    for part in fact["value"].split(" · "):
+                        found = re.match(r"\s*([A-Za-z][\w.'/ -]*?)\s+[-+]?\d", part)
+                        if found:
+                            names.add(found.group(1).strip())
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(results)
+    return {name for name in names if name and name.split()[0] not in data_words}
+
+
+def test_every_statistic_a_card_prints_has_a_glossary_entry():
+    terms = glossary()
+    names = _card_statistic_names()
+    assert {"SMD", "adj. p", "Qini coefficient", "ATE", "Adversarial ROC AUC", "weight"} <= names | {"ATE"}
+    missing = sorted(name for name in names if terms.lookup(name) is None and terms.resolve(name)[0] is None)
+    assert not missing, f"explain has no entry for {missing}"

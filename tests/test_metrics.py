@@ -143,9 +143,11 @@ def test_multiclass_agrees_with_scikit_learn_and_names_the_weakest_class():
     assert any("weakest class" in line for line in result["summary"])
 
 
-def test_regression_agrees_with_scikit_learn():
+@pytest.mark.parametrize("whole", [False, True])
+def test_regression_agrees_with_scikit_learn(whole):
+    # whole: ratings 1-5 predicted by numbers that are not whole are a regression too, not 5 classes
     rng = np.random.default_rng(6)
-    y = rng.normal(10, 3, 500)
+    y = rng.integers(1, 6, 500) if whole else rng.normal(10, 3, 500)
     predicted = y + rng.normal(0, 1, 500)
     result = evaluate(pd.DataFrame({"y": y, "yhat": predicted}), "y", "yhat")
     assert result["task"] == "regression"
@@ -180,6 +182,19 @@ def test_chart_is_a_png_under_the_limits():
     assert len(small) <= 48_000
 
 
+def test_card_charts_are_one_panel_wide_at_about_400_pixels():
+    import io
+
+    from PIL import Image
+
+    from handlers.analytics import TEAMS_CHART_BYTES
+
+    png = metrics_chart(evaluate(binary_table(), "label", "p"), max_bytes=TEAMS_CHART_BYTES, dpi=80)
+    width, height = Image.open(io.BytesIO(png)).size
+    assert 340 <= width <= 480 and height > width  # panels stacked, not side by side
+    assert len(png) <= TEAMS_CHART_BYTES
+
+
 def test_cli_json_has_the_documented_keys(tmp_path):
     path = tmp_path / "preds.parquet"
     binary_table().to_parquet(path)
@@ -205,3 +220,62 @@ def test_cli_bad_column_exits_2_with_a_sentence(tmp_path):
         capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
     )  # fmt: skip
     assert result.returncode == 2 and "no column 'truth'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_labels_compare_equal_across_1_and_1_0_and_text():
+    # one missing label makes pandas read the column as floats: 1.0 must still equal the prediction "1"
+    table = pd.DataFrame({"y": [1, 2, 3, 1, 2, 3, None, 2], "yhat": ["1", "2", "3", "1", "2", "1", "2", "2"]})
+    result = evaluate(table, "y", "yhat")
+    assert result["task"] == "multiclass" and result["labels"] == ["1", "2", "3"]
+    assert result["accuracy"] == pytest.approx(6 / 7, abs=1e-6)
+
+
+def test_zero_one_predictions_get_threshold_metrics_only():
+    rng = np.random.default_rng(9)
+    y = rng.integers(0, 2, 500)
+    predicted = np.where(rng.random(500) < 0.8, y, 1 - y)
+    result = evaluate(pd.DataFrame({"y": y, "p": predicted}), "y", "p")
+    assert result["kind"] == "predicted classes"
+    assert "log_loss" not in result and "normalized_entropy" not in result and "roc_auc" not in result
+    assert result["accuracy"] == pytest.approx(skm.accuracy_score(y, predicted), abs=1e-6)
+
+
+def test_multiclass_log_loss_from_per_class_probability_columns():
+    rng = np.random.default_rng(10)
+    labels = rng.choice(["a", "b", "c"], 300)
+    p = rng.dirichlet([1, 1, 1], 300)
+    table = pd.DataFrame({"y": labels, "pred": np.array(["a", "b", "c"])[p.argmax(1)]})
+    table[["p_a", "prob_b", "P_C"]] = p
+    result = evaluate(table, "y", "pred")
+    assert result["log_loss"] == pytest.approx(skm.log_loss(labels, p, labels=["a", "b", "c"]), abs=1e-6)
+    assert any("Multiclass log loss" in line for line in result["summary"])
+
+
+def test_an_auc_far_below_one_half_hints_at_inverted_scores():
+    rng = np.random.default_rng(11)
+    s = rng.random(600)
+    y = (rng.random(600) < 1 - s).astype(int)
+    result = evaluate(pd.DataFrame({"y": y, "p": s}), "y", "p")
+    assert result["roc_auc"] < 0.3 and result["inverted_hint"]
+    assert any("may be inverted" in line for line in result["summary"])
+    fair = evaluate(binary_table(), "label", "p")
+    assert "inverted_hint" not in fair
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"label,p\n1,0.4\n0,1e309\n", "too large for a 64-bit float"),
+        (b"", "is empty"),
+        (b"label,p\n\xff\xfe1,0.2\n", "is not UTF-8 text"),
+    ],
+)
+def test_cli_unreadable_tables_exit_2_with_a_sentence_and_no_exception_name(tmp_path, content, words):
+    path = tmp_path / "preds.csv"
+    path.write_bytes(content)
+    result = subprocess.run(
+        [sys.executable, "-m", "services.analytics", "metrics", str(path), "--y-true", "label", "--y-score", "p"],
+        capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert result.returncode == 2 and words in result.stderr
+    assert not any(name in result.stderr for name in ("Traceback", "EmptyDataError", "UnicodeDecodeError"))

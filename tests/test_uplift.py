@@ -64,7 +64,8 @@ def test_learners_rank_the_true_responders_first():
     top, bottom = result["deciles"][:4], result["deciles"][6:]
     assert all(d["uplift"] > 0.15 for d in top) and all(abs(d["uplift"]) < 0.08 for d in bottom)
     assert result["qini_auc_ci"][0] > 0.05
-    assert result["drivers"][0]["name"] == "x0" and "more uplift" in result["drivers"][0]["direction"]
+    assert result["drivers"][0]["name"] == "x0" and "when x0 is above its median" in result["drivers"][0]["direction"]
+    assert 0 < result["drivers"][0]["weight"] <= 1
     assert "customer_id" in result["skipped_columns"] and "customer_id" not in result["features"]
 
 
@@ -94,21 +95,57 @@ def test_bootstrap_interval_contains_the_estimate_for_a_real_signal():
     assert low < estimate < high and low > 0
 
 
-def test_decision_layer_by_hand():
-    # 100 people in score order: the top 50 alternate treated (paid, worth 10) and control (did not pay);
-    # nobody in the bottom 50 pays. Cost 2 per person treated.
-    rows = [{"score": 100 - i, "treated": i % 2 == 0, "paid": int(i < 50 and i % 2 == 0), "due": 10.0, "x": i % 7}
-            for i in range(100)]  # fmt: skip
-    result = analyse(pd.DataFrame(rows), "treated", "paid", score="score", revenue="due", cost=2, bootstrap=20)
+def test_decision_layer_recommends_targeting_only_when_it_beats_both_alternatives():
+    table = experiment(n=8000, seed=1)
+    result = analyse(table, "called", "paid", revenue="amount_due", cost=5, bootstrap=20)
     rec = result["recommendation"]
-    assert (rec["fraction"], rec["people"]) == (0.5, 50)
-    assert rec["expected_profit"] == pytest.approx(10 * 50 - 2 * 50)  # lift 10 per person on 50 people
-    assert rec["profit_treat_all"] == pytest.approx(500 - 2 * 100)  # treated mean 5 over 100 people
-    assert rec["break_even_decile"] == 5
+    assert rec["target"] and 0 < rec["fraction"] < 1 and rec["people"] == round(rec["fraction"] * 8000)
+    assert rec["beats_no_one"]["ci"][0] > 0 and rec["beats_everyone"]["ci"][0] > 0
+    assert result["summary"][0].startswith(f"Treat the top {rec['fraction']:.0%}")
+    assert len(rec["chosen_on_halves"]) == 2
+    capped = analyse(table, "called", "paid", revenue="amount_due", cost=5, budget=800, bootstrap=20)
+    assert capped["recommendation"]["people"] <= 800 and capped["recommendation"]["budget_limited"]
+
+
+def test_null_experiment_says_plainly_there_is_no_targeting_value_and_names_no_driver():
+    result = analyse(experiment(effect=False, seed=2), "called", "paid", revenue="amount_due", cost=5, bootstrap=20)
+    assert not result["recommendation"]["target"] and result["recommendation"]["fraction"] == 0
+    assert result["summary"][0].startswith("The experiment shows no targeting value")
+    assert result["drivers"] == [] and any("no drivers are named" in line for line in result["summary"])
+    assert not any("%" in line and "holds" in line for line in result["summary"])
+
+
+def test_treat_everyone_when_the_effect_is_uniform():
+    rng = np.random.default_rng(5)
+    n = 6000
+    table = pd.DataFrame({"x": rng.random(n), "t": rng.integers(0, 2, n)})
+    table["y"] = (rng.random(n) < 0.2 + 0.2 * table.t).astype(int)
+    table["due"] = 10.0
+    result = analyse(table, "t", "y", revenue="due", cost=0.5, bootstrap=20)
+    assert not result["recommendation"]["target"] and result["recommendation"]["treat_everyone_pays"]
+    assert "treating everyone earns" in result["summary"][0]
+
+
+def test_given_scores_are_evaluated_for_tiny_arms_with_a_warning():
+    table = pd.DataFrame({"t": [1, 0, 0, 0, 1, 0], "y": [1, 0, 1, 0, 0, 0], "s": [0.9, 0.1, 0.5, 0.2, 0.3, 0.4],
+                          "x": [1.0, 2, 3, 4, 5, 6]})  # fmt: skip
+    result = analyse(table, "t", "y", score="s", bootstrap=20)
     assert result["learner"] == "given score"
-    capped = analyse(pd.DataFrame(rows), "treated", "paid", score="score", revenue="due", cost=2, budget=30,
-                     bootstrap=20)["recommendation"]  # fmt: skip
-    assert capped["people"] <= 30 and capped["budget_limited"]
+    assert any("very uncertain" in w for w in result["warnings"])
+    assert np.isfinite(result["ate"]["ci"]).all() and result["ate"]["ci"][1] - result["ate"]["ci"][0] > 0.5
+    assert result["ate"]["ci"][0] >= -1 and result["ate"]["ci"][1] <= 1
+    only_columns = analyse(table[["t", "y", "s"]], "t", "y", score="s", bootstrap=20)  # no features needed
+    assert only_columns["drivers"] == [] and only_columns["balance"]["randomized_looking"]
+
+
+def test_balance_uses_a_test_not_a_fixed_threshold():
+    flagged = 0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        table = pd.DataFrame(rng.normal(size=(300, 6)), columns=[f"x{i}" for i in range(6)])
+        table["t"], table["y"] = rng.integers(0, 2, 300), rng.integers(0, 2, 300)
+        flagged += not analyse(table, "t", "y", score="x0", bootstrap=5)["balance"]["randomized_looking"]
+    assert flagged <= 2  # SMD > 0.1 alone fires in most of these 300-row experiments
 
 
 def test_an_unrandomized_experiment_is_flagged():
@@ -161,7 +198,8 @@ async def test_uplift_in_teams_answers_with_a_card(start_bot):
     await bot.settle()
     card = card_of(bot.connector.messages()[-1])
     text = card_text(card)
-    assert text.startswith("Treating the top") and "Qini" in json.dumps(card) and "Decile 10" in json.dumps(card)
+    assert text.startswith(("Treat the top", "The experiment shows no targeting value"))
+    assert "Qini" in json.dumps(card) and "Decile 10" in json.dumps(card) and "rows not used to choose" in text
     assert any(e["type"] == "Image" for e in card["body"])
     activity = channel.message("uplift treatment=calld outcome=paid")
     channel.with_file(activity, "calls.csv", bot.connector.serve_file("calls2.csv", data))
@@ -169,3 +207,29 @@ async def test_uplift_in_teams_answers_with_a_card(start_bot):
     await bot.settle()
     reply = bot.connector.messages()[-1].body["text"]
     assert "no column 'calld'" in reply and "called" in reply and "reference" not in reply
+
+
+def test_wording_has_no_degenerate_ranges_or_shares_of_a_near_zero_total():
+    from services.analytics.uplift import _deciles_text
+
+    assert _deciles_text(1) == "Decile 1 pays" and _deciles_text(3) == "Deciles 1–3 each pay"
+    for seed in range(3):  # no effect: the incremental total is near zero, so no share of it is printed
+        result = analyse(experiment(n=2000, effect=False, seed=seed), "called", "paid", bootstrap=10)
+        assert not any("of the incremental outcome" in line for line in result["summary"])
+        assert not any("1–1" in line for line in result["summary"])
+
+
+def test_binary_bootstrap_by_cells_matches_resampling_rows():
+    from services.analytics.uplift_metrics import _Grouped, _normalised_area, perfect_qini_score
+
+    rng = np.random.default_rng(12)
+    n = 20_000
+    t, x = rng.integers(0, 2, n).astype(float), rng.random(n)
+    y = (rng.random(n) < 0.1 + 0.2 * t * (x > 0.6)).astype(float)
+    fast = bootstrap_qini(y, x, t, resamples=400, seed=1)["ci"]
+    model, perfect = _Grouped(y, t, x), _Grouped(y, t, perfect_qini_score(y, t))
+    rows = []
+    for _ in range(400):
+        counts = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+        rows.append(_normalised_area(model.curve(counts), perfect.curve(counts)))
+    assert np.percentile(rows, [2.5, 97.5]) == pytest.approx(fast, abs=0.01)

@@ -18,6 +18,7 @@ from sklearn import metrics as skm
 
 from services.analytics.errors import AnalyticsError
 from services.analytics.tables import require_column
+from services.analytics.wording import short
 from services.quoting import quote
 
 POSITIVE_NAMES = {"1", "1.0", "true", "yes", "y", "positive", "pos", "t"}
@@ -49,6 +50,24 @@ def _thin(xs: np.ndarray, ys: np.ndarray) -> dict[str, list[float]]:
     return {"x": [round(float(v), 5) for v in xs], "y": [round(float(v), 5) for v in ys]}
 
 
+def canonical_labels(values: pd.Series) -> pd.Series:
+    """Return the labels as text in one canonical form, so that 1, 1.0 and "1" compare equal.
+
+    Whole numbers lose their ".0" (a label column with one missing value is read as floats), other numbers
+    keep their shortest round-trip form, text is stripped, True/False become "1"/"0"."""
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype(int).astype(str)
+    numbers = pd.to_numeric(values, errors="coerce")
+    if not numbers.notna().all():
+        return values.astype(str).str.strip()
+    return numbers.map(lambda v: str(int(v)) if float(v).is_integer() else repr(float(v)))
+
+
+def _is_whole(values: pd.Series) -> bool:
+    numbers = pd.to_numeric(values, errors="coerce")
+    return bool(numbers.notna().all() and np.isfinite(numbers).all() and (numbers == np.round(numbers)).all())
+
+
 def _positive_label(values: pd.Series) -> Any:
     labels = list(pd.unique(values))
     for label in labels:
@@ -78,15 +97,19 @@ def infer_columns(table: pd.DataFrame, y_true: str | None, y_score: str | None) 
 
 
 def infer_task(y_true: pd.Series, y_score: pd.Series, query: str | None) -> str:
-    """Return the task: ranking with a query column; binary for two label values; regression for many numeric
-    values; multiclass otherwise."""
+    """Return the task: ranking with a query column; binary for two label values; regression for numeric
+    labels that are not whole numbers, for many distinct values, or for whole-number labels (ratings, counts)
+    predicted by numbers that are not whole; multiclass otherwise (labels predicted by labels)."""
     if query:
         return "ranking"
-    distinct = y_true.nunique()
+    distinct = canonical_labels(y_true).nunique()
     if distinct <= 2:
         return "binary"
-    numeric = pd.api.types.is_numeric_dtype(y_true) and not pd.api.types.is_bool_dtype(y_true)
-    if numeric and (distinct > 20 or not np.allclose(y_true, np.round(y_true))):
+    numeric = pd.to_numeric(y_true, errors="coerce").notna().all() and not pd.api.types.is_bool_dtype(y_true)
+    if not numeric:
+        return "multiclass"
+    predictions_numeric = pd.to_numeric(y_score, errors="coerce").notna().all()
+    if distinct > 20 or not _is_whole(y_true) or (predictions_numeric and not _is_whole(y_score)):
         return "regression"
     return "multiclass"
 
@@ -124,7 +147,7 @@ def evaluate(
     if task == "binary":
         result = _binary(frame, y_true, y_score, threshold, sampling_rate)
     elif task == "multiclass":
-        result = _multiclass(frame)
+        result = _multiclass(frame, table)
     elif task == "regression":
         result = _regression(frame, y_score)
     else:
@@ -146,28 +169,31 @@ def _numeric(values: pd.Series, column: str, what: str) -> np.ndarray:
 
 
 def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: float | None) -> dict[str, Any]:
-    positive = _positive_label(frame["y"])
-    y = (frame["y"] == positive).to_numpy(dtype=int)
+    labels = canonical_labels(frame["y"])
+    positive = _positive_label(labels)
+    y = (labels == positive).to_numpy(dtype=int)
     if y.min() == y.max():
         only = "positive" if y[0] else "negative"
         raise AnalyticsError(
             f"The column '{quote(y_true, 40)}' has a single class (every row is {only}): ROC AUC, PR AUC and log loss "
             "need both classes. Send predictions that include both outcomes."
         )
-    scored = pd.api.types.is_numeric_dtype(frame["s"]) or pd.to_numeric(frame["s"], errors="coerce").notna().all()
-    if not scored:
-        labels = set(pd.unique(frame["y"]).tolist())
-        if not set(pd.unique(frame["s"]).tolist()) <= labels:
-            _numeric(frame["s"], y_score, "y_score must hold scores, probabilities, or the same labels as y_true")
-        predicted = (frame["s"] == positive).to_numpy(dtype=int)
-        return {"kind": "predicted classes", "positive_label": str(positive), **_at_threshold(y, predicted, None)}
+    predictions = canonical_labels(frame["s"])
+    distinct = set(predictions.unique().tolist())
+    if distinct <= set(labels.unique().tolist()) or distinct <= {"0", "1"}:
+        # predicted classes (the labels themselves, or 0/1): threshold metrics only, no probabilities
+        hit = positive if distinct <= set(labels.unique().tolist()) else "1"
+        predicted = (predictions == hit).to_numpy(dtype=int)
+        return {"kind": "predicted classes", "positive_label": str(positive), **_at_threshold(y, predicted, None),
+                "notes": ["The predictions are classes, not scores: threshold metrics only (no ROC AUC, log loss "
+                          "or calibration)."]}  # fmt: skip
     p = _numeric(frame["s"], y_score, "y_score must hold scores or probabilities")
     probabilities = bool(p.min() >= 0.0 and p.max() <= 1.0)
     notes = []
     if w is not None:
         if not probabilities:
             raise AnalyticsError(
-                f"Recalibration needs probabilities, but '{y_score}' has values outside [0, 1] "
+                f"Recalibration needs probabilities, but '{short(y_score)}' has values outside [0, 1] "
                 f"({p.min():.3g} to {p.max():.3g})."
             )
         if not 0 < w <= 1:
@@ -198,6 +224,14 @@ def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: f
         "curves": {"roc": _thin(fpr, tpr), "pr": _thin(recall_curve[::-1], precision_curve[::-1])},
         "notes": notes,
     }
+    low_auc = _auc_upper_bound(result["roc_auc"], int(y.sum()), int(len(y) - y.sum()))
+    if low_auc is not None and low_auc < 0.5:
+        result["inverted_hint"] = True
+        notes.append(
+            f"ROC AUC {result['roc_auc']:.3f} is clearly below 0.5 (95% upper bound {low_auc:.3f}): the scores may "
+            f"be inverted (higher for '{short(str(positive))}' meaning less likely), or the positive label may be "
+            f"the other one; reversed, the ROC AUC would be {1 - result['roc_auc']:.3f}."
+        )
     if probabilities:
         clipped = np.clip(p, EPSILON, 1 - EPSILON)
         log_loss = float(skm.log_loss(y, clipped, labels=[0, 1]))
@@ -217,6 +251,17 @@ def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: f
             "Brier score and calibration need probabilities and are not computed."
         )
     return result
+
+
+def _auc_upper_bound(auc: float | None, positives: int, negatives: int) -> float | None:
+    """Return the upper end of a 95% interval for the ROC AUC (Hanley and McNeil's 1982 standard error)."""
+    if auc is None:
+        return None
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)) / (
+        positives * negatives
+    )
+    return auc + 1.96 * math.sqrt(max(variance, 0.0))
 
 
 def _at_threshold(y: np.ndarray, predicted: np.ndarray, base_rate: float | None) -> dict[str, Any]:
@@ -266,14 +311,52 @@ def _matching_w(p: np.ndarray, base_rate: float) -> float | None:
         return None
 
 
-def _multiclass(frame: pd.DataFrame) -> dict[str, Any]:
-    y = frame["y"].astype(str).to_numpy()
-    predicted = frame["s"].astype(str).to_numpy()
+PROBABILITY_PREFIXES = ("p_", "prob_", "proba_", "probability_", "p(", "score_")
+
+
+def class_probability_columns(table: pd.DataFrame, labels: list[str]) -> dict[str, str]:
+    """Return {label: column} for per-class probability columns named like `p_<label>`, `prob_<label>` or
+    `proba_<label>` (case-insensitive); empty unless every label has one."""
+    by_name = {str(c).lower(): str(c) for c in table.columns}
+    found = {}
+    for label in labels:
+        for prefix in PROBABILITY_PREFIXES:
+            name = f"{prefix}{label}".lower() + (")" if prefix == "p(" else "")
+            if name in by_name:
+                found[label] = by_name[name]
+                break
+    return found if len(found) == len(labels) else {}
+
+
+def _multiclass_log_loss(y: np.ndarray, probabilities: pd.DataFrame, columns: dict[str, str]) -> dict[str, Any]:
+    labels = list(columns)
+    matrix = probabilities[[columns[label] for label in labels]].apply(pd.to_numeric, errors="coerce").to_numpy()
+    if not np.isfinite(matrix).all() or matrix.min() < 0 or matrix.max() > 1:
+        return {"notes": ["The per-class probability columns hold values outside [0, 1] or blanks: no log loss."]}
+    totals = matrix.sum(axis=1, keepdims=True)
+    notes = []
+    if np.abs(totals - 1).max() > 0.01:
+        notes.append("The per-class probabilities do not sum to 1 on every row; they were rescaled to sum to 1.")
+    matrix = np.clip(matrix / np.where(totals > 0, totals, 1), EPSILON, 1)
+    loss = float(skm.log_loss(y, matrix / matrix.sum(axis=1, keepdims=True), labels=labels))
+    shares = pd.Series(y).value_counts(normalize=True).reindex(labels, fill_value=0).to_numpy()
+    prior = float(-(shares[shares > 0] * np.log(shares[shares > 0])).sum())
+    return {
+        "log_loss": _round(loss),
+        "log_loss_of_class_shares": _round(prior),
+        "probability_columns": columns,
+        "notes": notes,
+    }
+
+
+def _multiclass(frame: pd.DataFrame, probabilities: pd.DataFrame | None = None) -> dict[str, Any]:
+    y = canonical_labels(frame["y"]).to_numpy()
+    predicted = canonical_labels(frame["s"]).to_numpy()
     labels = sorted(set(y) | set(predicted))
     unknown = sorted(set(predicted) - set(y))
     precision, recall, f1, support = skm.precision_recall_fscore_support(y, predicted, labels=labels, zero_division=0)
     shares = pd.Series(y).value_counts(normalize=True)
-    return {
+    result = {
         "labels": labels,
         "accuracy": _round(skm.accuracy_score(y, predicted)),
         "majority_share": _round(float(shares.iloc[0])),
@@ -296,8 +379,14 @@ def _multiclass(frame: pd.DataFrame) -> dict[str, Any]:
             "labels": labels,
             "rows_true_columns_predicted": skm.confusion_matrix(y, predicted, labels=labels).tolist(),
         },  # fmt: skip
-        "notes": [f"Predicted labels never seen in y_true: {', '.join(unknown)}."] if unknown else [],
+        "notes": [f"Predicted labels never seen in y_true: {short(', '.join(unknown))}."] if unknown else [],
     }
+    columns = class_probability_columns(probabilities, sorted(set(y))) if probabilities is not None else {}
+    if columns:
+        extra = _multiclass_log_loss(y, probabilities.loc[frame.index], columns)
+        result["notes"] += extra.pop("notes")
+        result |= extra
+    return result
 
 
 def _regression(frame: pd.DataFrame, y_score: str) -> dict[str, Any]:
@@ -387,11 +476,18 @@ def explain(result: dict[str, Any]) -> list[str]:
         says.append(f"Accuracy {acc:.3f} over {len(result['labels'])} classes; macro F1 {result['macro']['f1']:.3f}.")
         if acc <= majority + 0.005:
             says.append(
-                f"Accuracy equals the share of the most common class ('{result['majority_label']}', "
+                f"Accuracy equals the share of the most common class ('{short(result['majority_label'])}', "
                 f"{_pct(majority)}): the model may be predicting one class."
             )
+        if result.get("log_loss") is not None:
+            says.append(
+                f"Multiclass log loss {result['log_loss']:.3f} from the per-class probabilities, against "
+                f"{result['log_loss_of_class_shares']:.3f} for always predicting the class shares (lower is better)."
+            )
         weakest = min(result["per_class"], key=lambda c: c["f1"])
-        says.append(f"The weakest class is '{weakest['label']}' (F1 {weakest['f1']:.3f}, {weakest['support']} rows).")
+        says.append(
+            f"The weakest class is '{short(weakest['label'])}' (F1 {weakest['f1']:.3f}, {weakest['support']} rows)."
+        )
     elif task == "regression":
         r2, rmse, mae = result["r2"], result["rmse"], result["mae"]
         baseline = result["baseline"]["rmse_of_mean"]
@@ -423,7 +519,7 @@ def _explain_binary(r: dict[str, Any]) -> list[str]:
     if "roc_auc" not in r:  # predicted classes only
         says.append(
             f"Accuracy {r['accuracy']:.3f}, precision {r['precision']:.3f}, recall {r['recall']:.3f}, "
-            f"F1 {r['f1']:.3f} for the positive label '{r['positive_label']}'."
+            f"F1 {r['f1']:.3f} for the positive label '{short(r['positive_label'])}'."
         )
     else:
         auc = r["roc_auc"]

@@ -36,13 +36,17 @@ def read_table(data: bytes | str | Path, name: str = "", columns: list[str] | No
             text_sample = data[:4096].decode("utf-8", errors="replace")
             separator = "\t" if text_sample.count("\t") > text_sample.count(",") else ","
             table = pd.read_csv(io.BytesIO(data), sep=separator, usecols=columns, low_memory=False)
-    except (ValueError, UnicodeDecodeError, OSError) as error:  # pandas' and pyarrow's parse errors
+    except pd.errors.EmptyDataError:
+        raise AnalyticsError(f"{label} is empty: send a table with a header row and at least one row.") from None
+    except UnicodeDecodeError:
+        raise AnalyticsError(f"{label} is not UTF-8 text: save it as CSV UTF-8 (or Parquet) and resend it.") from None
+    except (ValueError, OSError) as error:  # pandas' and pyarrow's parse errors
         if columns and "Usecols" in str(error):
             shown = ", ".join(quote(c, 40) for c in columns[:10])
             raise AnalyticsError(f"{label} lacks some of the columns {shown}.") from None
-        raise AnalyticsError(f"I cannot read {label} as a CSV or Parquet table ({type(error).__name__}).") from None
-    except Exception as error:  # noqa: BLE001 - pyarrow raises its own types for corrupt files
-        raise AnalyticsError(f"I cannot read {label} as a CSV or Parquet table ({type(error).__name__}).") from None
+        raise AnalyticsError(f"I cannot read {label} as a CSV or Parquet table: check that it is one.") from None
+    except Exception:  # noqa: BLE001 - pyarrow raises its own types for corrupt files
+        raise AnalyticsError(f"I cannot read {label} as a CSV or Parquet table: check that it is one.") from None
     if table.empty:
         raise AnalyticsError(f"{label} has no rows.")
     _refuse_overflow(table, label)

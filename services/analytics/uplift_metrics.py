@@ -122,22 +122,46 @@ class _Grouped:
         )
 
 
+def _binary_resamples(model: _Grouped, y: np.ndarray, t: np.ndarray, resamples: int, rng: Any) -> np.ndarray:
+    """Return bootstrap Qini coefficients for a 0/1 outcome without touching rows: a row's kind (arm × outcome)
+    fixes both its perfect-ranking group and its contribution, so a resample's totals per (model group, kind)
+    cell are exactly one multinomial draw over those cells (probabilities = cell sizes / n). Same distribution
+    as resampling rows, at the cost of the cells (at most 4 × BOOTSTRAP_POINTS), not of the rows."""
+    n = y.size
+    kind = (2 * t + y).astype(np.int64)  # 0: control, y=0; 1: control, y=1; 2: treated, y=0; 3: treated, y=1
+    sizes = np.bincount(model.group * 4 + kind, minlength=model.groups * 4)
+    values = np.empty(resamples)
+    for i in range(resamples):
+        cells = rng.multinomial(n, sizes / n).reshape(model.groups, 4).astype(float)
+        curve = _qini_values(np.cumsum(cells.sum(axis=1)), np.cumsum(cells[:, 2] + cells[:, 3]),
+                             np.cumsum(cells[:, 3]), np.cumsum(cells[:, 1]))  # fmt: skip
+        c0, c1, c2, c3 = cells.sum(axis=0)  # perfect ranking: treated successes, then the zeros, then control successes
+        perfect = _qini_values(np.cumsum([c3, c0 + c2, c1]), np.cumsum([c3, c2, 0.0]), np.cumsum([c3, 0.0, 0.0]),
+                               np.cumsum([0.0, 0.0, c1]))  # fmt: skip
+        values[i] = _normalised_area(curve, perfect)
+    return values
+
+
 def bootstrap_qini(y, uplift, treatment, resamples: int = 200, seed: int = 0, level: float = 0.95) -> dict[str, Any]:
     """Return the Qini coefficient's bootstrap percentile interval: rows resampled with replacement
     (multinomial counts as weights), `resamples` times; each resample's curve is evaluated at up to
     BOOTSTRAP_POINTS evenly spaced points of the fixed ranking, so nothing is sorted again."""
     y, uplift, t = (np.asarray(a, dtype=float) for a in (y, uplift, treatment))
     n = y.size
-    model, perfect = _Grouped(y, t, uplift), _Grouped(y, t, perfect_qini_score(y, t))
+    model = _Grouped(y, t, uplift)
     rng = np.random.default_rng(seed)
-    values = np.empty(resamples)
-    for i in range(resamples):
-        counts = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
-        values[i] = _normalised_area(model.curve(counts), perfect.curve(counts))
+    if np.isin(y, (0.0, 1.0)).all() and np.isin(t, (0.0, 1.0)).all():
+        values = _binary_resamples(model, y, t, resamples, rng)
+    else:
+        perfect = _Grouped(y, t, perfect_qini_score(y, t))
+        values = np.empty(resamples)
+        for i in range(resamples):
+            counts = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+            values[i] = _normalised_area(model.curve(counts), perfect.curve(counts))
     values = values[np.isfinite(values)]
     tail = (1 - level) / 2 * 100
-    return {
-        "ci": [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))],
+    return {  # no interval when no resample had both arms (tiny experiments)
+        "ci": [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))] if values.size else None,
         "resamples": int(values.size),
         "level": level,
         "points": min(BOOTSTRAP_POINTS, n),
@@ -171,7 +195,8 @@ def decile_table(y, uplift, treatment, value=None) -> list[dict[str, Any]]:
         cumulative_value += (value_lift or 0.0) * part.size
         rows.append({
             "decile": number, "rows": int(part.size), "treated": int(treated.size), "control": int(control.size),
-            "predicted_uplift": float(uplift[part].mean()), "treated_rate": rate_t, "control_rate": rate_c,
+            "predicted_uplift": float(uplift[part].mean()) if part.size else None, "treated_rate": rate_t,
+            "control_rate": rate_c,
             "uplift": lift, "cumulative_incremental": cumulative, "value_uplift_per_person": value_lift,
             "cumulative_incremental_value": cumulative_value,
         })  # fmt: skip
