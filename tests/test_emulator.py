@@ -105,7 +105,7 @@ def test_serve_and_chat_processes_talk_over_http(tmp_path):
         out, err = server.communicate(timeout=30)
     assert chat.returncode == 0, chat.stdout + chat.stderr
     assert "Commands (with or without a leading `/`)" in chat.stdout
-    assert "TEAMSAPPTESTER_BROWSER=none" in chat.stdout and "`local-development.md`" in chat.stdout
+    assert "TEAMSAPPTESTER_BROWSER=none" in chat.stdout and "— local-development.md" in chat.stdout
     assert f"messaging endpoint: http://127.0.0.1:{port}/api/messages" in out.decode()
     assert "LOCAL DEVELOPMENT MODE" in err.decode()
     assert server.returncode in (0, -15)

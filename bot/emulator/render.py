@@ -71,6 +71,18 @@ def stream_info(activity: dict[str, Any]) -> dict[str, Any] | None:
     return next((e for e in activity.get("entities") or [] if e.get("type") == "streaminfo"), None)
 
 
+def citation_lines(entity: dict[str, Any]) -> list[str]:
+    """Return the references Teams lists under a message for the citations of its message entity."""
+    lines = []
+    for claim in entity.get("citation") or []:
+        appearance = claim.get("appearance") or {}
+        where = f" <{appearance['url']}>" if appearance.get("url") else ""
+        lines.append(
+            f"  [{claim.get('position')}] {appearance.get('name', '')}{where}: {appearance.get('abstract', '')}"
+        )
+    return ["References:", *lines] if lines else []
+
+
 def render_activity(activity: dict[str, Any], method: str = "POST") -> tuple[str, list[Button]]:
     """Return (text to print, buttons) for one activity the bot sent. Empty text means nothing to show."""
     info = stream_info(activity)
@@ -88,8 +100,11 @@ def render_activity(activity: dict[str, Any], method: str = "POST") -> tuple[str
             buttons += card_buttons
         else:
             lines.append(f"[attachment: {attachment.get('name') or attachment.get('contentType')}]")
-    if any(e.get("type") == "https://schema.org/Message" for e in activity.get("entities") or []):
-        lines.append("(AI generated)")
+    for entity in activity.get("entities") or []:
+        if entity.get("type") == "https://schema.org/Message":
+            lines += citation_lines(entity)
+            if "AIGeneratedContent" in (entity.get("additionalType") or []):
+                lines.append("(AI generated)")
     if info and info.get("streamType") == "final":
         lines.insert(0, "[final]")
     prefix = "bot (edited)> " if method == "PUT" else "bot> "
