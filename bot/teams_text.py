@@ -12,7 +12,7 @@ import re
 
 # The Markdown is stripped with a few regular expressions rather than a parser: excerpts are short snippets
 # whose Markdown is often broken (cut mid-emphasis), which a parser would keep as literal asterisks.
-_FENCE_LINE = re.compile(r"^[ \t]*(```|~~~)[^\n]*$", re.M)
+_FENCE_MARK = re.compile(r"(?:```|~~~)[\w+#.-]*(?=\s|$)")  # with its language tag, wherever a cut left it
 _LINE_MARKUP = re.compile(r"^[ \t]*(?:#{1,6}[ \t]+|>[ \t]?|[-*+•][ \t]+|\d{1,3}[.)][ \t]+)+", re.M)
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
@@ -34,7 +34,7 @@ CODE_WIDTH = 72  # characters per code line that fit the personal chat pane on a
 def plain_text(markdown: str) -> str:
     """Return `markdown` as one line of plain text: no emphasis, code ticks, fences, headings or list markers;
     links keep their text. Broken Markdown (emphasis cut in half) loses its stray markers too."""
-    text = _FENCE_LINE.sub("", markdown)
+    text = _FENCE_MARK.sub(" ", markdown)
     text = _LINE_MARKUP.sub("", text)
     text = _LINK.sub(r"\1", _IMAGE.sub(r"\1", text))
     text = _EMPHASIS.sub("", _STRONG.sub("", text))
