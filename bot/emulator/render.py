@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CARD = "application/vnd.microsoft.card.adaptive"
+FEEDBACK = "teams.feedback"  # the kind of Teams' own 👍/👎 buttons (not card actions)
 
 
 @dataclass
@@ -17,6 +18,7 @@ class Button:
     verb: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     url: str = ""
+    card: dict[str, Any] = field(default_factory=dict)  # what an Action.ShowCard opens
 
 
 def _element(element: dict[str, Any], lines: list[str], buttons: list[Button]) -> None:
@@ -52,6 +54,7 @@ def _actions(actions: list[dict[str, Any]], buttons: list[Button]) -> None:
                 verb=str(action.get("verb", "")),
                 data=action.get("data") if isinstance(action.get("data"), dict) else {},
                 url=str(action.get("url", "")),
+                card=action.get("card") if isinstance(action.get("card"), dict) else {},
             )
         )
 
@@ -107,5 +110,12 @@ def render_activity(activity: dict[str, Any], method: str = "POST") -> tuple[str
                 lines.append("(AI generated)")
     if info and info.get("streamType") == "final":
         lines.insert(0, "[final]")
+    if (activity.get("channelData") or {}).get("feedbackLoopEnabled"):
+        # Teams' own 👍/👎 under the message; pressing one sends a message/submitAction invoke.
+        reply_to = str(activity.get("id", ""))
+        buttons += [
+            Button("👍", FEEDBACK, data={"reaction": "like", "reply_to": reply_to}),
+            Button("👎", FEEDBACK, data={"reaction": "dislike", "reply_to": reply_to}),
+        ]
     prefix = "bot (edited)> " if method == "PUT" else "bot> "
     return prefix + "\n".join(lines), buttons
