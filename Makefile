@@ -24,7 +24,6 @@ $(VENV)/.dev: requirements.txt requirements-analytics.txt requirements-dev.txt |
 	touch $(VENV)/.runtime $@
 
 run: $(VENV)/.runtime  ## start the bot on 127.0.0.1:$(PORT) (local backend, SQLite state, analytics)
-	@echo "Talk to it from a second terminal: make chat PORT=$(PORT)"
 	PORT=$(PORT) DOWNLOAD_ALLOWED_HOSTS="$${DOWNLOAD_ALLOWED_HOSTS:-*.sharepoint.com,http://127.0.0.1}" \
 		$(BIN)/python -m bot serve
 
