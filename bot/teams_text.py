@@ -25,7 +25,7 @@ _SENTENCE_END = re.compile(r"[.!?…](?=\s)")
 _FENCE = re.compile(r"^([ \t]*)(```|~~~)([^\n]*)\n(.*?)^[ \t]*\2[ \t]*$", re.S | re.M)
 _BULLET = re.compile(r"^([ \t]*)[-*+][ \t]+(?=\S)", re.M)
 _NUMBERED = re.compile(r"^([ \t]*)(\d{1,3})[.)][ \t]+(?=\S)", re.M)
-_PLACEHOLDER = re.compile(r"<([A-Za-z][\w-]*)>")
+_PLACEHOLDER = re.compile(r"<([A-Za-z][\w-]*(?: [\w-]+)*)>")  # <column>, <label column>
 # Tags Teams renders as HTML; any other <word> is a placeholder such as `<column>`.
 _HTML_TAGS = frozenset("a at b blockquote br code em h1 h2 h3 hr i li ol p pre s strike strong sub sup u ul".split())
 CODE_WIDTH = 72  # characters per code line that fit the personal chat pane on a laptop without scrolling
@@ -65,7 +65,9 @@ def abstract(markdown: str, limit: int) -> str:
 def safe_placeholders(text: str) -> str:
     """Return `text` with `<word>` placeholders written ‹word›: Teams shows them as `&lt;word&gt;` otherwise.
     Real tags Teams renders (`<at>`, `<b>`, `<br>`…) are left alone."""
-    return _PLACEHOLDER.sub(lambda m: m.group(0) if m.group(1).lower() in _HTML_TAGS else f"‹{m.group(1)}›", text)
+    return _PLACEHOLDER.sub(
+        lambda m: m.group(0) if m.group(1).split()[0].lower() in _HTML_TAGS else f"‹{m.group(1)}›", text
+    )
 
 
 def _wrap_line(line: str, width: int) -> list[str]:
