@@ -12,12 +12,13 @@ import io
 import json
 import sys
 import tomllib
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from bot.teams_text import plain_text, shorten
-from services.settings import REPO_ROOT, Settings
+from services.settings import REPO_ROOT, Settings, SettingsError, load_settings
 
 MANIFEST_VERSION = "1.19"
 SCHEMA_URL = f"https://developer.microsoft.com/en-us/json-schemas/teams/v{MANIFEST_VERSION}/MicrosoftTeams.schema.json"
@@ -89,6 +90,10 @@ def manifest(settings: Settings, *, developer: str, website: str, valid_domains:
     app_id = settings.microsoft_app_id
     if not app_id:
         raise PackageError("Set MICROSOFT_APP_ID (the Azure Bot's app id): the package names the bot by it.")
+    try:
+        uuid.UUID(app_id)
+    except ValueError:
+        raise PackageError(f"MICROSOFT_APP_ID must be the Azure Bot's app id, a GUID (got {app_id[:40]!r}).") from None
     short, full = DESCRIPTIONS[settings.backend]
     return {
         "$schema": SCHEMA_URL,
@@ -162,10 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--valid-domain", action="append", default=[], help="a domain the app may open (repeatable)")
     args = parser.parse_args(argv)
     try:
-        path = build(
-            Settings(), args.out, developer=args.developer, website=args.website, valid_domains=args.valid_domain
-        )
-    except (PackageError, ValueError) as problem:
+        # The package holds no secret: the app password, required beside MICROSOFT_APP_ID to run, is not needed.
+        settings = load_settings(microsoft_app_password="not-needed-for-the-package")
+        details = {"developer": args.developer, "website": args.website, "valid_domains": args.valid_domain}
+        path = build(settings, args.out, **details)
+    except (PackageError, SettingsError) as problem:
         print(f"cannot build the Teams app package: {problem}", file=sys.stderr)
         return 2
     print(f"wrote {path} (upload it in Teams: Apps › Manage your apps › Upload an app)")

@@ -99,6 +99,8 @@ def test_icons_and_zip_layout(make_settings, tmp_path):
 def test_without_an_app_id_it_says_what_to_set(make_settings):
     with pytest.raises(PackageError, match="MICROSOFT_APP_ID"):
         manifest(make_settings(), **DETAILS)
+    with pytest.raises(PackageError, match="a GUID"):
+        manifest(make_settings(microsoft_app_id="my-bot", microsoft_app_password="secret"), **DETAILS)
     run = subprocess.run(
         [sys.executable, "-m", "infra.teams_package", "--out", "/nonexistent/never.zip"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
