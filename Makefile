@@ -52,18 +52,21 @@ $(SAM)/.installed: requirements-deploy.txt
 deploy-check: $(SAM)/.installed $(VENV)/.dev
 	$(SAM)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM)/sam validate --lint
+	mkdir -p build
 	for function in $(LAMBDA_FUNCTIONS); do \
 		SAM_CLI_TELEMETRY=0 $(SAM)/sam build $$function --build-in-source --build-dir build/sam/$$function \
 			>build/sam-$$function.log 2>&1 || { cat build/sam-$$function.log; exit 1; }; \
 	done
 	$(BIN)/python bench/lambda_package.py --check
-	infra/check_analytics_image.sh
+	PYTHON=$(CURDIR)/$(BIN)/python infra/check_analytics_image.sh
 
 # `sam build` runs these (BuildMethod: makefile) with ARTIFACTS_DIR set.
+# The project's venv when there is one (its pip is quiet about the system's packages), else $(PYTHON).
+BUILD_PYTHON = $(if $(wildcard $(BIN)/python),$(CURDIR)/$(BIN)/python,$(PYTHON))
 build-IngressFunction:
-	infra/build_lambda.sh ingress "$(ARTIFACTS_DIR)"
+	PYTHON=$(BUILD_PYTHON) infra/build_lambda.sh ingress "$(ARTIFACTS_DIR)"
 build-ChatWorkerFunction build-DeadLetterFunction:
-	infra/build_lambda.sh worker "$(ARTIFACTS_DIR)"
+	PYTHON=$(BUILD_PYTHON) infra/build_lambda.sh worker "$(ARTIFACTS_DIR)"
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

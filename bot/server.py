@@ -1,12 +1,14 @@
-"""The aiohttp adapter of the ingress: POST /api/messages and GET /healthz, wired to one Gateway."""
+"""The aiohttp adapter of the ingress: POST /api/messages, GET /healthz and GET /metrics, wired to one Gateway."""
 
 from __future__ import annotations
 
 import logging
+import time
 
 from aiohttp import web
 
 from bot.gateway import MAX_BODY_BYTES, Gateway, HttpRequest, error
+from services.observability.start import process_metrics
 
 log = logging.getLogger(__name__)
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -14,12 +16,14 @@ GATEWAY = web.AppKey("gateway", Gateway)
 
 async def _messages(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
+    started = time.perf_counter()
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         response = error(413, "PayloadTooLarge", f"The body is larger than {MAX_BODY_BYTES} bytes.")
     else:
         response = await gateway.handle(HttpRequest(request.method, request.headers, body))
+    process_metrics().record_ack(time.perf_counter() - started, response.status)
     if response.body is None:
         return web.Response(status=response.status, headers=response.headers)
     return web.json_response(response.body, status=response.status, headers=response.headers)
@@ -30,12 +34,19 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "pending_turns": getattr(queue, "pending", 0)})
 
 
+async def _metrics(request: web.Request) -> web.Response:
+    text, content_type = process_metrics().prometheus_text()
+    mime, _, charset = content_type.partition("; charset=")
+    return web.Response(body=text, content_type=mime, charset=charset or None)
+
+
 def create_app(gateway: Gateway) -> web.Application:
     """Return the aiohttp application serving `gateway`; shutting it down drains running turns."""
     app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
     app[GATEWAY] = gateway
     app.router.add_route("*", "/api/messages", _messages)
     app.router.add_get("/healthz", _health)
+    app.router.add_get("/metrics", _metrics)  # Prometheus text; nothing a user wrote is ever a label
 
     async def shutdown(app: web.Application) -> None:
         await gateway.close()

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from bot.connector import BotConnector
 from bot.replier import TeamsReplier
 from handlers.app import new_reference, run_turn
 from handlers.jobs import Job
-from handlers.report import TurnReport
+from handlers.report import TurnReport, current_report
 from handlers.router import Router
+from services.analytics.errors import AnalyticsError
+from services.observability import hash_key
+from services.observability.turns import observed_turn, strings_in
 from services.settings import Settings
 from services.store import ACCEPTING, QUEUED, RUNNING, Store
 
@@ -41,12 +44,14 @@ class Worker:
         connector: BotConnector,
         *,
         on_report: Callable[[TurnReport], None] | None = None,
+        closers: list[Callable[[], Awaitable[None]]] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.router = router
         self.connector = connector
         self.on_report = on_report or _log_report
+        self._closers = closers or []
 
     def replier(self, job: Job) -> TeamsReplier:
         """Return the Teams replier for the job's conversation (Teams streams only in personal chats)."""
@@ -72,8 +77,9 @@ class Worker:
             return None
         replier = self.replier(job)
         try:
-            async with asyncio.timeout(timeout):
-                report = await run_turn(self.router, job.turn, replier)
+            with observed_turn(*_observation(job)):
+                async with asyncio.timeout(timeout):
+                    report = await run_turn(self.router, job.turn, replier)
         except BaseException as error:
             if final_attempt and isinstance(error, Exception):
                 await self.give_up(job, error, held_by=held.owner, replier=replier)
@@ -116,9 +122,25 @@ class Worker:
         self.on_report(report)
 
     async def close(self) -> None:
-        """Close the connector's HTTP session."""
+        """Close the connector's HTTP session and whatever else the worker was given to close."""
         await self.connector.close()
+        for close in self._closers:
+            await close()
 
 
 def _log_report(report: TurnReport) -> None:
     log.info("turn %s", report.as_dict())
+
+
+def _observation(job: Job) -> tuple[list[str], dict[str, str], Callable[[], dict[str, str]], tuple[type, ...]]:
+    """What the turn's log lines and Sentry events must leave out (its text, card data, files, the user's name)
+    and carry (ids, the conversation key hashed; the report's reference, backend and command when sent)."""
+    turn = job.turn
+    private = [*strings_in(turn.model_dump(include={"text", "data", "files"})), turn.user.name]
+    tags = {"activity_id": turn.id, "conversation": hash_key(turn.conversation.key), "job_kind": job.kind}
+
+    def details() -> dict[str, str]:
+        report = current_report()
+        return {"reference": report.reference, "backend": report.backend, "command": report.command}
+
+    return private, tags, details, (AnalyticsError,)

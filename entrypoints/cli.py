@@ -1,5 +1,6 @@
 """The command line, `python -m bot ...`: `serve` runs the bot, `chat` the terminal Teams emulator,
-`feedback-export` writes the collected 👍/👎."""
+`feedback-export` writes the collected 👍/👎 (joined to the audit record of each answer), `usage-export` the
+token use and estimated cost per day as CSV."""
 
 from __future__ import annotations
 
@@ -15,19 +16,44 @@ from services.store import SQLiteStore
 
 
 async def _export_feedback(path: str) -> int:
-    """Write every stored 👍/👎 as JSON lines to `path` ('-' is standard output); return how many."""
-    store = SQLiteStore(load_settings().state_db)
+    """Write every stored 👍/👎 as JSON lines to `path` ('-' is standard output), each with `audit`: the audit
+    record of the answer it judged (None when not found within AUDIT_RETENTION_DAYS); return how many."""
+    from services.usage.audit import audit_log_from_settings, join_feedback
+
+    settings = load_settings()
+    store = SQLiteStore(settings.state_db)
     try:
-        rows = [json.dumps(f.model_dump(mode="json"), ensure_ascii=False) for f in await store.list_feedback()]
+        feedback = [f.model_dump(mode="json") for f in await store.list_feedback()]
     finally:
         await store.close()
-    text = "".join(f"{row}\n" for row in rows)
+    records = await audit_log_from_settings(settings).read(settings.audit_retention_days) if feedback else []
+    rows = [json.dumps(row, ensure_ascii=False) for row in join_feedback(feedback, records)]
+    _write(path, "".join(f"{row}\n" for row in rows))
+    return len(rows)
+
+
+async def _export_usage(path: str, days: int) -> int:
+    """Write the usage tallies of the last `days` days as CSV to `path` ('-' is standard output); return the rows."""
+    from services.usage.report import period, to_csv
+    from services.usage.service import usage_service_from_settings
+
+    usage = usage_service_from_settings(load_settings())
+    if usage is None:
+        raise SettingsError("Invalid setting USAGE_TABLE: required to read usage when STORE is dynamodb")
+    try:
+        rows = await usage.store.rows(*period(days))
+    finally:
+        await usage.close()
+    _write(path, to_csv(rows))
+    return len(rows)
+
+
+def _write(path: str, text: str) -> None:
     if path == "-":
         sys.stdout.write(text)
     else:
-        with open(path, "w", encoding="utf-8") as handle:
+        with open(path, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
-    return len(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,15 +64,24 @@ def main(argv: list[str] | None = None) -> int:
     chat_cli.add_arguments(commands.add_parser("chat", help="chat with a running bot as Teams would"))
     export = commands.add_parser("feedback-export", help="write the stored 👍/👎 feedback as JSON lines")
     export.add_argument("--output", "-o", default="-", help="file to write (default: standard output)")
+    usage = commands.add_parser("usage-export", help="write token use and estimated cost per day as CSV")
+    usage.add_argument("--days", type=int, default=30, choices=range(1, 401), metavar="N",
+                       help="the last N days, today included (UTC; default 30)")  # fmt: skip
+    usage.add_argument("--output", "-o", default="-", help="file to write (default: standard output)")
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve()
-    if args.command == "feedback-export":
+    exports = {
+        "feedback-export": (lambda: _export_feedback(args.output), "feedback record(s)"),
+        "usage-export": (lambda: _export_usage(args.output, args.days), "usage row(s)"),
+    }
+    if args.command in exports:
+        export_to, what = exports[args.command]
         try:
-            count = asyncio.run(_export_feedback(args.output))
+            count = asyncio.run(export_to())
         except SettingsError as problem:
             print(problem, file=sys.stderr)
             return 2
-        print(f"exported {count} feedback record(s)", file=sys.stderr)
+        print(f"exported {count} {what}", file=sys.stderr)
         return 0
     return chat_cli.main(args)

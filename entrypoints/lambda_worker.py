@@ -19,18 +19,23 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from bot.worker import Worker
 from entrypoints.wiring import build_worker, resolve_secrets
 from handlers.jobs import Job, JobFormatError
+from services.observability import register_secrets
+from services.observability.start import start_at_cold_start
 from services.settings import load_settings
 
 log = logging.getLogger(__name__)
 LOOP = asyncio.new_event_loop()
 _worker: Worker | None = None
+start_at_cold_start("worker")
 
 
 def worker() -> Worker:
     """Return this container's worker, built on first use."""
     global _worker
     if _worker is None:
-        _worker = build_worker(resolve_secrets(load_settings()))
+        settings = resolve_secrets(load_settings())
+        register_secrets(settings.microsoft_app_password.get_secret_value())
+        _worker = build_worker(settings)
     return _worker
 
 

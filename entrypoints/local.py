@@ -10,15 +10,11 @@ from aiohttp import web
 
 from bot.server import create_app
 from entrypoints.wiring import build_local
+from services.observability.start import start_observability
 from services.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = Settings.model_fields["port"].default  # what `make chat` assumes
-
-
-def configure_logging(level: str) -> None:
-    """Send logs to stderr with a time, level and logger name on each line."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
 def serve() -> int:
@@ -28,7 +24,7 @@ def serve() -> int:
     except SettingsError as problem:
         print(problem, file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    start_observability(settings, "server")
     if settings.anonymous:
         log.warning(
             "LOCAL DEVELOPMENT MODE: MICROSOFT_APP_ID is empty, so requests are NOT authenticated and replies "

@@ -58,6 +58,7 @@ def build_worker(
     credentials_factory: ServiceClientCredentialsFactory | None = None,
     connector: BotConnector | None = None,
     auth: ChannelAuth | None = None,
+    usage: Any = None,
 ) -> Worker:
     """Return a Worker: the Router with every command wired to the backend, the store, and Teams replies.
 
@@ -66,14 +67,21 @@ def build_worker(
     from handlers.analytics import AnalyticsConfig, register_analytics
     from handlers.app import build_router
     from services.backends import create_backend
+    from services.observability.start import process_metrics
+    from services.observability.turns import TurnObserver
+    from services.usage import usage_service_from_settings
 
     store = store or create_store(settings)
     backend = backend or create_backend(settings)
     auth = auth or ChannelAuth(settings, credentials_factory)
     connector = connector or BotConnector(auth)
-    router = build_router(backend, store)
+    usage = usage or usage_service_from_settings(settings)
+    router = build_router(backend, store, usage)
     register_analytics(router, backend, AnalyticsConfig.from_settings(settings))
-    return Worker(settings, store, router, connector)
+    return Worker(
+        settings, store, router, connector, on_report=TurnObserver(process_metrics()),
+        closers=[usage.close] if usage else None,
+    )  # fmt: skip
 
 
 def build_ingress(

@@ -11,8 +11,10 @@ from handlers.catalog import split_command
 from handlers.models import Replier, StreamStopped, Turn
 from handlers.report import TurnReport, close_report, current_report, open_report
 from handlers.router import Router
+from handlers.usage import metered, register_usage
 from services.backends import Backend, BackendError, FinalAnswer, Question, TextDelta
 from services.store import Feedback, Store, get_conversation, update_conversation
+from services.usage import UsageService
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +38,9 @@ def trim_question(text: str, limit: int) -> tuple[str, str]:
     return cut, note
 
 
-def build_router(backend: Backend, store: Store) -> Router:
-    """Return the Router with every command, card action and the default chat handler wired to `backend` and `store`."""
+def build_router(backend: Backend, store: Store, usage: UsageService | None = None) -> Router:
+    """Return the Router with every command, card action and the default chat handler wired to `backend` and `store`;
+    with `usage`, answers are metered and budgeted and admins get the `usage` command."""
     router = Router()
     intro = (
         f"I am the company AI gateway. Ask me anything in plain words and I answer from the "
@@ -66,7 +69,10 @@ def build_router(backend: Backend, store: Store) -> Router:
             text=text, conversation_key=turn.conversation.key, user_id=turn.user.id,
             user_name=turn.user.name, state=state,
         )  # fmt: skip
-        answered = await stream_answer(replier, backend, question, note=note)
+        answered = await metered(
+            usage, turn, replier, lambda: stream_answer(replier, backend, question, note=note),
+            backend=backend.name, model_id=getattr(backend, "model_id", ""), question=text,
+        )  # fmt: skip
         if answered is not None:
             final, message_id = answered
             await update_conversation(
@@ -94,6 +100,9 @@ def build_router(backend: Backend, store: Store) -> Router:
                 model_id=str(ids.get("model_id", "")),
             )
         )
+
+    if usage is not None:
+        register_usage(router, usage)
 
     @router.welcome
     async def welcome(turn: Turn, replier: Replier) -> None:
@@ -178,7 +187,9 @@ async def run_turn(router: Router, turn: Turn, replier: Replier) -> TurnReport:
     try:
         await router.handle(turn, replier)
     except Exception as error:  # noqa: BLE001 - the error policy: log everything, show a sentence
-        report.outcome, report.reference, report.error_kind = "failed", new_reference(), type(error).__name__
+        # a chat turn already has its reference (its audit record's); keep it so the sentence names that record
+        report.outcome, report.error_kind = "failed", type(error).__name__
+        report.reference = report.reference or new_reference()
         log.exception(
             "turn failed ref=%s activity=%s conversation=%s kind=%s",
             report.reference, turn.id, turn.conversation.id, turn.kind,

@@ -18,8 +18,9 @@ UNKNOWN_ACTION = "That button is no longer supported. Send `help` to see what I 
 ACTION_ACKS: dict[str, str] = {
     "feedback": "Thanks for your feedback.",
 }
-# The commands (and their aliases) that run on the analytics worker: numpy, pandas and scikit-learn live there.
-ANALYTICS_COMMANDS = frozenset({"metrics", "evaluate", "drift", "compare", "uplift"})
+# The commands (and their aliases) that run on the analytics worker: numpy, pandas, scikit-learn and matplotlib
+# live there (`usage` draws its chart with matplotlib).
+ANALYTICS_COMMANDS = frozenset({"metrics", "evaluate", "drift", "compare", "uplift", "usage"})
 
 
 _COMMAND = re.compile(r"^/?([A-Za-z][\w-]*)(?:\s+(.*))?$", re.S)

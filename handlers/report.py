@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Outcome = Literal["answered", "blocked", "stopped", "failed"]
+Outcome = Literal["answered", "blocked", "stopped", "failed", "over_budget"]
 
 
 @dataclass

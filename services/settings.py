@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -36,6 +37,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=3978, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
+
+    sentry_dsn: SecretStr = SecretStr("")
+    sentry_environment: str = "production"
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
 
     history_max_chars: int = Field(default=24_000, ge=1_000)
     stream_interval_seconds: float = Field(default=1.5, ge=0.05, le=10.0)
@@ -53,6 +59,20 @@ class Settings(BaseSettings):
     bedrock_max_input_chars: int = Field(default=20_000, ge=100)
     bedrock_timeout_seconds: float = Field(default=60.0, gt=0)
     bedrock_max_attempts: int = Field(default=4, ge=1, le=10)
+    bedrock_prompt_caching: bool = True
+
+    # Usage, budgets and audit (docs/usage.md). A limit of 0 or empty means no limit.
+    admin_users: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    usage_prices_file: Path | None = None
+    usage_table: str = ""
+    user_daily_token_limit: int | None = Field(default=None, ge=0)
+    user_daily_cost_limit: float | None = Field(default=None, ge=0)
+    team_monthly_token_limit: int | None = Field(default=None, ge=0)
+    team_monthly_cost_limit: float | None = Field(default=None, ge=0)
+    audit_include_text: bool = False
+    audit_retention_days: int = Field(default=90, ge=1, le=3650)
+    audit_dir: Path | None = None  # None: an `audit` folder beside STATE_DB
+    audit_s3_bucket: str = ""
 
     data_dir: Path | None = None
     analytics_max_file_mb: int = Field(default=200, ge=1, le=10_000)
@@ -87,12 +107,29 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _dsn_shape(cls, value: SecretStr) -> SecretStr:
+        dsn = value.get_secret_value().strip()
+        if dsn:
+            parts = urlsplit(dsn)
+            if parts.scheme not in ("http", "https") or not parts.username or not parts.hostname:
+                raise ValueError("must be the DSN from Sentry's project settings, like https://<key>@<host>/<id>")
+            if not parts.path.strip("/"):
+                raise ValueError("must end with the project id, like https://<key>@<host>/<id>")
+        return SecretStr(dsn)
+
     @field_validator("backend", "store", "queue", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("allowed_tenants", "download_allowed_hosts", "s3_allowed_buckets", mode="before")
+    @field_validator("allowed_tenants", "download_allowed_hosts", "s3_allowed_buckets", "admin_users", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -104,10 +141,27 @@ class Settings(BaseSettings):
     def _host_patterns(cls, value: list[str]) -> list[str]:
         return [check_host_pattern(entry) for entry in value]
 
-    @field_validator("bot_openid_metadata_url", "data_dir", mode="before")
+    @field_validator("bot_openid_metadata_url", "data_dir", "usage_prices_file", "audit_dir", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator(
+        "user_daily_token_limit", "user_daily_cost_limit", "team_monthly_token_limit", "team_monthly_cost_limit",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_or_zero_is_no_limit(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return None if value in (0, "0", 0.0) else value
+
+    @field_validator("usage_prices_file")
+    @classmethod
+    def _prices_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("no such file (a JSON price table, see docs/usage.md)")
+        return value
 
     @model_validator(mode="after")
     def _single_tenant_needs_tenant(self) -> Settings:
@@ -153,5 +207,5 @@ def _one_line(error: ValidationError) -> str:
     if not location:  # a model-level rule: its message starts with the variable name
         return f"Invalid setting {message}"
     value = first.get("input")
-    shown = "" if isinstance(value, dict) or location.endswith("password") else f" (got {value!r})"
+    shown = "" if isinstance(value, dict) or location.endswith(("password", "dsn")) else f" (got {value!r})"
     return f"Invalid setting {location.upper()}: {message}{shown}"

@@ -54,7 +54,10 @@ async def test_the_static_tables_match_the_router(start_bot):
     bot = await start_bot()
     worker = build_worker(bot.gateway.settings, store=bot.gateway.store, backend=ScriptedBackend())
     router = worker.router
-    analytics = {name for name, command in router._names.items() if command.handler.__module__ == "handlers.analytics"}
+    analytics = {
+        name for name, command in router._names.items()
+        if command.handler.__module__ in ("handlers.analytics", "handlers.usage")
+    }  # fmt: skip
     assert analytics - {"explain", "define", "glossary"} == ANALYTICS_COMMANDS
     assert set(router.actions) == set(ACTION_ACKS)
     assert DOCS.is_dir()

@@ -9,11 +9,15 @@ from services.backends.base import (
     FinalAnswer,
     Question,
     TextDelta,
+    TokenUsage,
+    collect_unfinished_usage,
+    report_unfinished_usage,
 )
 
 __all__ = [
     "AnswerEvent", "Backend", "BackendError", "Citation", "CitationsFound", "FinalAnswer",
-    "Question", "TextDelta", "create_backend",
+    "Question", "TextDelta", "TokenUsage", "collect_unfinished_usage", "create_backend",
+    "report_unfinished_usage",
 ]  # fmt: skip
 
 

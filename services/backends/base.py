@@ -6,7 +6,9 @@ one. Both end with exactly one `FinalAnswer`, so handlers treat them the same.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
@@ -37,11 +39,35 @@ class CitationsFound(BaseModel):
     citations: list[Citation]
 
 
+class TokenUsage(BaseModel):
+    """Tokens one answer cost, as the backend reported them. `input_tokens` excludes the cached part:
+    `cache_read_tokens` were read from the prompt cache, `cache_write_tokens` written to it. `estimated` is
+    True when the backend reported nothing (a stopped stream) and the counts are a rough 4-characters-per-token
+    guess."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    estimated: bool = False
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Return every token sent to the model: uncached input plus cache reads and writes."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        """Return the prompt tokens plus the output tokens."""
+        return self.prompt_tokens + self.output_tokens
+
+
 class FinalAnswer(BaseModel):
     """The complete answer. `state` is what the backend wants saved for the next turn of this conversation.
 
     `blocked` is True when a guardrail refused the question or the answer: `text` is then the guardrail's
-    own message. `stop_reason` is the backend's reason for ending (e.g. `end_turn`, `max_tokens`)."""
+    own message. `stop_reason` is the backend's reason for ending (e.g. `end_turn`, `max_tokens`).
+    `usage` is None when the backend reports no token counts (the local backend)."""
 
     kind: Literal["final"] = "final"
     text: str
@@ -53,6 +79,7 @@ class FinalAnswer(BaseModel):
     state: dict[str, Any] = Field(default_factory=dict)
     blocked: bool = False
     stop_reason: str = ""
+    usage: TokenUsage | None = None
 
 
 AnswerEvent = Annotated[TextDelta | CitationsFound | FinalAnswer, Field(discriminator="kind")]
@@ -66,6 +93,29 @@ class Question(BaseModel):
     user_id: str = ""
     user_name: str = ""
     state: dict[str, Any] = Field(default_factory=dict)
+
+
+# A stopped answer ends without a FinalAnswer (its generator is closed), so a backend that knows what the
+# unfinished answer cost hands it to whoever is collecting in this task's context.
+_unfinished: ContextVar[Callable[[TokenUsage, str], None] | None] = ContextVar("unfinished_usage", default=None)
+
+
+def report_unfinished_usage(usage: TokenUsage, model_id: str) -> None:
+    """Hand the usage of an answer that was stopped before its FinalAnswer to the current collector, if any."""
+    collector = _unfinished.get()
+    if collector is not None:
+        collector(usage, model_id)
+
+
+@contextmanager
+def collect_unfinished_usage() -> Iterator[list[tuple[TokenUsage, str]]]:
+    """Yield a list that fills with (usage, model id) of answers stopped while the block runs in this task."""
+    found: list[tuple[TokenUsage, str]] = []
+    token = _unfinished.set(lambda usage, model_id: found.append((usage, model_id)))
+    try:
+        yield found
+    finally:
+        _unfinished.reset(token)
 
 
 class BackendError(Exception):

@@ -34,7 +34,17 @@ from botocore.exceptions import (
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeout
 
-from services.backends.base import AnswerEvent, BackendError, Citation, CitationsFound, FinalAnswer, Question, TextDelta
+from services.backends.base import (
+    AnswerEvent,
+    BackendError,
+    Citation,
+    CitationsFound,
+    FinalAnswer,
+    Question,
+    TextDelta,
+    TokenUsage,
+    report_unfinished_usage,
+)
 from services.backends.history import to_converse, trim_history
 from services.settings import SettingsError
 
@@ -51,6 +61,34 @@ RETRYABLE = {
     "modelnotreadyexception", "modelstreamerrorexception", "servicequotaexceededexception",
 }  # fmt: skip
 _CITE = re.compile(r"\[(\d{1,3})\]")
+# Models whose Converse API accepts cache points (Bedrock prompt caching); ids may carry a region prefix
+# such as `eu.` or `global.` (inference profiles). Other models would reject a cachePoint block.
+PROMPT_CACHING_MODELS = (
+    "anthropic.claude-3-7-sonnet", "anthropic.claude-3-5-haiku", "anthropic.claude-sonnet-4",
+    "anthropic.claude-opus-4", "anthropic.claude-haiku-4", "amazon.nova-micro", "amazon.nova-lite",
+    "amazon.nova-pro", "amazon.nova-premier", "amazon.nova-2",
+)  # fmt: skip
+CACHE_POINT = {"cachePoint": {"type": "default"}}
+
+
+def supports_prompt_caching(model_id: str) -> bool:
+    """Return True when Bedrock's prompt caching is available for `model_id` (a model or inference profile id)."""
+    return any(name in model_id for name in PROMPT_CACHING_MODELS)
+
+
+def usage_of(report: dict[str, Any]) -> TokenUsage:
+    """Return the TokenUsage of a Converse `usage` object (inputTokens excludes the cached tokens)."""
+    return TokenUsage(
+        input_tokens=int(report.get("inputTokens", 0)),
+        output_tokens=int(report.get("outputTokens", 0)),
+        cache_read_tokens=int(report.get("cacheReadInputTokens", 0)),
+        cache_write_tokens=int(report.get("cacheWriteInputTokens", 0)),
+    )
+
+
+def guess_tokens(chars: int) -> int:
+    """Return a rough token count for `chars` characters of English text (about four characters a token)."""
+    return -(-chars // 4)
 
 
 @dataclass(frozen=True)
@@ -71,6 +109,7 @@ class BedrockConfig:
     history_max_chars: int = 24_000
     timeout_seconds: float = 60.0
     max_attempts: int = 4
+    prompt_caching: bool = True
 
     @classmethod
     def from_settings(cls, settings: Any) -> BedrockConfig:
@@ -90,6 +129,7 @@ class BedrockConfig:
             history_max_chars=settings.history_max_chars,
             timeout_seconds=settings.bedrock_timeout_seconds,
             max_attempts=settings.bedrock_max_attempts,
+            prompt_caching=settings.bedrock_prompt_caching,
         )
 
 
@@ -201,6 +241,7 @@ class BedrockBackend:
 
     def __init__(self, config: BedrockConfig, runtime: Any = None, agent: Any = None) -> None:
         self.config = config
+        self.model_id = config.model_id
         self.max_input_chars = config.max_input_chars
         boto_config = Config(
             region_name=config.region or None,
@@ -230,11 +271,28 @@ class BedrockBackend:
             self._agent = boto3.client("bedrock-agent-runtime", config=self._boto_config)
         return self._agent
 
-    def _request(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    @property
+    def caching(self) -> bool:
+        """True when requests carry cache points (the setting is on and the model supports them)."""
+        return self.config.prompt_caching and supports_prompt_caching(self.config.model_id)
+
+    def _request(self, history: list[dict[str, Any]], prompt: str) -> dict[str, Any]:
+        """Return the Converse request; with caching, cache points follow the system prompt and the kept history.
+
+        The history also keeps a point where the previous turn's history ended (before the last exchange): that
+        prefix is what the previous turn wrote to the cache, so this turn reads it there even on models that
+        only look for cached prefixes at cache points. Three points in all, under Bedrock's limit of four."""
+        system: list[dict[str, Any]] = [{"text": self.config.system_prompt}]
+        messages = to_converse(history)
+        if self.caching:
+            system.append(CACHE_POINT)
+            for index in (-3, -1):  # messages alternate user, assistant: -3 ends the previous turn's history
+                if len(messages) >= -index:
+                    messages[index]["content"].append(CACHE_POINT)
         request: dict[str, Any] = {
             "modelId": self.config.model_id,
-            "messages": messages,
-            "system": [{"text": self.config.system_prompt}],
+            "messages": messages + [{"role": "user", "content": [{"text": prompt}]}],
+            "system": system,
             "inferenceConfig": {"maxTokens": self.config.max_tokens, "temperature": self.config.temperature},
         }
         if self.config.guardrail_id:
@@ -267,18 +325,29 @@ class BedrockBackend:
             yield CitationsFound(citations=sources)
         prompt = grounded_prompt(question.text, results) if results else question.text
         history = trim_history(question.state.get("history", []), self.config.history_max_chars, len(prompt))
-        messages = to_converse(history) + [{"role": "user", "content": [{"text": prompt}]}]
-        request = self._request(messages)
+        request = self._request(history, prompt)
 
         parts: list[str] = []
         stop_reason = ""
-        async with contextlib.aclosing(self._events(request)) as events:  # closing the answer stops the stream
-            async for kind, value in events:
-                if kind == "text":
-                    parts.append(value)
-                    yield TextDelta(text=value)
-                else:
-                    stop_reason = value
+        usage: TokenUsage | None = None
+        try:
+            async with contextlib.aclosing(self._events(request)) as events:  # closing the answer stops the stream
+                async for kind, value in events:
+                    if kind == "text":
+                        parts.append(value)
+                        yield TextDelta(text=value)
+                    elif kind == "usage":
+                        usage = usage_of(value)
+                    else:
+                        stop_reason = value
+        except GeneratorExit:  # stopped by the user: Bedrock will not send its usage report, so estimate it
+            sent = sum(len(b.get("text", "")) for m in request["messages"] for b in m["content"])
+            sent += len(self.config.system_prompt)
+            estimate = TokenUsage(
+                input_tokens=guess_tokens(sent), output_tokens=guess_tokens(len("".join(parts))), estimated=True
+            )
+            report_unfinished_usage(estimate, self.config.model_id)
+            raise
         text = "".join(parts).strip()
         blocked = stop_reason in ("guardrail_intervened", "content_filtered")
         if blocked:
@@ -301,10 +370,11 @@ class BedrockBackend:
             state=state,
             blocked=blocked,
             stop_reason=stop_reason,
+            usage=usage,
         )
 
-    async def _events(self, request: dict[str, Any]) -> AsyncIterator[tuple[str, str]]:
-        """Yield ("text", delta) and ("stop", reason); retry a stream that fails before its first word.
+    async def _events(self, request: dict[str, Any]) -> AsyncIterator[tuple[str, Any]]:
+        """Yield ("text", delta), ("stop", reason) and ("usage", usage dict); retry a stream that fails early.
 
         botocore retries throttling and 5xx on the initial call; an error event inside the stream is ours
         to retry, with backoff, while no text has reached the user and the time budget lasts.
@@ -332,13 +402,15 @@ class BedrockBackend:
                     raise explain(error, self.config) from error
                 await asyncio.sleep(backoff)
 
-    async def _whole(self, request: dict[str, Any]) -> AsyncIterator[tuple[str, str]]:
+    async def _whole(self, request: dict[str, Any]) -> AsyncIterator[tuple[str, Any]]:
         response = await asyncio.to_thread(self.runtime.converse, **request)
         content = response.get("output", {}).get("message", {}).get("content", [])
         yield "text", "".join(block.get("text", "") for block in content)
         yield "stop", response.get("stopReason", "")
+        if response.get("usage"):
+            yield "usage", response["usage"]
 
-    async def _stream(self, request: dict[str, Any]) -> AsyncIterator[tuple[str, str]]:
+    async def _stream(self, request: dict[str, Any]) -> AsyncIterator[tuple[str, Any]]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         stop = threading.Event()
@@ -359,6 +431,8 @@ class BedrockBackend:
                         loop.call_soon_threadsafe(
                             queue.put_nowait, ("stop", event["messageStop"].get("stopReason", ""))
                         )
+                    elif "metadata" in event and event["metadata"].get("usage"):
+                        loop.call_soon_threadsafe(queue.put_nowait, ("usage", event["metadata"]["usage"]))
                 loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
             except Exception as error:  # noqa: BLE001 - handed to the event loop, which raises it
                 if not stop.is_set():

@@ -6,11 +6,15 @@ be pointed at it with AWS_ENDPOINT_URL_BEDROCK_RUNTIME / AWS_ENDPOINT_URL_BEDROC
   lengths and a CRC32, typed headers, JSON payload, message CRC32), tokens on a fixed schedule.
 - `POST /knowledgebases/{id}/retrieve`: JSON retrieval results.
 Errors are answered as AWS does: an HTTP status with `x-amzn-ErrorType`, or an exception event mid-stream.
+Usage is reported as Bedrock does (`inputTokens`, `outputTokens`, `totalTokens`, and with cache points
+`cacheReadInputTokens` / `cacheWriteInputTokens`), counting a token per four characters of prompt text and
+one per scripted output token; prompt caching is simulated by remembering the prefixes ending at cache points.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import struct
 import time
@@ -78,12 +82,39 @@ class FakeBedrock(LoopbackServer):
     retrieve_requests: list[dict[str, Any]] = field(default_factory=list)
     token_times: list[float] = field(default_factory=list)
     stream_closed_early: bool = False
+    min_cache_tokens: int = 0  # Bedrock ignores a cache point whose prefix is shorter (1,024 for most models)
+    cached_prefixes: set[str] = field(default_factory=set)
+    usages: list[dict[str, int]] = field(default_factory=list)
     port: int = 0
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/model/{model}/converse", self._converse)
         app.router.add_post("/model/{model}/converse-stream", self._converse_stream)
         app.router.add_post("/knowledgebases/{kb}/retrieve", self._retrieve)
+
+    def _usage(self, body: dict[str, Any]) -> dict[str, int]:
+        """Return the usage report of a request: the prompt's tokens split at its cache points."""
+        blocks = list(body.get("system", []))
+        for message in body.get("messages", []):
+            blocks.extend(message.get("content", []))
+        tokens, read, last_point, prefix = 0, 0, 0, hashlib.sha256()
+        for block in blocks:
+            if "text" in block:
+                prefix.update(block["text"].encode() + b"\x00")
+                tokens += -(-len(block["text"]) // 4)
+            elif "cachePoint" in block and tokens >= self.min_cache_tokens:
+                digest = prefix.hexdigest()
+                if digest in self.cached_prefixes:
+                    read = tokens  # the longest cached prefix is read; the rest up to the last point is written
+                self.cached_prefixes.add(digest)
+                last_point = tokens
+        written = last_point - read
+        usage = {"inputTokens": tokens - read - written, "outputTokens": len(self.tokens)}
+        if any("cachePoint" in block for block in blocks):
+            usage |= {"cacheReadInputTokens": read, "cacheWriteInputTokens": written}
+        usage["totalTokens"] = tokens + len(self.tokens)
+        self.usages.append(usage)
+        return usage
 
     def _failure(self) -> web.Response | None:
         if not self.failures:
@@ -100,7 +131,7 @@ class FakeBedrock(LoopbackServer):
         return body
 
     async def _converse(self, request: web.Request) -> web.Response:
-        await self._record(request)
+        body = await self._record(request)
         failure = self._failure()
         if failure:
             return failure
@@ -108,13 +139,13 @@ class FakeBedrock(LoopbackServer):
             {
                 "output": {"message": {"role": "assistant", "content": [{"text": "".join(self.tokens)}]}},
                 "stopReason": self.stop_reason,
-                "usage": {"inputTokens": 10, "outputTokens": len(self.tokens), "totalTokens": 10 + len(self.tokens)},
+                "usage": self._usage(body),
                 "metrics": {"latencyMs": 5},
             }
         )
 
     async def _converse_stream(self, request: web.Request) -> web.StreamResponse:
-        await self._record(request)
+        body = await self._record(request)
         failure = self._failure()
         if failure:
             return failure
@@ -135,8 +166,7 @@ class FakeBedrock(LoopbackServer):
                 await response.write(event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": token}}))
             await response.write(event("contentBlockStop", {"contentBlockIndex": 0}))
             await response.write(event("messageStop", {"stopReason": self.stop_reason}))
-            usage = {"inputTokens": 10, "outputTokens": len(self.tokens), "totalTokens": 10 + len(self.tokens)}
-            await response.write(event("metadata", {"usage": usage, "metrics": {"latencyMs": 5}}))
+            await response.write(event("metadata", {"usage": self._usage(body), "metrics": {"latencyMs": 5}}))
             await response.write_eof()
         except ConnectionResetError:  # the client closed the stream: what a stopped answer does
             self.stream_closed_early = True

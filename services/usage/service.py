@@ -1,0 +1,190 @@
+"""Usage accounting for chat turns: admission against budgets before the backend, then tallies, budget
+settlement, the audit record and any one-time notes after it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from services.backends.base import TokenUsage
+from services.usage import budgets
+from services.usage.audit import AuditLog, AuditRecord, Outcome
+from services.usage.prices import Price, cost_of, price_for
+from services.usage.store import Hold, Tally, UsageStore
+
+log = logging.getLogger(__name__)
+
+
+def team_of(conversation_type: str, conversation_id: str, tenant_id: str) -> str:
+    """Return the team a conversation counts against: `channel:<id>` (a channel, whatever its thread),
+    `chat:<id>` (a group chat) or `tenant:<id>` (personal chats count against their tenant)."""
+    if conversation_type == "channel":
+        return "channel:" + conversation_id.split(";messageid=", 1)[0]
+    if conversation_type == "groupChat":
+        return "chat:" + conversation_id
+    return "tenant:" + (tenant_id or "unknown")
+
+
+@dataclass
+class Admission:
+    """The answer to "may this turn call the backend?": `allowed`, the refusal sentence otherwise, and the
+    reservations to settle when the turn ends."""
+
+    allowed: bool
+    user_id: str
+    team: str
+    sentence: str = ""
+    holds: list[Hold] = field(default_factory=list)
+
+
+@dataclass
+class TurnUsage:
+    """What a finished turn reports for accounting and audit. `question`/`answer` are dropped unless the
+    service keeps text."""
+
+    reference_id: str
+    conversation_key: str
+    backend: str
+    outcome: Outcome
+    model_id: str = ""
+    usage: TokenUsage | None = None
+    guardrail_intervened: bool = False
+    sources: list[str] = field(default_factory=list)
+    answer_id: str = ""
+    question: str = ""
+    answer: str = ""
+
+
+class UsageService:
+    """Accounting, budgets and audit for chat turns; one per process, shared by concurrent turns."""
+
+    def __init__(
+        self,
+        store: UsageStore,
+        prices: dict[str, Price],
+        *,
+        limits: budgets.Limits | None = None,
+        admins: list[str] | tuple[str, ...] = (),
+        audit: AuditLog | None = None,
+        include_text: bool = False,
+        answer_tokens: int = 1024,
+    ) -> None:
+        self.store = store
+        self.prices = prices
+        self.limits = limits or budgets.Limits()
+        self.admins = frozenset(admins)
+        self.audit = audit
+        self.include_text = include_text
+        self.answer_tokens = answer_tokens
+
+    def is_admin(self, user_id: str) -> bool:
+        """True when `user_id` (an Entra object id) is in ADMIN_USERS."""
+        return bool(user_id) and user_id in self.admins
+
+    async def admit(self, user_id: str, team: str, model_id: str, question_chars: int) -> Admission:
+        """Return whether the turn may call the backend, reserving its share of every budget that applies.
+        Admins, and turns with no limits configured, are always admitted without a reservation."""
+        if self.is_admin(user_id) or not (self.limits.user or self.limits.team):
+            return Admission(True, user_id, team)
+        tokens = -(-question_chars // 4) + self.answer_tokens
+        estimate = TokenUsage(input_tokens=tokens - self.answer_tokens, output_tokens=self.answer_tokens)
+        cost = cost_of(estimate, price_for(model_id, self.prices)) or 0.0
+        holds = budgets.holds_for(self.limits, user_id, team, tokens, round(cost * 1_000_000), datetime.now(UTC))
+        reached = await self.store.reserve(holds)
+        if reached is not None:
+            log.info("turn refused: %s is at its %s limit", reached.scope.split(":", 1)[0], reached.period)
+            return Admission(False, user_id, team, budgets.refusal(reached))
+        return Admission(True, user_id, team, holds=holds)
+
+    async def finish(self, admission: Admission, turn: TurnUsage) -> list[str]:
+        """Record the turn: tallies per user, team and model, budget settlement and the audit record. Return the
+        one-time notes to show (a budget past 80%), at most one per budget and period."""
+        started = time.perf_counter()
+        usage = turn.usage or TokenUsage()
+        price = price_for(turn.model_id, self.prices) if turn.model_id else None
+        cost = cost_of(usage, price)
+        notes: list[str] = []
+        try:
+            notes = await self._account(admission, turn, usage, cost)
+        except Exception:  # noqa: BLE001 - the answer is already shown: a failed tally must not fail the turn
+            log.exception("usage could not be recorded ref=%s", turn.reference_id)
+        if self.audit is not None:
+            try:
+                await self.audit.write(self.audit_record(admission, turn, cost))
+            except Exception:  # noqa: BLE001 - as above; the log line names the turn, never its text
+                log.exception("audit record could not be written ref=%s", turn.reference_id)
+        log.debug("usage recorded ref=%s in %.2f ms", turn.reference_id, (time.perf_counter() - started) * 1000)
+        return notes
+
+    async def _account(self, admission: Admission, turn: TurnUsage, usage: TokenUsage, cost: float | None) -> list[str]:
+        """Add the turn to the tallies and settle its reservations; return the notes of budgets past 80%."""
+        cost_micro = round((cost or 0.0) * 1_000_000)
+        notes: list[str] = []
+        if admission.allowed:
+            tally = Tally(
+                usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
+                cost_micro, turns=1, unpriced_turns=int(cost is None), estimated_turns=int(usage.estimated),
+            )  # fmt: skip
+            day = datetime.now(UTC).strftime("%Y-%m-%d")
+            keys: dict[Any, str] = {"user": admission.user_id or "unknown", "team": admission.team,
+                                    "model": turn.model_id or turn.backend}  # fmt: skip
+            await self.store.add(day, keys, tally)
+            for balance in await self.store.settle(admission.holds, usage.total_tokens, cost_micro):
+                if budgets.near_limit(balance) and await self.store.mark_noted(balance.hold):
+                    notes.append(budgets.note(balance))
+        return notes
+
+    def audit_record(self, admission: Admission, turn: TurnUsage, cost: float | None) -> AuditRecord:
+        """Return the audit record of a turn (text only when the service keeps text)."""
+        return AuditRecord(
+            reference_id=turn.reference_id,
+            user_id=admission.user_id,
+            conversation_key=turn.conversation_key,
+            team=admission.team,
+            backend=turn.backend,
+            model_id=turn.model_id,
+            outcome=turn.outcome,
+            guardrail_intervened=turn.guardrail_intervened,
+            sources=turn.sources,
+            usage=turn.usage,
+            cost_usd=cost,
+            answer_id=turn.answer_id,
+            question=turn.question if self.include_text else None,
+            answer=turn.answer if self.include_text else None,
+        )
+
+    async def close(self) -> None:
+        """Release the store."""
+        await self.store.close()
+
+
+def usage_service_from_settings(settings: Any) -> UsageService | None:
+    """Return the UsageService the settings describe: DynamoDB when USAGE_TABLE is set (else SQLite beside the
+    state in STATE_DB), the price table, budgets, admins and the audit log. None on AWS (STORE=dynamodb) without
+    USAGE_TABLE: there is no local file to count in, so usage is not counted (a warning says so)."""
+    from services.usage.audit import audit_log_from_settings
+    from services.usage.prices import load_prices
+
+    if settings.usage_table:
+        from services.usage.dynamodb import DynamoDBUsageStore
+
+        store: UsageStore = DynamoDBUsageStore(settings.usage_table)
+    elif settings.store == "dynamodb":
+        log.warning("USAGE_TABLE is not set: token usage is not counted, budgets and the audit trail are off")
+        return None
+    else:
+        from services.usage.sqlite import SQLiteUsageStore
+
+        store = SQLiteUsageStore(settings.state_db)
+    return UsageService(
+        store,
+        load_prices(settings.usage_prices_file),
+        limits=budgets.Limits.from_settings(settings),
+        admins=settings.admin_users,
+        audit=audit_log_from_settings(settings),
+        include_text=settings.audit_include_text,
+        answer_tokens=settings.bedrock_max_tokens if settings.backend == "bedrock" else 1024,
+    )
