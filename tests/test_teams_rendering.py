@@ -90,8 +90,11 @@ async def test_usage_placeholders_do_not_arrive_as_html(start_bot):
     bot = await start_bot()
     await bot.post(bot.channel("personal").message("uplift"))
     await bot.settle()
+    await bot.post(bot.channel("groupChat").message("explain ndcg"))  # a card: "ask `explain <metric>`"
+    await bot.settle()
     sent = json.dumps([c.body for c in bot.connector.messages()], ensure_ascii=False)
     assert "‹column›" in sent and "<column>" not in sent and "&lt;" not in sent
+    assert "explain ‹metric›" in sent and "<metric>" not in sent
 
 
 async def test_only_generative_backends_get_the_ai_label(start_bot):
