@@ -70,7 +70,10 @@ def bot_commands(settings: Settings) -> list[dict[str, str]]:
     from handlers.app import build_router
 
     stub = _StubBackend(settings.backend)
-    router = build_router(stub, store=None)  # the handlers are registered, never run
+    # The worker has the `usage` command when it counts usage: the rule of usage_service_from_settings.
+    counts_usage = bool(settings.usage_table) or settings.store != "dynamodb"
+    usage: Any = object() if counts_usage else None  # registration only: never called
+    router = build_router(stub, None, usage)  # the handlers are registered, never run
     register_analytics(router, stub, AnalyticsConfig.from_settings(settings))
     commands = [
         {"title": command.name[:32], "description": shorten(plain_text(command.description), 128)}

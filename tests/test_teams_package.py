@@ -14,9 +14,10 @@ import jsonschema
 import pytest
 from PIL import Image
 
-from handlers.app import build_router
+from entrypoints.wiring import build_worker
 from infra.teams_package import MANIFEST_VERSION, PackageError, build, manifest
 from services.settings import REPO_ROOT
+from services.usage import usage_service_from_settings
 
 APP_ID = "6f1c0e2a-1111-4000-8000-000000000abc"
 MANIFEST_PACKAGE = "@microsoft/app-manifest@1.1.2"  # ships Microsoft's manifest JSON schemas
@@ -59,7 +60,7 @@ def test_manifest_validates_against_microsofts_schema(make_settings, tmp_path, t
         )
 
 
-def test_manifest_names_the_bot_and_lists_the_routers_own_commands(make_settings, tmp_path):
+async def test_manifest_names_the_bot_and_lists_the_workers_own_commands(make_settings, tmp_path):
     data = json.loads(package(make_settings, tmp_path).read("manifest.json"))
     (bot,) = data["bots"]
     assert bot["botId"] == APP_ID and set(bot["scopes"]) == {"personal", "team", "groupChat"} and bot["supportsFiles"]
@@ -69,13 +70,17 @@ def test_manifest_names_the_bot_and_lists_the_routers_own_commands(make_settings
     class Stub:
         name, max_input_chars, status_text = "local", 1, ""
 
-    from handlers.analytics import AnalyticsConfig, register_analytics
-
-    router = build_router(Stub(), None)
-    register_analytics(router, Stub(), AnalyticsConfig.from_settings(make_settings()))
+    settings = make_settings()
+    worker = build_worker(settings, backend=Stub(), usage=usage_service_from_settings(settings))
     (commands,) = bot["commandLists"]
-    assert [c["title"] for c in commands["commands"]] == list(router.commands)
+    assert [c["title"] for c in commands["commands"]] == list(worker.router.commands)
+    assert "usage" in worker.router.commands  # counted locally: the admins' command is in the menu
     assert not any("`" in c["description"] for c in commands["commands"])
+    await worker.close()
+
+    on_aws = package(make_settings, tmp_path, store="dynamodb", dynamodb_table="t")  # no USAGE_TABLE: no usage
+    titles = [c["title"] for c in json.loads(on_aws.read("manifest.json"))["bots"][0]["commandLists"][0]["commands"]]
+    assert "usage" not in titles and "help" in titles
 
 
 def test_descriptions_say_what_the_configured_backend_does(make_settings, tmp_path):
