@@ -35,6 +35,8 @@ KNOWN_TYPES = frozenset(
 FILE_DOWNLOAD = "application/vnd.microsoft.teams.file.download.info"
 CARD_ACTION = "adaptiveCard/action"
 FEEDBACK_LOOP = "message/submitAction"  # Teams' own 👍/👎 under a message with feedbackLoopEnabled
+TOKEN_EXCHANGE = "signin/tokenExchange"  # Teams SSO: the user's token for the bot's OAuth connection
+VERIFY_STATE = "signin/verifyState"  # the sign-in card's flow finished (the value's state is a magic code)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
 _AT = re.compile(r"<at[^>]*>(.*?)</at>", re.S | re.I)
 
@@ -201,19 +203,24 @@ def card_action(activity: InboundActivity) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
-def to_turn(activity: InboundActivity) -> Turn | None:
-    """Return the Turn for an activity the gateway answers, or None for one it only acknowledges."""
+def turn_fields(activity: InboundActivity) -> dict[str, Any]:
+    """Return the fields every Turn of `activity` has: id, user, conversation and locale."""
     user = User(
         id=activity.from_.id,
         name=activity.from_.name or "",
         aad_object_id=activity.from_.aad_object_id or "",
     )
-    common = {
+    return {
         "id": activity.id,
         "user": user,
         "conversation": conversation_of(activity),
         "locale": activity.locale or "en-US",
     }
+
+
+def to_turn(activity: InboundActivity) -> Turn | None:
+    """Return the Turn for an activity the gateway answers, or None for one it only acknowledges."""
+    common = turn_fields(activity)
     action = card_action(activity)
     if action is not None:
         verb, data = action

@@ -14,10 +14,24 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.activity import CARD_ACTION, FEEDBACK_LOOP, ActivityError, check_routable, parse_activity, tenant_of, to_turn
+from bot.activity import (
+    CARD_ACTION,
+    FEEDBACK_LOOP,
+    TOKEN_EXCHANGE,
+    VERIFY_STATE,
+    ActivityError,
+    InboundActivity,
+    check_routable,
+    parse_activity,
+    tenant_of,
+    to_turn,
+    turn_fields,
+)
 from bot.auth import AuthError, ChannelAuth
+from bot.user_tokens import TokenServiceError, UserTokenService
 from handlers.catalog import action_ack
 from handlers.jobs import ConversationRef, Job, job_for
+from handlers.models import Turn
 from handlers.queues import JobQueue, QueueError
 from services.settings import Settings
 from services.store import ACCEPTING, QUEUED, Store
@@ -75,7 +89,9 @@ class Gateway:
         store: Store,
         queue: JobQueue,
         closers: list[Callable[[], Awaitable[None]]] | None = None,
+        user_tokens: UserTokenService | None = None,
     ) -> None:
+        self.user_tokens = user_tokens
         self.settings = settings
         self.auth = auth
         self.store = store
@@ -124,6 +140,8 @@ class Gateway:
         if self.settings.allowed_tenants and tenant not in self.settings.allowed_tenants:
             log.warning("rejected activity %s from tenant %r (not in ALLOWED_TENANTS)", activity.id, tenant)
             return error(403, "Forbidden", "This tenant is not allowed to use this bot.")
+        if activity.type == "invoke" and activity.name in (TOKEN_EXCHANGE, VERIFY_STATE) and self.user_tokens:
+            return await self._sign_in(activity, caller.audience)
         if activity.type == "invoke" and activity.name not in (CARD_ACTION, FEEDBACK_LOOP):
             log.info("invoke %r is not implemented (activity %s)", activity.name, activity.id)
             return error(501, "NotImplemented", f"The invoke '{str(activity.name)[:60]}' is not supported by this bot.")
@@ -145,6 +163,53 @@ class Gateway:
         # An activity without an id cannot be recognised when it comes again: its record is its own.
         key = f"activity|{activity.conversation.id}|{activity.id or uuid.uuid4().hex}"
         return await self._hand_over(job_for(turn, ref, key), response)
+
+    async def _sign_in(self, activity: InboundActivity, audience: str) -> HttpResponse:
+        """Answer Teams' sign-in invokes and hand the user's pending question to the worker.
+
+        `signin/tokenExchange` (SSO): 200 when the token service exchanged the token; otherwise 412 with
+        {id, connectionName, failureDetail}, and Teams shows the sign-in card. Teams sends the same exchange
+        from each of the user's clients: only the first (by the invoke's `id`) is exchanged.
+        `signin/verifyState` (the card's sign-in finished): 200 when the magic code gives a token, else 404."""
+        value = activity.value if isinstance(activity.value, dict) else {}
+        connection = self.user_tokens.connection
+        user_id = activity.from_.id
+        if activity.name == TOKEN_EXCHANGE:
+            exchange_id, sso_token = str(value.get("id") or ""), value.get("token")
+            detail = "The bot could not exchange the token: sign in with the card."
+            refused = HttpResponse(412, {"id": exchange_id, "connectionName": connection, "failureDetail": detail})
+            if (
+                not exchange_id
+                or not isinstance(sso_token, str)
+                or value.get("connectionName", connection) != connection
+            ):
+                return refused
+            held = await self.store.acquire(f"signin|{exchange_id}", ACCEPTING, self.settings.accept_lease_seconds)
+            if not held.ok:
+                log.info("token exchange %s is handled by another delivery", exchange_id)
+                return HttpResponse(200)
+            try:
+                token = await self.user_tokens.exchange(user_id, sso_token)
+            except TokenServiceError as problem:
+                log.warning("token exchange failed: %s", problem)
+                token = None
+            if not token:
+                await self.store.release(f"signin|{exchange_id}", held.owner)
+                return refused
+            await self.store.complete(f"signin|{exchange_id}", self.settings.dedupe_ttl_seconds)
+            ok, response = True, HttpResponse(200, {"id": exchange_id, "connectionName": connection})
+        else:
+            try:
+                token = await self.user_tokens.get_token(user_id, code=str(value.get("state") or ""))
+            except TokenServiceError as problem:
+                log.warning("sign-in verification failed: %s", problem)
+                token = None
+            ok, response = bool(token), HttpResponse(200 if token else 404)
+        turn = Turn(kind="action", verb="signed_in", data={"ok": ok}, invoke=True, **turn_fields(activity))
+        ref = ConversationRef(activity.service_url, activity.conversation.id, activity.id, audience)
+        key = f"activity|{activity.conversation.id}|{activity.id or uuid.uuid4().hex}"
+        await self._hand_over(job_for(turn, ref, key), response)
+        return response
 
     async def _hand_over(self, job: Job, response: HttpResponse) -> HttpResponse:
         """Queue the job once per activity and return `response`; 503 when it cannot be queued now.

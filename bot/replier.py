@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.cards import card_attachment
 from bot.connector import BotConnector, ConnectorError, ConversationRef
 from bot.streaming import MAX_TEXT_CHARS, InPlaceStream, TeamsStream
 from bot.teams_text import safe_placeholders, teams_message_text
+from bot.user_tokens import TokenServiceError
 from services.textsplit import split_text
 
 log = logging.getLogger(__name__)
@@ -18,9 +20,16 @@ class TeamsReplier:
     """Replies into one conversation (a channel reply goes into the thread of the activity answered)."""
 
     def __init__(
-        self, connector: BotConnector, ref: ConversationRef, *, streaming: bool = False, interval: float = 1.5
+        self,
+        connector: BotConnector,
+        ref: ConversationRef,
+        *,
+        streaming: bool = False,
+        interval: float = 1.5,
+        sign_in: Callable[[str], Awaitable[dict[str, Any]]] | None = None,
     ) -> None:
         self.connector = connector
+        self.sign_in = sign_in
         self.ref = ref
         self.streaming = streaming
         self.interval = interval
@@ -64,6 +73,21 @@ class TeamsReplier:
         if summary:
             activity["summary"] = summary[:200]
         await self._send(activity)
+
+    async def send_sign_in(self, text: str) -> None:
+        """Send `text` with the OAuth card of the bot's connection (Teams tries single sign-on with it first)."""
+        if self.sign_in is None:
+            await self.send_text(text)
+            return
+        try:
+            attachment = await self.sign_in(text)
+        except TokenServiceError as error:
+            log.warning("no sign-in card: %s", error)
+            await self.send_text(f"{text} The sign-in service cannot be reached right now: try again in a minute.")
+            return
+        if self._open is not None and not self._open.closed:
+            await self._open.fail(text)
+        await self._send({"type": "message", "attachments": [attachment]})
 
 
 def _safe_card(element: Any) -> Any:

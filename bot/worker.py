@@ -12,11 +12,13 @@ workers). Exactly one answer per activity, whatever the queue re-delivers:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
 from bot.connector import BotConnector
 from bot.replier import TeamsReplier
+from bot.user_tokens import UserTokenService
 from handlers.app import new_reference, run_turn
 from handlers.jobs import Job
 from handlers.report import TurnReport, current_report
@@ -45,7 +47,9 @@ class Worker:
         *,
         on_report: Callable[[TurnReport], None] | None = None,
         closers: list[Callable[[], Awaitable[None]]] | None = None,
+        user_tokens: UserTokenService | None = None,
     ) -> None:
+        self.user_tokens = user_tokens
         self.settings = settings
         self.store = store
         self.router = router
@@ -56,8 +60,15 @@ class Worker:
     def replier(self, job: Job) -> TeamsReplier:
         """Return the Teams replier for the job's conversation (Teams streams only in personal chats)."""
         streaming = job.turn.conversation.type == "personal"
+        sign_in = None
+        if self.user_tokens is not None:
+            sign_in = functools.partial(self.user_tokens.sign_in_card, job.ref, job.turn)
         return TeamsReplier(
-            self.connector, job.ref, streaming=streaming, interval=self.settings.stream_interval_seconds
+            self.connector,
+            job.ref,
+            streaming=streaming,
+            interval=self.settings.stream_interval_seconds,
+            sign_in=sign_in,
         )
 
     async def run(
@@ -122,8 +133,10 @@ class Worker:
         self.on_report(report)
 
     async def close(self) -> None:
-        """Close the connector's HTTP session and whatever else the worker was given to close."""
+        """Close the connector's (and the token service's) HTTP session and whatever else the worker was given."""
         await self.connector.close()
+        if self.user_tokens is not None:
+            await self.user_tokens.close()
         for close in self._closers:
             await close()
 

@@ -5,6 +5,7 @@ Tests pass fakes for the parts they replace (store, backend, credentials, connec
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from botframework.connector.auth import ServiceClientCredentialsFactory
 from bot.auth import ChannelAuth
 from bot.connector import BotConnector
 from bot.gateway import Gateway
+from bot.user_tokens import UserTokenService
 from handlers.queues import InProcessQueue, JobQueue, SqsJobQueue
 from services.settings import Settings
 from services.store import SQLiteStore, Store
@@ -63,25 +65,41 @@ def build_worker(
     """Return a Worker: the Router with every command wired to the backend, the store, and Teams replies.
 
     Imported here, not at the top: the ingress imports this module and must not load the conversation logic."""
+    from bot.user_tokens import identity_of
     from bot.worker import Worker
     from handlers.analytics import AnalyticsConfig, register_analytics
     from handlers.app import build_router
+    from handlers.qbusiness import attachments_of
     from services.backends import create_backend
     from services.observability.start import process_metrics
     from services.observability.turns import TurnObserver
     from services.usage import usage_service_from_settings
 
     store = store or create_store(settings)
-    backend = backend or create_backend(settings)
+    backend = backend or create_backend(settings, store)
     auth = auth or ChannelAuth(settings, credentials_factory)
     connector = connector or BotConnector(auth)
     usage = usage or usage_service_from_settings(settings)
-    router = build_router(backend, store, usage)
+    user_tokens = user_token_service(settings, auth)
+    files = functools.partial(attachments_of, allowed_hosts=settings.download_allowed_hosts)
+    router = build_router(
+        backend, store, usage, identity_for=functools.partial(identity_of, service=user_tokens),
+        attachments_for=files if settings.backend == "qbusiness" else None,
+    )  # fmt: skip
     register_analytics(router, backend, AnalyticsConfig.from_settings(settings))
     return Worker(
-        settings, store, router, connector, on_report=TurnObserver(process_metrics()),
+        settings, store, router, connector, on_report=TurnObserver(process_metrics()), user_tokens=user_tokens,
         closers=[usage.close] if usage else None,
     )  # fmt: skip
+
+
+def user_token_service(settings: Settings, auth: ChannelAuth) -> UserTokenService | None:
+    """Return the token service client of the Q Business OAuth connection, or None when no backend signs users in."""
+    if settings.backend != "qbusiness" or settings.qbusiness_identity != "idc":
+        return None
+    return UserTokenService(
+        str(settings.bot_token_service_url), settings.qbusiness_oauth_connection, auth, settings.microsoft_app_id
+    )
 
 
 def build_ingress(
@@ -97,7 +115,9 @@ def build_ingress(
     store = store or create_store(settings)
     if queue is None:
         queue = SqsJobQueue({"chat": settings.chat_queue_url, "analytics": settings.analytics_queue_url})
-    return Gateway(settings, auth, store, queue)
+    user_tokens = user_token_service(settings, auth)
+    closers = [user_tokens.close] if user_tokens else []
+    return Gateway(settings, auth, store, queue, closers=closers, user_tokens=user_tokens)
 
 
 def build_local(
@@ -113,4 +133,4 @@ def build_local(
     auth = ChannelAuth(settings, credentials_factory)
     worker = build_worker(settings, store=store, backend=backend, connector=connector, auth=auth)
     queue = InProcessQueue(worker.run, settings.max_concurrent_turns)
-    return Gateway(settings, auth, store, queue, closers=[worker.close])
+    return Gateway(settings, auth, store, queue, closers=[worker.close], user_tokens=worker.user_tokens)

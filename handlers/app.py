@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from handlers.catalog import split_command
 from handlers.models import Replier, StreamStopped, Turn
+from handlers.qbusiness import IdentityFor, forward_feedback, register_qbusiness, remember_question, show_pending
 from handlers.report import TurnReport, close_report, current_report, open_report
 from handlers.router import Router
 from handlers.usage import metered, register_usage
-from services.backends import Backend, BackendError, FinalAnswer, Question, TextDelta
+from services.backends import Attachment, Backend, BackendError, FinalAnswer, Question, SignInRequired, TextDelta
 from services.store import Feedback, Store, get_conversation, update_conversation
 from services.usage import UsageService
 
@@ -38,9 +40,19 @@ def trim_question(text: str, limit: int) -> tuple[str, str]:
     return cut, note
 
 
-def build_router(backend: Backend, store: Store, usage: UsageService | None = None) -> Router:
-    """Return the Router with every command, card action and the default chat handler wired to `backend` and `store`;
-    with `usage`, answers are metered and budgeted and admins get the `usage` command."""
+def build_router(
+    backend: Backend,
+    store: Store,
+    usage: UsageService | None = None,
+    *,
+    identity_for: IdentityFor | None = None,
+    attachments_for: Callable[[Turn], Awaitable[tuple[list[Attachment], list[str]]]] | None = None,
+) -> Router:
+    """Return the Router with every command, card action and the default chat handler wired to `backend` and `store`.
+
+    With `usage`, answers are metered and budgeted and admins get the `usage` command; `identity_for` gives
+    backends that act as the user who asks (Q Business); `attachments_for` downloads the files of a turn for
+    backends that read them."""
     router = Router()
     intro = (
         f"I am the company AI gateway. Ask me anything in plain words and I answer from the "
@@ -57,27 +69,42 @@ def build_router(backend: Backend, store: Store, usage: UsageService | None = No
         where = "this thread" if turn.conversation.type == "channel" else "this chat"
         await replier.send_text(f"Started a new conversation: I have forgotten the earlier context of {where}.")
 
-    @router.default
-    async def chat(turn: Turn, replier: Replier, text: str) -> None:
-        if not text.strip():
-            await replier.send_text(EMPTY_MESSAGE)
-            return
+    async def ask(turn: Turn, replier: Replier, text: str, *, action: dict[str, Any] | None = None) -> None:
+        """Ask the backend (or run a confirmed backend `action`), show the answer and save the conversation."""
         text, note = trim_question(text.strip(), backend.max_input_chars)
+        files, skipped = await attachments_for(turn) if attachments_for and turn.files else ([], [])
+        note = "\n\n".join(n for n in (note, *skipped) if n)
         saved = await get_conversation(store, turn.conversation.key)
         state = saved.get("backend_state", {}) if saved.get("backend") == backend.name else {}
         question = Question(
-            text=text, conversation_key=turn.conversation.key, user_id=turn.user.id,
-            user_name=turn.user.name, state=state,
+            text=text, conversation_key=turn.conversation.key, user_id=turn.user.id, user_name=turn.user.name,
+            state=state, identity=identity_for(turn) if identity_for else None, action=action,
+            attachments=files,
         )  # fmt: skip
-        answered = await metered(
-            usage, turn, replier, lambda: stream_answer(replier, backend, question, note=note),
-            backend=backend.name, model_id=getattr(backend, "model_id", ""), question=text,
-        )  # fmt: skip
+        try:
+            answered = await metered(
+                usage, turn, replier, lambda: stream_answer(replier, backend, question, note=note),
+                backend=backend.name, model_id=getattr(backend, "model_id", ""), question=text,
+            )  # fmt: skip
+        except SignInRequired as needed:
+            if action is None:
+                await remember_question(store, turn, text)
+            await replier.send_sign_in(needed.user_message)
+            return
         if answered is not None:
             final, message_id = answered
             await update_conversation(
                 store, turn.conversation.key, lambda fresh: _next_state(fresh, backend.name, final, message_id, state)
             )
+            if final.pending:
+                await show_pending(store, turn, replier, final)
+
+    @router.default
+    async def chat(turn: Turn, replier: Replier, text: str) -> None:
+        if not text.strip() and not (attachments_for and turn.files):
+            await replier.send_text(EMPTY_MESSAGE)
+            return
+        await ask(turn, replier, text or "Summarise the attached files.")
 
     @router.action("feedback")
     async def feedback(turn: Turn, replier: Replier) -> None:
@@ -100,6 +127,12 @@ def build_router(backend: Backend, store: Store, usage: UsageService | None = No
                 model_id=str(ids.get("model_id", "")),
             )
         )
+        identity = identity_for(turn) if identity_for else None
+        problem = await forward_feedback(backend, identity, ids, reaction, str(ids.get("comment", "")))
+        if problem:
+            await replier.send_text(problem)
+
+    register_qbusiness(router, backend, store, identity_for or (lambda turn: None), ask)
 
     if usage is not None:
         register_usage(router, usage)
@@ -136,7 +169,7 @@ async def stream_answer(
         return None
     if final is None:
         raise RuntimeError(f"backend {backend.name} ended without a final answer")
-    message_id = await stream.finish(final, note=note)
+    message_id = await stream.finish(final, note="\n\n".join(n for n in (note, *final.notes) if n))
     report.first_text()
     report.outcome = "blocked" if final.blocked else "answered"
     return final, message_id

@@ -17,6 +17,9 @@ JobKind = Literal["chat", "analytics"]
 UNKNOWN_ACTION = "That button is no longer supported. Send `help` to see what I can do."
 ACTION_ACKS: dict[str, str] = {
     "feedback": "Thanks for your feedback.",
+    "signed_in": "",
+    "qbusiness_confirm": "Running the action…",
+    "qbusiness_cancel": "Cancelled.",
 }
 # The commands (and their aliases) that run on the analytics worker: numpy, pandas, scikit-learn and matplotlib
 # live there (`usage` draws its chart with matplotlib).

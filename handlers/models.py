@@ -88,3 +88,6 @@ class Replier(Protocol):
 
     async def send_card(self, card: dict[str, Any], *, summary: str = "") -> None:
         """Send an Adaptive Card (a dict in the Adaptive Cards 1.5 schema); `summary` is the notification text."""
+
+    async def send_sign_in(self, text: str) -> None:
+        """Send `text` with the sign-in card of the bot's OAuth connection (or `text` alone when none is set)."""

@@ -43,10 +43,11 @@ DESCRIPTIONS = {  # what the gateway really does with each backend: (short, full
     ),
     "qbusiness": (
         "Amazon Q Business answers, with sources, in Teams.",
-        "Answers questions from your company's Amazon Q Business application, as the signed-in user, with "
-        "numbered sources from the company data it indexes. " + ANALYTICS,
+        "Answers questions from your company's Amazon Q Business application with numbered sources from the "
+        "company data it indexes. " + ANALYTICS,
     ),
 }
+AS_THE_USER = " Each person signs in once (Teams single sign-on) and Q Business answers with what they may see."
 COMMANDS_PER_LIST = 10  # the manifest schema's limit
 
 
@@ -62,6 +63,8 @@ class _StubBackend:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        if name == "qbusiness":  # a backend that acts as the user has `forget`, and the Router `signout`
+            self.forget = None
 
 
 def bot_commands(settings: Settings) -> list[dict[str, str]]:
@@ -98,6 +101,8 @@ def manifest(settings: Settings, *, developer: str, website: str, valid_domains:
     except ValueError:
         raise PackageError(f"MICROSOFT_APP_ID must be the Azure Bot's app id, a GUID (got {app_id[:40]!r}).") from None
     short, full = DESCRIPTIONS[settings.backend]
+    if settings.backend == "qbusiness" and settings.qbusiness_identity == "idc":
+        full += AS_THE_USER
     return {
         "$schema": SCHEMA_URL,
         "manifestVersion": MANIFEST_VERSION,

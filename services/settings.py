@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -29,7 +30,7 @@ class Settings(BaseSettings):
     microsoft_app_tenant_id: str = ""
     bot_openid_metadata_url: HttpUrl | None = None
 
-    backend: Literal["local", "bedrock"] = "local"
+    backend: Literal["local", "bedrock", "qbusiness"] = "local"
     knowledge_dir: Path = REPO_ROOT / "docs"
     state_db: Path = Path("state/gateway.db")
     allowed_tenants: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -73,6 +74,19 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(default=90, ge=1, le=3650)
     audit_dir: Path | None = None  # None: an `audit` folder beside STATE_DB
     audit_s3_bucket: str = ""
+
+    qbusiness_application_id: str = ""
+    qbusiness_region: str = ""
+    qbusiness_identity: Literal["anonymous", "idc"] = "idc"
+    qbusiness_chat_mode: Literal["", "RETRIEVAL_MODE", "CREATOR_MODE", "PLUGIN_MODE"] = ""
+    qbusiness_oauth_connection: str = ""
+    qbusiness_idc_application_arn: str = ""
+    qbusiness_idc_region: str = ""
+    qbusiness_role_arn: str = ""
+    qbusiness_timeout_seconds: float = Field(default=60.0, gt=0, le=300)
+    credentials_key: SecretStr = SecretStr("")
+    credentials_kms_key_id: str = ""
+    bot_token_service_url: HttpUrl = HttpUrl("https://token.botframework.com")
 
     data_dir: Path | None = None
     analytics_max_file_mb: int = Field(default=200, ge=1, le=10_000)
@@ -124,10 +138,15 @@ class Settings(BaseSettings):
                 raise ValueError("must end with the project id, like https://<key>@<host>/<id>")
         return SecretStr(dsn)
 
-    @field_validator("backend", "store", "queue", mode="before")
+    @field_validator("backend", "store", "queue", "qbusiness_identity", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("qbusiness_chat_mode", mode="before")
+    @classmethod
+    def _chat_mode_upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("allowed_tenants", "download_allowed_hosts", "s3_allowed_buckets", "admin_users", mode="before")
     @classmethod
@@ -140,6 +159,21 @@ class Settings(BaseSettings):
     @classmethod
     def _host_patterns(cls, value: list[str]) -> list[str]:
         return [check_host_pattern(entry) for entry in value]
+
+    @field_validator("credentials_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value():
+            from cryptography.fernet import Fernet
+
+            try:
+                Fernet(value.get_secret_value())
+            except ValueError:
+                raise ValueError(
+                    "must be a Fernet key (32 url-safe base64-encoded bytes): make one with "
+                    "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+                ) from None
+        return value
 
     @field_validator("bot_openid_metadata_url", "data_dir", "usage_prices_file", "audit_dir", mode="before")
     @classmethod
@@ -174,6 +208,7 @@ class Settings(BaseSettings):
             raise ValueError("BEDROCK_MODEL_ID: required when BACKEND is bedrock (a model or inference profile id)")
         if bool(self.bedrock_guardrail_id) != bool(self.bedrock_guardrail_version):
             raise ValueError("BEDROCK_GUARDRAIL_VERSION: set both BEDROCK_GUARDRAIL_ID and BEDROCK_GUARDRAIL_VERSION")
+        self._check_qbusiness()
         password = self.microsoft_app_password.get_secret_value() or self.app_password_secret_arn
         if self.microsoft_app_id and not password:
             raise ValueError("MICROSOFT_APP_PASSWORD: required when MICROSOFT_APP_ID is set")
@@ -182,6 +217,26 @@ class Settings(BaseSettings):
         if self.queue == "sqs" and not (self.chat_queue_url and self.analytics_queue_url):
             raise ValueError("CHAT_QUEUE_URL: set CHAT_QUEUE_URL and ANALYTICS_QUEUE_URL when QUEUE is sqs")
         return self
+
+    def _check_qbusiness(self) -> None:
+        if self.backend != "qbusiness":
+            return
+        if not self.qbusiness_application_id:
+            raise ValueError("QBUSINESS_APPLICATION_ID: required when BACKEND is qbusiness (the application's id)")
+        if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9-]{35}", self.qbusiness_application_id):
+            raise ValueError(
+                "QBUSINESS_APPLICATION_ID: must be the application's 36-character id (Q Business console → "
+                "Application details), not its name or ARN"
+            )
+        if self.qbusiness_identity == "idc":
+            for name in ("qbusiness_idc_application_arn", "qbusiness_role_arn", "qbusiness_oauth_connection"):
+                if not getattr(self, name):
+                    raise ValueError(f"{name.upper()}: required when QBUSINESS_IDENTITY is idc (see docs/qbusiness.md)")
+            if not (self.credentials_key.get_secret_value() or self.credentials_kms_key_id):
+                raise ValueError(
+                    "CREDENTIALS_KEY: set CREDENTIALS_KEY (a Fernet key) or CREDENTIALS_KMS_KEY_ID when "
+                    "QBUSINESS_IDENTITY is idc: users' credentials are kept encrypted"
+                )
 
     @property
     def anonymous(self) -> bool:
@@ -207,5 +262,6 @@ def _one_line(error: ValidationError) -> str:
     if not location:  # a model-level rule: its message starts with the variable name
         return f"Invalid setting {message}"
     value = first.get("input")
-    shown = "" if isinstance(value, dict) or location.endswith(("password", "dsn")) else f" (got {value!r})"
+    secret = location.endswith(("password", "dsn", "credentials_key"))
+    shown = "" if isinstance(value, dict) or secret else f" (got {value!r})"
     return f"Invalid setting {location.upper()}: {message}{shown}"

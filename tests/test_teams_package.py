@@ -21,6 +21,13 @@ from services.usage import usage_service_from_settings
 
 APP_ID = "6f1c0e2a-1111-4000-8000-000000000abc"
 MANIFEST_PACKAGE = "@microsoft/app-manifest@1.1.2"  # ships Microsoft's manifest JSON schemas
+QBUSINESS = {
+    "qbusiness_application_id": "a1b2c3d4-0000-4000-8000-00000000abcd", "qbusiness_region": "us-east-1",
+    "qbusiness_idc_application_arn": "arn:aws:sso::111122223333:application/ssoins-1/apl-1",
+    "qbusiness_role_arn": "arn:aws:iam::111122223333:role/q", "qbusiness_oauth_connection": "entra",
+    "credentials_kms_key_id": "alias/gateway-credentials",
+}  # fmt: skip
+BACKENDS = {"local": {}, "bedrock": {"bedrock_model_id": "anthropic.claude"}, "qbusiness": QBUSINESS}
 DETAILS = {"developer": "Contoso", "website": "https://contoso.example", "valid_domains": ["bot.contoso.example"]}
 
 
@@ -49,8 +56,7 @@ def package(make_settings, tmp_path, **overrides) -> zipfile.ZipFile:
 
 
 def test_manifest_validates_against_microsofts_schema(make_settings, tmp_path, teams_schema):
-    for backend in ("local", "bedrock"):
-        extra = {"bedrock_model_id": "anthropic.claude"} if backend == "bedrock" else {}
+    for backend, extra in BACKENDS.items():
         data = json.loads(package(make_settings, tmp_path, backend=backend, **extra).read("manifest.json"))
         validator = jsonschema.Draft4Validator(teams_schema, format_checker=jsonschema.FormatChecker())
         errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(data)]
@@ -89,6 +95,10 @@ def test_descriptions_say_what_the_configured_backend_does(make_settings, tmp_pa
     bedrock = package(make_settings, tmp_path, backend="bedrock", bedrock_model_id="anthropic.claude")
     full = json.loads(bedrock.read("manifest.json"))["description"]["full"]
     assert "Amazon Bedrock" in full and "Q Business" not in full
+    qbusiness = json.loads(package(make_settings, tmp_path, backend="qbusiness", **QBUSINESS).read("manifest.json"))
+    assert "Amazon Q Business" in qbusiness["description"]["full"] and "signs in" in qbusiness["description"]["full"]
+    titles = [c["title"] for c in qbusiness["bots"][0]["commandLists"][0]["commands"]]
+    assert "signout" in titles  # the Q Business worker's Router has it
 
 
 def test_icons_and_zip_layout(make_settings, tmp_path):

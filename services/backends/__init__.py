@@ -2,27 +2,31 @@
 
 from services.backends.base import (
     AnswerEvent,
+    Attachment,
     Backend,
     BackendError,
     Citation,
     CitationsFound,
     FinalAnswer,
+    Identity,
     Question,
+    SignInRequired,
     TextDelta,
     TokenUsage,
+    UserTokens,
     collect_unfinished_usage,
     report_unfinished_usage,
 )
 
 __all__ = [
-    "AnswerEvent", "Backend", "BackendError", "Citation", "CitationsFound", "FinalAnswer",
-    "Question", "TextDelta", "TokenUsage", "collect_unfinished_usage", "create_backend",
-    "report_unfinished_usage",
+    "AnswerEvent", "Attachment", "Backend", "BackendError", "Citation", "CitationsFound", "FinalAnswer",
+    "Identity", "Question", "SignInRequired", "TextDelta", "TokenUsage", "UserTokens", "collect_unfinished_usage",
+    "create_backend", "report_unfinished_usage",
 ]  # fmt: skip
 
 
-def create_backend(settings) -> Backend:
-    """Return the backend named by `settings.backend`."""
+def create_backend(settings, store=None) -> Backend:
+    """Return the backend named by `settings.backend`; `store` keeps per-user state some backends need."""
     if settings.backend == "local":
         from services.backends.local import LocalBackend
         from services.knowledge import KnowledgeIndex
@@ -33,4 +37,8 @@ def create_backend(settings) -> Backend:
         from services.backends.bedrock import BedrockBackend, BedrockConfig
 
         return BedrockBackend(BedrockConfig.from_settings(settings))
+    if settings.backend == "qbusiness":
+        from services.backends.qbusiness import QBusinessBackend, QBusinessConfig
+
+        return QBusinessBackend(QBusinessConfig.from_settings(settings), store)
     raise ValueError(f"unknown backend {settings.backend!r}")

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Citation(BaseModel):
@@ -23,6 +23,12 @@ class Citation(BaseModel):
     heading: str = ""
     excerpt: str = ""
     url: str | None = None
+
+
+def excerpt_of(text: str, limit: int = 240) -> str:
+    """Return `text` with whitespace collapsed, cut at a word boundary to about `limit` characters (with …)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
 class TextDelta(BaseModel):
@@ -67,7 +73,9 @@ class FinalAnswer(BaseModel):
 
     `blocked` is True when a guardrail refused the question or the answer: `text` is then the guardrail's
     own message. `stop_reason` is the backend's reason for ending (e.g. `end_turn`, `max_tokens`).
-    `usage` is None when the backend reports no token counts (the local backend)."""
+    `usage` is None when the backend reports no token counts (the local backend). `pending` is something the
+    user must do before the backend goes on (a plugin action to review, a sign-in link), with a `kind`; `notes`
+    are short sentences shown under the answer (e.g. files that were skipped)."""
 
     kind: Literal["final"] = "final"
     text: str
@@ -80,19 +88,57 @@ class FinalAnswer(BaseModel):
     blocked: bool = False
     stop_reason: str = ""
     usage: TokenUsage | None = None
+    pending: dict[str, Any] | None = None
+    notes: list[str] = Field(default_factory=list)
 
 
 AnswerEvent = Annotated[TextDelta | CitationsFound | FinalAnswer, Field(discriminator="kind")]
 
 
+class UserTokens(Protocol):
+    """The user's own sign-in token for a backend that acts as the user (an OAuth connection of the bot)."""
+
+    async def token(self) -> str | None:
+        """Return the user's current access token, or None when the user has not signed in."""
+
+    async def sign_out(self) -> None:
+        """Forget the user's token (the next question needs a new sign-in)."""
+
+
+class Identity(BaseModel):
+    """Who asks, for backends that answer with the user's own permissions.
+
+    `user_id` is the Microsoft Entra ID object id (stable per person and tenant), `tenant_id` the Entra
+    tenant; `tokens` gets the user's token when a backend needs it (None: no sign-in is configured)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    user_id: str
+    tenant_id: str = ""
+    tokens: Any = Field(default=None, exclude=True, repr=False)
+
+
+class Attachment(BaseModel):
+    """A file sent with the question, already downloaded (bytes), for backends that read files."""
+
+    name: str
+    data: bytes = Field(repr=False)
+
+
 class Question(BaseModel):
-    """What a handler asks a backend: the text, who asks, and the conversation's saved backend state."""
+    """What a handler asks a backend: the text, who asks, and the conversation's saved backend state.
+
+    `identity` is set when the backend answers as the user; `attachments` holds files sent with the text;
+    `action` is a backend-specific follow-up the user confirmed (e.g. a plugin action), asked instead of text."""
 
     text: str
     conversation_key: str
     user_id: str = ""
     user_name: str = ""
     state: dict[str, Any] = Field(default_factory=dict)
+    identity: Identity | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    action: dict[str, Any] | None = None
 
 
 # A stopped answer ends without a FinalAnswer (its generator is closed), so a backend that knows what the
@@ -124,6 +170,10 @@ class BackendError(Exception):
     def __init__(self, user_message: str, *, detail: str = "") -> None:
         super().__init__(detail or user_message)
         self.user_message = user_message
+
+
+class SignInRequired(BackendError):
+    """The backend needs the user's own sign-in (none yet, or it expired): show the sign-in card."""
 
 
 class Backend(Protocol):

@@ -43,6 +43,7 @@ from services.backends.base import (
     Question,
     TextDelta,
     TokenUsage,
+    excerpt_of,
     report_unfinished_usage,
 )
 from services.backends.history import to_converse, trim_history
@@ -202,8 +203,7 @@ def _source(result: dict[str, Any], number: int) -> Citation:
             url = url or value.get("url")
     url = url or (uri if uri.startswith(("https://", "http://")) else None)
     name = unquote(urlparse(uri).path.rstrip("/").rsplit("/", 1)[-1]) if uri else ""
-    text = " ".join(((result.get("content") or {}).get("text") or "").split())
-    excerpt = text if len(text) <= 240 else text[:240].rsplit(" ", 1)[0] + " …"
+    excerpt = excerpt_of((result.get("content") or {}).get("text") or "")
     return Citation(number=number, title=name or f"Source {number}", source=uri, excerpt=excerpt, url=url)
 
 

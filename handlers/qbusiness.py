@@ -1,0 +1,261 @@
+"""Amazon Q Business in Teams: sign-in and sign-out, plugin actions to review, feedback passed on to Q.
+
+The chat itself is the ordinary chat handler (handlers/app.py); this module adds what only a backend that acts
+as the user needs. A question asked before sign-in is kept (15 minutes) and answered once the user has signed in.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+from handlers.cards import card, text
+from handlers.models import Replier, Turn
+from handlers.router import Router
+from services.backends import Attachment, Backend, BackendError, FinalAnswer, Identity
+from services.datasets import DatasetError, download
+from services.store import Store
+
+log = logging.getLogger(__name__)
+
+IdentityFor = Callable[[Turn], Identity | None]
+Ask = Callable[..., Awaitable[None]]
+
+QUESTION_KEY = "signin-question|"
+ACTION_KEY = "qbusiness-action|"
+QUESTION_TTL = 15 * 60
+ACTION_TTL = 60 * 60
+SIGNED_IN = "You are signed in to Amazon Q Business. Ask me your question."
+SIGN_IN_FAILED = "Sign-in did not complete. Please press Sign in on the card again."
+SIGNED_OUT = "Signed out: I forgot your Amazon Q Business credentials here. Your next question asks you to sign in."
+NOTHING_TO_SIGN_OUT = "There is nothing to sign out of: this gateway asks Amazon Q Business without your sign-in."
+ACTION_GONE = "This action is no longer waiting: it was confirmed, cancelled or has expired. Ask again if needed."
+NOT_YOURS = "Only the person who asked can confirm or cancel this action."
+CANCELLED = "Cancelled: I did not ask Amazon Q Business to run {plugin}, so nothing was done."
+
+
+def _question_key(turn: Turn) -> str:
+    return f"{QUESTION_KEY}{turn.conversation.key}|{turn.user.id}"
+
+
+async def remember_question(store: Store, turn: Turn, question: str) -> None:
+    """Keep the question asked before sign-in, to answer it once the user has signed in."""
+    if question.strip():
+        await store.put_value(_question_key(turn), {"text": question}, ttl_seconds=QUESTION_TTL)
+
+
+def _field_input(name: str, field: dict[str, Any]) -> dict[str, Any]:
+    """Return the card element for one field of a plugin action: an input where Q lets the user choose."""
+    label = field["label"] + (" *" if field["required"] else "")
+    choices = field["choices"]
+    value = field["value"]
+    if len(choices) == 1:  # one allowed value: shown, not editable
+        return {"type": "FactSet", "facts": [{"title": field["label"], "value": str(choices[0]["title"] or value)}]}
+    common = {"id": f"field_{name}", "label": label, "isRequired": field["required"]}
+    if choices:
+        options = [{"title": str(c["title"] or c["value"]), "value": str(c["value"])} for c in choices]
+        return {"type": "Input.ChoiceSet", **common, "choices": options, "value": "" if value is None else str(value)}
+    if field["type"] == "BOOLEAN":
+        return {"type": "Input.Toggle", **common, "title": field["label"], "value": "true" if value else "false"}
+    if field["type"] == "NUMBER":
+        return {"type": "Input.Number", **common, **({"value": value} if value is not None else {})}
+    multiline = field["type"] == "ARRAY" or len(str(value or "")) > 80
+    return {"type": "Input.Text", **common, "value": "" if value is None else str(value), "isMultiline": multiline}
+
+
+def review_card(pending: dict[str, Any], summary: str) -> dict[str, Any]:
+    """Return the Adaptive Card for a plugin action Q wants to run: its fields (editable where allowed),
+    Confirm and Cancel."""
+    body = [text(summary, weight="Bolder")]
+    for name, field in sorted(pending["fields"].items(), key=lambda item: item[1]["order"]):
+        body.append(_field_input(name, field))
+        if field["description"]:
+            body.append(text(field["description"], isSubtle=True, size="Small", spacing="None"))
+    data = {"review": pending["id"]}
+    actions = [
+        {"type": "Action.Execute", "title": "Confirm", "verb": "qbusiness_confirm", "data": data, "style": "positive"},
+        {"type": "Action.Execute", "title": "Cancel", "verb": "qbusiness_cancel", "data": data},
+    ]
+    return card(body, actions)
+
+
+def challenge_card(url: str) -> dict[str, Any]:
+    """Return the card with the sign-in link a Q plugin asked for (authChallengeRequest)."""
+    body = [text("A plugin of Amazon Q Business needs you to sign in to it. Sign in, then ask your question again.")]
+    return card(body, [{"type": "Action.OpenUrl", "title": "Sign in to the plugin", "url": url}])
+
+
+async def show_pending(store: Store, turn: Turn, replier: Replier, final: FinalAnswer) -> None:
+    """Show what Q needs from the user after an answer: a plugin action to review, or a plugin sign-in link."""
+    pending = final.pending or {}
+    if pending.get("kind") == "auth_challenge":
+        await replier.send_card(challenge_card(pending["url"]), summary="Sign in to the plugin")
+    elif pending.get("kind") == "action_review":
+        key = f"{ACTION_KEY}{turn.conversation.key}|{pending['id']}"
+        await store.put_value(key, {**pending, "user": turn.user.id}, ttl_seconds=ACTION_TTL)
+        await replier.send_card(review_card(pending, "Review the action"), summary="An action to review")
+
+
+def _coerce(value: Any, kind: str) -> Any:
+    if kind == "NUMBER":
+        number = float(value)
+        return int(number) if number.is_integer() else number
+    if kind == "BOOLEAN":
+        return value in (True, "true", "True", "1")
+    return value
+
+
+def execution_of(pending: dict[str, Any], data: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """Return (the actionExecution for chat_sync with the user's edits, '') or (None, what to fix)."""
+    payload: dict[str, Any] = {}
+    for name, field in pending["fields"].items():
+        value = data.get(f"field_{name}", field["value"])
+        if len(field["choices"]) == 1:
+            value = field["choices"][0]["value"]
+        if value in (None, "") and field["required"]:
+            return None, f"Please fill in {field['label']} before you confirm."
+        allowed = {str(choice["value"]) for choice in field["choices"]}
+        if allowed and value not in ("", None) and str(value) not in allowed:
+            return None, f"{field['label']} must be one of the listed choices."
+        try:
+            payload[name] = {"value": _coerce(value, field["type"]) if value not in ("", None) else value}
+        except (TypeError, ValueError):
+            return None, f"{field['label']} must be a number."
+    execution = {"pluginId": pending["plugin_id"], "payload": payload}
+    if pending.get("separator"):
+        execution["payloadFieldNameSeparator"] = pending["separator"]
+    return execution, ""
+
+
+async def forward_feedback(
+    backend: Backend, identity: Identity | None, ids: dict[str, Any], reaction: str, comment: str
+) -> str:
+    """Pass a 👍/👎 on to a backend that takes feedback (Q Business PutFeedback); return a sentence for the
+    user when it could not be passed on, else ''."""
+    send = getattr(backend, "send_feedback", None)
+    if send is None or ids.get("backend") != backend.name or not ids.get("answer_id"):
+        return ""
+    try:
+        await send(identity, str(ids.get("conversation_id", "")), str(ids["answer_id"]), reaction == "like", comment)
+    except BackendError as error:
+        return f"I saved your feedback here, but could not pass it on to Amazon Q Business: {error.user_message}"
+    return ""
+
+
+# Files Q Business reads in chat (its documented attachment types), and the gateway's limits per turn.
+ATTACHMENT_TYPES = frozenset(
+    {"csv", "doc", "docx", "html", "htm", "json", "md", "pdf", "ppt", "pptx", "rtf", "txt", "xls", "xlsx", "xml"}
+)
+MAX_ATTACHMENTS = 5
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+
+
+def _host_allowed(url: str, allowed_hosts: Sequence[str]) -> bool:
+    # A first gate until H6's allow-list (services/safe_fetch, inside datasets.download) is on main.
+    parsed = urlparse(url)
+    host = (parsed.hostname or "").lower()
+    for entry in allowed_hosts:
+        entry = entry.strip().lower().rstrip("/")
+        if entry.startswith("http://"):
+            if parsed.scheme == "http" and host == entry.removeprefix("http://"):
+                return True
+        elif parsed.scheme == "https" and (host == entry or (entry.startswith("*.") and host.endswith(entry[1:]))):
+            return True
+    return False
+
+
+async def _download(url: str, name: str, allowed_hosts: Sequence[str]) -> bytes:
+    if "allowed_hosts" in inspect.signature(download).parameters:  # H6's signature, once merged
+        return await download(url, name, MAX_ATTACHMENT_BYTES, allowed_hosts=allowed_hosts)
+    return await download(url, name, MAX_ATTACHMENT_BYTES)
+
+
+async def attachments_of(turn: Turn, *, allowed_hosts: Sequence[str]) -> tuple[list[Attachment], list[str]]:
+    """Return (the turn's files downloaded for Q, one sentence per file skipped and why).
+
+    At most MAX_ATTACHMENTS files of ATTACHMENT_TYPES, MAX_ATTACHMENT_BYTES each, only from `allowed_hosts`
+    (the download URL comes from the request, so any other host is refused)."""
+    files, skipped = [], []
+    for index, file in enumerate(turn.files):
+        kind = (file.file_type or (file.name.rsplit(".", 1)[-1] if "." in file.name else "")).lower()
+        if index >= MAX_ATTACHMENTS:
+            skipped.append(f"I skipped {file.name}: at most {MAX_ATTACHMENTS} files are read per message.")
+        elif kind not in ATTACHMENT_TYPES:
+            skipped.append(f"I skipped {file.name}: Amazon Q Business does not read .{kind or '?'} files.")
+        elif not _host_allowed(file.download_url, allowed_hosts):
+            log.warning("refused a file download from a host not in DOWNLOAD_ALLOWED_HOSTS")
+            skipped.append(f"I skipped {file.name}: its link is not on a file host this gateway accepts.")
+        else:
+            try:
+                files.append(
+                    Attachment(name=file.name, data=await _download(file.download_url, file.name, allowed_hosts))
+                )
+            except DatasetError as problem:
+                skipped.append(f"I skipped {file.name}: {problem}")
+    return files, skipped
+
+
+def register_qbusiness(router: Router, backend: Backend, store: Store, identity_for: IdentityFor, ask: Ask) -> None:
+    """Register the sign-in completion and the plugin action buttons (the ingress's static table names them for
+    every backend), and `signout` for backends that act as the user. `ask(turn, replier, text, action=...)` is
+    the chat handler's way of asking the backend and showing the answer."""
+
+    async def signout(turn: Turn, replier: Replier, rest: str) -> None:
+        identity = identity_for(turn)
+        if identity is None or identity.tokens is None:
+            await replier.send_text(NOTHING_TO_SIGN_OUT)
+            return
+        await backend.forget(identity)
+        await identity.tokens.sign_out()
+        await store.delete_value(_question_key(turn))
+        await replier.send_text(SIGNED_OUT)
+
+    if hasattr(backend, "forget"):
+        router.command("signout", "forget your sign-in to Amazon Q Business", "logout", "signoff")(signout)
+
+    @router.action("signed_in")
+    async def signed_in(turn: Turn, replier: Replier) -> None:
+        if not turn.data.get("ok"):
+            await replier.send_text(SIGN_IN_FAILED)
+            return
+        waiting = await store.get_value(_question_key(turn))
+        if not waiting:
+            await replier.send_text(SIGNED_IN)
+            return
+        await store.delete_value(_question_key(turn))
+        await ask(turn, replier, waiting["text"])
+
+    async def take(turn: Turn, replier: Replier) -> dict[str, Any] | None:
+        key = f"{ACTION_KEY}{turn.conversation.key}|{turn.data.get('review', '')}"
+        pending = await store.get_value(key)
+        if pending is None:
+            await replier.send_text(ACTION_GONE)
+            return None
+        if pending.get("user") != turn.user.id:
+            await replier.send_text(NOT_YOURS)
+            return None
+        return pending
+
+    @router.action("qbusiness_confirm")
+    async def confirm(turn: Turn, replier: Replier) -> None:
+        pending = await take(turn, replier)
+        if pending is None:
+            return
+        execution, problem = execution_of(pending, turn.data)
+        if execution is None:
+            await replier.send_text(problem)
+            return
+        # Forgotten before it runs: a second press (or a re-delivery) never runs the action twice.
+        await store.delete_value(f"{ACTION_KEY}{turn.conversation.key}|{pending['id']}")
+        await ask(turn, replier, "", action=execution)
+
+    @router.action("qbusiness_cancel")
+    async def cancel(turn: Turn, replier: Replier) -> None:
+        pending = await take(turn, replier)
+        if pending is None:
+            return
+        await store.delete_value(f"{ACTION_KEY}{turn.conversation.key}|{pending['id']}")
+        await replier.send_text(CANCELLED.format(plugin=pending.get("plugin_type") or "the plugin"))

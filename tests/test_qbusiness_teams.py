@@ -1,0 +1,246 @@
+"""Amazon Q Business end to end through /api/messages: Teams-shaped activities in, the real boto3 clients against
+the loopback fakes of Q Business, IAM Identity Center and STS, the fake token service, the fake Bot Connector."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.emulator.activities import TeamsChannel
+from services.backends.qbusiness import CONVERSATION_RESET
+from tests.conftest import card_of, card_text
+from tests.fakes.qbusiness import PLUGIN, source, ticket_review
+from tests.fakes.sso_oauth import FakeSsoOauth
+from tests.fakes.sts import FakeSts
+from tests.fakes.token_service import FakeTokenService
+from tests.test_qbusiness import APP, aws  # noqa: F401 - the fixture
+
+OAUTH = "application/vnd.microsoft.card.oauth"
+
+
+@pytest.fixture
+async def token_service():
+    async with FakeTokenService() as fake:
+        yield fake
+
+
+@pytest.fixture
+def start_q(start_bot, aws, token_service):  # noqa: F811
+    async def start(identity: str = "idc", **overrides):
+        values = {
+            "backend": "qbusiness", "qbusiness_application_id": APP, "qbusiness_region": "us-east-1",
+            "qbusiness_identity": identity, "qbusiness_oauth_connection": "entra",
+            "qbusiness_idc_application_arn": FakeSsoOauth.client_id, "qbusiness_role_arn": FakeSts.role_arn,
+            "credentials_key": Fernet.generate_key().decode(), "bot_token_service_url": token_service.url,
+            "stream_interval_seconds": 0.05, "download_allowed_hosts": "*.sharepoint.com,http://127.0.0.1", **overrides,
+        }  # fmt: skip
+        return await start_bot(**values)
+
+    return start
+
+
+def person(bot, name: str) -> TeamsChannel:
+    """A personal chat with `name`, whose Teams id, Entra object id and tokens all name them."""
+    return bot.channel("personal", user_id=f"29:{name}", user_name=name.title(), aad_object_id=f"{name}-oid")
+
+
+def invoke(channel: TeamsChannel, name: str, value: dict) -> dict:
+    activity = channel._base("invoke")
+    activity.update(name=name, value=value)
+    return activity
+
+
+def final_text(bot) -> str:
+    return bot.connector.messages()[-1].body.get("text", "")
+
+
+async def ask(bot, channel, text: str, **extra):
+    activity = channel.message(text)
+    activity.update(extra)
+    assert (await bot.post(activity)).status == 200
+    await bot.settle()
+    return activity
+
+
+async def test_anonymous_continuity_across_three_turns_and_expired_conversation_recovery(start_q, aws):  # noqa: F811
+    qbusiness, _, _ = aws
+    qbusiness.sources = [source("VPN guide", "https://wiki.example.com/vpn", "Connect first.", 1, end=13)]
+    bot = await start_q("anonymous")
+    channel = person(bot, "alice")
+    for text in ("one", "two", "three"):
+        await ask(bot, channel, text)
+    assert "turn 3" in final_text(bot) and "[1]" in final_text(bot)
+    first, second, third = qbusiness.requests
+    conversation = second["conversationId"]
+    assert "conversationId" not in first and third["conversationId"] == conversation
+    final = bot.connector.messages()[-1]
+    assert "VPN guide" in card_text(card_of(final))
+    qbusiness.expire(conversation)
+    await ask(bot, channel, "four")
+    assert CONVERSATION_RESET in final_text(bot) and "turn 1" in final_text(bot)
+
+
+async def test_a_channel_thread_keeps_its_own_conversation(start_q, aws):  # noqa: F811
+    qbusiness, _, _ = aws
+    bot = await start_q("anonymous")
+    channel = bot.channel("channel")
+    await ask(bot, channel, "first in thread A")
+    await ask(bot, channel, "second in thread A")
+    channel.new_thread()
+    await ask(bot, channel, "first in thread B")
+    a1, a2, b1 = qbusiness.requests
+    assert "conversationId" not in a1 and a2["conversationId"] and "conversationId" not in b1
+
+
+async def test_sign_in_card_when_no_token_then_sso_exchange_answers_the_question(start_q, aws, token_service):  # noqa: F811
+    qbusiness, _, _ = aws
+    bot = await start_q()
+    channel = person(bot, "alice")
+    await ask(bot, channel, "what is our VPN?")
+    card = bot.connector.messages()[-1].body["attachments"][0]
+    assert card["contentType"] == OAUTH and card["content"]["connectionName"] == "entra"
+    assert card["content"]["tokenExchangeResource"]["uri"] == "api://botid-gateway"
+    assert card["content"]["buttons"][0]["type"] == "signin"
+    assert token_service.states[0]["conversation"]["user"]["id"] == "29:alice"
+    assert "sign in first" in bot.connector.calls[-2].body.get("text", "")
+    assert not qbusiness.requests
+
+    token_service.sso_tokens["teams-sso-alice"] = "entra-alice"
+    exchange = {"id": "x-1", "connectionName": "entra", "token": "teams-sso-alice"}
+    response = await bot.post(invoke(channel, "signin/tokenExchange", exchange))
+    assert response.status == 200
+    again = await bot.post(invoke(channel, "signin/tokenExchange", exchange))  # Teams' second client
+    assert again.status == 200
+    await bot.settle()
+    assert [r["userMessage"] for r in qbusiness.requests] == ["what is our VPN?"]
+    assert "for alice" in final_text(bot)
+
+
+async def test_failed_token_exchange_answers_412_so_teams_shows_the_card(start_q):
+    bot = await start_q()
+    channel = person(bot, "alice")
+    response = await bot.post(invoke(channel, "signin/tokenExchange", {"id": "x-9", "connectionName": "entra",
+                                                                        "token": "not-a-token"}))  # fmt: skip
+    assert response.status == 412
+    assert await response.json() == {
+        "id": "x-9", "connectionName": "entra",
+        "failureDetail": "The bot could not exchange the token: sign in with the card.",
+    }  # fmt: skip
+    await bot.settle()
+    assert not bot.connector.messages()  # Teams shows the sign-in card itself: no message from the bot
+
+
+async def test_verify_state_with_the_magic_code_signs_in(start_q, aws, token_service):  # noqa: F811
+    bot = await start_q()
+    channel = person(bot, "alice")
+    token_service.magic_codes["123456"] = "entra-alice"
+    assert (await bot.post(invoke(channel, "signin/verifyState", {"state": "000000"}))).status == 404
+    await bot.settle()
+    assert "did not complete" in final_text(bot)
+    assert (await bot.post(invoke(channel, "signin/verifyState", {"state": "123456"}))).status == 200
+    await bot.settle()
+    assert final_text(bot).startswith("You are signed in")
+    await ask(bot, channel, "hello")
+    assert "for alice" in final_text(bot)
+
+
+async def test_two_users_each_get_their_own_credentials_and_signout_forgets(start_q, aws, token_service):  # noqa: F811
+    qbusiness, oidc, sts = aws
+    token_service.tokens = {"29:alice": "entra-alice", "29:bob": "entra-bob"}
+    bot = await start_q()
+    alice, bob = person(bot, "alice"), person(bot, "bob")
+    await ask(bot, alice, "hello")
+    await ask(bot, bob, "hello")
+    await ask(bot, alice, "again")
+    assert [(r["user"], r["access_key"]) for r in qbusiness.requests] == [
+        ("alice", "ASIAALICEX1"), ("bob", "ASIABOBX2"), ("alice", "ASIAALICEX1"),
+    ]  # fmt: skip
+    assert [r["assertion"] for r in oidc.requests] == ["entra-alice", "entra-bob"]
+    await ask(bot, alice, "signout")
+    assert final_text(bot).startswith("Signed out")
+    assert "29:alice" not in token_service.tokens and "29:bob" in token_service.tokens
+    await ask(bot, alice, "hello?")
+    assert bot.connector.messages()[-1].body["attachments"][0]["contentType"] == OAUTH
+
+
+async def test_attachments_passed_through_refused_host_and_failed_attachments(start_q, aws):  # noqa: F811
+    qbusiness, _, _ = aws
+    qbusiness.failed_attachments = {"scan.pdf": "INVALID_FILE_TYPE"}
+    bot = await start_q("anonymous")
+    channel = person(bot, "alice")
+    activity = channel.message("summarise these")
+    channel.with_file(activity, "notes.txt", bot.connector.serve_file("notes.txt", b"meeting notes"))
+    channel.with_file(activity, "scan.pdf", bot.connector.serve_file("scan.pdf", b"%PDF-1.4"))
+    channel.with_file(activity, "evil.txt", "https://files.evil.example.com/evil.txt")
+    channel.with_file(activity, "movie.mp4", bot.connector.serve_file("movie.mp4", b"x"))
+    await bot.post(activity)
+    await bot.settle()
+    (request,) = qbusiness.requests
+    assert [(a["name"], a["size"]) for a in request["attachments"]] == [("notes.txt", 13), ("scan.pdf", 8)]
+    text = final_text(bot)
+    assert "I skipped evil.txt: its link is not on a file host this gateway accepts." in text
+    assert "I skipped movie.mp4: Amazon Q Business does not read .mp4 files." in text
+    assert "I could not use scan.pdf: Amazon Q Business does not read this type of file." in text
+
+
+async def test_plugin_action_review_confirmed_with_an_edit_and_another_cancelled(start_q, aws):  # noqa: F811
+    qbusiness, _, _ = aws
+    qbusiness.review = ticket_review()
+    bot = await start_q("anonymous")
+    channel = person(bot, "alice")
+    await ask(bot, channel, "open a ticket: VPN broken")
+    review = card_of(bot.connector.messages()[-1])
+    inputs = {e["id"]: e for e in review["body"] if e["type"].startswith("Input.")}
+    assert inputs["field_title"]["value"] == "VPN broken" and inputs["field_title"]["isRequired"]
+    assert [c["value"] for c in inputs["field_priority"]["choices"]] == ["Low", "High"]
+    assert "field_project" not in inputs  # one allowed value: shown, not editable
+    confirm = review["actions"][0]
+    assert confirm["verb"] == "qbusiness_confirm"
+    data = {**confirm["data"], "field_title": "VPN down", "field_priority": "High"}
+    response = await bot.post(channel.execute("qbusiness_confirm", data))
+    assert (await response.json())["value"] == "Running the action…"
+    await bot.settle()
+    execution = qbusiness.requests[-1]["actionExecution"]
+    assert execution == {
+        "pluginId": PLUGIN, "payloadFieldNameSeparator": ".",
+        "payload": {"title": {"value": "VPN down"}, "project": {"value": "IT"}, "priority": {"value": "High"}},
+    }  # fmt: skip
+    conversation = qbusiness.conversations[qbusiness.requests[-1]["conversationId"]]
+    assert qbusiness.requests[-1]["parentMessageId"] == conversation[-2]  # the message that asked for the review
+    assert final_text(bot).startswith(f"Done: {PLUGIN} ran")
+    await bot.post(channel.execute("qbusiness_confirm", data))  # pressed twice: runs once
+    await bot.settle()
+    assert sum("actionExecution" in r for r in qbusiness.requests) == 1
+    assert "no longer waiting" in final_text(bot)
+
+    qbusiness.review = ticket_review()
+    await ask(bot, channel, "open another")
+    cancel = card_of(bot.connector.messages()[-1])["actions"][1]
+    calls = len(qbusiness.requests)
+    await bot.post(channel.execute("qbusiness_cancel", cancel["data"]))
+    await bot.settle()
+    assert len(qbusiness.requests) == calls and "nothing was done" in final_text(bot)
+
+
+async def test_feedback_is_stored_and_sent_to_q_as_the_user(start_q, aws, token_service):  # noqa: F811
+    qbusiness, _, _ = aws
+    token_service.tokens = {"29:alice": "entra-alice"}
+    bot = await start_q()
+    channel = person(bot, "alice")
+    await ask(bot, channel, "hello")
+    answer = bot.connector.messages()[-1]
+    feedback = {
+        "actionName": "feedback",
+        "actionValue": {"reaction": "dislike", "feedback": '{"feedbackText": "stale"}'},
+    }
+    activity = invoke(channel, "message/submitAction", feedback)
+    activity["replyToId"] = answer.body["id"]
+    assert (await bot.post(activity)).status == 200
+    await bot.settle()
+    (sent,) = qbusiness.feedback
+    assert sent["user"] == "alice" and sent["messageUsefulness"]["usefulness"] == "NOT_USEFUL"
+    assert sent["messageUsefulness"]["comment"] == "stale" and [sent["msg"]] == next(
+        iter(qbusiness.conversations.values())
+    )
+    (stored,) = await bot.gateway.store.list_feedback()
+    assert stored.backend == "qbusiness" and stored.reaction == "dislike"
