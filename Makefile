@@ -8,7 +8,7 @@ ARGS   ?=
 SAM    := .venv-sam/bin
 LAMBDA_FUNCTIONS := IngressFunction ChatWorkerFunction DeadLetterFunction
 
-.PHONY: run chat playground test lint clean bench bench-retrieval deploy-check \
+.PHONY: run chat playground teams-package test lint clean bench bench-retrieval deploy-check \
 	build-IngressFunction build-ChatWorkerFunction build-DeadLetterFunction
 
 $(BIN)/python:
@@ -33,6 +33,9 @@ chat: $(VENV)/.runtime  ## the terminal Teams emulator (ARGS=--group or --channe
 playground:  ## Microsoft 365 Agents Playground against `make run` (optional; needs Node and npm)
 	TEAMSAPPTESTER_BROWSER=none npx --yes @microsoft/m365agentsplayground \
 		-e http://127.0.0.1:$(PORT)/api/messages -c msteams --dt -p 56150
+
+teams-package: $(VENV)/.dev  ## build/appPackage.zip for Teams (needs MICROSOFT_APP_ID; ARGS=--developer NAME ...)
+	$(BIN)/python -m infra.teams_package $(ARGS)
 
 test: $(VENV)/.dev deploy-check  ## lint, the deploy checks and the whole test suite (what CI runs)
 	$(BIN)/ruff check .

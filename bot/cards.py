@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.teams_text import abstract, plain_text, safe_placeholders
 from handlers.cards import card
 from services.backends import Citation, FinalAnswer
 
@@ -15,43 +16,94 @@ AI_GENERATED = {
     "@context": "https://schema.org",
     "additionalType": ["AIGeneratedContent"],
 }
+# Backends that return retrieved passages as they are: their answers get no "AI generated" label.
+RETRIEVAL_BACKENDS = frozenset({"local"})
+CITATION_NAME_CHARS = 80  # Teams' limits for a citation's name and abstract
+CITATION_ABSTRACT_CHARS = 160
+SNIPPET_CHARS = 300  # the excerpt under a source line in cards
 _FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.S | re.M)
+_NBSP = "\u00a0"
+
+
+def is_generated(answer: FinalAnswer) -> bool:
+    """Return True when the answer was written by a model (label it "AI generated"), False for retrieved text
+    and for a guardrail's own message."""
+    return answer.backend not in RETRIEVAL_BACKENDS and not answer.blocked
+
+
+def code_block(code: str) -> dict[str, Any]:
+    """Return a shaded container with one monospace line per code line. TextRuns take no Markdown, and one
+    RichTextBlock per line keeps line breaks and indentation, which one TextBlock collapses in Teams."""
+    lines = code.rstrip("\n").split("\n")
+    return {
+        "type": "Container",
+        "style": "emphasis",
+        "items": [
+            {
+                "type": "RichTextBlock",
+                "spacing": "None",
+                "inlines": [
+                    {
+                        "type": "TextRun",
+                        "text": _NBSP * (len(line) - len(line.lstrip(" "))) + line.lstrip(" ") or _NBSP,
+                        "fontType": "Monospace",
+                    }
+                ],
+            }
+            for line in lines
+        ],
+    }
 
 
 def text_blocks(text: str) -> list[dict[str, Any]]:
-    """Return TextBlocks for Markdown text; fenced code becomes monospace blocks (cards do not render fences)."""
+    """Return card elements for Markdown text: prose as TextBlocks, fenced code as `code_block`s."""
     blocks: list[dict[str, Any]] = []
     position = 0
     for match in _FENCE.finditer(text):
         prose = text[position : match.start()].strip()
         if prose:
-            blocks.append({"type": "TextBlock", "text": prose, "wrap": True})
-        blocks.append({"type": "TextBlock", "text": match.group(2).rstrip("\n"), "wrap": True, "fontType": "Monospace"})
+            blocks.append({"type": "TextBlock", "text": safe_placeholders(prose), "wrap": True})
+        blocks.append(code_block(match.group(2).expandtabs(4)))
         position = match.end()
     rest = text[position:].strip()
     if rest:
-        blocks.append({"type": "TextBlock", "text": rest, "wrap": True})
+        blocks.append({"type": "TextBlock", "text": safe_placeholders(rest), "wrap": True})
     return blocks
 
 
+def citation_label(citation: Citation) -> str:
+    """Return the plain 'Document › Section › Subsection' label of a citation, without repeated parts."""
+    parts: list[str] = []
+    for part in [citation.title or citation.source, *citation.heading.split("›")]:
+        part = plain_text(part)
+        if part and (not parts or part.casefold() != parts[-1].casefold()):
+            parts.append(part)
+    return " › ".join(parts)
+
+
 def citation_blocks(citations: list[Citation]) -> list[dict[str, Any]]:
-    """Return the 'Sources' section: one numbered line per citation, with its excerpt."""
+    """Return the 'Sources' section: one numbered plain line per citation, with a plain excerpt."""
     if not citations:
         return []
     blocks: list[dict[str, Any]] = [
         {"type": "TextBlock", "text": "Sources", "weight": "Bolder", "separator": True, "spacing": "Medium"}
     ]
     for citation in citations:
-        label = f"{citation.title} › {citation.heading}" if citation.heading else citation.title
-        where = f"[{citation.source}]({citation.url})" if citation.url else f"`{citation.source}`"
+        where = f"[{citation.source}]({citation.url})" if citation.url else citation.source
         blocks.append(
-            {"type": "TextBlock", "text": f"[{citation.number}] **{label}** — {where}", "wrap": True, "size": "Small"}
+            {
+                "type": "TextBlock",
+                "text": f"[{citation.number}] **{citation_label(citation)}** — {where}",
+                "wrap": True,
+                "size": "Small",
+            }
         )
-        if citation.excerpt:
+        snippet = abstract(citation.excerpt, SNIPPET_CHARS)
+        if snippet:
             blocks.append(
                 {
                     "type": "TextBlock",
-                    "text": citation.excerpt,
+                    "text": snippet,
                     "wrap": True,
                     "size": "Small",
                     "isSubtle": True,
@@ -90,29 +142,29 @@ def answer_card(text: str, answer: FinalAnswer, note: str = "") -> dict[str, Any
     return card(body, feedback_actions(answer))
 
 
-def sources_card(answer: FinalAnswer) -> dict[str, Any]:
-    """Return a card with only the numbered sources (the answer itself is the message text)."""
-    return card(citation_blocks(answer.citations), full_width=False)
-
-
-def citation_entity(citations: list[Citation]) -> dict[str, Any]:
-    """Return the AI-generated label with Teams citation entries for the [n] markers in the message text."""
-    entity = dict(AI_GENERATED)
-    if citations:
+def answer_entities(answer: FinalAnswer) -> list[dict[str, Any]]:
+    """Return the message entity of an answer: Teams citations for its [n] markers, and the "AI generated"
+    label only when a model wrote it. Empty when there is neither."""
+    entity: dict[str, Any] = (
+        dict(AI_GENERATED)
+        if is_generated(answer)
+        else {key: value for key, value in AI_GENERATED.items() if key != "additionalType"}
+    )
+    if answer.citations:
         entity["citation"] = [
             {
                 "@type": "Claim",
                 "position": citation.number,
                 "appearance": {
                     "@type": "DigitalDocument",
-                    "name": (citation.title or citation.source)[:80],
-                    "abstract": citation.excerpt[:160],
+                    "name": abstract(citation_label(citation), CITATION_NAME_CHARS),
+                    "abstract": abstract(citation.excerpt, CITATION_ABSTRACT_CHARS) or citation_label(citation),
                     **({"url": citation.url} if citation.url else {}),
                 },
             }
-            for citation in citations
+            for citation in answer.citations
         ]
-    return entity
+    return [entity] if "additionalType" in entity or "citation" in entity else []
 
 
 def card_attachment(card: dict[str, Any]) -> dict[str, Any]:

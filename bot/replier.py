@@ -9,6 +9,7 @@ from typing import Any
 from bot.cards import card_attachment
 from bot.connector import BotConnector, ConnectorError, ConversationRef
 from bot.streaming import MAX_TEXT_CHARS, InPlaceStream, TeamsStream
+from bot.teams_text import safe_placeholders, teams_message_text
 from bot.user_tokens import TokenServiceError
 from services.textsplit import split_text
 
@@ -64,11 +65,11 @@ class TeamsReplier:
             await self._open.fail(text)
             return
         for piece in split_text(text, MAX_TEXT_CHARS):
-            await self._send({"type": "message", "text": piece, "textFormat": "markdown"})
+            await self._send({"type": "message", "text": teams_message_text(piece), "textFormat": "markdown"})
 
     async def send_card(self, card: dict, *, summary: str = "") -> None:
         """Send an Adaptive Card; `summary` is what notifications and the chat list show."""
-        activity = {"type": "message", "attachments": [card_attachment(card)]}
+        activity = {"type": "message", "attachments": [card_attachment(_safe_card(card))]}
         if summary:
             activity["summary"] = summary[:200]
         await self._send(activity)
@@ -87,3 +88,15 @@ class TeamsReplier:
         if self._open is not None and not self._open.closed:
             await self._open.fail(text)
         await self._send({"type": "message", "attachments": [attachment]})
+
+
+def _safe_card(element: Any) -> Any:
+    """Return a copy of a card with `<word>` placeholders in its texts made safe for Teams (see teams_text)."""
+    if isinstance(element, list):
+        return [_safe_card(item) for item in element]
+    if not isinstance(element, dict):
+        return element
+    copy = {key: _safe_card(value) for key, value in element.items()}
+    if element.get("type") in ("TextBlock", "TextRun") and isinstance(element.get("text"), str):
+        copy["text"] = safe_placeholders(element["text"])
+    return copy

@@ -13,8 +13,9 @@ import logging
 import time
 from typing import Any
 
-from bot.cards import AI_GENERATED, answer_card, card_attachment, citation_entity, sources_card
+from bot.cards import AI_GENERATED, answer_card, answer_entities, card_attachment, is_generated
 from bot.connector import BotConnector, ConnectorError, ConversationRef
+from bot.teams_text import teams_message_text
 from handlers.models import StreamStopped
 from services.backends import FinalAnswer
 from services.textsplit import json_size, split_text
@@ -106,7 +107,22 @@ class _Pumped:
 
 
 def _text(text: str) -> dict[str, Any]:
-    return {"type": "message", "text": text, "textFormat": "markdown"}
+    return {"type": "message", "text": teams_message_text(text), "textFormat": "markdown"}
+
+
+def _card_message(card: dict[str, Any], answer: FinalAnswer) -> dict[str, Any]:
+    """Return the message that carries the answer card (with the "AI generated" label for a model's answer)."""
+    activity: dict[str, Any] = {"type": "message", "attachments": [card_attachment(card)]}
+    if is_generated(answer):  # the card lists its sources itself: Teams citations are for message text
+        activity["entities"] = [AI_GENERATED]
+    return activity
+
+
+def _with_sources(text: str, answer: FinalAnswer) -> str:
+    """Return `text` ending with a 'Sources: [n]' line for the citations it does not mark, so that every
+    source is an interactive citation of the one message (Teams lists only the citations marked in the text)."""
+    unmarked = [f"[{c.number}]" for c in answer.citations if f"[{c.number}]" not in text]
+    return f"{text}\n\nSources: {' '.join(unmarked)}" if unmarked else text
 
 
 def _messages(answer: FinalAnswer, note: str) -> tuple[list[str], dict[str, Any]]:
@@ -147,7 +163,7 @@ class TeamsStream(_Pumped):
     async def _send_update(self, text: str) -> None:
         try:
             await self.connector.reply(
-                self.ref, {"type": "typing", "text": text, "entities": [self._info("streaming")]}
+                self.ref, {"type": "typing", "text": teams_message_text(text), "entities": [self._info("streaming")]}
             )
         except ConnectorError as error:
             if error.status == 403:  # ContentStreamNotAllowed: the user pressed Stop
@@ -165,15 +181,14 @@ class TeamsStream(_Pumped):
         text = f"{note}\n\n{answer.text}" if note else answer.text
         if json_size(text) > MAX_TEXT_CHARS:
             return await self._as_messages(answer, note)
+        # One bubble: the answer, its citations (Teams lists them under the text) and Teams' own 👍/👎.
         final: dict[str, Any] = {
             "type": "message",
-            "text": text,
+            "text": teams_message_text(_with_sources(text, answer)),
             "textFormat": "markdown",
-            "entities": [self._info("final"), citation_entity(answer.citations)],
+            "entities": [self._info("final"), *answer_entities(answer)],
             "channelData": {"feedbackLoopEnabled": True},
         }
-        if answer.citations:
-            final["attachments"] = [card_attachment(sources_card(answer))]
         try:
             return await self.connector.reply(self.ref, final)
         except ConnectorError as error:
@@ -187,9 +202,7 @@ class TeamsStream(_Pumped):
         texts, card = _messages(answer, note)
         for piece in texts:
             await self.connector.reply(self.ref, _text(piece))
-        return await self.connector.reply(
-            self.ref, {"type": "message", "attachments": [card_attachment(card)], "entities": [AI_GENERATED]}
-        )
+        return await self.connector.reply(self.ref, _card_message(card, answer))
 
     async def fail(self, text: str) -> None:
         await self._close_pump()
@@ -218,25 +231,23 @@ class InPlaceStream(_Pumped):
 
     async def _send_update(self, text: str) -> None:
         try:
-            await self.connector.update(self.ref, self.message_id, {"type": "message", "text": f"{text} …"})
+            await self.connector.update(
+                self.ref, self.message_id, {"type": "message", "text": f"{teams_message_text(text)} …"}
+            )
         except ConnectorError as error:
             log.warning("in-place update failed: %s", error)
 
     async def finish(self, answer: FinalAnswer, *, note: str = "") -> str:
         await self._close_pump()
         texts, card = _messages(answer, note)
-        final = {"type": "message", "attachments": [card_attachment(card)], "entities": [AI_GENERATED]}
+        final = _card_message(card, answer)
         if not texts:
             return await self.connector.update(self.ref, self.message_id, final)
-        await self.connector.update(
-            self.ref, self.message_id, {"type": "message", "text": texts[0], "textFormat": "markdown"}
-        )
+        await self.connector.update(self.ref, self.message_id, _text(texts[0]))
         for piece in texts[1:]:
-            await self.connector.reply(self.ref, {"type": "message", "text": piece, "textFormat": "markdown"})
+            await self.connector.reply(self.ref, _text(piece))
         return await self.connector.reply(self.ref, final)
 
     async def fail(self, text: str) -> None:
         await self._close_pump()
-        await self.connector.update(
-            self.ref, self.message_id, {"type": "message", "text": text, "textFormat": "markdown"}
-        )
+        await self.connector.update(self.ref, self.message_id, _text(text))

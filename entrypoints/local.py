@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 
@@ -9,9 +10,10 @@ from bot.edge_http import serve_app
 from bot.server import create_app
 from entrypoints.wiring import build_local
 from services.observability.start import start_observability
-from services.settings import SettingsError, load_settings
+from services.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger(__name__)
+DEFAULT_PORT = Settings.model_fields["port"].default  # what `make chat` assumes
 
 
 def serve() -> int:
@@ -35,13 +37,24 @@ def serve() -> int:
         print(problem, file=sys.stderr)
         return 2
     endpoint = f"http://{settings.host}:{settings.port}/api/messages"
+    make_chat = "make chat" if settings.port == DEFAULT_PORT else f"make chat PORT={settings.port}"
     print(
         f"Teams AI gateway ({settings.backend} backend, knowledge from {settings.knowledge_dir}, "
         f"state in {settings.state_db})\n"
         f"  messaging endpoint: {endpoint}\n"
-        f"  chat with it:       make chat   (or: python -m bot chat --endpoint {endpoint})\n"
+        f"  chat with it:       {make_chat}   (or: python -m bot chat --endpoint {endpoint})\n"
         f"  stop:               Ctrl+C",
         flush=True,
     )
-    serve_app(create_app(gateway), settings.host, settings.port)  # unparsable requests get a 4xx, no traceback
+    try:
+        serve_app(create_app(gateway), settings.host, settings.port)  # unparsable requests get a 4xx, no traceback
+    except OSError as problem:
+        if problem.errno != errno.EADDRINUSE:
+            raise
+        print(
+            f"Port {settings.port} on {settings.host} is already in use (another `make run`?): stop it, or start "
+            f"this one with `make run PORT=<free port>` and talk to it with `make chat PORT=<that port>`.",
+            file=sys.stderr,
+        )
+        return 1
     return 0

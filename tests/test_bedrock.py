@@ -145,8 +145,9 @@ async def test_knowledge_base_passages_are_numbered_and_only_cited_sources_shown
     assert [(c["position"], c["appearance"]["name"], c["appearance"].get("url")) for c in citations] == [
         (2, "expenses", "https://intranet.example/expenses")
     ]
-    sources = card_text(card_of(final))
-    assert "[2] **expenses**" in sources and "travel" not in sources
+    # One bubble: the cited source is the message's own citation, not a second card; no "Sources:" line
+    # since the text marks every source it has.
+    assert "attachments" not in final.body and "Sources:" not in final.body["text"] and "travel" not in str(final.body)
 
 
 async def test_guardrail_block_shows_its_message_and_is_recorded_as_blocked(start_bedrock_bot, bedrock):

@@ -9,7 +9,9 @@ import sys
 import time
 import urllib.request
 
+from bot.cards import card_attachment
 from bot.emulator.cli import ChatSession
+from bot.emulator.connector import Call
 from bot.emulator.render import render_activity
 from services.settings import REPO_ROOT
 
@@ -105,7 +107,7 @@ def test_serve_and_chat_processes_talk_over_http(tmp_path):
         out, err = server.communicate(timeout=30)
     assert chat.returncode == 0, chat.stdout + chat.stderr
     assert "Commands (with or without a leading `/`)" in chat.stdout
-    assert "TEAMSAPPTESTER_BROWSER=none" in chat.stdout and "`local-development.md`" in chat.stdout
+    assert "TEAMSAPPTESTER_BROWSER=none" in chat.stdout and "— local-development.md" in chat.stdout
     assert f"messaging endpoint: http://127.0.0.1:{port}/api/messages" in out.decode()
     assert "LOCAL DEVELOPMENT MODE" in err.decode()
     assert server.returncode in (0, -15)
@@ -120,3 +122,51 @@ def test_chat_reports_a_bot_that_is_not_running(tmp_path):
     )  # fmt: skip
     assert chat.returncode == 1
     assert "cannot reach the bot" in chat.stdout and "make run" in chat.stdout
+
+
+async def test_show_card_buttons_open_locally_without_calling_the_bot(start_bot, capsys):
+    bot = await start_bot()
+    session = ChatSession(str(bot.client.make_url("/api/messages")), bot.channel("personal"), bot.connector)
+    details = {"type": "AdaptiveCard", "body": [{"type": "TextBlock", "text": "Decile 1: 0.42"}],
+               "actions": [{"type": "Action.OpenUrl", "title": "Docs", "url": "https://example.invalid"}]}  # fmt: skip
+    card = {"type": "AdaptiveCard", "body": [{"type": "TextBlock", "text": "Uplift"}],
+            "actions": [{"type": "Action.ShowCard", "title": "Calibration table", "card": details}]}  # fmt: skip
+    session.on_call(Call("POST", "a:1", "", {"type": "message", "attachments": [card_attachment(card)]}, {}))
+    try:
+        assert await session.handle_line(":click 1")
+        assert await session.handle_line(":click 2")  # the shown card's own button
+    finally:
+        await session.close()
+    out = capsys.readouterr().out
+    assert "▼ Calibration table" in out and "│ Decile 1: 0.42" in out and "[2] Docs" in out
+    assert "(opens https://example.invalid)" in out and not bot.connector.calls  # nothing went to the bot
+
+
+async def test_teams_feedback_on_a_streamed_answer_reaches_the_bot_as_teams_sends_it(start_bot, capsys):
+    bot = await start_bot()
+    session = ChatSession(str(bot.client.make_url("/api/messages")), bot.channel("personal"), bot.connector)
+    bot.connector.on_call = session.on_call
+    try:
+        assert await session.handle_line("how long are dedupe markers kept?")
+        assert [b.title for b in session.buttons] == ["👍", "👎"]
+        assert await session.handle_line(":click 2 the excerpt was cut")
+        await bot.settle()
+    finally:
+        await session.close()
+    (stored,) = await bot.gateway.store.list_feedback()
+    assert (stored.reaction, stored.comment, stored.backend) == ("dislike", "the excerpt was cut", "local")
+    assert stored.answer_id  # found through the message the 👎 was under
+    out = capsys.readouterr().out
+    assert "References:" in out and "(feedback 👎 sent with your comment)" in out
+
+
+async def test_attachments_only_in_personal_chat(start_bot, tmp_path, capsys):
+    bot = await start_bot()
+    data = tmp_path / "preds.csv"
+    data.write_text("label,p\n1,0.9\n")
+    for shape, attached in (("groupChat", False), ("channel", False), ("personal", True)):
+        session = ChatSession(str(bot.client.make_url("/api/messages")), bot.channel(shape), bot.connector)
+        assert session.attach(str(data)) is attached
+        assert bool(session.attachments) is attached
+    out = capsys.readouterr().out
+    assert out.count("only in a personal chat") == 2 and "(attached preds.csv" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -123,6 +124,18 @@ class TeamsChannel:
         activity["value"] = {"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"}
         if reply_to:
             activity["replyToId"] = reply_to
+        return activity
+
+    def feedback(self, reaction: str, reply_to: str, comment: str = "") -> dict[str, Any]:
+        """Return the `message/submitAction` invoke Teams sends for its own 👍/👎 under a bot message
+        (the optional comment is a JSON string, as Teams sends it)."""
+        activity = self._base("invoke")
+        activity["name"] = "message/submitAction"
+        activity["replyToId"] = reply_to
+        activity["value"] = {
+            "actionName": "feedback",
+            "actionValue": {"reaction": reaction, "feedback": json.dumps({"feedbackText": comment})},
+        }
         return activity
 
     def bot_added(self) -> dict[str, Any]:

@@ -13,12 +13,17 @@ import aiohttp
 
 from bot.emulator.activities import TeamsChannel
 from bot.emulator.connector import Call, FakeConnector
-from bot.emulator.render import Button, render_activity
+from bot.emulator.render import FEEDBACK, Button, render_activity, render_card
 
 HELP = """Type a message and press Enter. Emulator commands:
   :click N     press button N of the last card    :thread  start a new channel thread (--channel)
-  :attach PATH attach a file to the next message  :bot-added  send the 'bot added' event
+  :click N TEXT  press 👍/👎 N with a comment     :bot-added  send the 'bot added' event
+  :attach PATH attach a file to the next message (personal chat only, as in Teams)
   :quit        leave (or Ctrl+D)"""
+NO_FILES_HERE = (
+    "(Teams lets you attach files to a bot only in a personal chat; in group chats and channels, put the data "
+    "in DATA_DIR or S3 and name it in your message instead)"
+)
 
 
 class ChatSession:
@@ -59,17 +64,24 @@ class ChatSession:
             except ValueError:
                 return response.status, text
 
-    async def send(self, activity: dict[str, Any], settle: float = 1.5, timeout: float = 60.0) -> bool:
-        """Send an activity and wait until the bot's replies settle; return False when the bot refused it."""
-        before = self.message_calls
+    async def deliver(self, activity: dict[str, Any]) -> tuple[bool, Any]:
+        """POST an activity; return (accepted, body), printing one sentence when the bot is down or refused it."""
         try:
             status, body = await self.post(activity)
         except aiohttp.ClientError as error:
             print(f"(cannot reach the bot at {self.endpoint}: {error}; is `make run` running?)", flush=True)
-            return False
+            return False, None
         if status >= 400:
             message = body.get("error", {}).get("message") if isinstance(body, dict) else body
             print(f"(the bot answered HTTP {status}: {message})", flush=True)
+            return False, body
+        return True, body
+
+    async def send(self, activity: dict[str, Any], settle: float = 1.5, timeout: float = 60.0) -> bool:
+        """Send an activity and wait until the bot's replies settle; return False when the bot refused it."""
+        before = self.message_calls
+        accepted, body = await self.deliver(activity)
+        if not accepted:
             return False
         if isinstance(body, dict) and body.get("type", "").startswith("application/vnd.microsoft"):
             print(f"bot (card action)> {body.get('value')}", flush=True)
@@ -110,6 +122,9 @@ class ChatSession:
 
     def attach(self, path: str) -> bool:
         """Serve a local file from the emulator's connector and attach it to the next message."""
+        if self.channel.shape != "personal":
+            print(NO_FILES_HERE)
+            return False
         try:
             with open(os.path.expanduser(path), "rb") as handle:
                 data = handle.read()
@@ -121,8 +136,9 @@ class ChatSession:
         print(f"(attached {name}, {len(data):,} bytes: it goes with your next message)")
         return True
 
-    async def click(self, which: str) -> bool:
-        """Press a button of the last card by its number."""
+    async def click(self, line: str) -> bool:
+        """Press a button of the last card by its number (a 👍/👎 takes an optional comment after it)."""
+        which, _, comment = line.partition(" ")
         if not which.isdigit() or not 1 <= int(which) <= len(self.buttons):
             print(f"(no button {which!r}; the last card has {len(self.buttons)})")
             return False
@@ -130,9 +146,32 @@ class ChatSession:
         if button.kind == "Action.OpenUrl":
             print(f"(opens {button.url})")
             return True
+        if button.kind == "Action.ShowCard":
+            return self.show_card(button)
+        if button.kind == FEEDBACK:
+            return await self.feedback(button, comment.strip())
         if button.kind == "Action.Execute":
             return await self.send(self.channel.execute(button.verb, button.data))
         return await self.send(self.channel.submit(button.data))
+
+    def show_card(self, button: Button) -> bool:
+        """Open an Action.ShowCard's card below its card, locally, as Teams does (nothing goes to the bot)."""
+        lines, buttons = render_card(button.card)
+        first = len(self.buttons) + 1
+        self.buttons += buttons
+        text = "\n".join(f"  │ {line}" for line in lines) or "  │ (empty)"
+        if buttons:
+            text += "\n  │ " + "  ".join(f"[{i}] {b.title}" for i, b in enumerate(buttons, start=first))
+        print(f"  ▼ {button.title}\n{text}", flush=True)
+        return True
+
+    async def feedback(self, button: Button, comment: str) -> bool:
+        """Press Teams' own 👍/👎 under an answer: the `message/submitAction` invoke, with the optional comment."""
+        activity = self.channel.feedback(button.data["reaction"], button.data["reply_to"], comment)
+        if not (await self.deliver(activity))[0]:
+            return False
+        print(f"(feedback {button.title} sent{' with your comment' if comment else ''})", flush=True)
+        return True
 
     async def close(self) -> None:
         """Close the HTTP session."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CARD = "application/vnd.microsoft.card.adaptive"
+FEEDBACK = "teams.feedback"  # the kind of Teams' own 👍/👎 buttons (not card actions)
 
 
 @dataclass
@@ -17,6 +18,7 @@ class Button:
     verb: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     url: str = ""
+    card: dict[str, Any] = field(default_factory=dict)  # what an Action.ShowCard opens
 
 
 def _element(element: dict[str, Any], lines: list[str], buttons: list[Button]) -> None:
@@ -52,6 +54,7 @@ def _actions(actions: list[dict[str, Any]], buttons: list[Button]) -> None:
                 verb=str(action.get("verb", "")),
                 data=action.get("data") if isinstance(action.get("data"), dict) else {},
                 url=str(action.get("url", "")),
+                card=action.get("card") if isinstance(action.get("card"), dict) else {},
             )
         )
 
@@ -71,6 +74,18 @@ def stream_info(activity: dict[str, Any]) -> dict[str, Any] | None:
     return next((e for e in activity.get("entities") or [] if e.get("type") == "streaminfo"), None)
 
 
+def citation_lines(entity: dict[str, Any]) -> list[str]:
+    """Return the references Teams lists under a message for the citations of its message entity."""
+    lines = []
+    for claim in entity.get("citation") or []:
+        appearance = claim.get("appearance") or {}
+        where = f" <{appearance['url']}>" if appearance.get("url") else ""
+        lines.append(
+            f"  [{claim.get('position')}] {appearance.get('name', '')}{where}: {appearance.get('abstract', '')}"
+        )
+    return ["References:", *lines] if lines else []
+
+
 def render_activity(activity: dict[str, Any], method: str = "POST") -> tuple[str, list[Button]]:
     """Return (text to print, buttons) for one activity the bot sent. Empty text means nothing to show."""
     info = stream_info(activity)
@@ -88,9 +103,19 @@ def render_activity(activity: dict[str, Any], method: str = "POST") -> tuple[str
             buttons += card_buttons
         else:
             lines.append(f"[attachment: {attachment.get('name') or attachment.get('contentType')}]")
-    if any(e.get("type") == "https://schema.org/Message" for e in activity.get("entities") or []):
-        lines.append("(AI generated)")
+    for entity in activity.get("entities") or []:
+        if entity.get("type") == "https://schema.org/Message":
+            lines += citation_lines(entity)
+            if "AIGeneratedContent" in (entity.get("additionalType") or []):
+                lines.append("(AI generated)")
     if info and info.get("streamType") == "final":
         lines.insert(0, "[final]")
+    if (activity.get("channelData") or {}).get("feedbackLoopEnabled"):
+        # Teams' own 👍/👎 under the message; pressing one sends a message/submitAction invoke.
+        reply_to = str(activity.get("id", ""))
+        buttons += [
+            Button("👍", FEEDBACK, data={"reaction": "like", "reply_to": reply_to}),
+            Button("👎", FEEDBACK, data={"reaction": "dislike", "reply_to": reply_to}),
+        ]
     prefix = "bot (edited)> " if method == "PUT" else "bot> "
     return prefix + "\n".join(lines), buttons
