@@ -184,3 +184,29 @@ def test_our_ks_and_wasserstein_equal_scipy(rounding):
     assert statistic == pytest.approx(reference.statistic, abs=1e-12)
     assert p_value == pytest.approx(reference.pvalue, rel=1e-9, abs=1e-300)
     assert wasserstein == pytest.approx(stats.wasserstein_distance(a, b), rel=1e-9)
+
+
+def test_noise_in_rare_values_and_missing_shares_is_not_drift():
+    """Names with thousands of values are new in every sample, and 100-row missing shares wobble: no drift."""
+    rng = np.random.default_rng(11)
+
+    def sample(rows: int) -> pd.DataFrame:
+        frame = pd.DataFrame({"name": [f"person {i}" for i in rng.integers(0, 20_000, rows)],
+                              "x": rng.normal(size=rows)})  # fmt: skip
+        frame.loc[rng.random(rows) < 0.05, "x"] = np.nan
+        return frame
+
+    for rows in (100, 2_000):
+        result = analyse(sample(rows), sample(rows), DriftOptions(tests_only=True))
+        assert not result["dataset_drift"], result["columns"]
+        assert result["summary"][0].startswith("No drift")
+
+
+def test_adversarial_wording_follows_its_interval():
+    from services.analytics.drift import summarise
+
+    base = {"columns": [], "rows": {"sampled": False}, "dataset_drift": False}
+    unsure = base | {"adversarial": {"auc": 0.56, "auc_ci": [0.49, 0.63], "importances": [], "leakage_suspects": []}}
+    sure = base | {"adversarial": {"auc": 0.62, "auc_ci": [0.55, 0.69], "importances": [], "leakage_suspects": []}}
+    assert any("no evidence that a model can tell the tables apart" in line for line in summarise(unsure))
+    assert any("a model can tell the tables apart" in line and "no evidence" not in line for line in summarise(sure))

@@ -40,6 +40,7 @@ class DriftOptions:
     target: str | None = None
     alpha: float = 0.05
     effect_threshold: float = 0.1
+    categorical_effect_threshold: float = 0.05  # Jensen–Shannon distance: a 10-point share shift is about 0.076
     missing_threshold: float = 0.03
     correction: str = "bh"
     max_rows: int = 200_000
@@ -156,8 +157,34 @@ def _categorical_tests(ref: pd.Series, cur: pd.Series) -> dict[str, Any]:
         "top_changes": [{"category": k, "reference_share": float(a), "current_share": float(b)} for k, a, b in moved],
         "new_categories": [k for k in categories if r_counts.get(k, 0) == 0],
         "new_category_share": float(sum(b for k, a, b in zip(categories, r_share, c_share, strict=True) if a == 0)),
+        "new_category_p_value": _new_category_p(r, c),
         "effect": "jensen_shannon",
     }
+
+
+def _two_proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Return the two-sided p-value of a pooled two-proportion z-test (1.0 when both shares are 0 or 1)."""
+    pooled = (k1 + k2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2)) if n1 and n2 else 0.0
+    if se == 0:
+        return 1.0
+    return float(2 * stats.norm.sf(abs(k1 / n1 - k2 / n2) / se))
+
+
+def _new_category_p(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
+    """Return the one-sided p-value that more categories appear only in the current table than chance allows.
+
+    Under no drift, a category seen in only one of the two tables (a rare value) is in the current one with a
+    probability of about its share of the rows, so the count of current-only categories among all one-sided
+    ones is binomial. Counting categories rather than rows keeps a high-cardinality column (names, free text),
+    whose many rare values are new in every sample, from looking like drift; a single large new category moves
+    the column's own test instead."""
+    n_ref, n_cur = float(reference_counts.sum()), float(current_counts.sum())
+    only_current = int(((reference_counts == 0) & (current_counts > 0)).sum())
+    only_reference = int(((current_counts == 0) & (reference_counts > 0)).sum())
+    if not only_current or not n_ref or not n_cur:
+        return 1.0
+    return float(stats.binom.sf(only_current - 1, only_current + only_reference, n_cur / (n_ref + n_cur)))
 
 
 def adjust(p_values: list[float], method: str) -> list[float]:
@@ -209,6 +236,9 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
             "new_categories": [], "drifted": False, "reason": "",
         }  # fmt: skip
         r_values, c_values = ref[name].dropna(), cur[name].dropna()
+        column["missing_p_value"] = _two_proportion_p(
+            ref[name].isna().sum(), len(ref), cur[name].isna().sum(), len(cur)
+        )
         if kind in ("datetime", "identifier"):
             column["reason"] = f"not tested: {kind} columns describe when or which rows, not what they contain"
         elif r_values.empty or c_values.empty:
@@ -220,8 +250,13 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
             column |= _categorical_tests(r_values, c_values)
             tested.append(column)
         columns.append(column)
-    for column, adjusted in zip(tested, adjust([c["p_value"] for c in tested], options.correction), strict=True):
-        column["p_value_adjusted"] = adjusted
+    # One multiplicity adjustment for every decision: the per-column tests, the missing-share tests and the
+    # new-category tests together, so that more rules do not mean more false alarms.
+    decisions = [(c, "p_value") for c in tested] + [(c, "missing_p_value") for c in columns]
+    decisions += [(c, "new_category_p_value") for c in tested if "new_category_p_value" in c]
+    for (column, key), adjusted in zip(decisions, adjust([c[key] for c, key in decisions], options.correction),
+                                       strict=True):  # fmt: skip
+        column[f"{key}_adjusted"] = adjusted
     for column in columns:
         _verdict(column, options, len(cur))
     drifted = [c for c in columns if c["drifted"]]
@@ -235,12 +270,14 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
             "alpha": options.alpha,
             "correction": "Benjamini–Hochberg" if options.correction == "bh" else "Bonferroni",
             "effect_threshold": options.effect_threshold,
+            "categorical_effect_threshold": options.categorical_effect_threshold,
             "missing_threshold": options.missing_threshold,
             "psi": f"{PSI_BINS} bins at reference quantiles (deciles) for numeric columns, one per category "
             f"otherwise; empty bins count as {PSI_EPSILON}; < 0.1 small, 0.1–0.25 moderate, > 0.25 large",
             "gate": "drifted = adjusted p < alpha and effect ≥ threshold (normalised Wasserstein for numeric, "
-            "Jensen–Shannon distance for categorical), or a missing-share jump or new categories above "
-            "the missing threshold; PSI does not gate",
+            "Jensen–Shannon distance for categorical), or a missing-share change (two-proportion test) or new "
+            "categories (binomial test against the Good–Turing unseen share) that is significant after the same "
+            "adjustment and above the missing threshold; PSI does not gate",
         },  # fmt: skip
         "adversarial": None if options.tests_only or not features else adversarial(ref, cur, features, options),
     }
@@ -256,22 +293,29 @@ def _effect(column: dict[str, Any]) -> float:
 def _verdict(column: dict[str, Any], options: DriftOptions, current_rows: int) -> None:
     reasons = []
     missing = column["missing_share"]["current"] - column["missing_share"]["reference"]
-    if abs(missing) > options.missing_threshold:
+    if abs(missing) > options.missing_threshold and column.get("missing_p_value_adjusted", 1.0) < options.alpha:
         reasons.append(f"missing {'rose' if missing > 0 else 'fell'} from {column['missing_share']['reference']:.1%} "
                        f"to {column['missing_share']['current']:.1%}")  # fmt: skip
     new = column.get("new_categories", [])
-    if new and column["new_category_share"] > options.missing_threshold:
+    # New categories are a finding when more of them appear than chance allows, or when they are what moved the
+    # column's own (significant, large) test: one large new category.
+    moved = "p_value_adjusted" in column and column["p_value_adjusted"] < options.alpha and column.get(
+        column.get("effect", ""), 0.0) >= options.categorical_effect_threshold  # fmt: skip
+    new_significant = column.get("new_category_p_value_adjusted", 1.0) < options.alpha or moved
+    if new and column["new_category_share"] > options.missing_threshold and new_significant:
         names = ", ".join(map(repr, new[:5]))
         reasons.append(f"new categories {names} hold {column['new_category_share']:.1%} of current rows")
     if "p_value_adjusted" in column:
         effect_name = column["effect"]
         effect = column[effect_name]
+        threshold = options.effect_threshold if effect_name == "wasserstein_normalized" else (
+            options.categorical_effect_threshold)  # fmt: skip
         significant = column["p_value_adjusted"] < options.alpha
-        large = effect >= options.effect_threshold
+        large = effect >= threshold
         label = "normalised Wasserstein" if effect_name == "wasserstein_normalized" else "Jensen–Shannon distance"
         if significant and large:
             reasons.append(f"{column['test']} significant (adjusted p {column['p_value_adjusted']:.2g}) and "
-                           f"{label} {effect:.3f} ≥ {options.effect_threshold}")  # fmt: skip
+                           f"{label} {effect:.3f} ≥ {threshold}")  # fmt: skip
             if column["psi"] < 0.1:
                 column["note"] = (
                     f"'{column['name']}': the {column['test']} and the {label} agree on drift while PSI is "
@@ -282,7 +326,7 @@ def _verdict(column: dict[str, Any], options: DriftOptions, current_rows: int) -
             column["note"] = (
                 f"'{column['name']}': the {column['test']} is significant (adjusted p "
                 f"{column['p_value_adjusted']:.2g}) but the {label} is only {effect:.3f}, under "
-                f"{options.effect_threshold}: with this many rows the test detects a shift too small to matter "
+                f"{threshold}: with this many rows the test detects a shift too small to matter "
                 f"(PSI {column['psi']:.3f}, {psi_reading(column['psi'])})."
             )
         elif column["psi"] >= 0.1:
@@ -389,8 +433,10 @@ def summarise(result: dict[str, Any]) -> list[str]:
     if adversarial_result:
         auc, (low, high) = adversarial_result["auc"], adversarial_result["auc_ci"]
         top = ", ".join(f"'{i['name']}'" for i in adversarial_result["importances"][:3] if i["importance"] > 0.005)
-        reading = ("the tables are hard to tell apart" if auc < 0.55 else
-                   "a model can tell the tables apart" + (f", mostly by {top}" if top else ""))  # fmt: skip
+        if low > 0.5:  # the wording follows the interval, not the point estimate
+            reading = "a model can tell the tables apart" + (f", mostly by {top}" if top else "")
+        else:
+            reading = "no evidence that a model can tell the tables apart (the interval includes 0.5)"
         says.append(f"Adversarial validation: ROC AUC {auc:.3f} (95% CI {low:.3f}–{high:.3f}): {reading}.")
         for name in adversarial_result["leakage_suspects"]:
             says.append(f"'{name}' alone separates the tables and looks like an id, a timestamp or a row counter: "
