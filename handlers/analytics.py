@@ -31,12 +31,13 @@ ANALYTICS_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="analytics
 PROGRESS_AFTER_SECONDS = 4.0
 TEAMS_CHART_BYTES = 48_000  # the chart travels inside the card: keep the message under Teams' size limit
 OPTIONS = {"y_true", "y_score", "query", "threshold", "sampling_rate", "k"}
-UPLIFT_OPTIONS = {"treatment", "outcome", "score", "revenue", "cost", "budget"}
-DRIFT_OPTIONS = {"categorical", "ignore", "target", "threshold", "correction"}
+KIND_OPTIONS = {"categorical", "numeric", "ignore"}
+UPLIFT_OPTIONS = {"treatment", "outcome", "score", "revenue", "cost", "budget"} | KIND_OPTIONS
+DRIFT_OPTIONS = {"target", "threshold", "correction"} | KIND_OPTIONS
 DRIFT_USAGE = (
     "Send `drift` with two files attached in a personal chat (first the reference, e.g. last month; then the "
     "current data), or followed by two `s3://` URIs or two file names in DATA_DIR. Options: `target=<column>`, "
-    "`categorical=a,b`, `ignore=c,d`, `threshold=0.1`, `correction=bonferroni`."
+    "`categorical=a,b` (e.g. integer codes), `numeric=c`, `ignore=d,e`, `threshold=0.1`, `correction=bonferroni`."
 )
 ALIASES = {"label": "y_true", "truth": "y_true", "score": "y_score", "prediction": "y_score", "w": "sampling_rate",
            "group": "query", "cutoff": "threshold"}  # fmt: skip
@@ -52,7 +53,8 @@ UPLIFT_USAGE = (
     "Send `uplift treatment=<column> outcome=<column>` with the experiment's data (CSV or Parquet) attached in "
     "a personal chat, or followed by an `s3://` URI or a file name in DATA_DIR. Add `revenue=<column> cost=0.5` "
     "for the profit of treating the top k% (and `budget=1000` to cap the people treated), or `score=<column>` "
-    "to evaluate an existing model's uplift scores."
+    "to evaluate an existing model's uplift scores; `categorical=a,b`, `numeric=c` and `ignore=d` say how to "
+    "read feature columns."
 )
 
 
@@ -150,13 +152,19 @@ def _uplift_job(source: tuple[bytes, str], options: dict[str, str]) -> tuple[dic
     with threadpool_limits(limits=1, user_api="openmp"):
         result = analyse(
             read_table(data, name), options["treatment"], options["outcome"], score=options.get("score"),
-            revenue=options.get("revenue"), cost=cost, budget=budget,
+            revenue=options.get("revenue"), cost=cost, budget=budget, categorical=_names(options, "categorical"),
+            numeric=_names(options, "numeric"), ignore=_names(options, "ignore"),
         )  # fmt: skip
     try:
         chart = uplift_chart(result, max_bytes=TEAMS_CHART_BYTES, dpi=80)
     except ValueError:
         chart = b""
     return result, chart
+
+
+def _names(options: dict[str, str], key: str) -> tuple[str, ...]:
+    """Return the comma-separated column names of option `key` (empty when absent)."""
+    return tuple(part.strip() for part in options.get(key, "").split(",") if part.strip())
 
 
 def _drift_job(data: list[tuple[bytes, str]], options: dict[str, str]) -> tuple[dict[str, Any], bytes | None]:
@@ -173,12 +181,10 @@ def _drift_job(data: list[tuple[bytes, str]], options: dict[str, str]) -> tuple[
     if correction not in ("bh", "bonferroni"):
         raise AnalyticsError("correction takes bh (Benjamini–Hochberg, the default) or bonferroni.")
 
-    def names(key: str) -> tuple[str, ...]:
-        return tuple(part for part in options.get(key, "").split(",") if part)
-
     reference, current = (read_table(content, name) for content, name in data)
     drift_options = DriftOptions(
-        categorical=names("categorical"), ignore=names("ignore"), target=options.get("target"),
+        categorical=_names(options, "categorical"), numeric=_names(options, "numeric"),
+        ignore=_names(options, "ignore"), target=options.get("target"),
         effect_threshold=threshold, correction=correction,
     )  # fmt: skip
     result = analyse(reference, current, drift_options)

@@ -7,6 +7,7 @@ from typing import Any
 
 from handlers.cards import card, facts, text
 from services.analytics.glossary import Entry, Glossary
+from services.analytics.wording import short
 from services.analytics.wording import signed as _signed
 from services.quoting import quote
 
@@ -81,8 +82,8 @@ def _details(result: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
                   f"rate {r['observed']:.4f}") for r in result["calibration_table"]]  # fmt: skip
         return "Calibration table", [facts(pairs)]
     if result["task"] == "multiclass":
-        pairs = [(c["label"], f"precision {c['precision']:.3f} · recall {c['recall']:.3f} · F1 {c['f1']:.3f} "
-                  f"· {c['support']:,} rows") for c in result["per_class"]]  # fmt: skip
+        pairs = [(short(c["label"], 40), f"precision {c['precision']:.3f} · recall {c['recall']:.3f} · "
+                  f"F1 {c['f1']:.3f} · {c['support']:,} rows") for c in result["per_class"]]  # fmt: skip
         return "Per-class scores", [facts(pairs)]
     if result["task"] == "regression":
         residuals = result["residuals"]
@@ -134,8 +135,8 @@ def uplift_card(result: dict[str, Any], source: str, chart_png: bytes | None) ->
     ]
     if result["drivers"]:
         body += [text("Drivers (effect differs between groups; Holm-adjusted test)", weight="Bolder"),
-                 facts([(d["name"], f"weight {d['weight']:.2f} · {d['direction']} · adj. p {d['p_value_adjusted']:.2g}")
-                        for d in result["drivers"]])]  # fmt: skip
+                 facts([(short(d["name"], 40), f"weight {d['weight']:.2f} · {d['direction']} · "
+                         f"adj. p {d['p_value_adjusted']:.2g}") for d in result["drivers"]])]  # fmt: skip
     else:
         body.append(text("Drivers: none pass the heterogeneity test, so none are named."))
     for warning in result["warnings"]:
@@ -143,7 +144,7 @@ def uplift_card(result: dict[str, Any], source: str, chart_png: bytes | None) ->
     if chart_png:
         uri = "data:image/png;base64," + base64.b64encode(chart_png).decode()
         body.append({"type": "Image", "url": uri, "altText": "Qini curve, uplift by decile, profit", "size": "Stretch"})
-    balance_rows = [(r["name"], f"SMD {r['smd']:.3f} · adj. p {r['p_value_adjusted']:.2g}"
+    balance_rows = [(short(r["name"], 40), f"SMD {r['smd']:.3f} · adj. p {r['p_value_adjusted']:.2g}"
                      + (" · flagged" if r["flagged"] else "")) for r in balance["smd"][:15]]  # fmt: skip
     details = card([text(f"Covariate balance: {balance['rule']}"), facts(balance_rows),
                     text(result["conventions"], isSubtle=True, size="Small")])  # fmt: skip
@@ -177,7 +178,7 @@ def drift_card(result: dict[str, Any], names: tuple[str, str], chart_png: bytes 
     ]
     if drifted:
         body += [text("Drifted columns", weight="Bolder"),
-                 facts([(c["name"], f"{c['reason']} ({_effect_text(c)})" if "significant" not in c["reason"]
+                 facts([(short(c["name"], 40), f"{c['reason']} ({_effect_text(c)})" if "significant" not in c["reason"]
                          else _effect_text(c)) for c in drifted[:8]])]  # fmt: skip
     adversarial = result.get("adversarial")
     if adversarial:
@@ -186,7 +187,7 @@ def drift_card(result: dict[str, Any], names: tuple[str, str], chart_png: bytes 
     if chart_png:
         uri = "data:image/png;base64," + base64.b64encode(chart_png).decode()
         body.append({"type": "Image", "url": uri, "altText": "Distributions of drifted columns", "size": "Stretch"})
-    every = facts([(f"{c['name']} ({c['kind']})", ("DRIFT · " if c["drifted"] else "") + _effect_text(c))
+    every = facts([(f"{short(c['name'], 40)} ({c['kind']})", ("DRIFT · " if c["drifted"] else "") + _effect_text(c))
                    for c in result["columns"]])  # fmt: skip
     rules = text(result["rules"]["gate"] + ". PSI: " + result["rules"]["psi"] + ".", isSubtle=True, size="Small")
     return card(body, [{"type": "Action.ShowCard", "title": "Show all columns", "card": card([every, rules])}])

@@ -201,7 +201,8 @@ async def test_every_forged_request_gets_401_and_reaches_nothing(start_bot):
         assert len(backend.questions) == 1
 
 
-@pytest.mark.parametrize("leeway", [0, 60, 299])
+@pytest.mark.parametrize("leeway", [0, 60, 280])  # 280, not 299: a loaded CI machine can spend seconds before
+# validation (a 299 s skew failed once when the request reached the edge 2 s after minting)
 async def test_clock_skew_within_the_leeway_is_accepted(start_bot, leeway):
     with OpenIdServer() as openid:
         bot = await start_bot(

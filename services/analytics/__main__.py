@@ -64,6 +64,7 @@ def run_uplift(args: argparse.Namespace) -> int:
     result = analyse(
         read_table(args.data), args.treatment, args.outcome, score=args.score, revenue=args.revenue,
         cost=args.cost, budget=args.budget, bootstrap=args.bootstrap, seed=args.seed,
+        categorical=tuple(args.categorical), numeric=tuple(args.numeric), ignore=tuple(args.ignore),
     )  # fmt: skip
     if args.chart:
         with open(args.chart, "wb") as handle:
@@ -89,9 +90,9 @@ def run_drift(args: argparse.Namespace) -> int:
     from services.analytics.tables import read_table
 
     options = DriftOptions(
-        categorical=tuple(args.categorical), ignore=tuple(args.ignore), target=args.target,
-        correction=args.correction, effect_threshold=args.threshold, alpha=args.alpha, max_rows=args.max_rows,
-        tests_only=args.tests_only, seed=args.seed,
+        categorical=tuple(args.categorical), numeric=tuple(args.numeric), ignore=tuple(args.ignore),
+        target=args.target, correction=args.correction, effect_threshold=args.threshold, alpha=args.alpha,
+        max_rows=args.max_rows, tests_only=args.tests_only, seed=args.seed,
     )  # fmt: skip
     reference, current = read_table(args.reference), read_table(args.current)
     result = analyse(reference, current, options)
@@ -105,6 +106,17 @@ def run_drift(args: argparse.Namespace) -> int:
     else:
         print("\n".join(f"- {line}" for line in result["summary"]))
     return 0
+
+
+def _columns(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _kind_overrides(parser: argparse.ArgumentParser) -> None:
+    """Add --categorical, --numeric and --ignore (each repeatable or comma-separated) to `parser`."""
+    for flag, meaning in (("categorical", "read these columns as categories (e.g. integer codes)"),
+                          ("numeric", "read these columns as numbers"), ("ignore", "leave these columns out")):
+        parser.add_argument(f"--{flag}", action="extend", type=_columns, default=[], help=meaning)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,13 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     uplift.add_argument("--budget", type=int, help="the most people that can be treated")
     uplift.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the Qini interval")
     uplift.add_argument("--seed", type=int, default=0, help="random seed (folds, sampling, bootstrap)")
+    _kind_overrides(uplift)
     uplift.add_argument("--json", action="store_true", help="print one JSON document")
     uplift.add_argument("--chart", help="write the chart to this PNG file")
     drift = commands.add_parser("drift", help="did the data drift between two tables?")
     drift.add_argument("reference", help="CSV or Parquet file: the reference (e.g. last month)")
     drift.add_argument("current", help="CSV or Parquet file: the current data (e.g. this month)")
-    drift.add_argument("--categorical", action="append", default=[], help="treat this column as categorical")
-    drift.add_argument("--ignore", action="append", default=[], help="leave this column out")
+    _kind_overrides(drift)
     drift.add_argument("--target", help="the label column: tested for drift, kept out of adversarial validation")
     drift.add_argument("--correction", choices=["bh", "bonferroni"], default="bh", help="multiple-testing method")
     drift.add_argument("--threshold", type=float, default=0.1, help="effect size that gates drift (default 0.1)")

@@ -1,20 +1,22 @@
 """Data drift between a reference and a current table: per-column tests, adversarial validation, a verdict.
 
-Per column (chosen by kind): numeric → two-sample Kolmogorov–Smirnov, Wasserstein distance over the
-reference standard deviation (population sd), PSI on reference-decile bins, mean shift in reference sds;
+Per column, by its kind (services/analytics/columns.py: integer codes are categories, numbers stored as
+text are numbers, identifiers and free text are reported and left untested): numeric → two-sample
+Kolmogorov–Smirnov, Wasserstein distance over the reference standard deviation (population sd), PSI on
+reference-decile bins, mean shift in reference sds;
 categorical and boolean → chi-square test of homogeneity on the two samples' counts, Jensen–Shannon
 distance (natural log), PSI per category. Every column: the change in missing share, and categories the
 reference never had. p-values are adjusted across columns (Benjamini–Hochberg by default, or Bonferroni).
 A column drifts when its adjusted test is significant **and** its effect size passes the threshold
-(normalised Wasserstein for numeric, Jensen–Shannon for categorical, 0.1 by default), or when its missing
-share or its new categories move by more than `missing_threshold` of rows. PSI is reported, not gating.
+(normalised Wasserstein 0.1 for numeric, Jensen–Shannon 0.05 for categorical), or when its missing share
+(two-proportion test) or its new categories (binomial test) move significantly, in the same adjustment.
+PSI is reported, not gating.
 Adversarial validation trains scikit-learn's HistGradientBoostingClassifier to tell the tables apart.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,12 +25,14 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from services.analytics.columns import as_numbers, infer_kind, kind_notes
 from services.analytics.errors import AnalyticsError
+from services.analytics.tables import require_column
+from services.analytics.wording import short
 from services.quoting import quote
 
 PSI_BINS = 10
 PSI_EPSILON = 1e-4  # share given to an empty bin so PSI stays finite
-_ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key|index)$|^id[_\s-]", re.I)
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class DriftOptions:
     """What the analysis may change: kind overrides, thresholds, multiple-testing method, sampling."""
 
     categorical: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
     target: str | None = None
     alpha: float = 0.05
@@ -64,31 +69,6 @@ def psi(reference_share: np.ndarray, current_share: np.ndarray) -> float:
     r = np.maximum(reference_share, PSI_EPSILON)
     c = np.maximum(current_share, PSI_EPSILON)
     return float(np.sum((c - r) * np.log(c / r)))
-
-
-def infer_kind(series: pd.Series, name: str, options: DriftOptions) -> str:
-    """Return the column's kind: numeric, categorical, boolean, datetime, or identifier (ids and free text)."""
-    if name in options.categorical:
-        return "categorical"
-    values = series.dropna()
-    if pd.api.types.is_bool_dtype(series) or (values.nunique() == 2 and set(map(str, values.unique())) <= {
-            "0", "1", "0.0", "1.0", "True", "False", "true", "false", "yes", "no"}):  # fmt: skip
-        return "boolean"
-    if pd.api.types.is_datetime64_any_dtype(series):
-        return "datetime"
-    if _ID_NAME.search(name):
-        return "identifier"
-    if pd.api.types.is_numeric_dtype(series):
-        unique_share = values.nunique() / max(len(values), 1)
-        if pd.api.types.is_integer_dtype(values) and unique_share > 0.95 and len(values) > 50:
-            return "identifier"  # a row counter
-        return "numeric"
-    sample = values.astype(str).head(200)
-    if len(sample) and sample.str.match(r"^\d{4}-\d{2}-\d{2}").mean() > 0.9:
-        return "datetime"
-    if values.nunique() > 0.5 * len(values) and len(values) > 50:
-        return "identifier"
-    return "categorical"
 
 
 def ks_and_wasserstein(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float, float]:
@@ -205,6 +185,8 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
     options = options or DriftOptions()
     if reference.empty or current.empty:
         raise AnalyticsError(f"The {'reference' if reference.empty else 'current'} table has no rows.")
+    for name in (*options.categorical, *options.numeric, *options.ignore):
+        require_column(reference, name, "an option")
     common = [c for c in reference.columns if c in set(current.columns) and c not in options.ignore]
     if not common:
         left = ", ".join(quote(str(c), 40) for c in reference.columns[:8])
@@ -223,16 +205,19 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
     ref = _sample(reference[common], options.max_rows, options.seed)
     cur = _sample(current[common], options.max_rows, options.seed)
     sampled = len(ref) < rows["reference"] or len(cur) < rows["current"]
-    columns, tested = [], []
+    columns, tested, kinds = [], [], {}
     for name in common:
         both = pd.concat(  # kinds from a seeded random sample: sorted files make the first rows unrepresentative
             [ref[name].sample(min(5_000, len(ref)), random_state=options.seed),
              cur[name].sample(min(5_000, len(cur)), random_state=options.seed)], ignore_index=True,
         )  # fmt: skip
-        kind = infer_kind(both, str(name), options)
+        kind_of = infer_kind(both, str(name), options.categorical, options.numeric)
+        kind, kinds[str(name)] = kind_of.kind, kind_of
+        ref, cur = _read_as(ref, cur, name, kind)
         r_missing, c_missing = float(ref[name].isna().mean()), float(cur[name].isna().mean())
         column: dict[str, Any] = {
-            "name": str(name), "kind": kind, "missing_share": {"reference": r_missing, "current": c_missing},
+            "name": str(name), "kind": kind, "kind_detail": kind_of.detail,
+            "missing_share": {"reference": r_missing, "current": c_missing},
             "new_categories": [], "drifted": False, "reason": "",
         }  # fmt: skip
         r_values, c_values = ref[name].dropna(), cur[name].dropna()
@@ -279,10 +264,25 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
             "categories (binomial test against the Good–Turing unseen share) that is significant after the same "
             "adjustment and above the missing threshold; PSI does not gate",
         },  # fmt: skip
-        "adversarial": None if options.tests_only or not features else adversarial(ref, cur, features, options),
+        "adversarial": None if options.tests_only or not features else adversarial(
+            ref, cur, features, options, {n for n, k in kinds.items() if k.kind == "categorical"}),
+        "kind_notes": kind_notes(kinds),
     }
     result["summary"] = summarise(result)
     return result
+
+
+def _read_as(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, kind: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return both tables with column `name` converted for its kind: text numbers as floats, integer codes as
+    integers (so that categories read '12', not '12.0'); the tables unchanged otherwise."""
+    if kind == "numeric" and not pd.api.types.is_numeric_dtype(ref[name]):
+        convert = as_numbers
+    elif kind == "categorical" and pd.api.types.is_float_dtype(ref[name]):
+        def convert(series: pd.Series) -> pd.Series:
+            return series.round().astype("Int64")
+    else:
+        return ref, cur
+    return ref.assign(**{str(name): convert(ref[name])}), cur.assign(**{str(name): convert(cur[name])})
 
 
 def _effect(column: dict[str, Any]) -> float:
@@ -318,21 +318,21 @@ def _verdict(column: dict[str, Any], options: DriftOptions, current_rows: int) -
                            f"{label} {effect:.3f} ≥ {threshold}")  # fmt: skip
             if column["psi"] < 0.1:
                 column["note"] = (
-                    f"'{column['name']}': the {column['test']} and the {label} agree on drift while PSI is "
+                    f"'{short(column['name'], 40)}': the {column['test']} and the {label} agree on drift while PSI is "
                     f"{column['psi']:.3f} (small): PSI compares shares in ten wide bins, which a steady shift of "
                     "the whole distribution barely moves, so PSI alone would miss it."
                 )
         elif significant:
             column["note"] = (
-                f"'{column['name']}': the {column['test']} is significant (adjusted p "
+                f"'{short(column['name'], 40)}': the {column['test']} is significant (adjusted p "
                 f"{column['p_value_adjusted']:.2g}) but the {label} is only {effect:.3f}, under "
                 f"{threshold}: with this many rows the test detects a shift too small to matter "
                 f"(PSI {column['psi']:.3f}, {psi_reading(column['psi'])})."
             )
         elif column["psi"] >= 0.1:
             column["note"] = (
-                f"'{column['name']}': PSI {column['psi']:.3f} ({psi_reading(column['psi'])}) but the test is not "
-                "significant: the sample is too small to be sure."
+                f"'{short(column['name'], 40)}': PSI {column['psi']:.3f} ({psi_reading(column['psi'])}) but the test "
+                "is not significant: the sample is too small to be sure."
             )
     column["drifted"] = bool(reasons)
     column["reason"] = "; ".join(reasons) if reasons else column["reason"] or "no drift"
@@ -345,9 +345,16 @@ def _hanley_mcneil(auc: float, positives: int, negatives: int) -> list[float]:
     return [max(0.0, auc - 1.96 * se), min(1.0, auc + 1.96 * se)]
 
 
-def adversarial(ref: pd.DataFrame, cur: pd.DataFrame, features: list[str], options: DriftOptions) -> dict[str, Any]:
+def adversarial(
+    ref: pd.DataFrame,
+    cur: pd.DataFrame,
+    features: list[str],
+    options: DriftOptions,
+    categorical: frozenset[str] | set[str] = frozenset(),
+) -> dict[str, Any]:
     """Train a classifier to tell current rows (1) from reference rows (0): k-fold out-of-fold ROC AUC with a
-    95% Hanley–McNeil interval, and permutation importances on held-out rows (a bounded sample per fold)."""
+    95% Hanley–McNeil interval, and permutation importances on held-out rows (a bounded sample per fold).
+    Text columns and those in `categorical` are categories (the 50 most frequent values, the rest 'other')."""
     from sklearn.ensemble import HistGradientBoostingClassifier  # only here: `--tests-only` never pays for it
     from sklearn.inspection import permutation_importance
     from sklearn.metrics import roc_auc_score
@@ -357,7 +364,7 @@ def adversarial(ref: pd.DataFrame, cur: pd.DataFrame, features: list[str], optio
     cur = _sample(cur[features], options.adversarial_rows, options.seed)
     x = pd.concat([ref, cur], ignore_index=True)
     for name in features:
-        if not pd.api.types.is_numeric_dtype(x[name]) or pd.api.types.is_bool_dtype(x[name]):
+        if name in categorical or not pd.api.types.is_numeric_dtype(x[name]) or pd.api.types.is_bool_dtype(x[name]):
             top = x[name].astype(str).value_counts().index[:50]
             x[name] = x[name].astype(str).where(x[name].astype(str).isin(top), "other").astype("category")
     y = np.r_[np.zeros(len(ref)), np.ones(len(cur))]
@@ -403,13 +410,13 @@ def _looks_like_an_index(ref: pd.Series, cur: pd.Series) -> bool:
 
 
 def _describe(column: dict[str, Any]) -> str:
-    name = column["name"]
+    name = short(column["name"], 40)
     if column["kind"] == "numeric" and "mean_shift_sd" in column:
         shift = column["mean_shift_sd"]
         return f"'{name}' mean {'up' if shift >= 0 else 'down'} {abs(shift):.2f} sd"
     if column.get("top_changes"):
         change = column["top_changes"][0]
-        return (f"'{name}': share of '{change['category']}' from {change['reference_share']:.0%} to "
+        return (f"'{name}': share of '{short(change['category'], 30)}' from {change['reference_share']:.0%} to "
                 f"{change['current_share']:.0%}")  # fmt: skip
     return f"'{name}'"
 
@@ -420,7 +427,7 @@ def summarise(result: dict[str, Any]) -> list[str]:
     tested = [c for c in result["columns"] if "p_value" in c or c["drifted"]]
     says = []
     if drifted:
-        moved = "; ".join(_describe(c) if "significant" in c["reason"] else f"'{c['name']}' {c['reason']}"
+        moved = "; ".join(_describe(c) if "significant" in c["reason"] else f"'{short(c['name'], 40)}' {c['reason']}"
                           for c in drifted[:5])  # fmt: skip
         says.append(f"Drift in {len(drifted)} of {len(tested)} tested columns: {moved}.")
     else:
@@ -428,21 +435,23 @@ def summarise(result: dict[str, Any]) -> list[str]:
     for column in drifted[:5]:
         extra = [part.strip() for part in column["reason"].split(";") if "significant" not in part]
         if extra and "significant" in column["reason"]:
-            says.append(f"'{column['name']}' also: {'; '.join(extra)}.")
+            says.append(f"'{short(column['name'], 40)}' also: {'; '.join(extra)}.")
     adversarial_result = result.get("adversarial")
     if adversarial_result:
         auc, (low, high) = adversarial_result["auc"], adversarial_result["auc_ci"]
-        top = ", ".join(f"'{i['name']}'" for i in adversarial_result["importances"][:3] if i["importance"] > 0.005)
+        top = ", ".join(f"'{short(i['name'], 40)}'" for i in adversarial_result["importances"][:3]
+                        if i["importance"] > 0.005)  # fmt: skip
         if low > 0.5:  # the wording follows the interval, not the point estimate
             reading = "a model can tell the tables apart" + (f", mostly by {top}" if top else "")
         else:
             reading = "no evidence that a model can tell the tables apart (the interval includes 0.5)"
         says.append(f"Adversarial validation: ROC AUC {auc:.3f} (95% CI {low:.3f}–{high:.3f}): {reading}.")
         for name in adversarial_result["leakage_suspects"]:
-            says.append(f"'{name}' alone separates the tables and looks like an id, a timestamp or a row counter: "
-                        "likely leakage of when rows were collected, not drift in what they contain.")  # fmt: skip
+            says.append(f"'{short(name, 40)}' alone separates the tables and looks like an id, a timestamp or a "
+                        "row counter: likely leakage of when rows were collected, not drift in what they "
+                        "contain.")  # fmt: skip
     notes = [c["note"] for c in result["columns"] if c.get("note")]
-    says += notes[:3]
+    says += notes[:3] + result.get("kind_notes", [])
     if result["rows"]["sampled"]:
         says.append(f"Sampled uniformly (seed fixed) to {result['rows']['reference_used']:,} reference and "
                     f"{result['rows']['current_used']:,} current rows.")  # fmt: skip

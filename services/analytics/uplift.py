@@ -10,7 +10,6 @@ features that drive predicted uplift (a surrogate model, permutation importance 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.inspection import permutation_importance
 from sklearn.model_selection import KFold
 
+from services.analytics.columns import ColumnKind, as_numbers, infer_kind, kind_notes
 from services.analytics.errors import AnalyticsError
 from services.analytics.tables import require_column
 from services.analytics.uplift_decision import (
@@ -47,7 +47,6 @@ MAX_TRAIN_ROWS = 100_000  # per model fit: beyond this, a uniform sample trains 
 MIN_ARM = 50  # below this many rows in an arm, the answer warns that every estimate is very uncertain
 MIN_FIT_ARM = 10  # fitting learners needs this many rows per arm; given scores need only non-empty arms
 K_SHARES = (0.1, 0.2, 0.3, 0.5)
-_ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key)$|^id[_\s-]", re.I)
 
 
 def _binary(series: pd.Series, column: str, role: str) -> tuple[np.ndarray, str]:
@@ -61,29 +60,32 @@ def _binary(series: pd.Series, column: str, role: str) -> tuple[np.ndarray, str]
     return (series == treated).to_numpy(dtype=float), str(treated)
 
 
-def _features(table: pd.DataFrame, exclude: set[str], required: bool = True) -> tuple[pd.DataFrame, list[str]]:
-    """Return the model features (numeric as floats, text as categories) and the columns left out as ids/dates."""
-    kept, skipped = {}, []
+def _features(
+    table: pd.DataFrame, exclude: set[str], required: bool = True,
+    categorical: tuple[str, ...] = (), numeric: tuple[str, ...] = (),
+) -> tuple[pd.DataFrame, dict[str, ColumnKind]]:
+    """Return the model features (numbers as floats, categories with their 30 most frequent values and 'other')
+    and every column's kind (services/analytics/columns.py); identifiers and dates are left out."""
+    kept, kinds = {}, {}
     for column in table.columns:
         if column in exclude:
             continue
         series = table[column]
-        if pd.api.types.is_datetime64_any_dtype(series) or _ID_NAME.search(str(column)):
-            skipped.append(str(column))
-        elif pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
-            if pd.api.types.is_integer_dtype(series) and series.is_unique and len(series) > 50:
-                skipped.append(str(column))  # a row counter, not a feature
-            else:
-                kept[str(column)] = series.astype(float)
+        sample = series.sample(min(5_000, len(series)), random_state=0)  # sorted files: first rows unrepresentative
+        kinds[str(column)] = kind = infer_kind(sample, str(column), categorical, numeric)
+        if kind.kind in ("identifier", "datetime"):
+            continue
+        if kind.kind == "numeric" or (kind.kind == "boolean" and pd.api.types.is_numeric_dtype(series)):
+            kept[str(column)] = as_numbers(series)
         else:
-            if series.nunique() > 0.5 * len(series) and len(series) > 50:
-                skipped.append(str(column))  # free text or identifiers
-                continue
-            top = series.value_counts().index[:30]
-            kept[str(column)] = series.where(series.isin(top), "other").astype("category")
+            if pd.api.types.is_float_dtype(series):  # integer codes: '12', not '12.0'
+                series = series.round().astype("Int64")
+            text = series.map(str).where(series.notna())  # missing stays missing (NaN), not a category
+            top = text.value_counts().index[:30]
+            kept[str(column)] = text.where(text.isin(top) | text.isna(), "other").astype("category")
     if not kept and required:
         raise AnalyticsError("The table has no feature columns besides treatment and outcome: add customer attributes.")
-    return pd.DataFrame(kept, index=table.index), skipped
+    return pd.DataFrame(kept, index=table.index), kinds
 
 
 def average_effect(y: np.ndarray, t: np.ndarray) -> dict[str, Any]:
@@ -188,7 +190,7 @@ def _group_text(row: dict[str, Any], group: dict[str, Any]) -> str:
     name = short(row["name"], 40)
     if row["split"] == "categories":
         return f"{name} is '{short(group['group'], 30)}'"
-    return f"{name} is {group['group']} its {row['split']}"
+    return f"{name} is {short(group['group'], 30)} its {row['split']}"
 
 
 def break_even(deciles: list[dict[str, Any]], cost: float) -> int:
@@ -212,10 +214,14 @@ def analyse(
     budget: int | None = None,
     bootstrap: int = 200,
     seed: int = 0,
+    categorical: tuple[str, ...] = (),
+    numeric: tuple[str, ...] = (),
+    ignore: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Return the uplift analysis as plain data (see the module docstring); AnalyticsError for unusable input.
 
-    Without a cost, the decision uses cost 0 and the outcome (or outcome × revenue) as the value."""
+    Without a cost, the decision uses cost 0 and the outcome (or outcome × revenue) as the value. `categorical`,
+    `numeric` and `ignore` override the kinds read from the features (services/analytics/columns.py)."""
     t_raw = require_column(table, treatment, "treatment")
     y_raw = require_column(table, outcome, "outcome")
     if revenue:
@@ -251,7 +257,10 @@ def analyse(
                "in each arm (with score=<column>, any experiment with both arms can be evaluated).")
         )  # fmt: skip
     exclude = {treatment, outcome} | {c for c in (score, revenue) if c}
-    features, skipped = _features(table, exclude, required=not score)  # given scores need no features
+    for name in (*categorical, *numeric, *ignore):
+        require_column(table, name, "an option")
+    features, kinds = _features(table.drop(columns=[c for c in ignore if c not in exclude]), exclude,
+                                required=not score, categorical=categorical, numeric=numeric)  # fmt: skip
     warnings = []
     checks = balance_tests(features, t)
     unbalanced = [r for r in checks if r["flagged"]]
@@ -320,7 +329,9 @@ def analyse(
             "profit": profit_curve(uplift, value, t, cost or 0.0),
         },
         "features": list(features.columns),
-        "skipped_columns": skipped,
+        "skipped_columns": [n for n, k in kinds.items() if k.kind in ("identifier", "datetime")] + list(ignore),
+        "column_kinds": {n: {"kind": k.kind, "detail": k.detail} for n, k in kinds.items()},
+        "kind_notes": kind_notes(kinds),
         "training": {"folds": folds, "max_rows_per_model": MAX_TRAIN_ROWS} if folds else {},
         "conventions": (
             "Qini coefficient = scikit-uplift qini_auc_score (negative_effect=True); uplift AUC = scikit-uplift "
@@ -409,4 +420,4 @@ def summarise(r: dict[str, Any]) -> list[str]:
         )
     else:
         says.append("No feature changes the measured effect reliably: no drivers are named.")
-    return says + [w for w in r["warnings"] if w not in says]
+    return says + [w for w in r["warnings"] if w not in says] + r.get("kind_notes", [])

@@ -1,0 +1,125 @@
+"""What a column is, read from its values and its name: one set of rules for drift and uplift.
+
+Kinds: numeric, categorical, boolean, datetime, identifier (ids, row counters, names and free text: they say
+which row, not what it contains, so they are reported and left out). Beyond the dtype pandas guessed:
+- integer codes: integers under a code-like name (`villnum`, `region`, `store_code`, `zip`) with at most
+  MAX_CODES distinct values are categories, not quantities;
+- numbers stored as text (`"1,234"`, `"$12"`, `"7%"`, a stray `"unknown"`) are numbers when at least 95% of
+  the values parse; text with leading zeros (`"00123"`) is a code and stays text;
+- identifiers: an id-like name on integers or text, a column of distinct integers that fills its range (a row
+  counter), or text with more distinct values than half the rows. A number with a fractional part (an income,
+  a price index) is never an identifier, whatever its name.
+The user overrides with `categorical=`, `numeric=` (and `ignore=`, applied by the callers).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from services.quoting import quote
+
+ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key|index)$|^id[_\s-]", re.I)
+CODE_NAME = re.compile(
+    r"(num|nr|code)$|(^|[_\s-])(no|cd|zip|zipcode|postcode|postal|region|district|village|county|state|country|"
+    r"branch|store|site|cluster|segment|category|cat|class|type|group|sector|industry)$",
+    re.I,
+)
+MAX_CODES = 500
+NUMERIC_TEXT_SHARE = 0.95
+BOOLEAN_VALUES = {"0", "1", "0.0", "1.0", "True", "False", "true", "false", "yes", "no"}
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_LEADING_ZERO = re.compile(r"^0\d")
+
+
+@dataclass(frozen=True)
+class ColumnKind:
+    """A column's kind and, when the dtype alone would have said otherwise, why (`detail`)."""
+
+    kind: str
+    detail: str = ""
+
+
+def as_numbers(series: pd.Series) -> pd.Series:
+    """Return `series` as floats: text numbers parsed (spaces, a currency sign, `%` and thousands commas
+    removed), anything else NaN. Numeric series are returned as floats unchanged."""
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return series.astype(float)
+    text = series.astype("string").str.strip().str.replace(r"^[$€£¥]\s*|\s*%$", "", regex=True)
+    text = text.where(~text.str.match(_THOUSANDS.pattern, na=False), text.str.replace(",", "", regex=False))
+    return pd.to_numeric(text, errors="coerce").astype(float)
+
+
+def _integer_valued(values: pd.Series) -> bool:
+    if pd.api.types.is_integer_dtype(values):
+        return True
+    numbers = values.to_numpy(dtype=float)
+    return bool(numbers.size) and bool(np.all(np.isfinite(numbers))) and bool(np.all(numbers == np.round(numbers)))
+
+
+def _numeric_kind(values: pd.Series, name: str, detail: str = "") -> ColumnKind:
+    if not _integer_valued(values):
+        return ColumnKind("numeric", detail)
+    distinct = values.nunique()
+    if ID_NAME.search(name):
+        return ColumnKind("identifier", "its name looks like an id")
+    if CODE_NAME.search(name) and 2 < distinct <= min(MAX_CODES, 0.5 * len(values)):
+        return ColumnKind("categorical", "integer codes")
+    if len(values) > 50 and distinct > 0.95 * len(values):
+        span = float(values.max()) - float(values.min()) + 1
+        if span <= 2 * distinct:  # distinct integers filling their range: a row counter or a sequence number
+            return ColumnKind("identifier", "a row counter")
+    return ColumnKind("numeric", detail)
+
+
+def infer_kind(
+    series: pd.Series, name: str, categorical: tuple[str, ...] = (), numeric: tuple[str, ...] = ()
+) -> ColumnKind:
+    """Return the kind of `series` (a sample of the column is enough) named `name`; `categorical` and `numeric`
+    are the user's overrides. See the module docstring for the rules."""
+    if name in categorical:
+        return ColumnKind("categorical", "as you asked")
+    values = series.dropna()
+    if name in numeric:
+        return ColumnKind("numeric", "as you asked")
+    if pd.api.types.is_bool_dtype(series) or (
+        values.nunique() == 2 and set(map(str, values.unique())) <= BOOLEAN_VALUES
+    ):
+        return ColumnKind("boolean")
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return ColumnKind("datetime")
+    if pd.api.types.is_numeric_dtype(series):
+        return _numeric_kind(values, name)
+    text = values.astype(str)
+    sample = text.head(200)
+    if len(sample) and sample.str.match(r"^\d{4}-\d{2}-\d{2}").mean() > 0.9:
+        return ColumnKind("datetime")
+    numbers = as_numbers(text)
+    if len(text) and numbers.notna().mean() >= NUMERIC_TEXT_SHARE and text.str.match(_LEADING_ZERO).mean() < 0.05:
+        return _numeric_kind(numbers.dropna(), name, "numbers stored as text")
+    if ID_NAME.search(name):
+        return ColumnKind("identifier", "its name looks like an id")
+    if values.nunique() > 0.5 * len(values) and len(values) > 50:
+        return ColumnKind("identifier", "nearly every value differs (names, ids or free text)")
+    return ColumnKind("categorical")
+
+
+def kind_notes(kinds: dict[str, ColumnKind]) -> list[str]:
+    """Return one sentence per group of columns whose kind is not what their dtype says (codes read as
+    categories, text read as numbers, identifiers left out), with the options that override it; [] if none."""
+    def names(kind: str, detail: str | None = None) -> str:
+        chosen = [n for n, k in kinds.items() if k.kind == kind and (detail is None or k.detail == detail)]
+        shown = ", ".join(f"'{quote(n, 40)}'" for n in chosen[:6])
+        return shown + (f" and {len(chosen) - 6} more" if len(chosen) > 6 else "")
+
+    notes = []
+    if codes := names("categorical", "integer codes"):
+        notes.append(f"Read as categories (integer codes): {codes}; say numeric=<columns> if they are quantities.")
+    if text := names("numeric", "numbers stored as text"):
+        notes.append(f"Read as numbers (stored as text; values that are not numbers count as missing): {text}.")
+    if ids := names("identifier"):
+        notes.append(f"Left out as identifiers or free text: {ids}; say categorical=<columns> to include them.")
+    return notes
