@@ -85,3 +85,19 @@ def test_uplift_reads_village_codes_as_categories_on_a_published_experiment():
     as_numbers_too = uplift.analyse(data, "any", "got", bootstrap=20, numeric=("villnum",), ignore=("tinc",))
     assert as_numbers_too["column_kinds"]["villnum"]["kind"] == "numeric"
     assert "tinc" not in as_numbers_too["features"] and "tinc" in as_numbers_too["skipped_columns"]
+
+
+def test_column_names_and_values_from_a_file_are_inert_and_short_in_summaries_and_cards():
+    import json
+
+    from handlers.analytics_cards import drift_card
+
+    link = "[Verify your account](https://evil.example/login)" + "x" * 300
+    image = "![x](https://evil.example/p.png)"
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame({link: rng.normal(0, 1, 500), "plan": rng.choice(["a", "b"], 500)})
+    current = pd.DataFrame({link: rng.normal(1, 1, 500), "plan": rng.choice(["a", image], 500)})
+    result = drift.analyse(reference, current, drift.DriftOptions(tests_only=True))
+    shown = json.dumps(drift_card(result, ("ref.csv", "cur.csv"), None), ensure_ascii=False)
+    for rendered in (shown, json.dumps(result["summary"], ensure_ascii=False)):
+        assert "](" not in rendered and "https://" not in rendered and "x" * 100 not in rendered

@@ -303,7 +303,7 @@ def _verdict(column: dict[str, Any], options: DriftOptions, current_rows: int) -
         column.get("effect", ""), 0.0) >= options.categorical_effect_threshold  # fmt: skip
     new_significant = column.get("new_category_p_value_adjusted", 1.0) < options.alpha or moved
     if new and column["new_category_share"] > options.missing_threshold and new_significant:
-        names = ", ".join(map(repr, new[:5]))
+        names = ", ".join(f"'{short(n, 30)}'" for n in new[:5])
         reasons.append(f"new categories {names} hold {column['new_category_share']:.1%} of current rows")
     if "p_value_adjusted" in column:
         effect_name = column["effect"]
