@@ -56,6 +56,11 @@ HEADING_CANDIDATES = 30
 # Re-rank weights (tuned on bench/retrieval_eval.py): coverage of the question dominates; the title and
 # section path, closeness of the words and BM25 break ties between passages that cover it equally.
 _W_COVERAGE, _W_HEADING, _W_PROXIMITY, _W_BM25, _W_PHRASE, _W_PAGE, _W_FOCUS = 1.0, 0.45, 0.15, 0.35, 0.15, 0.15, 0.3
+# Penalties: a label made of rare words the question does not use names something else ("csv.reader.line_num"
+# for "read a file line by line"); a changelog page mentions everything once and explains nothing.
+_W_STRAY, _W_CHANGELOG = 0.4, 0.3
+# Titles of pages that list changes ("What's New In Python 3.2", "Changelog", "Release notes").
+_CHANGELOG = re.compile(r"^\W*(?:what['’]?s\s+new|change\s*log|release\s+notes|news|changes)\b", re.I)
 _STEMMER = Stemmer.Stemmer("porter")  # the algorithm of FTS5's porter tokenizer, for the same stems
 
 
@@ -164,6 +169,7 @@ class KnowledgeIndex:
         self._lock = threading.Lock()
         self._checked_at = float("-inf")
         self._vocabulary: tuple[list[str], dict[str, int]] | None = None
+        self._passages = 0
 
     def document_count(self) -> int:
         """Return how many files are indexed."""
@@ -223,6 +229,7 @@ class KnowledgeIndex:
         if self._vocabulary is None:
             rows = self._db.execute("SELECT term, doc FROM vocabulary ORDER BY doc DESC").fetchall()
             self._vocabulary = ([term for term, _ in rows], dict(rows))
+            self._passages = self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
         return self._vocabulary
 
     @staticmethod
@@ -241,7 +248,7 @@ class KnowledgeIndex:
         """Return the stems of `text` to search for, each with its idf, typos replaced by indexed words."""
         with self._lock:
             terms, counts = self._vocab()
-            total = self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
+            total = self._passages
         stems: dict[str, float] = {}
         corrections: dict[str, str] = {}
         for word in query_terms(text):
@@ -272,6 +279,8 @@ class KnowledgeIndex:
         )
         columns = f"rowid, path, position, title, heading, body, bm25(passages, {_WEIGHTS}) AS rank"
         with self._lock:
+            _, counts = self._vocab()
+            total = self._passages
             rows = self._db.execute(
                 f"SELECT {columns} FROM passages WHERE passages MATCH ? ORDER BY rank LIMIT ?",
                 (match, max(CANDIDATES, limit)),
@@ -295,7 +304,8 @@ class KnowledgeIndex:
         best_bm25 = min(row[5] for row in rows) or -1.0
         everything = sum(query.stems.values()) or 1.0
         phrases = [(stem(a), stem(b)) for a, b in query.phrases]
-        passages = [self._rerank(row, query, everything, best_bm25, phrases) for row in rows]
+        rarity: dict[str, float] = {}
+        passages = [self._rerank(row, query, everything, best_bm25, phrases, counts, total, rarity) for row in rows]
         # A page with several passages that cover the question is about it, not mentioning it in passing.
         strong: dict[str, int] = {}
         for passage in passages:
@@ -305,7 +315,16 @@ class KnowledgeIndex:
         return ranked[:limit]
 
     @staticmethod
-    def _rerank(row: tuple, query: Query, everything: float, best_bm25: float, phrases: list) -> Passage:
+    def _rerank(
+        row: tuple,
+        query: Query,
+        everything: float,
+        best_bm25: float,
+        phrases: list,
+        counts: dict[str, int],
+        total: int,
+        rarity: dict[str, float],
+    ) -> Passage:
         path, position, title, heading, body, bm25 = row
         head_tokens = stems_of(f"{title} › {heading}")
         head = set(head_tokens)
@@ -329,6 +348,16 @@ class KnowledgeIndex:
             t for t in stems_of(heading.rsplit(SEPARATOR, 1)[-1] or title) if t not in _STEM_STOPS and not t.isdigit()
         }
         focus = len(label & matched) / len(label) if label else 0.0
+        # The label's words the question does not use, weighted by rarity: "line_num" and "csvreader" are
+        # rare, so "csv.csvreader.line_num" is mostly about something else; "Methods of File Objects" only
+        # adds common words. (`rarity` caches the idf of each label word over one search.)
+        stray_words = [t for t in label if t not in matched]
+        for t in stray_words:
+            if t not in rarity:
+                rarity[t] = _idf(total, counts.get(t, 0))
+        stray = sum(rarity[t] for t in stray_words)
+        named = sum(query.stems[t] for t in label if t in matched)
+        stray_share = stray / (stray + named) if stray else 0.0
         head_pairs = set(zip(head_tokens, head_tokens[1:], strict=False))
         phrase = sum(pair in head_pairs for pair in phrases) / len(phrases) if phrases else 0.0
         score = (
@@ -338,6 +367,8 @@ class KnowledgeIndex:
             + _W_BM25 * (bm25 / best_bm25)
             + _W_PHRASE * phrase
             + _W_FOCUS * focus
+            - _W_STRAY * stray_share
+            - _W_CHANGELOG * bool(_CHANGELOG.match(title))
         )
         return Passage(path, position, title, heading, body, score, coverage, matched, in_head)
 

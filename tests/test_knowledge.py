@@ -251,3 +251,34 @@ async def test_metric_questions_are_answered_from_the_glossary(shipped):
     assert "explain normalized entropy" in answer.text
     other = await ask(shipped, "what is the port of the bot?")  # not a metric: the documents answer
     assert other.citations[0].source != "glossary.toml"
+
+
+def test_a_heading_of_rare_words_the_question_lacks_does_not_win_on_one_shared_word(tmp_path):
+    # Both hold every word of the question; the API entry's label is mostly rare words the question does
+    # not use ("csvreader", "num"), so the section that reads files line by line comes first.
+    (tmp_path / "tutorial.md").write_text(
+        "# Input and output\n\n## Reading files\n\nTo read a file line by line, loop over the file object.\n"
+    )
+    (tmp_path / "csv.md").write_text(
+        "# CSV file reading\n\n## csvreader.line_num\n\nThe number of lines read from the source iterator.\n"
+    )
+    for name in ("zebra", "quagga", "okapi", "eland"):  # other documents: "objects" is a common word, "num" rare
+        (tmp_path / f"{name}.md").write_text(
+            f"# {name}\n\n## {name} objects\n\nA {name} object has methods and a file.\n"
+        )
+    hits = KnowledgeIndex(tmp_path).search("how do I read a file line by line?")
+    assert [hit.path for hit in hits[:2]] == ["tutorial.md", "csv.md"]
+
+
+def test_a_changelog_page_ranks_below_the_page_that_explains(tmp_path):
+    # The same section in a "What's New" page and in the module's own page: the changelog's wording is a
+    # little closer to the question, the module's page is the answer.
+    (tmp_path / "news.md").write_text(
+        "# What's New In Version 2.0\n\n## Zip archives\n\nThe zipfile module can compress files into a zip archive.\n"
+    )
+    (tmp_path / "zipfile.md").write_text(
+        "# zipfile module\n\n## Zip archives\n\n"
+        "The ZipFile class can compress files, and read them back, into a zip archive.\n"
+    )
+    hits = KnowledgeIndex(tmp_path).search("how do I compress files into a zip archive?")
+    assert [hit.path for hit in hits] == ["zipfile.md", "news.md"]

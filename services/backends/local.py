@@ -285,7 +285,11 @@ class LocalBackend:
             own = set(self.index.parse_query(text).stems)
             query = replace(query, stems={t: w * (2.0 if t in own else 0.5) for t, w in query.stems.items()})
         passages = self.index.search_query(query, 8)
-        if not passages or not is_answer(passages[0]):
+        # The answer is the first of the top three that matches well enough: the ranking may put a passage
+        # that names the topic in its headings just above one that holds more of the question's words.
+        first = next((i for i, passage in enumerate(passages[:3]) if is_answer(passage)), None)
+        passages = passages[first:] if first is not None else []
+        if not passages:
             if follow_up:  # the topic did not help: try the words on their own before giving up
                 return self.respond(text, "")
             return self._nothing_found(text), [], ""
