@@ -80,10 +80,11 @@ def test_feedback_is_joined_to_the_answer_it_judged():
     assert joined[1]["audit"] is None
 
 
-def run_bot(tmp_path, *args: str) -> subprocess.CompletedProcess:
+def run_bot(tmp_path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "STATE_DB": str(tmp_path / "state.db")},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "STATE_DB": str(tmp_path / "state.db")}
+        | (env or {}),
         capture_output=True, text=True, timeout=60, cwd=tmp_path,
     )  # fmt: skip
 
@@ -113,6 +114,49 @@ def test_feedback_export_carries_the_audit_record_and_usage_export_writes_csv(tm
     model = next(r for r in rows if r["dimension"] == "model")
     assert model["key"] == "amazon.nova-pro-v1:0" and model["cache_read_tokens"] == "1000"
     assert model["cost_usd"] == "0.003400"  # 2,000 × $0.80 + 500 × $3.20 + 1,000 × $0.20 per million
+
+
+@pytest.fixture
+def moto_url():
+    with moto_server() as url:
+        yield url
+
+
+def test_the_exports_read_dynamodb_and_s3_when_deployed(moto_url, tmp_path):
+    """STORE=dynamodb: feedback-export reads the feedback from the state table (not a SQLite file) and the
+    audit records from S3; usage-export reads the usage table."""
+    from services.store.dynamodb import DynamoDBStore
+    from services.usage.dynamodb import DynamoDBUsageStore, create_usage_table
+    from tests.aws import create_table
+
+    aws = aws_environment(moto_url)
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    dynamodb, s3 = (session.client(name, endpoint_url=moto_url) for name in ("dynamodb", "s3"))
+    table, usage_table, bucket = create_table(dynamodb), f"usage-{uuid.uuid4().hex[:8]}", f"audit-{uuid.uuid4().hex}"
+    create_usage_table(dynamodb, usage_table)
+    s3.create_bucket(Bucket=bucket)
+
+    async def seed() -> None:
+        store = DynamoDBStore(table, client=dynamodb)
+        await store.add_feedback(Feedback(conversation_key="k", answer_id="a1", reaction="dislike", user_id="u1"))
+        service = UsageService(DynamoDBUsageStore(usage_table, client=dynamodb), DEFAULT_PRICES,
+                               audit=S3AuditLog(bucket, client=s3))  # fmt: skip
+        turn = TurnUsage("ref1", "k", "bedrock", "answered", model_id="amazon.nova-pro-v1:0", answer_id="a1",
+                         usage=TokenUsage(input_tokens=2000, output_tokens=500))  # fmt: skip
+        await service.finish(Admission(True, "u1", "tenant:t"), turn)
+
+    asyncio.run(seed())
+    env = aws | {"STORE": "dynamodb", "DYNAMODB_TABLE": table, "USAGE_TABLE": usage_table, "AUDIT_S3_BUCKET": bucket}
+    result = run_bot(tmp_path, "feedback-export", env=env)
+    assert result.returncode == 0, result.stderr
+    (row,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert row["reaction"] == "dislike" and row["user_id"] == "u1" and row["audit"]["reference_id"] == "ref1"
+    assert not (tmp_path / "state.db").exists()  # no SQLite file was opened (or created) instead
+
+    result = run_bot(tmp_path, "usage-export", "--days", "1", env=env)
+    assert result.returncode == 0 and "exported 3 usage row(s)" in result.stderr
+    keys = {r["dimension"]: r["key"] for r in csv.DictReader(io.StringIO(result.stdout))}
+    assert keys == {"user": "u1", "team": "tenant:t", "model": "amazon.nova-pro-v1:0"}
 
 
 def test_prices_match_inference_profiles_and_longest_names_and_unknown_models_have_none():
