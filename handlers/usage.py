@@ -179,7 +179,7 @@ def dollars(micro: int) -> str:
 
 def _line(tally: Tally) -> str:
     line = f"{tally.tokens:,} tokens · {dollars(tally.cost_micro)} · {tally.turns:,} turns"
-    return line + (f" ({tally.unpriced_turns:,} not priced)" if tally.unpriced_turns else "")
+    return line + (f" ({tally.unpriced_turns:,} price unknown)" if tally.unpriced_turns else "")
 
 
 def usage_card(report: UsageReport, chart_png: bytes) -> dict[str, Any]:
@@ -198,8 +198,8 @@ def usage_card(report: UsageReport, chart_png: bytes) -> dict[str, Any]:
         ]),
     ]  # fmt: skip
     if total.unpriced_turns:
-        body.append(text(f"{total.unpriced_turns:,} turns ran on models without a price: counted in tokens only.",
-                         isSubtle=True, size="Small"))  # fmt: skip
+        unknown = f"Price unknown for {total.unpriced_turns:,} turns (models not in the price table): "
+        body.append(text(unknown + "counted in tokens only, not in the estimated cost.", isSubtle=True, size="Small"))
     if total.estimated_turns:
         body.append(text(f"{total.estimated_turns:,} stopped answers are counted with estimated tokens.",
                          isSubtle=True, size="Small"))  # fmt: skip

@@ -22,6 +22,7 @@ from services.usage import Admission, TurnUsage, UsageService
 from services.usage.audit import AuditRecord, LocalAuditLog, S3AuditLog, join_feedback
 from services.usage.prices import DEFAULT_PRICES, Price, cost_of, load_prices, price_for
 from services.usage.sqlite import SQLiteUsageStore
+from services.usage.store import Tally
 from tests.aws import aws_environment, moto_server
 
 
@@ -165,6 +166,33 @@ def test_prices_match_inference_profiles_and_longest_names_and_unknown_models_ha
     assert price_for("anthropic.claude-3-5-haiku-20241022-v1:0", DEFAULT_PRICES).input == 0.80
     assert price_for("cohere.command-r-v1:0", DEFAULT_PRICES) is None
     assert cost_of(TokenUsage(input_tokens=5), None) is None
+
+
+def test_a_newer_model_is_not_priced_as_an_older_one_but_reported_as_price_unknown(tmp_path, caplog):
+    opus_4 = DEFAULT_PRICES["anthropic.claude-opus-4"]
+    assert price_for("anthropic.claude-opus-4-20250514-v1:0", DEFAULT_PRICES) == opus_4  # date and version only
+    assert price_for("us.anthropic.claude-opus-4-5-20251101-v1:0", DEFAULT_PRICES).input == 5.0  # its own key
+    for newer in ("anthropic.claude-opus-4-7-20270101-v1:0", "anthropic.claude-sonnet-4-6", "amazon.nova-premier-v1:0"):
+        assert price_for(newer, DEFAULT_PRICES) is None, newer
+    table = DEFAULT_PRICES | {"cohere.command-r": Price(input=0.5, output=1.5)}
+    assert price_for("cohere.command-r-v1:0", table) and price_for("cohere.command-r-plus-v1:0", table) is None
+    assert price_for("amazon.nova-pro-v1:0:300k", DEFAULT_PRICES).input == 0.80  # a context-length variant
+
+    async def finish_two() -> Tally:
+        service = UsageService(SQLiteUsageStore(tmp_path / "state.db"), DEFAULT_PRICES)
+        for reference in ("r1", "r2"):
+            await service.finish(Admission(True, "u1", "tenant:t"), TurnUsage(
+                reference, "k", "bedrock", "answered", model_id="anthropic.claude-opus-4-7-20270101-v1:0",
+                usage=TokenUsage(input_tokens=1000, output_tokens=100)))  # fmt: skip
+        (row,) = [r for r in await service.store.rows("2000-01-01", "2999-12-31") if r.dimension == "model"]
+        await service.close()
+        return row.tally
+
+    tally = asyncio.run(finish_two())
+    assert tally.tokens == 2200 and tally.cost_micro == 0 and tally.unpriced_turns == 2
+    assert [r.getMessage() for r in caplog.records if "price unknown" in r.getMessage()] == [
+        "price unknown for model anthropic.claude-opus-4-7-20270101-v1:0: counted in tokens only (USAGE_PRICES_FILE)"
+    ]
 
 
 def test_a_price_file_overrides_defaults_and_a_bad_one_names_the_setting(tmp_path):

@@ -134,7 +134,7 @@ async def test_usage_is_for_admins_only_and_shows_a_card_with_a_chart(start_bot)
     images = [e for e in card["body"] if e["type"] == "Image"]
     assert images and images[0]["url"].startswith("data:image/png;base64,")
     facts = {f["title"]: f["value"] for e in card["body"] if e["type"] == "FactSet" for f in e["facts"]}
-    assert facts["Turns"] == "1" and OTHER in facts and "1 not priced" in facts[OTHER]
+    assert facts["Turns"] == "1" and OTHER in facts and "1 price unknown" in facts[OTHER]
 
     await bot.post(bot.channel().message("usage forever"))
     await bot.settle()
