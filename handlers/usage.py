@@ -76,7 +76,7 @@ async def metered(
         raise
     if not admission.allowed:
         record.outcome = report.outcome = "over_budget"
-        await service.finish(admission, record)
+        await asyncio.shield(_own_task(service.finish(admission, record)))  # its audit record, whatever happens
         await replier.send_text(admission.sentence)
         return None
     unfinished: list[tuple[TokenUsage, str]] = []
