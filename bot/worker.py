@@ -11,7 +11,6 @@ workers). Exactly one answer per activity, whatever the queue re-delivers:
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -21,7 +20,7 @@ from bot.replier import TeamsReplier
 from bot.user_tokens import UserTokenService
 from handlers.app import new_reference, run_turn
 from handlers.jobs import Job
-from handlers.report import TurnReport, current_report
+from handlers.report import TurnReport, current_report, time_limit
 from handlers.router import Router
 from services.analytics.errors import AnalyticsError
 from services.observability import hash_key
@@ -89,7 +88,7 @@ class Worker:
         replier = self.replier(job)
         try:
             with observed_turn(*_observation(job)):
-                async with asyncio.timeout(timeout):
+                async with time_limit(timeout):
                     report = await run_turn(self.router, job.turn, replier)
         except BaseException as error:
             if final_attempt and isinstance(error, Exception):

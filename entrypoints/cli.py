@@ -11,17 +11,18 @@ import sys
 
 from bot.emulator import cli as chat_cli
 from entrypoints.local import serve
+from entrypoints.wiring import create_store
 from services.settings import SettingsError, load_settings
-from services.store import SQLiteStore
 
 
 async def _export_feedback(path: str) -> int:
     """Write every stored 👍/👎 as JSON lines to `path` ('-' is standard output), each with `audit`: the audit
-    record of the answer it judged (None when not found within AUDIT_RETENTION_DAYS); return how many."""
+    record of the answer it judged (None when not found within AUDIT_RETENTION_DAYS); return how many. Reads the
+    store STORE names (SQLite at STATE_DB, or DynamoDB) and the audit log the settings name (AUDIT_DIR or S3)."""
     from services.usage.audit import audit_log_from_settings, join_feedback
 
     settings = load_settings()
-    store = SQLiteStore(settings.state_db)
+    store = create_store(settings)
     try:
         feedback = [f.model_dump(mode="json") for f in await store.list_feedback()]
     finally:
@@ -33,7 +34,8 @@ async def _export_feedback(path: str) -> int:
 
 
 async def _export_usage(path: str, days: int) -> int:
-    """Write the usage tallies of the last `days` days as CSV to `path` ('-' is standard output); return the rows."""
+    """Write the usage tallies of the last `days` days as CSV to `path` ('-' is standard output); return the rows.
+    Reads the usage store the worker writes: DynamoDB when USAGE_TABLE is set, else SQLite at STATE_DB."""
     from services.usage.report import period, to_csv
     from services.usage.service import usage_service_from_settings
 

@@ -18,12 +18,14 @@ from handlers.analytics_cards import drift_card, entry_card, evaluation_card, su
 from handlers.app import stream_answer
 from handlers.models import FileAttachment, Replier, Turn
 from handlers.router import Router
+from handlers.usage import metered
 from services.analytics.errors import AnalyticsError
 from services.analytics.glossary import Entry, glossary
 from services.backends import Backend, Question
 from services.datasets import DatasetError, download, fetch
 from services.quoting import quote
 from services.settings import Settings
+from services.usage import UsageService
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +206,11 @@ async def run_with_progress(replier: Replier, job: Any, note: str) -> Any:
     return await future
 
 
-def register_analytics(router: Router, backend: Backend, config: AnalyticsConfig) -> None:
-    """Add `explain`, `metrics`, `drift` and `uplift` to the router."""
+def register_analytics(
+    router: Router, backend: Backend, config: AnalyticsConfig, usage: UsageService | None = None
+) -> None:
+    """Add `explain`, `metrics`, `drift` and `uplift` to the router. With `usage`, the follow-up questions of
+    `explain` (the only ones that call a model) are budgeted, tallied and audited like chat turns."""
 
     @router.command("explain", "what a metric means, e.g. `explain ndcg` or `explain auc`", "define", "glossary")
     async def explain(turn: Turn, replier: Replier, rest: str) -> None:
@@ -221,7 +226,10 @@ def register_analytics(router: Router, backend: Backend, config: AnalyticsConfig
         if question and backend.name != "local":
             grounded = Question(text=_grounded(entry, question), conversation_key=turn.conversation.key,
                                 user_id=turn.user.id, user_name=turn.user.name)  # fmt: skip
-            await stream_answer(replier, backend, grounded)
+            await metered(
+                usage, turn, replier, lambda: stream_answer(replier, backend, grounded), backend=backend.name,
+                model_id=getattr(backend, "model_id", ""), question=turn.text, prompt_chars=len(grounded.text),
+            )  # fmt: skip
             return
         await replier.send_card(entry_card(entry, terms), summary=entry.meaning)
         if question:

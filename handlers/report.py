@@ -6,8 +6,11 @@ learns on it (the command, the backend, when the first text showed, tokens, the 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import time
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -65,3 +68,24 @@ def open_report(report: TurnReport) -> contextvars.Token:
 def close_report(token: contextvars.Token) -> None:
     """Restore the report that was current before `open_report`."""
     _current.reset(token)
+
+
+_limit: contextvars.ContextVar[asyncio.Timeout | None] = contextvars.ContextVar("turn_time_limit", default=None)
+
+
+@contextlib.asynccontextmanager
+async def time_limit(seconds: float) -> AsyncIterator[None]:
+    """Run the block under `asyncio.timeout(seconds)` (TimeoutError when it expires), and let the code inside
+    tell, with `timed_out()`, a cancellation by this limit from any other cancellation."""
+    async with asyncio.timeout(seconds) as limit:
+        token = _limit.set(limit)
+        try:
+            yield
+        finally:
+            _limit.reset(token)
+
+
+def timed_out() -> bool:
+    """True when the turn's time limit (`time_limit`) has expired: its cancellation is a timeout."""
+    limit = _limit.get()
+    return limit is not None and limit.expired()

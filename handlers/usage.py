@@ -1,7 +1,7 @@
 """Usage in chat: budgets and accounting around each answer, and the admins' `usage` command.
 
 Budgets are checked before the backend is called; tallies, budget settlement and the audit record follow
-the answer whatever its outcome (answered, blocked, stopped or failed).
+the answer whatever its outcome (answered, blocked, stopped, failed, timed out or cancelled).
 """
 
 from __future__ import annotations
@@ -10,15 +10,16 @@ import asyncio
 import base64
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from handlers.cards import card, facts, text
 from handlers.models import Replier, Turn
-from handlers.report import current_report
+from handlers.report import current_report, timed_out
 from handlers.router import Router
 from services.backends import FinalAnswer, TokenUsage, collect_unfinished_usage
-from services.usage import TurnUsage, UsageService, team_of
+from services.usage import Admission, TurnUsage, UsageService, team_of
+from services.usage.audit import Outcome
 from services.usage.report import UsageReport, load_report
 from services.usage.store import Tally
 
@@ -28,6 +29,7 @@ NOT_ADMIN = "The `usage` command is for the gateway's administrators; ask one of
 USAGE_HELP = "Send `usage` for the last 7 days or `usage 30` for the last 30 days."
 TOP = 10  # rows per table in the card
 Answered = tuple[FinalAnswer, str] | None
+T = TypeVar("T")
 
 
 def user_of(turn: Turn) -> str:
@@ -44,44 +46,91 @@ async def metered(
     backend: str,
     model_id: str,
     question: str,
+    prompt_chars: int | None = None,
 ) -> Answered:
     """Run `answer` (which shows the backend's answer and returns (final answer, message id), or None when the
     user stopped it) inside the budgets and the accounting; return what it returned, or None when a budget
-    refused the turn (the user got the sentence). Without a service, just run `answer`."""
+    refused the turn (the user got the sentence). Without a service, just run `answer`.
+
+    `question` is what the audit keeps (when it keeps text); `prompt_chars` the length of what is sent to the
+    model, for the budget reservation (default: the question's). However the turn ends (answered, blocked,
+    stopped, failed, timed out or cancelled), its reservation is settled, its tokens tallied and its audit
+    record written, and a cancellation cannot interrupt that halfway."""
     if service is None:
         return await answer()
     conversation = turn.conversation
     team = team_of(conversation.type, conversation.id, conversation.tenant_id)
-    admission = await service.admit(user_of(turn), team, model_id, len(question))
     report = current_report()  # the turn's report: its reference becomes the audit record's
     report.reference = report.reference or uuid.uuid4().hex[:8]
     record = TurnUsage(
         reference_id=report.reference, conversation_key=conversation.key, backend=backend, outcome="failed",
         model_id=model_id, question=question,
     )  # fmt: skip
+    chars = len(question) if prompt_chars is None else prompt_chars
+    admitting = _own_task(service.admit(user_of(turn), team, model_id, chars))
+    try:
+        admission = await asyncio.shield(admitting)
+    except asyncio.CancelledError:  # the reservation may still be made: release it, and audit, when it is
+        record.outcome = _interrupted()
+        _own_task(_finish_when_admitted(service, admitting, record))
+        raise
     if not admission.allowed:
         record.outcome = report.outcome = "over_budget"
-        await service.finish(admission, record)
+        await asyncio.shield(_own_task(service.finish(admission, record)))  # its audit record, whatever happens
         await replier.send_text(admission.sentence)
         return None
+    unfinished: list[tuple[TokenUsage, str]] = []
     try:
         with collect_unfinished_usage() as unfinished:
             answered = await answer()
-    except Exception:
-        await service.finish(admission, record)  # releases the reservation; the error policy answers the user
+        _describe(record, answered, unfinished)
+    except asyncio.CancelledError:  # the turn's time limit, or the worker shutting down
+        record.outcome = _interrupted()
+        _describe(record, None, unfinished, outcome=record.outcome)
         raise
-    _describe(record, answered, unfinished)
+    finally:  # an error keeps the outcome "failed" (the error policy answers the user); tokens 0 unless estimated
+        notes = await asyncio.shield(_own_task(service.finish(admission, record)))
     if record.usage is not None:
         report.tokens_in, report.tokens_out = record.usage.prompt_tokens, record.usage.output_tokens
-    for note in await service.finish(admission, record):
+    for note in notes:
         await replier.send_text(note)
     return answered
 
 
-def _describe(record: TurnUsage, answered: Answered, unfinished: list[tuple[TokenUsage, str]]) -> None:
-    """Fill `record` from the turn's result: the final answer, or (stopped) the backend's estimate if any."""
+# Accounting tasks run on their own, so that cancelling a turn cannot stop a reservation, a settlement or an
+# audit record halfway; kept here until done (the event loop holds tasks only weakly).
+_accounting: set[asyncio.Future[Any]] = set()
+
+
+def _own_task(work: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
+    task = asyncio.ensure_future(work)
+    _accounting.add(task)
+    task.add_done_callback(_accounting.discard)
+    return task
+
+
+def _interrupted() -> Outcome:
+    """Return the outcome of a cancelled turn: "timeout" when its time limit expired, else "cancelled"."""
+    return "timeout" if timed_out() else "cancelled"
+
+
+async def _finish_when_admitted(service: UsageService, admitting: asyncio.Future[Admission], record: TurnUsage) -> None:
+    """Settle (release) the reservation of a turn cancelled while it was being admitted, once it is made."""
+    try:
+        admission = await admitting
+    except Exception:  # noqa: BLE001 - nothing was reserved; nobody is left to tell
+        log.warning("budget check of a cancelled turn failed ref=%s", record.reference_id, exc_info=True)
+        return
+    await service.finish(admission, record)
+
+
+def _describe(
+    record: TurnUsage, answered: Answered, unfinished: list[tuple[TokenUsage, str]], *, outcome: Outcome = "stopped"
+) -> None:
+    """Fill `record` from the turn's result: the final answer, or (stopped, timed out, cancelled) the backend's
+    estimate if any."""
     if answered is None:
-        record.outcome = "stopped"
+        record.outcome = outcome
         if unfinished:
             record.usage, record.model_id = unfinished[-1][0], unfinished[-1][1] or record.model_id
         return
@@ -130,7 +179,7 @@ def dollars(micro: int) -> str:
 
 def _line(tally: Tally) -> str:
     line = f"{tally.tokens:,} tokens · {dollars(tally.cost_micro)} · {tally.turns:,} turns"
-    return line + (f" ({tally.unpriced_turns:,} not priced)" if tally.unpriced_turns else "")
+    return line + (f" ({tally.unpriced_turns:,} price unknown)" if tally.unpriced_turns else "")
 
 
 def usage_card(report: UsageReport, chart_png: bytes) -> dict[str, Any]:
@@ -149,8 +198,8 @@ def usage_card(report: UsageReport, chart_png: bytes) -> dict[str, Any]:
         ]),
     ]  # fmt: skip
     if total.unpriced_turns:
-        body.append(text(f"{total.unpriced_turns:,} turns ran on models without a price: counted in tokens only.",
-                         isSubtle=True, size="Small"))  # fmt: skip
+        unknown = f"Price unknown for {total.unpriced_turns:,} turns (models not in the price table): "
+        body.append(text(unknown + "counted in tokens only, not in the estimated cost.", isSubtle=True, size="Small"))
     if total.estimated_turns:
         body.append(text(f"{total.estimated_turns:,} stopped answers are counted with estimated tokens.",
                          isSubtle=True, size="Small"))  # fmt: skip

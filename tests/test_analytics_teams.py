@@ -170,3 +170,37 @@ def test_the_ingress_never_imports_the_analytics_libraries():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+async def test_explain_follow_up_is_budgeted_tallied_and_audited_like_a_chat_turn(start_bot, monkeypatch, tmp_path):
+    from datetime import UTC, datetime
+
+    from services.usage.sqlite import SQLiteUsageStore
+    from services.usage.store import Hold
+
+    user = "0a0a0a0a-0000-4000-8000-000000000002"
+    async with FakeBedrock(tokens=["Linear gain keeps grades proportional."]) as bedrock:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock.url)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        bot = await start_bot(backend="bedrock", bedrock_model_id="m.test-v1", bedrock_region="us-east-1",
+                              user_daily_token_limit=100_000)  # fmt: skip
+        await ask(bot, "explain ndcg why linear gain?", channel=bot.channel(aad_object_id=user))
+        assert len(bedrock.requests) == 1
+
+        store = SQLiteUsageStore(tmp_path / "state.db")
+        try:
+            (row,) = [r for r in await store.rows("2000-01-01", "2999-12-31") if r.dimension == "user"]
+            assert row.key == user and row.tally.turns == 1 and row.tally.output_tokens > 0
+            day = datetime.now(UTC).strftime("%Y-%m-%d")
+            spent = Hold(f"user:{user}", day, 0, 0, 100_000, None, 2**31)
+            await store.settle([spent], 100_000, 0)  # the user's day is used up
+        finally:
+            await store.close()
+        messages = await ask(bot, "explain auc is 0.7 good?", channel=bot.channel(aad_object_id=user))
+        assert "daily allowance" in messages[-1].body["text"] and len(bedrock.requests) == 1
+
+    records = [json.loads(line) for path in (tmp_path / "audit").glob("*.jsonl") for line in path.open()]
+    assert [r["outcome"] for r in records] == ["answered", "over_budget"]
+    assert records[0]["user_id"] == user and records[0]["model_id"] == "m.test-v1" and records[0]["question"] is None
+    assert records[0]["usage"]["output_tokens"] == row.tally.output_tokens

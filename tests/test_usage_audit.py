@@ -22,6 +22,7 @@ from services.usage import Admission, TurnUsage, UsageService
 from services.usage.audit import AuditRecord, LocalAuditLog, S3AuditLog, join_feedback
 from services.usage.prices import DEFAULT_PRICES, Price, cost_of, load_prices, price_for
 from services.usage.sqlite import SQLiteUsageStore
+from services.usage.store import Tally
 from tests.aws import aws_environment, moto_server
 
 
@@ -80,10 +81,11 @@ def test_feedback_is_joined_to_the_answer_it_judged():
     assert joined[1]["audit"] is None
 
 
-def run_bot(tmp_path, *args: str) -> subprocess.CompletedProcess:
+def run_bot(tmp_path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "STATE_DB": str(tmp_path / "state.db")},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "STATE_DB": str(tmp_path / "state.db")}
+        | (env or {}),
         capture_output=True, text=True, timeout=60, cwd=tmp_path,
     )  # fmt: skip
 
@@ -115,12 +117,82 @@ def test_feedback_export_carries_the_audit_record_and_usage_export_writes_csv(tm
     assert model["cost_usd"] == "0.003400"  # 2,000 × $0.80 + 500 × $3.20 + 1,000 × $0.20 per million
 
 
+@pytest.fixture
+def moto_url():
+    with moto_server() as url:
+        yield url
+
+
+def test_the_exports_read_dynamodb_and_s3_when_deployed(moto_url, tmp_path):
+    """STORE=dynamodb: feedback-export reads the feedback from the state table (not a SQLite file) and the
+    audit records from S3; usage-export reads the usage table."""
+    from services.store.dynamodb import DynamoDBStore
+    from services.usage.dynamodb import DynamoDBUsageStore, create_usage_table
+    from tests.aws import create_table
+
+    aws = aws_environment(moto_url)
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    dynamodb, s3 = (session.client(name, endpoint_url=moto_url) for name in ("dynamodb", "s3"))
+    table, usage_table, bucket = create_table(dynamodb), f"usage-{uuid.uuid4().hex[:8]}", f"audit-{uuid.uuid4().hex}"
+    create_usage_table(dynamodb, usage_table)
+    s3.create_bucket(Bucket=bucket)
+
+    async def seed() -> None:
+        store = DynamoDBStore(table, client=dynamodb)
+        await store.add_feedback(Feedback(conversation_key="k", answer_id="a1", reaction="dislike", user_id="u1"))
+        service = UsageService(DynamoDBUsageStore(usage_table, client=dynamodb), DEFAULT_PRICES,
+                               audit=S3AuditLog(bucket, client=s3))  # fmt: skip
+        turn = TurnUsage("ref1", "k", "bedrock", "answered", model_id="amazon.nova-pro-v1:0", answer_id="a1",
+                         usage=TokenUsage(input_tokens=2000, output_tokens=500))  # fmt: skip
+        await service.finish(Admission(True, "u1", "tenant:t"), turn)
+
+    asyncio.run(seed())
+    env = aws | {"STORE": "dynamodb", "DYNAMODB_TABLE": table, "USAGE_TABLE": usage_table, "AUDIT_S3_BUCKET": bucket}
+    result = run_bot(tmp_path, "feedback-export", env=env)
+    assert result.returncode == 0, result.stderr
+    (row,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert row["reaction"] == "dislike" and row["user_id"] == "u1" and row["audit"]["reference_id"] == "ref1"
+    assert not (tmp_path / "state.db").exists()  # no SQLite file was opened (or created) instead
+
+    result = run_bot(tmp_path, "usage-export", "--days", "1", env=env)
+    assert result.returncode == 0 and "exported 3 usage row(s)" in result.stderr
+    keys = {r["dimension"]: r["key"] for r in csv.DictReader(io.StringIO(result.stdout))}
+    assert keys == {"user": "u1", "team": "tenant:t", "model": "amazon.nova-pro-v1:0"}
+
+
 def test_prices_match_inference_profiles_and_longest_names_and_unknown_models_have_none():
     assert price_for("eu.anthropic.claude-sonnet-4-5-20250929-v1:0", DEFAULT_PRICES).input == 3.0
     assert price_for("arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-micro-v1:0", DEFAULT_PRICES)
     assert price_for("anthropic.claude-3-5-haiku-20241022-v1:0", DEFAULT_PRICES).input == 0.80
     assert price_for("cohere.command-r-v1:0", DEFAULT_PRICES) is None
     assert cost_of(TokenUsage(input_tokens=5), None) is None
+
+
+def test_a_newer_model_is_not_priced_as_an_older_one_but_reported_as_price_unknown(tmp_path, caplog):
+    opus_4 = DEFAULT_PRICES["anthropic.claude-opus-4"]
+    assert price_for("anthropic.claude-opus-4-20250514-v1:0", DEFAULT_PRICES) == opus_4  # date and version only
+    assert price_for("us.anthropic.claude-opus-4-5-20251101-v1:0", DEFAULT_PRICES).input == 5.0  # its own key
+    for newer in ("anthropic.claude-opus-4-7-20270101-v1:0", "anthropic.claude-sonnet-4-6", "amazon.nova-premier-v1:0"):
+        assert price_for(newer, DEFAULT_PRICES) is None, newer
+    table = DEFAULT_PRICES | {"cohere.command-r": Price(input=0.5, output=1.5)}
+    assert price_for("cohere.command-r-v1:0", table) and price_for("cohere.command-r-plus-v1:0", table) is None
+    assert price_for("amazon.nova-pro-v1:0:300k", DEFAULT_PRICES).input == 0.80  # a context-length variant
+
+    async def finish_two() -> Tally:
+        service = UsageService(SQLiteUsageStore(tmp_path / "state.db"), DEFAULT_PRICES)
+        for reference in ("r1", "r2"):
+            await service.finish(Admission(True, "u1", "tenant:t"), TurnUsage(
+                reference, "k", "bedrock", "answered", model_id="anthropic.claude-opus-4-7-20270101-v1:0",
+                usage=TokenUsage(input_tokens=1000, output_tokens=100)))  # fmt: skip
+        (row,) = [r for r in await service.store.rows("2000-01-01", "2999-12-31") if r.dimension == "model"]
+        await service.close()
+        return row.tally
+
+    tally = asyncio.run(finish_two())
+    assert tally.tokens == 2200 and tally.cost_micro == 0 and tally.unpriced_turns == 2
+    assert [r.getMessage() for r in caplog.records if "price unknown" in r.getMessage()] == [
+        "price unknown for model anthropic.claude-opus-4-7-20270101-v1:0: counted in tokens only (USAGE_PRICES_FILE)"
+    ]
 
 
 def test_a_price_file_overrides_defaults_and_a_bad_one_names_the_setting(tmp_path):

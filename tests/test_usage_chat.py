@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from datetime import UTC, datetime
 
 from services.usage.sqlite import SQLiteUsageStore
@@ -133,7 +134,7 @@ async def test_usage_is_for_admins_only_and_shows_a_card_with_a_chart(start_bot)
     images = [e for e in card["body"] if e["type"] == "Image"]
     assert images and images[0]["url"].startswith("data:image/png;base64,")
     facts = {f["title"]: f["value"] for e in card["body"] if e["type"] == "FactSet" for f in e["facts"]}
-    assert facts["Turns"] == "1" and OTHER in facts and "1 not priced" in facts[OTHER]
+    assert facts["Turns"] == "1" and OTHER in facts and "1 price unknown" in facts[OTHER]
 
     await bot.post(bot.channel().message("usage forever"))
     await bot.settle()
@@ -149,3 +150,46 @@ async def test_a_failed_turn_is_audited_under_the_reference_the_user_sees(start_
     (failed,) = audit(tmp_path)
     assert failed["outcome"] == "failed" and failed["usage"] is None
     assert f"(reference {failed['reference_id']})" in bot.connector.messages()[-1].body["text"]
+
+
+class HangingBackend(ScriptedBackend):
+    async def answer(self, question):
+        self.questions.append(question)
+        await asyncio.sleep(3600)
+        yield  # pragma: no cover
+
+
+def held(tmp_path) -> dict[str, int]:
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        return {scope: tokens for scope, tokens in db.execute("SELECT scope, held_tokens FROM usage_budget")}
+
+
+async def test_a_timed_out_turn_releases_its_budget_hold_and_is_audited_as_a_timeout(start_bot, tmp_path):
+    backend = HangingBackend()
+    bot = await start_bot(backend=backend, user_daily_token_limit=10_000, team_monthly_token_limit=100_000,
+                          turn_timeout_seconds=0.5)  # fmt: skip
+    await bot.post(bot.channel(aad_object_id=OTHER).message("hello"))
+    await bot.settle()
+    assert backend.questions and "too long" in bot.connector.messages()[-1].body["text"]
+    holds = held(tmp_path)
+    assert set(holds) == {f"user:{OTHER}", "team:tenant:" + bot.channel().tenant_id} and set(holds.values()) == {0}
+    (record,) = audit(tmp_path)
+    assert record["outcome"] == "timeout" and record["user_id"] == OTHER and record["usage"] is None
+    assert (await rows(tmp_path))[("user", OTHER)].turns == 1
+
+
+async def test_a_cancelled_turn_releases_its_budget_hold_and_is_audited_as_cancelled(start_bot, tmp_path):
+    backend = HangingBackend()
+    bot = await start_bot(backend=backend, user_daily_token_limit=10_000)
+    await bot.post(bot.channel(aad_object_id=OTHER).message("hello"))
+    for _ in range(100):
+        if backend.questions:
+            break
+        await asyncio.sleep(0.02)
+    assert held(tmp_path)[f"user:{OTHER}"] > 0  # the reservation while the backend is asked
+    for task in list(bot.gateway.queue._tasks):  # the worker shuts down: its turns are cancelled
+        task.cancel()
+    await asyncio.sleep(0.2)
+    assert held(tmp_path) == {f"user:{OTHER}": 0}
+    (record,) = audit(tmp_path)
+    assert record["outcome"] == "cancelled" and record["user_id"] == OTHER

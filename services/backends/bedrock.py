@@ -340,7 +340,7 @@ class BedrockBackend:
                         usage = usage_of(value)
                     else:
                         stop_reason = value
-        except GeneratorExit:  # stopped by the user: Bedrock will not send its usage report, so estimate it
+        except (GeneratorExit, asyncio.CancelledError):  # stopped, timed out or cancelled: Bedrock sends no usage
             sent = sum(len(b.get("text", "")) for m in request["messages"] for b in m["content"])
             sent += len(self.config.system_prompt)
             estimate = TokenUsage(

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 from services.backends.base import TokenUsage
 
 log = logging.getLogger(__name__)
-Outcome = Literal["answered", "blocked", "stopped", "failed", "over_budget"]
+Outcome = Literal["answered", "blocked", "stopped", "failed", "timeout", "cancelled", "over_budget"]
 
 
 class AuditRecord(BaseModel):

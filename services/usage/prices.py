@@ -27,8 +27,11 @@ class Price(BaseModel):
     cache_write: float = 0.0
 
 
-# Keys are model ids without the version suffix and region prefix; the longest key that starts the
-# normalised model id wins, so `anthropic.claude-sonnet-4-5` beats `anthropic.claude-sonnet-4`.
+# Keys are model ids without the release date, version suffix and region prefix. A model id matches a key
+# when, after it, the id holds nothing but a date and version (`-20250514-v1:0`, `-v1:0`, `:300k`); of the
+# keys that match, the longest wins. Anything else after a key makes another model (`anthropic.claude-opus-4`
+# does not price `anthropic.claude-opus-4-5-…`, nor `cohere.command-r` `cohere.command-r-plus-…`): without
+# a key of its own such a model has no price, never the price of an older neighbour.
 DEFAULT_PRICES: dict[str, Price] = {
     "anthropic.claude-3-haiku": Price(input=0.25, output=1.25),
     "anthropic.claude-3-5-haiku": Price(input=0.80, output=4.00, cache_read=0.08, cache_write=1.00),
@@ -36,7 +39,10 @@ DEFAULT_PRICES: dict[str, Price] = {
     "anthropic.claude-3-5-sonnet": Price(input=3.00, output=15.00, cache_read=0.30, cache_write=3.75),
     "anthropic.claude-3-7-sonnet": Price(input=3.00, output=15.00, cache_read=0.30, cache_write=3.75),
     "anthropic.claude-sonnet-4": Price(input=3.00, output=15.00, cache_read=0.30, cache_write=3.75),
+    "anthropic.claude-sonnet-4-5": Price(input=3.00, output=15.00, cache_read=0.30, cache_write=3.75),
     "anthropic.claude-opus-4": Price(input=15.00, output=75.00, cache_read=1.50, cache_write=18.75),
+    "anthropic.claude-opus-4-1": Price(input=15.00, output=75.00, cache_read=1.50, cache_write=18.75),
+    "anthropic.claude-opus-4-5": Price(input=5.00, output=25.00, cache_read=0.50, cache_write=6.25),
     "amazon.nova-micro": Price(input=0.035, output=0.14, cache_read=0.00875),
     "amazon.nova-lite": Price(input=0.06, output=0.24, cache_read=0.015),
     "amazon.nova-pro": Price(input=0.80, output=3.20, cache_read=0.20),
@@ -45,6 +51,7 @@ DEFAULT_PRICES: dict[str, Price] = {
     "mistral.mistral-large-2402": Price(input=4.00, output=12.00),
 }
 _REGION_PREFIX = re.compile(r"^(us|eu|apac|jp|au|ca|us-gov|global)\.")
+_RELEASE_SUFFIX = re.compile(r"(-\d{8})?(-v\d+)?(:[0-9a-z]+)*")  # what may follow a key: date, version, variant
 
 
 def load_prices(path: Path | None) -> dict[str, Price]:
@@ -65,11 +72,10 @@ def load_prices(path: Path | None) -> dict[str, Price]:
 
 
 def price_for(model_id: str, table: dict[str, Price]) -> Price | None:
-    """Return the price of `model_id` (a model id, inference profile id or ARN), or None when it is not in the table."""
+    """Return the price of `model_id` (a model id, inference profile id or ARN), or None when no key of the table
+    names that very model (see DEFAULT_PRICES: a newer version is not priced as an older one)."""
     name = _REGION_PREFIX.sub("", model_id.rsplit("/", 1)[-1])
-    if name in table:
-        return table[name]
-    matches = [key for key in table if name.startswith(key)]
+    matches = [key for key in table if name.startswith(key) and _RELEASE_SUFFIX.fullmatch(name[len(key) :])]
     return table[max(matches, key=len)] if matches else None
 
 

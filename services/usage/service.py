@@ -79,6 +79,7 @@ class UsageService:
         self.audit = audit
         self.include_text = include_text
         self.answer_tokens = answer_tokens
+        self._unpriced: set[str] = set()  # models already reported as "price unknown" in the log
 
     def is_admin(self, user_id: str) -> bool:
         """True when `user_id` (an Entra object id) is in ADMIN_USERS."""
@@ -106,6 +107,9 @@ class UsageService:
         usage = turn.usage or TokenUsage()
         price = price_for(turn.model_id, self.prices) if turn.model_id else None
         cost = cost_of(usage, price)
+        if price is None and turn.model_id and turn.model_id not in self._unpriced:
+            self._unpriced.add(turn.model_id)  # once per model and process
+            log.warning("price unknown for model %s: counted in tokens only (USAGE_PRICES_FILE)", turn.model_id)
         notes: list[str] = []
         try:
             notes = await self._account(admission, turn, usage, cost)
