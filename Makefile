@@ -72,7 +72,7 @@ build-ChatWorkerFunction build-DeadLetterFunction:
 	PYTHON=$(BUILD_PYTHON) infra/build_lambda.sh worker "$(ARTIFACTS_DIR)"
 
 bench-retrieval: $(VENV)/.runtime  ## local backend retrieval quality on the Python docs (installs python3-doc if missing)
-	@ls -d /usr/share/doc/python3*/html >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-doc; } \
+	@ls -d /usr/share/doc/python3*-doc/html >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-doc; } \
 		|| echo "could not install python3-doc (needs root and Debian's apt): the benchmark will skip"
 	$(BIN)/python -m bench.retrieval_eval $(ARGS)
 

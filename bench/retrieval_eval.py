@@ -48,7 +48,7 @@ def find_corpus(explicit: str | None) -> Path | None:
     """Return the python3-doc HTML folder, or None when the package is not installed."""
     if explicit:
         return Path(explicit) if Path(explicit).is_dir() else None
-    found = sorted(glob.glob("/usr/share/doc/python3*-doc/html")) + sorted(glob.glob("/usr/share/doc/python3*/html"))
+    found = sorted(glob.glob("/usr/share/doc/python3*-doc/html"))  # not python3-pip/html and other packages' docs
     return Path(found[0]).resolve() if found else None
 
 
@@ -156,11 +156,8 @@ def main() -> int:
         baseline = [naive.ask(q["text"]) for q in questions]
         if args.verbose:
             for question, mine, theirs in zip(questions, ours, baseline, strict=True):
-                mark = (
-                    "ok "
-                    if (mine.pages[:1] and mine.pages[0] in question["pages"]) == bool(question["pages"])
-                    else "-- "
-                )
+                right = mine.pages[:1] and mine.pages[0] in question["pages"] if question["pages"] else mine.not_found
+                mark = "ok " if right else "-- "
                 print(f"{mark}{question['text']}\n    want {question['pages']}")
                 print(f"    ours {mine.pages}  naive {theirs.pages}")
                 print("    " + mine.text[:300].replace("\n", "\n    "))
