@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from services.safe_fetch import MICROSOFT_FILE_HOSTS, check_host_pattern
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+PLUGIN_ID = r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}"  # Q Business's PluginId pattern
 
 
 class SettingsError(ValueError):
@@ -81,6 +82,7 @@ class Settings(BaseSettings):
     qbusiness_region: str = ""
     qbusiness_identity: Literal["anonymous", "idc"] = "idc"
     qbusiness_chat_mode: Literal["", "RETRIEVAL_MODE", "CREATOR_MODE", "PLUGIN_MODE"] = ""
+    qbusiness_plugin_id: str = ""
     qbusiness_oauth_connection: str = ""
     qbusiness_idc_application_arn: str = ""
     qbusiness_idc_region: str = ""
@@ -230,6 +232,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 "QBUSINESS_APPLICATION_ID: must be the application's 36-character id (Q Business console → "
                 "Application details), not its name or ARN"
+            )
+        if self.qbusiness_chat_mode == "PLUGIN_MODE" and not self.qbusiness_plugin_id:
+            raise ValueError(
+                "QBUSINESS_PLUGIN_ID: required when QBUSINESS_CHAT_MODE is PLUGIN_MODE (the plugin's 36-character id: "
+                "Q Business console → your application → Plugins)"
+            )
+        if self.qbusiness_plugin_id and not re.fullmatch(PLUGIN_ID, self.qbusiness_plugin_id):
+            raise ValueError(
+                "QBUSINESS_PLUGIN_ID: must be the plugin's 36-character id (Q Business console → your application → "
+                "Plugins), not its name"
             )
         if self.qbusiness_identity == "idc":
             for name in ("qbusiness_idc_application_arn", "qbusiness_role_arn", "qbusiness_oauth_connection"):

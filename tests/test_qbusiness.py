@@ -10,7 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from services.backends import BackendError, Identity, Question, SignInRequired
-from services.backends.qbusiness import CONVERSATION_RESET, QBusinessBackend, QBusinessConfig
+from services.backends.qbusiness import CONVERSATION_RESET, PLUGIN_MODE_NEEDS_ID, QBusinessBackend, QBusinessConfig
 from services.identity import CredentialVault, FernetCipher
 from services.store import SQLiteStore
 from tests.fakes.bedrock import Failure
@@ -286,3 +286,33 @@ async def test_feedback_goes_to_q_as_the_user(aws, store):
     assert feedback["conv"] == final.conversation_id and feedback["msg"] == final.message_id
     assert feedback["messageUsefulness"]["usefulness"] == "NOT_USEFUL"
     assert feedback["messageUsefulness"]["comment"] == "wrong page" and feedback["user"] == "alice"
+
+
+async def test_plugin_mode_sends_the_plugin_id_with_the_chat_mode(aws):
+    qbusiness, _, _ = aws
+    backend = QBusinessBackend(config(chat_mode="PLUGIN_MODE", plugin_id=PLUGIN))
+    first = await ask(backend, "open a ticket")
+    await ask(backend, "", first.state, action={"pluginId": PLUGIN, "payload": {}, "payloadFieldNameSeparator": "."})
+    asked, executed = qbusiness.requests
+    assert asked["chatMode"] == "PLUGIN_MODE"
+    assert asked["chatModeConfiguration"] == {"pluginConfiguration": {"pluginId": PLUGIN}}
+    assert "chatMode" not in executed and "chatModeConfiguration" not in executed
+
+
+def test_plugin_mode_without_a_plugin_id_is_refused_at_start_up(monkeypatch):
+    from services.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError) as caught:
+        QBusinessBackend(config(chat_mode="PLUGIN_MODE"))
+    assert str(caught.value).startswith("Invalid setting QBUSINESS_PLUGIN_ID: required when QBUSINESS_CHAT_MODE")
+    for name, value in {"BACKEND": "qbusiness", "QBUSINESS_APPLICATION_ID": APP, "QBUSINESS_IDENTITY": "anonymous",
+                        "QBUSINESS_CHAT_MODE": "plugin_mode"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None)
+    assert str(caught.value) == PLUGIN_MODE_NEEDS_ID
+    monkeypatch.setenv("QBUSINESS_PLUGIN_ID", "Jira plugin")
+    with pytest.raises(SettingsError, match="^Invalid setting QBUSINESS_PLUGIN_ID: must be the plugin's"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("QBUSINESS_PLUGIN_ID", PLUGIN)
+    assert load_settings(_env_file=None).qbusiness_plugin_id == PLUGIN

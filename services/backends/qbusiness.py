@@ -61,6 +61,10 @@ NO_USER = (
     "organisation's Teams."
 )
 ACTION_WAITING = "Amazon Q Business wants to run the action below: check the fields, then confirm or cancel."
+PLUGIN_MODE_NEEDS_ID = (
+    "Invalid setting QBUSINESS_PLUGIN_ID: required when QBUSINESS_CHAT_MODE is PLUGIN_MODE (the plugin's "
+    "36-character id: Q Business console → your application → Plugins)"
+)
 AUTH_CHALLENGE = "Amazon Q Business needs you to sign in to a plugin first: use the link below, then ask again."
 
 
@@ -72,6 +76,7 @@ class QBusinessConfig:
     region: str = ""
     identity: str = "idc"
     chat_mode: str = ""
+    plugin_id: str = ""
     idc_application_arn: str = ""
     idc_region: str = ""
     role_arn: str = ""
@@ -88,6 +93,7 @@ class QBusinessConfig:
             region=settings.qbusiness_region,
             identity=settings.qbusiness_identity,
             chat_mode=settings.qbusiness_chat_mode,
+            plugin_id=settings.qbusiness_plugin_id,
             idc_application_arn=settings.qbusiness_idc_application_arn,
             idc_region=settings.qbusiness_idc_region,
             role_arn=settings.qbusiness_role_arn,
@@ -244,6 +250,8 @@ class QBusinessBackend:
         exchange: IdcExchange | None = None,
         vault: CredentialVault | None = None,
     ) -> None:
+        if config.chat_mode == "PLUGIN_MODE" and not config.plugin_id:
+            raise SettingsError(PLUGIN_MODE_NEEDS_ID)
         self.config = config
         self.max_input_chars = min(config.max_input_chars, MAX_INPUT_CHARS)
         # Retries are ours (bounded by the turn's time budget, with the same clientToken), not botocore's.
@@ -339,6 +347,8 @@ class QBusinessBackend:
             request["userMessage"] = question.text[: self.max_input_chars]
         if self.config.chat_mode and not question.action:
             request["chatMode"] = self.config.chat_mode
+            if self.config.chat_mode == "PLUGIN_MODE":  # Q refuses PLUGIN_MODE without the plugin to use
+                request["chatModeConfiguration"] = {"pluginConfiguration": {"pluginId": self.config.plugin_id}}
         if question.attachments:
             request["attachments"] = [{"name": a.name, "data": a.data} for a in question.attachments]
         if state.get("conversation_id"):
