@@ -7,12 +7,13 @@ as the user needs. A question asked before sign-in is kept (15 minutes) and answ
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-from handlers.cards import card, text
+from handlers.cards import card, facts, text
 from handlers.models import Replier, Turn
 from handlers.router import Router
 from services.backends import Attachment, Backend, BackendError, FinalAnswer, Identity
@@ -47,23 +48,64 @@ async def remember_question(store: Store, turn: Turn, question: str) -> None:
         await store.put_value(_question_key(turn), {"text": question}, ttl_seconds=QUESTION_TTL)
 
 
-def _field_input(name: str, field: dict[str, Any]) -> dict[str, Any]:
-    """Return the card element for one field of a plugin action: an input where Q lets the user choose."""
+DEFAULT_SEPARATOR = "."  # as services/backends/qbusiness.py: for actions kept before it always set one
+ARRAY_NOTE = "A list: sent as Amazon Q Business filled it in (lists cannot be edited here; ask again to change it)."
+
+
+def _shown(value: Any) -> str:
+    """Return a field value as text: strings as they are, lists of plain values joined, anything else as JSON."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list) and all(isinstance(item, str | int | float) for item in value):
+        return ", ".join(_shown(item) for item in value)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _choice_key(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "1", "yes")
+
+
+def _number(value: Any) -> int | float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() else number
+
+
+def _field_input(name: str, field: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the card elements for one field of a plugin action: an input where Q lets the user choose."""
     label = field["label"] + (" *" if field["required"] else "")
     choices = field["choices"]
     value = field["value"]
+    if field["type"] == "ARRAY":  # nested items (arrayItemJsonSchema) have no Adaptive Card input: read-only
+        shown = _shown(value) or "(empty)"
+        return [facts([(field["label"], shown)]), text(ARRAY_NOTE, isSubtle=True, size="Small", spacing="None")]
     if len(choices) == 1:  # one allowed value: shown, not editable
-        return {"type": "FactSet", "facts": [{"title": field["label"], "value": str(choices[0]["title"] or value)}]}
+        return [facts([(field["label"], _shown(choices[0]["title"]) or _shown(choices[0]["value"]))])]
     common = {"id": f"field_{name}", "label": label, "isRequired": field["required"]}
     if choices:
-        options = [{"title": str(c["title"] or c["value"]), "value": str(c["value"])} for c in choices]
-        return {"type": "Input.ChoiceSet", **common, "choices": options, "value": "" if value is None else str(value)}
+        options = [
+            {"title": _shown(c["title"]) or _shown(c["value"]), "value": _choice_key(c["value"])} for c in choices
+        ]
+        selected = "" if value is None else _choice_key(value)
+        return [{"type": "Input.ChoiceSet", **common, "choices": options, "value": selected}]
     if field["type"] == "BOOLEAN":
-        return {"type": "Input.Toggle", **common, "title": field["label"], "value": "true" if value else "false"}
+        toggle = {"title": field["label"], "value": "true" if _truthy(value) else "false"}
+        return [{"type": "Input.Toggle", **common, **toggle}]
     if field["type"] == "NUMBER":
-        return {"type": "Input.Number", **common, **({"value": value} if value is not None else {})}
-    multiline = field["type"] == "ARRAY" or len(str(value or "")) > 80
-    return {"type": "Input.Text", **common, "value": "" if value is None else str(value), "isMultiline": multiline}
+        number = _number(value)
+        return [{"type": "Input.Number", **common, **({"value": number} if number is not None else {})}]
+    shown = _shown(value)
+    return [{"type": "Input.Text", **common, "value": shown, "isMultiline": len(shown) > 80}]
 
 
 def review_card(pending: dict[str, Any], summary: str) -> dict[str, Any]:
@@ -71,7 +113,7 @@ def review_card(pending: dict[str, Any], summary: str) -> dict[str, Any]:
     Confirm and Cancel."""
     body = [text(summary, weight="Bolder")]
     for name, field in sorted(pending["fields"].items(), key=lambda item: item[1]["order"]):
-        body.append(_field_input(name, field))
+        body += _field_input(name, field)
         if field["description"]:
             body.append(text(field["description"], isSubtle=True, size="Small", spacing="None"))
     data = {"review": pending["id"]}
@@ -101,10 +143,12 @@ async def show_pending(store: Store, turn: Turn, replier: Replier, final: FinalA
 
 def _coerce(value: Any, kind: str) -> Any:
     if kind == "NUMBER":
-        number = float(value)
-        return int(number) if number.is_integer() else number
+        number = _number(value)
+        if number is None:
+            raise ValueError(value)
+        return number
     if kind == "BOOLEAN":
-        return value in (True, "true", "True", "1")
+        return _truthy(value)
     return value
 
 
@@ -112,21 +156,31 @@ def execution_of(pending: dict[str, Any], data: dict[str, Any]) -> tuple[dict[st
     """Return (the actionExecution for chat_sync with the user's edits, '') or (None, what to fix)."""
     payload: dict[str, Any] = {}
     for name, field in pending["fields"].items():
+        if field["type"] == "ARRAY":  # shown read-only: sent as Q filled it in
+            if field["required"] and field["value"] in (None, "", []):
+                return None, f"{field['label']} is empty and cannot be filled in here: ask again and name it."
+            payload[name] = {"value": field["value"]}
+            continue
+        choices = {_choice_key(choice["value"]): choice["value"] for choice in field["choices"]}
         value = data.get(f"field_{name}", field["value"])
-        if len(field["choices"]) == 1:
-            value = field["choices"][0]["value"]
+        if len(choices) == 1:
+            value = next(iter(choices.values()))
         if value in (None, "") and field["required"]:
             return None, f"Please fill in {field['label']} before you confirm."
-        allowed = {str(choice["value"]) for choice in field["choices"]}
-        if allowed and value not in ("", None) and str(value) not in allowed:
-            return None, f"{field['label']} must be one of the listed choices."
+        if choices and value not in ("", None):
+            if _choice_key(value) not in choices:
+                return None, f"{field['label']} must be one of the listed choices."
+            payload[name] = {"value": choices[_choice_key(value)]}  # the allowed value itself, with its JSON type
+            continue
         try:
             payload[name] = {"value": _coerce(value, field["type"]) if value not in ("", None) else value}
         except (TypeError, ValueError):
             return None, f"{field['label']} must be a number."
-    execution = {"pluginId": pending["plugin_id"], "payload": payload}
-    if pending.get("separator"):
-        execution["payloadFieldNameSeparator"] = pending["separator"]
+    execution = {
+        "pluginId": pending["plugin_id"],
+        "payload": payload,
+        "payloadFieldNameSeparator": pending.get("separator") or DEFAULT_SEPARATOR,  # required by ActionExecution
+    }
     return execution, ""
 
 

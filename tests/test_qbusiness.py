@@ -14,7 +14,7 @@ from services.backends.qbusiness import CONVERSATION_RESET, PLUGIN_MODE_NEEDS_ID
 from services.identity import CredentialVault, FernetCipher
 from services.store import SQLiteStore
 from tests.fakes.bedrock import Failure
-from tests.fakes.qbusiness import PLUGIN, FakeQBusiness, source, ticket_review
+from tests.fakes.qbusiness import PLUGIN, FakeQBusiness, plain_review, source, ticket_review
 from tests.fakes.sso_oauth import FakeSsoOauth
 from tests.fakes.sts import FakeSts
 
@@ -316,3 +316,19 @@ def test_plugin_mode_without_a_plugin_id_is_refused_at_start_up(monkeypatch):
         load_settings(_env_file=None)
     monkeypatch.setenv("QBUSINESS_PLUGIN_ID", PLUGIN)
     assert load_settings(_env_file=None).qbusiness_plugin_id == PLUGIN
+
+
+async def test_action_review_with_plain_values_is_read_without_wrappers(aws):
+    qbusiness, _, _ = aws
+    qbusiness.review = plain_review()
+    review = (await ask(QBusinessBackend(config()), "order a laptop")).pending
+    fields = review["fields"]
+    assert review["separator"] == "."  # Q gave none: ActionExecution requires one
+    assert fields["summary"]["value"] == "Laptop broken" and fields["hours"]["value"] == "8"
+    assert fields["size"]["choices"] == [{"value": 1, "title": "Small"}, {"value": 2, "title": "Large"}]
+    assert fields["team"]["choices"] == [{"value": "IT", "title": None}, {"value": "HR", "title": None}]
+    assert fields["items"]["value"] == [{"sku": "X1", "qty": 1}] and fields["items"]["choices"] == []
+    qbusiness.review = ticket_review()  # the {"value": x} wrapper is read too
+    wrapped = (await ask(QBusinessBackend(config()), "open a ticket")).pending
+    assert wrapped["fields"]["title"]["value"] == "VPN broken"
+    assert wrapped["fields"]["priority"]["choices"][0] == {"value": "Low", "title": "Low"}

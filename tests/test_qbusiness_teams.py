@@ -7,9 +7,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.emulator.activities import TeamsChannel
+from handlers.qbusiness import ARRAY_NOTE
 from services.backends.qbusiness import CONVERSATION_RESET
-from tests.conftest import card_of
-from tests.fakes.qbusiness import PLUGIN, source, ticket_review
+from tests.conftest import card_of, card_text
+from tests.fakes.qbusiness import PLUGIN, plain_review, source, ticket_review
 from tests.fakes.sso_oauth import FakeSsoOauth
 from tests.fakes.sts import FakeSts
 from tests.fakes.token_service import FakeTokenService
@@ -245,3 +246,32 @@ async def test_feedback_is_stored_and_sent_to_q_as_the_user(start_q, aws, token_
     )
     (stored,) = await bot.gateway.store.list_feedback()
     assert stored.backend == "qbusiness" and stored.reaction == "dislike"
+
+
+async def test_plugin_action_with_plain_values_and_a_read_only_list(start_q, aws):  # noqa: F811
+    qbusiness, _, _ = aws
+    qbusiness.review = plain_review()
+    bot = await start_q("anonymous")
+    channel = person(bot, "alice")
+    await ask(bot, channel, "order a laptop")
+    review = card_of(bot.connector.messages()[-1])
+    inputs = {e["id"]: e for e in review["body"] if e["type"].startswith("Input.")}
+    assert inputs["field_summary"]["value"] == "Laptop broken"
+    assert inputs["field_hours"]["value"] == 8 and inputs["field_urgent"]["value"] == "false"
+    assert inputs["field_size"]["choices"] == [{"title": "Small", "value": "1"}, {"title": "Large", "value": "2"}]
+    assert inputs["field_size"]["value"] == "2"
+    assert [c["title"] for c in inputs["field_team"]["choices"]] == ["IT", "HR"]
+    assert "field_items" not in inputs and ARRAY_NOTE in card_text(review)
+    (items,) = [e for e in review["body"] if e["type"] == "FactSet"]
+    assert items["facts"] == [{"title": "Items", "value": '[{"sku": "X1", "qty": 1}]'}]
+    confirm = review["actions"][0]
+    data = {**confirm["data"], "field_summary": "Laptop dead", "field_hours": "7.5", "field_urgent": "true",
+            "field_size": "1", "field_team": "HR", "field_items": "[]"}  # fmt: skip
+    await bot.post(channel.execute("qbusiness_confirm", data))
+    await bot.settle()
+    assert qbusiness.requests[-1]["actionExecution"] == {
+        "pluginId": PLUGIN, "payloadFieldNameSeparator": ".",
+        "payload": {"summary": {"value": "Laptop dead"}, "hours": {"value": 7.5}, "urgent": {"value": True},
+                    "size": {"value": 1}, "team": {"value": "HR"}, "items": {"value": [{"sku": "X1", "qty": 1}]}},
+    }  # fmt: skip
+    assert final_text(bot).startswith(f"Done: {PLUGIN} ran")

@@ -206,6 +206,25 @@ def failed_attachment_notes(response: dict[str, Any]) -> list[str]:
     return notes
 
 
+DEFAULT_SEPARATOR = "."  # ActionExecution requires payloadFieldNameSeparator; Q's own default
+
+
+def plain(value: Any) -> Any:
+    """Return a plugin field value as it is: Q types values as free JSON documents, and some plugins wrap them
+    as {"value": x} (the shape the ActionExecution payload uses); both are read as x."""
+    while isinstance(value, dict) and set(value) == {"value"}:
+        value = value["value"]
+    return value
+
+
+def _choice(allowed: Any) -> dict[str, Any]:
+    if isinstance(allowed, dict) and ("value" in allowed or "displayValue" in allowed):
+        value, title = plain(allowed.get("value")), plain(allowed.get("displayValue"))
+    else:  # a bare allowed value
+        value, title = plain(allowed), None
+    return {"value": value, "title": title if isinstance(title, str | int | float) else None}
+
+
 def review_of(response: dict[str, Any]) -> dict[str, Any] | None:
     """Return the plugin action Q wants reviewed as a plain dict (`kind` action_review), or None."""
     review = response.get("actionReview")
@@ -213,24 +232,24 @@ def review_of(response: dict[str, Any]) -> dict[str, Any] | None:
         return None
     fields = {}
     for name, field in (review.get("payload") or {}).items():
+        field = field if isinstance(field, dict) else {"value": field}
+        kind = str(field.get("type") or "STRING").upper()
+        order = field.get("displayOrder")
         fields[name] = {
-            "label": field.get("displayName") or name,
-            "description": field.get("displayDescription") or "",
-            "order": field.get("displayOrder") or 0,
-            "type": field.get("type") or "STRING",
-            "value": (field.get("value") or {}).get("value") if isinstance(field.get("value"), dict) else None,
+            "label": str(field.get("displayName") or name),
+            "description": str(field.get("displayDescription") or ""),
+            "order": order if isinstance(order, int) else 0,
+            "type": kind,
+            "value": plain(field.get("value")),
             "required": bool(field.get("required")),
-            "choices": [
-                {"value": (c.get("value") or {}).get("value"), "title": (c.get("displayValue") or {}).get("value")}
-                for c in field.get("allowedValues") or []
-            ],
+            "choices": [] if kind == "ARRAY" else [_choice(c) for c in field.get("allowedValues") or []],
         }
     return {
         "kind": "action_review",
         "id": uuid.uuid4().hex[:12],
         "plugin_id": review.get("pluginId", ""),
         "plugin_type": review.get("pluginType", ""),
-        "separator": review.get("payloadFieldNameSeparator", ""),
+        "separator": review.get("payloadFieldNameSeparator") or DEFAULT_SEPARATOR,
         "fields": fields,
     }
 

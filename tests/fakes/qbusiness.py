@@ -133,3 +133,26 @@ def ticket_review() -> dict[str, Any]:
                                            {"value": {"value": "High"}, "displayValue": {"value": "High"}}]},
         },
     }  # fmt: skip
+
+
+def plain_review() -> dict[str, Any]:
+    """Return an actionReview whose values are plain JSON (no {"value": x} wrapper), as the API's document type
+    allows: no separator, a number, a boolean, allowed values without display values, and an ARRAY field with
+    nested items."""
+    return {
+        "pluginId": PLUGIN,
+        "pluginType": "CUSTOM",
+        "payload": {
+            "summary": {"displayName": "Summary", "displayOrder": 1, "type": "STRING", "value": "Laptop broken",
+                        "required": True},
+            "hours": {"displayName": "Hours", "displayOrder": 2, "type": "NUMBER", "value": "8"},
+            "urgent": {"displayName": "Urgent", "displayOrder": 3, "type": "BOOLEAN", "value": "false"},
+            "size": {"displayName": "Size", "displayOrder": 4, "type": "NUMBER", "value": 2,
+                     "allowedValues": [{"value": 1, "displayValue": "Small"}, {"value": 2, "displayValue": "Large"}]},
+            "team": {"displayName": "Team", "displayOrder": 5, "type": "STRING",
+                     "allowedValues": [{"value": "IT"}, {"value": "HR"}]},
+            "items": {"displayName": "Items", "displayOrder": 6, "type": "ARRAY", "required": True,
+                      "value": [{"sku": "X1", "qty": 1}],
+                      "arrayItemJsonSchema": {"type": "object", "properties": {"sku": {"type": "string"}}}},
+        },
+    }  # fmt: skip
