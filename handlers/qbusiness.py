@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 from handlers.cards import card, facts, text
 from handlers.models import Replier, Turn
 from handlers.router import Router
-from services.backends import Attachment, Backend, BackendError, FinalAnswer, Identity
+from services.backends import Attachment, Backend, BackendError, FinalAnswer, Identity, SignInRequired
 from services.datasets import DatasetError, download
 from services.store import Store
 
@@ -35,6 +35,13 @@ SIGNED_OUT = "Signed out: I forgot your Amazon Q Business credentials here. Your
 NOTHING_TO_SIGN_OUT = "There is nothing to sign out of: this gateway asks Amazon Q Business without your sign-in."
 ACTION_GONE = "This action is no longer waiting: it was confirmed, cancelled or has expired. Ask again if needed."
 NOT_YOURS = "Only the person who asked can confirm or cancel this action."
+FEEDBACK_KEY = "signin-feedback|"
+FEEDBACK_SIGN_IN = (
+    "I saved your feedback here. To pass it on to Amazon Q Business, which takes it only from you, sign in with "
+    "the card below: I send it as soon as you have."
+)
+FEEDBACK_NOT_PASSED = "I saved your feedback here, but could not pass it on to Amazon Q Business:"
+FEEDBACK_PASSED = "Your feedback is passed on to Amazon Q Business."
 CANCELLED = "Cancelled: I did not ask Amazon Q Business to run {plugin}, so nothing was done."
 
 
@@ -184,19 +191,32 @@ def execution_of(pending: dict[str, Any], data: dict[str, Any]) -> tuple[dict[st
     return execution, ""
 
 
+def _feedback_key(turn: Turn) -> str:
+    return f"{FEEDBACK_KEY}{turn.conversation.key}|{turn.user.id}"
+
+
 async def forward_feedback(
-    backend: Backend, identity: Identity | None, ids: dict[str, Any], reaction: str, comment: str
-) -> str:
-    """Pass a 👍/👎 on to a backend that takes feedback (Q Business PutFeedback); return a sentence for the
-    user when it could not be passed on, else ''."""
+    backend: Backend, store: Store, turn: Turn, replier: Replier, identity: Identity | None, ids: dict[str, Any],
+    reaction: str, comment: str,
+) -> bool:  # fmt: skip
+    """Pass a 👍/👎 on to a backend that takes feedback (Q Business PutFeedback); return True when it was. A user
+    who must sign in first gets the sign-in card, and the feedback is passed on once they have signed in; any
+    other failure is one sentence."""
     send = getattr(backend, "send_feedback", None)
     if send is None or ids.get("backend") != backend.name or not ids.get("answer_id"):
-        return ""
+        return False
     try:
         await send(identity, str(ids.get("conversation_id", "")), str(ids["answer_id"]), reaction == "like", comment)
+    except SignInRequired:
+        kept = {"conversation_id": str(ids.get("conversation_id", "")), "answer_id": str(ids["answer_id"]),
+                "backend": backend.name, "reaction": reaction, "comment": comment}  # fmt: skip
+        await store.put_value(_feedback_key(turn), kept, ttl_seconds=QUESTION_TTL)
+        await replier.send_sign_in(FEEDBACK_SIGN_IN)
     except BackendError as error:
-        return f"I saved your feedback here, but could not pass it on to Amazon Q Business: {error.user_message}"
-    return ""
+        await replier.send_text(f"{FEEDBACK_NOT_PASSED} {error.user_message}")
+    else:
+        return True
+    return False
 
 
 # Files Q Business reads in chat (its documented attachment types), and the gateway's limits per turn.
@@ -265,6 +285,7 @@ def register_qbusiness(router: Router, backend: Backend, store: Store, identity_
         await backend.forget(identity)
         await identity.tokens.sign_out()
         await store.delete_value(_question_key(turn))
+        await store.delete_value(_feedback_key(turn))
         await replier.send_text(SIGNED_OUT)
 
     if hasattr(backend, "forget"):
@@ -275,6 +296,13 @@ def register_qbusiness(router: Router, backend: Backend, store: Store, identity_
         if not turn.data.get("ok"):
             await replier.send_text(SIGN_IN_FAILED)
             return
+        feedback = await store.get_value(_feedback_key(turn))
+        if feedback:
+            await store.delete_value(_feedback_key(turn))
+            if await forward_feedback(
+                backend, store, turn, replier, identity_for(turn), feedback, feedback["reaction"], feedback["comment"]
+            ):
+                await replier.send_text(FEEDBACK_PASSED)
         waiting = await store.get_value(_question_key(turn))
         if not waiting:
             await replier.send_text(SIGNED_IN)

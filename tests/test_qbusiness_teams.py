@@ -7,7 +7,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.emulator.activities import TeamsChannel
-from handlers.qbusiness import ARRAY_NOTE
+from handlers.qbusiness import ARRAY_NOTE, FEEDBACK_PASSED, FEEDBACK_SIGN_IN
 from services.backends.qbusiness import CONVERSATION_RESET
 from tests.conftest import card_of, card_text
 from tests.fakes.qbusiness import PLUGIN, plain_review, source, ticket_review
@@ -275,3 +275,30 @@ async def test_plugin_action_with_plain_values_and_a_read_only_list(start_q, aws
                     "size": {"value": 1}, "team": {"value": "HR"}, "items": {"value": [{"sku": "X1", "qty": 1}]}},
     }  # fmt: skip
     assert final_text(bot).startswith(f"Done: {PLUGIN} ran")
+
+
+async def test_feedback_without_a_sign_in_sends_the_card_and_is_passed_on_after_sign_in(start_q, aws, token_service):  # noqa: F811
+    qbusiness, _, _ = aws
+    token_service.tokens = {"29:alice": "entra-alice"}
+    bot = await start_q()
+    channel = person(bot, "alice")
+    await ask(bot, channel, "hello")
+    answer = bot.connector.messages()[-1]
+    await ask(bot, channel, "signout")  # credentials and token forgotten: the next call to Q needs a sign-in
+    feedback = {"actionName": "feedback", "actionValue": {"reaction": "like", "feedback": '{"feedbackText": "ok"}'}}
+    activity = invoke(channel, "message/submitAction", feedback)
+    activity["replyToId"] = answer.body["id"]
+    assert (await bot.post(activity)).status == 200
+    await bot.settle()
+    card = bot.connector.messages()[-1].body["attachments"][0]
+    assert card["contentType"] == OAUTH and card["content"]["text"] == FEEDBACK_SIGN_IN
+    assert not qbusiness.feedback and len(await bot.gateway.store.list_feedback()) == 1
+    token_service.magic_codes["654321"] = "entra-alice"
+    assert (await bot.post(invoke(channel, "signin/verifyState", {"state": "654321"}))).status == 200
+    await bot.settle()
+    (sent,) = qbusiness.feedback
+    assert sent["user"] == "alice" and sent["messageUsefulness"] == {
+        "usefulness": "USEFUL", "comment": "ok", "submittedAt": sent["messageUsefulness"]["submittedAt"]
+    }  # fmt: skip
+    texts = [m.body.get("text", "") for m in bot.connector.messages()[-2:]]
+    assert texts == [FEEDBACK_PASSED, "You are signed in to Amazon Q Business. Ask me your question."]
