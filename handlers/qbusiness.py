@@ -6,18 +6,17 @@ as the user needs. A question asked before sign-in is kept (15 minutes) and answ
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
-from urllib.parse import urlparse
 
 from handlers.cards import card, facts, text
 from handlers.models import Replier, Turn
 from handlers.router import Router
 from services.backends import Attachment, Backend, BackendError, FinalAnswer, Identity, SignInRequired
 from services.datasets import DatasetError, download
+from services.quoting import quote
 from services.store import Store
 
 log = logging.getLogger(__name__)
@@ -227,48 +226,28 @@ MAX_ATTACHMENTS = 5
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 
 
-def _host_allowed(url: str, allowed_hosts: Sequence[str]) -> bool:
-    # A first gate until H6's allow-list (services/safe_fetch, inside datasets.download) is on main.
-    parsed = urlparse(url)
-    host = (parsed.hostname or "").lower()
-    for entry in allowed_hosts:
-        entry = entry.strip().lower().rstrip("/")
-        if entry.startswith("http://"):
-            if parsed.scheme == "http" and host == entry.removeprefix("http://"):
-                return True
-        elif parsed.scheme == "https" and (host == entry or (entry.startswith("*.") and host.endswith(entry[1:]))):
-            return True
-    return False
-
-
-async def _download(url: str, name: str, allowed_hosts: Sequence[str]) -> bytes:
-    if "allowed_hosts" in inspect.signature(download).parameters:  # H6's signature, once merged
-        return await download(url, name, MAX_ATTACHMENT_BYTES, allowed_hosts=allowed_hosts)
-    return await download(url, name, MAX_ATTACHMENT_BYTES)
-
-
 async def attachments_of(turn: Turn, *, allowed_hosts: Sequence[str]) -> tuple[list[Attachment], list[str]]:
     """Return (the turn's files downloaded for Q, one sentence per file skipped and why).
 
-    At most MAX_ATTACHMENTS files of ATTACHMENT_TYPES, MAX_ATTACHMENT_BYTES each, only from `allowed_hosts`
-    (the download URL comes from the request, so any other host is refused)."""
-    files, skipped = [], []
-    for index, file in enumerate(turn.files):
+    At most MAX_ATTACHMENTS files are sent (skipped files do not count), of ATTACHMENT_TYPES, MAX_ATTACHMENT_BYTES
+    each, downloaded only from `allowed_hosts` (DOWNLOAD_ALLOWED_HOSTS, checked by services/safe_fetch.py: the
+    download URL comes from the request, so any other host is refused)."""
+    files: list[Attachment] = []
+    skipped: list[str] = []
+    for file in turn.files:
+        name = quote(file.name)  # user data: inert in the sentences below
         kind = (file.file_type or (file.name.rsplit(".", 1)[-1] if "." in file.name else "")).lower()
-        if index >= MAX_ATTACHMENTS:
-            skipped.append(f"I skipped {file.name}: at most {MAX_ATTACHMENTS} files are read per message.")
-        elif kind not in ATTACHMENT_TYPES:
-            skipped.append(f"I skipped {file.name}: Amazon Q Business does not read .{kind or '?'} files.")
-        elif not _host_allowed(file.download_url, allowed_hosts):
-            log.warning("refused a file download from a host not in DOWNLOAD_ALLOWED_HOSTS")
-            skipped.append(f"I skipped {file.name}: its link is not on a file host this gateway accepts.")
+        if kind not in ATTACHMENT_TYPES:
+            skipped.append(f"I skipped {name}: Amazon Q Business does not read .{quote(kind, 10) or '?'} files.")
+        elif len(files) >= MAX_ATTACHMENTS:
+            skipped.append(f"I skipped {name}: at most {MAX_ATTACHMENTS} files are read per message.")
         else:
             try:
-                files.append(
-                    Attachment(name=file.name, data=await _download(file.download_url, file.name, allowed_hosts))
-                )
+                data = await download(file.download_url, file.name, MAX_ATTACHMENT_BYTES, allowed_hosts=allowed_hosts)
             except DatasetError as problem:
-                skipped.append(f"I skipped {file.name}: {problem}")
+                skipped.append(str(problem))
+            else:
+                files.append(Attachment(name=file.name, data=data))
     return files, skipped
 
 

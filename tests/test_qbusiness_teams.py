@@ -180,7 +180,7 @@ async def test_attachments_passed_through_refused_host_and_failed_attachments(st
     (request,) = qbusiness.requests
     assert [(a["name"], a["size"]) for a in request["attachments"]] == [("notes.txt", 13), ("scan.pdf", 8)]
     text = final_text(bot)
-    assert "I skipped evil.txt: its link is not on a file host this gateway accepts." in text
+    assert "I cannot download evil.txt: its link is not on a file host this gateway accepts." in text
     assert "I skipped movie.mp4: Amazon Q Business does not read .mp4 files." in text
     assert "I could not use scan.pdf: Amazon Q Business does not read this type of file." in text
 
@@ -302,3 +302,24 @@ async def test_feedback_without_a_sign_in_sends_the_card_and_is_passed_on_after_
     }  # fmt: skip
     texts = [m.body.get("text", "") for m in bot.connector.messages()[-2:]]
     assert texts == [FEEDBACK_PASSED, "You are signed in to Amazon Q Business. Ask me your question."]
+
+
+async def test_at_most_five_files_are_sent_and_skipped_files_do_not_count(start_q, aws):  # noqa: F811
+    qbusiness, _, _ = aws
+    bot = await start_q("anonymous")
+    channel = person(bot, "alice")
+    activity = channel.message("read these")
+    channel.with_file(activity, "movie.mp4", bot.connector.serve_file("movie.mp4", b"x"))
+    big = b"x" * (10 * 1024 * 1024 + 1)
+    channel.with_file(activity, "big.pdf", bot.connector.serve_file("big.pdf", big))
+    channel.with_file(activity, "evil.txt", "https://files.evil.example.com/evil.txt")
+    for number in range(1, 7):
+        channel.with_file(activity, f"a{number}.txt", bot.connector.serve_file(f"a{number}.txt", b"%d" % number))
+    await bot.post(activity)
+    await bot.settle()
+    (request,) = qbusiness.requests
+    assert [a["name"] for a in request["attachments"]] == ["a1.txt", "a2.txt", "a3.txt", "a4.txt", "a5.txt"]
+    text = final_text(bot)
+    assert "big.pdf is larger than the 10 MB limit" in text
+    assert "I skipped a6.txt: at most 5 files are read per message." in text
+    assert "a5.txt" not in text and "movie.mp4" in text and "evil.txt" in text
