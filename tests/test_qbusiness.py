@@ -3,7 +3,9 @@ their wire APIs. End-to-end tests through /api/messages are in test_qbusiness_te
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -11,7 +13,8 @@ from cryptography.fernet import Fernet
 
 from services.backends import BackendError, Identity, Question, SignInRequired
 from services.backends.qbusiness import CONVERSATION_RESET, PLUGIN_MODE_NEEDS_ID, QBusinessBackend, QBusinessConfig
-from services.identity import CredentialVault, FernetCipher
+from services.identity import CredentialVault, FernetCipher, KmsCipher
+from services.identity.vault import KMS_DENIED, KMS_UNUSABLE
 from services.store import SQLiteStore
 from tests.fakes.bedrock import Failure
 from tests.fakes.qbusiness import PLUGIN, FakeQBusiness, plain_review, source, ticket_review
@@ -332,3 +335,93 @@ async def test_action_review_with_plain_values_is_read_without_wrappers(aws):
     wrapped = (await ask(QBusinessBackend(config()), "open a ticket")).pending
     assert wrapped["fields"]["title"]["value"] == "VPN broken"
     assert wrapped["fields"]["priority"]["choices"][0] == {"value": "Low", "title": "Low"}
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    from tests.aws import moto_server
+
+    with moto_server() as url:
+        yield url
+
+
+def kms_client(url: str, key: str = "testing", secret: str = "testing"):
+    import boto3
+
+    return boto3.client("kms", endpoint_url=url, region_name="us-east-1", aws_access_key_id=key,
+                        aws_secret_access_key=secret)  # fmt: skip
+
+
+@contextlib.contextmanager
+def iam_enforced(url: str):
+    """Make moto's server check IAM policies (its /moto-api/reset-auth switch) for the block, then stop."""
+    import requests
+
+    requests.post(f"{url}/moto-api/reset-auth", data=b"0", timeout=5).raise_for_status()
+    try:
+        yield
+    finally:
+        requests.post(f"{url}/moto-api/reset-auth", data=b"inf", timeout=5).raise_for_status()
+
+
+def gateway_user(url: str, actions: list[str]):
+    """Return a KMS client signed as a new IAM user allowed only `actions` (checked inside iam_enforced)."""
+    import json
+
+    import boto3
+
+    iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
+                       aws_secret_access_key="testing")  # fmt: skip
+    name = f"gateway-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=name)
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+    iam.put_user_policy(UserName=name, PolicyName="kms", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return kms_client(url, key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def credentials(hours: float = 1.0):
+    from datetime import UTC, datetime
+
+    from services.identity import Credentials
+
+    return Credentials("ASIAKMS", "secret-kms", "session-kms", datetime.now(UTC) + timedelta(hours=hours))
+
+
+async def test_kms_cipher_round_trip_against_moto(moto_url, store):
+    kms = kms_client(moto_url)
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    cipher = KmsCipher(key, kms=kms)
+    blob = await cipher.encrypt(b"secret", "alice")
+    assert await cipher.decrypt(blob, "alice") == b"secret" and "secret" not in str(blob)
+    with pytest.raises(ValueError):
+        await cipher.decrypt(blob, "bob")  # the encryption context is the user: another user's value is refused
+    vault = CredentialVault(store, cipher)
+    await vault.put("alice", credentials())
+    vault._memory.clear()
+    assert (await vault.get("alice")).session_token == "session-kms"
+    assert "session-kms" not in str(await store.get_value("credentials|qbusiness|alice"))
+
+
+async def test_kms_access_denied_and_a_missing_key_are_the_administrators_sentence(moto_url, aws, store):
+    qbusiness, _, _ = aws
+    kms = kms_client(moto_url)
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    stored = CredentialVault(store, KmsCipher(key, kms=kms))
+    await stored.put("bob-oid", credentials())  # kept while the role could still use the key
+    denied = gateway_user(moto_url, ["kms:DescribeKey"])
+    backend = QBusinessBackend(config("idc"), store, vault=CredentialVault(store, KmsCipher(key, kms=denied)))
+    bob = Identity(user_id="bob-oid", tokens=Tokens("entra-bob"))
+    with iam_enforced(moto_url):
+        with pytest.raises(BackendError) as encrypting:
+            await ask(backend, "hello", identity=alice())  # a new sign-in: its credentials cannot be kept
+        with pytest.raises(BackendError) as decrypting:
+            await ask(backend, "hello", identity=bob)  # stored credentials cannot be read
+    for caught in (encrypting, decrypting):
+        assert caught.value.user_message == KMS_DENIED and key not in caught.value.user_message
+    assert "ask your administrator to let the gateway's role use the key" in KMS_DENIED
+    assert await store.get_value("credentials|qbusiness|bob-oid")  # not dropped: the key is refused, not changed
+    assert [r["user"] for r in qbusiness.requests] == []
+    with pytest.raises(BackendError) as missing:  # a key id from another account or region
+        await CredentialVault(store, KmsCipher(str(uuid.uuid4()), kms=kms)).put("carol", credentials())
+    assert missing.value.user_message == KMS_UNUSABLE
