@@ -425,3 +425,32 @@ async def test_kms_access_denied_and_a_missing_key_are_the_administrators_senten
     with pytest.raises(BackendError) as missing:  # a key id from another account or region
         await CredentialVault(store, KmsCipher(str(uuid.uuid4()), kms=kms)).put("carol", credentials())
     assert missing.value.user_message == KMS_UNUSABLE
+
+
+async def test_the_expired_conversation_retry_shares_the_turns_time_budget(aws):
+    qbusiness, _, _ = aws
+    backend = QBusinessBackend(config(timeout_seconds=2.0))
+    first = await ask(backend, "hello")
+    qbusiness.expire(first.conversation_id)
+    qbusiness.delays = [1.6]  # Q takes most of the budget to say the conversation is gone: no time for a retry
+    with pytest.raises(BackendError) as caught:
+        await ask(backend, "still there?", first.state)
+    assert caught.value.user_message == "Amazon Q Business did not answer in time. Please try again."
+    assert len(qbusiness.requests) == 2  # the retry was not started
+
+
+async def test_no_attempt_starts_too_close_to_the_deadline_nor_runs_past_it(aws):
+    import time
+
+    qbusiness, _, _ = aws
+    qbusiness.failures = [Failure(429, "ThrottlingException")] * 5
+    with pytest.raises(BackendError) as busy:
+        await ask(QBusinessBackend(config(timeout_seconds=2.0)), "hello")
+    # attempt 1 at 0 s, backoff 0.5 s, attempt 2 at 0.5 s, backoff 1 s: a third would start 0.5 s before the end
+    assert len(qbusiness.requests) == 2 and "too busy" in busy.value.user_message
+    qbusiness.failures, qbusiness.requests = [Failure(429, "ThrottlingException")], []
+    qbusiness.delays = [0, 5.0]  # the second attempt hangs: it is cut at the deadline, not at its own read timeout
+    started = time.monotonic()
+    with pytest.raises(BackendError) as late:
+        await ask(QBusinessBackend(config(timeout_seconds=2.0)), "hello")
+    assert time.monotonic() - started < 2.35 and "did not answer in time" in late.value.user_message

@@ -323,3 +323,33 @@ async def test_at_most_five_files_are_sent_and_skipped_files_do_not_count(start_
     assert "big.pdf is larger than the 10 MB limit" in text
     assert "I skipped a6.txt: at most 5 files are read per message." in text
     assert "a5.txt" not in text and "movie.mp4" in text and "evil.txt" in text
+
+
+async def test_the_ingress_waits_for_the_token_service_well_inside_its_lambda_timeout(tmp_path):
+    import yaml
+
+    from entrypoints.wiring import build_ingress
+    from services.settings import REPO_ROOT, load_settings
+    from services.store import SQLiteStore
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)  # CloudFormation's !Ref, !GetAtt…
+    template = yaml.load((REPO_ROOT / "template.yaml").read_text(), Loader=Loader)  # noqa: S506 - SafeLoader
+    lambda_timeout = template["Resources"]["IngressFunction"]["Properties"]["Timeout"]
+    settings = load_settings(
+        _env_file=None, backend="qbusiness", qbusiness_application_id=APP, qbusiness_oauth_connection="entra",
+        qbusiness_idc_application_arn=FakeSsoOauth.client_id, qbusiness_role_arn=FakeSts.role_arn,
+        credentials_key=Fernet.generate_key().decode(),
+    )  # fmt: skip
+
+    class Queue:
+        async def close(self, timeout: float) -> None:
+            pass
+
+    gateway = build_ingress(settings, store=SQLiteStore(tmp_path / "state.db"), queue=Queue())
+    try:
+        assert gateway.user_tokens.timeout.total <= lambda_timeout / 2  # the rest: token check, store, queue
+    finally:
+        await gateway.close()

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 MAX_INPUT_CHARS = 7_000  # Q Business's limit on userMessage
 RETRYABLE = {"throttlingexception", "internalserverexception"}
 CLIENT_CACHE_USERS = 256
+MIN_ATTEMPT_SECONDS = 1.0  # an attempt with less time left than this is not started: it would only time out
 CONVERSATION_RESET = (
     "Your earlier conversation with Amazon Q Business had expired, so I started a new one: it does not know "
     "the earlier context."
@@ -147,7 +148,7 @@ def explain(error: Exception, config: QBusinessConfig) -> BackendError:
     code = _code(error)
     if isinstance(error, NoCredentialsError):
         reason = "credentials"
-    elif isinstance(error, ReadTimeoutError | ConnectTimeoutError | EndpointConnectionError):
+    elif isinstance(error, ReadTimeoutError | ConnectTimeoutError | EndpointConnectionError | TimeoutError):
         reason = "timeout"
     elif code == "accessdeniedexception":
         reason = "denied_user" if config.identity == "idc" else "denied_gateway"
@@ -342,18 +343,24 @@ class QBusinessBackend:
         if self.vault is not None:
             await self.vault.forget(identity.user_id)
 
-    async def _call(self, method: Any, request: dict[str, Any]) -> dict[str, Any]:
-        """Return `method(**request)`; throttling and internal errors are retried with backoff while the time
-        budget lasts (ChatSync is idempotent for one clientToken)."""
-        deadline = time.monotonic() + self.config.timeout_seconds
+    async def _call(self, method: Any, request: dict[str, Any], deadline: float) -> dict[str, Any]:
+        """Return `method(**request)`; throttling and internal errors are retried with backoff while the turn's
+        time budget lasts (ChatSync is idempotent for one clientToken). No attempt starts with less than
+        MIN_ATTEMPT_SECONDS left (a quarter of a budget shorter than 4 s), and none runs past `deadline`
+        (TimeoutError)."""
+        floor = min(MIN_ATTEMPT_SECONDS, self.config.timeout_seconds / 4)
         attempt = 0
         while True:
             attempt += 1
+            left = deadline - time.monotonic()
+            if left < floor:
+                raise TimeoutError("the time budget of the turn is spent")
             try:
-                return await asyncio.to_thread(method, **request)
+                async with asyncio.timeout(left):
+                    return await asyncio.to_thread(method, **request)
             except ClientError as error:
                 backoff = min(8.0, 0.25 * 2**attempt)
-                if _code(error) not in RETRYABLE or time.monotonic() + backoff >= deadline:
+                if _code(error) not in RETRYABLE or time.monotonic() + backoff + floor >= deadline:
                     raise
                 log.warning("qbusiness %s (attempt %d): retrying in %.2f s", _code(error), attempt, backoff)
                 await asyncio.sleep(backoff)
@@ -378,20 +385,21 @@ class QBusinessBackend:
 
     async def answer(self, question: Question) -> AsyncIterator[AnswerEvent]:
         """Yield one FinalAnswer: Q's answer with numbered sources, or a plugin action / sign-in to do first."""
+        deadline = time.monotonic() + self.config.timeout_seconds  # one budget for the turn: sign-in, Q, the retry
         client = await self.client_for(question.identity)
         notes: list[str] = []
         state = question.state
         try:
             try:
-                response = await self._call(client.chat_sync, self._request(question, state))
+                response = await self._call(client.chat_sync, self._request(question, state), deadline)
             except ClientError as error:
                 if not (state.get("conversation_id") and conversation_gone(error)) or question.action:
                     raise
                 log.info("qbusiness conversation of %s is gone: starting a new one", question.conversation_key)
                 notes.append(CONVERSATION_RESET)
                 state = {}
-                response = await self._call(client.chat_sync, self._request(question, state))
-        except (ClientError, BotoCoreError) as error:
+                response = await self._call(client.chat_sync, self._request(question, state), deadline)
+        except (ClientError, BotoCoreError, TimeoutError) as error:
             log.warning("qbusiness chat_sync failed: %s", _code(error) or type(error).__name__)
             raise explain(error, self.config) from error
         text, citations = citations_of(response)
@@ -435,7 +443,7 @@ class QBusinessBackend:
             "messageUsefulness": usefulness,
         }  # fmt: skip
         try:
-            await self._call(client.put_feedback, request)
-        except (ClientError, BotoCoreError) as error:
+            await self._call(client.put_feedback, request, time.monotonic() + self.config.timeout_seconds)
+        except (ClientError, BotoCoreError, TimeoutError) as error:
             log.warning("qbusiness put_feedback failed: %s", _code(error) or type(error).__name__)
             raise explain(error, self.config) from error

@@ -8,6 +8,7 @@ failed attachments and ask for a plugin action review.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import uuid
@@ -36,6 +37,7 @@ class FakeQBusiness(LoopbackServer):
     answer: str = "Q says hello."
     sources: list[dict[str, Any]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)  # seconds before answering, one per request
     failed_attachments: dict[str, str] = field(default_factory=dict)  # file name → error code
     review: dict[str, Any] | None = None
     auth_challenge_url: str = ""
@@ -64,6 +66,8 @@ class FakeQBusiness(LoopbackServer):
         for attachment in record.get("attachments") or []:
             attachment["size"] = len(base64.b64decode(attachment.pop("data", "")))
         self.requests.append(record)
+        if self.delays:
+            await asyncio.sleep(self.delays.pop(0))
         if self.failures:
             failure = self.failures.pop(0)
             return self._error(failure.status, failure.code, failure.message)
