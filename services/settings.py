@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from services.safe_fetch import MICROSOFT_FILE_HOSTS, check_host_pattern
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+IDC_APPLICATION_ARN = r"arn:aws[a-z-]*:sso::\d{12}:application/ssoins-[A-Za-z0-9.-]+/apl-[A-Za-z0-9]+"
+ROLE_ARN = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}"
 PLUGIN_ID = r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}"  # Q Business's PluginId pattern
 
 
@@ -247,6 +249,17 @@ class Settings(BaseSettings):
             for name in ("qbusiness_idc_application_arn", "qbusiness_role_arn", "qbusiness_oauth_connection"):
                 if not getattr(self, name):
                     raise ValueError(f"{name.upper()}: required when QBUSINESS_IDENTITY is idc (see docs/qbusiness.md)")
+            if not re.fullmatch(IDC_APPLICATION_ARN, self.qbusiness_idc_application_arn):
+                raise ValueError(
+                    "QBUSINESS_IDC_APPLICATION_ARN: must be the ARN of the IAM Identity Center customer-managed "
+                    "application, like arn:aws:sso::<account>:application/ssoins-…/apl-… (IAM Identity Center "
+                    "console → Applications → the application)"
+                )
+            if not re.fullmatch(ROLE_ARN, self.qbusiness_role_arn):
+                raise ValueError(
+                    "QBUSINESS_ROLE_ARN: must be the ARN of the role assumed for each user, like "
+                    "arn:aws:iam::<account>:role/<name> (IAM console → Roles → the role)"
+                )
             if not (self.credentials_key.get_secret_value() or self.credentials_kms_key_id):
                 raise ValueError(
                     "CREDENTIALS_KEY: set CREDENTIALS_KEY (a Fernet key) or CREDENTIALS_KMS_KEY_ID when "

@@ -231,7 +231,7 @@ async def test_credentials_close_to_expiry_are_exchanged_again(aws, store):
     [
         (lambda oidc, sts: oidc.users.clear(), "sign in again", SignInRequired),
         (lambda oidc, sts: setattr(oidc, "client_id", "other"), "QBUSINESS_IDC_APPLICATION_ARN", BackendError),
-        (lambda oidc, sts: setattr(oidc, "with_context", False), "identity propagation", BackendError),
+        (lambda oidc, sts: setattr(oidc, "with_context", False), "access scopes", BackendError),
         (lambda oidc, sts: setattr(sts, "deny", True), "sts:SetContext", BackendError),
     ],
 )
@@ -454,3 +454,27 @@ async def test_no_attempt_starts_too_close_to_the_deadline_nor_runs_past_it(aws)
     with pytest.raises(BackendError) as late:
         await ask(QBusinessBackend(config(timeout_seconds=2.0)), "hello")
     assert time.monotonic() - started < 2.35 and "did not answer in time" in late.value.user_message
+
+
+def test_every_sentence_the_user_or_operator_sees_has_a_row_in_the_troubleshooting_table():
+    import re
+
+    import handlers.qbusiness as teams
+    import services.backends.qbusiness as backend
+    from services.identity import exchange, vault
+    from services.settings import REPO_ROOT
+
+    doc = (REPO_ROOT / "docs" / "qbusiness.md").read_text()
+    table = doc[doc.index("## When it goes wrong") :]
+    sentences = [*backend.SENTENCES.values(), *backend.FAILED_ATTACHMENT.values()]
+    for module, names in (
+        (backend, "SIGN_IN_FIRST NO_USER CONVERSATION_RESET ACTION_WAITING AUTH_CHALLENGE PLUGIN_MODE_NEEDS_ID"),
+        (exchange, "SIGN_IN_AGAIN TOKEN_EXCHANGE_REFUSED WRONG_REGION NO_CONTEXT ROLE_REFUSED UNREACHABLE"),
+        (vault, "KMS_DENIED KMS_UNUSABLE KMS_UNREACHABLE"),
+        (teams, "SIGNED_IN SIGN_IN_FAILED SIGNED_OUT NOTHING_TO_SIGN_OUT ACTION_GONE NOT_YOURS CANCELLED "
+                "FEEDBACK_SIGN_IN FEEDBACK_NOT_PASSED FEEDBACK_PASSED ARRAY_NOTE"),
+    ):  # fmt: skip
+        sentences += [getattr(module, name) for name in names.split()]
+    for sentence in sentences:
+        opening = re.split(r"[{:(;]|\. ", sentence)[0].strip()  # up to the first placeholder or explanation
+        assert opening in table, f"docs/qbusiness.md has no row for: {sentence}"
