@@ -93,13 +93,21 @@ def build_worker(
     )  # fmt: skip
 
 
-def user_token_service(settings: Settings, auth: ChannelAuth) -> UserTokenService | None:
-    """Return the token service client of the Q Business OAuth connection, or None when no backend signs users in."""
+# The ingress answers Teams' sign-in invokes while Teams waits, inside the ingress Lambda's 10 s (template.yaml,
+# IngressFunction Timeout): one token service call there may take at most this long, leaving time for the
+# token check, the store and the queue. The worker, with minutes to spare, waits UserTokenService's default 15 s.
+INGRESS_TOKEN_WAIT_SECONDS = 5.0
+
+
+def user_token_service(settings: Settings, auth: ChannelAuth, *, timeout: float = 15.0) -> UserTokenService | None:
+    """Return the token service client of the Q Business OAuth connection (each call waiting at most `timeout`
+    seconds), or None when no backend signs users in."""
     if settings.backend != "qbusiness" or settings.qbusiness_identity != "idc":
         return None
     return UserTokenService(
-        str(settings.bot_token_service_url), settings.qbusiness_oauth_connection, auth, settings.microsoft_app_id
-    )
+        str(settings.bot_token_service_url), settings.qbusiness_oauth_connection, auth, settings.microsoft_app_id,
+        timeout=timeout,
+    )  # fmt: skip
 
 
 def build_ingress(
@@ -115,7 +123,7 @@ def build_ingress(
     store = store or create_store(settings)
     if queue is None:
         queue = SqsJobQueue({"chat": settings.chat_queue_url, "analytics": settings.analytics_queue_url})
-    user_tokens = user_token_service(settings, auth)
+    user_tokens = user_token_service(settings, auth, timeout=INGRESS_TOKEN_WAIT_SECONDS)
     closers = [user_tokens.close] if user_tokens else []
     return Gateway(settings, auth, store, queue, closers=closers, user_tokens=user_tokens)
 

@@ -128,9 +128,7 @@ def build_router(
             )
         )
         identity = identity_for(turn) if identity_for else None
-        problem = await forward_feedback(backend, identity, ids, reaction, str(ids.get("comment", "")))
-        if problem:
-            await replier.send_text(problem)
+        await forward_feedback(backend, store, turn, replier, identity, ids, reaction, str(ids.get("comment", "")))
 
     register_qbusiness(router, backend, store, identity_for or (lambda turn: None), ask)
 

@@ -6,17 +6,17 @@ as the user needs. A question asked before sign-in is kept (15 minutes) and answ
 
 from __future__ import annotations
 
-import inspect
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
-from urllib.parse import urlparse
 
-from handlers.cards import card, text
+from handlers.cards import card, facts, text
 from handlers.models import Replier, Turn
 from handlers.router import Router
-from services.backends import Attachment, Backend, BackendError, FinalAnswer, Identity
+from services.backends import Attachment, Backend, BackendError, FinalAnswer, Identity, SignInRequired
 from services.datasets import DatasetError, download
+from services.quoting import quote
 from services.store import Store
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,13 @@ SIGNED_OUT = "Signed out: I forgot your Amazon Q Business credentials here. Your
 NOTHING_TO_SIGN_OUT = "There is nothing to sign out of: this gateway asks Amazon Q Business without your sign-in."
 ACTION_GONE = "This action is no longer waiting: it was confirmed, cancelled or has expired. Ask again if needed."
 NOT_YOURS = "Only the person who asked can confirm or cancel this action."
+FEEDBACK_KEY = "signin-feedback|"
+FEEDBACK_SIGN_IN = (
+    "I saved your feedback here. To pass it on to Amazon Q Business, which takes it only from you, sign in with "
+    "the card below: I send it as soon as you have."
+)
+FEEDBACK_NOT_PASSED = "I saved your feedback here, but could not pass it on to Amazon Q Business:"
+FEEDBACK_PASSED = "Your feedback is passed on to Amazon Q Business."
 CANCELLED = "Cancelled: I did not ask Amazon Q Business to run {plugin}, so nothing was done."
 
 
@@ -47,23 +54,64 @@ async def remember_question(store: Store, turn: Turn, question: str) -> None:
         await store.put_value(_question_key(turn), {"text": question}, ttl_seconds=QUESTION_TTL)
 
 
-def _field_input(name: str, field: dict[str, Any]) -> dict[str, Any]:
-    """Return the card element for one field of a plugin action: an input where Q lets the user choose."""
+DEFAULT_SEPARATOR = "."  # as services/backends/qbusiness.py: for actions kept before it always set one
+ARRAY_NOTE = "A list: sent as Amazon Q Business filled it in (lists cannot be edited here; ask again to change it)."
+
+
+def _shown(value: Any) -> str:
+    """Return a field value as text: strings as they are, lists of plain values joined, anything else as JSON."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list) and all(isinstance(item, str | int | float) for item in value):
+        return ", ".join(_shown(item) for item in value)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _choice_key(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "1", "yes")
+
+
+def _number(value: Any) -> int | float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() else number
+
+
+def _field_input(name: str, field: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the card elements for one field of a plugin action: an input where Q lets the user choose."""
     label = field["label"] + (" *" if field["required"] else "")
     choices = field["choices"]
     value = field["value"]
+    if field["type"] == "ARRAY":  # nested items (arrayItemJsonSchema) have no Adaptive Card input: read-only
+        shown = _shown(value) or "(empty)"
+        return [facts([(field["label"], shown)]), text(ARRAY_NOTE, isSubtle=True, size="Small", spacing="None")]
     if len(choices) == 1:  # one allowed value: shown, not editable
-        return {"type": "FactSet", "facts": [{"title": field["label"], "value": str(choices[0]["title"] or value)}]}
+        return [facts([(field["label"], _shown(choices[0]["title"]) or _shown(choices[0]["value"]))])]
     common = {"id": f"field_{name}", "label": label, "isRequired": field["required"]}
     if choices:
-        options = [{"title": str(c["title"] or c["value"]), "value": str(c["value"])} for c in choices]
-        return {"type": "Input.ChoiceSet", **common, "choices": options, "value": "" if value is None else str(value)}
+        options = [
+            {"title": _shown(c["title"]) or _shown(c["value"]), "value": _choice_key(c["value"])} for c in choices
+        ]
+        selected = "" if value is None else _choice_key(value)
+        return [{"type": "Input.ChoiceSet", **common, "choices": options, "value": selected}]
     if field["type"] == "BOOLEAN":
-        return {"type": "Input.Toggle", **common, "title": field["label"], "value": "true" if value else "false"}
+        toggle = {"title": field["label"], "value": "true" if _truthy(value) else "false"}
+        return [{"type": "Input.Toggle", **common, **toggle}]
     if field["type"] == "NUMBER":
-        return {"type": "Input.Number", **common, **({"value": value} if value is not None else {})}
-    multiline = field["type"] == "ARRAY" or len(str(value or "")) > 80
-    return {"type": "Input.Text", **common, "value": "" if value is None else str(value), "isMultiline": multiline}
+        number = _number(value)
+        return [{"type": "Input.Number", **common, **({"value": number} if number is not None else {})}]
+    shown = _shown(value)
+    return [{"type": "Input.Text", **common, "value": shown, "isMultiline": len(shown) > 80}]
 
 
 def review_card(pending: dict[str, Any], summary: str) -> dict[str, Any]:
@@ -71,7 +119,7 @@ def review_card(pending: dict[str, Any], summary: str) -> dict[str, Any]:
     Confirm and Cancel."""
     body = [text(summary, weight="Bolder")]
     for name, field in sorted(pending["fields"].items(), key=lambda item: item[1]["order"]):
-        body.append(_field_input(name, field))
+        body += _field_input(name, field)
         if field["description"]:
             body.append(text(field["description"], isSubtle=True, size="Small", spacing="None"))
     data = {"review": pending["id"]}
@@ -101,10 +149,12 @@ async def show_pending(store: Store, turn: Turn, replier: Replier, final: FinalA
 
 def _coerce(value: Any, kind: str) -> Any:
     if kind == "NUMBER":
-        number = float(value)
-        return int(number) if number.is_integer() else number
+        number = _number(value)
+        if number is None:
+            raise ValueError(value)
+        return number
     if kind == "BOOLEAN":
-        return value in (True, "true", "True", "1")
+        return _truthy(value)
     return value
 
 
@@ -112,37 +162,60 @@ def execution_of(pending: dict[str, Any], data: dict[str, Any]) -> tuple[dict[st
     """Return (the actionExecution for chat_sync with the user's edits, '') or (None, what to fix)."""
     payload: dict[str, Any] = {}
     for name, field in pending["fields"].items():
+        if field["type"] == "ARRAY":  # shown read-only: sent as Q filled it in
+            if field["required"] and field["value"] in (None, "", []):
+                return None, f"{field['label']} is empty and cannot be filled in here: ask again and name it."
+            payload[name] = {"value": field["value"]}
+            continue
+        choices = {_choice_key(choice["value"]): choice["value"] for choice in field["choices"]}
         value = data.get(f"field_{name}", field["value"])
-        if len(field["choices"]) == 1:
-            value = field["choices"][0]["value"]
+        if len(choices) == 1:
+            value = next(iter(choices.values()))
         if value in (None, "") and field["required"]:
             return None, f"Please fill in {field['label']} before you confirm."
-        allowed = {str(choice["value"]) for choice in field["choices"]}
-        if allowed and value not in ("", None) and str(value) not in allowed:
-            return None, f"{field['label']} must be one of the listed choices."
+        if choices and value not in ("", None):
+            if _choice_key(value) not in choices:
+                return None, f"{field['label']} must be one of the listed choices."
+            payload[name] = {"value": choices[_choice_key(value)]}  # the allowed value itself, with its JSON type
+            continue
         try:
             payload[name] = {"value": _coerce(value, field["type"]) if value not in ("", None) else value}
         except (TypeError, ValueError):
             return None, f"{field['label']} must be a number."
-    execution = {"pluginId": pending["plugin_id"], "payload": payload}
-    if pending.get("separator"):
-        execution["payloadFieldNameSeparator"] = pending["separator"]
+    execution = {
+        "pluginId": pending["plugin_id"],
+        "payload": payload,
+        "payloadFieldNameSeparator": pending.get("separator") or DEFAULT_SEPARATOR,  # required by ActionExecution
+    }
     return execution, ""
 
 
+def _feedback_key(turn: Turn) -> str:
+    return f"{FEEDBACK_KEY}{turn.conversation.key}|{turn.user.id}"
+
+
 async def forward_feedback(
-    backend: Backend, identity: Identity | None, ids: dict[str, Any], reaction: str, comment: str
-) -> str:
-    """Pass a 👍/👎 on to a backend that takes feedback (Q Business PutFeedback); return a sentence for the
-    user when it could not be passed on, else ''."""
+    backend: Backend, store: Store, turn: Turn, replier: Replier, identity: Identity | None, ids: dict[str, Any],
+    reaction: str, comment: str,
+) -> bool:  # fmt: skip
+    """Pass a 👍/👎 on to a backend that takes feedback (Q Business PutFeedback); return True when it was. A user
+    who must sign in first gets the sign-in card, and the feedback is passed on once they have signed in; any
+    other failure is one sentence."""
     send = getattr(backend, "send_feedback", None)
     if send is None or ids.get("backend") != backend.name or not ids.get("answer_id"):
-        return ""
+        return False
     try:
         await send(identity, str(ids.get("conversation_id", "")), str(ids["answer_id"]), reaction == "like", comment)
+    except SignInRequired:
+        kept = {"conversation_id": str(ids.get("conversation_id", "")), "answer_id": str(ids["answer_id"]),
+                "backend": backend.name, "reaction": reaction, "comment": comment}  # fmt: skip
+        await store.put_value(_feedback_key(turn), kept, ttl_seconds=QUESTION_TTL)
+        await replier.send_sign_in(FEEDBACK_SIGN_IN)
     except BackendError as error:
-        return f"I saved your feedback here, but could not pass it on to Amazon Q Business: {error.user_message}"
-    return ""
+        await replier.send_text(f"{FEEDBACK_NOT_PASSED} {error.user_message}")
+    else:
+        return True
+    return False
 
 
 # Files Q Business reads in chat (its documented attachment types), and the gateway's limits per turn.
@@ -153,48 +226,28 @@ MAX_ATTACHMENTS = 5
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 
 
-def _host_allowed(url: str, allowed_hosts: Sequence[str]) -> bool:
-    # A first gate until H6's allow-list (services/safe_fetch, inside datasets.download) is on main.
-    parsed = urlparse(url)
-    host = (parsed.hostname or "").lower()
-    for entry in allowed_hosts:
-        entry = entry.strip().lower().rstrip("/")
-        if entry.startswith("http://"):
-            if parsed.scheme == "http" and host == entry.removeprefix("http://"):
-                return True
-        elif parsed.scheme == "https" and (host == entry or (entry.startswith("*.") and host.endswith(entry[1:]))):
-            return True
-    return False
-
-
-async def _download(url: str, name: str, allowed_hosts: Sequence[str]) -> bytes:
-    if "allowed_hosts" in inspect.signature(download).parameters:  # H6's signature, once merged
-        return await download(url, name, MAX_ATTACHMENT_BYTES, allowed_hosts=allowed_hosts)
-    return await download(url, name, MAX_ATTACHMENT_BYTES)
-
-
 async def attachments_of(turn: Turn, *, allowed_hosts: Sequence[str]) -> tuple[list[Attachment], list[str]]:
     """Return (the turn's files downloaded for Q, one sentence per file skipped and why).
 
-    At most MAX_ATTACHMENTS files of ATTACHMENT_TYPES, MAX_ATTACHMENT_BYTES each, only from `allowed_hosts`
-    (the download URL comes from the request, so any other host is refused)."""
-    files, skipped = [], []
-    for index, file in enumerate(turn.files):
+    At most MAX_ATTACHMENTS files are sent (skipped files do not count), of ATTACHMENT_TYPES, MAX_ATTACHMENT_BYTES
+    each, downloaded only from `allowed_hosts` (DOWNLOAD_ALLOWED_HOSTS, checked by services/safe_fetch.py: the
+    download URL comes from the request, so any other host is refused)."""
+    files: list[Attachment] = []
+    skipped: list[str] = []
+    for file in turn.files:
+        name = quote(file.name)  # user data: inert in the sentences below
         kind = (file.file_type or (file.name.rsplit(".", 1)[-1] if "." in file.name else "")).lower()
-        if index >= MAX_ATTACHMENTS:
-            skipped.append(f"I skipped {file.name}: at most {MAX_ATTACHMENTS} files are read per message.")
-        elif kind not in ATTACHMENT_TYPES:
-            skipped.append(f"I skipped {file.name}: Amazon Q Business does not read .{kind or '?'} files.")
-        elif not _host_allowed(file.download_url, allowed_hosts):
-            log.warning("refused a file download from a host not in DOWNLOAD_ALLOWED_HOSTS")
-            skipped.append(f"I skipped {file.name}: its link is not on a file host this gateway accepts.")
+        if kind not in ATTACHMENT_TYPES:
+            skipped.append(f"I skipped {name}: Amazon Q Business does not read .{quote(kind, 10) or '?'} files.")
+        elif len(files) >= MAX_ATTACHMENTS:
+            skipped.append(f"I skipped {name}: at most {MAX_ATTACHMENTS} files are read per message.")
         else:
             try:
-                files.append(
-                    Attachment(name=file.name, data=await _download(file.download_url, file.name, allowed_hosts))
-                )
+                data = await download(file.download_url, file.name, MAX_ATTACHMENT_BYTES, allowed_hosts=allowed_hosts)
             except DatasetError as problem:
-                skipped.append(f"I skipped {file.name}: {problem}")
+                skipped.append(str(problem))
+            else:
+                files.append(Attachment(name=file.name, data=data))
     return files, skipped
 
 
@@ -211,6 +264,7 @@ def register_qbusiness(router: Router, backend: Backend, store: Store, identity_
         await backend.forget(identity)
         await identity.tokens.sign_out()
         await store.delete_value(_question_key(turn))
+        await store.delete_value(_feedback_key(turn))
         await replier.send_text(SIGNED_OUT)
 
     if hasattr(backend, "forget"):
@@ -221,6 +275,13 @@ def register_qbusiness(router: Router, backend: Backend, store: Store, identity_
         if not turn.data.get("ok"):
             await replier.send_text(SIGN_IN_FAILED)
             return
+        feedback = await store.get_value(_feedback_key(turn))
+        if feedback:
+            await store.delete_value(_feedback_key(turn))
+            if await forward_feedback(
+                backend, store, turn, replier, identity_for(turn), feedback, feedback["reaction"], feedback["comment"]
+            ):
+                await replier.send_text(FEEDBACK_PASSED)
         waiting = await store.get_value(_question_key(turn))
         if not waiting:
             await replier.send_text(SIGNED_IN)

@@ -13,6 +13,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from services.safe_fetch import MICROSOFT_FILE_HOSTS, check_host_pattern
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+IDC_APPLICATION_ARN = r"arn:aws[a-z-]*:sso::\d{12}:application/ssoins-[A-Za-z0-9.-]+/apl-[A-Za-z0-9]+"
+ROLE_ARN = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}"
+PLUGIN_ID = r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}"  # Q Business's PluginId pattern
 
 
 class SettingsError(ValueError):
@@ -81,6 +84,7 @@ class Settings(BaseSettings):
     qbusiness_region: str = ""
     qbusiness_identity: Literal["anonymous", "idc"] = "idc"
     qbusiness_chat_mode: Literal["", "RETRIEVAL_MODE", "CREATOR_MODE", "PLUGIN_MODE"] = ""
+    qbusiness_plugin_id: str = ""
     qbusiness_oauth_connection: str = ""
     qbusiness_idc_application_arn: str = ""
     qbusiness_idc_region: str = ""
@@ -231,10 +235,31 @@ class Settings(BaseSettings):
                 "QBUSINESS_APPLICATION_ID: must be the application's 36-character id (Q Business console → "
                 "Application details), not its name or ARN"
             )
+        if self.qbusiness_chat_mode == "PLUGIN_MODE" and not self.qbusiness_plugin_id:
+            raise ValueError(
+                "QBUSINESS_PLUGIN_ID: required when QBUSINESS_CHAT_MODE is PLUGIN_MODE (the plugin's 36-character id: "
+                "Q Business console → your application → Plugins)"
+            )
+        if self.qbusiness_plugin_id and not re.fullmatch(PLUGIN_ID, self.qbusiness_plugin_id):
+            raise ValueError(
+                "QBUSINESS_PLUGIN_ID: must be the plugin's 36-character id (Q Business console → your application → "
+                "Plugins), not its name"
+            )
         if self.qbusiness_identity == "idc":
             for name in ("qbusiness_idc_application_arn", "qbusiness_role_arn", "qbusiness_oauth_connection"):
                 if not getattr(self, name):
                     raise ValueError(f"{name.upper()}: required when QBUSINESS_IDENTITY is idc (see docs/qbusiness.md)")
+            if not re.fullmatch(IDC_APPLICATION_ARN, self.qbusiness_idc_application_arn):
+                raise ValueError(
+                    "QBUSINESS_IDC_APPLICATION_ARN: must be the ARN of the IAM Identity Center customer-managed "
+                    "application, like arn:aws:sso::<account>:application/ssoins-…/apl-… (IAM Identity Center "
+                    "console → Applications → the application)"
+                )
+            if not re.fullmatch(ROLE_ARN, self.qbusiness_role_arn):
+                raise ValueError(
+                    "QBUSINESS_ROLE_ARN: must be the ARN of the role assumed for each user, like "
+                    "arn:aws:iam::<account>:role/<name> (IAM console → Roles → the role)"
+                )
             if not (self.credentials_key.get_secret_value() or self.credentials_kms_key_id):
                 raise ValueError(
                     "CREDENTIALS_KEY: set CREDENTIALS_KEY (a Fernet key) or CREDENTIALS_KMS_KEY_ID when "

@@ -3,18 +3,21 @@ their wire APIs. End-to-end tests through /api/messages are in test_qbusiness_te
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import uuid
 from datetime import timedelta
 
 import pytest
 from cryptography.fernet import Fernet
 
 from services.backends import BackendError, Identity, Question, SignInRequired
-from services.backends.qbusiness import CONVERSATION_RESET, QBusinessBackend, QBusinessConfig
-from services.identity import CredentialVault, FernetCipher
+from services.backends.qbusiness import CONVERSATION_RESET, PLUGIN_MODE_NEEDS_ID, QBusinessBackend, QBusinessConfig
+from services.identity import CredentialVault, FernetCipher, KmsCipher
+from services.identity.vault import KMS_DENIED, KMS_UNUSABLE
 from services.store import SQLiteStore
 from tests.fakes.bedrock import Failure
-from tests.fakes.qbusiness import PLUGIN, FakeQBusiness, source, ticket_review
+from tests.fakes.qbusiness import PLUGIN, FakeQBusiness, plain_review, source, ticket_review
 from tests.fakes.sso_oauth import FakeSsoOauth
 from tests.fakes.sts import FakeSts
 
@@ -228,7 +231,7 @@ async def test_credentials_close_to_expiry_are_exchanged_again(aws, store):
     [
         (lambda oidc, sts: oidc.users.clear(), "sign in again", SignInRequired),
         (lambda oidc, sts: setattr(oidc, "client_id", "other"), "QBUSINESS_IDC_APPLICATION_ARN", BackendError),
-        (lambda oidc, sts: setattr(oidc, "with_context", False), "identity propagation", BackendError),
+        (lambda oidc, sts: setattr(oidc, "with_context", False), "access scopes", BackendError),
         (lambda oidc, sts: setattr(sts, "deny", True), "sts:SetContext", BackendError),
     ],
 )
@@ -286,3 +289,192 @@ async def test_feedback_goes_to_q_as_the_user(aws, store):
     assert feedback["conv"] == final.conversation_id and feedback["msg"] == final.message_id
     assert feedback["messageUsefulness"]["usefulness"] == "NOT_USEFUL"
     assert feedback["messageUsefulness"]["comment"] == "wrong page" and feedback["user"] == "alice"
+
+
+async def test_plugin_mode_sends_the_plugin_id_with_the_chat_mode(aws):
+    qbusiness, _, _ = aws
+    backend = QBusinessBackend(config(chat_mode="PLUGIN_MODE", plugin_id=PLUGIN))
+    first = await ask(backend, "open a ticket")
+    await ask(backend, "", first.state, action={"pluginId": PLUGIN, "payload": {}, "payloadFieldNameSeparator": "."})
+    asked, executed = qbusiness.requests
+    assert asked["chatMode"] == "PLUGIN_MODE"
+    assert asked["chatModeConfiguration"] == {"pluginConfiguration": {"pluginId": PLUGIN}}
+    assert "chatMode" not in executed and "chatModeConfiguration" not in executed
+
+
+def test_plugin_mode_without_a_plugin_id_is_refused_at_start_up(monkeypatch):
+    from services.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError) as caught:
+        QBusinessBackend(config(chat_mode="PLUGIN_MODE"))
+    assert str(caught.value).startswith("Invalid setting QBUSINESS_PLUGIN_ID: required when QBUSINESS_CHAT_MODE")
+    for name, value in {"BACKEND": "qbusiness", "QBUSINESS_APPLICATION_ID": APP, "QBUSINESS_IDENTITY": "anonymous",
+                        "QBUSINESS_CHAT_MODE": "plugin_mode"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None)
+    assert str(caught.value) == PLUGIN_MODE_NEEDS_ID
+    monkeypatch.setenv("QBUSINESS_PLUGIN_ID", "Jira plugin")
+    with pytest.raises(SettingsError, match="^Invalid setting QBUSINESS_PLUGIN_ID: must be the plugin's"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("QBUSINESS_PLUGIN_ID", PLUGIN)
+    assert load_settings(_env_file=None).qbusiness_plugin_id == PLUGIN
+
+
+async def test_action_review_with_plain_values_is_read_without_wrappers(aws):
+    qbusiness, _, _ = aws
+    qbusiness.review = plain_review()
+    review = (await ask(QBusinessBackend(config()), "order a laptop")).pending
+    fields = review["fields"]
+    assert review["separator"] == "."  # Q gave none: ActionExecution requires one
+    assert fields["summary"]["value"] == "Laptop broken" and fields["hours"]["value"] == "8"
+    assert fields["size"]["choices"] == [{"value": 1, "title": "Small"}, {"value": 2, "title": "Large"}]
+    assert fields["team"]["choices"] == [{"value": "IT", "title": None}, {"value": "HR", "title": None}]
+    assert fields["items"]["value"] == [{"sku": "X1", "qty": 1}] and fields["items"]["choices"] == []
+    qbusiness.review = ticket_review()  # the {"value": x} wrapper is read too
+    wrapped = (await ask(QBusinessBackend(config()), "open a ticket")).pending
+    assert wrapped["fields"]["title"]["value"] == "VPN broken"
+    assert wrapped["fields"]["priority"]["choices"][0] == {"value": "Low", "title": "Low"}
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    from tests.aws import moto_server
+
+    with moto_server() as url:
+        yield url
+
+
+def kms_client(url: str, key: str = "testing", secret: str = "testing"):
+    import boto3
+
+    return boto3.client("kms", endpoint_url=url, region_name="us-east-1", aws_access_key_id=key,
+                        aws_secret_access_key=secret)  # fmt: skip
+
+
+@contextlib.contextmanager
+def iam_enforced(url: str):
+    """Make moto's server check IAM policies (its /moto-api/reset-auth switch) for the block, then stop."""
+    import requests
+
+    requests.post(f"{url}/moto-api/reset-auth", data=b"0", timeout=5).raise_for_status()
+    try:
+        yield
+    finally:
+        requests.post(f"{url}/moto-api/reset-auth", data=b"inf", timeout=5).raise_for_status()
+
+
+def gateway_user(url: str, actions: list[str]):
+    """Return a KMS client signed as a new IAM user allowed only `actions` (checked inside iam_enforced)."""
+    import json
+
+    import boto3
+
+    iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
+                       aws_secret_access_key="testing")  # fmt: skip
+    name = f"gateway-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=name)
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+    iam.put_user_policy(UserName=name, PolicyName="kms", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return kms_client(url, key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def credentials(hours: float = 1.0):
+    from datetime import UTC, datetime
+
+    from services.identity import Credentials
+
+    return Credentials("ASIAKMS", "secret-kms", "session-kms", datetime.now(UTC) + timedelta(hours=hours))
+
+
+async def test_kms_cipher_round_trip_against_moto(moto_url, store):
+    kms = kms_client(moto_url)
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    cipher = KmsCipher(key, kms=kms)
+    blob = await cipher.encrypt(b"secret", "alice")
+    assert await cipher.decrypt(blob, "alice") == b"secret" and "secret" not in str(blob)
+    with pytest.raises(ValueError):
+        await cipher.decrypt(blob, "bob")  # the encryption context is the user: another user's value is refused
+    vault = CredentialVault(store, cipher)
+    await vault.put("alice", credentials())
+    vault._memory.clear()
+    assert (await vault.get("alice")).session_token == "session-kms"
+    assert "session-kms" not in str(await store.get_value("credentials|qbusiness|alice"))
+
+
+async def test_kms_access_denied_and_a_missing_key_are_the_administrators_sentence(moto_url, aws, store):
+    qbusiness, _, _ = aws
+    kms = kms_client(moto_url)
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    stored = CredentialVault(store, KmsCipher(key, kms=kms))
+    await stored.put("bob-oid", credentials())  # kept while the role could still use the key
+    denied = gateway_user(moto_url, ["kms:DescribeKey"])
+    backend = QBusinessBackend(config("idc"), store, vault=CredentialVault(store, KmsCipher(key, kms=denied)))
+    bob = Identity(user_id="bob-oid", tokens=Tokens("entra-bob"))
+    with iam_enforced(moto_url):
+        with pytest.raises(BackendError) as encrypting:
+            await ask(backend, "hello", identity=alice())  # a new sign-in: its credentials cannot be kept
+        with pytest.raises(BackendError) as decrypting:
+            await ask(backend, "hello", identity=bob)  # stored credentials cannot be read
+    for caught in (encrypting, decrypting):
+        assert caught.value.user_message == KMS_DENIED and key not in caught.value.user_message
+    assert "ask your administrator to let the gateway's role use the key" in KMS_DENIED
+    assert await store.get_value("credentials|qbusiness|bob-oid")  # not dropped: the key is refused, not changed
+    assert [r["user"] for r in qbusiness.requests] == []
+    with pytest.raises(BackendError) as missing:  # a key id from another account or region
+        await CredentialVault(store, KmsCipher(str(uuid.uuid4()), kms=kms)).put("carol", credentials())
+    assert missing.value.user_message == KMS_UNUSABLE
+
+
+async def test_the_expired_conversation_retry_shares_the_turns_time_budget(aws):
+    qbusiness, _, _ = aws
+    backend = QBusinessBackend(config(timeout_seconds=2.0))
+    first = await ask(backend, "hello")
+    qbusiness.expire(first.conversation_id)
+    qbusiness.delays = [1.6]  # Q takes most of the budget to say the conversation is gone: no time for a retry
+    with pytest.raises(BackendError) as caught:
+        await ask(backend, "still there?", first.state)
+    assert caught.value.user_message == "Amazon Q Business did not answer in time. Please try again."
+    assert len(qbusiness.requests) == 2  # the retry was not started
+
+
+async def test_no_attempt_starts_too_close_to_the_deadline_nor_runs_past_it(aws):
+    import time
+
+    qbusiness, _, _ = aws
+    qbusiness.failures = [Failure(429, "ThrottlingException")] * 5
+    with pytest.raises(BackendError) as busy:
+        await ask(QBusinessBackend(config(timeout_seconds=2.0)), "hello")
+    # attempt 1 at 0 s, backoff 0.5 s, attempt 2 at 0.5 s, backoff 1 s: a third would start 0.5 s before the end
+    assert len(qbusiness.requests) == 2 and "too busy" in busy.value.user_message
+    qbusiness.failures, qbusiness.requests = [Failure(429, "ThrottlingException")], []
+    qbusiness.delays = [0, 5.0]  # the second attempt hangs: it is cut at the deadline, not at its own read timeout
+    started = time.monotonic()
+    with pytest.raises(BackendError) as late:
+        await ask(QBusinessBackend(config(timeout_seconds=2.0)), "hello")
+    assert time.monotonic() - started < 2.35 and "did not answer in time" in late.value.user_message
+
+
+def test_every_sentence_the_user_or_operator_sees_has_a_row_in_the_troubleshooting_table():
+    import re
+
+    import handlers.qbusiness as teams
+    import services.backends.qbusiness as backend
+    from services.identity import exchange, vault
+    from services.settings import REPO_ROOT
+
+    doc = (REPO_ROOT / "docs" / "qbusiness.md").read_text()
+    table = doc[doc.index("## When it goes wrong") :]
+    sentences = [*backend.SENTENCES.values(), *backend.FAILED_ATTACHMENT.values()]
+    for module, names in (
+        (backend, "SIGN_IN_FIRST NO_USER CONVERSATION_RESET ACTION_WAITING AUTH_CHALLENGE PLUGIN_MODE_NEEDS_ID"),
+        (exchange, "SIGN_IN_AGAIN TOKEN_EXCHANGE_REFUSED WRONG_REGION NO_CONTEXT ROLE_REFUSED UNREACHABLE"),
+        (vault, "KMS_DENIED KMS_UNUSABLE KMS_UNREACHABLE"),
+        (teams, "SIGNED_IN SIGN_IN_FAILED SIGNED_OUT NOTHING_TO_SIGN_OUT ACTION_GONE NOT_YOURS CANCELLED "
+                "FEEDBACK_SIGN_IN FEEDBACK_NOT_PASSED FEEDBACK_PASSED ARRAY_NOTE"),
+    ):  # fmt: skip
+        sentences += [getattr(module, name) for name in names.split()]
+    for sentence in sentences:
+        opening = re.split(r"[{:(;]|\. ", sentence)[0].strip()  # up to the first placeholder or explanation
+        assert opening in table, f"docs/qbusiness.md has no row for: {sentence}"

@@ -7,9 +7,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.emulator.activities import TeamsChannel
+from handlers.qbusiness import ARRAY_NOTE, FEEDBACK_PASSED, FEEDBACK_SIGN_IN
 from services.backends.qbusiness import CONVERSATION_RESET
-from tests.conftest import card_of
-from tests.fakes.qbusiness import PLUGIN, source, ticket_review
+from tests.conftest import card_of, card_text
+from tests.fakes.qbusiness import PLUGIN, plain_review, source, ticket_review
 from tests.fakes.sso_oauth import FakeSsoOauth
 from tests.fakes.sts import FakeSts
 from tests.fakes.token_service import FakeTokenService
@@ -179,7 +180,7 @@ async def test_attachments_passed_through_refused_host_and_failed_attachments(st
     (request,) = qbusiness.requests
     assert [(a["name"], a["size"]) for a in request["attachments"]] == [("notes.txt", 13), ("scan.pdf", 8)]
     text = final_text(bot)
-    assert "I skipped evil.txt: its link is not on a file host this gateway accepts." in text
+    assert "I cannot download evil.txt: its link is not on a file host this gateway accepts." in text
     assert "I skipped movie.mp4: Amazon Q Business does not read .mp4 files." in text
     assert "I could not use scan.pdf: Amazon Q Business does not read this type of file." in text
 
@@ -245,3 +246,110 @@ async def test_feedback_is_stored_and_sent_to_q_as_the_user(start_q, aws, token_
     )
     (stored,) = await bot.gateway.store.list_feedback()
     assert stored.backend == "qbusiness" and stored.reaction == "dislike"
+
+
+async def test_plugin_action_with_plain_values_and_a_read_only_list(start_q, aws):  # noqa: F811
+    qbusiness, _, _ = aws
+    qbusiness.review = plain_review()
+    bot = await start_q("anonymous")
+    channel = person(bot, "alice")
+    await ask(bot, channel, "order a laptop")
+    review = card_of(bot.connector.messages()[-1])
+    inputs = {e["id"]: e for e in review["body"] if e["type"].startswith("Input.")}
+    assert inputs["field_summary"]["value"] == "Laptop broken"
+    assert inputs["field_hours"]["value"] == 8 and inputs["field_urgent"]["value"] == "false"
+    assert inputs["field_size"]["choices"] == [{"title": "Small", "value": "1"}, {"title": "Large", "value": "2"}]
+    assert inputs["field_size"]["value"] == "2"
+    assert [c["title"] for c in inputs["field_team"]["choices"]] == ["IT", "HR"]
+    assert "field_items" not in inputs and ARRAY_NOTE in card_text(review)
+    (items,) = [e for e in review["body"] if e["type"] == "FactSet"]
+    assert items["facts"] == [{"title": "Items", "value": '[{"sku": "X1", "qty": 1}]'}]
+    confirm = review["actions"][0]
+    data = {**confirm["data"], "field_summary": "Laptop dead", "field_hours": "7.5", "field_urgent": "true",
+            "field_size": "1", "field_team": "HR", "field_items": "[]"}  # fmt: skip
+    await bot.post(channel.execute("qbusiness_confirm", data))
+    await bot.settle()
+    assert qbusiness.requests[-1]["actionExecution"] == {
+        "pluginId": PLUGIN, "payloadFieldNameSeparator": ".",
+        "payload": {"summary": {"value": "Laptop dead"}, "hours": {"value": 7.5}, "urgent": {"value": True},
+                    "size": {"value": 1}, "team": {"value": "HR"}, "items": {"value": [{"sku": "X1", "qty": 1}]}},
+    }  # fmt: skip
+    assert final_text(bot).startswith(f"Done: {PLUGIN} ran")
+
+
+async def test_feedback_without_a_sign_in_sends_the_card_and_is_passed_on_after_sign_in(start_q, aws, token_service):  # noqa: F811
+    qbusiness, _, _ = aws
+    token_service.tokens = {"29:alice": "entra-alice"}
+    bot = await start_q()
+    channel = person(bot, "alice")
+    await ask(bot, channel, "hello")
+    answer = bot.connector.messages()[-1]
+    await ask(bot, channel, "signout")  # credentials and token forgotten: the next call to Q needs a sign-in
+    feedback = {"actionName": "feedback", "actionValue": {"reaction": "like", "feedback": '{"feedbackText": "ok"}'}}
+    activity = invoke(channel, "message/submitAction", feedback)
+    activity["replyToId"] = answer.body["id"]
+    assert (await bot.post(activity)).status == 200
+    await bot.settle()
+    card = bot.connector.messages()[-1].body["attachments"][0]
+    assert card["contentType"] == OAUTH and card["content"]["text"] == FEEDBACK_SIGN_IN
+    assert not qbusiness.feedback and len(await bot.gateway.store.list_feedback()) == 1
+    token_service.magic_codes["654321"] = "entra-alice"
+    assert (await bot.post(invoke(channel, "signin/verifyState", {"state": "654321"}))).status == 200
+    await bot.settle()
+    (sent,) = qbusiness.feedback
+    assert sent["user"] == "alice" and sent["messageUsefulness"] == {
+        "usefulness": "USEFUL", "comment": "ok", "submittedAt": sent["messageUsefulness"]["submittedAt"]
+    }  # fmt: skip
+    texts = [m.body.get("text", "") for m in bot.connector.messages()[-2:]]
+    assert texts == [FEEDBACK_PASSED, "You are signed in to Amazon Q Business. Ask me your question."]
+
+
+async def test_at_most_five_files_are_sent_and_skipped_files_do_not_count(start_q, aws):  # noqa: F811
+    qbusiness, _, _ = aws
+    bot = await start_q("anonymous")
+    channel = person(bot, "alice")
+    activity = channel.message("read these")
+    channel.with_file(activity, "movie.mp4", bot.connector.serve_file("movie.mp4", b"x"))
+    big = b"x" * (10 * 1024 * 1024 + 1)
+    channel.with_file(activity, "big.pdf", bot.connector.serve_file("big.pdf", big))
+    channel.with_file(activity, "evil.txt", "https://files.evil.example.com/evil.txt")
+    for number in range(1, 7):
+        channel.with_file(activity, f"a{number}.txt", bot.connector.serve_file(f"a{number}.txt", b"%d" % number))
+    await bot.post(activity)
+    await bot.settle()
+    (request,) = qbusiness.requests
+    assert [a["name"] for a in request["attachments"]] == ["a1.txt", "a2.txt", "a3.txt", "a4.txt", "a5.txt"]
+    text = final_text(bot)
+    assert "big.pdf is larger than the 10 MB limit" in text
+    assert "I skipped a6.txt: at most 5 files are read per message." in text
+    assert "a5.txt" not in text and "movie.mp4" in text and "evil.txt" in text
+
+
+async def test_the_ingress_waits_for_the_token_service_well_inside_its_lambda_timeout(tmp_path):
+    import yaml
+
+    from entrypoints.wiring import build_ingress
+    from services.settings import REPO_ROOT, load_settings
+    from services.store import SQLiteStore
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)  # CloudFormation's !Ref, !GetAtt…
+    template = yaml.load((REPO_ROOT / "template.yaml").read_text(), Loader=Loader)  # noqa: S506 - SafeLoader
+    lambda_timeout = template["Resources"]["IngressFunction"]["Properties"]["Timeout"]
+    settings = load_settings(
+        _env_file=None, backend="qbusiness", qbusiness_application_id=APP, qbusiness_oauth_connection="entra",
+        qbusiness_idc_application_arn=FakeSsoOauth.client_id, qbusiness_role_arn=FakeSts.role_arn,
+        credentials_key=Fernet.generate_key().decode(),
+    )  # fmt: skip
+
+    class Queue:
+        async def close(self, timeout: float) -> None:
+            pass
+
+    gateway = build_ingress(settings, store=SQLiteStore(tmp_path / "state.db"), queue=Queue())
+    try:
+        assert gateway.user_tokens.timeout.total <= lambda_timeout / 2  # the rest: token check, store, queue
+    finally:
+        await gateway.close()

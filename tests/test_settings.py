@@ -82,3 +82,39 @@ def test_bedrock_needs_a_model_id(monkeypatch):
     monkeypatch.setenv("BACKEND", "bedrock")
     with pytest.raises(SettingsError, match="^Invalid setting BEDROCK_MODEL_ID"):
         load_settings(_env_file=None)
+
+
+IDC_APP = "arn:aws:sso::123456789012:application/ssoins-72231a6cc3a52f5e/apl-1a2b3c4d5e6f7a8b"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "line_start"),
+    [
+        (
+            "QBUSINESS_IDC_APPLICATION_ARN",
+            "apl-1234567890abcdef",
+            "Invalid setting QBUSINESS_IDC_APPLICATION_ARN: must be",
+        ),
+        (
+            "QBUSINESS_IDC_APPLICATION_ARN",
+            "arn:aws:iam::123456789012:role/x",
+            "Invalid setting QBUSINESS_IDC_APPLICATION_ARN",
+        ),
+        ("QBUSINESS_ROLE_ARN", "teams-qbusiness", "Invalid setting QBUSINESS_ROLE_ARN: must be the ARN of the role"),
+        ("QBUSINESS_ROLE_ARN", "arn:aws:iam::123456789012:user/alice", "Invalid setting QBUSINESS_ROLE_ARN"),
+    ],
+)
+def test_qbusiness_arns_are_checked_at_start_up(monkeypatch, name, value, line_start):
+    good = {
+        "BACKEND": "qbusiness", "QBUSINESS_APPLICATION_ID": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+        "QBUSINESS_OAUTH_CONNECTION": "entra", "CREDENTIALS_KEY": "x" * 43 + "=",
+        "QBUSINESS_IDC_APPLICATION_ARN": IDC_APP,
+        "QBUSINESS_ROLE_ARN": "arn:aws-us-gov:iam::123456789012:role/service/teams-qbusiness",
+    }  # fmt: skip
+    for key, setting in good.items():
+        monkeypatch.setenv(key, setting)
+    assert load_settings(_env_file=None).qbusiness_role_arn.endswith("/teams-qbusiness")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as raised:
+        load_settings(_env_file=None)
+    assert str(raised.value).startswith(line_start) and "\n" not in str(raised.value)

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 MAX_INPUT_CHARS = 7_000  # Q Business's limit on userMessage
 RETRYABLE = {"throttlingexception", "internalserverexception"}
 CLIENT_CACHE_USERS = 256
+MIN_ATTEMPT_SECONDS = 1.0  # an attempt with less time left than this is not started: it would only time out
 CONVERSATION_RESET = (
     "Your earlier conversation with Amazon Q Business had expired, so I started a new one: it does not know "
     "the earlier context."
@@ -61,6 +62,10 @@ NO_USER = (
     "organisation's Teams."
 )
 ACTION_WAITING = "Amazon Q Business wants to run the action below: check the fields, then confirm or cancel."
+PLUGIN_MODE_NEEDS_ID = (
+    "Invalid setting QBUSINESS_PLUGIN_ID: required when QBUSINESS_CHAT_MODE is PLUGIN_MODE (the plugin's "
+    "36-character id: Q Business console → your application → Plugins)"
+)
 AUTH_CHALLENGE = "Amazon Q Business needs you to sign in to a plugin first: use the link below, then ask again."
 
 
@@ -72,6 +77,7 @@ class QBusinessConfig:
     region: str = ""
     identity: str = "idc"
     chat_mode: str = ""
+    plugin_id: str = ""
     idc_application_arn: str = ""
     idc_region: str = ""
     role_arn: str = ""
@@ -88,6 +94,7 @@ class QBusinessConfig:
             region=settings.qbusiness_region,
             identity=settings.qbusiness_identity,
             chat_mode=settings.qbusiness_chat_mode,
+            plugin_id=settings.qbusiness_plugin_id,
             idc_application_arn=settings.qbusiness_idc_application_arn,
             idc_region=settings.qbusiness_idc_region,
             role_arn=settings.qbusiness_role_arn,
@@ -141,7 +148,7 @@ def explain(error: Exception, config: QBusinessConfig) -> BackendError:
     code = _code(error)
     if isinstance(error, NoCredentialsError):
         reason = "credentials"
-    elif isinstance(error, ReadTimeoutError | ConnectTimeoutError | EndpointConnectionError):
+    elif isinstance(error, ReadTimeoutError | ConnectTimeoutError | EndpointConnectionError | TimeoutError):
         reason = "timeout"
     elif code == "accessdeniedexception":
         reason = "denied_user" if config.identity == "idc" else "denied_gateway"
@@ -200,6 +207,25 @@ def failed_attachment_notes(response: dict[str, Any]) -> list[str]:
     return notes
 
 
+DEFAULT_SEPARATOR = "."  # ActionExecution requires payloadFieldNameSeparator; Q's own default
+
+
+def plain(value: Any) -> Any:
+    """Return a plugin field value as it is: Q types values as free JSON documents, and some plugins wrap them
+    as {"value": x} (the shape the ActionExecution payload uses); both are read as x."""
+    while isinstance(value, dict) and set(value) == {"value"}:
+        value = value["value"]
+    return value
+
+
+def _choice(allowed: Any) -> dict[str, Any]:
+    if isinstance(allowed, dict) and ("value" in allowed or "displayValue" in allowed):
+        value, title = plain(allowed.get("value")), plain(allowed.get("displayValue"))
+    else:  # a bare allowed value
+        value, title = plain(allowed), None
+    return {"value": value, "title": title if isinstance(title, str | int | float) else None}
+
+
 def review_of(response: dict[str, Any]) -> dict[str, Any] | None:
     """Return the plugin action Q wants reviewed as a plain dict (`kind` action_review), or None."""
     review = response.get("actionReview")
@@ -207,24 +233,24 @@ def review_of(response: dict[str, Any]) -> dict[str, Any] | None:
         return None
     fields = {}
     for name, field in (review.get("payload") or {}).items():
+        field = field if isinstance(field, dict) else {"value": field}
+        kind = str(field.get("type") or "STRING").upper()
+        order = field.get("displayOrder")
         fields[name] = {
-            "label": field.get("displayName") or name,
-            "description": field.get("displayDescription") or "",
-            "order": field.get("displayOrder") or 0,
-            "type": field.get("type") or "STRING",
-            "value": (field.get("value") or {}).get("value") if isinstance(field.get("value"), dict) else None,
+            "label": str(field.get("displayName") or name),
+            "description": str(field.get("displayDescription") or ""),
+            "order": order if isinstance(order, int) else 0,
+            "type": kind,
+            "value": plain(field.get("value")),
             "required": bool(field.get("required")),
-            "choices": [
-                {"value": (c.get("value") or {}).get("value"), "title": (c.get("displayValue") or {}).get("value")}
-                for c in field.get("allowedValues") or []
-            ],
+            "choices": [] if kind == "ARRAY" else [_choice(c) for c in field.get("allowedValues") or []],
         }
     return {
         "kind": "action_review",
         "id": uuid.uuid4().hex[:12],
         "plugin_id": review.get("pluginId", ""),
         "plugin_type": review.get("pluginType", ""),
-        "separator": review.get("payloadFieldNameSeparator", ""),
+        "separator": review.get("payloadFieldNameSeparator") or DEFAULT_SEPARATOR,
         "fields": fields,
     }
 
@@ -244,6 +270,8 @@ class QBusinessBackend:
         exchange: IdcExchange | None = None,
         vault: CredentialVault | None = None,
     ) -> None:
+        if config.chat_mode == "PLUGIN_MODE" and not config.plugin_id:
+            raise SettingsError(PLUGIN_MODE_NEEDS_ID)
         self.config = config
         self.max_input_chars = min(config.max_input_chars, MAX_INPUT_CHARS)
         # Retries are ours (bounded by the turn's time budget, with the same clientToken), not botocore's.
@@ -315,18 +343,24 @@ class QBusinessBackend:
         if self.vault is not None:
             await self.vault.forget(identity.user_id)
 
-    async def _call(self, method: Any, request: dict[str, Any]) -> dict[str, Any]:
-        """Return `method(**request)`; throttling and internal errors are retried with backoff while the time
-        budget lasts (ChatSync is idempotent for one clientToken)."""
-        deadline = time.monotonic() + self.config.timeout_seconds
+    async def _call(self, method: Any, request: dict[str, Any], deadline: float) -> dict[str, Any]:
+        """Return `method(**request)`; throttling and internal errors are retried with backoff while the turn's
+        time budget lasts (ChatSync is idempotent for one clientToken). No attempt starts with less than
+        MIN_ATTEMPT_SECONDS left (a quarter of a budget shorter than 4 s), and none runs past `deadline`
+        (TimeoutError)."""
+        floor = min(MIN_ATTEMPT_SECONDS, self.config.timeout_seconds / 4)
         attempt = 0
         while True:
             attempt += 1
+            left = deadline - time.monotonic()
+            if left < floor:
+                raise TimeoutError("the time budget of the turn is spent")
             try:
-                return await asyncio.to_thread(method, **request)
+                async with asyncio.timeout(left):
+                    return await asyncio.to_thread(method, **request)
             except ClientError as error:
                 backoff = min(8.0, 0.25 * 2**attempt)
-                if _code(error) not in RETRYABLE or time.monotonic() + backoff >= deadline:
+                if _code(error) not in RETRYABLE or time.monotonic() + backoff + floor >= deadline:
                     raise
                 log.warning("qbusiness %s (attempt %d): retrying in %.2f s", _code(error), attempt, backoff)
                 await asyncio.sleep(backoff)
@@ -339,6 +373,8 @@ class QBusinessBackend:
             request["userMessage"] = question.text[: self.max_input_chars]
         if self.config.chat_mode and not question.action:
             request["chatMode"] = self.config.chat_mode
+            if self.config.chat_mode == "PLUGIN_MODE":  # Q refuses PLUGIN_MODE without the plugin to use
+                request["chatModeConfiguration"] = {"pluginConfiguration": {"pluginId": self.config.plugin_id}}
         if question.attachments:
             request["attachments"] = [{"name": a.name, "data": a.data} for a in question.attachments]
         if state.get("conversation_id"):
@@ -349,20 +385,21 @@ class QBusinessBackend:
 
     async def answer(self, question: Question) -> AsyncIterator[AnswerEvent]:
         """Yield one FinalAnswer: Q's answer with numbered sources, or a plugin action / sign-in to do first."""
+        deadline = time.monotonic() + self.config.timeout_seconds  # one budget for the turn: sign-in, Q, the retry
         client = await self.client_for(question.identity)
         notes: list[str] = []
         state = question.state
         try:
             try:
-                response = await self._call(client.chat_sync, self._request(question, state))
+                response = await self._call(client.chat_sync, self._request(question, state), deadline)
             except ClientError as error:
                 if not (state.get("conversation_id") and conversation_gone(error)) or question.action:
                     raise
                 log.info("qbusiness conversation of %s is gone: starting a new one", question.conversation_key)
                 notes.append(CONVERSATION_RESET)
                 state = {}
-                response = await self._call(client.chat_sync, self._request(question, state))
-        except (ClientError, BotoCoreError) as error:
+                response = await self._call(client.chat_sync, self._request(question, state), deadline)
+        except (ClientError, BotoCoreError, TimeoutError) as error:
             log.warning("qbusiness chat_sync failed: %s", _code(error) or type(error).__name__)
             raise explain(error, self.config) from error
         text, citations = citations_of(response)
@@ -406,7 +443,7 @@ class QBusinessBackend:
             "messageUsefulness": usefulness,
         }  # fmt: skip
         try:
-            await self._call(client.put_feedback, request)
-        except (ClientError, BotoCoreError) as error:
+            await self._call(client.put_feedback, request, time.monotonic() + self.config.timeout_seconds)
+        except (ClientError, BotoCoreError, TimeoutError) as error:
             log.warning("qbusiness put_feedback failed: %s", _code(error) or type(error).__name__)
             raise explain(error, self.config) from error

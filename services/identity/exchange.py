@@ -38,8 +38,8 @@ WRONG_REGION = (
     "the Identity Center instance's region."
 )
 NO_CONTEXT = (
-    "IAM Identity Center returned no identity context for your sign-in: the admin must enable identity "
-    "propagation (the sts:identity_context claim) on the customer-managed application."
+    "IAM Identity Center returned no identity context for your sign-in: the admin must add the Amazon Q Business "
+    "access scopes to the customer-managed application QBUSINESS_IDC_APPLICATION_ARN (docs/qbusiness.md, step 3)."
 )
 ROLE_REFUSED = (
     "The gateway may not act as you in Amazon Q Business: the admin must let the gateway assume "

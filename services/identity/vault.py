@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from services.backends.base import BackendError
 from services.identity.exchange import Credentials
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,47 @@ class FernetCipher:
             raise ValueError("cannot decrypt") from error
 
 
+KMS_DENIED = (
+    "The gateway may not use the KMS key that protects users' credentials: ask your administrator to let the "
+    "gateway's role use the key in CREDENTIALS_KMS_KEY_ID (kms:GenerateDataKey and kms:Decrypt, in the key policy "
+    "or the role's policy; docs/qbusiness.md)."
+)
+KMS_UNUSABLE = (
+    "The KMS key that protects users' credentials cannot be used (it does not exist in this region, is disabled "
+    "or is pending deletion): ask your administrator to check the key in CREDENTIALS_KMS_KEY_ID."
+)
+KMS_UNREACHABLE = "AWS KMS, which protects your sign-in here, did not answer: please try again in a minute."
+_KMS_DENIED = {"accessdeniedexception", "accessdenied"}
+_KMS_UNUSABLE = {
+    "notfoundexception", "disabledexception", "kmsinvalidstateexception", "keyunavailableexception",
+    "invalidkeyusageexception", "invalidarnexception",
+}  # fmt: skip
+
+
+def kms_problem(error: Exception, key_id: str) -> BackendError:
+    """Return the BackendError whose sentence tells the user what the administrator must do about a KMS error
+    (never AWS's message); the key id goes to the log only."""
+    from botocore.exceptions import ClientError
+
+    code, status = "", 0
+    if isinstance(error, ClientError):
+        code = str(error.response.get("Error", {}).get("Code", "")).lower()
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    if code in _KMS_DENIED or status == 403:
+        sentence = KMS_DENIED
+    elif code in _KMS_UNUSABLE:
+        sentence = KMS_UNUSABLE
+    else:
+        sentence = KMS_UNREACHABLE
+    log.warning("KMS refused the credentials key %s: %s", key_id, code or type(error).__name__)
+    return BackendError(sentence, detail=f"kms {code or type(error).__name__}")
+
+
 class KmsCipher:
-    """Envelope encryption: a KMS data key per value (with the context as KMS encryption context), Fernet on it."""
+    """Envelope encryption: a KMS data key per value (with the context as KMS encryption context), Fernet on it.
+
+    KMS refusing the key (permissions, a disabled or missing key) or not answering raises BackendError with the
+    administrator's fix; a value that does not decrypt for this user raises ValueError (a new exchange follows)."""
 
     def __init__(self, key_id: str, kms: Any = None) -> None:
         import boto3
@@ -75,23 +115,40 @@ class KmsCipher:
 
     async def encrypt(self, data: bytes, context: str) -> dict[str, str]:
         """Return {"k": the encrypted data key, "t": the Fernet token made with it}."""
-        made = await asyncio.to_thread(
-            self.kms.generate_data_key, KeyId=self.key_id, KeySpec="AES_256", EncryptionContext={"user": context}
-        )
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            made = await asyncio.to_thread(
+                self.kms.generate_data_key, KeyId=self.key_id, KeySpec="AES_256", EncryptionContext={"user": context}
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise kms_problem(error, self.key_id) from None
         token = Fernet(base64.urlsafe_b64encode(made["Plaintext"])).encrypt(_sealed(data, context))
         return {"k": base64.b64encode(made["CiphertextBlob"]).decode(), "t": token.decode()}
 
     async def decrypt(self, blob: dict[str, str], context: str) -> bytes:
-        """Return the plaintext; ValueError when KMS refuses the key or the token is bad."""
+        """Return the plaintext; ValueError when the value is not for this user or damaged, BackendError when
+        KMS refuses the key or does not answer."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             key = await asyncio.to_thread(
-                self.kms.decrypt, CiphertextBlob=base64.b64decode(blob["k"]), EncryptionContext={"user": context}
-            )
+                self.kms.decrypt, CiphertextBlob=base64.b64decode(blob["k"]), EncryptionContext={"user": context},
+                KeyId=self.key_id,
+            )  # fmt: skip
+        except KeyError as error:
+            raise ValueError("cannot decrypt") from error
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", "")).lower()
+            if code in ("invalidciphertextexception", "incorrectkeyexception"):  # another user's value, or damaged
+                raise ValueError("cannot decrypt") from error
+            raise kms_problem(error, self.key_id) from None
+        except BotoCoreError as error:
+            raise kms_problem(error, self.key_id) from None
+        try:
             fernet = Fernet(base64.urlsafe_b64encode(key["Plaintext"]))
             return _opened(fernet.decrypt(blob["t"].encode()), context)
-        except (ClientError, BotoCoreError, InvalidToken, KeyError) as error:
+        except (InvalidToken, KeyError) as error:
             raise ValueError("cannot decrypt") from error
 
 

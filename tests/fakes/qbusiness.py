@@ -8,6 +8,7 @@ failed attachments and ask for a plugin action review.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import uuid
@@ -36,6 +37,7 @@ class FakeQBusiness(LoopbackServer):
     answer: str = "Q says hello."
     sources: list[dict[str, Any]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)  # seconds before answering, one per request
     failed_attachments: dict[str, str] = field(default_factory=dict)  # file name → error code
     review: dict[str, Any] | None = None
     auth_challenge_url: str = ""
@@ -64,6 +66,8 @@ class FakeQBusiness(LoopbackServer):
         for attachment in record.get("attachments") or []:
             attachment["size"] = len(base64.b64decode(attachment.pop("data", "")))
         self.requests.append(record)
+        if self.delays:
+            await asyncio.sleep(self.delays.pop(0))
         if self.failures:
             failure = self.failures.pop(0)
             return self._error(failure.status, failure.code, failure.message)
@@ -131,5 +135,28 @@ def ticket_review() -> dict[str, Any]:
             "priority": {"displayName": "Priority", "displayOrder": 3, "type": "STRING", "value": {"value": "Low"},
                          "allowedValues": [{"value": {"value": "Low"}, "displayValue": {"value": "Low"}},
                                            {"value": {"value": "High"}, "displayValue": {"value": "High"}}]},
+        },
+    }  # fmt: skip
+
+
+def plain_review() -> dict[str, Any]:
+    """Return an actionReview whose values are plain JSON (no {"value": x} wrapper), as the API's document type
+    allows: no separator, a number, a boolean, allowed values without display values, and an ARRAY field with
+    nested items."""
+    return {
+        "pluginId": PLUGIN,
+        "pluginType": "CUSTOM",
+        "payload": {
+            "summary": {"displayName": "Summary", "displayOrder": 1, "type": "STRING", "value": "Laptop broken",
+                        "required": True},
+            "hours": {"displayName": "Hours", "displayOrder": 2, "type": "NUMBER", "value": "8"},
+            "urgent": {"displayName": "Urgent", "displayOrder": 3, "type": "BOOLEAN", "value": "false"},
+            "size": {"displayName": "Size", "displayOrder": 4, "type": "NUMBER", "value": 2,
+                     "allowedValues": [{"value": 1, "displayValue": "Small"}, {"value": 2, "displayValue": "Large"}]},
+            "team": {"displayName": "Team", "displayOrder": 5, "type": "STRING",
+                     "allowedValues": [{"value": "IT"}, {"value": "HR"}]},
+            "items": {"displayName": "Items", "displayOrder": 6, "type": "ARRAY", "required": True,
+                      "value": [{"sku": "X1", "qty": 1}],
+                      "arrayItemJsonSchema": {"type": "object", "properties": {"sku": {"type": "string"}}}},
         },
     }  # fmt: skip
