@@ -34,6 +34,13 @@ class TeamsReplier:
         self.streaming = streaming
         self.interval = interval
         self._open: TeamsStream | InPlaceStream | None = None
+        self._card_sent = False
+
+    @property
+    def answered(self) -> bool:
+        """True once an answer reached the user: a finished answer stream, or a card (analytics results, answers
+        past a stream's limits). Texts do not count: they are commands' short replies, notes and error sentences."""
+        return self._card_sent or (self._open is not None and self._open.answered)
 
     async def start_stream(self, status: str) -> TeamsStream | InPlaceStream:
         """Start an answer stream: Teams streaming when `streaming` (personal chats), else an in-place message."""
@@ -73,6 +80,7 @@ class TeamsReplier:
         if summary:
             activity["summary"] = summary[:200]
         await self._send(activity)
+        self._card_sent = True
 
     async def send_sign_in(self, text: str) -> None:
         """Send `text` with the OAuth card of the bot's connection (Teams tries single sign-on with it first)."""

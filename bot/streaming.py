@@ -38,6 +38,7 @@ class _Pumped:
         self.limit = limit
         self.stopped = False
         self.expired = False
+        self.answered = False  # the final answer reached the user (set by `finish`)
         self.updates_sent = 0
         self._latest = ""
         self._shown = ""
@@ -190,19 +191,23 @@ class TeamsStream(_Pumped):
             "channelData": {"feedbackLoopEnabled": True},
         }
         try:
-            return await self.connector.reply(self.ref, final)
+            sent = await self.connector.reply(self.ref, final)
         except ConnectorError as error:
             if error.status != 403:
                 raise
             self.stopped = True
             return ""
+        self.answered = True
+        return sent
 
     async def _as_messages(self, answer: FinalAnswer, note: str) -> str:
         """Past the stream's time or size limit: the answer as ordinary messages."""
         texts, card = _messages(answer, note)
         for piece in texts:
             await self.connector.reply(self.ref, _text(piece))
-        return await self.connector.reply(self.ref, _card_message(card, answer))
+        sent = await self.connector.reply(self.ref, _card_message(card, answer))
+        self.answered = True
+        return sent
 
     async def fail(self, text: str) -> None:
         await self._close_pump()
@@ -242,11 +247,14 @@ class InPlaceStream(_Pumped):
         texts, card = _messages(answer, note)
         final = _card_message(card, answer)
         if not texts:
-            return await self.connector.update(self.ref, self.message_id, final)
-        await self.connector.update(self.ref, self.message_id, _text(texts[0]))
-        for piece in texts[1:]:
-            await self.connector.reply(self.ref, _text(piece))
-        return await self.connector.reply(self.ref, final)
+            sent = await self.connector.update(self.ref, self.message_id, final)
+        else:
+            await self.connector.update(self.ref, self.message_id, _text(texts[0]))
+            for piece in texts[1:]:
+                await self.connector.reply(self.ref, _text(piece))
+            sent = await self.connector.reply(self.ref, final)
+        self.answered = True
+        return sent
 
     async def fail(self, text: str) -> None:
         await self._close_pump()

@@ -66,8 +66,14 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=answer, processor=processor, context=context)
 
 
+DEAD_LETTER_MAX_RECEIVES = 10  # tries at telling the user while Teams is unavailable (the DLQ's visibility: 6 min)
+
+
 def dead_letter_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """Tell the users of dead-lettered jobs that their request failed, unless they had an answer already."""
+    """Tell the users of dead-lettered jobs that their request failed, unless they had an answer already.
+    When Teams cannot be reached, the record is reported as a batch item failure so that the dead-letter
+    queue delivers it again later (up to DEAD_LETTER_MAX_RECEIVES times)."""
+    failures = []
     for raw in event.get("Records", []):
         record = SQSRecord(raw)
         try:
@@ -75,5 +81,10 @@ def dead_letter_handler(event: dict[str, Any], context: Any = None) -> dict[str,
         except JobFormatError as problem:
             log.error("dead-lettered message %s is %s: dropped", record.message_id, problem)
             continue
-        LOOP.run_until_complete(worker().give_up(job, None))
-    return {"batchItemFailures": []}
+        if LOOP.run_until_complete(worker().give_up(job, None)):
+            continue
+        if int(record.attributes.approximate_receive_count or 1) < DEAD_LETTER_MAX_RECEIVES:
+            failures.append({"itemIdentifier": record.message_id})
+        else:
+            log.error("dead-lettered job %s: the user could not be told; dropped", job.turn.id)
+    return {"batchItemFailures": failures}

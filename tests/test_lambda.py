@@ -256,3 +256,50 @@ async def test_the_worker_stops_a_turn_before_lambda_would_kill_it(deployed, mon
     answer = await asyncio.to_thread(worker.handler, sqs_event(message), Context())
     assert asyncio.get_running_loop().time() - started < 5 and len(answer["batchItemFailures"]) == 1
     assert "too long" in connector.messages()[-1].body["text"]
+
+
+def _fast_connector_worker(worker_module, monkeypatch):
+    """Install a worker whose connector client gives up within about 3 s (the default budget is 60 s)."""
+    from bot.auth import ChannelAuth
+    from bot.connector import BotConnector
+    from entrypoints.wiring import build_worker, resolve_secrets
+    from services.settings import load_settings
+
+    settings = resolve_secrets(load_settings())
+    fast = BotConnector(ChannelAuth(settings), timeout_seconds=0.5, budget_seconds=3.0, base_delay=0.05)
+    monkeypatch.setattr(worker_module, "_worker", build_worker(settings, connector=fast))
+
+
+async def test_teams_unavailable_fails_the_job_and_the_sqs_retry_answers_once(deployed, monkeypatch):
+    aws, connector, worker = deployed, deployed["connector"], deployed["worker"]
+    _fast_connector_worker(worker, monkeypatch)
+    activity = TeamsChannel(connector.url, shape="groupChat").message("how long are dedupe markers kept?")
+    assert (await call(aws["ingress"].handler, http_event(activity)))["statusCode"] == 200
+    connector.fail_next(503, times=1000)  # the Bot Connector is down for the whole first attempt
+    count, answer = await asyncio.to_thread(poll_once, aws["sqs"], aws["chat"], worker.handler)
+    assert count == 1 and len(answer["batchItemFailures"]) == 1  # not swallowed: SQS delivers it again
+    connector._failures.clear()
+    assert await drain(aws, "chat") == 1
+    answers = [m for m in connector.messages() if "DEDUPE_TTL_SECONDS" in json.dumps(m.body)]
+    assert len(answers) == 1
+
+
+async def test_teams_unavailable_on_every_attempt_the_dead_letter_function_tells_the_user(deployed, monkeypatch):
+    aws, connector, worker = deployed, deployed["connector"], deployed["worker"]
+    _fast_connector_worker(worker, monkeypatch)
+    activity = TeamsChannel(connector.url).message("hello")
+    assert (await call(aws["ingress"].handler, http_event(activity)))["statusCode"] == 200
+    connector.fail_next(503, times=10_000)
+    for _ in range(3):  # JOB_MAX_RECEIVES
+        count, answer = await asyncio.to_thread(poll_once, aws["sqs"], aws["chat"], worker.handler)
+        assert count == 1 and len(answer["batchItemFailures"]) == 1
+    assert await drain(aws, "chat") == 0  # moved to the dead-letter queue
+    dead = aws["sqs"].receive_message(QueueUrl=aws["chat_dlq"], AttributeNames=["All"])["Messages"]
+    assert len(dead) == 1
+    # Teams still down: the dead-letter function could not tell the user and asks for the message again
+    assert len((await call(worker.dead_letter_handler, sqs_event(dead)))["batchItemFailures"]) == 1
+    connector._failures.clear()
+    assert await call(worker.dead_letter_handler, sqs_event(dead)) == {"batchItemFailures": []}
+    assert await call(worker.dead_letter_handler, sqs_event(dead)) == {"batchItemFailures": []}
+    told = [m.body["text"] for m in connector.messages()]
+    assert len(told) == 1 and "failed several times" in told[0] and "reference" in told[0]
