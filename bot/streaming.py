@@ -39,6 +39,7 @@ class _Pumped:
         self.stopped = False
         self.expired = False
         self.answered = False  # the final answer reached the user (set by `finish`)
+        self.ended = False  # the stream's last message reached the user (the answer, or the sentence of `fail`)
         self.updates_sent = 0
         self._latest = ""
         self._shown = ""
@@ -197,7 +198,7 @@ class TeamsStream(_Pumped):
                 raise
             self.stopped = True
             return ""
-        self.answered = True
+        self.answered = self.ended = True
         return sent
 
     async def _as_messages(self, answer: FinalAnswer, note: str) -> str:
@@ -206,17 +207,19 @@ class TeamsStream(_Pumped):
         for piece in texts:
             await self.connector.reply(self.ref, _text(piece))
         sent = await self.connector.reply(self.ref, _card_message(card, answer))
-        self.answered = True
+        self.answered = self.ended = True
         return sent
 
     async def fail(self, text: str) -> None:
         await self._close_pump()
-        if self.stopped:
+        if self.stopped:  # the user ended the stream
+            self.ended = True
             return
         activity = _text(text)
         if not self.expired:
             activity["entities"] = [self._info("final")]
         await self.connector.reply(self.ref, activity)
+        self.ended = True
 
 
 class InPlaceStream(_Pumped):
@@ -253,9 +256,10 @@ class InPlaceStream(_Pumped):
             for piece in texts[1:]:
                 await self.connector.reply(self.ref, _text(piece))
             sent = await self.connector.reply(self.ref, final)
-        self.answered = True
+        self.answered = self.ended = True
         return sent
 
     async def fail(self, text: str) -> None:
         await self._close_pump()
         await self.connector.update(self.ref, self.message_id, _text(text))
+        self.ended = True

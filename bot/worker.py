@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.connector import BotConnector
-from bot.replier import TeamsReplier
+from bot.replier import INTERRUPTED, TeamsReplier
 from bot.user_tokens import UserTokenService
 from handlers.app import new_reference, run_turn
 from handlers.jobs import Job
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 LEASE_MARGIN_SECONDS = 30  # the running lease outlives the turn's time limit by this much
 GAVE_UP = "Sorry, I could not answer that: it failed several times on my side."
+CUT_OFF = "This answer was interrupted. Please ask again."
 
 
 class Worker:
@@ -109,7 +110,8 @@ class Worker:
                 if raise_after_giving_up:
                     raise
                 return None
-            await replier.abandon()
+            # Retried by the queue (an Exception) or cut off at shutdown: either way no half-written answer stays.
+            await replier.abandon(INTERRUPTED if isinstance(error, Exception) else CUT_OFF)
             await self.store.release(job.idempotency_key, held.owner)
             raise
         await self.store.complete(job.idempotency_key, self.settings.dedupe_ttl_seconds)
