@@ -303,3 +303,43 @@ async def test_teams_unavailable_on_every_attempt_the_dead_letter_function_tells
     assert await call(worker.dead_letter_handler, sqs_event(dead)) == {"batchItemFailures": []}
     told = [m.body["text"] for m in connector.messages()]
     assert len(told) == 1 and "failed several times" in told[0] and "reference" in told[0]
+
+
+@pytest.mark.parametrize(
+    ("function", "timeout", "queue", "visibility"),
+    [("ChatWorkerFunction", "ChatWorkerTimeout", "ChatQueue", "ChatQueueVisibilityTimeout"),
+     ("AnalyticsWorkerFunction", "AnalyticsWorkerTimeout", "AnalyticsQueue", "AnalyticsQueueVisibilityTimeout")],
+)  # fmt: skip
+def test_the_template_gives_each_worker_its_time_limit_and_its_queue_visibility(function, timeout, queue, visibility):
+    from tests.cfn import resource
+
+    worker_function = resource(function)
+    assert worker_function["Timeout"] == {"Ref": timeout}
+    env = worker_function["Environment"]["Variables"]
+    assert env["TURN_TIMEOUT_SECONDS"] == {"Ref": timeout}  # not the 300 s default: AnalyticsWorkerTimeout works
+    assert resource(queue)["VisibilityTimeout"] == {"Ref": visibility}
+    assert env["QUEUE_VISIBILITY_TIMEOUT_SECONDS"] == {"Ref": visibility}
+    events = worker_function["Events"]["Jobs"]["Properties"]
+    assert events["Queue"] == {"Fn::GetAtt": [queue, "Arn"]}
+
+
+async def test_a_worker_whose_queue_visibility_is_below_its_time_limit_refuses_to_start(deployed, monkeypatch, caplog):
+    aws, connector, worker = deployed, deployed["connector"], deployed["worker"]
+    monkeypatch.setenv("TURN_TIMEOUT_SECONDS", "600")
+    monkeypatch.setenv("QUEUE_VISIBILITY_TIMEOUT_SECONDS", "300")
+    activity = TeamsChannel(connector.url).message("hello")
+    assert (await call(aws["ingress"].handler, http_event(activity)))["statusCode"] == 200
+    count, answer = await asyncio.to_thread(poll_once, aws["sqs"], aws["chat"], worker.handler)
+    assert count == 1 and len(answer["batchItemFailures"]) == 1 and worker._worker is None
+    assert any(r.levelname == "ERROR" and "refusing to start" in r.getMessage() for r in caplog.records)
+    assert connector.calls == []
+
+    class Context:  # the function's own timeout is longer than the queue's visibility, whatever the env says
+        def get_remaining_time_in_millis(self) -> int:
+            return 900_000
+
+    monkeypatch.setenv("TURN_TIMEOUT_SECONDS", "120")
+    with pytest.raises(worker.MisconfiguredQueue):
+        worker.worker(Context())
+    monkeypatch.setenv("QUEUE_VISIBILITY_TIMEOUT_SECONDS", "900")
+    assert await drain(aws, "chat") == 1 and len(connector.messages()) == 1  # consistent: it starts and answers
