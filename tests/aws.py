@@ -9,7 +9,9 @@ from contextlib import contextmanager
 
 from moto.server import ThreadedMotoServer
 
-SERVICES = ("DYNAMODB", "SQS", "SECRETSMANAGER", "S3", "STS", "KMS")
+# botocore names the variables after the service id with spaces as underscores: "Secrets Manager" →
+# AWS_ENDPOINT_URL_SECRETS_MANAGER (AWS_ENDPOINT_URL_SECRETSMANAGER is ignored)
+SERVICES = ("DYNAMODB", "SQS", "SECRETS_MANAGER", "S3", "STS", "KMS")
 
 
 def free_port() -> int:

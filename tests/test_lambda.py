@@ -343,3 +343,27 @@ async def test_a_worker_whose_queue_visibility_is_below_its_time_limit_refuses_t
         worker.worker(Context())
     monkeypatch.setenv("QUEUE_VISIBILITY_TIMEOUT_SECONDS", "900")
     assert await drain(aws, "chat") == 1 and len(connector.messages()) == 1  # consistent: it starts and answers
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [("s3cr3t-plain", "s3cr3t-plain"), ('{"password": "s3cr3t-json", "other": 1}', "s3cr3t-json"),
+     ('["not", "an", "object"]', '["not", "an", "object"]')],
+    ids=["plain", "json", "json-not-an-object"],
+)  # fmt: skip
+def test_the_app_password_is_read_from_secrets_manager(moto_url, monkeypatch, make_settings, stored, expected):
+    import boto3
+
+    from entrypoints.wiring import resolve_secrets
+
+    for name, value in aws_environment(moto_url).items():
+        monkeypatch.setenv(name, value)
+    arn = boto3.client("secretsmanager").create_secret(Name=f"app-{uuid.uuid4().hex[:8]}", SecretString=stored)["ARN"]
+    settings = resolve_secrets(make_settings(app_password_secret_arn=arn))
+    assert settings.microsoft_app_password.get_secret_value() == expected
+    assert expected not in repr(settings) and expected not in str(settings.model_dump())  # SecretStr, not logged
+    # a password set directly wins, and no ARN means no call (an unreachable endpoint proves it)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:9")
+    direct = make_settings(app_password_secret_arn=arn, microsoft_app_password="given")
+    assert resolve_secrets(direct).microsoft_app_password.get_secret_value() == "given"
+    assert resolve_secrets(make_settings()).microsoft_app_password.get_secret_value() == ""
