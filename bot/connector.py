@@ -17,8 +17,9 @@ from urllib.parse import quote
 import aiohttp
 
 from handlers.jobs import ConversationRef
+from handlers.models import ChannelUnavailable
 
-__all__ = ["BotConnector", "ConnectorError", "ConversationRef", "retry_after_seconds"]
+__all__ = ["BotConnector", "ConnectorError", "ConnectorUnavailable", "ConversationRef", "retry_after_seconds"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,17 @@ class ConnectorError(Exception):
         super().__init__(f"Bot Connector answered {status}: {detail[:300]}")
         self.status = status
         self.detail = detail
+
+
+class ConnectorUnavailable(ConnectorError, ChannelUnavailable):
+    """The Bot Connector failed with a 5xx, a 429 or a network error after every retry: worth running the turn
+    again later (the worker releases the job for the queue), unlike a refusal such as 403 or 404."""
+
+
+def connector_error(status: int, detail: str) -> ConnectorError:
+    """Return the error for a failed call: ConnectorUnavailable when a later attempt may succeed."""
+    transient = status == 0 or status == 429 or status >= 500
+    return (ConnectorUnavailable if transient else ConnectorError)(status, detail)
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -107,11 +119,11 @@ class BotConnector:
                         except ValueError:
                             return {}
                     if response.status not in RETRY_STATUSES:
-                        raise ConnectorError(response.status, text)
-                    failure = ConnectorError(response.status, text)
+                        raise connector_error(response.status, text)
+                    failure = connector_error(response.status, text)
                     wait = retry_after_seconds(response.headers.get("Retry-After"))
             except (TimeoutError, aiohttp.ClientError) as error:
-                failure = ConnectorError(0, f"{type(error).__name__}: {error}")
+                failure = connector_error(0, f"{type(error).__name__}: {error}")
             if wait is None:
                 wait = random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
             if attempt == self.max_attempts or time.monotonic() - started + wait > self.budget_seconds:

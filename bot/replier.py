@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,6 +15,9 @@ from bot.user_tokens import TokenServiceError
 from services.textsplit import split_text
 
 log = logging.getLogger(__name__)
+
+INTERRUPTED = "This answer was interrupted; retrying…"
+ABANDON_SECONDS = 5.0
 
 
 class TeamsReplier:
@@ -34,6 +38,13 @@ class TeamsReplier:
         self.streaming = streaming
         self.interval = interval
         self._open: TeamsStream | InPlaceStream | None = None
+        self._card_sent = False
+
+    @property
+    def answered(self) -> bool:
+        """True once an answer reached the user: a finished answer stream, or a card (analytics results, answers
+        past a stream's limits). Texts do not count: they are commands' short replies, notes and error sentences."""
+        return self._card_sent or (self._open is not None and self._open.answered)
 
     async def start_stream(self, status: str) -> TeamsStream | InPlaceStream:
         """Start an answer stream: Teams streaming when `streaming` (personal chats), else an in-place message."""
@@ -42,10 +53,19 @@ class TeamsReplier:
         self._open = await stream.start(status)
         return self._open
 
-    async def abandon(self) -> None:
-        """Stop an open answer stream's background updates without sending anything (the turn was cut off)."""
-        if self._open is not None and not self._open.closed:
-            await self._open._close_pump()
+    async def abandon(self, text: str = INTERRUPTED) -> None:
+        """End an answer stream left open by a turn that was cut off (it runs again) with `text`, so that no
+        "…" placeholder or half-written answer is left behind. Takes at most ABANDON_SECONDS (the channel may
+        be what failed); a failure here is logged, never raised."""
+        stream = self._open
+        if stream is None or stream.ended:
+            return
+        try:
+            async with asyncio.timeout(ABANDON_SECONDS):
+                await stream.fail(text)
+        except (TimeoutError, ConnectorError) as error:
+            await stream._close_pump()
+            log.warning("could not close the interrupted answer: %s", type(error).__name__)
 
     async def _send(self, activity: dict) -> str:
         return await self.connector.reply(self.ref, activity)
@@ -60,8 +80,8 @@ class TeamsReplier:
     async def send_text(self, text: str) -> None:
         """Send Markdown text, split into several messages when over the size limit.
 
-        While an answer stream is open (a turn failed half-way), the text ends that stream instead."""
-        if self._open is not None and not self._open.closed:
+        While an answer stream has not ended (a turn failed half-way), the text ends that stream instead."""
+        if self._open is not None and not self._open.ended:
             await self._open.fail(text)
             return
         for piece in split_text(text, MAX_TEXT_CHARS):
@@ -73,6 +93,7 @@ class TeamsReplier:
         if summary:
             activity["summary"] = summary[:200]
         await self._send(activity)
+        self._card_sent = True
 
     async def send_sign_in(self, text: str) -> None:
         """Send `text` with the OAuth card of the bot's connection (Teams tries single sign-on with it first)."""
@@ -85,7 +106,7 @@ class TeamsReplier:
             log.warning("no sign-in card: %s", error)
             await self.send_text(f"{text} The sign-in service cannot be reached right now: try again in a minute.")
             return
-        if self._open is not None and not self._open.closed:
+        if self._open is not None and not self._open.ended:
             await self._open.fail(text)
         await self._send({"type": "message", "attachments": [attachment]})
 

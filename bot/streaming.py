@@ -38,6 +38,8 @@ class _Pumped:
         self.limit = limit
         self.stopped = False
         self.expired = False
+        self.answered = False  # the final answer reached the user (set by `finish`)
+        self.ended = False  # the stream's last message reached the user (the answer, or the sentence of `fail`)
         self.updates_sent = 0
         self._latest = ""
         self._shown = ""
@@ -190,28 +192,34 @@ class TeamsStream(_Pumped):
             "channelData": {"feedbackLoopEnabled": True},
         }
         try:
-            return await self.connector.reply(self.ref, final)
+            sent = await self.connector.reply(self.ref, final)
         except ConnectorError as error:
             if error.status != 403:
                 raise
             self.stopped = True
             return ""
+        self.answered = self.ended = True
+        return sent
 
     async def _as_messages(self, answer: FinalAnswer, note: str) -> str:
         """Past the stream's time or size limit: the answer as ordinary messages."""
         texts, card = _messages(answer, note)
         for piece in texts:
             await self.connector.reply(self.ref, _text(piece))
-        return await self.connector.reply(self.ref, _card_message(card, answer))
+        sent = await self.connector.reply(self.ref, _card_message(card, answer))
+        self.answered = self.ended = True
+        return sent
 
     async def fail(self, text: str) -> None:
         await self._close_pump()
-        if self.stopped:
+        if self.stopped:  # the user ended the stream
+            self.ended = True
             return
         activity = _text(text)
         if not self.expired:
             activity["entities"] = [self._info("final")]
         await self.connector.reply(self.ref, activity)
+        self.ended = True
 
 
 class InPlaceStream(_Pumped):
@@ -242,12 +250,16 @@ class InPlaceStream(_Pumped):
         texts, card = _messages(answer, note)
         final = _card_message(card, answer)
         if not texts:
-            return await self.connector.update(self.ref, self.message_id, final)
-        await self.connector.update(self.ref, self.message_id, _text(texts[0]))
-        for piece in texts[1:]:
-            await self.connector.reply(self.ref, _text(piece))
-        return await self.connector.reply(self.ref, final)
+            sent = await self.connector.update(self.ref, self.message_id, final)
+        else:
+            await self.connector.update(self.ref, self.message_id, _text(texts[0]))
+            for piece in texts[1:]:
+                await self.connector.reply(self.ref, _text(piece))
+            sent = await self.connector.reply(self.ref, final)
+        self.answered = self.ended = True
+        return sent
 
     async def fail(self, text: str) -> None:
         await self._close_pump()
         await self.connector.update(self.ref, self.message_id, _text(text))
+        self.ended = True

@@ -5,8 +5,10 @@ workers). Exactly one answer per activity, whatever the queue re-delivers:
 - the worker takes the job's idempotency record to `running` (taking over from the ingress's `accepting` or
   `queued`); when another worker holds it, or it is `completed`, the delivery is dropped as a duplicate;
 - when the turn ends (answered, or failed with a sentence the user saw) the record becomes `completed`;
-- when the worker itself fails (a crash, the turn's time limit), the record is released and the error raised,
-  so the queue delivers the job again; on the last attempt the user is told, with a reference id, instead.
+- when the worker itself fails (a crash, the turn's time limit, the Bot Connector unavailable after its own
+  retries), the record is released and the error raised, so the queue delivers the job again; on the last
+  attempt the user is told, with a reference id, instead. A channel failure after the answer reached the user
+  completes the job instead: a retry would answer twice.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.connector import BotConnector
-from bot.replier import TeamsReplier
+from bot.replier import INTERRUPTED, TeamsReplier
 from bot.user_tokens import UserTokenService
 from handlers.app import new_reference, run_turn
 from handlers.jobs import Job
+from handlers.models import ChannelUnavailable
 from handlers.report import TurnReport, current_report, time_limit
 from handlers.router import Router
 from services.analytics.errors import AnalyticsError
@@ -32,6 +35,7 @@ log = logging.getLogger(__name__)
 
 LEASE_MARGIN_SECONDS = 30  # the running lease outlives the turn's time limit by this much
 GAVE_UP = "Sorry, I could not answer that: it failed several times on my side."
+CUT_OFF = "This answer was interrupted. Please ask again."
 
 
 class Worker:
@@ -91,12 +95,22 @@ class Worker:
                 async with time_limit(timeout):
                     report = await run_turn(self.router, job.turn, replier)
         except BaseException as error:
+            if isinstance(error, ChannelUnavailable) and replier.answered:
+                # The answer reached the user and what failed came after it (a note, a confirmation card):
+                # running the turn again would answer twice, so the job ends here.
+                log.error(
+                    "channel failed after the answer activity=%s conversation=%s: not retried (%s %s)",
+                    job.turn.id, job.turn.conversation.id, type(error).__name__, getattr(error, "status", ""),
+                )  # fmt: skip
+                await self.store.complete(job.idempotency_key, self.settings.dedupe_ttl_seconds)
+                return None
             if final_attempt and isinstance(error, Exception):
                 await self.give_up(job, error, held_by=held.owner, replier=replier)
                 if raise_after_giving_up:
                     raise
                 return None
-            await replier.abandon()
+            # Retried by the queue (an Exception) or cut off at shutdown: either way no half-written answer stays.
+            await replier.abandon(INTERRUPTED if isinstance(error, Exception) else CUT_OFF)
             await self.store.release(job.idempotency_key, held.owner)
             raise
         await self.store.complete(job.idempotency_key, self.settings.dedupe_ttl_seconds)
@@ -105,16 +119,20 @@ class Worker:
 
     async def give_up(
         self, job: Job, error: BaseException | None, *, held_by: str = "", replier: TeamsReplier | None = None
-    ) -> None:
+    ) -> bool:
         """Tell the user the job failed for good (with a reference id) and mark it completed, so that no later
-        delivery answers it a second time. Used on the last attempt and for dead-lettered jobs."""
+        delivery answers it a second time. Used on the last attempt and for dead-lettered jobs.
+
+        Returns False when the user could not be told because the channel is unavailable: the record is then
+        released, not completed, so that the dead-letter function tries again."""
         if not held_by:
             held = await self.store.acquire(
                 job.idempotency_key, RUNNING, LEASE_MARGIN_SECONDS, take_over=(ACCEPTING, QUEUED, RUNNING)
             )
             if not held.ok:  # completed: the user has had an answer
                 log.info("dead-lettered job %s was answered already", job.turn.id)
-                return
+                return True
+            held_by = held.owner
         reference, error_kind = new_reference(), type(error).__name__ if error else "DeadLetter"
         sentence = "That took too long and was stopped." if isinstance(error, TimeoutError) else GAVE_UP
         log.error(
@@ -123,13 +141,21 @@ class Worker:
         )  # fmt: skip
         report = TurnReport(job.turn.id, job.turn.conversation.key, job.turn.kind, outcome="failed",
                             reference=reference, error_kind=error_kind)  # fmt: skip
+        told = True
         try:
             # The turn's own replier, so that an answer stream left open ends with this sentence.
             await (replier or self.replier(job)).send_text(f"{sentence} Please try again. (reference {reference})")
-        except Exception:  # noqa: BLE001 - the channel is down too; the log line above has the reference
+        except ChannelUnavailable:
+            log.exception("could not tell the user about ref=%s: the channel is unavailable", reference)
+            told = False
+        except Exception:  # noqa: BLE001 - the channel refused the sentence; the log line above has the reference
             log.exception("could not tell the user about ref=%s", reference)
-        await self.store.complete(job.idempotency_key, self.settings.dedupe_ttl_seconds)
+        if told:
+            await self.store.complete(job.idempotency_key, self.settings.dedupe_ttl_seconds)
+        else:
+            await self.store.release(job.idempotency_key, held_by)
         self.on_report(report)
+        return told
 
     async def close(self) -> None:
         """Close the connector's (and the token service's) HTTP session and whatever else the worker was given."""

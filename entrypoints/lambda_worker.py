@@ -21,7 +21,7 @@ from entrypoints.wiring import build_worker, resolve_secrets
 from handlers.jobs import Job, JobFormatError
 from services.observability import register_secrets
 from services.observability.start import start_at_cold_start
-from services.settings import load_settings
+from services.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 LOOP = asyncio.new_event_loop()
@@ -29,11 +29,36 @@ _worker: Worker | None = None
 start_at_cold_start("worker")
 
 
-def worker() -> Worker:
-    """Return this container's worker, built on first use."""
+class MisconfiguredQueue(RuntimeError):
+    """The job queue's visibility timeout is shorter than the worker's time limit."""
+
+
+def check_queue_timing(settings: Settings, function_seconds: float | None = None) -> None:
+    """Refuse to start (log an ERROR and raise MisconfiguredQueue) when the queue's visibility timeout is
+    shorter than a turn may last (TURN_TIMEOUT_SECONDS, or the function's own time left at its first
+    invocation): SQS would then deliver the job to a second worker while the first is still answering it."""
+    visibility = settings.queue_visibility_timeout_seconds
+    if not visibility:
+        return
+    longest = max(settings.turn_timeout_seconds, function_seconds or 0.0)
+    if visibility < longest:
+        log.error(
+            "QUEUE_VISIBILITY_TIMEOUT_SECONDS=%s is shorter than the worker's time limit (%s s): refusing to "
+            "start; raise the queue's VisibilityTimeout (ChatQueueVisibilityTimeout or "
+            "AnalyticsQueueVisibilityTimeout) to at least the function's timeout",
+            visibility, longest,
+        )  # fmt: skip
+        raise MisconfiguredQueue(f"queue visibility timeout {visibility} s < worker time limit {longest} s")
+
+
+def worker(lambda_context: Any = None) -> Worker:
+    """Return this container's worker, built on first use (after checking the queue's timing)."""
     global _worker
     if _worker is None:
-        settings = resolve_secrets(load_settings())
+        settings = load_settings()
+        left = lambda_context.get_remaining_time_in_millis() / 1000 if lambda_context is not None else None
+        check_queue_timing(settings, left)
+        settings = resolve_secrets(settings)
         register_secrets(settings.microsoft_app_password.get_secret_value())
         _worker = build_worker(settings)
     return _worker
@@ -51,7 +76,7 @@ def answer(record: SQSRecord, lambda_context: Any = None) -> None:
         log.error("message %s is %s", record.message_id, problem)
         raise
     receives = int(record.attributes.approximate_receive_count or 1)
-    final = receives >= worker().settings.job_max_receives
+    final = receives >= worker(lambda_context).settings.job_max_receives
     left = lambda_context.get_remaining_time_in_millis() / 1000 if lambda_context is not None else None
     timeout = max(1.0, left - STOP_MARGIN_SECONDS) if left is not None else None
     LOOP.run_until_complete(worker().run(job, final_attempt=final, raise_after_giving_up=True, timeout=timeout))
@@ -66,8 +91,14 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=answer, processor=processor, context=context)
 
 
+DEAD_LETTER_MAX_RECEIVES = 10  # tries at telling the user while Teams is unavailable (the DLQ's visibility: 6 min)
+
+
 def dead_letter_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """Tell the users of dead-lettered jobs that their request failed, unless they had an answer already."""
+    """Tell the users of dead-lettered jobs that their request failed, unless they had an answer already.
+    When Teams cannot be reached, the record is reported as a batch item failure so that the dead-letter
+    queue delivers it again later (up to DEAD_LETTER_MAX_RECEIVES times)."""
+    failures = []
     for raw in event.get("Records", []):
         record = SQSRecord(raw)
         try:
@@ -75,5 +106,10 @@ def dead_letter_handler(event: dict[str, Any], context: Any = None) -> dict[str,
         except JobFormatError as problem:
             log.error("dead-lettered message %s is %s: dropped", record.message_id, problem)
             continue
-        LOOP.run_until_complete(worker().give_up(job, None))
-    return {"batchItemFailures": []}
+        if LOOP.run_until_complete(worker().give_up(job, None)):
+            continue
+        if int(record.attributes.approximate_receive_count or 1) < DEAD_LETTER_MAX_RECEIVES:
+            failures.append({"itemIdentifier": record.message_id})
+        else:
+            log.error("dead-lettered job %s: the user could not be told; dropped", job.turn.id)
+    return {"batchItemFailures": failures}

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from handlers.catalog import split_command
-from handlers.models import Replier, StreamStopped, Turn
+from handlers.models import ChannelUnavailable, Replier, StreamStopped, Turn
 from handlers.qbusiness import IdentityFor, forward_feedback, register_qbusiness, remember_question, show_pending
 from handlers.report import TurnReport, close_report, current_report, open_report
 from handlers.router import Router
@@ -211,12 +211,22 @@ def new_reference() -> str:
 
 async def run_turn(router: Router, turn: Turn, replier: Replier) -> TurnReport:
     """Run one turn and return its report. A failure is logged with a reference id and the user gets one
-    friendly sentence with it; the report's outcome is then `failed`."""
+    friendly sentence with it; the report's outcome is then `failed`.
+
+    Except when the channel itself is unavailable (ChannelUnavailable, after the connector's own retries):
+    the sentence could not reach the user either, so the error is raised for the worker, which releases the
+    job so that the queue runs it again (and on the last attempt tells the user, or dead-letters it)."""
     command = split_command(turn.text)[0] if turn.kind == "message" else turn.verb
     report = TurnReport(turn.id, turn.conversation.key, turn.kind, command=command if command in router.names else "")
     token = open_report(report)
     try:
         await router.handle(turn, replier)
+    except ChannelUnavailable as error:
+        log.warning(
+            "turn interrupted: the channel is unavailable (%s) activity=%s conversation=%s kind=%s",
+            type(error).__name__, turn.id, turn.conversation.id, turn.kind,
+        )  # fmt: skip
+        raise
     except Exception as error:  # noqa: BLE001 - the error policy: log everything, show a sentence
         # a chat turn already has its reference (its audit record's); keep it so the sentence names that record
         report.outcome, report.error_kind = "failed", type(error).__name__
@@ -229,7 +239,9 @@ async def run_turn(router: Router, turn: Turn, replier: Replier) -> TurnReport:
             sentence = error.user_message if isinstance(error, BackendError) else FAILED_SENTENCE
             try:
                 await replier.send_text(f"{sentence} (reference {report.reference})")
-            except Exception:  # noqa: BLE001 - the channel itself failed; the log line above has the turn
+            except ChannelUnavailable:
+                raise  # nothing reached the user: the queue runs the turn again, as above
+            except Exception:  # noqa: BLE001 - the channel refused the sentence; the log line above has the turn
                 log.exception("could not tell the user about ref=%s", report.reference)
     finally:
         close_report(token)

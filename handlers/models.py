@@ -60,6 +60,11 @@ class StreamStopped(Exception):
     """The user stopped the answer (Teams' Stop button): stop producing it."""
 
 
+class ChannelUnavailable(Exception):
+    """The channel could not be reached even after its own retries (a 5xx or a network error, not a refusal):
+    no sentence would reach the user either, so the turn is not answered here but run again later."""
+
+
 class AnswerStream(Protocol):
     """An answer shown while it is written: in Teams, a stream in personal chats, a message edited in place
     elsewhere. Updates are throttled inside; the handler sends every change."""

@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     accept_lease_seconds: float = Field(default=30.0, gt=0, le=900)
     queue_lease_seconds: float = Field(default=120.0, gt=0, le=86_400)
     turn_timeout_seconds: float = Field(default=300.0, gt=0, le=900)
+    queue_visibility_timeout_seconds: float = Field(default=0.0, ge=0, le=43_200)
 
     store: Literal["sqlite", "dynamodb"] = "sqlite"
     dynamodb_table: str = ""

@@ -9,7 +9,9 @@ from contextlib import contextmanager
 
 from moto.server import ThreadedMotoServer
 
-SERVICES = ("DYNAMODB", "SQS", "SECRETSMANAGER", "S3", "STS", "KMS")
+# botocore names the variables after the service id with spaces as underscores: "Secrets Manager" →
+# AWS_ENDPOINT_URL_SECRETS_MANAGER (AWS_ENDPOINT_URL_SECRETSMANAGER is ignored)
+SERVICES = ("DYNAMODB", "SQS", "SECRETS_MANAGER", "S3", "STS", "KMS")
 
 
 def free_port() -> int:
@@ -43,15 +45,28 @@ def aws_environment(url: str) -> dict[str, str]:
     }  # fmt: skip
 
 
-def create_table(client, name: str | None = None) -> str:
-    """Create the gateway's DynamoDB table (as template.yaml declares it) and return its name."""
+def create_table(client, name: str | None = None, resource: str = "StateTable") -> str:
+    """Create a DynamoDB table as template.yaml declares `resource` (its keys, billing, encryption, TTL and
+    point-in-time recovery, read from the template) and return its name."""
+    from tests.cfn import resource as template_resource
+
+    declared = template_resource(resource)
     name = name or f"gateway-{uuid.uuid4().hex[:8]}"
+    sse = declared.get("SSESpecification", {})  # CloudFormation says SSEEnabled where the API says Enabled
     client.create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        TableName=name, BillingMode=declared["BillingMode"], AttributeDefinitions=declared["AttributeDefinitions"],
+        KeySchema=declared["KeySchema"], SSESpecification={"Enabled": bool(sse.get("SSEEnabled", False))},
     )  # fmt: skip
-    client.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
+    ttl = declared.get("TimeToLiveSpecification")
+    if ttl:
+        client.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": ttl["Enabled"], "AttributeName": ttl["AttributeName"]}
+        )
+    recovery = declared.get("PointInTimeRecoverySpecification", {})
+    if recovery.get("PointInTimeRecoveryEnabled"):
+        client.update_continuous_backups(
+            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
     return name
 
 

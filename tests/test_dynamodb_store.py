@@ -30,8 +30,14 @@ def store(moto_url, monkeypatch):
 
 
 def test_the_table_has_ttl_on(store):
+    """The table is created from template.yaml's StateTable (tests/aws.py), so this fails if the template
+    loses its TTL, names another attribute than the store writes, or drops point-in-time recovery."""
+    from services.store.dynamodb import TTL_ATTRIBUTE
+
     ttl = store._client.describe_time_to_live(TableName=store.table)["TimeToLiveDescription"]
-    assert ttl["TimeToLiveStatus"] == "ENABLED" and ttl["AttributeName"] == "ttl"
+    assert ttl["TimeToLiveStatus"] == "ENABLED" and ttl["AttributeName"] == TTL_ATTRIBUTE
+    backups = store._client.describe_continuous_backups(TableName=store.table)["ContinuousBackupsDescription"]
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
 
 
 async def test_concurrent_duplicate_deliveries_claim_once(store):

@@ -6,6 +6,7 @@ bound, and the log has the reference id of every failure."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -151,6 +152,10 @@ class Silent(LoopbackServer):
 
 @pytest.mark.parametrize("kind", ["refused", "never-answers", "always-503"])
 async def test_an_unreachable_connector_ends_the_turn_in_bounded_time_with_a_reference(start_fault_bot, caplog, kind):
+    """`make run`: the in-process queue never retries, so every run is the final attempt. The turn's own error
+    policy no longer swallows a channel outage (that completed the job with nothing shown, and behind SQS lost
+    the retry): it reaches the worker, which gives up with a reference id and completes the record. Behind a
+    queue that retries, the job is released instead (the tests below)."""
     caplog.set_level(logging.INFO)
     bot = await start_fault_bot(backend="local")
     async with Silent() as silent:
@@ -165,4 +170,107 @@ async def test_an_unreachable_connector_ends_the_turn_in_bounded_time_with_a_ref
         elapsed = await run_one(bot, activity)
     assert elapsed < BOUND_SECONDS
     assert bot.connector.messages() == []
-    assert re.search(r"ref=[0-9a-f]{8}", caplog.text), "the failure is logged with a reference id"
+    assert re.search(r"job failed for good ref=[0-9a-f]{8}", caplog.text), "the worker gave up, with a reference id"
+    assert "turn failed ref=" not in caplog.text  # not answered by the turn's error policy: nothing reached Teams
+
+
+# The Bot Connector down after its own retries, in a worker behind a queue that retries (SQS): the job is
+# released and raised, never completed with nothing shown (the user would get no answer and SQS no retry).
+
+
+def fast_worker(settings, store, backend=None, router=None):
+    """A worker whose connector client gives up within about 3 s, as in start_fault_bot."""
+    from bot.worker import Worker
+    from entrypoints.wiring import build_worker
+
+    connector = BotConnector(ChannelAuth(settings), timeout_seconds=0.5, budget_seconds=3.0, base_delay=0.05)
+    if router is not None:
+        return Worker(settings, store, router, connector)
+    return build_worker(settings, store=store, backend=backend, connector=connector)
+
+
+def job_in(bot: Bot, shape: str, text: str = "hello"):
+    from handlers.jobs import ConversationRef, job_for
+    from handlers.models import Conversation, Turn, User
+
+    conversation = Conversation(id=f"19:{shape}", type=shape, key=f"19:{shape}", tenant_id="t")
+    turn = Turn(id="17", kind="message", text=text, user=User(id="29:u", name="Alex"), conversation=conversation)
+    return job_for(turn, ConversationRef(bot.connector.url, conversation.id, "17"), f"activity|{shape}|17")
+
+
+def fail_from_the_first_call(bot: Bot, status: int) -> None:
+    """Let the first call (the placeholder or the stream's first update) through, then fail every call."""
+
+    def on_call(call) -> None:
+        bot.connector.on_call = None
+        bot.connector.fail_next(status, times=1000)
+
+    bot.connector.on_call = on_call
+
+
+@pytest.mark.parametrize("shape", ["personal", "groupChat"])
+async def test_a_connector_outage_at_the_final_answer_releases_the_job_for_the_queue(start_bot, shape):
+    from services.store import COMPLETED, RUNNING
+    from tests.conftest import ScriptedBackend
+
+    bot = await start_bot(stream_interval_seconds=0.05)
+    store = bot.gateway.store
+    worker = fast_worker(bot.gateway.settings, store, backend=ScriptedBackend(text="The answer."))
+    job = job_in(bot, shape)
+    fail_from_the_first_call(bot, 503)
+    from bot.connector import ConnectorUnavailable
+
+    with pytest.raises(ConnectorUnavailable):  # raised to the queue: SQS delivers the job again
+        await worker.run(job, final_attempt=False)
+    again = await store.acquire(job.idempotency_key, RUNNING, 60)
+    assert again.ok, "the record was released, not completed"
+    await store.release(job.idempotency_key, again.owner)
+    bot.connector._failures.clear()  # the Bot Connector is back
+    report = await worker.run(job, final_attempt=False)
+    assert report is not None and report.outcome == "answered"
+    assert (await store.acquire(job.idempotency_key, RUNNING, 60)).previous == COMPLETED
+    finals = [m for m in bot.connector.calls if "The answer." in json.dumps(m.body) and m.type == "message"]
+    assert len(finals) == 1
+    await worker.close()
+
+
+async def test_a_refusal_by_the_connector_is_still_one_sentence_and_not_retried(start_bot):
+    """A 4xx (here 404: the conversation is gone) will not get better by retrying: the error policy answers."""
+    from services.store import COMPLETED, RUNNING
+    from tests.conftest import ScriptedBackend
+
+    bot = await start_bot(stream_interval_seconds=0.05)
+    worker = fast_worker(bot.gateway.settings, bot.gateway.store, backend=ScriptedBackend())
+    job = job_in(bot, "groupChat")
+
+    def on_call(call) -> None:
+        bot.connector.on_call = None
+        bot.connector.fail_next(404, times=1)  # the final edit of the placeholder
+
+    bot.connector.on_call = on_call
+    report = await worker.run(job, final_attempt=False)
+    assert report is not None and report.outcome == "failed"
+    assert REFERENCE.search(bot.connector.messages()[-1].body["text"])
+    assert (await bot.gateway.store.acquire(job.idempotency_key, RUNNING, 60)).previous == COMPLETED
+    await worker.close()
+
+
+async def test_a_connector_outage_after_the_answer_reached_the_user_is_not_answered_twice(start_bot):
+    from handlers.router import Router
+    from services.store import COMPLETED, RUNNING
+
+    bot = await start_bot()
+    router = Router()
+
+    @router.default
+    async def answer(turn, replier, text) -> None:
+        await replier.send_card({"type": "AdaptiveCard", "version": "1.5", "body": []}, summary="the answer")
+        bot.connector.fail_next(503, times=1000)
+        await replier.send_text("A note after the answer.")
+
+    worker = fast_worker(bot.gateway.settings, bot.gateway.store, router=router)
+    job = job_in(bot, "groupChat")
+    assert await worker.run(job, final_attempt=False) is None  # not raised: a retry would send the card again
+    assert (await bot.gateway.store.acquire(job.idempotency_key, RUNNING, 60)).previous == COMPLETED
+    assert len(bot.connector.messages()) == 1
+    await worker.close()

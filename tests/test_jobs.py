@@ -198,3 +198,39 @@ async def test_killed_after_the_ack_the_redelivery_after_the_lease_is_answered_o
             await restarted.queue.drain(10)
     answers = [m for m in bot.connector.messages() if m.body.get("text") == "Answered after the restart."]
     assert len(answers) == 1
+
+
+class HalfThenHangs(ScriptedBackend):
+    """Streams part of an answer, then hangs until the worker's time limit raises into it."""
+
+    async def answer(self, question):
+        from services.backends import TextDelta
+
+        self.questions.append(question)
+        yield TextDelta(text="The first half of an answer")
+        await asyncio.sleep(3600)
+
+
+@pytest.mark.parametrize("shape", ["personal", "groupChat"])
+async def test_a_turn_cut_off_mid_answer_closes_its_stream_before_the_retry(start_bot, shape):
+    """A retried job must not leave the first attempt's "…" placeholder or half-written stream behind."""
+    from entrypoints.wiring import build_worker
+    from handlers.models import Conversation
+
+    bot = await start_bot(turn_timeout_seconds=0.6, stream_interval_seconds=0.05)
+    worker = build_worker(bot.gateway.settings, store=bot.gateway.store, backend=HalfThenHangs())
+    conversation = Conversation(id="19:c", type=shape, key="19:c", tenant_id="t")
+    job = job_for(turn("hi").model_copy(update={"conversation": conversation}),
+                  ConversationRef(bot.connector.url, "19:c", "17"), "activity|19:c|17")  # fmt: skip
+    with pytest.raises(TimeoutError):
+        await worker.run(job, final_attempt=False)
+    calls = bot.connector.calls
+    assert any("first half" in json.dumps(c.body) for c in calls), "the partial answer was shown"
+    last = calls[-1].body
+    assert last["text"] == "This answer was interrupted; retrying…"
+    if shape == "personal":  # the stream is ended (final), not left streaming
+        assert last["entities"][0]["streamType"] == "final" and last["entities"][0]["streamId"]
+    else:  # the placeholder is replaced in place
+        assert calls[-1].method == "PUT" and calls[-1].activity_id == calls[0].body["id"]
+    assert "Error" not in last["text"] and "Timeout" not in last["text"]
+    await worker.close()

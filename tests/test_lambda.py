@@ -256,3 +256,114 @@ async def test_the_worker_stops_a_turn_before_lambda_would_kill_it(deployed, mon
     answer = await asyncio.to_thread(worker.handler, sqs_event(message), Context())
     assert asyncio.get_running_loop().time() - started < 5 and len(answer["batchItemFailures"]) == 1
     assert "too long" in connector.messages()[-1].body["text"]
+
+
+def _fast_connector_worker(worker_module, monkeypatch):
+    """Install a worker whose connector client gives up within about 3 s (the default budget is 60 s)."""
+    from bot.auth import ChannelAuth
+    from bot.connector import BotConnector
+    from entrypoints.wiring import build_worker, resolve_secrets
+    from services.settings import load_settings
+
+    settings = resolve_secrets(load_settings())
+    fast = BotConnector(ChannelAuth(settings), timeout_seconds=0.5, budget_seconds=3.0, base_delay=0.05)
+    monkeypatch.setattr(worker_module, "_worker", build_worker(settings, connector=fast))
+
+
+async def test_teams_unavailable_fails_the_job_and_the_sqs_retry_answers_once(deployed, monkeypatch):
+    aws, connector, worker = deployed, deployed["connector"], deployed["worker"]
+    _fast_connector_worker(worker, monkeypatch)
+    activity = TeamsChannel(connector.url, shape="groupChat").message("how long are dedupe markers kept?")
+    assert (await call(aws["ingress"].handler, http_event(activity)))["statusCode"] == 200
+    connector.fail_next(503, times=1000)  # the Bot Connector is down for the whole first attempt
+    count, answer = await asyncio.to_thread(poll_once, aws["sqs"], aws["chat"], worker.handler)
+    assert count == 1 and len(answer["batchItemFailures"]) == 1  # not swallowed: SQS delivers it again
+    connector._failures.clear()
+    assert await drain(aws, "chat") == 1
+    answers = [m for m in connector.messages() if "DEDUPE_TTL_SECONDS" in json.dumps(m.body)]
+    assert len(answers) == 1
+
+
+async def test_teams_unavailable_on_every_attempt_the_dead_letter_function_tells_the_user(deployed, monkeypatch):
+    aws, connector, worker = deployed, deployed["connector"], deployed["worker"]
+    _fast_connector_worker(worker, monkeypatch)
+    activity = TeamsChannel(connector.url).message("hello")
+    assert (await call(aws["ingress"].handler, http_event(activity)))["statusCode"] == 200
+    connector.fail_next(503, times=10_000)
+    for _ in range(3):  # JOB_MAX_RECEIVES
+        count, answer = await asyncio.to_thread(poll_once, aws["sqs"], aws["chat"], worker.handler)
+        assert count == 1 and len(answer["batchItemFailures"]) == 1
+    assert await drain(aws, "chat") == 0  # moved to the dead-letter queue
+    dead = aws["sqs"].receive_message(QueueUrl=aws["chat_dlq"], AttributeNames=["All"])["Messages"]
+    assert len(dead) == 1
+    # Teams still down: the dead-letter function could not tell the user and asks for the message again
+    assert len((await call(worker.dead_letter_handler, sqs_event(dead)))["batchItemFailures"]) == 1
+    connector._failures.clear()
+    assert await call(worker.dead_letter_handler, sqs_event(dead)) == {"batchItemFailures": []}
+    assert await call(worker.dead_letter_handler, sqs_event(dead)) == {"batchItemFailures": []}
+    told = [m.body["text"] for m in connector.messages()]
+    assert len(told) == 1 and "failed several times" in told[0] and "reference" in told[0]
+
+
+@pytest.mark.parametrize(
+    ("function", "timeout", "queue", "visibility"),
+    [("ChatWorkerFunction", "ChatWorkerTimeout", "ChatQueue", "ChatQueueVisibilityTimeout"),
+     ("AnalyticsWorkerFunction", "AnalyticsWorkerTimeout", "AnalyticsQueue", "AnalyticsQueueVisibilityTimeout")],
+)  # fmt: skip
+def test_the_template_gives_each_worker_its_time_limit_and_its_queue_visibility(function, timeout, queue, visibility):
+    from tests.cfn import resource
+
+    worker_function = resource(function)
+    assert worker_function["Timeout"] == {"Ref": timeout}
+    env = worker_function["Environment"]["Variables"]
+    assert env["TURN_TIMEOUT_SECONDS"] == {"Ref": timeout}  # not the 300 s default: AnalyticsWorkerTimeout works
+    assert resource(queue)["VisibilityTimeout"] == {"Ref": visibility}
+    assert env["QUEUE_VISIBILITY_TIMEOUT_SECONDS"] == {"Ref": visibility}
+    events = worker_function["Events"]["Jobs"]["Properties"]
+    assert events["Queue"] == {"Fn::GetAtt": [queue, "Arn"]}
+
+
+async def test_a_worker_whose_queue_visibility_is_below_its_time_limit_refuses_to_start(deployed, monkeypatch, caplog):
+    aws, connector, worker = deployed, deployed["connector"], deployed["worker"]
+    monkeypatch.setenv("TURN_TIMEOUT_SECONDS", "600")
+    monkeypatch.setenv("QUEUE_VISIBILITY_TIMEOUT_SECONDS", "300")
+    activity = TeamsChannel(connector.url).message("hello")
+    assert (await call(aws["ingress"].handler, http_event(activity)))["statusCode"] == 200
+    count, answer = await asyncio.to_thread(poll_once, aws["sqs"], aws["chat"], worker.handler)
+    assert count == 1 and len(answer["batchItemFailures"]) == 1 and worker._worker is None
+    assert any(r.levelname == "ERROR" and "refusing to start" in r.getMessage() for r in caplog.records)
+    assert connector.calls == []
+
+    class Context:  # the function's own timeout is longer than the queue's visibility, whatever the env says
+        def get_remaining_time_in_millis(self) -> int:
+            return 900_000
+
+    monkeypatch.setenv("TURN_TIMEOUT_SECONDS", "120")
+    with pytest.raises(worker.MisconfiguredQueue):
+        worker.worker(Context())
+    monkeypatch.setenv("QUEUE_VISIBILITY_TIMEOUT_SECONDS", "900")
+    assert await drain(aws, "chat") == 1 and len(connector.messages()) == 1  # consistent: it starts and answers
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [("s3cr3t-plain", "s3cr3t-plain"), ('{"password": "s3cr3t-json", "other": 1}', "s3cr3t-json"),
+     ('["not", "an", "object"]', '["not", "an", "object"]')],
+    ids=["plain", "json", "json-not-an-object"],
+)  # fmt: skip
+def test_the_app_password_is_read_from_secrets_manager(moto_url, monkeypatch, make_settings, stored, expected):
+    import boto3
+
+    from entrypoints.wiring import resolve_secrets
+
+    for name, value in aws_environment(moto_url).items():
+        monkeypatch.setenv(name, value)
+    arn = boto3.client("secretsmanager").create_secret(Name=f"app-{uuid.uuid4().hex[:8]}", SecretString=stored)["ARN"]
+    settings = resolve_secrets(make_settings(app_password_secret_arn=arn))
+    assert settings.microsoft_app_password.get_secret_value() == expected
+    assert expected not in repr(settings) and expected not in str(settings.model_dump())  # SecretStr, not logged
+    # a password set directly wins, and no ARN means no call (an unreachable endpoint proves it)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:9")
+    direct = make_settings(app_password_secret_arn=arn, microsoft_app_password="given")
+    assert resolve_secrets(direct).microsoft_app_password.get_secret_value() == "given"
+    assert resolve_secrets(make_settings()).microsoft_app_password.get_secret_value() == ""

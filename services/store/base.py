@@ -8,6 +8,12 @@ Three kinds of state:
 - conversation state with a version: a write names the version it read and fails with StateConflict when
   another writer got there first, so no turn silently overwrites another's history.
 - small values with an optional time to live (encrypted credentials, one-time notes).
+
+Why not Powertools' Idempotency utility: it wraps one handler call (claim, run, save the result, all in one
+function invocation). Our records span two functions: the ingress claims (`accepting`, then `queued`) and
+answers the HTTP request, and later a worker takes the record over (`running`) and completes or releases it
+per job, each step with its own lease and owner token. Powertools has no hand-over between functions, no
+`queued` state, no release of a record to let a queue retry, and no SQLite persistence for `make run`.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from typing import Any
 
 from services.store.base import COMPLETED, Acquired, Feedback, StateConflict, Status, Versioned
 
+TTL_ATTRIBUTE = "ttl"  # the table's TimeToLiveSpecification in template.yaml names it (a test checks)
 CONVERSATION_TTL_SECONDS = 90 * 24 * 3600  # a conversation untouched for 90 days is forgotten
 _FEEDBACK_FIELDS = (
     "conversation_key", "answer_id", "user_id", "reaction", "comment", "backend", "backend_conversation_id",
@@ -67,7 +68,7 @@ class DynamoDBStore:
         names = {"ExpressionAttributeNames": {"#s": "status"}} if take_over else {}
         item = {
             "pk": _s(f"idem#{key}"), "status": _s(status), "owner": _s(owner),
-            "expires_at": _n(now + lease_seconds), "ttl": _n(math.ceil(now + lease_seconds) + 3600),
+            "expires_at": _n(now + lease_seconds), TTL_ATTRIBUTE: _n(math.ceil(now + lease_seconds) + 3600),
         }  # fmt: skip
         try:
             answer = await self._call(
@@ -89,7 +90,7 @@ class DynamoDBStore:
         now = time.time()
         item = {
             "pk": _s(f"idem#{key}"), "status": _s(COMPLETED), "owner": _s(""),
-            "expires_at": _n(now + ttl_seconds), "ttl": _n(math.ceil(now + ttl_seconds)),
+            "expires_at": _n(now + ttl_seconds), TTL_ATTRIBUTE: _n(math.ceil(now + ttl_seconds)),
         }  # fmt: skip
         await self._call("put_item", Item=item)
 
@@ -113,7 +114,7 @@ class DynamoDBStore:
     async def save_conversation(self, key: str, state: dict[str, Any], *, version: int) -> int:
         item = {
             "pk": _s(f"conv#{key}"), "state": _s(json.dumps(state)), "version": _n(version + 1),
-            "ttl": _n(math.ceil(time.time()) + CONVERSATION_TTL_SECONDS),
+            TTL_ATTRIBUTE: _n(math.ceil(time.time()) + CONVERSATION_TTL_SECONDS),
         }  # fmt: skip
         if version == 0:
             condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
@@ -140,7 +141,7 @@ class DynamoDBStore:
         item = {"pk": _s(f"kv#{key}"), "value": _s(json.dumps(value))}
         if ttl_seconds is not None:
             expires = time.time() + ttl_seconds
-            item |= {"expires_at": _n(expires), "ttl": _n(math.ceil(expires))}
+            item |= {"expires_at": _n(expires), TTL_ATTRIBUTE: _n(math.ceil(expires))}
         await self._call("put_item", Item=item)
 
     async def delete_value(self, key: str) -> None:
