@@ -98,7 +98,7 @@ def citation_blocks(citations: list[Citation]) -> list[dict[str, Any]]:
                 "size": "Small",
             }
         )
-        snippet = abstract(citation.excerpt, SNIPPET_CHARS)
+        snippet = safe_placeholders(abstract(citation.excerpt, SNIPPET_CHARS))  # `<account>` would vanish
         if snippet:
             blocks.append(
                 {

@@ -2,8 +2,10 @@
 
 What a backend writes is Markdown for any chat client; Teams has its own quirks, fixed here and only here:
 citation abstracts are shown as plain text, `[n]` markers inside Markdown list items do not become
-interactive citations, long code lines overflow the personal chat pane, and `<word>` placeholders arrive
-as `&lt;word&gt;`.
+interactive citations, and `<word>` placeholders arrive as `&lt;word&gt;`. Code is sent as written: an
+earlier version broke long code lines to fit the personal chat pane, which made copied JSON invalid and
+turned a shell comment's continuation into a command (seen in Agents Playground); a code block that is
+wider than the pane scrolls, which is better than code that is wrong.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ _STRONG = re.compile(r"\*{2,}|_{2,}(?=\S|$)|(?<=\S)_{2,}")
 _EMPHASIS = re.compile(r"(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])|(?<![\w])_(?=\S)|(?<=\S)_(?!\w)")
 _CODE_TICKS = re.compile(r"`+")
 _SPACES = re.compile(r"\s+")
-_SENTENCE_END = re.compile(r"[.!?…](?=\s)")
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)(?<!\bvs)(?<!\bcf)[.!?…](?=\s)")  # not "e.g. "
 
 _FENCE = re.compile(r"^([ \t]*)(```|~~~)([^\n]*)\n(.*?)^[ \t]*\2[ \t]*$", re.S | re.M)
 _BULLET = re.compile(r"^([ \t]*)[-*+][ \t]+(?=\S)", re.M)
@@ -28,7 +30,6 @@ _NUMBERED = re.compile(r"^([ \t]*)(\d{1,3})[.)][ \t]+(?=\S)", re.M)
 _PLACEHOLDER = re.compile(r"<([A-Za-z][\w-]*(?: [\w-]+)*)>")  # <column>, <label column>
 # Tags Teams renders as HTML; any other <word> is a placeholder such as `<column>`.
 _HTML_TAGS = frozenset("a at b blockquote br code em h1 h2 h3 hr i li ol p pre s strike strong sub sup u ul".split())
-CODE_WIDTH = 72  # characters per code line that fit the personal chat pane on a laptop without scrolling
 
 
 def plain_text(markdown: str) -> str:
@@ -47,7 +48,8 @@ def shorten(text: str, limit: int) -> str:
     half, else at a word boundary with "…"."""
     if len(text) <= limit:
         return text
-    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, limit)]
+    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, limit)
+            if text.count("(", 0, m.end()) <= text.count(")", 0, m.end())]  # never inside parentheses
     if ends and ends[-1] >= limit // 2:
         return text[: ends[-1]]
     cut = text[: limit - 1]
@@ -70,19 +72,6 @@ def safe_placeholders(text: str) -> str:
     )
 
 
-def _wrap_line(line: str, width: int) -> list[str]:
-    """Return `line` broken at spaces (or hard, when a word is longer) into pieces of at most `width`;
-    continuation pieces keep the line's indentation plus two spaces."""
-    indent = line[: len(line) - len(line.lstrip())] + "  "
-    pieces: list[str] = []
-    while len(line) > width:
-        space = line.rfind(" ", len(indent) + 1, width)
-        cut = space if space > len(indent) else width
-        pieces.append(line[:cut].rstrip())
-        line = indent + line[cut:].lstrip()
-    return [*pieces, line]
-
-
 def _outside_code(text: str, change) -> str:
     """Return `text` with `change` applied to the parts outside fenced code blocks."""
     parts, position = [], 0
@@ -90,12 +79,6 @@ def _outside_code(text: str, change) -> str:
         parts += [change(text[position : match.start()]), match.group(0)]
         position = match.end()
     return "".join([*parts, change(text[position:])])
-
-
-def _wrapped_code(match: re.Match) -> str:
-    indent, fence, info, body = match.groups()
-    lines = [piece for line in body.rstrip("\n").split("\n") for piece in _wrap_line(line, CODE_WIDTH)]
-    return f"{indent}{fence}{info}\n" + "\n".join(lines) + f"\n{indent}{fence}"
 
 
 def _flat_lists(text: str) -> str:
@@ -108,6 +91,5 @@ def _flat_lists(text: str) -> str:
 
 def teams_message_text(markdown: str) -> str:
     """Return Markdown for a Teams message: list items as bulleted paragraphs (so every [n] marker is an
-    interactive citation), code lines wrapped at CODE_WIDTH, `<word>` placeholders made safe."""
-    text = _outside_code(markdown, lambda part: safe_placeholders(_flat_lists(part)))
-    return _FENCE.sub(_wrapped_code, text)
+    interactive citation) and `<word>` placeholders made safe, outside code blocks; code as written."""
+    return _outside_code(markdown, lambda part: safe_placeholders(_flat_lists(part)))
