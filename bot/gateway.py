@@ -8,6 +8,7 @@ The ingress imports no backend and builds no Router: card acknowledgements come 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,11 +44,13 @@ MAX_BODY_BYTES = 1024 * 1024
 
 @dataclass(frozen=True)
 class HttpRequest:
-    """A framework-neutral request. Header names are matched case-insensitively."""
+    """A framework-neutral request. Header names are matched case-insensitively; `received_at` is when it
+    arrived (epoch seconds)."""
 
     method: str
     headers: Mapping[str, str]
     body: bytes
+    received_at: float = field(default_factory=time.time)
 
     def header(self, name: str) -> str:
         """Return the header's value, or ''."""
@@ -132,7 +135,7 @@ class Gateway:
             log.warning("rejected activity %s from tenant %r (not in ALLOWED_TENANTS)", activity.id, tenant)
             return error(403, "Forbidden", "This tenant is not allowed to use this bot.")
         if activity.type == "invoke" and activity.name in (TOKEN_EXCHANGE, VERIFY_STATE) and self.user_tokens:
-            return await self._sign_in(activity, caller.audience)
+            return await self._sign_in(activity, caller.audience, request.received_at)
         if activity.type == "invoke" and activity.name not in (CARD_ACTION, FEEDBACK_LOOP):
             log.info("invoke %r is not implemented (activity %s)", activity.name, activity.id)
             return error(501, "NotImplemented", f"The invoke '{str(activity.name)[:60]}' is not supported by this bot.")
@@ -153,9 +156,9 @@ class Gateway:
         # Replies go to the serviceUrl checked against the token; an activity without an id is recognised
         # when it comes again by a digest of its content.
         ref = ConversationRef(caller.service_url, activity.conversation.id, activity.id, caller.audience)
-        return await self._hand_over(job_for(turn, ref, dedupe_key(activity)), response)
+        return await self._hand_over(job_for(turn, ref, dedupe_key(activity), request.received_at), response)
 
-    async def _sign_in(self, activity: InboundActivity, audience: str) -> HttpResponse:
+    async def _sign_in(self, activity: InboundActivity, audience: str, received_at: float) -> HttpResponse:
         """Answer Teams' sign-in invokes and hand the user's pending question to the worker.
 
         `signin/tokenExchange` (SSO): 200 when the token service exchanged the token; otherwise 412 with
@@ -199,7 +202,7 @@ class Gateway:
         turn = Turn(kind="action", verb="signed_in", data={"ok": ok}, invoke=True, **turn_fields(activity))
         # activity.service_url is the URL just checked against the token's serviceurl claim
         ref = ConversationRef(activity.service_url, activity.conversation.id, activity.id, audience)
-        await self._hand_over(job_for(turn, ref, dedupe_key(activity)), response)
+        await self._hand_over(job_for(turn, ref, dedupe_key(activity), received_at), response)
         return response
 
     async def _hand_over(self, job: Job, response: HttpResponse) -> HttpResponse:
@@ -216,7 +219,7 @@ class Gateway:
             log.info("duplicate activity %s in %s: %s already", job.turn.id, job.turn.conversation.id, held.previous)
             return response
         try:
-            await self.queue.submit(job)
+            await self.queue.submit(job.model_copy(update={"accepted_at": time.time()}))
         except QueueError as problem:
             log.error("could not queue activity %s: %s", job.turn.id, problem)
             await self.store.release(key, held.owner)

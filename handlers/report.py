@@ -16,7 +16,9 @@ Outcome = Literal["answered", "blocked", "stopped", "failed", "over_budget"]
 
 @dataclass
 class TurnReport:
-    """Facts about one turn. Times are seconds from when the worker started the turn; None when not reached."""
+    """Facts about one turn. Times are seconds from when the worker started the turn; None when not reached.
+    `ack_seconds` (the ingress's receipt to its acknowledgement) and `queue_seconds` (then to the worker) come
+    from the job."""
 
     activity_id: str
     conversation_key: str
@@ -30,6 +32,8 @@ class TurnReport:
     final_seconds: float | None = None
     tokens_in: int | None = None
     tokens_out: int | None = None
+    ack_seconds: float | None = None
+    queue_seconds: float | None = None
     started: float = field(default_factory=time.monotonic, repr=False)
 
     def elapsed(self) -> float:

@@ -54,6 +54,7 @@ async def test_each_turn_writes_one_line_with_its_facts_and_no_text(start_bot, c
     assert len(fields["conversation"]) == 16 and activity["conversation"]["id"] not in json.dumps(fields)
     assert fields["backend"] == "scripted" and fields["kind"] == "message" and fields["final_ms"] >= 0
     assert "first_text_ms" in fields
+    assert fields["ack_ms"] >= 0 and fields["queue_ms"] >= 0  # the ingress's receipt → its 200, then the queue
     assert leaks([record.getMessage(), json.dumps(fields)]) == {}
     after = _count("gateway_turns_total", kind="message", backend="scripted", outcome="answered")
     assert after == before + 1

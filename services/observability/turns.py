@@ -20,7 +20,8 @@ class Report(Protocol):
 
 def turn_fields(report: Mapping[str, Any]) -> dict[str, Any]:
     """Return the fields of a turn's log line from its report data: ids (the conversation key hashed), kind,
-    command, backend, outcome, reference, error kind, milliseconds to first text and final answer, tokens."""
+    command, backend, outcome, reference, error kind, milliseconds to the ingress's acknowledgement, waiting in
+    the queue, to first text and to final answer, tokens."""
 
     def ms(seconds: float | None) -> int | None:
         return None if seconds is None else round(seconds * 1000)
@@ -34,6 +35,8 @@ def turn_fields(report: Mapping[str, Any]) -> dict[str, Any]:
         "outcome": report.get("outcome"),
         "reference": report.get("reference"),
         "error": report.get("error_kind"),
+        "ack_ms": ms(report.get("ack_seconds")),
+        "queue_ms": ms(report.get("queue_seconds")),
         "first_text_ms": ms(report.get("first_text_seconds")),
         "final_ms": ms(report.get("final_seconds")),
         "tokens_in": report.get("tokens_in"),
