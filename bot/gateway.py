@@ -21,6 +21,7 @@ from bot.activity import (
     ActivityError,
     InboundActivity,
     check_routable,
+    conversation_of,
     dedupe_key,
     load_json,
     parse_activity,
@@ -34,6 +35,8 @@ from handlers.catalog import action_ack
 from handlers.jobs import ConversationRef, Job, job_for
 from handlers.models import Turn
 from handlers.queues import JobQueue, QueueError
+from services.observability import hash_key
+from services.observability.turns import observed_request
 from services.settings import Settings
 from services.store import ACCEPTING, QUEUED, Store
 
@@ -82,6 +85,14 @@ def retry_later(message: str) -> HttpResponse:
     return HttpResponse(503, {"error": {"code": "ServiceUnavailable", "message": message}}, {"Retry-After": "2"})
 
 
+def _hashed_conversation(activity: InboundActivity) -> str:
+    """Return the activity's conversation key hashed as in the turn's log line, or '' when it has none."""
+    try:
+        return hash_key(conversation_of(activity).key)
+    except Exception:  # noqa: BLE001 - a tag is not worth refusing the request for; the checks below decide
+        return ""
+
+
 class Gateway:
     """Authenticates, filters and acknowledges activities; hands their turns to the job queue."""
 
@@ -121,7 +132,14 @@ class Gateway:
             check_routable(activity)
         except ActivityError as problem:
             return error(400, "BadRequest", str(problem))
+        # Sentry events of this request carry the ids the worker's events carry (the conversation key hashed);
+        # its text and the sender's name are scrubbed from its log lines and events.
+        private = [value for value in (activity.text, activity.from_.name) if isinstance(value, str)]
+        with observed_request(private, {"activity_id": activity.id, "conversation": _hashed_conversation(activity)}):
+            return await self._handle_activity(request, activity)
 
+    async def _handle_activity(self, request: HttpRequest, activity: InboundActivity) -> HttpResponse:
+        """Return the response to a parsed, routable activity: authenticate, filter, hand its turn over."""
         try:  # the serviceUrl and channel id replies use are the ones checked against the token
             caller = await self.auth.authenticate(activity, request.header("Authorization"))
         except AuthError as problem:

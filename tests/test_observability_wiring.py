@@ -120,6 +120,37 @@ async def test_a_clean_4xx_sends_nothing_to_sentry(start_bot, sentry_on):
     assert sentry_on.events() == []
 
 
+async def test_ingress_events_carry_the_activity_and_conversation_tags(start_bot, sentry_on):
+    from handlers.queues import QueueError
+    from services.observability import hash_key
+
+    bot = await start_bot(ScriptedBackend())
+    channel = bot.channel(user_name=USER_NAME)
+
+    async def refuse(job):
+        raise QueueError(f"queue is down for {USER_TEXT}")
+
+    bot.gateway.queue.submit = refuse
+    refused = channel.message(USER_TEXT)
+    assert (await bot.post(refused)).status == 503  # logged at ERROR: one Sentry event
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("the store is broken")
+
+    bot.gateway.store.acquire = broken
+    crashed = channel.message(USER_TEXT)
+    assert (await bot.post(crashed)).status == 500  # unhandled: one Sentry event, not two
+    sentry_sdk.flush(timeout=5)
+    events = sentry_on.events()
+    assert len(events) == 2, [e.get("logentry") or e.get("exception") for e in events]
+    expected = [refused, crashed]
+    for event, activity in zip(events, expected, strict=True):
+        assert event["tags"]["activity_id"] == activity["id"]
+        assert event["tags"]["conversation"] == hash_key(activity["conversation"]["id"])
+    assert events[1]["exception"]["values"][-1]["type"] == "RuntimeError"
+    assert leaks(sentry_on.bodies) == {}
+
+
 def test_the_lambda_ingress_counts_its_answers():
     import entrypoints.lambda_ingress as ingress_module
 

@@ -79,6 +79,29 @@ def strings_in(value: Any) -> list[str]:
 
 
 @contextlib.contextmanager
+def observed_request(private: list[str], tags: Mapping[str, object]) -> Iterator[None]:
+    """Run the ingress's handling of one activity so that its `private` values (the text, the sender's name)
+    are scrubbed from every log line and event, and every Sentry event sent within carries `tags` (ids, never
+    text), an exception escaping it included: it is reported here, inside the tags, and re-raised (the aiohttp
+    or Lambda integration's second report of the same exception is dropped by Sentry's dedupe). Yields None;
+    the Sentry part is skipped when Sentry is off."""
+    with sensitive(*private):
+        import sentry_sdk
+
+        if not sentry_sdk.is_initialized():
+            yield
+            return
+        from services.observability.sentry import tagged
+
+        with tagged(tags):
+            try:
+                yield
+            except Exception as error:
+                sentry_sdk.capture_exception(error)
+                raise
+
+
+@contextlib.contextmanager
 def observed_turn(
     private: list[str],
     tags: Mapping[str, object],
