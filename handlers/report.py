@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Outcome = Literal["answered", "blocked", "stopped", "failed", "over_budget"]
+Outcome = Literal["answered", "blocked", "stopped", "failed", "over_budget", "user_error"]
 
 
 @dataclass
@@ -59,6 +59,15 @@ def current_report() -> TurnReport:
     """Return the report of the turn being answered (a throw-away one outside a turn, e.g. in a test)."""
     report = _current.get()
     return report if report is not None else TurnReport("", "", "")
+
+
+def user_error(kind: BaseException | str) -> None:
+    """Note on the current report that the turn ended in the user's own mistake, answered with one sentence
+    (an unknown option, an unreadable table, a column that is not there): outcome `user_error`, with the
+    mistake's kind (the exception's class). Not a failure: it is counted, and nothing goes to Sentry."""
+    report = current_report()
+    report.outcome = "user_error"
+    report.error_kind = kind if isinstance(kind, str) else type(kind).__name__
 
 
 def open_report(report: TurnReport) -> contextvars.Token:

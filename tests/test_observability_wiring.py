@@ -151,6 +151,27 @@ async def test_ingress_events_carry_the_activity_and_conversation_tags(start_bot
     assert leaks(sentry_on.bodies) == {}
 
 
+async def test_a_user_mistake_is_counted_and_sends_nothing_to_sentry(start_bot, sentry_on, caplog):
+    caplog.set_level(logging.INFO)
+    before = _count("gateway_turns_total", kind="message", backend="none", outcome="user_error")
+    bot = await start_bot(ScriptedBackend())
+    channel = bot.channel(user_name=USER_NAME)
+    url = bot.connector.serve_file("scores.csv", b"label,p\n1,0.9\n0,0.2\n1,0.7\n0,0.4\n")
+    for text in ("metrics y_true=nolabel y_score=p", "metrics y_true=label y_score=p colour=blue"):
+        assert (await bot.post(channel.with_file(channel.message(text), "scores.csv", url))).status == 200
+        await bot.settle()
+    sentry_sdk.flush(timeout=5)
+    assert sentry_on.events() == []
+    replies = [call.body.get("text", "") for call in bot.connector.messages()]
+    assert replies and not any("(reference " in text for text in replies)
+    lines = _turn_lines(caplog)
+    assert [r.fields["outcome"] for r in lines] == ["user_error", "user_error"]
+    assert lines[0].fields["error"] in ("AnalyticsError", "DatasetError")
+    assert lines[1].fields["error"] == "UnknownOption"
+    after = _count("gateway_turns_total", kind="message", backend="none", outcome="user_error")
+    assert after == before + 2
+
+
 def test_the_lambda_ingress_counts_its_answers():
     import entrypoints.lambda_ingress as ingress_module
 
