@@ -174,6 +174,11 @@ def test_release_names_the_build(monkeypatch):
     assert release() == "gateway@abc1234"
 
 
+def test_the_release_setting_wins(inbox, make_settings):
+    assert init_sentry(make_settings(sentry_dsn=inbox.dsn, sentry_release="gateway@from-settings"), component="worker")
+    assert sentry_sdk.get_client().options["release"] == "gateway@from-settings"
+
+
 def test_release_on_lambda_is_the_stamped_build_without_git_or_pyproject(monkeypatch, tmp_path):
     """A Lambda package has no git and no pyproject.toml: the build stamps the release into the package."""
     from infra import stamp_release

@@ -83,7 +83,7 @@ def init_sentry(settings: Settings, *, component: str, transport: Any = None) ->
     sentry_sdk.init(
         dsn=dsn,
         environment=settings.sentry_environment,
-        release=release(),
+        release=settings.sentry_release or release(),
         traces_sample_rate=settings.sentry_traces_sample_rate or None,
         data_collection=_DATA_COLLECTION,
         max_request_body_size="never",
