@@ -8,6 +8,7 @@ The ingress imports no backend and builds no Router: card acknowledgements come 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from bot.activity import (
     ActivityError,
     InboundActivity,
     check_routable,
+    conversation_of,
     dedupe_key,
     load_json,
     parse_activity,
@@ -33,6 +35,8 @@ from handlers.catalog import action_ack
 from handlers.jobs import ConversationRef, Job, job_for
 from handlers.models import Turn
 from handlers.queues import JobQueue, QueueError
+from services.observability import hash_key
+from services.observability.turns import observed_request
 from services.settings import Settings
 from services.store import ACCEPTING, QUEUED, Store
 
@@ -43,11 +47,13 @@ MAX_BODY_BYTES = 1024 * 1024
 
 @dataclass(frozen=True)
 class HttpRequest:
-    """A framework-neutral request. Header names are matched case-insensitively."""
+    """A framework-neutral request. Header names are matched case-insensitively; `received_at` is when it
+    arrived (epoch seconds)."""
 
     method: str
     headers: Mapping[str, str]
     body: bytes
+    received_at: float = field(default_factory=time.time)
 
     def header(self, name: str) -> str:
         """Return the header's value, or ''."""
@@ -77,6 +83,14 @@ def invoke_message(text: str) -> HttpResponse:
 def retry_later(message: str) -> HttpResponse:
     """Return a 503 that asks the channel to deliver the activity again shortly."""
     return HttpResponse(503, {"error": {"code": "ServiceUnavailable", "message": message}}, {"Retry-After": "2"})
+
+
+def _hashed_conversation(activity: InboundActivity) -> str:
+    """Return the activity's conversation key hashed as in the turn's log line, or '' when it has none."""
+    try:
+        return hash_key(conversation_of(activity).key)
+    except Exception:  # noqa: BLE001 - a tag is not worth refusing the request for; the checks below decide
+        return ""
 
 
 class Gateway:
@@ -118,7 +132,14 @@ class Gateway:
             check_routable(activity)
         except ActivityError as problem:
             return error(400, "BadRequest", str(problem))
+        # Sentry events of this request carry the ids the worker's events carry (the conversation key hashed);
+        # its text and the sender's name are scrubbed from its log lines and events.
+        private = [value for value in (activity.text, activity.from_.name) if isinstance(value, str)]
+        with observed_request(private, {"activity_id": activity.id, "conversation": _hashed_conversation(activity)}):
+            return await self._handle_activity(request, activity)
 
+    async def _handle_activity(self, request: HttpRequest, activity: InboundActivity) -> HttpResponse:
+        """Return the response to a parsed, routable activity: authenticate, filter, hand its turn over."""
         try:  # the serviceUrl and channel id replies use are the ones checked against the token
             caller = await self.auth.authenticate(activity, request.header("Authorization"))
         except AuthError as problem:
@@ -132,7 +153,7 @@ class Gateway:
             log.warning("rejected activity %s from tenant %r (not in ALLOWED_TENANTS)", activity.id, tenant)
             return error(403, "Forbidden", "This tenant is not allowed to use this bot.")
         if activity.type == "invoke" and activity.name in (TOKEN_EXCHANGE, VERIFY_STATE) and self.user_tokens:
-            return await self._sign_in(activity, caller.audience)
+            return await self._sign_in(activity, caller.audience, request.received_at)
         if activity.type == "invoke" and activity.name not in (CARD_ACTION, FEEDBACK_LOOP):
             log.info("invoke %r is not implemented (activity %s)", activity.name, activity.id)
             return error(501, "NotImplemented", f"The invoke '{str(activity.name)[:60]}' is not supported by this bot.")
@@ -153,9 +174,9 @@ class Gateway:
         # Replies go to the serviceUrl checked against the token; an activity without an id is recognised
         # when it comes again by a digest of its content.
         ref = ConversationRef(caller.service_url, activity.conversation.id, activity.id, caller.audience)
-        return await self._hand_over(job_for(turn, ref, dedupe_key(activity)), response)
+        return await self._hand_over(job_for(turn, ref, dedupe_key(activity), request.received_at), response)
 
-    async def _sign_in(self, activity: InboundActivity, audience: str) -> HttpResponse:
+    async def _sign_in(self, activity: InboundActivity, audience: str, received_at: float) -> HttpResponse:
         """Answer Teams' sign-in invokes and hand the user's pending question to the worker.
 
         `signin/tokenExchange` (SSO): 200 when the token service exchanged the token; otherwise 412 with
@@ -199,7 +220,7 @@ class Gateway:
         turn = Turn(kind="action", verb="signed_in", data={"ok": ok}, invoke=True, **turn_fields(activity))
         # activity.service_url is the URL just checked against the token's serviceurl claim
         ref = ConversationRef(activity.service_url, activity.conversation.id, activity.id, audience)
-        await self._hand_over(job_for(turn, ref, dedupe_key(activity)), response)
+        await self._hand_over(job_for(turn, ref, dedupe_key(activity), received_at), response)
         return response
 
     async def _hand_over(self, job: Job, response: HttpResponse) -> HttpResponse:
@@ -216,7 +237,7 @@ class Gateway:
             log.info("duplicate activity %s in %s: %s already", job.turn.id, job.turn.conversation.id, held.previous)
             return response
         try:
-            await self.queue.submit(job)
+            await self.queue.submit(job.model_copy(update={"accepted_at": time.time()}))
         except QueueError as problem:
             log.error("could not queue activity %s: %s", job.turn.id, problem)
             await self.store.release(key, held.owner)

@@ -16,13 +16,13 @@ GATEWAY = web.AppKey("gateway", Gateway)
 
 async def _messages(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
-    started = time.perf_counter()
+    started, received_at = time.perf_counter(), time.time()
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         response = error(413, "PayloadTooLarge", f"The body is larger than {MAX_BODY_BYTES} bytes.")
     else:
-        response = await gateway.handle(HttpRequest(request.method, request.headers, body))
+        response = await gateway.handle(HttpRequest(request.method, request.headers, body, received_at))
     process_metrics().record_ack(time.perf_counter() - started, response.status)
     if response.body is None:
         return web.Response(status=response.status, headers=response.headers)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from bot.connector import BotConnector
@@ -82,6 +83,7 @@ class Worker:
         On the final attempt the user is told instead, and the error raised only with `raise_after_giving_up`
         (so that SQS moves the job to the dead-letter queue, where it stays visible to operators). `timeout`
         shortens TURN_TIMEOUT_SECONDS (a Lambda worker passes what is left of its own time limit)."""
+        picked_up = time.time()
         timeout = min(timeout or self.settings.turn_timeout_seconds, self.settings.turn_timeout_seconds)
         held = await self.store.acquire(
             job.idempotency_key, RUNNING, timeout + LEASE_MARGIN_SECONDS, take_over=(ACCEPTING, QUEUED)
@@ -114,6 +116,7 @@ class Worker:
             await self.store.release(job.idempotency_key, held.owner)
             raise
         await self.store.complete(job.idempotency_key, self.settings.dedupe_ttl_seconds)
+        report.ack_seconds, report.queue_seconds = job.waits(picked_up)
         self.on_report(report)
         return report
 
@@ -141,6 +144,7 @@ class Worker:
         )  # fmt: skip
         report = TurnReport(job.turn.id, job.turn.conversation.key, job.turn.kind, outcome="failed",
                             reference=reference, error_kind=error_kind)  # fmt: skip
+        report.ack_seconds = job.waits()[0]
         told = True
         try:
             # The turn's own replier, so that an answer stream left open ends with this sentence.

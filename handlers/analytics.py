@@ -17,6 +17,7 @@ from typing import Any
 from handlers.analytics_cards import drift_card, entry_card, evaluation_card, suggestions_text, uplift_card
 from handlers.app import stream_answer
 from handlers.models import FileAttachment, Replier, Turn
+from handlers.report import user_error
 from handlers.router import Router
 from handlers.usage import metered
 from services.analytics.errors import AnalyticsError
@@ -275,11 +276,13 @@ async def _analysis(
     if unknown:
         shown = ", ".join(quote(option, 30) for option in unknown[:5]) + (" …" if len(unknown) > 5 else "")
         await replier.send_text(f"I don't know the option {shown}. {usage}")
+        user_error("UnknownOption")
         return None
     try:
         data = await load(turn, words)
     except DatasetError as problem:
         await replier.send_text(str(problem))
+        user_error(problem)
         return None
     if data is None:
         await replier.send_text(usage)
@@ -289,6 +292,7 @@ async def _analysis(
         result, chart = await run_with_progress(replier, functools.partial(job, data, options), note)
     except AnalyticsError as problem:
         await replier.send_text(str(problem))
+        user_error(problem)
         return None
     except ImportError:
         log.exception("analytics libraries missing")

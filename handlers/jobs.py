@@ -7,6 +7,7 @@ an SQS message is at most 256 KB, and an attachment is fetched by the worker fro
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -38,7 +39,9 @@ class Job(BaseModel):
     """A turn to answer and where the answer goes.
 
     `idempotency_key` names the store record that makes the answer happen once; `group_key` is the
-    conversation key, so turns of one chat run in order (SQS FIFO MessageGroupId)."""
+    conversation key, so turns of one chat run in order (SQS FIFO MessageGroupId). `received_at` and
+    `accepted_at` (epoch seconds, added in place in version 1: a job without them still parses) are when the
+    ingress received the request and when it handed the job to the queue, right before its 200."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -48,6 +51,19 @@ class Job(BaseModel):
     group_key: str
     turn: Turn
     ref: ConversationRef
+    received_at: float | None = None
+    accepted_at: float | None = None
+
+    def waits(self, picked_up: float | None = None) -> tuple[float | None, float | None]:
+        """Return (seconds from the ingress's receipt to its hand-over of the job, i.e. to the acknowledgement;
+        seconds the job then waited for the worker that picked it up at `picked_up`, default now). None for
+        what the job does not carry; never negative (the ingress's and the worker's clocks may differ)."""
+        picked_up = time.time() if picked_up is None else picked_up
+        ack = None
+        if self.received_at is not None and self.accepted_at is not None:
+            ack = max(0.0, self.accepted_at - self.received_at)
+        queued = None if self.accepted_at is None else max(0.0, picked_up - self.accepted_at)
+        return ack, queued
 
     def to_json(self) -> str:
         """Return the job as compact JSON (the queue message body)."""
@@ -64,8 +80,14 @@ class Job(BaseModel):
             raise JobFormatError(f"not a job (field '{where}': {first['msg']})") from None
 
 
-def job_for(turn: Turn, ref: ConversationRef, idempotency_key: str) -> Job:
-    """Return the job that answers `turn` into `ref`, on the worker its kind needs."""
+def job_for(turn: Turn, ref: ConversationRef, idempotency_key: str, received_at: float | None = None) -> Job:
+    """Return the job that answers `turn` into `ref`, on the worker its kind needs; `received_at` is when the
+    ingress received the request (epoch seconds)."""
     return Job(
-        kind=job_kind(turn), idempotency_key=idempotency_key, group_key=turn.conversation.key, turn=turn, ref=ref
+        kind=job_kind(turn),
+        idempotency_key=idempotency_key,
+        group_key=turn.conversation.key,
+        turn=turn,
+        ref=ref,
+        received_at=received_at,
     )

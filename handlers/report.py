@@ -14,12 +14,14 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Outcome = Literal["answered", "blocked", "stopped", "failed", "over_budget"]
+Outcome = Literal["answered", "blocked", "stopped", "failed", "over_budget", "user_error"]
 
 
 @dataclass
 class TurnReport:
-    """Facts about one turn. Times are seconds from when the worker started the turn; None when not reached."""
+    """Facts about one turn. Times are seconds from when the worker started the turn; None when not reached.
+    `ack_seconds` (the ingress's receipt to its acknowledgement) and `queue_seconds` (then to the worker) come
+    from the job."""
 
     activity_id: str
     conversation_key: str
@@ -33,6 +35,8 @@ class TurnReport:
     final_seconds: float | None = None
     tokens_in: int | None = None
     tokens_out: int | None = None
+    ack_seconds: float | None = None
+    queue_seconds: float | None = None
     started: float = field(default_factory=time.monotonic, repr=False)
 
     def elapsed(self) -> float:
@@ -58,6 +62,15 @@ def current_report() -> TurnReport:
     """Return the report of the turn being answered (a throw-away one outside a turn, e.g. in a test)."""
     report = _current.get()
     return report if report is not None else TurnReport("", "", "")
+
+
+def user_error(kind: BaseException | str) -> None:
+    """Note on the current report that the turn ended in the user's own mistake, answered with one sentence
+    (an unknown option, an unreadable table, a column that is not there): outcome `user_error`, with the
+    mistake's kind (the exception's class). Not a failure: it is counted, and nothing goes to Sentry."""
+    report = current_report()
+    report.outcome = "user_error"
+    report.error_kind = kind if isinstance(kind, str) else type(kind).__name__
 
 
 def open_report(report: TurnReport) -> contextvars.Token:

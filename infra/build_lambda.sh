@@ -34,3 +34,5 @@ find "$out" -name __pycache__ -prune -exec rm -rf {} +
 # Sources and type stubs that compiled wheels carry along; nothing imports them.
 find "$out" \( -name '*.pyx' -o -name '*.pxd' -o -name '*.c' -o -name '*.h' -o -name '*.pyi' \) -delete
 rm -rf "$out"/bot/emulator "$out"/bin
+# The Sentry release tag (version and git commit): the package carries neither git nor pyproject.toml.
+"$python" "$root/infra/stamp_release.py" "$out/services/observability/release.txt" --root "$root"

@@ -24,27 +24,36 @@ MANIFEST_VERSION = "1.19"
 SCHEMA_URL = f"https://developer.microsoft.com/en-us/json-schemas/teams/v{MANIFEST_VERSION}/MicrosoftTeams.schema.json"
 SCOPES = ["personal", "team", "groupChat"]
 ACCENT = "#232F3E"
-ANALYTICS = (
-    "It also evaluates predictions, checks datasets for drift and ranks who to treat in an experiment, from files "
-)
-ANALYTICS += "attached in a personal chat or named in S3."
-DESCRIPTIONS = {  # what the gateway really does with each backend: (short, full)
+ANALYTICS = "It also evaluates predictions, checks datasets for drift and ranks who to treat in an experiment, from "
+
+
+def analytics_sentence(settings: Settings) -> str:
+    """Return the analytics sentence of the description: files attached in a personal chat, and only the named
+    sources the settings allow (S3 when S3_ALLOWED_BUCKETS lists buckets, a data folder when DATA_DIR is set)."""
+    named = [
+        where
+        for where, on in (("S3", settings.s3_allowed_buckets), ("the gateway's data folder", settings.data_dir))
+        if on
+    ]
+    return ANALYTICS + "files attached in a personal chat" + (f" or named in {' or '.join(named)}." if named else ".")
+
+
+DESCRIPTIONS = {  # what the gateway really does with each backend: (short, full without the analytics sentence)
     "local": (
         "Answers from your company's documents, with numbered sources.",
         "Answers questions in plain words from the documents in the gateway's knowledge folder, quoting the "
-        "passages that answer them with numbered sources, and says so when the documents do not cover a question. "
-        + ANALYTICS,
+        "passages that answer them with numbered sources, and says so when the documents do not cover a question.",
     ),
     "bedrock": (
         "Company AI on Amazon Bedrock, in Teams.",
         "Answers questions with your company's model on Amazon Bedrock (in your company's AWS account), streaming "
         "the answer as it is written, with numbered sources when a knowledge base is configured and the "
-        "company's guardrail applied when one is set. " + ANALYTICS,
+        "company's guardrail applied when one is set.",
     ),
     "qbusiness": (
         "Amazon Q Business answers, with sources, in Teams.",
         "Answers questions from your company's Amazon Q Business application with numbered sources from the "
-        "company data it indexes. " + ANALYTICS,
+        "company data it indexes.",
     ),
 }
 AS_THE_USER = " Each person signs in once (Teams single sign-on) and Q Business answers with what they may see."
@@ -103,6 +112,7 @@ def manifest(settings: Settings, *, developer: str, website: str, valid_domains:
     short, full = DESCRIPTIONS[settings.backend]
     if settings.backend == "qbusiness" and settings.qbusiness_identity == "idc":
         full += AS_THE_USER
+    full += " " + analytics_sentence(settings)
     return {
         "$schema": SCHEMA_URL,
         "manifestVersion": MANIFEST_VERSION,

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
 
     sentry_dsn: SecretStr = SecretStr("")
     sentry_environment: str = "production"
+    sentry_release: str = ""  # empty: the tag the build stamped, else git, else pyproject.toml (sentry.release)
     sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
 
     history_max_chars: int = Field(default=24_000, ge=1_000)

@@ -64,6 +64,8 @@ def restore_logging():
     yield
     for handler in [h for h in root.handlers if h not in handlers]:
         root.removeHandler(handler)
+    for handler in [h for h in handlers if h not in root.handlers]:  # on Lambda, configure_logging replaces them
+        root.addHandler(handler)
     root.setLevel(level)
     for name, old in levels.items():
         logging.getLogger(name).setLevel(old)

@@ -1,13 +1,15 @@
 """Hostile activities, generated with hypothesis: wrong types, huge and deeply nested fields, unicode edge
 cases, Markdown/HTML/card injection in echoed text, hostile attachment URLs and redirects.
 
-Whatever arrives: no 5xx, the server keeps serving, nothing is fetched outside the download allow-list, and
-text echoed back is escaped. Examples are bounded (count and size) so the suite stays fast.
+Whatever arrives: no 5xx, no unhandled exception (no ERROR log record, no "Sorry… (reference …)" reply), the
+server keeps serving, nothing is fetched outside the download allow-list, and text echoed back is escaped.
+Examples are bounded (count and size) so the suite stays fast.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from aiohttp import web
@@ -70,9 +72,45 @@ async def hosts():
         yield server
 
 
+class ErrorRecords(logging.Handler):
+    """Keeps every log record at ERROR or above, whichever logger wrote it (a turn that failed, a traceback)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @pytest.fixture
-async def bot(start_bot):
-    return await start_bot(backend=ScriptedBackend())
+def errors():
+    handler = ErrorRecords()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield handler
+    root.removeHandler(handler)
+
+
+@pytest.fixture
+async def bot(start_bot, errors):
+    bot = await start_bot(backend=ScriptedBackend())
+    bot.errors = errors
+    return bot
+
+
+def _mark(bot) -> tuple[int, int]:
+    """Where the replies and the error records stand before an example."""
+    return len(bot.connector.messages()), len(bot.errors.records)
+
+
+def _assert_handled(bot, mark: tuple[int, int]) -> None:
+    """No unhandled exception since `mark`: no ERROR record (a traceback or a failed turn) and no failure reply."""
+    records = bot.errors.records[mark[1] :]
+    shown = [f"{r.name}: {r.getMessage()}\n{r.exc_text or ''}" for r in records]
+    assert not records, "\n".join(shown)[:3000]
+    replies = [str(call.body.get("text", "")) for call in bot.connector.messages()[mark[0] :]]
+    assert not [text for text in replies if "(reference " in text], replies
 
 
 async def _still_serving(bot) -> None:
@@ -82,28 +120,34 @@ async def _still_serving(bot) -> None:
 @EXAMPLES
 @given(changes=st.dictionaries(st.sampled_from(FIELDS), JSON, min_size=1, max_size=4))
 async def test_wrong_types_and_odd_values_never_give_a_5xx(bot, changes):
+    mark = _mark(bot)
     activity = bot.channel().message("hello")
     activity.update(changes)
     raw = json.dumps(activity).encode()
     response = await bot.post(None, raw=raw)
     assert response.status < 500, (response.status, await response.text())
     await bot.settle()
+    _assert_handled(bot, mark)
 
 
 @EXAMPLES
 @given(depth=st.integers(min_value=1, max_value=5_000), width=st.integers(min_value=0, max_value=3))
 async def test_huge_and_deeply_nested_fields_never_give_a_5xx(bot, depth, width):
+    mark = _mark(bot)
     nested = "[" * depth + ",".join(["1"] * width) + "]" * depth
     raw = json.dumps(bot.channel().message("hello"))[:-1] + f', "value": {nested}, "channelData": {nested}}}'
     response = await bot.post(None, raw=raw.encode())
     assert response.status < 500
     await _still_serving(bot)
+    await bot.settle()
+    _assert_handled(bot, mark)
 
 
 @EXAMPLES
 @given(payload=INJECTION, prefix=st.sampled_from(["explain ", "/", "metrics ", "metrics x=1 ", "uplift "]),
        suffix=st.sampled_from(["", "=1", " " * 3, "\n"]))  # fmt: skip
 async def test_echoed_text_is_escaped(bot, payload, prefix, suffix):
+    mark = _mark(bot)
     before = len(bot.connector.messages())
     text = prefix + (payload.replace(" ", "") + suffix if prefix in ("/", "metrics ", "metrics x=1 ") else payload)
     assert (await bot.post(bot.channel().message(text))).status == 200
@@ -112,6 +156,7 @@ async def test_echoed_text_is_escaped(bot, payload, prefix, suffix):
         first = str(call.body.get("text", "")).split("\n\n")[0]  # the sentence that quotes the user
         for raw in ("](http", "<a ", "<img", "<script", "https://evil", "**bold**"):
             assert raw not in first, first
+    _assert_handled(bot, mark)
 
 
 @EXAMPLES
@@ -127,6 +172,7 @@ async def test_echoed_text_is_escaped(bot, payload, prefix, suffix):
     st.text(max_size=100),
 ), name=TEXT)  # fmt: skip
 async def test_hostile_attachment_urls_fetch_nothing_outside_the_allow_list(bot, hosts, url, name):
+    mark = _mark(bot)
     chat = bot.channel()
     activity = chat.with_file(chat.message("metrics"), "p.csv", url.replace("{port}", str(hosts.port)))
     activity["attachments"][0]["name"] = name
@@ -136,3 +182,4 @@ async def test_hostile_attachment_urls_fetch_nothing_outside_the_allow_list(bot,
     assert hosts.forbidden_hits == 0
     for call in bot.connector.messages()[-1:]:
         assert len(str(call.body.get("text", ""))) < 2_000  # one sentence, not the file name a thousand times
+    _assert_handled(bot, mark)

@@ -32,6 +32,36 @@ def test_job_round_trips_as_plain_json_and_carries_no_file_bytes():
     assert Job.from_json(body) == job and len(body) < MAX_JOB_BYTES
 
 
+def test_jobs_carry_the_ingress_times_and_older_jobs_without_them_still_parse():
+    ref = ConversationRef("https://smba.example/", "a:1x", "17", "aud")
+    job = job_for(turn(), ref, "k|17", received_at=1000.0).model_copy(update={"accepted_at": 1000.25})
+    assert Job.from_json(job.to_json()) == job
+    ack, queued = job.waits(picked_up=1002.0)
+    assert ack == pytest.approx(0.25) and queued == pytest.approx(1.75)
+    assert job.waits(picked_up=999.0)[1] == 0.0  # clocks that disagree never give a negative wait
+    older = json.loads(job.to_json())
+    del older["received_at"], older["accepted_at"]  # a job queued by an ingress from before these fields
+    parsed = Job.from_json(json.dumps(older))
+    assert parsed.turn == job.turn and parsed.waits() == (None, None)
+
+
+async def test_the_ingress_stamps_receipt_and_hand_over_on_the_job(start_bot):
+    bot = await start_bot(ScriptedBackend(text="An answer."))
+    submitted = []
+    submit = bot.gateway.queue.submit
+
+    async def spy(job):
+        submitted.append(job)
+        await submit(job)
+
+    bot.gateway.queue.submit = spy
+    assert (await bot.post(bot.channel().message("hello"))).status == 200
+    await bot.settle()
+    (job,) = submitted
+    assert job.received_at is not None and job.accepted_at is not None
+    assert 0 <= job.accepted_at - job.received_at < 5
+
+
 @pytest.mark.parametrize(
     "body", ["not json", "{}", '{"version": 2, "kind": "chat"}', json.dumps({"version": 1, "kind": "email"})]
 )

@@ -163,6 +163,37 @@ def test_auto_format_is_json_on_lambda_only(monkeypatch):
     assert json.loads(stream.getvalue())["message"] == "hello"
 
 
+def test_on_lambda_each_line_is_written_once_as_json(monkeypatch):
+    """The Lambda runtime's bootstrap leaves a handler of its own on the root logger: it is replaced."""
+
+    class RuntimeHandler(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lines: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.lines.append(record.getMessage())
+
+    runtime = RuntimeHandler()
+    logging.getLogger().addHandler(runtime)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "gateway-chat-worker")
+    stream = io.StringIO()
+    configure_logging("INFO", "auto", stream=stream)
+    configure_logging("INFO", "auto", stream=stream)  # a second start (cold start, then the first invocation)
+    logging.getLogger("x").info("hello once")
+    assert runtime.lines == [] and runtime not in logging.getLogger().handlers
+    (line,) = _lines(stream)
+    assert json.loads(line)["message"] == "hello once"
+
+
+def test_off_lambda_other_handlers_are_kept(monkeypatch):
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    other = logging.NullHandler()
+    logging.getLogger().addHandler(other)
+    configure_logging("INFO", "text", stream=io.StringIO())
+    assert other in logging.getLogger().handlers
+
+
 async def test_a_malformed_request_is_one_warning_line_not_a_traceback():
     stream = io.StringIO()
     configure_logging("INFO", "text", stream=stream)

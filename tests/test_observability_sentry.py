@@ -174,6 +174,53 @@ def test_release_names_the_build(monkeypatch):
     assert release() == "gateway@abc1234"
 
 
+def test_the_release_setting_wins(inbox, make_settings):
+    assert init_sentry(make_settings(sentry_dsn=inbox.dsn, sentry_release="gateway@from-settings"), component="worker")
+    assert sentry_sdk.get_client().options["release"] == "gateway@from-settings"
+
+
+def test_release_on_lambda_is_the_stamped_build_without_git_or_pyproject(monkeypatch, tmp_path):
+    """A Lambda package has no git and no pyproject.toml: the build stamps the release into the package."""
+    from infra import stamp_release
+    from services.observability import sentry as sentry_module
+
+    source = tmp_path / "source"  # a copy of the project that is not a git checkout
+    source.mkdir()
+    (source / "pyproject.toml").write_text('[project]\nname = "teams-ai-gateway"\nversion = "9.8.7"\n', "utf-8")
+    package = tmp_path / "package"  # the built function: no pyproject.toml, no .git
+    package.mkdir()
+    stamped = package / "release.txt"
+    assert stamp_release.main([str(stamped), "--root", str(source)]) == 0
+    assert stamped.read_text("utf-8").strip() == "teams-ai-gateway@9.8.7"
+
+    monkeypatch.delenv("SENTRY_RELEASE", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-binaries"))  # no git either
+    monkeypatch.chdir(package)
+    monkeypatch.setattr(sentry_module, "REPO_ROOT", package)
+    monkeypatch.setattr(sentry_module, "RELEASE_FILE", stamped)
+    assert release() == "teams-ai-gateway@9.8.7"
+    stamped.unlink()
+    assert release() == "teams-ai-gateway@unknown"  # what an unstamped package reported
+
+
+def test_release_stamp_adds_the_git_commit_in_a_checkout():
+    from infra import stamp_release
+    from services.settings import REPO_ROOT
+
+    found = stamp_release.build_release(REPO_ROOT)
+    assert found.startswith("teams-ai-gateway@")
+    if (REPO_ROOT / ".git").exists():
+        assert "+" in found and len(found.rsplit("+", 1)[1]) >= 7
+
+
+def test_every_package_build_stamps_the_release():
+    from services.settings import REPO_ROOT
+
+    for build in ("infra/build_lambda.sh", "infra/Dockerfile"):
+        text = (REPO_ROOT / build).read_text("utf-8")
+        assert "stamp_release.py" in text and "services/observability/release.txt" in text, build
+
+
 def test_turn_events_carry_details_read_when_sent_and_user_mistakes_are_warnings(sentry_on):
     details = {"reference": ""}
     with tag_turn_events({"activity_id": "17"}, lambda: details, warning_for=(KeyError,)):

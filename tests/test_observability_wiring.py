@@ -54,6 +54,7 @@ async def test_each_turn_writes_one_line_with_its_facts_and_no_text(start_bot, c
     assert len(fields["conversation"]) == 16 and activity["conversation"]["id"] not in json.dumps(fields)
     assert fields["backend"] == "scripted" and fields["kind"] == "message" and fields["final_ms"] >= 0
     assert "first_text_ms" in fields
+    assert fields["ack_ms"] >= 0 and fields["queue_ms"] >= 0  # the ingress's receipt → its 200, then the queue
     assert leaks([record.getMessage(), json.dumps(fields)]) == {}
     after = _count("gateway_turns_total", kind="message", backend="scripted", outcome="answered")
     assert after == before + 1
@@ -117,6 +118,58 @@ async def test_a_clean_4xx_sends_nothing_to_sentry(start_bot, sentry_on):
     assert response.status == 400
     sentry_sdk.flush(timeout=5)
     assert sentry_on.events() == []
+
+
+async def test_ingress_events_carry_the_activity_and_conversation_tags(start_bot, sentry_on):
+    from handlers.queues import QueueError
+    from services.observability import hash_key
+
+    bot = await start_bot(ScriptedBackend())
+    channel = bot.channel(user_name=USER_NAME)
+
+    async def refuse(job):
+        raise QueueError(f"queue is down for {USER_TEXT}")
+
+    bot.gateway.queue.submit = refuse
+    refused = channel.message(USER_TEXT)
+    assert (await bot.post(refused)).status == 503  # logged at ERROR: one Sentry event
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("the store is broken")
+
+    bot.gateway.store.acquire = broken
+    crashed = channel.message(USER_TEXT)
+    assert (await bot.post(crashed)).status == 500  # unhandled: one Sentry event, not two
+    sentry_sdk.flush(timeout=5)
+    events = sentry_on.events()
+    assert len(events) == 2, [e.get("logentry") or e.get("exception") for e in events]
+    expected = [refused, crashed]
+    for event, activity in zip(events, expected, strict=True):
+        assert event["tags"]["activity_id"] == activity["id"]
+        assert event["tags"]["conversation"] == hash_key(activity["conversation"]["id"])
+    assert events[1]["exception"]["values"][-1]["type"] == "RuntimeError"
+    assert leaks(sentry_on.bodies) == {}
+
+
+async def test_a_user_mistake_is_counted_and_sends_nothing_to_sentry(start_bot, sentry_on, caplog):
+    caplog.set_level(logging.INFO)
+    before = _count("gateway_turns_total", kind="message", backend="none", outcome="user_error")
+    bot = await start_bot(ScriptedBackend())
+    channel = bot.channel(user_name=USER_NAME)
+    url = bot.connector.serve_file("scores.csv", b"label,p\n1,0.9\n0,0.2\n1,0.7\n0,0.4\n")
+    for text in ("metrics y_true=nolabel y_score=p", "metrics y_true=label y_score=p colour=blue"):
+        assert (await bot.post(channel.with_file(channel.message(text), "scores.csv", url))).status == 200
+        await bot.settle()
+    sentry_sdk.flush(timeout=5)
+    assert sentry_on.events() == []
+    replies = [call.body.get("text", "") for call in bot.connector.messages()]
+    assert replies and not any("(reference " in text for text in replies)
+    lines = _turn_lines(caplog)
+    assert [r.fields["outcome"] for r in lines] == ["user_error", "user_error"]
+    assert lines[0].fields["error"] in ("AnalyticsError", "DatasetError")
+    assert lines[1].fields["error"] == "UnknownOption"
+    after = _count("gateway_turns_total", kind="message", backend="none", outcome="user_error")
+    assert after == before + 2
 
 
 def test_the_lambda_ingress_counts_its_answers():

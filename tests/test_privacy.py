@@ -1,15 +1,19 @@
 """Privacy in logs (issue 10): at DEBUG, a whole conversation through /api/messages, with a signed request, a file,
-a card action and failures, on the local and the Bedrock (loopback fake) backends; no line of any logger may
-carry the bearer token, the app password, the user's text or name, the file's name or content."""
+a card action and failures, on the local, the Bedrock and the Amazon Q Business (loopback fakes) backends; no line
+of any logger may carry the bearer token, the app password, the user's Entra token, the user's text or name, the
+file's name or content."""
 
 from __future__ import annotations
 
 import logging
 
 import pytest
+from cryptography.fernet import Fernet
 
 from services.observability.start import start_observability
 from tests.fakes.bedrock import Failure
+from tests.fakes.sso_oauth import FakeSsoOauth
+from tests.fakes.sts import FakeSts
 from tests.observability_canaries import (
     APP_PASSWORD,
     EMAIL,
@@ -21,6 +25,8 @@ from tests.observability_canaries import (
 )
 from tests.test_auth import APP_ID, OUTGOING_TOKEN, FixedTokenFactory, OpenIdServer, mint
 from tests.test_bedrock import MODEL, bedrock  # noqa: F401 - a fixture
+from tests.test_qbusiness import APP, aws  # noqa: F401 - a fixture
+from tests.test_qbusiness_teams import token_service  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.usefixtures("restore_logging", "observability")
 
@@ -97,3 +103,36 @@ async def test_no_secret_or_user_content_in_any_log_line_bedrock_backend(secured
     await bot.settle()
     assert "(reference " in bot.connector.messages()[-1].body["text"]  # the backend failure was told
     await _check(bot, caplog, capsys, token)
+
+
+ENTRA_TOKEN = "CanaryEntraUserToken.eyJ1c2VyIjoiY2FuYXJ5In0.Q2FuYXJ5RW50cmFTaWc"
+
+
+async def test_no_secret_or_user_content_in_any_log_line_qbusiness_backend(secured, aws, token_service, caplog, capsys):  # noqa: F811
+    qbusiness, oidc, _ = aws
+    oidc.users[ENTRA_TOKEN] = "canaria"  # the user's Entra token, exchanged in IAM Identity Center
+    qbusiness.answer = f"Answer about {USER_TEXT}"  # Q repeats the question
+    token_service.tokens = {"29:1-emulator-user": ENTRA_TOKEN}  # the user signed in to the OAuth connection
+    bot, token = await secured(
+        backend="qbusiness", qbusiness_application_id=APP, qbusiness_region="us-east-1", qbusiness_identity="idc",
+        qbusiness_oauth_connection="entra", qbusiness_idc_application_arn=FakeSsoOauth.client_id,
+        qbusiness_role_arn=FakeSts.role_arn, credentials_key=Fernet.generate_key().decode(),
+        bot_token_service_url=token_service.url, download_allowed_hosts="*.sharepoint.com,http://127.0.0.1",
+        qbusiness_timeout_seconds=2.0,
+    )  # fmt: skip
+    assert any(r.get("user") == "canaria" for r in qbusiness.requests), "Q must have answered as the user"
+    headers = {"Authorization": f"Bearer {token}"}
+    channel = bot.channel(user_name=USER_NAME)
+    url = bot.connector.serve_file(FILE_NAME, FILE_ROWS.encode()) + "?tempauth=CanaryTempAuthValue"
+    with_file = channel.with_file(channel.message(TEXT_WITH_ADDRESS), FILE_NAME, url)  # a chat question with a file
+    assert (await bot.post(with_file, headers)).status == 200
+    await bot.settle()
+    assert any(a.get("name") == FILE_NAME for r in qbusiness.requests for a in r.get("attachments") or [])
+    # Fails for good: QBUSINESS_TIMEOUT_SECONDS=2 leaves time for two retries (0.5 s and 1 s), not a third.
+    qbusiness.failures = [Failure(500, "InternalServerException", f"cannot process {USER_TEXT}")] * 3
+    assert (await bot.post(channel.message(USER_TEXT), headers)).status == 200
+    await bot.settle()
+    assert "(reference " in bot.connector.messages()[-1].body["text"]  # the backend failure was told
+    await _check(bot, caplog, capsys, token)
+    lines = [*caplog.text.splitlines()]
+    assert not [line for line in lines if "CanaryEntra" in line or "Q2FuYXJ5RW50cmFTaWc" in line]

@@ -101,6 +101,18 @@ def test_descriptions_say_what_the_configured_backend_does(make_settings, tmp_pa
     assert "signout" in titles  # the Q Business worker's Router has it
 
 
+def test_the_analytics_sources_named_are_the_ones_the_settings_allow(make_settings, tmp_path):
+    def full(**overrides) -> str:
+        return json.loads(package(make_settings, tmp_path, **overrides).read("manifest.json"))["description"]["full"]
+
+    default = full()  # S3_ALLOWED_BUCKETS is empty by default: no bucket may be named
+    assert "files attached in a personal chat." in default and "S3" not in default and "data folder" not in default
+    with_s3 = full(s3_allowed_buckets="team-data")
+    assert "named in S3." in with_s3 and "team-data" not in with_s3
+    both = full(s3_allowed_buckets="team-data", data_dir=str(tmp_path))
+    assert "named in S3 or the gateway's data folder." in both
+
+
 def test_icons_and_zip_layout(make_settings, tmp_path):
     archive = package(make_settings, tmp_path)
     assert sorted(archive.namelist()) == ["color.png", "manifest.json", "outline.png"]  # at the root, no folder

@@ -129,15 +129,17 @@ def configure_logging(
 ) -> logging.Handler:
     """Send every log line to `stream` (stderr by default) as JSON or text (`auto`: JSON on Lambda, else text),
     scrubbed; keep payload-echoing loggers at INFO or above whatever `level` is. Calling it again replaces the
-    handler it installed before. Returns the handler."""
+    handler it installed before; on Lambda it replaces every root handler, the runtime's own included, so each
+    line is written once. Returns the handler."""
     register_secrets(*secrets, os.environ.get("AWS_SECRET_ACCESS_KEY"), os.environ.get("AWS_SESSION_TOKEN"))
     install_record_scrubber()
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
+    lambda_runtime = on_lambda()  # its bootstrap puts a handler of its own on the root logger
+    for old in [h for h in root.handlers if lambda_runtime or getattr(h, _OURS, False)]:
         root.removeHandler(old)
     handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     setattr(handler, _OURS, True)
-    use_json = log_format == "json" or (log_format == "auto" and on_lambda())
+    use_json = log_format == "json" or (log_format == "auto" and lambda_runtime)
     handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import sentry_sdk
@@ -21,6 +23,8 @@ from services.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
 PROJECT = "teams-ai-gateway"
+# Written by the build (infra/stamp_release.py): a Lambda package has neither git nor pyproject.toml.
+RELEASE_FILE = Path(__file__).resolve().with_name("release.txt")
 
 
 # send_default_pii off, spelled the way sentry-sdk 2.x now wants it (passing both warns): no user identity,
@@ -40,9 +44,17 @@ _OBJECT_REPR = re.compile(r"^<[\w.]+ object at 0x[0-9a-f]+>$")
 
 
 def release() -> str:
-    """Return the release tag: SENTRY_RELEASE (set at build time, e.g. to the git commit), else the checkout's
-    git commit, else `teams-ai-gateway@<version in pyproject.toml>`."""
-    found = get_default_release()  # reads SENTRY_RELEASE, then asks git
+    """Return the release tag: SENTRY_RELEASE, else the one the build stamped into the package (RELEASE_FILE),
+    else the checkout's git commit, else `teams-ai-gateway@<version in pyproject.toml>`."""
+    if os.environ.get("SENTRY_RELEASE"):
+        return os.environ["SENTRY_RELEASE"]
+    try:
+        stamped = RELEASE_FILE.read_text("utf-8").strip()
+    except OSError:
+        stamped = ""
+    if stamped:
+        return stamped
+    found = get_default_release()  # SENTRY_RELEASE, then git, then CI variables
     if found:
         return found
     try:
@@ -71,7 +83,7 @@ def init_sentry(settings: Settings, *, component: str, transport: Any = None) ->
     sentry_sdk.init(
         dsn=dsn,
         environment=settings.sentry_environment,
-        release=release(),
+        release=settings.sentry_release or release(),
         traces_sample_rate=settings.sentry_traces_sample_rate or None,
         data_collection=_DATA_COLLECTION,
         max_request_body_size="never",

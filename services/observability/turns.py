@@ -20,7 +20,8 @@ class Report(Protocol):
 
 def turn_fields(report: Mapping[str, Any]) -> dict[str, Any]:
     """Return the fields of a turn's log line from its report data: ids (the conversation key hashed), kind,
-    command, backend, outcome, reference, error kind, milliseconds to first text and final answer, tokens."""
+    command, backend, outcome, reference, error kind, milliseconds to the ingress's acknowledgement, waiting in
+    the queue, to first text and to final answer, tokens."""
 
     def ms(seconds: float | None) -> int | None:
         return None if seconds is None else round(seconds * 1000)
@@ -34,6 +35,8 @@ def turn_fields(report: Mapping[str, Any]) -> dict[str, Any]:
         "outcome": report.get("outcome"),
         "reference": report.get("reference"),
         "error": report.get("error_kind"),
+        "ack_ms": ms(report.get("ack_seconds")),
+        "queue_ms": ms(report.get("queue_seconds")),
         "first_text_ms": ms(report.get("first_text_seconds")),
         "final_ms": ms(report.get("final_seconds")),
         "tokens_in": report.get("tokens_in"),
@@ -73,6 +76,29 @@ def strings_in(value: Any) -> list[str]:
     if isinstance(value, list | tuple):
         return [s for item in value for s in strings_in(item)]
     return []
+
+
+@contextlib.contextmanager
+def observed_request(private: list[str], tags: Mapping[str, object]) -> Iterator[None]:
+    """Run the ingress's handling of one activity so that its `private` values (the text, the sender's name)
+    are scrubbed from every log line and event, and every Sentry event sent within carries `tags` (ids, never
+    text), an exception escaping it included: it is reported here, inside the tags, and re-raised (the aiohttp
+    or Lambda integration's second report of the same exception is dropped by Sentry's dedupe). Yields None;
+    the Sentry part is skipped when Sentry is off."""
+    with sensitive(*private):
+        import sentry_sdk
+
+        if not sentry_sdk.is_initialized():
+            yield
+            return
+        from services.observability.sentry import tagged
+
+        with tagged(tags):
+            try:
+                yield
+            except Exception as error:
+                sentry_sdk.capture_exception(error)
+                raise
 
 
 @contextlib.contextmanager
