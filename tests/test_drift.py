@@ -202,11 +202,25 @@ def test_noise_in_rare_values_and_missing_shares_is_not_drift():
         assert result["summary"][0].startswith("No drift")
 
 
-def test_adversarial_wording_follows_its_interval():
+def test_adversarial_wording_follows_its_interval_and_its_gate():
     from services.analytics.drift import summarise
 
     base = {"columns": [], "rows": {"sampled": False}, "dataset_drift": False}
-    unsure = base | {"adversarial": {"auc": 0.56, "auc_ci": [0.49, 0.63], "importances": [], "leakage_suspects": []}}
-    sure = base | {"adversarial": {"auc": 0.62, "auc_ci": [0.55, 0.69], "importances": [], "leakage_suspects": []}}
-    assert any("no evidence that a model can tell the tables apart" in line for line in summarise(unsure))
-    assert any("a model can tell the tables apart" in line and "no evidence" not in line for line in summarise(sure))
+
+    def said(auc: float, low: float, high: float, separable: bool) -> str:
+        adversarial = {"auc": auc, "auc_ci": [low, high], "separable": separable, "importances": [],
+                       "leakage_suspects": []}  # fmt: skip
+        return " ".join(summarise(base | {"adversarial": adversarial}))
+
+    assert "no evidence that a model can tell the tables apart" in said(0.56, 0.49, 0.63, False)
+    assert "only barely" in said(0.515, 0.505, 0.525, False)  # significant on a large sample, but tiny
+    sure = said(0.62, 0.55, 0.69, True)
+    assert "a model can tell the tables apart" in sure and "no evidence" not in sure
+
+
+def test_a_tiny_but_significant_auc_is_not_called_separable():
+    rng = np.random.default_rng(5)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 40_000), "y": rng.normal(0, 1, 40_000)})
+    current = pd.DataFrame({"x": rng.normal(0.06, 1, 40_000), "y": rng.normal(0, 1, 40_000)})
+    adversarial = analyse(reference, current, DriftOptions())["adversarial"]
+    assert adversarial["auc_ci"][0] > 0.5 and adversarial["auc"] < 0.55 and not adversarial["separable"]
