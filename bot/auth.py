@@ -26,23 +26,27 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import jwt
-from botframework.connector.auth import (
-    AuthenticationConstants,
-    PasswordServiceClientCredentialFactory,
-    ServiceClientCredentialsFactory,
-)
 
 from bot.activity import InboundActivity
 from services.settings import Settings
 
+if TYPE_CHECKING:
+    from botframework.connector.auth import ServiceClientCredentialsFactory
+
+# botframework.connector.auth's AuthenticationConstants, copied: importing that package loads MSAL and
+# requests (180 ms, a third of the Lambda ingress's cold import), which only an outgoing token needs.
+# (tests/test_auth.py checks the copies against the package).
+TO_CHANNEL_FROM_BOT_OAUTH_SCOPE = "https://api.botframework.com"
+TO_CHANNEL_FROM_BOT_LOGIN_URL = "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token"
+
 log = logging.getLogger(__name__)
 
-CHANNEL_ISSUER = AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
-CHANNEL_METADATA_URL = AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
+CHANNEL_ISSUER = "https://api.botframework.com"
+CHANNEL_METADATA_URL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
 CLOCK_LEEWAY_SECONDS = 5 * 60
 MAX_TOKEN_CHARS = 16_384
 _BEARER = re.compile(r"Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)")
@@ -160,13 +164,8 @@ class ChannelAuth:
         self.require_exp = settings.auth_require_exp
         metadata_url = str(settings.bot_openid_metadata_url or CHANNEL_METADATA_URL)
         self.keys = keys or SigningKeys(metadata_url)
-        # What botbuilder.integration.aiohttp's ConfigurationServiceClientCredentialFactory builds for a password,
-        # without importing that package (it loads aiohttp.web and its channel service: a third of the Lambda
-        # ingress's cold start).
-        tenant = settings.microsoft_app_tenant_id if settings.microsoft_app_type == "SingleTenant" else None
-        self.credentials_factory = credentials_factory or PasswordServiceClientCredentialFactory(
-            settings.microsoft_app_id, settings.microsoft_app_password.get_secret_value(), tenant
-        )
+        self.settings = settings
+        self.credentials_factory = credentials_factory  # built at the first outgoing token: see _factory
         self._credentials: dict[str, Any] = {}
 
     async def authenticate(self, activity: InboundActivity, auth_header: str) -> Caller:
@@ -204,18 +203,33 @@ class ChannelAuth:
             raise AuthError(401, type(error).__name__) from None
         if claims.get("serviceurl") != activity.service_url:
             raise AuthError(401, "serviceurl claim does not match the activity")
-        audience = AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
+        audience = TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
         return Caller(audience, anonymous=False, service_url=activity.service_url, channel_id=activity.channel_id)
+
+    def _factory(self) -> ServiceClientCredentialsFactory:
+        """Return the credentials factory: the one given, or what botbuilder.integration.aiohttp's
+        ConfigurationServiceClientCredentialFactory builds for a password, without importing that package (it
+        loads aiohttp.web and its channel service) and only when a token is first needed (an ingress that
+        only acknowledges never loads MSAL)."""
+        if self.credentials_factory is None:
+            from botframework.connector.auth import PasswordServiceClientCredentialFactory
+
+            settings = self.settings
+            tenant = settings.microsoft_app_tenant_id if settings.microsoft_app_type == "SingleTenant" else None
+            self.credentials_factory = PasswordServiceClientCredentialFactory(
+                settings.microsoft_app_id, settings.microsoft_app_password.get_secret_value(), tenant
+            )
+        return self.credentials_factory
 
     async def token(self, audience: str) -> str | None:
         """Return a bearer token for calls to the Bot Connector, or None in local development (no app id)."""
         if not self.app_id:
             return None
-        audience = audience or AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
+        audience = audience or TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
         credentials = self._credentials.get(audience)
         if credentials is None:
-            credentials = await self.credentials_factory.create_credentials(
-                self.app_id, audience, AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL, True
+            credentials = await self._factory().create_credentials(
+                self.app_id, audience, TO_CHANNEL_FROM_BOT_LOGIN_URL, True
             )
             self._credentials[audience] = credentials
         # MSAL is synchronous and may call the network: keep it off the event loop.

@@ -9,8 +9,6 @@ import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
-from botframework.connector.auth import ServiceClientCredentialsFactory
-
 from bot.auth import ChannelAuth
 from bot.connector import BotConnector
 from bot.gateway import Gateway
@@ -20,6 +18,8 @@ from services.settings import Settings
 from services.store import SQLiteStore, Store
 
 if TYPE_CHECKING:
+    from botframework.connector.auth import ServiceClientCredentialsFactory
+
     from bot.worker import Worker
 
 log = logging.getLogger(__name__)

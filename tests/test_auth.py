@@ -308,3 +308,14 @@ async def test_an_emulator_or_skill_issuer_does_not_choose_the_keys(secured_bot)
         assert (await bot.post(bot.channel().message("help"), {"Authorization": f"Bearer {token}"})).status == 401
     await bot.settle()
     assert bot.connector.calls == []
+
+
+def test_copied_channel_constants_equal_botframeworks():
+    from botframework.connector.auth import AuthenticationConstants as constants
+
+    from bot import auth
+
+    assert auth.CHANNEL_ISSUER == constants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
+    assert auth.CHANNEL_METADATA_URL == constants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
+    assert auth.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE == constants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
+    assert auth.TO_CHANNEL_FROM_BOT_LOGIN_URL == constants.TO_CHANNEL_FROM_BOT_LOGIN_URL
