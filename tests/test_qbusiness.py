@@ -257,6 +257,20 @@ async def test_vault_binds_values_to_the_user(store):
     assert (await vault.get("alice")).access_key_id == "A"
 
 
+async def test_a_sign_out_in_another_worker_reaches_this_one_within_the_memory_lifetime(store, monkeypatch):
+    from services.identity import vault as vault_module
+
+    key = Fernet.generate_key().decode()
+    here, elsewhere = CredentialVault(store, FernetCipher(key)), CredentialVault(store, FernetCipher(key))
+    await here.put("alice", credentials())
+    assert (await elsewhere.get("alice")).access_key_id == "ASIAKMS"  # now in both processes' memory
+    await here.forget("alice")  # `signout` handled by the other worker
+    assert await elsewhere.get("alice") is not None  # this process trusts its copy for MEMORY_SECONDS...
+    clock = vault_module.time.monotonic() + vault_module.MEMORY_SECONDS + 1
+    monkeypatch.setattr(vault_module.time, "monotonic", lambda: clock)
+    assert await elsewhere.get("alice") is None  # ...then reads the store, where the sign-out removed them
+
+
 async def test_failed_attachments_and_action_review_and_execution(aws):
     qbusiness, _, _ = aws
     from services.backends import Attachment

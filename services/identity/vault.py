@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import logging
+import time
 from collections import OrderedDict
 from typing import Any, Protocol
 
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 
 REFRESH_MARGIN_SECONDS = 300  # credentials this close to expiry are exchanged again, never used
 MEMORY_USERS = 1024
+# How long a process trusts its in-memory copy before reading the store again: a sign-out in another worker
+# (another Lambda container) deletes the stored credentials, and this bounds how long they stay usable here.
+MEMORY_SECONDS = 60.0
 
 
 class Cipher(Protocol):
@@ -159,14 +163,16 @@ class CredentialVault:
         self.store = store
         self.cipher = cipher
         self.prefix = prefix
-        self._memory: OrderedDict[str, Credentials] = OrderedDict()
+        self._memory: OrderedDict[str, tuple[Credentials, float]] = OrderedDict()
 
     async def get(self, user_id: str) -> Credentials | None:
         """Return the user's cached credentials, or None when there are none fit to use."""
-        found = self._memory.get(user_id)
-        if found is not None and found.seconds_left() > REFRESH_MARGIN_SECONDS:
-            self._memory.move_to_end(user_id)
-            return found
+        remembered = self._memory.get(user_id)
+        if remembered is not None:
+            found, at = remembered
+            if found.seconds_left() > REFRESH_MARGIN_SECONDS and time.monotonic() - at < MEMORY_SECONDS:
+                self._memory.move_to_end(user_id)
+                return found
         self._memory.pop(user_id, None)
         blob = await self.store.get_value(self.prefix + user_id)
         if not blob:
@@ -192,12 +198,13 @@ class CredentialVault:
         await self.store.put_value(self.prefix + user_id, blob, ttl_seconds=ttl)
 
     async def forget(self, user_id: str) -> None:
-        """Forget the user's credentials everywhere (sign-out)."""
+        """Forget the user's credentials: here at once, in the store, and so in every other process within
+        MEMORY_SECONDS (sign-out)."""
         self._memory.pop(user_id, None)
         await self.store.delete_value(self.prefix + user_id)
 
     def _remember(self, user_id: str, credentials: Credentials) -> None:
-        self._memory[user_id] = credentials
+        self._memory[user_id] = (credentials, time.monotonic())
         self._memory.move_to_end(user_id)
         while len(self._memory) > MEMORY_USERS:
             self._memory.popitem(last=False)
