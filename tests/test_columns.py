@@ -45,6 +45,15 @@ def test_numbers_stored_as_text_are_numbers_and_codes_with_leading_zeros_stay_te
     assert kind([f"{z:05d}" for z in range(100, 160)] * 3, "zip")[0] == "categorical"
     assert kind([f"name {i}" for i in range(300)], "customer")[0] == "identifier"
     assert kind(["a", "b", "c"] * 100, "plan")[0] == "categorical"
+    assert as_numbers(pd.Series([True, False])).tolist() == [1.0, 0.0]
+
+
+def test_uplift_reads_a_boolean_feature_as_zero_and_one():
+    rng = np.random.default_rng(4)
+    table = pd.DataFrame({"flag": rng.random(400) < 0.5, "x": rng.normal(0, 1, 400),
+                          "t": rng.integers(0, 2, 400), "y": rng.integers(0, 2, 400)})  # fmt: skip
+    features, kinds = uplift._features(table, {"t", "y"})
+    assert kinds["flag"].kind == "boolean" and features["flag"].tolist() == table["flag"].astype(float).tolist()
 
 
 def test_user_overrides_win():

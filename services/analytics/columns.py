@@ -45,12 +45,23 @@ class ColumnKind:
 
 def as_numbers(series: pd.Series) -> pd.Series:
     """Return `series` as floats: text numbers parsed (spaces, a currency sign, `%` and thousands commas
-    removed), anything else NaN. Numeric series are returned as floats unchanged."""
-    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+    removed), anything else NaN. Numeric and boolean series are returned as floats (True is 1.0)."""
+    if pd.api.types.is_numeric_dtype(series):  # booleans included: 1.0 and 0.0
         return series.astype(float)
     text = series.astype("string").str.strip().str.replace(r"^[$€£¥]\s*|\s*%$", "", regex=True)
     text = text.where(~text.str.match(_THOUSANDS.pattern, na=False), text.str.replace(",", "", regex=False))
     return pd.to_numeric(text, errors="coerce").astype(float)
+
+
+def read_as(series: pd.Series, kind: str) -> pd.Series:
+    """Return `series` read as `kind` says: text of a numeric column as floats (`as_numbers`), float integer codes
+    of a categorical column as integers (so that categories read '12', not '12.0'); `series` itself when it is
+    already read so (callers may test `is` to skip a copy)."""
+    if kind == "numeric" and not pd.api.types.is_numeric_dtype(series):
+        return as_numbers(series)
+    if kind == "categorical" and pd.api.types.is_float_dtype(series):
+        return series.round().astype("Int64")
+    return series
 
 
 def _integer_valued(values: pd.Series) -> bool:

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from services.analytics.columns import as_numbers, infer_kind, kind_notes
+from services.analytics.columns import infer_kind, kind_notes, read_as
 from services.analytics.errors import AnalyticsError
 from services.analytics.tables import require_column
 from services.analytics.wording import short
@@ -274,16 +274,12 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
 
 
 def _read_as(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, kind: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return both tables with column `name` converted for its kind: text numbers as floats, integer codes as
-    integers (so that categories read '12', not '12.0'); the tables unchanged otherwise."""
-    if kind == "numeric" and not pd.api.types.is_numeric_dtype(ref[name]):
-        convert = as_numbers
-    elif kind == "categorical" and pd.api.types.is_float_dtype(ref[name]):
-        def convert(series: pd.Series) -> pd.Series:
-            return series.round().astype("Int64")
-    else:
+    """Return both tables with column `name` read for its kind (columns.read_as); the tables themselves when
+    it needs no conversion (no copy)."""
+    converted = read_as(ref[name], kind)
+    if converted is ref[name]:
         return ref, cur
-    return ref.assign(**{str(name): convert(ref[name])}), cur.assign(**{str(name): convert(cur[name])})
+    return ref.assign(**{str(name): converted}), cur.assign(**{str(name): read_as(cur[name], kind)})
 
 
 def _effect(column: dict[str, Any]) -> float:

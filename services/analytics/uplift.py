@@ -18,7 +18,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.inspection import permutation_importance
 from sklearn.model_selection import KFold
 
-from services.analytics.columns import ColumnKind, as_numbers, infer_kind, kind_notes
+from services.analytics.columns import ColumnKind, infer_kind, kind_notes, read_as
 from services.analytics.errors import AnalyticsError
 from services.analytics.tables import require_column
 from services.analytics.uplift_decision import (
@@ -75,11 +75,10 @@ def _features(
         kinds[str(column)] = kind = infer_kind(sample, str(column), categorical, numeric)
         if kind.kind in ("identifier", "datetime"):
             continue
+        series = read_as(series, kind.kind)  # text numbers parsed, float integer codes as integers
         if kind.kind == "numeric" or (kind.kind == "boolean" and pd.api.types.is_numeric_dtype(series)):
-            kept[str(column)] = as_numbers(series)
+            kept[str(column)] = series.astype(float)
         else:
-            if pd.api.types.is_float_dtype(series):  # integer codes: '12', not '12.0'
-                series = series.round().astype("Int64")
             text = series.map(str).where(series.notna())  # missing stays missing (NaN), not a category
             top = text.value_counts().index[:30]
             kept[str(column)] = text.where(text.isin(top) | text.isna(), "other").astype("category")
