@@ -185,14 +185,20 @@ async def test_attachments_passed_through_refused_host_and_failed_attachments(st
     assert "I could not use scan.pdf: Amazon Q Business does not read this type of file." in text
 
 
-async def test_plugin_action_review_confirmed_with_an_edit_and_another_cancelled(start_q, aws):  # noqa: F811
-    qbusiness, _, _ = aws
-    qbusiness.review = ticket_review()
+async def review_asked(start_q, qbusiness, review, question: str):
+    """Return (bot, alice's channel, the review card, its inputs by id) after `question` made Q ask for `review`
+    (an anonymous application)."""
+    qbusiness.review = review
     bot = await start_q("anonymous")
     channel = person(bot, "alice")
-    await ask(bot, channel, "open a ticket: VPN broken")
-    review = card_of(bot.connector.messages()[-1])
-    inputs = {e["id"]: e for e in review["body"] if e["type"].startswith("Input.")}
+    await ask(bot, channel, question)
+    card = card_of(bot.connector.messages()[-1])
+    return bot, channel, card, {e["id"]: e for e in card["body"] if e["type"].startswith("Input.")}
+
+
+async def test_plugin_action_review_confirmed_with_an_edit_and_another_cancelled(start_q, aws):  # noqa: F811
+    qbusiness, _, _ = aws
+    bot, channel, review, inputs = await review_asked(start_q, qbusiness, ticket_review(), "open a ticket: VPN broken")
     assert inputs["field_title"]["value"] == "VPN broken" and inputs["field_title"]["isRequired"]
     assert [c["value"] for c in inputs["field_priority"]["choices"]] == ["Low", "High"]
     assert "field_project" not in inputs  # one allowed value: shown, not editable
@@ -250,12 +256,7 @@ async def test_feedback_is_stored_and_sent_to_q_as_the_user(start_q, aws, token_
 
 async def test_plugin_action_with_plain_values_and_a_read_only_list(start_q, aws):  # noqa: F811
     qbusiness, _, _ = aws
-    qbusiness.review = plain_review()
-    bot = await start_q("anonymous")
-    channel = person(bot, "alice")
-    await ask(bot, channel, "order a laptop")
-    review = card_of(bot.connector.messages()[-1])
-    inputs = {e["id"]: e for e in review["body"] if e["type"].startswith("Input.")}
+    bot, channel, review, inputs = await review_asked(start_q, qbusiness, plain_review(), "order a laptop")
     assert inputs["field_summary"]["value"] == "Laptop broken"
     assert inputs["field_hours"]["value"] == 8 and inputs["field_urgent"]["value"] == "false"
     assert inputs["field_size"]["choices"] == [{"title": "Small", "value": "1"}, {"title": "Large", "value": "2"}]
