@@ -112,6 +112,12 @@ class Gateway:
         self.queue = queue
         self._closers = closers or []
 
+    async def start(self) -> None:
+        """Start the queue when it has work to resume (a durable in-process queue after a crash)."""
+        start = getattr(self.queue, "start", None)
+        if start is not None:
+            await start()
+
     async def close(self, timeout: float = 20.0) -> None:
         """Let queued in-process turns finish (up to `timeout` seconds), then close connections and the store."""
         await self.queue.close(timeout)
