@@ -30,11 +30,12 @@ from bot.activity import (
     turn_fields,
 )
 from bot.auth import AuthError, ChannelAuth
+from bot.flow_control import FlowControl
 from bot.user_tokens import TokenServiceError, UserTokenService
-from handlers.catalog import action_ack
+from handlers.catalog import SLOW_DOWN_VERB, action_ack, slow_down_sentence
 from handlers.jobs import ConversationRef, Job, job_for
 from handlers.models import Turn
-from handlers.queues import JobQueue, QueueError
+from handlers.queues import JobQueue, QueueError, QueueFull
 from services.observability import hash_key
 from services.observability.turns import observed_request
 from services.settings import Settings
@@ -110,6 +111,7 @@ class Gateway:
         self.auth = auth
         self.store = store
         self.queue = queue
+        self.flow = FlowControl(settings, store)
         self._closers = closers or []
 
     async def start(self) -> None:
@@ -180,7 +182,28 @@ class Gateway:
         # Replies go to the serviceUrl checked against the token; an activity without an id is recognised
         # when it comes again by a digest of its content.
         ref = ConversationRef(caller.service_url, activity.conversation.id, activity.id, caller.audience)
-        return await self._hand_over(job_for(turn, ref, dedupe_key(activity), request.received_at), response)
+        job = job_for(turn, ref, dedupe_key(activity), request.received_at)
+        if turn.kind in ("message", "action"):
+            wait = await self.flow.admit(turn)
+            if wait:
+                return await self._slow_down(job, response, wait)
+        return await self._hand_over(job, response)
+
+    async def _slow_down(self, job: Job, response: HttpResponse, wait: float) -> HttpResponse:
+        """Acknowledge a turn of a sender over their rate (or with too many turns waiting) without queuing it;
+        tell the sender once per window (a card press gets the sentence in its invoke response instead)."""
+        turn = job.turn
+        log.info("activity %s: its sender is over their rate; acknowledged, not queued", turn.id)
+        if turn.invoke:
+            return invoke_message(slow_down_sentence(wait))
+        if await self.flow.tell_once(turn):
+            notice = turn.model_copy(
+                update={"kind": "action", "verb": SLOW_DOWN_VERB, "data": {"seconds": round(wait, 1)}, "text": "",
+                        "files": [], "invoke": False}
+            )  # fmt: skip
+            update = {"turn": notice, "kind": "chat", "idempotency_key": f"slow-down|{job.idempotency_key}"}
+            await self._hand_over(job.model_copy(update=update), response)
+        return response
 
     async def _sign_in(self, activity: InboundActivity, audience: str, received_at: float) -> HttpResponse:
         """Answer Teams' sign-in invokes and hand the user's pending question to the worker.
@@ -244,6 +267,9 @@ class Gateway:
             return response
         try:
             await self.queue.submit(job.model_copy(update={"accepted_at": time.time()}))
+        except QueueFull:
+            await self.store.release(key, held.owner)
+            return await self._slow_down(job, response, self.settings.slow_down_window_seconds)
         except QueueError as problem:
             log.error("could not queue activity %s: %s", job.turn.id, problem)
             await self.store.release(key, held.owner)

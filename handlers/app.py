@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from handlers.catalog import split_command
+from handlers.catalog import SLOW_DOWN_VERB, slow_down_sentence, split_command
 from handlers.models import ChannelUnavailable, Replier, StreamStopped, Turn
 from handlers.qbusiness import IdentityFor, forward_feedback, register_qbusiness, remember_question, show_pending
 from handlers.report import TurnReport, close_report, current_report, open_report
@@ -134,6 +134,11 @@ def build_router(
 
     if usage is not None:
         register_usage(router, usage)
+
+    @router.action(SLOW_DOWN_VERB)
+    async def slow_down(turn: Turn, replier: Replier) -> None:
+        seconds = turn.data.get("seconds")
+        await replier.send_text(slow_down_sentence(float(seconds) if isinstance(seconds, int | float) else 60.0))
 
     @router.welcome
     async def welcome(turn: Turn, replier: Replier) -> None:

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
+from handlers.catalog import SLOW_DOWN_VERB
 from handlers.jobs import MAX_JOB_BYTES, Job
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,8 @@ class _Entry:
 class InProcessQueue:
     """Runs jobs as asyncio tasks, at most `max_concurrent` at once, in arrival order within a conversation and
     round-robin between senders (a user who sent 100 turns waits for them; another user's one turn runs at the
-    next free slot, not after the 100).
+    next free slot, not after the 100), and no sender runs more than half the slots (so another sender's turn
+    finds one free at once).
 
     With a `journal` (the SQLite store) the queue is durable: a job is kept before `submit` returns (so before
     the ingress acknowledges it) and forgotten when it is answered or given up; `start` resumes what a killed
@@ -97,6 +99,8 @@ class InProcessQueue:
         self._rotation: collections.deque[str] = collections.deque()  # senders with waiting jobs, round robin
         self._groups: dict[str, collections.deque[_Entry]] = {}  # per conversation, arrival order
         self._busy: set[str] = set()  # conversations with a running job
+        self._running: collections.Counter[str] = collections.Counter()  # running jobs per sender
+        self._per_sender = max(1, max_concurrent // 2)
         self._live: set[str] = set()  # idempotency keys waiting or running in this process
         self._idle = asyncio.Event()
         self._idle.set()
@@ -140,7 +144,8 @@ class InProcessQueue:
             await self.start()
         entry = _Entry(job, resumed=False)
         waiting = self._waiting.get(entry.user)
-        if self._max_waiting and waiting is not None and len(waiting) >= self._max_waiting:
+        notice = job.turn.kind == "action" and job.turn.verb == SLOW_DOWN_VERB  # once per window: not bounded
+        if self._max_waiting and waiting is not None and len(waiting) >= self._max_waiting and not notice:
             raise QueueFull(f"{len(waiting)} turns of this sender are waiting")
         if self._durable and self._journal is not None:
             try:
@@ -168,6 +173,8 @@ class InProcessQueue:
         for _ in range(len(self._rotation)):
             user = self._rotation[0]
             self._rotation.rotate(-1)
+            if self._running[user] >= self._per_sender:
+                continue
             queue = self._waiting[user]
             for entry in queue:
                 group = entry.job.group_key
@@ -188,6 +195,7 @@ class InProcessQueue:
             if entry is None:
                 return
             self._busy.add(entry.job.group_key)
+            self._running[entry.user] += 1
             task = asyncio.get_running_loop().create_task(self._guarded(entry))
             self._tasks.add(task)
 
@@ -208,6 +216,9 @@ class InProcessQueue:
                     log.warning("could not forget answered job %s", job.turn.id, exc_info=True)
             self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
             self._busy.discard(job.group_key)
+            self._running[entry.user] -= 1
+            if not self._running[entry.user]:
+                del self._running[entry.user]
             self._live.discard(job.idempotency_key)
             self._dispatch()
             if not self._tasks and not self._waiting:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from services.store.base import COMPLETED, Acquired, Feedback, StateConflict, Status, Versioned
+from services.store.base import COMPLETED, Acquired, Feedback, StateConflict, Status, Versioned, next_arrival
 
 T = TypeVar("T")
 
@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS feedback (
     reaction TEXT NOT NULL, comment TEXT NOT NULL, backend TEXT NOT NULL,
     backend_conversation_id TEXT NOT NULL, model_id TEXT NOT NULL, created_at TEXT NOT NULL,
     PRIMARY KEY (answer_id, user_id));
+CREATE TABLE IF NOT EXISTS buckets (key TEXT PRIMARY KEY, tat REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, body TEXT NOT NULL, added_at REAL NOT NULL);
 """
@@ -172,6 +173,19 @@ class SQLiteStore:
             lambda db: db.execute(f"SELECT {', '.join(fields)} FROM feedback ORDER BY created_at").fetchall()
         )
         return [Feedback(**dict(zip(fields, row, strict=True))) for row in rows]
+
+    async def take_token(self, key: str, per_second: float, burst: int) -> float:
+        def work(db: sqlite3.Connection) -> float:
+            now = time.time()
+            row = db.execute("SELECT tat FROM buckets WHERE key = ?", (key,)).fetchone()
+            tat, wait = next_arrival(row[0] if row else None, now, per_second, burst)
+            if not wait:
+                db.execute("INSERT OR REPLACE INTO buckets (key, tat) VALUES (?, ?)", (key, tat))
+                if row is None:  # keep the table small: buckets full again for an hour are forgotten
+                    db.execute("DELETE FROM buckets WHERE tat < ?", (now - 3600,))
+            return wait
+
+        return await self._call(work)
 
     # The job journal of the durable in-process queue (`python -m bot serve`): the jobs a crash must not lose.
 
