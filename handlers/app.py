@@ -81,10 +81,13 @@ def build_router(
             state=state, identity=identity_for(turn) if identity_for else None, action=action,
             attachments=files,
         )  # fmt: skip
+        # What the backend will really send (system prompt, history, passages), when it can say, for the budget
+        prompt_chars = backend.prompt_chars(question) if hasattr(backend, "prompt_chars") else None
         try:
             answered = await metered(
                 usage, turn, replier, lambda: stream_answer(replier, backend, question, note=note),
                 backend=backend.name, model_id=getattr(backend, "model_id", ""), question=text,
+                prompt_chars=prompt_chars,
             )  # fmt: skip
         except SignInRequired as needed:
             if action is None:

@@ -16,6 +16,16 @@ from services.usage.prices import Price, cost_of, price_for
 from services.usage.store import Hold, Tally, UsageStore
 
 log = logging.getLogger(__name__)
+CHARS_PER_TOKEN = 3
+
+
+def worst_price(prices: dict[str, Price]) -> Price:
+    """Return the dearest price of the table in every field (what an unpriced model is charged at)."""
+    rows = list(prices.values()) or [Price(input=0.0, output=0.0)]
+    return Price(
+        input=max(p.input for p in rows), output=max(p.output for p in rows),
+        cache_read=max(p.cache_read for p in rows), cache_write=max(p.cache_write for p in rows),
+    )  # fmt: skip
 
 
 def team_of(conversation_type: str, conversation_id: str, tenant_id: str) -> str:
@@ -80,6 +90,13 @@ class UsageService:
         self.include_text = include_text
         self.answer_tokens = answer_tokens
         self._unpriced: set[str] = set()  # models already reported as "price unknown" in the log
+        # A model missing from the price table is charged at the table's dearest price against cost limits (a
+        # limit that does not apply to a model would fail open); its tallies still say "price unknown".
+        self.worst_price = worst_price(prices)
+
+    def budget_price(self, model_id: str) -> Price:
+        """Return the price a turn of `model_id` is charged at against cost limits: its own, else the worst case."""
+        return price_for(model_id, self.prices) or self.worst_price
 
     def is_admin(self, user_id: str) -> bool:
         """True when `user_id` (an Entra object id) is in ADMIN_USERS."""
@@ -90,9 +107,10 @@ class UsageService:
         Admins, and turns with no limits configured, are always admitted without a reservation."""
         if self.is_admin(user_id) or not (self.limits.user or self.limits.team):
             return Admission(True, user_id, team)
-        tokens = -(-question_chars // 4) + self.answer_tokens
+        # Conservative: English runs about four characters a token; three over-reserves, never under.
+        tokens = -(-question_chars // CHARS_PER_TOKEN) + self.answer_tokens
         estimate = TokenUsage(input_tokens=tokens - self.answer_tokens, output_tokens=self.answer_tokens)
-        cost = cost_of(estimate, price_for(model_id, self.prices)) or 0.0
+        cost = cost_of(estimate, self.budget_price(model_id)) or 0.0
         holds = budgets.holds_for(self.limits, user_id, team, tokens, round(cost * 1_000_000), datetime.now(UTC))
         reached = await self.store.reserve(holds)
         if reached is not None:
@@ -126,6 +144,10 @@ class UsageService:
     async def _account(self, admission: Admission, turn: TurnUsage, usage: TokenUsage, cost: float | None) -> list[str]:
         """Add the turn to the tallies and settle its reservations; return the notes of budgets past 80%."""
         cost_micro = round((cost or 0.0) * 1_000_000)
+        # The budget is charged at the worst-case price when the model has none (the tally keeps it unpriced).
+        charged = (
+            cost_micro if cost is not None else round((cost_of(usage, self.budget_price(turn.model_id)) or 0) * 1e6)
+        )
         notes: list[str] = []
         if admission.allowed:
             tally = Tally(
@@ -136,7 +158,7 @@ class UsageService:
             keys: dict[Any, str] = {"user": admission.user_id or "unknown", "team": admission.team,
                                     "model": turn.model_id or turn.backend}  # fmt: skip
             await self.store.add(day, keys, tally)
-            for balance in await self.store.settle(admission.holds, usage.total_tokens, cost_micro):
+            for balance in await self.store.settle(admission.holds, usage.total_tokens, charged):
                 if budgets.near_limit(balance) and await self.store.mark_noted(balance.hold):
                     notes.append(budgets.note(balance))
         return notes
@@ -183,10 +205,21 @@ def usage_service_from_settings(settings: Any) -> UsageService | None:
         from services.usage.sqlite import SQLiteUsageStore
 
         store = SQLiteUsageStore(settings.state_db)
+    prices = load_prices(settings.usage_prices_file)
+    limits = budgets.Limits.from_settings(settings)
+    model = settings.bedrock_model_id if settings.backend == "bedrock" else ""
+    cost_limited = limits.user_daily_cost is not None or limits.team_monthly_cost is not None
+    if cost_limited and model and price_for(model, prices) is None:
+        worst = worst_price(prices)
+        log.warning(
+            "a cost limit is set and model %s is not in the price table: its turns are charged against cost "
+            "limits at the table's worst-case price ($%s input, $%s output per million tokens); add its "
+            "price to USAGE_PRICES_FILE", model, worst.input, worst.output,
+        )  # fmt: skip
     return UsageService(
         store,
-        load_prices(settings.usage_prices_file),
-        limits=budgets.Limits.from_settings(settings),
+        prices,
+        limits=limits,
         admins=settings.admin_users,
         audit=audit_log_from_settings(settings),
         include_text=settings.audit_include_text,
