@@ -39,7 +39,7 @@ from handlers.queues import JobQueue, QueueError, QueueFull
 from services.observability import hash_key
 from services.observability.turns import observed_request
 from services.settings import Settings
-from services.store import ACCEPTING, QUEUED, Store
+from services.store import ACCEPTING, COMPLETED, QUEUED, Store
 
 log = logging.getLogger(__name__)
 
@@ -225,19 +225,25 @@ class Gateway:
                 or value.get("connectionName", connection) != connection
             ):
                 return refused
-            held = await self.store.acquire(f"signin|{exchange_id}", ACCEPTING, self.settings.accept_lease_seconds)
+            # One exchange per (user, connection, exchange id): Teams sends it from each of the user's clients, but
+            # another member's invoke naming the same card id must not stand in for this user's own exchange.
+            dedupe = f"signin|{user_id}|{connection}|{exchange_id}"
+            held = await self.store.acquire(dedupe, ACCEPTING, self.settings.accept_lease_seconds)
             if not held.ok:
-                log.info("token exchange %s is handled by another delivery", exchange_id)
-                return HttpResponse(200)
+                if held.previous == COMPLETED:  # this user's token was exchanged by an earlier delivery
+                    log.info("token exchange %s was handled by another delivery", exchange_id)
+                    return HttpResponse(200, {"id": exchange_id, "connectionName": connection})
+                log.info("token exchange %s is in progress on another delivery: 412", exchange_id)
+                return refused  # nothing exchanged for this user (yet): Teams shows the sign-in card
             try:
                 token = await self.user_tokens.exchange(user_id, sso_token)
             except TokenServiceError as problem:
                 log.warning("token exchange failed: %s", problem)
                 token = None
             if not token:
-                await self.store.release(f"signin|{exchange_id}", held.owner)
+                await self.store.release(dedupe, held.owner)
                 return refused
-            await self.store.complete(f"signin|{exchange_id}", self.settings.dedupe_ttl_seconds)
+            await self.store.complete(dedupe, self.settings.dedupe_ttl_seconds)
             ok, response = True, HttpResponse(200, {"id": exchange_id, "connectionName": connection})
         else:
             try:

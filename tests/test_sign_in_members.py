@@ -1,0 +1,48 @@
+"""Group chats with Q Business as the user (idc): one member's sign-in or conversation never stands in for
+another's (issue 19, items 11 and 12).
+
+- The SSO token-exchange dedupe key is (user, connection, exchange id): another member's exchange naming
+  Alice's card id does not make Alice's own exchange a "duplicate" answered 200 without signing her in.
+- A delivery that finds this user's exchange still in progress elsewhere answers 412 (nothing exchanged yet).
+"""
+
+from __future__ import annotations
+
+import json
+
+from bot.emulator.activities import TeamsChannel
+from tests.test_qbusiness import aws  # noqa: F401 - the fixture
+from tests.test_qbusiness_teams import ask, invoke, start_q, token_service  # noqa: F401 - fixtures
+
+
+def member(bot, name: str, base_id: str) -> TeamsChannel:
+    """`name` in the group chat `base_id`."""
+    return TeamsChannel(bot.connector.url, shape="groupChat", user_id=f"29:{name}", user_name=name.title(),
+                        aad_object_id=f"{name}-oid", base_id=base_id)  # fmt: skip
+
+
+async def test_another_members_exchange_with_alices_card_id_does_not_swallow_hers(start_q, aws, token_service):  # noqa: F811
+    qbusiness, _, _ = aws
+    bot = await start_q()
+    alice, bob = member(bot, "alice", "chat1"), member(bot, "bob", "chat1")
+    await ask(bot, alice, "what is our VPN?")  # Alice gets the sign-in card (card id x-1)
+    token_service.sso_tokens |= {"teams-sso-bob": "entra-bob", "teams-sso-alice": "entra-alice"}
+    bob_press = await bot.post(invoke(bob, "signin/tokenExchange",
+                                      {"id": "x-1", "connectionName": "entra", "token": "teams-sso-bob"}))  # fmt: skip
+    assert bob_press.status == 200  # Bob's own token was exchanged
+    alices = await bot.post(invoke(alice, "signin/tokenExchange",
+                                   {"id": "x-1", "connectionName": "entra", "token": "teams-sso-alice"}))  # fmt: skip
+    assert alices.status == 200
+    await bot.settle()
+    assert "what is our VPN?" in [r["userMessage"] for r in qbusiness.requests]  # her question was answered
+    assert any("for alice" in json.dumps(call.body) for call in bot.connector.calls)  # with her credentials
+
+
+async def test_an_exchange_in_progress_elsewhere_answers_412_not_200(start_q):  # noqa: F811
+    bot = await start_q()
+    alice = member(bot, "alice", "chat2")
+    busy = await bot.gateway.store.acquire("signin|29:alice|entra|x-7", "accepting", 30)  # another delivery
+    assert busy.ok
+    response = await bot.post(invoke(alice, "signin/tokenExchange",
+                                     {"id": "x-7", "connectionName": "entra", "token": "t"}))  # fmt: skip
+    assert response.status == 412
