@@ -40,6 +40,15 @@ def trim_question(text: str, limit: int) -> tuple[str, str]:
     return cut, note
 
 
+def state_key(backend: Backend, turn: Turn) -> str:
+    """Return the key the turn's conversation state is kept under: the conversation's, or, for a backend that
+    answers as each user (`state_per_user`, e.g. Q Business with user identity) in a group chat or channel,
+    the conversation's and the user's: Alice's backend conversation is never continued with Bob's credentials."""
+    if getattr(backend, "state_per_user", False) and turn.conversation.type != "personal":
+        return f"{turn.conversation.key}|user:{turn.user.id}"
+    return turn.conversation.key
+
+
 def build_router(
     backend: Backend,
     store: Store,
@@ -65,7 +74,7 @@ def build_router(
 
     @router.command("new", "start a fresh conversation (forget this chat's context)", "reset")
     async def new(turn: Turn, replier: Replier, rest: str) -> None:
-        await store.clear_conversation(turn.conversation.key)
+        await store.clear_conversation(state_key(backend, turn))
         where = "this thread" if turn.conversation.type == "channel" else "this chat"
         await replier.send_text(f"Started a new conversation: I have forgotten the earlier context of {where}.")
 
@@ -74,7 +83,7 @@ def build_router(
         text, note = trim_question(text.strip(), backend.max_input_chars)
         files, skipped = await attachments_for(turn) if attachments_for and turn.files else ([], [])
         note = "\n\n".join(n for n in (note, *skipped) if n)
-        saved = await get_conversation(store, turn.conversation.key)
+        saved = await get_conversation(store, state_key(backend, turn))
         state = saved.get("backend_state", {}) if saved.get("backend") == backend.name else {}
         question = Question(
             text=text, conversation_key=turn.conversation.key, user_id=turn.user.id, user_name=turn.user.name,
@@ -97,7 +106,9 @@ def build_router(
         if answered is not None:
             final, message_id = answered
             await update_conversation(
-                store, turn.conversation.key, lambda fresh: _next_state(fresh, backend.name, final, message_id, state)
+                store,
+                state_key(backend, turn),
+                lambda fresh: _next_state(fresh, backend.name, final, message_id, state),
             )
             if final.pending:
                 await show_pending(store, turn, replier, final)

@@ -46,3 +46,17 @@ async def test_an_exchange_in_progress_elsewhere_answers_412_not_200(start_q):  
     response = await bot.post(invoke(alice, "signin/tokenExchange",
                                      {"id": "x-7", "connectionName": "entra", "token": "t"}))  # fmt: skip
     assert response.status == 412
+
+
+async def test_in_an_idc_group_chat_each_member_keeps_their_own_q_conversation(start_q, aws, token_service):  # noqa: F811
+    qbusiness, _, _ = aws
+    bot = await start_q()
+    token_service.tokens |= {"29:alice": "entra-alice", "29:bob": "entra-bob"}  # both signed in
+    alice, bob = member(bot, "alice", "chat3"), member(bot, "bob", "chat3")
+    await ask(bot, alice, "first from alice")
+    await ask(bot, bob, "first from bob")
+    await ask(bot, alice, "second from alice")
+    first_alice, first_bob, second_alice = qbusiness.requests
+    assert "conversationId" not in first_bob  # not Alice's conversation, continued with Bob's credentials
+    assert second_alice["conversationId"] and second_alice["conversationId"] != first_bob.get("conversationId")
+    assert "conversationId" not in first_alice
