@@ -60,3 +60,22 @@ async def test_in_an_idc_group_chat_each_member_keeps_their_own_q_conversation(s
     assert "conversationId" not in first_bob  # not Alice's conversation, continued with Bob's credentials
     assert second_alice["conversationId"] and second_alice["conversationId"] != first_bob.get("conversationId")
     assert "conversationId" not in first_alice
+
+
+async def test_another_members_submit_press_is_refused_without_running_the_action(start_q, aws):  # noqa: F811
+    """Action.Submit (a message, not an invoke): the refusal is the only reply, no "Running the action…"."""
+    from tests.conftest import card_of
+    from tests.fakes.qbusiness import ticket_review
+
+    qbusiness, _, _ = aws
+    qbusiness.review = ticket_review()
+    bot = await start_q("anonymous")
+    alice, bob = member(bot, "alice", "chat4"), member(bot, "bob", "chat4")
+    await ask(bot, alice, "open a ticket: VPN broken")
+    confirm = card_of(bot.connector.messages()[-1])["actions"][0]
+    before = len(bot.connector.messages())
+    assert (await bot.post(bob.submit({"verb": "qbusiness_confirm", **confirm["data"]}))).status == 200
+    await bot.settle()
+    replies = [m.body.get("text", "") for m in bot.connector.messages()[before:]]
+    assert len(replies) == 1 and "Running the action" not in replies[0]
+    assert not any("actionExecution" in r for r in qbusiness.requests)
