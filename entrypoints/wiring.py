@@ -102,10 +102,14 @@ INGRESS_TOKEN_WAIT_SECONDS = 5.0
 def user_token_service(settings: Settings, auth: ChannelAuth, *, timeout: float = 15.0) -> UserTokenService | None:
     """Return the token service client of the Q Business OAuth connection (each call waiting at most `timeout`
     seconds), or None when no backend signs users in."""
-    if settings.backend != "qbusiness" or settings.qbusiness_identity != "idc":
+    connection = {
+        "qbusiness": settings.qbusiness_oauth_connection if settings.qbusiness_identity == "idc" else "",
+        "agentcore": settings.agentcore_oauth_connection if settings.agentcore_auth == "oauth" else "",
+    }.get(settings.backend, "")
+    if not connection:
         return None
     return UserTokenService(
-        str(settings.bot_token_service_url), settings.qbusiness_oauth_connection, auth, settings.microsoft_app_id,
+        str(settings.bot_token_service_url), connection, auth, settings.microsoft_app_id,
         timeout=timeout,
     )  # fmt: skip
 

@@ -15,6 +15,9 @@ from services.safe_fetch import MICROSOFT_FILE_HOSTS, check_host_pattern
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IDC_APPLICATION_ARN = r"arn:aws[a-z-]*:sso::\d{12}:application/ssoins-[A-Za-z0-9.-]+/apl-[A-Za-z0-9]+"
 ROLE_ARN = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}"
+AGENTCORE_RUNTIME_ARN = (
+    r"arn:aws[a-z-]*:bedrock-agentcore:[a-z0-9-]+:\d{12}:runtime/[a-zA-Z][a-zA-Z0-9_]{0,99}-[a-zA-Z0-9]{10}"
+)
 PLUGIN_ID = r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}"  # Q Business's PluginId pattern
 
 
@@ -35,7 +38,7 @@ class Settings(BaseSettings):
     allowed_channels: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["msteams"])
     auth_require_exp: bool = True
 
-    backend: Literal["local", "bedrock", "qbusiness"] = "local"
+    backend: Literal["local", "bedrock", "qbusiness", "agentcore", "bedrock-agent"] = "local"
     knowledge_dir: Path = REPO_ROOT / "docs"
     state_db: Path = Path("state/gateway.db")
     allowed_tenants: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -91,6 +94,20 @@ class Settings(BaseSettings):
     qbusiness_idc_region: str = ""
     qbusiness_role_arn: str = ""
     qbusiness_timeout_seconds: float = Field(default=60.0, gt=0, le=300)
+    agentcore_runtime_arn: str = ""
+    agentcore_qualifier: str = "DEFAULT"
+    agentcore_region: str = ""
+    agentcore_auth: Literal["sigv4", "oauth"] = "sigv4"
+    agentcore_oauth_connection: str = ""
+    agentcore_timeout_seconds: float = Field(default=120.0, gt=0, le=900)
+    agentcore_max_attempts: int = Field(default=3, ge=1, le=10)
+    agentcore_max_input_chars: int = Field(default=20_000, ge=100, le=1_000_000)
+
+    bedrock_agent_id: str = ""
+    bedrock_agent_alias_id: str = ""
+    bedrock_agent_region: str = ""
+    bedrock_agent_timeout_seconds: float = Field(default=120.0, gt=0, le=900)
+    bedrock_agent_max_input_chars: int = Field(default=20_000, ge=100, le=25_000)
     credentials_key: SecretStr = SecretStr("")
     credentials_kms_key_id: str = ""
     bot_token_service_url: HttpUrl = HttpUrl("https://token.botframework.com")
@@ -146,7 +163,7 @@ class Settings(BaseSettings):
                 raise ValueError("must end with the project id, like https://<key>@<host>/<id>")
         return SecretStr(dsn)
 
-    @field_validator("backend", "store", "queue", "qbusiness_identity", mode="before")
+    @field_validator("backend", "store", "queue", "qbusiness_identity", "agentcore_auth", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -218,6 +235,7 @@ class Settings(BaseSettings):
         if bool(self.bedrock_guardrail_id) != bool(self.bedrock_guardrail_version):
             raise ValueError("BEDROCK_GUARDRAIL_VERSION: set both BEDROCK_GUARDRAIL_ID and BEDROCK_GUARDRAIL_VERSION")
         self._check_qbusiness()
+        self._check_agents()
         password = self.microsoft_app_password.get_secret_value() or self.app_password_secret_arn
         if self.microsoft_app_id and not password:
             raise ValueError("MICROSOFT_APP_PASSWORD: required when MICROSOFT_APP_ID is set")
@@ -267,6 +285,28 @@ class Settings(BaseSettings):
                     "CREDENTIALS_KEY: set CREDENTIALS_KEY (a Fernet key) or CREDENTIALS_KMS_KEY_ID when "
                     "QBUSINESS_IDENTITY is idc: users' credentials are kept encrypted"
                 )
+
+    def _check_agents(self) -> None:
+        if self.backend == "agentcore":
+            if not re.fullmatch(AGENTCORE_RUNTIME_ARN, self.agentcore_runtime_arn):
+                raise ValueError(
+                    "AGENTCORE_RUNTIME_ARN: required when BACKEND is agentcore: the agent runtime's ARN, like "
+                    "arn:aws:bedrock-agentcore:<region>:<account>:runtime/<name>-<id> (see docs/agentcore.md)"
+                )
+            if not re.fullmatch(r"[a-zA-Z0-9_-]{1,100}", self.agentcore_qualifier):
+                raise ValueError("AGENTCORE_QUALIFIER: must be an endpoint name of the runtime, like DEFAULT")
+            if self.agentcore_auth == "oauth" and not self.agentcore_oauth_connection:
+                raise ValueError(
+                    "AGENTCORE_OAUTH_CONNECTION: required when AGENTCORE_AUTH is oauth (the bot's OAuth connection "
+                    "whose Entra ID token the agent accepts, see docs/agentcore.md)"
+                )
+        if self.backend == "bedrock-agent":
+            for name in ("bedrock_agent_id", "bedrock_agent_alias_id"):
+                if not re.fullmatch(r"[0-9a-zA-Z]{10}", getattr(self, name)):
+                    raise ValueError(
+                        f"{name.upper()}: required when BACKEND is bedrock-agent: the 10-character id (Bedrock "
+                        "console → Agents → the agent and its alias), not a name or ARN"
+                    )
 
     @property
     def anonymous(self) -> bool:

@@ -41,4 +41,12 @@ def create_backend(settings, store=None) -> Backend:
         from services.backends.qbusiness import QBusinessBackend, QBusinessConfig
 
         return QBusinessBackend(QBusinessConfig.from_settings(settings), store)
+    if settings.backend == "agentcore":
+        from services.backends.agentcore import AgentCoreBackend, AgentCoreConfig
+
+        return AgentCoreBackend(AgentCoreConfig.from_settings(settings))
+    if settings.backend == "bedrock-agent":
+        from services.backends.bedrock_agent import BedrockAgentBackend, BedrockAgentConfig
+
+        return BedrockAgentBackend(BedrockAgentConfig.from_settings(settings))
     raise ValueError(f"unknown backend {settings.backend!r}")
