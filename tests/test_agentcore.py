@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from services.backends.agentcore import AgentCoreBackend, AgentCoreConfig, explain
+from services.backends.agentcore import AgentCoreConfig, explain
 from services.backends.agentcore.replies import SseLines, read_value
 from services.store import get_conversation
 from tests.fakes.agentcore import FakeAgentCore, strands_events
@@ -184,14 +184,15 @@ def test_explain_never_leaks_the_exception_text():
     assert "secret" not in sentence and "ran into an error" in sentence
 
 
-async def test_usage_of_a_strands_agent_is_tallied(start_agentcore_bot, agentcore, tmp_path):
+async def test_tokens_a_strands_agent_reports_are_tallied(start_agentcore_bot, agentcore, tmp_path):
     agentcore.chunks = strands_events(["Hi."], input_tokens=40, output_tokens=12)
     bot = await start_agentcore_bot()
     await bot.post(bot.channel().message("hi"))
     await bot.settle()
     saved = await get_conversation(bot.gateway.store, bot.connector.calls[-1].conversation_id)
     assert saved["backend"] == "agentcore" and len(saved["backend_state"]["session_id"]) >= 33
-    assert AgentCoreBackend  # the backend the settings built
+    (record,) = [json.loads(line) for path in (tmp_path / "audit").glob("*.jsonl") for line in path.open()]
+    assert (record["usage"]["input_tokens"], record["usage"]["output_tokens"]) == (40, 12)
 
 
 @pytest.fixture
@@ -230,3 +231,16 @@ async def test_oauth_agent_is_called_with_the_signed_in_users_token(start_agentc
     await bot.settle()
     last = bot.connector.messages()[-1].body
     assert last["attachments"][0]["contentType"] == "application/vnd.microsoft.card.oauth"
+
+
+async def test_an_agent_without_token_counts_is_counted_per_call_and_audited(start_agentcore_bot, agentcore, tmp_path):
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"support_agent-AbCdE12345": {"input": 0, "output": 0, "call": 0.004}}))
+    bot = await start_agentcore_bot(usage_prices_file=prices)
+    for text in ("one", "two"):
+        await bot.post(bot.channel().message(text))
+        await bot.settle()
+    records = [json.loads(line) for path in sorted((tmp_path / "audit").glob("*.jsonl")) for line in path.open()]
+    assert [(r["backend"], r["model_id"], r["outcome"]) for r in records] == [("agentcore", ARN, "answered")] * 2
+    assert [r["cost_usd"] for r in records] == [0.004, 0.004] and records[0]["usage"] is None
+    assert records[0]["question"] is None  # the audit keeps no text unless AUDIT_INCLUDE_TEXT

@@ -69,6 +69,7 @@ class FakeBedrockAgent(LoopbackServer):
     stream_exception: str = ""
     first_chunk_delay: float = 0.0
     interval: float = 0.0
+    prompt_text: str = "<the whole prompt, with the question>"  # what the orchestration trace shows of the prompt
     requests: list[dict[str, Any]] = field(default_factory=list)
     chunk_times: list[float] = field(default_factory=list)
     closed_early: bool = False
@@ -99,7 +100,7 @@ class FakeBedrockAgent(LoopbackServer):
         try:
             prompt = {
                 "foundationModel": MODEL,
-                "text": "<the whole prompt, with the question>",
+                "text": self.prompt_text,
                 "type": "ORCHESTRATION",
             }
             await response.write(self._trace(request, {"orchestrationTrace": {"modelInvocationInput": prompt}}))
