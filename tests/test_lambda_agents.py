@@ -4,9 +4,13 @@ fake Bot Connector."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bot.emulator.activities import TeamsChannel
+from services.settings import Settings
+from tests.cfn import load_template, resource
 from tests.conftest import card_of
 from tests.fakes.agentcore import FakeAgentCore, strands_events
 from tests.fakes.bedrock_agent import FakeBedrockAgent, function_control
@@ -66,3 +70,31 @@ async def test_bedrock_agent_return_of_control_is_confirmed_through_the_queue(on
     assert results[0]["functionResult"]["confirmationState"] == "CONFIRM"
     assert agent.requests[-1]["session"] == agent.requests[0]["session"]
     assert "leave is booked" in connector.messages()[-1].body.get("text", "")
+
+
+def _statements(function: str) -> list:
+    return [s for policy in resource(function)["Policies"] for s in policy["Statement"]]
+
+
+def test_the_template_grants_each_agent_only_its_named_runtime_or_alias_and_nothing_when_empty():
+    template = load_template()
+    guarded = {s["Fn::If"][0]: s["Fn::If"][1] for s in _statements("ChatWorkerFunction") if "Fn::If" in s}
+    runtime = guarded["AgentCoreWithRole"]
+    assert runtime["Action"] == ["bedrock-agentcore:InvokeAgentRuntime", "bedrock-agentcore:InvokeAgentRuntimeForUser"]
+    assert runtime["Resource"] == [
+        {"Ref": "AgentCoreRuntimeArn"}, {"Fn::Sub": "${AgentCoreRuntimeArn}/runtime-endpoint/${AgentCoreQualifier}"}
+    ]  # fmt: skip
+    alias = guarded["HasBedrockAgent"]
+    assert alias["Action"] == "bedrock:InvokeAgent" and "*" not in json.dumps(alias["Resource"])
+    assert alias["Resource"]["Fn::Sub"].endswith(":agent-alias/${BedrockAgentId}/${BedrockAgentAliasId}")
+    conditions = json.dumps({k: template["Conditions"][k] for k in ("AgentCoreWithRole", "HasBedrockAgent")})
+    for parameter in ("AgentCoreRuntimeArn", "BedrockAgentId", "BedrockAgentAliasId"):
+        assert json.dumps({"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]}) in conditions
+    assert not any("bedrock-agentcore" in json.dumps(s) or "InvokeAgent" in json.dumps(s)
+                   for f in ("IngressFunction", "AnalyticsWorkerFunction", "DeadLetterFunction")
+                   for s in _statements(f))  # fmt: skip
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    for name in ("AGENTCORE_RUNTIME_ARN", "AGENTCORE_QUALIFIER", "AGENTCORE_AUTH", "AGENTCORE_OAUTH_CONNECTION",
+                 "BEDROCK_AGENT_ID", "BEDROCK_AGENT_ALIAS_ID"):  # fmt: skip
+        assert name.lower() in Settings.model_fields and name in variables
+    assert {"agentcore", "bedrock-agent"} <= set(template["Parameters"]["Backend"]["AllowedValues"])
