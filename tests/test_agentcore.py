@@ -244,3 +244,25 @@ async def test_an_agent_without_token_counts_is_counted_per_call_and_audited(sta
     assert [(r["backend"], r["model_id"], r["outcome"]) for r in records] == [("agentcore", ARN, "answered")] * 2
     assert [r["cost_usd"] for r in records] == [0.004, 0.004] and records[0]["usage"] is None
     assert records[0]["question"] is None  # the audit keeps no text unless AUDIT_INCLUDE_TEXT
+
+
+@pytest.mark.parametrize(
+    ("env", "line_start"),
+    [
+        ({"BACKEND": "agentcore"}, "Invalid setting AGENTCORE_RUNTIME_ARN: required"),
+        ({"BACKEND": "agentcore", "AGENTCORE_RUNTIME_ARN": "support_agent"}, "Invalid setting AGENTCORE_RUNTIME_ARN:"),
+        ({"BACKEND": "agentcore", "AGENTCORE_RUNTIME_ARN": ARN, "AGENTCORE_QUALIFIER": "a b"},
+         "Invalid setting AGENTCORE_QUALIFIER:"),
+        ({"BACKEND": "agentcore", "AGENTCORE_RUNTIME_ARN": ARN, "AGENTCORE_AUTH": "OAuth"},
+         "Invalid setting AGENTCORE_OAUTH_CONNECTION: required"),
+        ({"AGENTCORE_AUTH": "apikey"}, "Invalid setting AGENTCORE_AUTH:"),
+    ],
+)  # fmt: skip
+def test_bad_settings_are_one_line_naming_the_variable(monkeypatch, env, line_start):
+    from services.settings import SettingsError, load_settings
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as raised:
+        load_settings(_env_file=None)
+    assert str(raised.value).startswith(line_start) and "\n" not in str(raised.value)

@@ -191,3 +191,19 @@ async def test_tokens_from_the_traces_are_tallied_at_the_agents_model_price(star
     await ask(bot, admin, "usage")
     report = bot.connector.messages()[-1].body
     assert MODEL.split("-2024")[0] in json.dumps(report) and "1,200" in json.dumps(report)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"BACKEND": "bedrock-agent", "BEDROCK_AGENT_ALIAS_ID": ALIAS},
+     {"BACKEND": "bedrock-agent", "BEDROCK_AGENT_ID": "my-agent-name", "BEDROCK_AGENT_ALIAS_ID": ALIAS}],
+)  # fmt: skip
+def test_a_missing_or_malformed_agent_id_is_one_line(monkeypatch, env):
+    from services.settings import SettingsError, load_settings
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(
+        SettingsError, match=r"^Invalid setting BEDROCK_AGENT_ID: required when BACKEND is bedrock-agent"
+    ):
+        load_settings(_env_file=None)
