@@ -69,8 +69,9 @@ def build_worker(
     from bot.worker import Worker
     from handlers.analytics import AnalyticsConfig, register_analytics
     from handlers.app import build_router
-    from handlers.qbusiness import attachments_of
+    from handlers.attachments import attachments_of
     from services.backends import create_backend
+    from services.backends.registry import backend_type, load_hook
     from services.observability.start import process_metrics
     from services.observability.turns import TurnObserver
     from services.usage import usage_service_from_settings
@@ -82,9 +83,11 @@ def build_worker(
     usage = usage or usage_service_from_settings(settings)
     user_tokens = user_token_service(settings, auth)
     files = functools.partial(attachments_of, allowed_hosts=settings.download_allowed_hosts)
+    kind = backend_type(settings.backend)
+    extras = [(load_hook(kind.teams_extras), [backend.name])] if kind.teams_extras else []
     router = build_router(
         backend, store, usage, identity_for=functools.partial(identity_of, service=user_tokens),
-        attachments_for=files if settings.backend == "qbusiness" else None,
+        attachments_for=files, extras=extras,
     )  # fmt: skip
     register_analytics(router, backend, AnalyticsConfig.from_settings(settings), usage)
     return Worker(
@@ -100,18 +103,16 @@ INGRESS_TOKEN_WAIT_SECONDS = 5.0
 
 
 def user_token_service(settings: Settings, auth: ChannelAuth, *, timeout: float = 15.0) -> UserTokenService | None:
-    """Return the token service client of the Q Business OAuth connection (each call waiting at most `timeout`
-    seconds), or None when no backend signs users in."""
-    connection = {
-        "qbusiness": settings.qbusiness_oauth_connection if settings.qbusiness_identity == "idc" else "",
-        "agentcore": settings.agentcore_oauth_connection if settings.agentcore_auth == "oauth" else "",
-    }.get(settings.backend, "")
+    """Return the token service client of the OAuth connection users sign in with (each call waiting at most
+    `timeout` seconds), or None when no backend acts as the signed-in user (BackendType.sign_in_connection)."""
+    from services.backends.registry import backend_type
+
+    connection = backend_type(settings.backend).sign_in_connection(settings)
     if not connection:
         return None
     return UserTokenService(
-        str(settings.bot_token_service_url), connection, auth, settings.microsoft_app_id,
-        timeout=timeout,
-    )  # fmt: skip
+        str(settings.bot_token_service_url), connection, auth, settings.microsoft_app_id, timeout=timeout
+    )
 
 
 def build_ingress(

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from services.backends.agentcore import AgentCoreConfig, explain
+from services.backends.agentcore.backend import AgentCoreConfig, explain
 from services.backends.agentcore.replies import SseLines, read_value
 from services.store import get_conversation
 from tests.fakes.agentcore import FakeAgentCore, strands_events

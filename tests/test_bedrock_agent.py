@@ -8,8 +8,7 @@ import json
 
 import pytest
 
-from services.backends.bedrock_agent import BedrockAgentConfig, explain
-from services.backends.bedrock_agent.backend import mark_citations
+from services.backends.bedrock_agent.backend import BedrockAgentConfig, explain, mark_citations
 from tests.conftest import card_of
 from tests.fakes.bedrock import Failure
 from tests.fakes.bedrock_agent import MODEL, FakeBedrockAgent, citation, function_control, reference

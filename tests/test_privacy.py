@@ -189,3 +189,36 @@ async def test_no_secret_or_user_content_in_any_log_line_bedrock_agent_backend(s
     await bot.settle()
     assert "(reference " in bot.connector.messages()[-1].body["text"]
     await _check(bot, caplog, capsys, token)
+
+
+QUOTED_FRAGMENT = "merger plan with Northwind"
+QUESTION_WITH_FRAGMENT = f"Please summarise the secret {QUOTED_FRAGMENT} for next quarter"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        f"Value '{QUOTED_FRAGMENT}' at 'messages.1.member.content' failed to satisfy constraint",
+        f'Malformed input request: "{QUOTED_FRAGMENT} for next',  # an unclosed quote runs to the end
+        f"The input text: {QUOTED_FRAGMENT} violates the content policy",
+    ],
+)
+async def test_an_aws_error_quoting_the_question_does_not_put_it_in_the_logs(
+    start_bot,
+    bedrock,  # noqa: F811 - the fixture
+    caplog,
+    capsys,
+    message,
+):
+    """Issue 19 item 17: AWS echoes parts of the request in its messages; the logs get the code and a scrubbed,
+    truncated message (services/errors.py describe_error), in the warning, the failure's detail and traceback."""
+    bot = await start_bot(backend="bedrock", bedrock_model_id=MODEL, bedrock_region="eu-west-1",
+                          bedrock_max_attempts=1)  # fmt: skip
+    bedrock.failures = [Failure(400, "ValidationException", message)]
+    await bot.post(bot.channel(user_name=USER_NAME).message(QUESTION_WITH_FRAGMENT))
+    await bot.settle()
+    assert "(reference " in bot.connector.messages()[-1].body["text"]
+    out = capsys.readouterr()
+    text = "\n".join([caplog.text, out.out, out.err])
+    assert "ValidationException" in text  # the code is logged...
+    assert "Northwind" not in text  # ...but not what the user wrote

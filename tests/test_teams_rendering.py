@@ -97,7 +97,7 @@ async def test_only_generative_backends_get_the_ai_label(start_bot):
     generated = await answer_in(start_bot, "personal", ScriptedBackend("Written by a model [1].", CITATIONS))
     assert message_entity(generated)["additionalType"] == ["AIGeneratedContent"]
     retrieval = ScriptedBackend("Retrieved text [1].", CITATIONS)
-    retrieval.name = "local"
+    retrieval.generated = False  # what the local backend says of its answers
     retrieved = await answer_in(start_bot, "personal", retrieval)
     assert "additionalType" not in message_entity(retrieved) and message_entity(retrieved)["citation"]
     in_card = await answer_in(start_bot, "groupChat", retrieval)
@@ -114,7 +114,8 @@ def test_plain_text_and_abstract():
     cut = abstract("Set DOWNLOAD_ALLOWED_HOSTS to the hosts (e.g. contoso.sharepoint.com) that files come from.", 60)
     assert cut.endswith("…")  # "e.g." inside parentheses is not a sentence end: the cut says it is a cut
     assert abstract("A note (see below. It matters) ends here. Then more words follow on.", 50) == (
-        "A note (see below. It matters) ends here.")
+        "A note (see below. It matters) ends here."
+    )
 
 
 async def test_placeholders_in_card_snippets_stay_visible(start_bot):

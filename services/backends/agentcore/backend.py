@@ -42,6 +42,7 @@ from services.backends.agentcore.replies import SseLines, read_value
 from services.backends.base import (
     AnswerEvent,
     BackendError,
+    Capabilities,
     FinalAnswer,
     Question,
     SignInRequired,
@@ -49,6 +50,7 @@ from services.backends.base import (
     TokenUsage,
     report_unfinished_usage,
 )
+from services.errors import aws_error_code, aws_error_message, describe_error
 from services.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -82,11 +84,6 @@ REASONS = {
     "internalserverexception": "other",
 }  # fmt: skip
 HTTP_REASONS = {400: "invalid", 403: "denied_user", 404: "missing", 413: "too_big", 424: "agent_failed", 429: "busy"}
-
-
-def aws_error_code(error: BaseException) -> str:
-    """Return the lower-case AWS error code of a botocore ClientError, or ''."""
-    return error.response.get("Error", {}).get("Code", "").lower() if isinstance(error, ClientError) else ""
 
 
 @dataclass(frozen=True)
@@ -131,8 +128,7 @@ def session_id_for(runtime_arn: str, conversation_key: str) -> str:
 
 def explain(error: BaseException, config: AgentCoreConfig) -> BackendError:
     """Return the BackendError whose sentence says what went wrong (never the exception text)."""
-    code = aws_error_code(error)
-    message = error.response.get("Error", {}).get("Message", "").lower() if isinstance(error, ClientError) else ""
+    code, message = aws_error_code(error), aws_error_message(error).lower()
     if isinstance(error, NoCredentialsError):
         reason = "credentials"
     elif isinstance(error, ReadTimeoutError | ConnectTimeoutError | EndpointConnectionError | TimeoutError):
@@ -141,7 +137,7 @@ def explain(error: BaseException, config: AgentCoreConfig) -> BackendError:
         reason = "too_big" if "payload" in message and ("size" in message or "large" in message) else "invalid"
     else:
         reason = REASONS.get(code, "other")
-    return BackendError(SENTENCES[reason].format(arn=config.runtime_arn), detail=f"{type(error).__name__}: {error}")
+    return BackendError(SENTENCES[reason].format(arn=config.runtime_arn), detail=describe_error(error))
 
 
 class HttpRefusal(Exception):
@@ -166,13 +162,20 @@ def _explain_http(refusal: HttpRefusal, config: AgentCoreConfig) -> BackendError
 class AgentCoreBackend:
     """Answers with an agent on Amazon Bedrock AgentCore Runtime (InvokeAgentRuntime)."""
 
-    name = "agentcore"
     status_text = "Asking the agent…"
 
-    def __init__(self, config: AgentCoreConfig, client: Any = None) -> None:
+    def __init__(self, config: AgentCoreConfig, client: Any = None, name: str = "agentcore") -> None:
         self.config = config
+        self.name = name
         self.model_id = config.runtime_arn  # usage and prices are per runtime (the agent's model is not reported)
         self.max_input_chars = config.max_input_chars
+        self.capabilities = Capabilities(
+            label="the agent",
+            streams_text=True,
+            citations=False,
+            acts_as_user=config.auth == "oauth",
+            model_id=self.model_id,
+        )
         boto_config = Config(
             region_name=config.region or None,
             retries={"mode": "standard", "total_max_attempts": config.max_attempts},
@@ -187,11 +190,6 @@ class AgentCoreBackend:
                 "Invalid setting AGENTCORE_REGION: no AWS region is configured (set it or use a full runtime ARN)"
             ) from None
         self._http: aiohttp.ClientSession | None = None
-
-    @property
-    def acts_as_user(self) -> bool:
-        """True when the agent is called with the signed-in user's own token."""
-        return self.config.auth == "oauth"
 
     def payload_of(self, question: Question) -> bytes:
         """Return the JSON payload sent to the agent (docs/agentcore.md): `prompt`, plus who asks."""
@@ -213,7 +211,7 @@ class AgentCoreBackend:
             self.config.runtime_arn, question.conversation_key
         )
         payload = self.payload_of(question)
-        token = await self._user_token(question) if self.acts_as_user else ""
+        token = await self._user_token(question) if self.capabilities.acts_as_user else ""
         parts: list[str] = []
         size = 0
         usage = TokenUsage()
@@ -237,13 +235,13 @@ class AgentCoreBackend:
                 report_unfinished_usage(usage, self.model_id)
             raise
         except (ClientError, BotoCoreError, TimeoutError) as error:
-            log.warning("agentcore call failed: %s", type(error).__name__)
-            raise explain(error, self.config) from error
+            log.warning("agentcore call failed: %s", describe_error(error))
+            raise explain(error, self.config) from None
         except HttpRefusal as refusal:
             log.warning("agentcore call refused: %s", refusal)
-            raise _explain_http(refusal, self.config) from refusal
+            raise _explain_http(refusal, self.config) from None
         except aiohttp.ClientError as error:
-            raise BackendError(SENTENCES["timeout"], detail=type(error).__name__) from error
+            raise BackendError(SENTENCES["timeout"], detail=describe_error(error)) from None
         if failed and not parts:
             raise BackendError(SENTENCES["agent_failed"], detail="the agent reported an error")
         text = "".join(parts).strip()

@@ -37,6 +37,7 @@ from botocore.exceptions import (
 from services.backends.base import (
     AnswerEvent,
     BackendError,
+    Capabilities,
     Citation,
     CitationsFound,
     FinalAnswer,
@@ -47,6 +48,7 @@ from services.backends.base import (
 )
 from services.backends.bedrock import _source as source_of  # a retrieved reference has a retrieval result's shape
 from services.backends.bedrock_agent.review import pending_of, results_of
+from services.errors import aws_error_code, describe_error
 from services.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -79,11 +81,6 @@ BLOCKED_ANSWER = "The agent's guardrail stopped this answer."
 ACTION_TEXT = "The agent wants to run an action for you: review it below."
 TRACE_STEPS = ("preProcessingTrace", "orchestrationTrace", "postProcessingTrace", "routingClassifierTrace",
                "customOrchestrationTrace")  # fmt: skip
-
-
-def aws_error_code(error: BaseException) -> str:
-    """Return the lower-case AWS error code of a botocore ClientError (also an error event mid-stream), or ''."""
-    return error.response.get("Error", {}).get("Code", "").lower() if isinstance(error, ClientError) else ""
 
 
 @dataclass(frozen=True)
@@ -127,7 +124,7 @@ def explain(error: BaseException, config: BedrockAgentConfig) -> BackendError:
     sentence = SENTENCES[reason].format(
         agent=config.agent_id, alias=config.alias_id, region=config.region or "the configured region"
     )
-    return BackendError(sentence, detail=f"{type(error).__name__}: {error}")
+    return BackendError(sentence, detail=describe_error(error))
 
 
 @dataclass
@@ -181,13 +178,16 @@ def mark_citations(text: str, citations: list[tuple[str, list[int]]]) -> str:
 class BedrockAgentBackend:
     """Answers with an Amazon Bedrock agent (InvokeAgent on BEDROCK_AGENT_ID / BEDROCK_AGENT_ALIAS_ID)."""
 
-    name = "bedrock-agent"
     status_text = "Asking the agent…"
 
-    def __init__(self, config: BedrockAgentConfig, client: Any = None) -> None:
+    def __init__(self, config: BedrockAgentConfig, client: Any = None, name: str = "bedrock-agent") -> None:
         self.config = config
+        self.name = name
         self.model_id = f"bedrock-agent/{config.agent_id}"  # priced per agent until a trace names its model
         self.max_input_chars = config.max_input_chars
+        self.capabilities = Capabilities(
+            label="the agent", streams_text=True, citations=True, reviews_actions=True, model_id=self.model_id
+        )
         boto_config = Config(
             region_name=config.region or None,
             retries={"mode": "standard", "total_max_attempts": config.max_attempts},
@@ -251,8 +251,8 @@ class BedrockAgentBackend:
                 report_unfinished_usage(reading.usage, reading.model_id or self.model_id)
             raise
         except (ClientError, BotoCoreError) as error:
-            log.warning("bedrock agent %s failed: %s", self.config.agent_id, type(error).__name__)
-            raise explain(error, self.config) from error
+            log.warning("bedrock agent %s failed: %s", self.config.agent_id, describe_error(error))
+            raise explain(error, self.config) from None
         text = "".join(parts).strip()
         state: dict[str, Any] = {"session_id": session_id}
         pending = None

@@ -1,9 +1,10 @@
 """Return of control: what the agent asks to run becomes an action the user reviews, and the user's confirmed
 values become the results the agent gets back.
 
-The review is the one the gateway already shows for Amazon Q Business plugin actions (an Adaptive Card with the
-fields, editable where allowed, Confirm and Cancel; only the asker may press; a second press does nothing). So
-`pending_of` returns that review's shape: `{"kind": "action_review", "id", "plugin_id", "plugin_type",
+The review card is the one the gateway shows for Amazon Q Business plugin actions (an Adaptive Card with the
+fields, editable where allowed, Confirm and Cancel; only the asker may press; a second press does nothing), shown
+by this backend's Teams extras (handlers/bedrock_agent.py). So `pending_of` returns that review's shape:
+`{"kind": KIND, "id", "plugin_id", "plugin_type",
 "separator", "fields": {name: {"label", "type", "required", "choices", "value", "order", "description"}}}`.
 
 What goes back (`results_of`), per invocation input of the agent:
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+KIND = "agent_action_review"  # FinalAnswer.pending["kind"]: shown by handlers/bedrock_agent.py
 MAX_FIELDS = 40
 TYPES = {"string": "STRING", "number": "NUMBER", "integer": "NUMBER", "boolean": "BOOLEAN", "array": "ARRAY"}
 CONFIRMING = {"USER_CONFIRMATION", "USER_CONFIRMATION_AND_RESULT"}
@@ -72,7 +74,7 @@ def pending_of(control: dict[str, Any]) -> dict[str, Any]:
             }  # fmt: skip
     invocation = str(control.get("invocationId", ""))
     return {
-        "kind": "action_review", "id": invocation, "plugin_id": invocation, "separator": ".",
+        "kind": KIND, "id": invocation, "plugin_id": invocation, "separator": ".",
         "plugin_type": " and ".join(titles) or "the action", "fields": fields,
     }  # fmt: skip
 
