@@ -206,3 +206,16 @@ def test_a_missing_or_malformed_agent_id_is_one_line(monkeypatch, env):
         SettingsError, match=r"^Invalid setting BEDROCK_AGENT_ID: required when BACKEND is bedrock-agent"
     ):
         load_settings(_env_file=None)
+
+
+async def test_a_confirmation_after_the_conversation_moved_on_is_refused(start_agent_bot, agent):
+    agent.return_control = function_control("inv-2", "book_leave", {"days": ("integer", "1")})
+    bot = await start_agent_bot()
+    channel = bot.channel()
+    await ask(bot, channel, "book a day off")
+    confirm = card_of(bot.connector.messages()[-1])["actions"][0]
+    await ask(bot, channel, "new")  # forgets the conversation, and the action the agent waited for
+    await bot.post(channel.execute(confirm["verb"], confirm["data"]))
+    await bot.settle()
+    assert "no longer waits for this action" in bot.connector.messages()[-1].body["text"]
+    assert len(agent.requests) == 1  # nothing sent to the agent

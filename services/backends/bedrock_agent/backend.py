@@ -78,6 +78,7 @@ REASONS = {
 }  # fmt: skip
 BLOCKED_QUESTION = "The agent's guardrail blocked this question. Please ask differently."
 BLOCKED_ANSWER = "The agent's guardrail stopped this answer."
+ACTION_GONE = "The agent no longer waits for this action: the conversation has moved on. Ask again if needed."
 ACTION_TEXT = "The agent wants to run an action for you: review it below."
 TRACE_STEPS = ("preProcessingTrace", "orchestrationTrace", "postProcessingTrace", "routingClassifierTrace",
                "customOrchestrationTrace")  # fmt: skip
@@ -212,7 +213,9 @@ class BedrockAgentBackend:
             "streamingConfigurations": {"streamFinalResponse": True},
         }
         waiting = question.state.get("return_control")
-        if question.action is not None and waiting:
+        if question.action is not None and not waiting:  # the session moved on (a newer question, `new`)
+            raise BackendError(ACTION_GONE)
+        if question.action is not None:
             invocation_id, results = results_of(waiting, question.action)
             request["sessionState"] = {"invocationId": invocation_id, "returnControlInvocationResults": results}
         else:
