@@ -266,3 +266,34 @@ def test_bad_settings_are_one_line_naming_the_variable(monkeypatch, env, line_st
     with pytest.raises(SettingsError) as raised:
         load_settings(_env_file=None)
     assert str(raised.value).startswith(line_start) and "\n" not in str(raised.value)
+
+
+async def test_oauth_agent_throttled_once_is_retried(start_agentcore_bot, agentcore, token_service):
+    agentcore.bearer = "entra-alice"
+    agentcore.failures = [Failure(429, "ThrottlingException")]
+    token_service.tokens["29:alice"] = "entra-alice"
+    bot = await start_agentcore_bot(
+        agentcore_auth="oauth", agentcore_oauth_connection="entra", bot_token_service_url=token_service.url
+    )
+    channel = bot.channel("personal", user_id="29:alice", user_name="Alice", aad_object_id="alice-oid")
+    await bot.post(channel.message("hello"))
+    await bot.settle()
+    assert len(agentcore.requests) == 2 and bot.connector.messages()[-1].body["text"] == "Hello from the agent."
+
+
+def test_answers_split_anywhere_are_read_the_same_and_bounded():
+    from services.backends.agentcore.replies import MAX_EVENT_CHARS, BodyReader
+
+    stream = b'data: "Hel"\n\ndata: {"data": "lo"}\r\n\r\n: a comment\ndata: "!"'  # the last event has no end
+    for size in (1, 3, 7, len(stream)):
+        reader = BodyReader(streamed=True)
+        pieces = [p for i in range(0, len(stream), size) for p in reader.feed(stream[i : i + size])]
+        assert "".join(p.text for p in pieces + reader.finish()) == "Hello!"
+    whole = BodyReader(streamed=False)
+    body = json.dumps({"result": "x" * 100}).encode()
+    assert not whole.feed(body[:10]) and not whole.feed(body[10:])
+    assert whole.finish()[0].text == "x" * 100
+    huge = BodyReader(streamed=True)
+    huge.feed(b"data: " + b"y" * (8 * MAX_EVENT_CHARS))  # one line that never ends
+    (piece,) = huge.finish()
+    assert len(piece.text) <= MAX_EVENT_CHARS

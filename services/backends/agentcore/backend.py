@@ -19,8 +19,9 @@ import hashlib
 import json
 import logging
 import threading
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -38,7 +39,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from services.backends.agentcore.replies import SseLines, read_value
+from services.backends.agentcore.replies import BodyReader
 from services.backends.base import (
     AnswerEvent,
     BackendError,
@@ -83,6 +84,7 @@ REASONS = {
     "runtimeclienterror": "agent_failed", "accessdeniedexception": "denied", "resourcenotfoundexception": "missing",
     "internalserverexception": "other",
 }  # fmt: skip
+RETRY_STATUSES = {429, 500, 502, 503, 504}
 HTTP_REASONS = {400: "invalid", 403: "denied_user", 404: "missing", 413: "too_big", 424: "agent_failed", 429: "busy"}
 
 
@@ -216,7 +218,7 @@ class AgentCoreBackend:
         size = 0
         usage = TokenUsage()
         failed = False
-        source = self._https(payload, session_id, token) if token else self._sigv4(question, payload, session_id)
+        source = self._with_retries(payload, session_id, token) if token else self._sigv4(question, payload, session_id)
         try:
             async with contextlib.aclosing(source) as lines:
                 async for piece in lines:
@@ -295,7 +297,15 @@ class AgentCoreBackend:
                 body = response["response"]
                 holder["body"] = body
                 streamed = "text/event-stream" in (response.get("contentType") or "")
-                _read_body(lambda: _read_some(body), streamed, stop, lambda piece: put("piece", piece))
+                reader = BodyReader(streamed)
+                while not stop.is_set():
+                    chunk = _read_some(body)
+                    if not chunk:
+                        break
+                    for piece in reader.feed(chunk):
+                        put("piece", piece)
+                for piece in reader.finish():
+                    put("piece", piece)
                 put("end", None)
             except Exception as error:  # noqa: BLE001 - handed to the event loop, which raises it
                 if not stop.is_set():
@@ -316,6 +326,27 @@ class AgentCoreBackend:
             if body is not None:  # closing can block inside a socket read: never on the event loop
                 threading.Thread(target=_close_quietly, args=(body,), name="agentcore-close", daemon=True).start()
 
+    async def _with_retries(self, payload: bytes, session_id: str, token: str) -> AsyncIterator[Any]:
+        """Yield the pieces of `_https`, calling again (with backoff, within AGENTCORE_MAX_ATTEMPTS and the time
+        budget) when the agent is throttled or unavailable before it said anything: what botocore's retries do
+        for the SigV4 calls."""
+        deadline = time.monotonic() + self.config.timeout_seconds
+        for attempt in range(1, self.config.max_attempts + 1):
+            said = False
+            try:
+                async with contextlib.aclosing(self._https(payload, session_id, token)) as pieces:
+                    async for piece in pieces:
+                        said = True
+                        yield piece
+                return
+            except HttpRefusal as refusal:
+                wait = min(8.0, 0.5 * 2**attempt)
+                retry = refusal.status in RETRY_STATUSES and attempt < self.config.max_attempts and not said
+                if not retry or time.monotonic() + wait >= deadline:
+                    raise
+                log.info("agentcore answered %s; retrying in %.1f s", refusal.status, wait)
+                await asyncio.sleep(wait)
+
     async def _https(self, payload: bytes, session_id: str, token: str) -> AsyncIterator[Any]:
         """Yield the pieces of the agent's answer, called over HTTPS with the user's bearer token."""
         if self._http is None or self._http.closed:
@@ -334,19 +365,12 @@ class AgentCoreBackend:
         ) as response:
             if response.status >= 400:
                 raise HttpRefusal(response.status, response.headers.get("x-amzn-ErrorType", "").split(":")[0])
-            streamed = "text/event-stream" in response.headers.get("Content-Type", "")
-            if not streamed:
-                yield read_value((await response.content.read(MAX_ANSWER_CHARS * 4)).decode(errors="replace"),
-                                 streamed=False)  # fmt: skip
-                return
-            events = SseLines()
-            async for raw in response.content:
-                data = events.feed(raw.decode(errors="replace").rstrip("\n"))
-                if data is not None:
-                    yield read_value(data, streamed=True)
-            data = events.flush()
-            if data is not None:
-                yield read_value(data, streamed=True)
+            reader = BodyReader("text/event-stream" in response.headers.get("Content-Type", ""))
+            async for chunk in response.content.iter_any():
+                for piece in reader.feed(chunk):
+                    yield piece
+            for piece in reader.finish():
+                yield piece
 
     async def close(self) -> None:
         """Close the HTTPS session (OAuth mode)."""
@@ -361,40 +385,6 @@ def _read_some(body: Any) -> bytes:
     if raw is not None and hasattr(raw, "read1"):
         return raw.read1(READ_SIZE)
     return body.read(1024)
-
-
-def _read_body(read: Callable[[], bytes], streamed: bool, stop: threading.Event, put: Callable[[Any], None]) -> None:
-    """Read a whole answer with `read` until it returns b'' (or `stop` is set), handing each piece to `put`."""
-    if not streamed:
-        chunks, size = [], 0
-        while size < MAX_ANSWER_CHARS * 4 and not stop.is_set():
-            chunk = read()
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        put(read_value(b"".join(chunks).decode(errors="replace"), streamed=False))
-        return
-    events = SseLines()
-    pending = b""
-    while not stop.is_set():
-        chunk = read()
-        if not chunk:
-            break
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            data = events.feed(line.decode(errors="replace"))
-            if data is not None:
-                put(read_value(data, streamed=True))
-        pending = pending[-4 * 1024 * 1024 :]  # a line without end is cut, never held whole
-    for line in pending.split(b"\n") if pending else []:
-        data = events.feed(line.decode(errors="replace"))
-        if data is not None:
-            put(read_value(data, streamed=True))
-    data = events.flush()
-    if data is not None:
-        put(read_value(data, streamed=True))
 
 
 def _as_botocore(error: Exception) -> Exception:

@@ -128,3 +128,47 @@ class SseLines:
             return None
         data, self._data, self._size = "\n".join(self._data), [], 0
         return data
+
+
+MAX_BODY_BYTES = 4 * MAX_EVENT_CHARS  # a whole (not streamed) answer read past this is cut
+MAX_LINE_BYTES = 4 * MAX_EVENT_CHARS  # a line without an end is cut, never held whole
+
+
+@dataclass
+class BodyReader:
+    """Read an agent's answer from bytes as they arrive: `streamed` (SSE) answers piece by piece, others whole
+    at the end. Bounded: a line or a whole body past its limit is cut."""
+
+    streamed: bool
+    _events: SseLines = field(default_factory=SseLines)
+    _pending: bytes = b""
+    _chunks: list[bytes] = field(default_factory=list)
+    _size: int = 0
+
+    def feed(self, chunk: bytes) -> list[Piece]:
+        """Take the next bytes; return the pieces of the events they complete (none for a whole answer)."""
+        if not self.streamed:
+            if self._size < MAX_BODY_BYTES:
+                self._chunks.append(chunk[: MAX_BODY_BYTES - self._size])
+                self._size += len(chunk)
+            return []
+        self._pending += chunk
+        *lines, self._pending = self._pending.split(b"\n")
+        self._pending = self._pending[:MAX_LINE_BYTES]  # the start of an overlong line is kept, the rest dropped
+        return self._lines(lines)
+
+    def finish(self) -> list[Piece]:
+        """Return the pieces left when the answer has ended (the whole answer, or an unterminated last event)."""
+        if not self.streamed:
+            return [read_value(b"".join(self._chunks).decode(errors="replace"), streamed=False)]
+        pieces = self._lines([self._pending] if self._pending else [])
+        data = self._events.flush()
+        return pieces + ([read_value(data, streamed=True)] if data is not None else [])
+
+    def _lines(self, lines: list[bytes]) -> list[Piece]:
+        pieces = []
+        for line in lines:
+            data = self._events.feed(line.decode(errors="replace"))
+            if data is not None:
+                pieces.append(read_value(data, streamed=True))
+        return pieces
