@@ -13,6 +13,7 @@ from handlers.extras import Extras, IdentityFor, ShowPending, show_pending
 from handlers.models import ChannelUnavailable, Replier, StreamStopped, Turn
 from handlers.report import TurnReport, close_report, current_report, open_report
 from handlers.router import Router
+from handlers.routing import Picker, register_routing
 from handlers.signin import forward_feedback, label_of, register_sign_in, remember_question
 from handlers.usage import metered, register_usage
 from services.backends import (
@@ -26,6 +27,7 @@ from services.backends import (
     TextDelta,
 )
 from services.backends.base import capabilities_of
+from services.routing import RouteTable, single
 from services.store import Feedback, Store, get_conversation, update_conversation
 from services.usage import UsageService
 
@@ -63,6 +65,7 @@ def build_router(
     identity_for: IdentityFor | None = None,
     attachments_for: AttachmentsFor | None = None,
     extras: Sequence[ExtrasHook] = (),
+    routes: RouteTable | None = None,
 ) -> Router:
     """Return the Router with every command, card action and the default chat handler wired to the backend(s)
     and `store`.
@@ -71,20 +74,17 @@ def build_router(
     answers are metered and budgeted and admins get the `usage` command; `identity_for` gives backends that act
     as the user who asks; `attachments_for(turn, rules, label)` downloads the files of a turn for backends that
     read them (Capabilities.attachments). `extras` are the backend types' Teams extras hooks, each with the
-    names of its backends (services/backends/registry.py, BackendType.teams_extras)."""
+    names of its backends (services/backends/registry.py, BackendType.teams_extras). `routes` picks the backend
+    of each turn among several (services/routing.py; default: the first backend answers everything)."""
     router = Router()
     named: dict[str, Backend] = dict(backend) if isinstance(backend, Mapping) else {backend.name: backend}
-    default = next(iter(named.values()))
+    routes = routes or single(next(iter(named)))
+    picker = Picker(named, routes, store)
     pending_shows: dict[str, ShowPending] = {}
     intro = (
         f"I am the company AI gateway. Ask me anything in plain words and I answer from the "
-        f"**{default.name}** backend, with numbered sources."
+        f"**{routes.title(routes.default)}** backend, with numbered sources."
     )
-
-    def pick(turn: Turn, name: str = "") -> Backend:
-        """Return the backend that answers this turn: the one named (a follow-up such as a confirmed action goes
-        back to the backend that asked for it), else the default."""
-        return named.get(name) or default
 
     @router.command("help", "show this list", "?", "commands")
     async def help_(turn: Turn, replier: Replier, rest: str) -> None:
@@ -100,13 +100,18 @@ def build_router(
         turn: Turn, replier: Replier, text: str, *, action: dict[str, Any] | None = None, backend: str = ""
     ) -> None:
         """Ask the backend (or run a confirmed backend `action`), show the answer and save the conversation."""
-        chosen = pick(turn, backend)
+        chosen = await picker.pick(turn, backend)
         capabilities = capabilities_of(chosen)
-        text, note = trim_question(text.strip(), chosen.max_input_chars)
         rules = capabilities.attachments
         reads_files = attachments_for is not None and rules is not None and bool(turn.files)
+        if not text.strip() and action is None:
+            if not reads_files:
+                await replier.send_text(EMPTY_MESSAGE)
+                return
+            text = "Summarise the attached files."
+        text, note = trim_question(text.strip(), chosen.max_input_chars)
         files, skipped = await attachments_for(turn, rules, label_of(chosen)) if reads_files else ([], [])
-        note = "\n\n".join(n for n in (note, *skipped) if n)
+        note = "\n\n".join(n for n in (note, *skipped, picker.attribution(chosen)) if n)
         saved = await get_conversation(store, turn.conversation.key)
         state = saved.get("backend_state", {}) if saved.get("backend") == chosen.name else {}
         question = Question(
@@ -135,11 +140,7 @@ def build_router(
 
     @router.default
     async def chat(turn: Turn, replier: Replier, text: str) -> None:
-        reads_files = attachments_for is not None and capabilities_of(pick(turn)).attachments is not None
-        if not text.strip() and not (reads_files and turn.files):
-            await replier.send_text(EMPTY_MESSAGE)
-            return
-        await ask(turn, replier, text or "Summarise the attached files.")
+        await ask(turn, replier, text)
 
     @router.action("feedback")
     async def feedback(turn: Turn, replier: Replier) -> None:
@@ -166,6 +167,7 @@ def build_router(
         await forward_feedback(named, store, turn, replier, identity, ids, reaction, str(ids.get("comment", "")))
 
     register_sign_in(router, store, named, identity_for or (lambda turn: None), ask)
+    register_routing(router, picker)
     for hook, names in extras:
         hook(Extras(router, store, {n: named[n] for n in names if n in named}, identity_for or (lambda turn: None),
                     ask, pending_shows))  # fmt: skip

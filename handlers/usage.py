@@ -208,7 +208,8 @@ def usage_card(report: UsageReport, chart_png: bytes) -> dict[str, Any]:
     if chart_png:
         uri = "data:image/png;base64," + base64.b64encode(chart_png).decode()
         body.append({"type": "Image", "url": uri, "altText": "Tokens per day", "size": "Stretch"})
-    for title, rows in (("Users", report.by_user), ("Teams", report.by_team), ("Models", report.by_model)):
+    for title, rows in (("Users", report.by_user), ("Teams", report.by_team), ("Models", report.by_model),
+                        ("Backends", report.by_backend)):  # fmt: skip
         if rows:
             body.append(text(f"{title} (top {min(TOP, len(rows))} of {len(rows)})", weight="Bolder", spacing="Medium"))
             body.append(facts([(key, _line(tally)) for key, tally in rows[:TOP]]))

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     auth_require_exp: bool = True
 
     backend: str = "local"  # a backend type (services/backends/registry.py), checked with its own settings
+    routes_file: Path | None = None  # several named backends and their route table (docs/routing.md)
+    routes_s3_uri: str = ""  # the same, as an S3 object read at start-up: s3://<bucket>/<key>
     knowledge_dir: Path = REPO_ROOT / "docs"
     state_db: Path = Path("state/gateway.db")
     allowed_tenants: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -199,7 +201,8 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
-    @field_validator("bot_openid_metadata_url", "data_dir", "usage_prices_file", "audit_dir", mode="before")
+    @field_validator("bot_openid_metadata_url", "data_dir", "usage_prices_file", "audit_dir", "routes_file",
+                     mode="before")  # fmt: skip
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

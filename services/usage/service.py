@@ -138,7 +138,7 @@ class UsageService:
             )  # fmt: skip
             day = datetime.now(UTC).strftime("%Y-%m-%d")
             keys: dict[Any, str] = {"user": admission.user_id or "unknown", "team": admission.team,
-                                    "model": turn.model_id or turn.backend}  # fmt: skip
+                                    "model": turn.model_id or turn.backend, "backend": turn.backend}  # fmt: skip
             await self.store.add(day, keys, tally)
             for balance in await self.store.settle(admission.holds, usage.total_tokens, cost_micro):
                 if budgets.near_limit(balance) and await self.store.mark_noted(balance.hold):
