@@ -191,7 +191,6 @@ class AgentCoreBackend:
             raise SettingsError(
                 "Invalid setting AGENTCORE_REGION: no AWS region is configured (set it or use a full runtime ARN)"
             ) from None
-        self._http: aiohttp.ClientSession | None = None
 
     def payload_of(self, question: Question) -> bytes:
         """Return the JSON payload sent to the agent (docs/agentcore.md): `prompt`, plus who asks."""
@@ -349,9 +348,6 @@ class AgentCoreBackend:
 
     async def _https(self, payload: bytes, session_id: str, token: str) -> AsyncIterator[Any]:
         """Yield the pieces of the agent's answer, called over HTTPS with the user's bearer token."""
-        if self._http is None or self._http.closed:
-            timeout = aiohttp.ClientTimeout(total=self.config.timeout_seconds, connect=5)
-            self._http = aiohttp.ClientSession(timeout=timeout)
         endpoint = self.client.meta.endpoint_url.rstrip("/")  # honours AWS_ENDPOINT_URL_BEDROCK_AGENTCORE
         url = f"{endpoint}/runtimes/{quote(self.config.runtime_arn, safe='')}/invocations"
         headers = {
@@ -360,9 +356,13 @@ class AgentCoreBackend:
             "Accept": "text/event-stream, application/json",
             "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": session_id,
         }
-        async with self._http.post(
-            url, params={"qualifier": self.config.qualifier}, data=payload, headers=headers
-        ) as response:
+        # A session per answer: the gateway has no hook to close a backend's session at shutdown, and one more TLS
+        # handshake is small beside an agent's answer.
+        timeout = aiohttp.ClientTimeout(total=self.config.timeout_seconds, connect=5)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as http,
+            http.post(url, params={"qualifier": self.config.qualifier}, data=payload, headers=headers) as response,
+        ):
             if response.status >= 400:
                 raise HttpRefusal(response.status, response.headers.get("x-amzn-ErrorType", "").split(":")[0])
             reader = BodyReader("text/event-stream" in response.headers.get("Content-Type", ""))
@@ -371,11 +371,6 @@ class AgentCoreBackend:
                     yield piece
             for piece in reader.finish():
                 yield piece
-
-    async def close(self) -> None:
-        """Close the HTTPS session (OAuth mode)."""
-        if self._http is not None:
-            await self._http.close()
 
 
 def _read_some(body: Any) -> bytes:
