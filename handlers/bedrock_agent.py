@@ -63,6 +63,8 @@ def register(extras: Extras) -> None:
         if execution is None:
             await replier.send_text(problem)
             return
+        # What the agent waits for and its session go with the action (kept here, never taken from the card).
+        execution |= {"return_control": pending.get("return_control"), "session_id": pending.get("session_id", "")}
         await store.delete_value(key(turn, pending["id"]))  # forgotten before it runs: a second press does nothing
         await ask(turn, replier, "", action=execution, backend=str(pending.get("backend", "")))
 

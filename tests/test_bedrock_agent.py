@@ -208,14 +208,27 @@ def test_a_missing_or_malformed_agent_id_is_one_line(monkeypatch, env):
         load_settings(_env_file=None)
 
 
-async def test_a_confirmation_after_the_conversation_moved_on_is_refused(start_agent_bot, agent):
+async def test_a_confirmation_after_new_goes_back_to_the_session_that_asked(start_agent_bot, agent):
     agent.return_control = function_control("inv-2", "book_leave", {"days": ("integer", "1")})
     bot = await start_agent_bot()
     channel = bot.channel()
     await ask(bot, channel, "book a day off")
     confirm = card_of(bot.connector.messages()[-1])["actions"][0]
-    await ask(bot, channel, "new")  # forgets the conversation, and the action the agent waited for
+    await ask(bot, channel, "new")  # forgets the conversation (and the action the agent waits for) here
     await bot.post(channel.execute(confirm["verb"], confirm["data"]))
     await bot.settle()
-    assert "no longer waits for this action" in bot.connector.messages()[-1].body["text"]
-    assert len(agent.requests) == 1  # nothing sent to the agent
+    asked, answered = agent.requests
+    assert answered["session"] == asked["session"] and answered["sessionState"]["invocationId"] == "inv-2"
+    assert "leave is booked" in bot.connector.messages()[-1].body.get("text", "")
+
+
+async def test_an_action_with_nothing_waiting_is_one_sentence_and_sends_nothing(agent):
+    from services.backends import BackendError, Question
+    from services.backends.bedrock_agent.backend import BedrockAgentBackend
+
+    backend = BedrockAgentBackend(BedrockAgentConfig(agent_id=AGENT, alias_id=ALIAS, region="eu-west-1"))
+    question = Question(text="", conversation_key="c", action={"pluginId": "inv-0", "payload": {}})
+    with pytest.raises(BackendError, match="no longer waits for this action"):
+        async for _ in backend.answer(question):
+            pass
+    assert agent.requests == []

@@ -78,7 +78,7 @@ REASONS = {
 }  # fmt: skip
 BLOCKED_QUESTION = "The agent's guardrail blocked this question. Please ask differently."
 BLOCKED_ANSWER = "The agent's guardrail stopped this answer."
-ACTION_GONE = "The agent no longer waits for this action: the conversation has moved on. Ask again if needed."
+ACTION_GONE = "The agent no longer waits for this action. Ask again if needed."
 ACTION_TEXT = "The agent wants to run an action for you: review it below."
 TRACE_STEPS = ("preProcessingTrace", "orchestrationTrace", "postProcessingTrace", "routingClassifierTrace",
                "customOrchestrationTrace")  # fmt: skip
@@ -212,10 +212,12 @@ class BedrockAgentBackend:
             "enableTrace": True,
             "streamingConfigurations": {"streamFinalResponse": True},
         }
-        waiting = question.state.get("return_control")
-        if question.action is not None and not waiting:  # the session moved on (a newer question, `new`)
-            raise BackendError(ACTION_GONE)
         if question.action is not None:
+            # The confirmed action carries what the agent waits for (kept server-side with the review), so it goes
+            # back to the session that asked even after the conversation moved on (`use`, `new`).
+            waiting = question.action.get("return_control") or question.state.get("return_control")
+            if not waiting:
+                raise BackendError(ACTION_GONE)
             invocation_id, results = results_of(waiting, question.action)
             request["sessionState"] = {"invocationId": invocation_id, "returnControlInvocationResults": results}
         else:
@@ -225,7 +227,12 @@ class BedrockAgentBackend:
     async def answer(self, question: Question) -> AsyncIterator[AnswerEvent]:
         """Yield the final response as the agent streams it, then the FinalAnswer (sources, usage, an action to
         review in `pending`). State: the session id, and the action the agent waits for."""
-        session_id = question.state.get("session_id") or session_id_for(self.config.agent_id, question.conversation_key)
+        asked_in = (question.action or {}).get("session_id")  # a confirmed action goes back to its own session
+        session_id = (
+            asked_in
+            or question.state.get("session_id")
+            or session_id_for(self.config.agent_id, question.conversation_key)
+        )
         request = self.request_of(question, session_id)
         reading = _Reading(TokenUsage())
         parts: list[str] = []
@@ -263,7 +270,7 @@ class BedrockAgentBackend:
             log.info("the agent's guardrail intervened in %s (%s)", question.conversation_key, reading.blocked)
             text = BLOCKED_QUESTION if reading.blocked == "question" else BLOCKED_ANSWER
         elif control is not None:
-            pending = pending_of(control)
+            pending = {**pending_of(control), "return_control": control, "session_id": session_id}
             state["return_control"] = control
             text = text or ACTION_TEXT
         citations = [] if reading.blocked else list(sources.values())
