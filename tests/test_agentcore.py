@@ -109,7 +109,7 @@ async def test_json_answer_of_a_plain_entrypoint_is_shown(start_agentcore_bot, a
         (Failure(429, "ThrottlingException"), "too busy"),
         (Failure(402, "ServiceQuotaExceededException"), "too many conversations"),
         (Failure(424, "RuntimeClientError"), "ran into an error"),
-        (Failure(403, "AccessDeniedException"), "bedrock-agentcore:InvokeAgentRuntime on " + ARN),
+        (Failure(403, "AccessDeniedException"), "InvokeAgentRuntimeForUser on " + ARN),
         (Failure(404, "ResourceNotFoundException"), "AGENTCORE_RUNTIME_ARN"),
         (Failure(400, "ValidationException", "Payload size exceeds the limit"), "100 MB"),
         (Failure(400, "ValidationException", "Invalid qualifier"), "refused the request as invalid"),

@@ -232,3 +232,19 @@ async def test_an_action_with_nothing_waiting_is_one_sentence_and_sends_nothing(
         async for _ in backend.answer(question):
             pass
     assert agent.requests == []
+
+
+async def test_cancel_sends_nothing_and_a_second_press_is_told_the_action_is_gone(start_agent_bot, agent):
+    agent.return_control = function_control("inv-4", "book_leave", {"days": ("integer", "5")})
+    bot = await start_agent_bot()
+    channel = bot.channel()
+    await ask(bot, channel, "book a week off")
+    confirm, cancel = card_of(bot.connector.messages()[-1])["actions"]
+    assert cancel["verb"] == "agent_action_cancel"
+    response = await bot.post(channel.execute(cancel["verb"], cancel["data"]))
+    assert (await response.json())["value"] == "Cancelled."
+    await bot.settle()
+    assert "did not send hr › book_leave back to the agent" in bot.connector.messages()[-1].body["text"]
+    await bot.post(channel.execute(confirm["verb"], confirm["data"]))
+    await bot.settle()
+    assert "no longer waiting" in bot.connector.messages()[-1].body["text"] and len(agent.requests) == 1

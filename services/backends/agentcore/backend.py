@@ -69,7 +69,7 @@ SENTENCES = {
     "agent_failed": "The agent ran into an error while answering. Please try again; if it keeps happening, tell "
     "the agent's owners.",
     "denied": "The gateway may not call this agent: the operator must grant its role "
-    "bedrock-agentcore:InvokeAgentRuntime on {arn}.",
+    "bedrock-agentcore:InvokeAgentRuntime and bedrock-agentcore:InvokeAgentRuntimeForUser on {arn}.",
     "denied_user": "The agent does not accept your sign-in: ask its owners for access.",
     "missing": "The agent {arn} does not exist: the operator must check AGENTCORE_RUNTIME_ARN and AGENTCORE_QUALIFIER.",
     "invalid": "The agent refused the request as invalid: the operator should check AGENTCORE_RUNTIME_ARN, "
@@ -78,7 +78,6 @@ SENTENCES = {
 }
 SIGN_IN = "Please sign in so that the agent can answer with your own permissions."
 SIGN_IN_AGAIN = "Your sign-in has expired. Please sign in again so that the agent can answer."
-RETRYABLE = {"throttlingexception", "retryableconflictexception", "internalserverexception"}
 REASONS = {
     "throttlingexception": "busy", "retryableconflictexception": "busy", "servicequotaexceededexception": "sessions",
     "runtimeclienterror": "agent_failed", "accessdeniedexception": "denied", "resourcenotfoundexception": "missing",
