@@ -94,12 +94,14 @@ class RouteTable:
         self.specs = document.backends
         names = list(document.backends)
         self.choosable = tuple(names if document.choosable == "*" else document.choosable)
-        # (weight, order, ((field, value), ...), backend): the most specific matching rule wins
-        rules = []
+        # Rules grouped by the fields they give: per group, a dict from the values to the first rule's
+        # (weight, order, backend), so a turn costs one lookup per group (at most 31), however many rules.
+        groups: dict[tuple[str, ...], dict[tuple[str, ...], tuple[int, int, str]]] = {}
         for order, route in enumerate(document.routes):
-            fields = tuple((f, getattr(route, f)) for f in _WEIGHTS if getattr(route, f))
-            rules.append((-sum(_WEIGHTS[f] for f, _ in fields), order, fields, route.backend))
-        self._rules = sorted(rules)
+            fields = tuple(f for f in _WEIGHTS if getattr(route, f))
+            values = tuple(getattr(route, f) for f in fields)
+            groups.setdefault(fields, {}).setdefault(values, (-sum(_WEIGHTS[f] for f in fields), order, route.backend))
+        self._groups = sorted(groups.items(), key=lambda item: -sum(_WEIGHTS[f] for f in item[0]))
 
     @property
     def names(self) -> list[str]:
@@ -120,10 +122,12 @@ class RouteTable:
         specific matching rule, else the default."""
         if chosen and chosen in self.choosable and chosen in self.specs:
             return chosen
-        for _, _, fields, backend in self._rules:
-            if all(getattr(where, f) == value for f, value in fields):
-                return backend
-        return self.default
+        best: tuple[int, int, str] | None = None
+        for fields, rules in self._groups:
+            found = rules.get(tuple(getattr(where, f) for f in fields))
+            if found is not None and (best is None or found < best):
+                best = found
+        return best[2] if best is not None else self.default
 
 
 def single(name: str, title: str = "") -> RouteTable:

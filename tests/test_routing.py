@@ -205,3 +205,38 @@ def test_the_usage_card_breaks_cost_down_by_backend():
     assert [key for key, _ in report.by_backend] == ["hr-agent", "docs"]
     card = json.dumps(usage_card(report, b""))
     assert "Backends (top 2 of 2)" in card and "hr-agent" in card and "$1.50" in card
+
+
+def test_the_route_table_is_read_from_s3_on_aws(make_settings, tmp_path, monkeypatch):
+    import boto3
+
+    from tests.aws import aws_environment, moto_server
+
+    with moto_server() as url:
+        for name, value in aws_environment(url).items():
+            monkeypatch.setenv(name, value)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="routes")
+        s3.put_object(Bucket="routes", Key="gateway/routes.toml", Body=_table(tmp_path).encode())
+        table = load_route_table(make_settings(routes_s3_uri="s3://routes/gateway/routes.toml"))
+        assert table.names == ["handbook", "travel"] and table.title("travel") == "Travel desk"
+        with pytest.raises(SettingsError) as refused:
+            load_route_table(make_settings(routes_s3_uri="s3://routes/absent.toml"))
+        assert str(refused.value).startswith("Invalid setting ROUTES_S3_URI: cannot read it (") and "NoSuchKey" in str(
+            refused.value
+        )
+    with pytest.raises(SettingsError, match="must be s3://<bucket>/<key>"):
+        load_route_table(make_settings(routes_s3_uri="routes/gateway.toml"))
+
+
+def test_every_function_that_builds_the_worker_or_the_ingress_may_read_only_the_route_table_object():
+    from tests.cfn import load_template
+
+    template = load_template()
+    route_object = {"Fn::Sub": "arn:${AWS::Partition}:s3:::${RoutesBucket}/${RoutesKey}"}
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["ROUTES_S3_URI"] == {"Fn::If": ["HasRoutes", {"Fn::Sub": "s3://${RoutesBucket}/${RoutesKey}"}, ""]}
+    for function in ("IngressFunction", "ChatWorkerFunction", "AnalyticsWorkerFunction", "DeadLetterFunction"):
+        statements = template["Resources"][function]["Properties"]["Policies"][0]["Statement"]
+        reads = [s["Fn::If"][1] for s in statements if "Fn::If" in s and s["Fn::If"][0] == "HasRoutes"]
+        assert reads == [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": route_object}], function
