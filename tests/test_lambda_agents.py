@@ -87,6 +87,13 @@ def test_the_template_grants_each_agent_only_its_named_runtime_or_alias_and_noth
     alias = guarded["HasBedrockAgent"]
     assert alias["Action"] == "bedrock:InvokeAgent" and "*" not in json.dumps(alias["Resource"])
     assert alias["Resource"]["Fn::Sub"].endswith(":agent-alias/${BedrockAgentId}/${BedrockAgentAliasId}")
+    assert guarded["HasRoutedAgentRuntimes"]["Resource"] == {"Ref": "RoutedAgentRuntimeArns"}  # named backends
+    assert guarded["HasRoutedAgentAliases"] == {
+        "Effect": "Allow", "Action": "bedrock:InvokeAgent", "Resource": {"Ref": "RoutedAgentAliasArns"}}  # fmt: skip
+    for condition, parameter in (("HasRoutedAgentRuntimes", "RoutedAgentRuntimeArns"),
+                                 ("HasRoutedAgentAliases", "RoutedAgentAliasArns")):  # fmt: skip
+        empty = {"Fn::Equals": [{"Fn::Join": ["", {"Ref": parameter}]}, ""]}
+        assert template["Conditions"][condition] == {"Fn::Not": [empty]}  # nothing granted when empty
     conditions = json.dumps({k: template["Conditions"][k] for k in ("AgentCoreWithRole", "HasBedrockAgent")})
     for parameter in ("AgentCoreRuntimeArn", "BedrockAgentId", "BedrockAgentAliasId"):
         assert json.dumps({"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]}) in conditions
