@@ -248,3 +248,29 @@ async def test_cancel_sends_nothing_and_a_second_press_is_told_the_action_is_gon
     await bot.post(channel.execute(confirm["verb"], confirm["data"]))
     await bot.settle()
     assert "no longer waiting" in bot.connector.messages()[-1].body["text"] and len(agent.requests) == 1
+
+
+def test_an_openapi_action_is_reviewed_and_answered_as_an_api_result():
+    from handlers.qbusiness import execution_of
+    from services.backends.bedrock_agent.review import pending_of, results_of
+
+    control = {"invocationId": "inv-5", "invocationInputs": [{"apiInvocationInput": {
+        "actionGroup": "tickets", "apiPath": "/tickets", "httpMethod": "POST", "actionInvocationType": "RESULT",
+        "parameters": [{"name": "queue", "type": "string", "value": "IT"}],
+        "requestBody": {"content": {"application/json": {"properties": [
+            {"name": "urgent", "type": "boolean", "value": "false"},
+            {"name": "title", "type": "string", "value": "VPN"}]}}},
+    }}]}  # fmt: skip
+    pending = pending_of(control)
+    assert pending["plugin_type"] == "tickets › POST /tickets"
+    assert {f["label"]: f["type"] for f in pending["fields"].values()} == {
+        "Action": "STRING", "queue": "STRING", "urgent": "BOOLEAN", "title": "STRING"}  # fmt: skip
+    execution, problem = execution_of(pending, {"field_a0_b_urgent": "true", "field_a0_b_title": "VPN down"})
+    assert problem == ""
+    invocation, (result,) = results_of(control, execution)
+    api = result["apiResult"]
+    assert (invocation, api["actionGroup"], api["apiPath"], api["httpMethod"], api["httpStatusCode"]) == (
+        "inv-5", "tickets", "/tickets", "POST", 200)  # fmt: skip
+    assert "confirmationState" not in api  # a RESULT action asks for no confirmation
+    body = json.loads(api["responseBody"]["application/json"]["body"])
+    assert body == {"confirmed_by": "user", "parameters": {"queue": "IT", "urgent": True, "title": "VPN down"}}
