@@ -251,6 +251,7 @@ async def test_cancel_sends_nothing_and_a_second_press_is_told_the_action_is_gon
 
 
 def test_an_openapi_action_is_reviewed_and_answered_as_an_api_result():
+    from handlers.bedrock_agent import agent_review_card
     from handlers.qbusiness import execution_of
     from services.backends.bedrock_agent.review import pending_of, results_of
 
@@ -259,12 +260,14 @@ def test_an_openapi_action_is_reviewed_and_answered_as_an_api_result():
         "parameters": [{"name": "queue", "type": "string", "value": "IT"}],
         "requestBody": {"content": {"application/json": {"properties": [
             {"name": "urgent", "type": "boolean", "value": "false"},
-            {"name": "title", "type": "string", "value": "VPN"}]}}},
+            {"name": "title", "type": "string", "value": "VPN"},
+            {"name": "tags", "type": "array", "value": '["vpn"]'}]}}},
     }}]}  # fmt: skip
     pending = pending_of(control)
     assert pending["plugin_type"] == "tickets › POST /tickets"
     assert {f["label"]: f["type"] for f in pending["fields"].values()} == {
-        "Action": "STRING", "queue": "STRING", "urgent": "BOOLEAN", "title": "STRING"}  # fmt: skip
+        "Action": "STRING", "queue": "STRING", "urgent": "BOOLEAN", "title": "STRING", "tags": "STRING"}  # fmt: skip
+    assert "Amazon Q Business" not in json.dumps(agent_review_card(pending))  # a list is edited as its JSON text
     execution, problem = execution_of(pending, {"field_a0_b_urgent": "true", "field_a0_b_title": "VPN down"})
     assert problem == ""
     invocation, (result,) = results_of(control, execution)
@@ -273,4 +276,5 @@ def test_an_openapi_action_is_reviewed_and_answered_as_an_api_result():
         "inv-5", "tickets", "/tickets", "POST", 200)  # fmt: skip
     assert "confirmationState" not in api  # a RESULT action asks for no confirmation
     body = json.loads(api["responseBody"]["application/json"]["body"])
-    assert body == {"confirmed_by": "user", "parameters": {"queue": "IT", "urgent": True, "title": "VPN down"}}
+    assert body == {"confirmed_by": "user", "parameters": {"queue": "IT", "urgent": True, "title": "VPN down",
+                                                           "tags": '["vpn"]'}}  # fmt: skip

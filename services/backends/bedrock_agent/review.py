@@ -24,7 +24,9 @@ from typing import Any
 
 KIND = "agent_action_review"  # FinalAnswer.pending["kind"]: shown by handlers/bedrock_agent.py
 MAX_FIELDS = 40
-TYPES = {"string": "STRING", "number": "NUMBER", "integer": "NUMBER", "boolean": "BOOLEAN", "array": "ARRAY"}
+# The agent hands every value over as a string; an array (its JSON text) is edited as text, not shown read-only
+# with the Q Business note about lists.
+TYPES = {"string": "STRING", "number": "NUMBER", "integer": "NUMBER", "boolean": "BOOLEAN"}
 CONFIRMING = {"USER_CONFIRMATION", "USER_CONFIRMATION_AND_RESULT"}
 
 
