@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -39,6 +39,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from services.backends._threaded import read_in_thread
 from services.backends.agentcore.replies import BodyReader
 from services.backends.base import (
     AnswerEvent,
@@ -281,48 +282,24 @@ class AgentCoreBackend:
     async def _sigv4(self, question: Question, payload: bytes, session_id: str) -> AsyncIterator[Any]:
         """Yield the pieces of the agent's answer, read by boto3 on a thread of its own."""
         request = self._request(question, payload, session_id)
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        stop = threading.Event()
-        holder: dict[str, Any] = {}
 
-        def put(kind: str, value: Any) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
+        def read(emit: Callable[[Any], None], stop: threading.Event, hold: Callable[[Any], None]) -> None:
+            response = self.client.invoke_agent_runtime(**request)
+            body = response["response"]
+            hold(body)
+            reader = BodyReader("text/event-stream" in (response.get("contentType") or ""))
+            while not stop.is_set():
+                chunk = _read_some(body)
+                if not chunk:
+                    break
+                for piece in reader.feed(chunk):
+                    emit(piece)
+            for piece in reader.finish():
+                emit(piece)
 
-        def read() -> None:
-            try:
-                response = self.client.invoke_agent_runtime(**request)
-                body = response["response"]
-                holder["body"] = body
-                streamed = "text/event-stream" in (response.get("contentType") or "")
-                reader = BodyReader(streamed)
-                while not stop.is_set():
-                    chunk = _read_some(body)
-                    if not chunk:
-                        break
-                    for piece in reader.feed(chunk):
-                        put("piece", piece)
-                for piece in reader.finish():
-                    put("piece", piece)
-                put("end", None)
-            except Exception as error:  # noqa: BLE001 - handed to the event loop, which raises it
-                if not stop.is_set():
-                    put("error", _as_botocore(error))
-
-        threading.Thread(target=read, name="agentcore-read", daemon=True).start()
-        try:
-            while True:
-                kind, value = await queue.get()
-                if kind == "end":
-                    return
-                if kind == "error":
-                    raise value
-                yield value
-        finally:
-            stop.set()
-            body = holder.get("body")
-            if body is not None:  # closing can block inside a socket read: never on the event loop
-                threading.Thread(target=_close_quietly, args=(body,), name="agentcore-close", daemon=True).start()
+        async with contextlib.aclosing(read_in_thread(read, "agentcore")) as pieces:
+            async for piece in pieces:
+                yield piece
 
     async def _with_retries(self, payload: bytes, session_id: str, token: str) -> AsyncIterator[Any]:
         """Yield the pieces of `_https`, calling again (with backoff, within AGENTCORE_MAX_ATTEMPTS and the time
@@ -379,22 +356,3 @@ def _read_some(body: Any) -> bytes:
     if raw is not None and hasattr(raw, "read1"):
         return raw.read1(READ_SIZE)
     return body.read(1024)
-
-
-def _as_botocore(error: Exception) -> Exception:
-    """botocore does not wrap failures while a response body is read: give them botocore's types."""
-    from urllib3.exceptions import HTTPError as Urllib3Error
-    from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeout
-
-    if isinstance(error, Urllib3ReadTimeout | TimeoutError):
-        return ReadTimeoutError(endpoint_url=str(error))
-    if isinstance(error, Urllib3Error | ConnectionError):
-        return EndpointConnectionError(endpoint_url="agentcore")
-    return error
-
-
-def _close_quietly(body: Any) -> None:
-    try:
-        body.close()
-    except Exception:  # noqa: BLE001 - a half-read body may fail to close; the connection is dropped anyway
-        log.debug("closing a stopped AgentCore answer failed", exc_info=True)

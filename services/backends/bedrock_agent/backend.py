@@ -18,7 +18,7 @@ import hashlib
 import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from services.backends._threaded import read_in_thread
 from services.backends.base import (
     AnswerEvent,
     BackendError,
@@ -310,46 +311,20 @@ class BedrockAgentBackend:
     async def _events(self, request: dict[str, Any]) -> AsyncIterator[tuple[str, Any]]:
         """Yield ("chunk" | "trace" | "control", event) read by boto3 on a thread of its own; an error event
         inside the stream is raised as botocore's EventStreamError (a ClientError)."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        stop = threading.Event()
-        holder: dict[str, Any] = {}
 
-        def put(kind: str, value: Any) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
+        def read(emit: Callable[[Any], None], stop: threading.Event, hold: Callable[[Any], None]) -> None:
+            stream = self.client.invoke_agent(**request)["completion"]
+            hold(stream)
+            for event in stream:
+                if stop.is_set():
+                    break
+                for kind, key in (("chunk", "chunk"), ("trace", "trace"), ("control", "returnControl")):
+                    if key in event:
+                        emit((kind, event[key]))
 
-        def read() -> None:
-            try:
-                stream = self.client.invoke_agent(**request)["completion"]
-                holder["stream"] = stream
-                for event in stream:
-                    if stop.is_set():
-                        break
-                    if "chunk" in event:
-                        put("chunk", event["chunk"])
-                    elif "trace" in event:
-                        put("trace", event["trace"])
-                    elif "returnControl" in event:
-                        put("control", event["returnControl"])
-                put("end", None)
-            except Exception as error:  # noqa: BLE001 - handed to the event loop, which raises it
-                if not stop.is_set():
-                    put("error", _as_botocore(error))
-
-        threading.Thread(target=read, name="bedrock-agent-read", daemon=True).start()
-        try:
-            while True:
-                kind, value = await queue.get()
-                if kind == "end":
-                    return
-                if kind == "error":
-                    raise value
-                yield kind, value
-        finally:
-            stop.set()
-            stream = holder.get("stream")
-            if stream is not None:  # closing can block inside a socket read: never on the event loop
-                threading.Thread(target=_close_quietly, args=(stream,), name="bedrock-agent-close", daemon=True).start()
+        async with contextlib.aclosing(read_in_thread(read, "bedrock-agent")) as events:
+            async for item in events:
+                yield item
 
 
 def _bytes_text(value: Any) -> str:
@@ -360,22 +335,3 @@ def _bytes_text(value: Any) -> str:
             return base64.b64decode(value, validate=True).decode(errors="replace")
         return value
     return ""
-
-
-def _as_botocore(error: Exception) -> Exception:
-    """botocore does not wrap failures while it reads an open event stream: give them botocore's types."""
-    from urllib3.exceptions import HTTPError as Urllib3Error
-    from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeout
-
-    if isinstance(error, Urllib3ReadTimeout | TimeoutError):
-        return ReadTimeoutError(endpoint_url=str(error))
-    if isinstance(error, Urllib3Error | ConnectionError):
-        return EndpointConnectionError(endpoint_url="bedrock-agent-runtime")
-    return error
-
-
-def _close_quietly(stream: Any) -> None:
-    try:
-        stream.close()
-    except Exception:  # noqa: BLE001 - a half-read stream may fail to close; the connection is dropped anyway
-        log.debug("closing a stopped agent stream failed", exc_info=True)
