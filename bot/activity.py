@@ -184,7 +184,11 @@ def conversation_of(activity: InboundActivity) -> Conversation:
         key = f"{key};messageid={activity.id}"  # a new post is the root of its own thread
     if not asserts_entra_identity(activity):  # another channel's client names its own ids: never a Teams chat's
         key = f"{activity.channel_id}:{key}"
-    return Conversation(id=activity.conversation.id, type=kind, key=key, tenant_id=tenant_of(activity))
+    team = (activity.channel_data or {}).get("team")
+    team_id = team.get("id") if isinstance(team, dict) and isinstance(team.get("id"), str) else ""
+    return Conversation(
+        id=activity.conversation.id, type=kind, key=key, tenant_id=tenant_of(activity), team_id=team_id[:256]
+    )
 
 
 def _files(activity: InboundActivity) -> list[FileAttachment]:

@@ -21,6 +21,8 @@ ACTION_ACKS: dict[str, str] = {
     "signed_in": "",
     "qbusiness_confirm": "Running the action…",
     "qbusiness_cancel": "Cancelled.",
+    "agent_action_confirm": "Sending it to the agent…",
+    "agent_action_cancel": "Cancelled.",
     "slow_down": "",
 }
 SLOW_DOWN_VERB = "slow_down"  # the turn the ingress queues, once per window, to tell a sender over their rate
