@@ -92,6 +92,22 @@ class Settings(BaseSettings):
     qbusiness_idc_region: str = ""
     qbusiness_role_arn: str = ""
     qbusiness_timeout_seconds: float = Field(default=60.0, gt=0, le=300)
+
+    agentcore_runtime_arn: str = ""
+    agentcore_qualifier: str = "DEFAULT"
+    agentcore_region: str = ""
+    agentcore_auth: Literal["sigv4", "oauth"] = "sigv4"
+    agentcore_oauth_connection: str = ""
+    agentcore_timeout_seconds: float = Field(default=120.0, gt=0, le=900)
+    agentcore_max_attempts: int = Field(default=3, ge=1, le=10)
+    agentcore_max_input_chars: int = Field(default=20_000, ge=100, le=1_000_000)
+
+    bedrock_agent_id: str = ""
+    bedrock_agent_alias_id: str = ""
+    bedrock_agent_region: str = ""
+    bedrock_agent_timeout_seconds: float = Field(default=120.0, gt=0, le=900)
+    bedrock_agent_max_input_chars: int = Field(default=20_000, ge=100, le=25_000)
+
     credentials_key: SecretStr = SecretStr("")
     credentials_kms_key_id: str = ""
     bot_token_service_url: HttpUrl = HttpUrl("https://token.botframework.com")
@@ -147,7 +163,7 @@ class Settings(BaseSettings):
                 raise ValueError("must end with the project id, like https://<key>@<host>/<id>")
         return SecretStr(dsn)
 
-    @field_validator("backend", "store", "queue", "qbusiness_identity", mode="before")
+    @field_validator("backend", "store", "queue", "qbusiness_identity", "agentcore_auth", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

@@ -94,10 +94,14 @@ async def test_the_static_tables_match_the_router(start_bot):
     await worker.close()
     qbusiness = {"backend": "qbusiness", "qbusiness_identity": "anonymous", "qbusiness_application_id": "a" * 36,
                  "qbusiness_region": "eu-west-1"}  # fmt: skip
-    settings = bot.gateway.settings.model_copy(update=qbusiness)
-    worker = build_worker(settings, store=bot.gateway.store)
-    assert set(worker.router.actions) == set(ACTION_ACKS)  # ...which the ingress's static table acknowledges
-    await worker.close()
+    agent = {"backend": "bedrock-agent", "bedrock_agent_id": "AGENT12345", "bedrock_agent_alias_id": "ALIAS12345",
+             "bedrock_agent_region": "eu-west-1"}  # fmt: skip
+    actions: set[str] = set()
+    for extra in (qbusiness, agent):
+        worker = build_worker(bot.gateway.settings.model_copy(update=extra), store=bot.gateway.store)
+        actions |= set(worker.router.actions)
+        await worker.close()
+    assert actions == set(ACTION_ACKS)  # ...which the ingress's static table acknowledges
 
 
 def test_the_ingress_imports_no_backend_and_no_router():
