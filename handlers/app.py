@@ -26,7 +26,7 @@ from services.backends import (
     SignInRequired,
     TextDelta,
 )
-from services.backends.base import capabilities_of
+from services.backends.base import SizesPrompts, capabilities_of
 from services.routing import RouteTable, single
 from services.store import Feedback, Store, get_conversation, update_conversation
 from services.usage import UsageService
@@ -55,9 +55,9 @@ def trim_question(text: str, limit: int) -> tuple[str, str]:
 
 def state_key(backend: Backend, turn: Turn) -> str:
     """Return the key the turn's conversation state is kept under: the conversation's, or, for a backend that
-    answers as each user (`state_per_user`, e.g. Q Business with user identity) in a group chat or channel,
+    answers as each user (`acts_as_user`, e.g. Q Business with user identity) in a group chat or channel,
     the conversation's and the user's: Alice's backend conversation is never continued with Bob's credentials."""
-    if getattr(backend, "state_per_user", False) and turn.conversation.type != "personal":
+    if capabilities_of(backend).acts_as_user and turn.conversation.type != "personal":
         return f"{turn.conversation.key}|user:{turn.user.id}"  # `new` clears this key too
     return turn.conversation.key
 
@@ -130,7 +130,7 @@ def build_router(
             attachments=files,
         )  # fmt: skip
         # What the backend will really send (system prompt, history, passages), when it can say, for the budget
-        prompt_chars = chosen.prompt_chars(question) if hasattr(chosen, "prompt_chars") else None
+        prompt_chars = chosen.prompt_chars(question) if isinstance(chosen, SizesPrompts) else None
         try:
             answered = await metered(
                 usage, turn, replier, lambda: stream_answer(replier, chosen, question, note=note),

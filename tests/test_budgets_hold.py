@@ -44,15 +44,18 @@ async def test_a_cost_limit_applies_to_a_model_missing_from_the_price_table(bedr
     assert len(refused) == 9
 
 
-def test_the_start_up_log_says_the_worst_case_price_is_applied(make_settings, caplog):
-    settings = make_settings(backend="bedrock", bedrock_model_id=UNPRICED, bedrock_region="eu-west-1",
-                             user_daily_cost_limit=1.0)  # fmt: skip
-    with caplog.at_level(logging.WARNING):
-        service = usage_service_from_settings(settings)
+async def test_the_logs_say_the_worst_case_price_is_applied(make_settings, caplog):
+    settings = make_settings(user_daily_cost_limit=1.0)
+    with caplog.at_level(logging.INFO):
+        service = usage_service_from_settings(settings)  # at start-up: which policy applies
+        await service.admit("u1", "tenant:t", UNPRICED, 100)  # at the model's first turn: which model
+        await service.admit("u1", "tenant:t", UNPRICED, 100)
     worst = worst_price(DEFAULT_PRICES)
-    assert any(UNPRICED in r.getMessage() and "worst-case price" in r.getMessage() for r in caplog.records)
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("cost limits are set" in line and "worst-case price" in line for line in lines)
+    assert sum(UNPRICED in line and "worst-case price" in line for line in lines) == 1  # once per model
     assert service.budget_price(UNPRICED) == worst and worst.output == max(p.output for p in DEFAULT_PRICES.values())
-    asyncio.run(service.close())
+    await service.close()
 
 
 async def test_twenty_concurrent_turns_with_long_histories_stay_within_the_token_limit(bedrock, start_bot):

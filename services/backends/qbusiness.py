@@ -307,12 +307,6 @@ class QBusinessBackend:
             cipher = KmsCipher(config.kms_key_id) if config.kms_key_id else FernetCipher(config.credentials_key)
             self.vault = vault or CredentialVault(store, cipher)
 
-    @property
-    def state_per_user(self) -> bool:
-        """True with user identity (idc): a Q conversation belongs to the user who started it, so each member of
-        a group chat keeps their own (handlers.app.state_key)."""
-        return self.config.identity != "anonymous"
-
     def _new_client(self, credentials: Credentials | None = None) -> Any:
         keys = {}
         if credentials is not None:

@@ -93,6 +93,17 @@ class UsageService:
         # A model missing from the price table is charged at the table's dearest price against cost limits (a
         # limit that does not apply to a model would fail open); its tallies still say "price unknown".
         self.worst_price = worst_price(prices)
+        self._charged_worst: set[str] = set()
+
+    def _warn_unpriced(self, model_id: str) -> None:
+        """Say once per model and process that a model with no price is charged the worst case."""
+        if model_id and model_id not in self._charged_worst and price_for(model_id, self.prices) is None:
+            self._charged_worst.add(model_id)
+            log.warning(
+                "model %s is not in the price table: its turns are charged against cost limits at the worst-case "
+                "price ($%s input, $%s output per million tokens); add its price to USAGE_PRICES_FILE",
+                model_id, self.worst_price.input, self.worst_price.output,
+            )  # fmt: skip
 
     def budget_price(self, model_id: str) -> Price:
         """Return the price a turn of `model_id` is charged at against cost limits: its own, else the worst case."""
@@ -114,6 +125,8 @@ class UsageService:
         # Conservative: English runs about four characters a token; three over-reserves, never under.
         tokens = -(-question_chars // CHARS_PER_TOKEN) + answer
         estimate = TokenUsage(input_tokens=tokens - answer, output_tokens=answer)
+        if self.limits.user_daily_cost is not None or self.limits.team_monthly_cost is not None:
+            self._warn_unpriced(model_id)
         cost = cost_of(estimate, self.budget_price(model_id)) or 0.0
         holds = budgets.holds_for(self.limits, user_id, team, tokens, round(cost * 1_000_000), datetime.now(UTC))
         reached = await self.store.reserve(holds)
@@ -211,14 +224,11 @@ def usage_service_from_settings(settings: Any) -> UsageService | None:
         store = SQLiteUsageStore(settings.state_db)
     prices = load_prices(settings.usage_prices_file)
     limits = budgets.Limits.from_settings(settings)
-    model = settings.bedrock_model_id if settings.backend == "bedrock" else ""
-    cost_limited = limits.user_daily_cost is not None or limits.team_monthly_cost is not None
-    if cost_limited and model and price_for(model, prices) is None:
+    if limits.user_daily_cost is not None or limits.team_monthly_cost is not None:
         worst = worst_price(prices)
-        log.warning(
-            "a cost limit is set and model %s is not in the price table: its turns are charged against cost "
-            "limits at the table's worst-case price ($%s input, $%s output per million tokens); add its "
-            "price to USAGE_PRICES_FILE", model, worst.input, worst.output,
+        log.info(
+            "cost limits are set: a model missing from the price table is charged against them at the table's "
+            "worst-case price ($%s input, $%s output per million tokens)", worst.input, worst.output,
         )  # fmt: skip
     return UsageService(
         store,
