@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from bot.teams_text import abstract, plain_text, safe_placeholders
+from bot.teams_text import abstract, fenced_blocks, plain_text, safe_placeholders
 from handlers.cards import card
 from services.backends import Citation, FinalAnswer
 
@@ -21,7 +20,6 @@ RETRIEVAL_BACKENDS = frozenset({"local"})
 CITATION_NAME_CHARS = 80  # Teams' limits for a citation's name and abstract
 CITATION_ABSTRACT_CHARS = 160
 SNIPPET_CHARS = 300  # the excerpt under a source line in cards
-_FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.S | re.M)
 _NBSP = "\u00a0"
 
 
@@ -59,12 +57,12 @@ def text_blocks(text: str) -> list[dict[str, Any]]:
     """Return card elements for Markdown text: prose as TextBlocks, fenced code as `code_block`s."""
     blocks: list[dict[str, Any]] = []
     position = 0
-    for match in _FENCE.finditer(text):
-        prose = text[position : match.start()].strip()
+    for start, end, code_start, code_end in fenced_blocks(text, indented=False):
+        prose = text[position:start].strip()
         if prose:
             blocks.append({"type": "TextBlock", "text": safe_placeholders(prose), "wrap": True})
-        blocks.append(code_block(match.group(2).expandtabs(4)))
-        position = match.end()
+        blocks.append(code_block(text[code_start:code_end].expandtabs(4)))
+        position = end
     rest = text[position:].strip()
     if rest:
         blocks.append({"type": "TextBlock", "text": safe_placeholders(rest), "wrap": True})

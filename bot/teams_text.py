@@ -16,15 +16,17 @@ import re
 # whose Markdown is often broken (cut mid-emphasis), which a parser would keep as literal asterisks.
 _FENCE_MARK = re.compile(r"(?:```|~~~)[\w+#.-]*(?=\s|$)")  # with its language tag, wherever a cut left it
 _LINE_MARKUP = re.compile(r"^[ \t]*(?:#{1,6}[ \t]+|>[ \t]?|[-*+•][ \t]+|\d{1,3}[.)][ \t]+)+", re.M)
-_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+# `[^\][]` and `[^()]` stop at the next bracket: `[^\]]*` ran on to the end of the text from every `[` of a
+# text without `]`, which was quadratic.
+_IMAGE = re.compile(r"!\[([^\][]*)\]\([^()]*\)")
+_LINK = re.compile(r"\[([^\][]+)\]\([^()]*\)")
 _STRONG = re.compile(r"\*{2,}|_{2,}(?=\S|$)|(?<=\S)_{2,}")
 _EMPHASIS = re.compile(r"(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])|(?<![\w])_(?=\S)|(?<=\S)_(?!\w)")
 _CODE_TICKS = re.compile(r"`+")
 _SPACES = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)(?<!\bvs)(?<!\bcf)[.!?…](?=\s)")  # not "e.g. "
 
-_FENCE = re.compile(r"^([ \t]*)(```|~~~)([^\n]*)\n(.*?)^[ \t]*\2[ \t]*$", re.S | re.M)
+_FENCE_OPEN = re.compile(r"[ \t]*(```|~~~)")
 _BULLET = re.compile(r"^([ \t]*)[-*+][ \t]+(?=\S)", re.M)
 _NUMBERED = re.compile(r"^([ \t]*)(\d{1,3})[.)][ \t]+(?=\S)", re.M)
 _PLACEHOLDER = re.compile(r"<([A-Za-z][\w-]*(?: [\w-]+)*)>")  # <column>, <label column>
@@ -48,8 +50,11 @@ def shorten(text: str, limit: int) -> str:
     half, else at a word boundary with "…"."""
     if len(text) <= limit:
         return text
-    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, limit)
-            if text.count("(", 0, m.end()) <= text.count(")", 0, m.end())]  # never inside parentheses
+    ends = [
+        m.end()
+        for m in _SENTENCE_END.finditer(text, 0, limit)
+        if text.count("(", 0, m.end()) <= text.count(")", 0, m.end())
+    ]  # never inside parentheses
     if ends and ends[-1] >= limit // 2:
         return text[: ends[-1]]
     cut = text[: limit - 1]
@@ -72,12 +77,52 @@ def safe_placeholders(text: str) -> str:
     )
 
 
+def fenced_blocks(text: str, *, indented: bool = True) -> list[tuple[int, int, int, int]]:
+    """Return the fenced code blocks of `text` as (start, end, code start, code end), left to right: a line
+    opening with ``` or ~~~ (after spaces when `indented`) up to the next line holding only the same fence.
+
+    One pass over the lines (a regex with a lazy body restarted at every unclosed fence was quadratic)."""
+    lines, position = [], 0
+    for line in text.split("\n"):
+        lines.append((position, line + "\n"))
+        position += len(line) + 1
+    lines[-1] = (lines[-1][0], lines[-1][1][:-1])  # the last line has no line end
+    closing: list[str | None] = []  # the fence a line closes, if it holds only a fence
+    for _, line in lines:
+        bare = line.rstrip("\n").rstrip(" \t")
+        bare = bare.lstrip(" \t") if indented else bare
+        closing.append(bare if bare in ("```", "~~~") else None)
+    next_close: dict[str, list[int | None]] = {}
+    for fence in ("```", "~~~"):
+        found: int | None = None
+        after: list[int | None] = [None] * (len(lines) + 1)
+        for i in range(len(lines) - 1, -1, -1):
+            after[i + 1] = found
+            if closing[i] == fence:
+                found = i
+        after[0] = found
+        next_close[fence] = after
+    blocks, i = [], 0
+    while i < len(lines):
+        start, line = lines[i]
+        opened = _FENCE_OPEN.match(line) if indented else None
+        fence = opened.group(1) if opened else line[:3] if line[:3] in ("```", "~~~") else None
+        close = next_close[fence][i + 1] if fence and line.endswith("\n") else None
+        if close is None:
+            i += 1
+            continue
+        close_start, close_line = lines[close]
+        blocks.append((start, close_start + len(close_line.rstrip("\n")), start + len(line), close_start))
+        i = close + 1
+    return blocks
+
+
 def _outside_code(text: str, change) -> str:
     """Return `text` with `change` applied to the parts outside fenced code blocks."""
     parts, position = [], 0
-    for match in _FENCE.finditer(text):
-        parts += [change(text[position : match.start()]), match.group(0)]
-        position = match.end()
+    for start, end, _, _ in fenced_blocks(text):
+        parts += [change(text[position:start]), text[start:end]]
+        position = end
     return "".join([*parts, change(text[position:])])
 
 
