@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.teams_text import abstract, fenced_blocks, plain_text, safe_placeholders
+from bot.teams_text import (
+    abstract,
+    escape_link_text,
+    fenced_blocks,
+    no_exfiltration,
+    plain_text,
+    safe_placeholders,
+    safe_url,
+)
 from handlers.cards import card
 from services.backends import Citation, FinalAnswer
 
@@ -60,12 +68,12 @@ def text_blocks(text: str) -> list[dict[str, Any]]:
     for start, end, code_start, code_end in fenced_blocks(text, indented=False):
         prose = text[position:start].strip()
         if prose:
-            blocks.append({"type": "TextBlock", "text": safe_placeholders(prose), "wrap": True})
+            blocks.append({"type": "TextBlock", "text": safe_placeholders(no_exfiltration(prose)), "wrap": True})
         blocks.append(code_block(text[code_start:code_end].expandtabs(4)))
         position = end
     rest = text[position:].strip()
     if rest:
-        blocks.append({"type": "TextBlock", "text": safe_placeholders(rest), "wrap": True})
+        blocks.append({"type": "TextBlock", "text": safe_placeholders(no_exfiltration(rest)), "wrap": True})
     return blocks
 
 
@@ -87,7 +95,9 @@ def citation_blocks(citations: list[Citation]) -> list[dict[str, Any]]:
         {"type": "TextBlock", "text": "Sources", "weight": "Bolder", "separator": True, "spacing": "Medium"}
     ]
     for citation in citations:
-        where = f"[{citation.source}]({citation.url})" if citation.url else citation.source
+        # The source's URL is checked (http/https) and percent-encoded, so `)![x](…)` in it stays inside the link.
+        url = safe_url(citation.url or "")
+        where = f"[{escape_link_text(citation.source)}]({url})" if url else plain_text(citation.source)
         blocks.append(
             {
                 "type": "TextBlock",
@@ -157,7 +167,7 @@ def answer_entities(answer: FinalAnswer) -> list[dict[str, Any]]:
                     "@type": "DigitalDocument",
                     "name": abstract(citation_label(citation), CITATION_NAME_CHARS),
                     "abstract": abstract(citation.excerpt, CITATION_ABSTRACT_CHARS) or citation_label(citation),
-                    **({"url": citation.url} if citation.url else {}),
+                    **({"url": safe_url(citation.url)} if citation.url and safe_url(citation.url) else {}),
                 },
             }
             for citation in answer.citations

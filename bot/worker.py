@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.connector import BotConnector
 from bot.replier import INTERRUPTED, TeamsReplier
+from bot.teams_text import set_content_hosts
 from bot.user_tokens import UserTokenService
 from handlers.app import new_reference, run_turn
 from handlers.jobs import Job
@@ -62,6 +63,7 @@ class Worker:
         self.on_report = on_report or _log_report
         self._closers = closers or []
         self._service_hosts = AllowList.of(settings.bot_service_hosts)
+        set_content_hosts(settings.content_allowed_hosts)  # images and links in what the worker sends
 
     def _refuses_service_url(self, job: Job) -> bool:
         """Return True (and log why) when the job's serviceUrl is not a Bot Framework service host: the worker

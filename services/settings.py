@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     credentials_kms_key_id: str = ""
     bot_token_service_url: HttpUrl = HttpUrl("https://token.botframework.com")
     bot_service_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(BOT_SERVICE_HOSTS))
+    content_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     data_dir: Path | None = None
     analytics_max_file_mb: int = Field(default=200, ge=1, le=10_000)
@@ -165,14 +166,14 @@ class Settings(BaseSettings):
         return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("allowed_tenants", "allowed_channels", "download_allowed_hosts", "s3_allowed_buckets",
-                     "admin_users", "bot_service_hosts", mode="before")  # fmt: skip
+                     "admin_users", "bot_service_hosts", "content_allowed_hosts", mode="before")  # fmt: skip
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("download_allowed_hosts", "bot_service_hosts")
+    @field_validator("download_allowed_hosts", "bot_service_hosts", "content_allowed_hosts")
     @classmethod
     def _host_patterns(cls, value: list[str]) -> list[str]:
         return [check_host_pattern(entry) for entry in value]
