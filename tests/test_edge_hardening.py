@@ -110,15 +110,23 @@ async def test_the_worker_refuses_a_job_naming_a_foreign_service_url(start_bot, 
 
     bot = await start_bot(credentials_factory=FixedTokenFactory())
     worker = bot.gateway.queue._run.__self__  # the in-process queue runs the worker's `run`
-    attacker = TeamsChannel(bot.connector.url)  # a loopback server standing in for attacker.example
-    hostile = _job(bot.connector.url.replace("127.0.0.1", "attacker.example"))
+    # 127.0.0.2 stands in for attacker.example: on the old code the token went there, and nothing leaves the machine.
+    hostile = _job(bot.connector.url.replace("127.0.0.1", "127.0.0.2"))
     with caplog.at_level(logging.WARNING):
         assert await worker.run(hostile) is None
         assert await worker.give_up(hostile, None) is True  # the dead-letter path sends nothing either
-    assert bot.connector.messages() == []
+    assert bot.connector.calls == []
     assert any("not in BOT_SERVICE_HOSTS" in r.getMessage() for r in caplog.records)
+    refused = [
+        "https://attacker.example/", "https://smba.trafficmanager.net.attacker.example/", "https://10.0.0.1/",
+        "http://smba.trafficmanager.net/", "https://user:pw@smba.trafficmanager.net/", "ftp://smba.trafficmanager.net/",
+    ]  # fmt: skip
+    for url in refused:
+        assert worker._refuses_service_url(_job(url)), url
+    for url in ("https://smba.trafficmanager.net/emea/", "https://webchat.botframework.com/"):
+        assert not worker._refuses_service_url(_job(url)), url
     # A job for the allowed (loopback emulator) host is answered as usual, with the token.
-    report = await worker.run(_job(attacker.service_url).model_copy(update={"idempotency_key": "k|other"}))
+    report = await worker.run(_job(bot.connector.url).model_copy(update={"idempotency_key": "k|other"}))
     assert report is not None and bot.connector.messages()
 
 
