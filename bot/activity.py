@@ -45,7 +45,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\u
 # of repeated unclosed `<at>` cost quadratic time (100 KB blocked the loop 44 s). `[^<>]*` stops at the next
 # tag, so every character is read a bounded number of times.
 _AT_TAG = re.compile(r"<at(?:\s[^<>]*)?>|</at>", re.I)
-MAX_TEXT_CHARS = 40_000  # Teams caps a message at about 28 KB; longer text is cut here, before any pattern
+MAX_TEXT_CHARS = 40_000  # Teams caps a message at about 28 KB: mention patterns read no further than this
 MAX_MENTIONS = 64  # mention entities read per activity
 
 
@@ -288,7 +288,12 @@ def to_turn(activity: InboundActivity) -> Turn | None:
         verb, data = action
         return Turn(kind="action", verb=verb, data=data, invoke=activity.type == "invoke", **common)
     if activity.type == "message":
-        text = strip_bot_mention(activity, clean_text((activity.text or "")[:MAX_TEXT_CHARS]))
+        # Mentions are looked for in the first MAX_TEXT_CHARS only; the rest (what the backend will trim, and
+        # tell the user about with the message's real length) is only cleaned.
+        raw = activity.text or ""
+        text = strip_bot_mention(activity, clean_text(raw[:MAX_TEXT_CHARS]))
+        if len(raw) > MAX_TEXT_CHARS:
+            text += (" " if raw[MAX_TEXT_CHARS - 1].isspace() else "") + clean_text(raw[MAX_TEXT_CHARS:])
         return Turn(kind="message", text=text, files=_files(activity), **common)
     if activity.type == "conversationUpdate" and any(
         m.id == activity.recipient.id for m in activity.members_added or []

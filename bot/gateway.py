@@ -7,6 +7,7 @@ The ingress imports no backend and builds no Router: card acknowledgements come 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -43,6 +44,7 @@ from services.store import ACCEPTING, QUEUED, Store, StoreUnavailable
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+OFF_LOOP_TEXT_CHARS = 4_000  # longer message texts are turned into a Turn in a thread (milliseconds of work)
 
 
 @dataclass(frozen=True)
@@ -176,8 +178,9 @@ class Gateway:
         if activity.from_.id and activity.from_.id == activity.recipient.id:
             return HttpResponse(200)  # our own message echoed back
 
-        try:
-            turn = to_turn(activity)
+        try:  # a long text (mentions, control characters: up to 40,000 characters) is cleaned off the loop
+            long_text = isinstance(activity.text, str) and len(activity.text) > OFF_LOOP_TEXT_CHARS
+            turn = await asyncio.to_thread(to_turn, activity) if long_text else to_turn(activity)
         except ActivityError as problem:
             return error(400, "BadRequest", str(problem))
         if turn is None:

@@ -33,6 +33,7 @@ from services.observability import scrub
 from services.observability.scrub import scrub_text, sensitive
 from services.quoting import quote
 from services.textsplit import split_text
+from tests.conftest import ScriptedBackend
 from tests.test_auth import APP_ID, FixedTokenFactory, OpenIdServer
 
 MB = 1024 * 1024
@@ -240,3 +241,15 @@ TEXT_FUNCTIONS: dict[str, Callable[[str], object]] = {
 @example(unit="a", suffix="@")
 def test_every_text_pattern_is_linear(name, unit, suffix):
     _scales_linearly(TEXT_FUNCTIONS[name], unit, suffix)
+
+
+async def test_a_signed_text_of_unclosed_mentions_costs_milliseconds(start_bot):
+    """The reported attack on mention stripping: 100 KB of unclosed `<at>` blocked the loop 44 s."""
+    bot = await start_bot(backend=ScriptedBackend())
+    activity = bot.channel("groupChat").message("x")
+    activity["text"] = "<at>" * 60_000  # 240 KB
+    started = time.process_time()
+    response = await bot.post(activity)
+    assert response.status == 200
+    assert time.process_time() - started < 1.0
+    await bot.settle()
