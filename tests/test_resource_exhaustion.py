@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from bot.activity import MAX_TEXT_CHARS, _unwrap_mentions, mentions
 from bot.cards import text_blocks
-from bot.teams_text import plain_text, safe_placeholders, shorten, teams_message_text
+from bot.teams_text import no_exfiltration, plain_text, safe_placeholders, safe_url, shorten, teams_message_text
 from services.backends.local import plain as local_plain
 from services.observability import scrub
 from services.observability.scrub import scrub_text, sensitive
@@ -201,9 +201,9 @@ def _cpu(function: Callable[[str], object], text: str) -> float:
     return best
 
 
-def _scales_linearly(function: Callable[[str], object], unit: str, suffix: str) -> None:
+def _scales_linearly(function: Callable[[str], object], unit: str, suffix: str, prefix: str = "") -> None:
     def sized(size: int) -> str:
-        return (unit * (size // len(unit) + 1))[:size] + suffix
+        return prefix + (unit * (size // len(unit) + 1))[:size] + suffix
 
     small, large = _cpu(function, sized(SMALL)), _cpu(function, sized(LARGE))
     # Linear: about 10× from 4 KB to 40 KB; quadratic: about 100×. The constant absorbs timer noise.
@@ -221,6 +221,8 @@ TEXT_FUNCTIONS: dict[str, Callable[[str], object]] = {
     "quote": lambda text: quote(text, len(text)),
     "split_text": lambda text: split_text(text, 4000),
     "local_backend_plain": local_plain,
+    "no_exfiltration": no_exfiltration,
+    "safe_url": safe_url,
 }
 
 
@@ -229,18 +231,21 @@ TEXT_FUNCTIONS: dict[str, Callable[[str], object]] = {
 @given(
     unit=st.lists(st.sampled_from(TOKENS), min_size=1, max_size=6).map("".join),
     suffix=st.sampled_from(["", *TOKENS]),
+    prefix=st.sampled_from(["", *TOKENS]),
 )
-@example(unit="<at>", suffix="")  # the reported attack on mention stripping (100 KB blocked the loop 44 s)
-@example(unit="<at ", suffix="")
-@example(unit="[", suffix="")
-@example(unit="![a", suffix="")
-@example(unit="[x](", suffix="")
-@example(unit="```\n", suffix="")
-@example(unit="eyJa-", suffix="")
-@example(unit="a-", suffix="token=1")
-@example(unit="a", suffix="@")
-def test_every_text_pattern_is_linear(name, unit, suffix):
-    _scales_linearly(TEXT_FUNCTIONS[name], unit, suffix)
+@example(unit=" ", suffix="", prefix="[x](")  # one link opener, then a long run of spaces (9 s at 40 KB)
+@example(unit="\n", suffix="", prefix="```")
+@example(unit="<at>", suffix="", prefix="")  # the reported attack on mention stripping (100 KB blocked the loop 44 s)
+@example(unit="<at ", suffix="", prefix="")
+@example(unit="[", suffix="", prefix="")
+@example(unit="![a", suffix="", prefix="")
+@example(unit="[x](", suffix="", prefix="")
+@example(unit="```\n", suffix="", prefix="")
+@example(unit="eyJa-", suffix="", prefix="")
+@example(unit="a-", suffix="token=1", prefix="")
+@example(unit="a", suffix="@", prefix="")
+def test_every_text_pattern_is_linear(name, unit, suffix, prefix):
+    _scales_linearly(TEXT_FUNCTIONS[name], unit, suffix, prefix)
 
 
 async def test_a_signed_text_of_unclosed_mentions_costs_milliseconds(start_bot):
