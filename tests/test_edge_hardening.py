@@ -136,3 +136,21 @@ def test_the_service_hosts_setting_has_the_documented_defaults(make_settings):
         "smba.trafficmanager.net" in settings.bot_service_hosts and "*.botframework.com" in settings.bot_service_hosts
     )
     assert make_settings(bot_service_hosts="smba.trafficmanager.net").bot_service_hosts == ["smba.trafficmanager.net"]
+
+
+# --- item 1 on Lambda: the ingress function refuses an unauthenticated megabyte in milliseconds ---------------
+
+
+async def test_the_lambda_ingress_refuses_an_unauthenticated_megabyte_quickly(deployed, monkeypatch):
+    import time
+
+    aws = deployed
+    monkeypatch.setenv("MICROSOFT_APP_ID", "00000000-0000-0000-0000-000000000001")
+    monkeypatch.setenv("MICROSOFT_APP_PASSWORD", "secret")
+    activity = TeamsChannel(aws["connector"].url).message("x")
+    activity["text"] = "\n".join(f"line {i:05d} of this" for i in range(46_000))  # before: 25.7 s, past 10 s
+    await call(aws["ingress"].handler, http_event(TeamsChannel(aws["connector"].url).message("warm up")))
+    started = time.process_time()
+    response = await call(aws["ingress"].handler, http_event(activity, headers={"authorization": "Bearer a.b.c"}))
+    assert response["statusCode"] == 401
+    assert time.process_time() - started < 1.5
