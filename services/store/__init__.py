@@ -9,6 +9,7 @@ from services.store.base import (
     Feedback,
     StateConflict,
     Store,
+    StoreUnavailable,
     Versioned,
     get_conversation,
     next_arrival,
@@ -18,5 +19,5 @@ from services.store.sqlite import SQLiteStore
 
 __all__ = [
     "ACCEPTING", "COMPLETED", "QUEUED", "RUNNING", "Acquired", "Feedback", "SQLiteStore", "StateConflict", "Store",
-    "Versioned", "get_conversation", "next_arrival", "update_conversation",
+    "StoreUnavailable", "Versioned", "get_conversation", "next_arrival", "update_conversation",
 ]  # fmt: skip
