@@ -230,7 +230,7 @@ def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: f
                           "or calibration)."]}  # fmt: skip
     p = _numeric(frame["s"], y_score, "y_score must hold scores or probabilities")
     probabilities = bool(p.min() >= 0.0 and p.max() <= 1.0)
-    _check_threshold(threshold, p, probabilities and w is None, y_score)
+    _check_threshold(threshold, p, probabilities, y_score)
     notes = []
     if w is not None:
         if not probabilities:
