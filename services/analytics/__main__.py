@@ -81,7 +81,8 @@ def run_uplift(args: argparse.Namespace) -> int:
 DRIFT_COLUMN_KEYS = (
     "name", "kind", "drifted", "reason", "note", "test", "p_value", "p_value_adjusted", "ks_statistic", "chi2",
     "wasserstein", "wasserstein_normalized", "psi", "mean_shift_sd", "jensen_shannon", "missing_share",
-    "new_categories", "new_category_share", "top_changes",
+    "new_categories", "new_category_share", "top_changes", "kind_detail", "reference_constant", "reference_mean",
+    "current_mean", "date_range", "recency_days", "current_inside_reference_range", "largest_gap_days",
 )  # fmt: skip
 
 
