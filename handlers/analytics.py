@@ -23,6 +23,7 @@ from handlers.usage import metered
 from services.analytics.errors import AnalyticsError
 from services.analytics.glossary import Entry, glossary
 from services.backends import Backend, Question
+from services.backends.base import capabilities_of
 from services.datasets import DatasetError, download, fetch
 from services.quoting import quote
 from services.settings import Settings
@@ -69,13 +70,14 @@ class AnalyticsConfig:
     max_bytes: int = 200_000_000
     allowed_hosts: tuple[str, ...] = ()  # DOWNLOAD_ALLOWED_HOSTS: where attachments may be downloaded from
     allowed_buckets: tuple[str, ...] = ()  # S3_ALLOWED_BUCKETS: which buckets s3:// sources may name
+    admins: frozenset[str] = frozenset()  # ADMIN_USERS: who is told which files DATA_DIR holds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnalyticsConfig:
         """Return the analytics configuration the settings describe."""
         return cls(
             settings.data_dir, settings.analytics_max_file_mb * 1_000_000,
-            tuple(settings.download_allowed_hosts), tuple(settings.s3_allowed_buckets),
+            tuple(settings.download_allowed_hosts), tuple(settings.s3_allowed_buckets), frozenset(settings.admin_users),
         )  # fmt: skip
 
     async def attachment(self, file: FileAttachment) -> tuple[bytes, str]:
@@ -83,11 +85,13 @@ class AnalyticsConfig:
         data = await download(file.download_url, file.name, self.max_bytes, allowed_hosts=self.allowed_hosts)
         return data, quote(file.name)  # the name is shown in sentences and cards: a short, inert excerpt
 
-    async def source(self, source: str) -> tuple[bytes, str]:
-        """Return (bytes, name) of an `s3://` URI or a DATA_DIR path named in the message."""
+    async def source(self, source: str, user_id: str = "") -> tuple[bytes, str]:
+        """Return (bytes, name) of an `s3://` URI or a DATA_DIR path named in the message by `user_id` (the
+        sentence for a missing file lists the folder's files to admins only)."""
         data = await fetch(
-            source, data_dir=self.data_dir, max_bytes=self.max_bytes, allowed_buckets=self.allowed_buckets
-        )
+            source, data_dir=self.data_dir, max_bytes=self.max_bytes, allowed_buckets=self.allowed_buckets,
+            list_files=bool(user_id) and user_id in self.admins,
+        )  # fmt: skip
         return data, quote(source.rsplit("/", 1)[-1])
 
 
@@ -225,17 +229,19 @@ def register_analytics(
         if entry is None:
             await replier.send_text(suggestions_text(rest.strip(), suggestions, terms))
             return
-        if question and backend.name != "local":
+        capabilities = capabilities_of(backend)
+        if question and capabilities.generated:  # a model answers the follow-up; retrieval would only quote
             grounded = Question(text=_grounded(entry, question), conversation_key=turn.conversation.key,
                                 user_id=turn.user.id, user_name=turn.user.name)  # fmt: skip
             await metered(
                 usage, turn, replier, lambda: stream_answer(replier, backend, grounded), backend=backend.name,
-                model_id=getattr(backend, "model_id", ""), question=turn.text, prompt_chars=len(grounded.text),
+                model_id=capabilities.model_id, question=turn.text, prompt_chars=len(grounded.text),
+                answer_tokens=capabilities.answer_tokens,
             )  # fmt: skip
             return
         await replier.send_card(entry_card(entry, terms), summary=entry.meaning)
         if question:
-            await replier.send_text("Follow-up questions about a metric need the Bedrock backend: here is the entry.")
+            await replier.send_text("Follow-up questions about a metric need a backend with a model: here it is.")
 
     one_table = functools.partial(_load, config)
     two_tables = functools.partial(_two_tables, config)
@@ -310,7 +316,7 @@ async def _two_tables(config: AnalyticsConfig, turn: Turn, words: list[str]) -> 
         raise DatasetError("Drift needs two tables: attach (or name) the reference first and the current data second.")
     if not words:
         raise DatasetError(DRIFT_USAGE)
-    return [await config.source(s) for s in words[:2]]
+    return [await config.source(s, turn.user.aad_object_id) for s in words[:2]]
 
 
 def _grounded(entry: Entry, question: str) -> str:
@@ -327,5 +333,5 @@ async def _load(config: AnalyticsConfig, turn: Turn, words: list[str]) -> tuple[
     if turn.files:
         return await config.attachment(turn.files[0])
     if words:
-        return await config.source(words[0])
+        return await config.source(words[0], turn.user.aad_object_id)
     return None

@@ -62,7 +62,7 @@ async def test_explain_follow_up_goes_to_bedrock_grounded_on_the_entry(start_bot
 async def test_explain_follow_up_without_bedrock_shows_the_entry_and_says_so(start_bot):
     bot = await start_bot()
     card, note = await ask(bot, "explain log loss is 0.41 good?")
-    assert "Log loss" in card_text(card_of(card)) and "need the Bedrock backend" in note.body["text"]
+    assert "Log loss" in card_text(card_of(card)) and "need a backend with a model" in note.body["text"]
 
 
 async def test_metrics_on_an_attached_file_answers_with_a_card_and_chart(start_bot):
@@ -95,7 +95,8 @@ async def test_metrics_reads_a_file_in_data_dir_and_refuses_paths_outside(start_
     replies = await ask(bot, "metrics y_true=label y_score=p ../secret.csv")
     assert "outside the data folder" in replies[-1].body["text"]
     replies = await ask(bot, "metrics y_true=label y_score=p missing.csv")
-    assert "no file missing.csv" in replies[-1].body["text"] and "preds.csv" in replies[-1].body["text"]
+    # the folder's files are listed to admins only (tests/test_edge_hardening.py)
+    assert "no file missing.csv" in replies[-1].body["text"] and "preds.csv" not in replies[-1].body["text"]
 
 
 @pytest.mark.parametrize(
