@@ -81,7 +81,7 @@ FEATURES = ("coverage", "heading", "proximity", "bm25", "phrase", "focus", "stra
 # docs/local-backend.md quotes the held-out figures).
 WEIGHTS = {
     "coverage": 1.0, "heading": 0.45, "proximity": 0.15, "bm25": 0.35, "phrase": 0.15, "focus": 0.3,
-    "stray": -0.4, "changelog": -0.3, "page": 0.15, "page_rank": 0.5,
+    "stray": -0.4, "changelog": -0.3, "page": 0.15, "page_rank": 1.0,
 }  # fmt: skip
 # Each question word weighs idf ** _IDF_POWER: below 1, one rare incidental word ("lives" in "a database that
 # lives only in memory") no longer outweighs the words that name the topic.
