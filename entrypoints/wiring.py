@@ -86,7 +86,7 @@ def build_worker(
         backend, store, usage, identity_for=functools.partial(identity_of, service=user_tokens),
         attachments_for=files if settings.backend == "qbusiness" else None,
     )  # fmt: skip
-    register_analytics(router, backend, AnalyticsConfig.from_settings(settings), usage)
+    register_analytics(router, backend, AnalyticsConfig.from_settings(settings), usage, store)
     return Worker(
         settings, store, router, connector, on_report=TurnObserver(process_metrics()), user_tokens=user_tokens,
         closers=[usage.close] if usage else None,

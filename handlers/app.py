@@ -15,6 +15,7 @@ from handlers.report import TurnReport, close_report, current_report, open_repor
 from handlers.router import Router
 from handlers.usage import metered, register_usage
 from services.backends import Attachment, Backend, BackendError, FinalAnswer, Question, SignInRequired, TextDelta
+from services.quoting import quote
 from services.store import Feedback, Store, get_conversation, update_conversation
 from services.usage import UsageService
 
@@ -59,9 +60,16 @@ def build_router(
         f"**{backend.name}** backend, with numbered sources."
     )
 
-    @router.command("help", "show this list", "?", "commands")
+    @router.command("help", "show this list; `help drift` shows a command's options and an example", "?", "commands")
     async def help_(turn: Turn, replier: Replier, rest: str) -> None:
-        await replier.send_text(router.help_text(intro))
+        asked = rest.split()[0] if rest.split() else ""
+        detail = router.help_for(asked) if asked else None
+        if asked and detail is None:
+            near = router.near_command(asked.lstrip("/").lower())
+            hint = f" Did you mean `{near}`?" if near else ""
+            await replier.send_text(f"I don't know the command {quote(asked, 40)}.{hint}\n\n{router.help_text()}")
+            return
+        await replier.send_text(detail or router.help_text(intro))
 
     @router.command("new", "start a fresh conversation (forget this chat's context)", "reset")
     async def new(turn: Turn, replier: Replier, rest: str) -> None:
