@@ -75,7 +75,8 @@ class AnalyticsConfig:
     def from_settings(cls, settings: Settings) -> AnalyticsConfig:
         """Return the analytics configuration the settings describe."""
         processes = settings.analytics_processes
-        threads = max(1, len(os.sched_getaffinity(0)) // processes)  # the worker's CPUs, shared by its processes
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = max(1, cpus // processes)  # the worker's CPUs, shared by its analysis processes
         limits = Limits(settings.analytics_memory_mb, int(settings.turn_timeout_seconds) + 5, threads)
         return cls(
             settings.data_dir, settings.analytics_max_file_mb * 1_000_000,
