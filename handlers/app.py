@@ -64,10 +64,9 @@ def build_router(
     async def help_(turn: Turn, replier: Replier, rest: str) -> None:
         asked = rest.split()[0] if rest.split() else ""
         detail = router.help_for(asked) if asked else None
-        if asked and detail is None:
-            near = router.near_command(asked.lstrip("/").lower())
-            hint = f" Did you mean `{near}`?" if near else ""
-            await replier.send_text(f"I don't know the command {quote(asked, 40)}.{hint}\n\n{router.help_text()}")
+        near = router.near_command(asked.lstrip("/").lower()) if asked and detail is None else None
+        if near:
+            await replier.send_text(f"I don't know the command {quote(asked, 40)}. Did you mean `{near}`?")
             return
         await replier.send_text(detail or router.help_text(intro))
 

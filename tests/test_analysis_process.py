@@ -19,6 +19,7 @@ from bot.emulator.charts import ChartSaver
 from bot.emulator.cli import ChatSession
 from bot.emulator.connector import Call
 from services.analytics import isolation
+from services.analytics.errors import AnalyticsError
 from services.analytics.tables import read_table, sniff_separator
 from tests.conftest import card_of, card_text
 from tests.test_analytics_teams import ask, predictions_csv
@@ -67,7 +68,7 @@ def texts(bot) -> list[str]:
 async def test_analyses_stopped_at_their_time_limit_are_killed_and_a_small_request_is_not_starved(start_bot):
     """Before: two analyses told "stopped" kept the two-thread pool busy, and the next small request waited
     behind them until it timed out too."""
-    bot = await start_bot(turn_timeout_seconds=10, analytics_processes=2)
+    bot = await start_bot(turn_timeout_seconds=20, analytics_processes=2)
     heavy = ("big.csv", experiment_csv(400_000))
     for user in ("a", "b"):
         assert (await send(bot, bot.channel(user_id=f"29:{user}"), "uplift treatment=t outcome=y", heavy)).status == 200
@@ -184,3 +185,10 @@ def test_the_emulator_saves_a_cards_chart_and_prints_its_path(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"(chart saved to {tmp_path / 'chart-1.png'})" in out
     assert (tmp_path / "chart-1.png").read_bytes() == png
+
+
+def test_a_table_wider_than_the_cap_is_refused_from_its_header_before_pandas_reads_it():
+    """Issue 19 item 10: a 20,000-column table reached difflib's suggestions (12 s); now it is refused first."""
+    header = ",".join(f"c{i}" for i in range(20_000)).encode()
+    with pytest.raises(AnalyticsError, match="has 20,000 columns: 5,000 at most"):
+        read_table(header + b"\n" + b"1," * 19_999 + b"1\n", "wide.csv")

@@ -88,10 +88,16 @@ def read_table(data: bytes | str | Path, name: str = "", columns: list[str] | No
             table = pd.read_parquet(io.BytesIO(data), columns=columns)
         else:
             separator = sniff_separator(data)
+            end = data.find(b"\n")
+            fields = data[: end if end >= 0 else len(data)].count(separator.encode()) + 1  # quotes aside: a bound
+            if fields > MAX_COLUMNS:  # refused before pandas builds 200,000 columns
+                raise AnalyticsError(f"{label} has {fields:,} columns: {MAX_COLUMNS:,} at most.")
             table = pd.read_csv(
                 io.BytesIO(data), sep=separator, decimal=_decimal_mark(data, separator), usecols=columns,
                 low_memory=False,
             )  # fmt: skip
+    except AnalyticsError:
+        raise
     except pd.errors.EmptyDataError:
         raise AnalyticsError(f"{label} is empty: send a table with a header row and at least one row.") from None
     except UnicodeDecodeError:
