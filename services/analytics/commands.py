@@ -70,6 +70,11 @@ class CommandSpec:
         return "\n".join(lines)
 
 
+def _given(values: dict[str, Any], *names: str) -> dict[str, Any]:
+    """Return the options among `names` that were given (so an analysis that predates one still runs)."""
+    return {name: values[name] for name in names if values.get(name) is not None}
+
+
 def _column(name: str, help: str, *aliases: str) -> Option:
     return Option(name, "column", help, aliases=aliases)
 
@@ -134,7 +139,7 @@ def _analyse_metrics(tables: Tables, values: dict[str, Any]) -> Any:
     progress.report(f"evaluating {y_score} against {y_true}", force=True)
     return evaluate(
         table, y_true, y_score, query=values.get("query"), threshold=values.get("threshold"),
-        sampling_rate=values.get("sampling_rate"), k=values["k"],
+        sampling_rate=values.get("sampling_rate"), k=values["k"], **_given(values, "positive"),
     )  # fmt: skip
 
 
@@ -174,6 +179,7 @@ METRICS = CommandSpec(
             aliases=("w",),
         ),
         Option("k", "whole", "cut-off of ranking metrics, at most the rows of a query", low=1, high=MAX_K, default=10),
+        Option("positive", "label", "the positive class of a binary label (default: the larger label)"),
     ),  # fmt: skip
     tables=("data",),
     check=_check_metrics,
@@ -205,6 +211,7 @@ def _analyse_uplift(tables: Tables, values: dict[str, Any]) -> Any:
         table, values["treatment"], values["outcome"], score=values.get("score"), revenue=values.get("revenue"),
         cost=values.get("cost"), budget=values.get("budget"), bootstrap=values["bootstrap"], seed=values["seed"],
         categorical=values["categorical"], numeric=values["numeric"], ignore=values["ignore"],
+        **_given(values, "cluster"),
     )  # fmt: skip
 
 
@@ -225,6 +232,7 @@ UPLIFT = CommandSpec(
         _column("outcome", "the outcome (binary, or numeric such as amount paid)"),
         _column("score", "an existing model's uplift scores: evaluate them, do not fit"),
         _column("revenue", "the value of a success (e.g. the amount owed)"),
+        _column("cluster", "the column rows are grouped by (classroom, store), or none: independent rows"),
         Option("cost", "number", "cost of treating one person", low=0, high=MAX_AMOUNT),
         Option("budget", "whole", "the most people that can be treated (at most the rows)", low=1, high=MAX_PEOPLE),
         *KIND_OPTIONS,

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from services.analytics.errors import AnalyticsError
 from services.quoting import quote
 
-Kind = Literal["column", "columns", "number", "whole", "choice", "flag"]
+Kind = Literal["column", "columns", "label", "number", "whole", "choice", "flag"]
 MAX_NAME_CHARS = 200  # a column name given in an option
 MAX_NAMES = 200  # columns in one list option (categorical=a,b,…)
 
@@ -46,8 +46,8 @@ class Option:
         return f"`{self.name}={self._placeholder()}`: {self.help}"
 
     def _placeholder(self) -> str:
-        if self.kind == "column":
-            return "<column>"
+        if self.kind in ("column", "label"):
+            return f"<{self.kind}>"
         if self.kind == "columns":
             return "<column,column,…>"
         if self.kind == "choice":
@@ -115,7 +115,7 @@ def check_options(raw: dict[str, Any], options: tuple[Option, ...], *, chat: boo
 
 
 def _check_value(option: Option, value: Any) -> Any:
-    if option.kind == "column":
+    if option.kind in ("column", "label"):
         return _check_name(option, str(value))
     if option.kind == "columns":
         names = value if isinstance(value, list | tuple) else str(value).split(",")
