@@ -101,10 +101,10 @@ class Router:
 
     def near_command(self, word: str) -> str | None:
         """Return the command name a mistyped `word` most likely meant (`drfit` → `drift`), or None."""
-        if not word or word in self._names or len(word) > 40:
+        if len(word) < 4 or word in self._names or len(word) > 40:  # `use` is a word, not a mistyped `usage`
             return None
         names = [name for name in self._names if len(name) > 3]  # `?` and `new` are too short to be mistyped
-        matches = difflib.get_close_matches(word, names, n=1, cutoff=0.75)
+        matches = difflib.get_close_matches(word, names, n=1, cutoff=0.8)
         return self._names[matches[0]].name if matches else None
 
     def action_ack(self, verb: str) -> str:
