@@ -97,7 +97,8 @@ async def test_stop_kills_the_users_running_analysis(start_bot):
 async def test_progress_shows_in_place_and_ends_before_the_card(start_bot, monkeypatch):
     monkeypatch.setattr("handlers.analytics.PROGRESS_AFTER_SECONDS", 0.0)
     bot = await start_bot()
-    await ask(bot, "metrics y_true=label y_score=p", file=("p.csv", predictions_csv()))
+    await send(bot, bot.channel(), "metrics y_true=label y_score=p", ("p.csv", predictions_csv()))
+    await bot.connector.wait_for(lambda c: any(x.body.get("attachments") for x in c), timeout=120)  # loaded CI
     streamed = [c.body.get("text", "") for c in bot.connector.calls if c.type == "typing" and c.body.get("text")]
     assert streamed and all(text.endswith(" s)") for text in streamed)  # the phrase and the seconds so far
     messages = bot.connector.messages()
