@@ -354,4 +354,10 @@ def _create(settings: Any, store: Any, name: str) -> LocalBackend:
     return LocalBackend(KnowledgeIndex(settings.knowledge_dir, index_path), name)
 
 
-BACKEND_TYPE = BackendType(name="local", create=_create)
+BACKEND_TYPE = BackendType(
+    name="local",
+    create=_create,
+    summary="Answers from your company's documents, with numbered sources.",
+    description="Answers questions in plain words from the documents in the gateway's knowledge folder, quoting the "
+    "passages that answer them with numbered sources, and says so when the documents do not cover a question.",
+)
