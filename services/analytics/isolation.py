@@ -67,13 +67,13 @@ def frame(message: Any) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
-def _read_frame(stream: BinaryIO) -> Any:
-    """Return the next frame's message from `stream`; EOFError when the stream ends first."""
+def _read_frame(stream: BinaryIO, limit: int = MAX_REPLY_BYTES) -> Any:
+    """Return the next frame's message from `stream` (at most `limit` bytes); EOFError when the stream ends first."""
     header = stream.read(HEADER.size)
     if len(header) < HEADER.size:
         raise EOFError
     size = HEADER.unpack(header)[0]
-    if size > MAX_REPLY_BYTES:
+    if size > limit:
         raise EOFError(f"frame of {size} bytes")
     body = stream.read(size)
     if len(body) < size:
@@ -253,7 +253,7 @@ def _serve() -> None:
 
     _preload()  # while this process waits as the spare
     try:
-        request = _read_frame(sys.stdin.buffer)
+        request = _read_frame(sys.stdin.buffer, limit=1 << 40)  # the parent's request: tables up to the file limit
     except EOFError:  # the parent closed the pipe: it no longer needs a spare
         return
     limits: Limits = request["limits"]
