@@ -71,6 +71,7 @@ class AnalyticsConfig:
     file_memory_seconds: int = 30 * 60
     limits: Limits = field(default_factory=Limits)
     processes: int = 2
+    admins: frozenset[str] = frozenset()  # ADMIN_USERS: who is told which files DATA_DIR holds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnalyticsConfig:
@@ -82,7 +83,7 @@ class AnalyticsConfig:
         return cls(
             settings.data_dir, settings.analytics_max_file_mb * 1_000_000,
             tuple(settings.download_allowed_hosts), tuple(settings.s3_allowed_buckets),
-            settings.analytics_file_memory_minutes * 60, limits, processes,
+            settings.analytics_file_memory_minutes * 60, limits, processes, frozenset(settings.admin_users),
         )  # fmt: skip
 
     async def attachment(self, file: FileAttachment) -> tuple[bytes, str]:
@@ -90,11 +91,13 @@ class AnalyticsConfig:
         data = await download(file.download_url, file.name, self.max_bytes, allowed_hosts=self.allowed_hosts)
         return data, quote(file.name)  # the name is shown in sentences and cards: a short, inert excerpt
 
-    async def source(self, source: str) -> tuple[bytes, str]:
-        """Return (bytes, name) of an `s3://` URI or a DATA_DIR path named in the message."""
+    async def source(self, source: str, user_id: str = "") -> tuple[bytes, str]:
+        """Return (bytes, name) of an `s3://` URI or a DATA_DIR path named in the message by `user_id` (the
+        sentence for a missing file lists the folder's files to admins only)."""
         data = await fetch(
-            source, data_dir=self.data_dir, max_bytes=self.max_bytes, allowed_buckets=self.allowed_buckets
-        )
+            source, data_dir=self.data_dir, max_bytes=self.max_bytes, allowed_buckets=self.allowed_buckets,
+            list_files=bool(user_id) and user_id in self.admins,
+        )  # fmt: skip
         return data, quote(source.rsplit("/", 1)[-1])
 
 
@@ -336,7 +339,7 @@ async def _sources(
         if len(named) < needed:
             raise DatasetError(_too_few(spec))
         await memory.keep(turn, [], named[:needed])
-        return [await config.source(s) for s in named[:needed]], True
+        return [await config.source(s, turn.user.aad_object_id) for s in named[:needed]], True
     return None, False
 
 
