@@ -96,7 +96,7 @@ def build_worker(
         attachments_for=files, extras=extras, routes=deployment.routes,
     )  # fmt: skip
     default = deployment.backends[deployment.routes.default]
-    register_analytics(router, default, AnalyticsConfig.from_settings(settings), usage)
+    register_analytics(router, default, AnalyticsConfig.from_settings(settings), usage, store)
     return Worker(
         settings, store, router, connector, on_report=TurnObserver(process_metrics()), user_tokens=user_tokens,
         closers=[usage.close] if usage else None,

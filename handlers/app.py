@@ -27,6 +27,7 @@ from services.backends import (
     TextDelta,
 )
 from services.backends.base import SizesPrompts, capabilities_of
+from services.quoting import quote
 from services.routing import RouteTable, single
 from services.store import Feedback, Store, get_conversation, update_conversation
 from services.usage import UsageService
@@ -95,9 +96,15 @@ def build_router(
         f"**{routes.title(routes.default)}** backend, with numbered sources."
     )
 
-    @router.command("help", "show this list", "?", "commands")
+    @router.command("help", "show this list; `help drift` shows a command's options and an example", "?", "commands")
     async def help_(turn: Turn, replier: Replier, rest: str) -> None:
-        await replier.send_text(router.help_text(intro))
+        asked = rest.split()[0] if rest.split() else ""
+        detail = router.help_for(asked) if asked else None
+        near = router.near_command(asked.lstrip("/").lower()) if asked and detail is None else None
+        if near:
+            await replier.send_text(f"I don't know the command {quote(asked, 40)}. Did you mean `{near}`?")
+            return
+        await replier.send_text(detail or router.help_text(intro))
 
     @router.command("new", "start a fresh conversation (forget this chat's context)", "reset")
     async def new(turn: Turn, replier: Replier, rest: str) -> None:

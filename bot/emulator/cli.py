@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 
 from bot.emulator.activities import TeamsChannel
+from bot.emulator.charts import ChartSaver
 from bot.emulator.connector import Call, FakeConnector
 from bot.emulator.render import FEEDBACK, Button, render_activity, render_card
 
@@ -29,7 +30,15 @@ NO_FILES_HERE = (
 class ChatSession:
     """Sends Teams-shaped activities to `endpoint` and prints what the bot sends back to the local connector."""
 
-    def __init__(self, endpoint: str, channel: TeamsChannel, connector: FakeConnector, token: str = "") -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        channel: TeamsChannel,
+        connector: FakeConnector,
+        token: str = "",
+        *,
+        open_charts: bool = True,
+    ) -> None:
         self.endpoint = endpoint
         self.channel = channel
         self.connector = connector
@@ -39,6 +48,7 @@ class ChatSession:
         self.last_call = 0.0
         self.message_calls = 0
         self.http: aiohttp.ClientSession | None = None
+        self.charts = ChartSaver(open_charts=open_charts)
 
     def on_call(self, call: Call) -> None:
         """Print one activity the bot sent, and remember its buttons."""
@@ -50,6 +60,8 @@ class ChatSession:
             self.buttons = buttons
             text += "\n" + "  ".join(f"[{i}] {b.title}" for i, b in enumerate(buttons, start=1))
             text += "   (:click N)"
+        for path in self.charts.save(call.body):
+            text += f"\n(chart saved to {path})"
         print(text, flush=True)
 
     async def post(self, activity: dict[str, Any]) -> tuple[int, Any]:
@@ -184,7 +196,7 @@ async def run_chat(args: argparse.Namespace) -> int:
     connector = FakeConnector(port=args.port)
     await connector.start()
     channel = TeamsChannel(args.service_url or connector.url, shape=args.shape, user_name=args.user)
-    session = ChatSession(args.endpoint, channel, connector, args.token)
+    session = ChatSession(args.endpoint, channel, connector, args.token, open_charts=args.open_charts)
     connector.on_call = session.on_call
     try:
         for path in args.attach:
@@ -226,6 +238,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", default="", help="a bearer token to send (default: none, local development)")
     parser.add_argument("--say", action="append", help="send this message and exit (repeatable)")
     parser.add_argument("--attach", action="append", default=[], help="attach this file to the first --say message")
+    parser.add_argument(
+        "--no-open-charts", dest="open_charts", action="store_false",
+        help="only save the charts of cards to files (by default they also open in the desktop's viewer)",
+    )  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
