@@ -114,8 +114,11 @@ def _columns(text: str) -> list[str]:
 
 def _kind_overrides(parser: argparse.ArgumentParser) -> None:
     """Add --categorical, --numeric and --ignore (each repeatable or comma-separated) to `parser`."""
-    for flag, meaning in (("categorical", "read these columns as categories (e.g. integer codes)"),
-                          ("numeric", "read these columns as numbers"), ("ignore", "leave these columns out")):
+    for flag, meaning in (
+        ("categorical", "read these columns as categories (e.g. integer codes)"),
+        ("numeric", "read these columns as numbers"),
+        ("ignore", "leave these columns out"),
+    ):
         parser.add_argument(f"--{flag}", action="extend", type=_columns, default=[], help=meaning)
 
 

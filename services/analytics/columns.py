@@ -121,6 +121,7 @@ def infer_kind(
 def kind_notes(kinds: dict[str, ColumnKind]) -> list[str]:
     """Return one sentence per group of columns whose kind is not what their dtype says (codes read as
     categories, text read as numbers, identifiers left out), with the options that override it; [] if none."""
+
     def names(kind: str, detail: str | None = None) -> str:
         chosen = [n for n, k in kinds.items() if k.kind == kind and (detail is None or k.detail == detail)]
         shown = ", ".join(f"'{quote(n, 40)}'" for n in chosen[:6])

@@ -265,8 +265,9 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
             "categories (binomial test against the Good–Turing unseen share) that is significant after the same "
             "adjustment and above the missing threshold; PSI does not gate",
         },  # fmt: skip
-        "adversarial": None if options.tests_only or not features else adversarial(
-            ref, cur, features, options, {n for n, k in kinds.items() if k.kind == "categorical"}),
+        "adversarial": None
+        if options.tests_only or not features
+        else adversarial(ref, cur, features, options, {n for n, k in kinds.items() if k.kind == "categorical"}),
         "kind_notes": kind_notes(kinds),
     }
     result["summary"] = summarise(result)
