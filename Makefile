@@ -15,6 +15,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+$(VENV)/.base: requirements.txt | $(BIN)/python  ## requirements.txt only: enough for the Teams app package
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
 $(VENV)/.runtime: requirements.txt requirements-analytics.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-analytics.txt
 	touch $@
@@ -34,7 +38,7 @@ playground:  ## Microsoft 365 Agents Playground against `make run` (optional; ne
 	TEAMSAPPTESTER_BROWSER=none npx --yes @microsoft/m365agentsplayground \
 		-e http://127.0.0.1:$(PORT)/api/messages -c msteams --dt -p 56150
 
-teams-package: $(VENV)/.dev  ## build/appPackage.zip for Teams (needs MICROSOFT_APP_ID; ARGS=--developer NAME ...)
+teams-package: $(VENV)/.base  ## build/appPackage.zip for Teams (needs MICROSOFT_APP_ID; ARGS=--developer NAME --website URL --version X.Y.Z)
 	$(BIN)/python -m infra.teams_package $(ARGS)
 
 test: $(VENV)/.dev deploy-check  ## lint, the deploy checks and the whole test suite (what CI runs)

@@ -48,8 +48,11 @@ def shorten(text: str, limit: int) -> str:
     half, else at a word boundary with "…"."""
     if len(text) <= limit:
         return text
-    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, limit)
-            if text.count("(", 0, m.end()) <= text.count(")", 0, m.end())]  # never inside parentheses
+    ends = [
+        m.end()
+        for m in _SENTENCE_END.finditer(text, 0, limit)
+        if text.count("(", 0, m.end()) <= text.count(")", 0, m.end())
+    ]  # never inside parentheses
     if ends and ends[-1] >= limit // 2:
         return text[: ends[-1]]
     cut = text[: limit - 1]
