@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-PORT   ?= 3978
+# PORT is empty unless given (`make run PORT=4000`): the bot and the emulator read it from the environment or .env.
 ARGS   ?=
 
 SAM    := .venv-sam/bin
@@ -27,16 +27,15 @@ $(VENV)/.dev: requirements.txt requirements-analytics.txt requirements-dev.txt |
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
-run: $(VENV)/.runtime  ## start the bot on 127.0.0.1:$(PORT) (local backend, SQLite state, analytics)
-	PORT=$(PORT) DOWNLOAD_ALLOWED_HOSTS="$${DOWNLOAD_ALLOWED_HOSTS:-*.sharepoint.com,http://127.0.0.1}" \
-		$(BIN)/python -m bot serve
+run: $(VENV)/.runtime  ## start the bot on 127.0.0.1:3978 (PORT=…; local backend, SQLite state, analytics)
+	$(if $(PORT),PORT=$(PORT)) $(BIN)/python -m bot serve --dev
 
 chat: $(VENV)/.runtime  ## the terminal Teams emulator (ARGS=--group or --channel)
-	$(BIN)/python -m bot chat --endpoint http://127.0.0.1:$(PORT)/api/messages $(ARGS)
+	$(BIN)/python -m bot chat $(if $(PORT),--endpoint http://127.0.0.1:$(PORT)/api/messages) $(ARGS)
 
 playground:  ## Microsoft 365 Agents Playground against `make run` (optional; needs Node and npm)
 	TEAMSAPPTESTER_BROWSER=none npx --yes @microsoft/m365agentsplayground \
-		-e http://127.0.0.1:$(PORT)/api/messages -c msteams --dt -p 56150
+		-e http://127.0.0.1:$(or $(PORT),3978)/api/messages -c msteams --dt -p 56150
 
 teams-package: $(VENV)/.base  ## build/appPackage.zip for Teams (needs MICROSOFT_APP_ID; ARGS=--developer NAME --website URL --version X.Y.Z)
 	$(BIN)/python -m infra.teams_package $(ARGS)

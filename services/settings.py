@@ -167,14 +167,34 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("host")
+    @classmethod
+    def _host_shape(cls, value: str) -> str:
+        import ipaddress
+
+        value = value.strip()
+        if re.fullmatch(r"[0-9.]+|.*:.*", value):  # written as an IP address: it must be one
+            try:
+                ipaddress.ip_address(value.strip("[]"))
+            except ValueError:
+                raise ValueError(
+                    "is not an IP address (use 127.0.0.1 for this machine only, 0.0.0.0 for all)"
+                ) from None
+        elif not re.fullmatch(
+            r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*",
+            value,
+        ):
+            raise ValueError("must be an IP address or a host name, like 127.0.0.1 or localhost")
+        return value
+
     @field_validator("allowed_tenants")
     @classmethod
     def _tenant_ids(cls, value: list[str]) -> list[str]:
         for entry in value:
             if not re.fullmatch(GUID, entry):
                 raise ValueError(
-                    f"{entry[:60]!r} is not a tenant id: give Entra ID tenant ids (GUIDs such as "
-                    "72f988bf-86f1-41af-91ab-2d7cd011db47, Azure portal → Microsoft Entra ID → Overview), comma-separated"
+                    f"{entry[:60]!r} is not a tenant id: give Entra ID tenant ids (GUIDs such as 72f988bf-86f1-41af-"
+                    "91ab-2d7cd011db47, Azure portal → Microsoft Entra ID → Overview), comma-separated"
                 )
         return value
 

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import aiohttp
+from dotenv import dotenv_values
 
 from bot.emulator.activities import TeamsChannel
 from bot.emulator.connector import Call, FakeConnector
@@ -215,7 +216,9 @@ async def run_chat(args: argparse.Namespace) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `chat` options to an argument parser."""
-    parser.add_argument("--endpoint", default="http://127.0.0.1:3978/api/messages", help="the bot's messaging endpoint")
+    parser.add_argument("--endpoint", default=None,
+                        help="the bot's messaging endpoint (default: 127.0.0.1 and the PORT of the environment "
+                        "or .env, as `make run` uses)")  # fmt: skip
     shape = parser.add_mutually_exclusive_group()
     shape.add_argument("--group", dest="shape", action="store_const", const="groupChat", help="a group chat")
     shape.add_argument("--channel", dest="shape", action="store_const", const="channel", help="a channel thread")
@@ -228,8 +231,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attach", action="append", default=[], help="attach this file to the first --say message")
 
 
+def default_endpoint() -> str:
+    """Return the endpoint `make run` listens on: 127.0.0.1 and PORT from the environment, else `.env`, else 3978."""
+    port = os.environ.get("PORT") or (dotenv_values(".env").get("PORT") if os.path.exists(".env") else None)
+    return f"http://127.0.0.1:{(port or '3978').strip()}/api/messages"
+
+
 def main(args: argparse.Namespace) -> int:
     """Entry point of `python -m bot chat`."""
+    args.endpoint = args.endpoint or default_endpoint()
     try:
         return asyncio.run(run_chat(args))
     except KeyboardInterrupt:
