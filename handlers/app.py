@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from handlers.catalog import split_command
+from handlers.greetings import greeting, is_greeting, whoami
 from handlers.models import ChannelUnavailable, Replier, StreamStopped, Turn
 from handlers.qbusiness import IdentityFor, forward_feedback, register_qbusiness, remember_question, show_pending
 from handlers.report import TurnReport, close_report, current_report, open_report
@@ -54,14 +55,15 @@ def build_router(
     backends that act as the user who asks (Q Business); `attachments_for` downloads the files of a turn for
     backends that read them."""
     router = Router()
-    intro = (
-        f"I am the company AI gateway. Ask me anything in plain words and I answer from the "
-        f"**{backend.name}** backend, with numbered sources."
-    )
+    intro = "I am your company's AI assistant. Ask me a question in plain words and I answer with numbered sources."
 
     @router.command("help", "show this list", "?", "commands")
     async def help_(turn: Turn, replier: Replier, rest: str) -> None:
-        await replier.send_text(router.help_text(intro))
+        await replier.send_text(router.help_text(intro, turn))
+
+    @router.command("whoami", "show your Teams and Entra ids (what an admin puts in ADMIN_USERS)")
+    async def whoami_(turn: Turn, replier: Replier, rest: str) -> None:
+        await replier.send_text(whoami(turn))
 
     @router.command("new", "start a fresh conversation (forget this chat's context)", "reset")
     async def new(turn: Turn, replier: Replier, rest: str) -> None:
@@ -104,6 +106,10 @@ def build_router(
         if not text.strip() and not (attachments_for and turn.files):
             await replier.send_text(EMPTY_MESSAGE)
             return
+        # A model answers a greeting itself; a search backend (answers_small_talk False) would look "hi" up.
+        if not getattr(backend, "answers_small_talk", True) and is_greeting(text) and not turn.files:
+            await replier.send_text(greeting(turn, router.help_text(intro, turn)))
+            return
         await ask(turn, replier, text or "Summarise the attached files.")
 
     @router.action("feedback")
@@ -137,7 +143,7 @@ def build_router(
 
     @router.welcome
     async def welcome(turn: Turn, replier: Replier) -> None:
-        await replier.send_text(router.help_text(intro))
+        await replier.send_text(router.help_text(intro, turn))
 
     return router
 

@@ -17,12 +17,14 @@ __all__ = ["UNKNOWN_ACTION", "Router", "split_command"]
 
 @dataclass(frozen=True)
 class Command:
-    """A command: its name, other names it answers to, a one-line description and the handler."""
+    """A command: its name, other names it answers to, a one-line description and the handler. `shown_to`, when
+    set, decides who sees it in `help` (an administrators' command); the manifest's menu lists it for no one."""
 
     name: str
     aliases: tuple[str, ...]
     description: str
     handler: Handler
+    shown_to: Callable[[Turn], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,13 @@ class Router:
         self._default: Handler | None = None
         self._welcome: ActionHandler | None = None
 
-    def command(self, name: str, description: str, *aliases: str) -> Callable[[Handler], Handler]:
-        """Register a command answered with or without a leading slash."""
+    def command(
+        self, name: str, description: str, *aliases: str, shown_to: Callable[[Turn], bool] | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Register a command answered with or without a leading slash (`shown_to`: see Command)."""
 
         def register(handler: Handler) -> Handler:
-            command = Command(name, aliases, description, handler)
+            command = Command(name, aliases, description, handler, shown_to)
             self.commands[name] = command
             for key in (name, *aliases):
                 self._names[key] = command
@@ -81,11 +85,15 @@ class Router:
         self._welcome = handler
         return handler
 
-    def help_text(self, intro: str = "") -> str:
-        """Return the Markdown list of commands, after `intro` when given."""
+    def visible_commands(self, turn: Turn | None = None) -> list[Command]:
+        """Return the commands `turn`'s user may see (without a turn: those shown to everyone)."""
+        return [c for c in self.commands.values() if c.shown_to is None or (turn is not None and c.shown_to(turn))]
+
+    def help_text(self, intro: str = "", turn: Turn | None = None) -> str:
+        """Return the Markdown list of the commands `turn`'s user may see, after `intro` when given."""
         lines = [intro] if intro else []
         lines.append("Commands (with or without a leading `/`):")
-        for command in self.commands.values():
+        for command in self.visible_commands(turn):
             names = ", ".join(f"`{n}`" for n in (command.name, *command.aliases))
             lines.append(f"- {names}: {command.description}")
         return "\n".join(lines)
@@ -115,6 +123,6 @@ class Router:
         if command is not None:
             await command.handler(turn, replier, rest)
         elif slashed:
-            await replier.send_text(f"I don't know the command /{quote(word)}.\n\n{self.help_text()}")
+            await replier.send_text(f"I don't know the command /{quote(word)}.\n\n{self.help_text(turn=turn)}")
         elif self._default is not None:
             await self._default(turn, replier, turn.text)

@@ -131,7 +131,7 @@ def bot_commands(settings: Any) -> list[dict[str, str]]:
     register_analytics(router, stub, AnalyticsConfig.from_settings(settings))
     commands = [
         {"title": command.name[:32], "description": shorten(plain_text(command.description), 128)}
-        for command in router.commands.values()
+        for command in router.visible_commands()  # an administrators' command is in no one's menu
     ]
     if len(commands) > COMMANDS_PER_LIST:
         raise PackageError(f"The Router has {len(commands)} commands; a Teams command list holds {COMMANDS_PER_LIST}.")

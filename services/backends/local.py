@@ -245,6 +245,7 @@ class LocalBackend:
     name = "local"
     max_input_chars = 2000
     status_text = "Searching the documents…"
+    answers_small_talk = False  # a search for "hi" finds nothing: the Router greets instead (handlers/greetings.py)
 
     def __init__(self, index: KnowledgeIndex) -> None:
         self.index = index
