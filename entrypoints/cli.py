@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 
 from bot.emulator import cli as chat_cli
@@ -59,7 +60,20 @@ def _write(path: str, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and run the chosen command; return the exit code."""
+    """Parse the command line and run the chosen command; return the exit code (1 when standard output was
+    closed early, as by `| head`: quietly, without a traceback)."""
+    try:
+        try:
+            return _main(argv)
+        finally:  # also after argparse's --help, whose SystemExit would leave the flush to the interpreter's exit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # Python's documented recipe: point stdout at devnull so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Microsoft Teams gateway to company AI.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve_command = commands.add_parser("serve", help="run the bot (settings from the environment and .env)")
