@@ -96,3 +96,15 @@ def test_port_and_download_hosts_in_dot_env_are_not_overridden_by_make(local, mo
     given = subprocess.run(make, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
                            env={"PATH": "/usr/bin:/bin"}).stdout  # fmt: skip
     assert "PORT=4300 " in given and "--endpoint http://127.0.0.1:4300/api/messages" in given
+
+
+def test_make_installs_with_uv_wheels_only_and_falls_back_to_pip(tmp_path):
+    """From a fresh clone (no .venv): uv is installed into the venv, then every requirements file goes through
+    it with wheels only; pip installs the same way when uv cannot be installed (bench/first_run.py times both)."""
+    for name in ("Makefile", "requirements.txt", "requirements-analytics.txt", "requirements-dev.txt"):
+        (tmp_path / name).write_bytes((REPO_ROOT / name).read_bytes())
+    commands = subprocess.run(["make", "-n", ".venv/.runtime", ".venv/.dev"], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}).stdout  # fmt: skip
+    assert "-m pip install --quiet --disable-pip-version-check uv==" in commands
+    assert commands.count(".venv/bin/uv pip install --quiet --python .venv/bin/python --only-binary :all:") == 2
+    assert commands.count("-m pip install --quiet --disable-pip-version-check --only-binary :all:") == 2  # fallback
