@@ -106,5 +106,6 @@ def test_make_installs_with_uv_wheels_only_and_falls_back_to_pip(tmp_path):
     commands = subprocess.run(["make", "-n", ".venv/.runtime", ".venv/.dev"], cwd=tmp_path, capture_output=True,
                               text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}).stdout  # fmt: skip
     assert "-m pip install --quiet --disable-pip-version-check uv==" in commands
-    assert commands.count(".venv/bin/uv pip install --quiet --python .venv/bin/python --only-binary :all:") == 2
-    assert commands.count("-m pip install --quiet --disable-pip-version-check --only-binary :all:") == 2  # fallback
+    wheels = "--only-binary :all: --no-binary causaldata"  # the one requirement PyPI has no wheel for
+    assert commands.count(f".venv/bin/uv pip install --quiet --python .venv/bin/python {wheels} -r") == 2
+    assert commands.count(f"-m pip install --quiet --disable-pip-version-check {wheels} -r") == 2  # the fallback
