@@ -65,7 +65,9 @@ def test_every_setting_in_env_example_is_reachable_on_lambda(ssm, monkeypatch):
     """Generic, so settings added later are covered: a setting the template sets must come from a stack
     parameter (or be one the stack fixes); every other one goes through the parameter path and reaches its field."""
     template = load_template()
-    environment = template["Globals"]["Function"]["Environment"]["Variables"]
+    environment = dict(template["Globals"]["Function"]["Environment"]["Variables"])
+    for resource in template["Resources"].values():  # a function's own variables (TURN_TIMEOUT_SECONDS, …)
+        environment.update(resource.get("Properties", {}).get("Environment", {}).get("Variables", {}))
     parameters = set(template["Parameters"])
     through_path = []
     for name in sorted(example_settings()):
