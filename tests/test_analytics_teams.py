@@ -156,7 +156,7 @@ async def test_long_evaluations_run_off_the_loop_with_a_progress_note(start_bot,
     await bot.post(other.message("help"))
     await bot.settle()
     texts = [(m.conversation_id, m.body.get("text", "")) for m in bot.connector.messages()]
-    help_at = next(i for i, (_, t) in enumerate(texts) if t.startswith("I am the company AI gateway"))
+    help_at = next(i for i, (_, t) in enumerate(texts) if t.startswith("I am your company's AI assistant"))
     card_at = next(i for i, m in enumerate(bot.connector.messages()) if m.body.get("attachments"))
     assert help_at < card_at  # the other conversation was answered while the evaluation ran
     assert any(t == "Still working…" for _, t in texts)
