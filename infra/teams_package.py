@@ -21,14 +21,12 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import ValidationError
 
 from bot.teams_text import plain_text, shorten
-from services.safe_fetch import MICROSOFT_FILE_HOSTS
-from services.settings import REPO_ROOT
+from services.settings import REPO_ROOT, Settings
 
 MANIFEST_VERSION = "1.19"
 SCHEMA_URL = f"https://developer.microsoft.com/en-us/json-schemas/teams/v{MANIFEST_VERSION}/MicrosoftTeams.schema.json"
@@ -48,25 +46,6 @@ def analytics_sentence(settings: Any) -> str:
     return ANALYTICS + "files attached in a personal chat" + (f" or named in {' or '.join(named)}." if named else ".")
 
 
-DESCRIPTIONS = {  # what the gateway really does with each backend: (short, full without the analytics sentence)
-    "local": (
-        "Answers from your company's documents, with numbered sources.",
-        "Answers questions in plain words from the documents in the gateway's knowledge folder, quoting the "
-        "passages that answer them with numbered sources, and says so when the documents do not cover a question.",
-    ),
-    "bedrock": (
-        "Company AI on Amazon Bedrock, in Teams.",
-        "Answers questions with your company's model on Amazon Bedrock (in your company's AWS account), streaming "
-        "the answer as it is written, with numbered sources when a knowledge base is configured and the "
-        "company's guardrail applied when one is set.",
-    ),
-    "qbusiness": (
-        "Amazon Q Business answers, with sources, in Teams.",
-        "Answers questions from your company's Amazon Q Business application with numbered sources from the "
-        "company data it indexes.",
-    ),
-}
-AS_THE_USER = " Each person signs in once (Teams single sign-on) and Q Business answers with what they may see."
 COMMANDS_PER_LIST = 10  # the manifest schema's limit
 
 
@@ -74,36 +53,13 @@ class PackageError(ValueError):
     """The package cannot be built from these settings; the message says what to set."""
 
 
-class PackageSettings(BaseSettings):
-    """The few settings the manifest reads (environment and `.env`, like the gateway's); nothing else is checked."""
+class PackageSettings(Settings):
+    """The gateway's settings (environment and `.env`) without the rules that tie them together: building the
+    manifest needs no model id, Identity Center set-up or password, only the app id and what it describes.
+    A value that is set is still checked (one line naming the variable)."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
-
-    microsoft_app_id: str = ""
-    backend: Literal["local", "bedrock", "qbusiness"] = "local"
-    qbusiness_identity: Literal["anonymous", "idc"] = "idc"
-    s3_allowed_buckets: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    data_dir: Path | None = None
-    usage_table: str = ""
-    store: Literal["sqlite", "dynamodb"] = "sqlite"
-    # read by AnalyticsConfig when the commands are registered; never by the manifest
-    analytics_max_file_mb: int = 200
-    download_allowed_hosts: list[str] = Field(default_factory=lambda: list(MICROSOFT_FILE_HOSTS))
-
-    @field_validator("backend", "store", "qbusiness_identity", mode="before")
-    @classmethod
-    def _lower(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("s3_allowed_buckets", mode="before")
-    @classmethod
-    def _comma_list(cls, value: object) -> object:
-        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
-
-    @field_validator("data_dir", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+    def _single_tenant_needs_tenant(self) -> PackageSettings:  # overrides the model validator: not run here
+        return self
 
 
 class _StubBackend:
@@ -112,23 +68,32 @@ class _StubBackend:
     max_input_chars = 1
     status_text = ""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, signs_in: bool) -> None:
+        from services.backends import Capabilities
+
         self.name = name
-        if name == "qbusiness":  # a backend that acts as the user has `forget`, and the Router `signout`
-            self.forget = None
+        # a backend that acts as the user forgets them at sign-out, and the Router has `signout`
+        self.capabilities = Capabilities(acts_as_user=signs_in, signs_out=signs_in)
+
+    async def forget(self, identity: Any) -> None:  # registration only: never called
+        return None
 
 
 def bot_commands(settings: Any) -> list[dict[str, str]]:
     """Return the manifest's commands: every command of the Router (help first), title and plain description."""
     from handlers.analytics import AnalyticsConfig, register_analytics
     from handlers.app import build_router
+    from services.routing import load_route_table, sign_in_connection, single
 
-    stub = _StubBackend(settings.backend)
+    table = load_route_table(settings)
+    routes = table or single(settings.backend)
+    signs_in = bool(sign_in_connection(settings, table))
+    stubs = {name: _StubBackend(name, signs_in) for name in routes.names}
     # The worker has the `usage` command when it counts usage: the rule of usage_service_from_settings.
     counts_usage = bool(settings.usage_table) or settings.store != "dynamodb"
     usage: Any = object() if counts_usage else None  # registration only: never called
-    router = build_router(stub, None, usage)  # the handlers are registered, never run
-    register_analytics(router, stub, AnalyticsConfig.from_settings(settings))
+    router = build_router(stubs, None, usage, routes=routes)  # the handlers are registered, never run
+    register_analytics(router, stubs[routes.default], AnalyticsConfig.from_settings(settings))
     commands = [
         {"title": command.name[:32], "description": shorten(plain_text(command.description), 128)}
         for command in router.visible_commands()  # an administrators' command is in no one's menu
@@ -181,9 +146,15 @@ def manifest(
     names = NAMES | (names or {})
     if not developer.strip() or not names["short"].strip():
         raise PackageError("--developer and --name-short must not be empty.")
-    short, full = DESCRIPTIONS[settings.backend]
-    if settings.backend == "qbusiness" and settings.qbusiness_identity == "idc":
-        full += AS_THE_USER
+    from services.backends.registry import backend_type
+    from services.routing import load_route_table, named_settings
+
+    routes = load_route_table(settings)
+    own = named_settings(settings, routes)[routes.default] if routes else settings
+    kind = backend_type(own.backend)  # the default backend's type says what the gateway does
+    short, full = kind.summary, kind.description
+    if kind.as_user and kind.sign_in_connection(own):
+        full += " " + kind.as_user
     full += " " + analytics_sentence(settings)
     return {
         "$schema": SCHEMA_URL,
