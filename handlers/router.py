@@ -18,13 +18,15 @@ __all__ = ["UNKNOWN_ACTION", "Router", "split_command"]
 
 @dataclass(frozen=True)
 class Command:
-    """A command: its name, other names it answers to, a one-line description and the handler."""
+    """A command: its name, other names it answers to, a one-line description and the handler. `shown_to`, when
+    set, decides who sees it in `help` (an administrators' command); the manifest's menu lists it for no one."""
 
     name: str
     aliases: tuple[str, ...]
     description: str
     handler: Handler
     details: str = ""  # what `help <command>` shows: options and an example
+    shown_to: Callable[[Turn], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,19 @@ class Router:
         self._default: Handler | None = None
         self._welcome: ActionHandler | None = None
 
-    def command(self, name: str, description: str, *aliases: str, details: str = "") -> Callable[[Handler], Handler]:
-        """Register a command answered with or without a leading slash; `details` is its `help <command>` text."""
+    def command(
+        self,
+        name: str,
+        description: str,
+        *aliases: str,
+        details: str = "",
+        shown_to: Callable[[Turn], bool] | None = None,
+    ) -> Callable[[Handler], Handler]:
+        """Register a command answered with or without a leading slash; `details` is its `help <command>` text
+        (`shown_to`: see Command)."""
 
         def register(handler: Handler) -> Handler:
-            command = Command(name, aliases, description, handler, details)
+            command = Command(name, aliases, description, handler, details, shown_to)
             self.commands[name] = command
             for key in (name, *aliases):
                 self._names[key] = command
@@ -83,11 +93,15 @@ class Router:
         self._welcome = handler
         return handler
 
-    def help_text(self, intro: str = "") -> str:
-        """Return the Markdown list of commands, after `intro` when given."""
+    def visible_commands(self, turn: Turn | None = None) -> list[Command]:
+        """Return the commands `turn`'s user may see (without a turn: those shown to everyone)."""
+        return [c for c in self.commands.values() if c.shown_to is None or (turn is not None and c.shown_to(turn))]
+
+    def help_text(self, intro: str = "", turn: Turn | None = None) -> str:
+        """Return the Markdown list of the commands `turn`'s user may see, after `intro` when given."""
         lines = [intro] if intro else []
         lines.append("Commands (with or without a leading `/`):")
-        for command in self.commands.values():
+        for command in self.visible_commands(turn):
             names = ", ".join(f"`{n}`" for n in (command.name, *command.aliases))
             lines.append(f"- {names}: {command.description}")
         return "\n".join(lines)
@@ -134,7 +148,7 @@ class Router:
         elif slashed:
             near = self.near_command(word)
             hint = f" Did you mean `{near}`?" if near else ""
-            await replier.send_text(f"I don't know the command /{quote(word)}.{hint}\n\n{self.help_text()}")
+            await replier.send_text(f"I don't know the command /{quote(word)}.{hint}\n\n{self.help_text(turn=turn)}")
         elif (near := self.near_command(word)) is not None and _looks_like_a_command(rest, turn):
             await replier.send_text(f"Did you mean `{near}`? Send `help {near}` for its options and an example.")
         elif self._default is not None:
