@@ -35,7 +35,7 @@ PROGRESS_AFTER_SECONDS = 4.0
 TEAMS_CHART_BYTES = 48_000  # the chart travels inside the card: keep the message under Teams' size limit
 OPTIONS = {"y_true", "y_score", "query", "threshold", "sampling_rate", "k"}
 KIND_OPTIONS = {"categorical", "numeric", "ignore"}
-UPLIFT_OPTIONS = {"treatment", "outcome", "score", "revenue", "cost", "budget"} | KIND_OPTIONS
+UPLIFT_OPTIONS = {"treatment", "outcome", "score", "revenue", "cost", "budget", "cluster"} | KIND_OPTIONS
 DRIFT_OPTIONS = {"target", "threshold", "correction"} | KIND_OPTIONS
 DRIFT_USAGE = (
     "Send `drift` with two files attached in a personal chat (first the reference, e.g. last month; then the "
@@ -56,8 +56,8 @@ UPLIFT_USAGE = (
     "Send `uplift treatment=<column> outcome=<column>` with the experiment's data (CSV or Parquet) attached in "
     "a personal chat, or followed by an `s3://` URI or a file name in DATA_DIR. Add `revenue=<column> cost=0.5` "
     "for the profit of treating the top k% (and `budget=1000` to cap the people treated), or `score=<column>` "
-    "to evaluate an existing model's uplift scores; `categorical=a,b`, `numeric=c` and `ignore=d` say how to "
-    "read feature columns."
+    "to evaluate an existing model's uplift scores; `cluster=<column>` when rows are grouped (classroom, "
+    "store, household); `categorical=a,b`, `numeric=c` and `ignore=d` say how to read feature columns."
 )
 
 
@@ -156,10 +156,10 @@ def _uplift_job(source: tuple[bytes, str], options: dict[str, str]) -> tuple[dic
         result = analyse(
             read_table(data, name), options["treatment"], options["outcome"], score=options.get("score"),
             revenue=options.get("revenue"), cost=cost, budget=budget, categorical=_names(options, "categorical"),
-            numeric=_names(options, "numeric"), ignore=_names(options, "ignore"),
+            numeric=_names(options, "numeric"), ignore=_names(options, "ignore"), cluster=options.get("cluster"),
         )  # fmt: skip
     try:
-        chart = uplift_chart(result, max_bytes=TEAMS_CHART_BYTES, dpi=80)
+        chart = uplift_chart(result.to_dict(), max_bytes=TEAMS_CHART_BYTES, dpi=80)
     except ValueError:
         chart = b""
     return result, chart
@@ -263,7 +263,7 @@ def register_analytics(
         )
         if done is not None:
             result, chart, (_, name) = done
-            await replier.send_card(uplift_card(result, name, chart), summary=result["summary"][0])
+            await replier.send_card(uplift_card(result, name, chart), summary=result.summary[0])
 
 
 async def _analysis(

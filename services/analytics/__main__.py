@@ -52,7 +52,7 @@ def run_metrics(args: argparse.Namespace) -> int:
 
 UPLIFT_KEYS = (
     "rows", "balance", "ate", "learner", "learners", "qini_auc", "qini_auc_ci", "uplift_auc", "uplift_at_k",
-    "deciles", "recommendation", "drivers", "warnings", "conventions", "summary",
+    "deciles", "recommendation", "drivers", "warnings", "conventions", "summary", "cluster",
 )  # fmt: skip
 
 
@@ -65,15 +65,17 @@ def run_uplift(args: argparse.Namespace) -> int:
         read_table(args.data), args.treatment, args.outcome, score=args.score, revenue=args.revenue,
         cost=args.cost, budget=args.budget, bootstrap=args.bootstrap, seed=args.seed,
         categorical=tuple(args.categorical), numeric=tuple(args.numeric), ignore=tuple(args.ignore),
+        cluster=args.cluster,
     )  # fmt: skip
+    document = result.to_dict()
     if args.chart:
         with open(args.chart, "wb") as handle:
-            handle.write(uplift_chart(result))
+            handle.write(uplift_chart(document))
     if args.json:
-        print(json.dumps({key: result[key] for key in UPLIFT_KEYS if key in result}, indent=2, ensure_ascii=False))
+        print(json.dumps({key: document[key] for key in UPLIFT_KEYS if key in document}, indent=2, ensure_ascii=False))
     else:
-        print("\n".join(f"- {line}" for line in result["summary"]))
-        print(f"  conventions: {result['conventions']}")
+        print("\n".join(f"- {line}" for line in result.summary))
+        print(f"  conventions: {result.conventions}")
     return 0
 
 
@@ -141,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     uplift.add_argument("--revenue", help="column: the value of a success (e.g. the amount owed)")
     uplift.add_argument("--cost", type=float, help="cost of treating one person")
     uplift.add_argument("--budget", type=int, help="the most people that can be treated")
+    uplift.add_argument("--cluster", help="column rows are grouped by (classroom, store); 'none': independent rows")
     uplift.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the Qini interval")
     uplift.add_argument("--seed", type=int, default=0, help="random seed (folds, sampling, bootstrap)")
     _kind_overrides(uplift)
