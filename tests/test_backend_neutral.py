@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -111,3 +112,20 @@ def test_backoff_retries_only_retryable_codes_within_attempts_and_deadline():
     assert policy.delay(invalid, 1, far) is None
     assert policy.delay(busy, 1, time.monotonic() + 0.4) is None  # the wait would pass the deadline
     assert policy.delay(busy, 1, time.monotonic() + 1.0, floor=0.6) is None  # no time left for the attempt
+
+
+async def test_a_pending_kind_no_extras_show_leaves_the_answer_standing(start_bot, caplog):
+    """The chat handler knows no pending kind: an answer whose `pending` no backend type's hook registered is
+    shown as it is, and the operator is told (Q Business's kinds are shown by its hook, tests/test_qbusiness*)."""
+    from tests.conftest import ScriptedBackend
+
+    class Pending(ScriptedBackend):
+        async def answer(self, question):
+            async for event in super().answer(question):
+                yield event.model_copy(update={"pending": {"kind": "mystery"}}) if event.kind == "final" else event
+
+    bot = await start_bot(Pending("Here is the answer."))
+    await bot.post(bot.channel().message("hello"))
+    await bot.settle()
+    (reply,) = [m for m in bot.connector.messages() if "Here is the answer." in json.dumps(m.body)]
+    assert "left a pending 'mystery' that no Teams extras show" in caplog.text and reply

@@ -468,4 +468,8 @@ BACKEND_TYPE = BackendType(
     name="bedrock",
     create=lambda settings, store, name: BedrockBackend(BedrockConfig.from_settings(settings), name=name),
     check=_check,
+    summary="Company AI on Amazon Bedrock, in Teams.",
+    description="Answers questions with your company's model on Amazon Bedrock (in your company's AWS account), "
+    "streaming the answer as it is written, with numbered sources when a knowledge base is configured and the "
+    "company's guardrail applied when one is set.",
 )

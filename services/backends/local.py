@@ -128,9 +128,10 @@ def _blocks(body: str) -> list[str]:
 
 def plain(markdown: str) -> str:
     """Return Markdown as one line of plain text: no emphasis, code ticks, list markers, fences or link URLs."""
-    text = re.sub(r"^\s*(```|~~~)\S*\s*$", " ", markdown, flags=re.M)
-    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)
-    text = re.sub(r"^\s*(?:[-*+]|\d+[.)]|>)\s+", "", text, flags=re.M)
+    # [ \t]*, not \s*: \s also reads line ends, so every line start re-read all the blank lines after it
+    text = re.sub(r"^[ \t]*(```|~~~)\S*[ \t]*$", " ", markdown, flags=re.M)
+    text = re.sub(r"!?\[([^\][]*)\]\([^()]*\)", r"\1", text)  # no run past the next bracket: linear
+    text = re.sub(r"^[ \t]*(?:[-*+]|\d+[.)]|>)[ \t]+", "", text, flags=re.M)
     text = re.sub(r"(\*\*|__|`)", "", text)
     text = re.sub(r"(?<!\w)[*_](\S[^*_]*?)[*_](?!\w)", r"\1", text)
     return " ".join(text.split())
@@ -354,4 +355,10 @@ def _create(settings: Any, store: Any, name: str) -> LocalBackend:
     return LocalBackend(KnowledgeIndex(settings.knowledge_dir, index_path), name)
 
 
-BACKEND_TYPE = BackendType(name="local", create=_create)
+BACKEND_TYPE = BackendType(
+    name="local",
+    create=_create,
+    summary="Answers from your company's documents, with numbered sources.",
+    description="Answers questions in plain words from the documents in the gateway's knowledge folder, quoting the "
+    "passages that answer them with numbered sources, and says so when the documents do not cover a question.",
+)

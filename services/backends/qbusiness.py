@@ -514,4 +514,8 @@ BACKEND_TYPE = BackendType(
     check=_check,
     sign_in_connection=_sign_in_connection,
     teams_extras="handlers.qbusiness:register_qbusiness",
+    summary="Amazon Q Business answers, with sources, in Teams.",
+    description="Answers questions from your company's Amazon Q Business application with numbered sources from "
+    "the company data it indexes.",
+    as_user="Each person signs in once (Teams single sign-on) and Q Business answers with what they may see.",
 )

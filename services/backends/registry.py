@@ -42,7 +42,9 @@ class BackendType:
     - `sign_in_connection(settings)`: the bot's OAuth connection the users sign in with when the backend acts as
       the user ('' for none): the ingress and the worker then run the Teams sign-in;
     - `teams_extras`: "module:function" of the backend's Teams extras (commands, card actions, cards for
-      FinalAnswer.pending kinds), called once per type by the worker with a `handlers.extras.Extras`; '' for none.
+      FinalAnswer.pending kinds), called once per type by the worker with a `handlers.extras.Extras`; '' for none;
+    - `summary`, `description`, `as_user`: what the Teams app package says the gateway does with this backend
+      (at most 80 characters; a few sentences; one more sentence when users sign in to it).
     """
 
     name: str
@@ -50,6 +52,9 @@ class BackendType:
     check: Callable[[Any], None] = _no_check
     sign_in_connection: Callable[[Any], str] = _no_connection
     teams_extras: str = ""
+    summary: str = "Company AI, in Teams."
+    description: str = "Answers questions in plain words with your company's AI assistant."
+    as_user: str = ""
 
 
 class UnknownBackend(ValueError):
