@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 LEASE_MARGIN_SECONDS = 30  # the running lease outlives the turn's time limit by this much
 GAVE_UP = "Sorry, I could not answer that: it failed several times on my side."
 CUT_OFF = "This answer was interrupted. Please ask again."
+MONITOR_GAVE_UP = "A scheduled monitor run failed several times on my side; it runs again at its next time."
 
 
 class Worker:
@@ -52,7 +53,9 @@ class Worker:
         on_report: Callable[[TurnReport], None] | None = None,
         closers: list[Callable[[], Awaitable[None]]] | None = None,
         user_tokens: UserTokenService | None = None,
+        scheduled: Callable[[Job, TeamsReplier], Awaitable[TurnReport]] | None = None,
     ) -> None:
+        self.scheduled = scheduled  # runs jobs of kind `monitor` (handlers/monitors.py), which have no activity
         self.user_tokens = user_tokens
         self.settings = settings
         self.store = store
@@ -95,7 +98,10 @@ class Worker:
         try:
             with observed_turn(*_observation(job)):
                 async with time_limit(timeout):
-                    report = await run_turn(self.router, job.turn, replier)
+                    if job.kind == "monitor" and self.scheduled is not None:
+                        report = await self.scheduled(job, replier)  # its errors go to the queue: retried
+                    else:
+                        report = await run_turn(self.router, job.turn, replier)
         except BaseException as error:
             if isinstance(error, ChannelUnavailable) and replier.answered:
                 # The answer reached the user and what failed came after it (a note, a confirmation card):
@@ -138,6 +144,8 @@ class Worker:
             held_by = held.owner
         reference, error_kind = new_reference(), type(error).__name__ if error else "DeadLetter"
         sentence = "That took too long and was stopped." if isinstance(error, TimeoutError) else GAVE_UP
+        if job.kind == "monitor":
+            sentence = MONITOR_GAVE_UP
         log.error(
             "job failed for good ref=%s activity=%s conversation=%s kind=%s error=%s",
             reference, job.turn.id, job.turn.conversation.id, job.kind, error_kind,
@@ -148,7 +156,8 @@ class Worker:
         told = True
         try:
             # The turn's own replier, so that an answer stream left open ends with this sentence.
-            await (replier or self.replier(job)).send_text(f"{sentence} Please try again. (reference {reference})")
+            again = "" if job.kind == "monitor" else " Please try again."
+            await (replier or self.replier(job)).send_text(f"{sentence}{again} (reference {reference})")
         except ChannelUnavailable:
             log.exception("could not tell the user about ref=%s: the channel is unavailable", reference)
             told = False

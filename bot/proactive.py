@@ -1,0 +1,25 @@
+"""Proactive posts: a message the bot starts, with no activity to answer (monitors' results).
+
+It goes to the stored conversation reference with no `replyToId`: in a channel, whose reference is the
+channel itself, that starts a new thread; in a chat it is a new message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.connector import BotConnector
+from bot.replier import TeamsReplier
+from handlers.jobs import ConversationRef
+from services.monitors.model import Monitor
+
+
+class ProactivePoster:
+    """Posts a card as a new message into a monitor's conversation through the Bot Connector (which retries
+    429 with Retry-After: Teams' per-conversation and per-tenant limits)."""
+
+    def __init__(self, connector: BotConnector) -> None:
+        self.connector = connector
+
+    async def __call__(self, monitor: Monitor, card: dict[str, Any], summary: str) -> None:
+        ref = ConversationRef(monitor.service_url, monitor.conversation_id, "", monitor.audience)
+        await TeamsReplier(self.connector, ref).send_card(card, summary=summary)
