@@ -182,7 +182,11 @@ def conversation_of(activity: InboundActivity) -> Conversation:
     key = activity.conversation.id
     if kind == "channel" and ";messageid=" not in key and activity.id:
         key = f"{key};messageid={activity.id}"  # a new post is the root of its own thread
-    return Conversation(id=activity.conversation.id, type=kind, key=key, tenant_id=tenant_of(activity))
+    team = (activity.channel_data or {}).get("team")
+    team_id = team.get("id") if isinstance(team, dict) and isinstance(team.get("id"), str) else ""
+    return Conversation(
+        id=activity.conversation.id, type=kind, key=key, tenant_id=tenant_of(activity), team_id=team_id[:256]
+    )
 
 
 def _files(activity: InboundActivity) -> list[FileAttachment]:

@@ -16,8 +16,6 @@ AI_GENERATED = {
     "@context": "https://schema.org",
     "additionalType": ["AIGeneratedContent"],
 }
-# Backends that return retrieved passages as they are: their answers get no "AI generated" label.
-RETRIEVAL_BACKENDS = frozenset({"local"})
 CITATION_NAME_CHARS = 80  # Teams' limits for a citation's name and abstract
 CITATION_ABSTRACT_CHARS = 160
 SNIPPET_CHARS = 300  # the excerpt under a source line in cards
@@ -28,7 +26,7 @@ _NBSP = "\u00a0"
 def is_generated(answer: FinalAnswer) -> bool:
     """Return True when the answer was written by a model (label it "AI generated"), False for retrieved text
     and for a guardrail's own message."""
-    return answer.backend not in RETRIEVAL_BACKENDS and not answer.blocked
+    return answer.generated and not answer.blocked
 
 
 def code_block(code: str) -> dict[str, Any]:

@@ -92,24 +92,34 @@ def build_worker(
     from bot.worker import Worker
     from handlers.analytics import AnalyticsConfig, register_analytics
     from handlers.app import build_router
-    from handlers.qbusiness import attachments_of
-    from services.backends import create_backend
+    from handlers.attachments import attachments_of
+    from services.backends.registry import backend_type, load_hook
     from services.observability.start import process_metrics
     from services.observability.turns import TurnObserver
+    from services.routing import Deployment, create_deployment, load_route_table, single
     from services.usage import usage_service_from_settings
 
     store = store or create_store(settings)
-    backend = backend or create_backend(settings, store)
+    if backend is not None:  # a test's backend in place of the one BACKEND names
+        deployment = Deployment({backend.name: backend}, {backend.name: settings.backend}, single(backend.name))
+    else:
+        deployment = create_deployment(settings, store, load_route_table(settings))
     auth = auth or ChannelAuth(settings, credentials_factory)
     connector = connector or BotConnector(auth)
     usage = usage or usage_service_from_settings(settings)
-    user_tokens = user_token_service(settings, auth)
+    user_tokens = user_token_service(settings, auth, routes=deployment.routes if backend is None else None)
     files = functools.partial(attachments_of, allowed_hosts=settings.download_allowed_hosts)
+    extras = []
+    for kind in dict.fromkeys(deployment.types.values()):
+        hook = backend_type(kind).teams_extras
+        if hook:
+            extras.append((load_hook(hook), [n for n, t in deployment.types.items() if t == kind]))
     router = build_router(
-        backend, store, usage, identity_for=functools.partial(identity_of, service=user_tokens),
-        attachments_for=files if settings.backend == "qbusiness" else None,
+        deployment.backends, store, usage, identity_for=functools.partial(identity_of, service=user_tokens),
+        attachments_for=files, extras=extras, routes=deployment.routes,
     )  # fmt: skip
-    register_analytics(router, backend, AnalyticsConfig.from_settings(settings), usage)
+    default = deployment.backends[deployment.routes.default]
+    register_analytics(router, default, AnalyticsConfig.from_settings(settings), usage)
     from bot.proactive import ProactivePoster
     from handlers.monitors import MonitorConfig, MonitorRunner, register_monitors
 
@@ -130,15 +140,20 @@ def build_worker(
 INGRESS_TOKEN_WAIT_SECONDS = 5.0
 
 
-def user_token_service(settings: Settings, auth: ChannelAuth, *, timeout: float = 15.0) -> UserTokenService | None:
-    """Return the token service client of the Q Business OAuth connection (each call waiting at most `timeout`
-    seconds), or None when no backend signs users in."""
-    if settings.backend != "qbusiness" or settings.qbusiness_identity != "idc":
+def user_token_service(
+    settings: Settings, auth: ChannelAuth, *, timeout: float = 15.0, routes: Any = None
+) -> UserTokenService | None:
+    """Return the token service client of the OAuth connection users sign in with (each call waiting at most
+    `timeout` seconds), or None when no backend acts as the signed-in user (BackendType.sign_in_connection).
+    `routes` is the route table when the caller has read it already."""
+    from services.routing import sign_in_connection
+
+    connection = sign_in_connection(settings, routes)
+    if not connection:
         return None
     return UserTokenService(
-        str(settings.bot_token_service_url), settings.qbusiness_oauth_connection, auth, settings.microsoft_app_id,
-        timeout=timeout,
-    )  # fmt: skip
+        str(settings.bot_token_service_url), connection, auth, settings.microsoft_app_id, timeout=timeout
+    )
 
 
 def build_ingress(

@@ -23,6 +23,7 @@ from handlers.usage import metered
 from services.analytics.errors import AnalyticsError
 from services.analytics.glossary import Entry, glossary
 from services.backends import Backend, Question
+from services.backends.base import capabilities_of
 from services.datasets import DatasetError, download, fetch
 from services.quoting import quote
 from services.settings import Settings
@@ -224,17 +225,19 @@ def register_analytics(
         if entry is None:
             await replier.send_text(suggestions_text(rest.strip(), suggestions, terms))
             return
-        if question and backend.name != "local":
+        capabilities = capabilities_of(backend)
+        if question and capabilities.generated:  # a model answers the follow-up; retrieval would only quote
             grounded = Question(text=_grounded(entry, question), conversation_key=turn.conversation.key,
                                 user_id=turn.user.id, user_name=turn.user.name)  # fmt: skip
             await metered(
                 usage, turn, replier, lambda: stream_answer(replier, backend, grounded), backend=backend.name,
-                model_id=getattr(backend, "model_id", ""), question=turn.text, prompt_chars=len(grounded.text),
+                model_id=capabilities.model_id, question=turn.text, prompt_chars=len(grounded.text),
+                answer_tokens=capabilities.answer_tokens,
             )  # fmt: skip
             return
         await replier.send_card(entry_card(entry, terms), summary=entry.meaning)
         if question:
-            await replier.send_text("Follow-up questions about a metric need the Bedrock backend: here is the entry.")
+            await replier.send_text("Follow-up questions about a metric need a backend with a model: here it is.")
 
     one_table = functools.partial(_load, config)
     two_tables = functools.partial(_two_tables, config)

@@ -5,16 +5,29 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from handlers.catalog import split_command
+from handlers.extras import Extras, IdentityFor, ShowPending, show_pending
 from handlers.models import ChannelUnavailable, Replier, StreamStopped, Turn
-from handlers.qbusiness import IdentityFor, forward_feedback, register_qbusiness, remember_question, show_pending
 from handlers.report import TurnReport, close_report, current_report, open_report
 from handlers.router import Router
+from handlers.routing import Picker, register_routing
+from handlers.signin import forward_feedback, label_of, register_sign_in, remember_question
 from handlers.usage import metered, register_usage
-from services.backends import Attachment, Backend, BackendError, FinalAnswer, Question, SignInRequired, TextDelta
+from services.backends import (
+    Attachment,
+    AttachmentRules,
+    Backend,
+    BackendError,
+    FinalAnswer,
+    Question,
+    SignInRequired,
+    TextDelta,
+)
+from services.backends.base import capabilities_of
+from services.routing import RouteTable, single
 from services.store import Feedback, Store, get_conversation, update_conversation
 from services.usage import UsageService
 
@@ -40,23 +53,37 @@ def trim_question(text: str, limit: int) -> tuple[str, str]:
     return cut, note
 
 
+AttachmentsFor = Callable[[Turn, AttachmentRules, str], Awaitable[tuple[list[Attachment], list[str]]]]
+ExtrasHook = tuple[Callable[[Extras], None], Sequence[str]]
+
+
 def build_router(
-    backend: Backend,
+    backend: Backend | Mapping[str, Backend],
     store: Store,
     usage: UsageService | None = None,
     *,
     identity_for: IdentityFor | None = None,
-    attachments_for: Callable[[Turn], Awaitable[tuple[list[Attachment], list[str]]]] | None = None,
+    attachments_for: AttachmentsFor | None = None,
+    extras: Sequence[ExtrasHook] = (),
+    routes: RouteTable | None = None,
 ) -> Router:
-    """Return the Router with every command, card action and the default chat handler wired to `backend` and `store`.
+    """Return the Router with every command, card action and the default chat handler wired to the backend(s)
+    and `store`.
 
-    With `usage`, answers are metered and budgeted and admins get the `usage` command; `identity_for` gives
-    backends that act as the user who asks (Q Business); `attachments_for` downloads the files of a turn for
-    backends that read them."""
+    `backend` is one backend, or the deployment's backends by name (the first is the default). With `usage`,
+    answers are metered and budgeted and admins get the `usage` command; `identity_for` gives backends that act
+    as the user who asks; `attachments_for(turn, rules, label)` downloads the files of a turn for backends that
+    read them (Capabilities.attachments). `extras` are the backend types' Teams extras hooks, each with the
+    names of its backends (services/backends/registry.py, BackendType.teams_extras). `routes` picks the backend
+    of each turn among several (services/routing.py; default: the first backend answers everything)."""
     router = Router()
+    named: dict[str, Backend] = dict(backend) if isinstance(backend, Mapping) else {backend.name: backend}
+    routes = routes or single(next(iter(named)))
+    picker = Picker(named, routes, store)
+    pending_shows: dict[str, ShowPending] = {}
     intro = (
         f"I am the company AI gateway. Ask me anything in plain words and I answer from the "
-        f"**{backend.name}** backend, with numbered sources."
+        f"**{routes.title(routes.default)}** backend, with numbered sources."
     )
 
     @router.command("help", "show this list", "?", "commands")
@@ -69,13 +96,24 @@ def build_router(
         where = "this thread" if turn.conversation.type == "channel" else "this chat"
         await replier.send_text(f"Started a new conversation: I have forgotten the earlier context of {where}.")
 
-    async def ask(turn: Turn, replier: Replier, text: str, *, action: dict[str, Any] | None = None) -> None:
+    async def ask(
+        turn: Turn, replier: Replier, text: str, *, action: dict[str, Any] | None = None, backend: str = ""
+    ) -> None:
         """Ask the backend (or run a confirmed backend `action`), show the answer and save the conversation."""
-        text, note = trim_question(text.strip(), backend.max_input_chars)
-        files, skipped = await attachments_for(turn) if attachments_for and turn.files else ([], [])
-        note = "\n\n".join(n for n in (note, *skipped) if n)
+        chosen = await picker.pick(turn, backend)
+        capabilities = capabilities_of(chosen)
+        rules = capabilities.attachments
+        reads_files = attachments_for is not None and rules is not None and bool(turn.files)
+        if not text.strip() and action is None:
+            if not reads_files:
+                await replier.send_text(EMPTY_MESSAGE)
+                return
+            text = "Summarise the attached files."
+        text, note = trim_question(text.strip(), chosen.max_input_chars)
+        files, skipped = await attachments_for(turn, rules, label_of(chosen)) if reads_files else ([], [])
+        note = "\n\n".join(n for n in (note, *skipped, picker.attribution(chosen)) if n)
         saved = await get_conversation(store, turn.conversation.key)
-        state = saved.get("backend_state", {}) if saved.get("backend") == backend.name else {}
+        state = saved.get("backend_state", {}) if saved.get("backend") == chosen.name else {}
         question = Question(
             text=text, conversation_key=turn.conversation.key, user_id=turn.user.id, user_name=turn.user.name,
             state=state, identity=identity_for(turn) if identity_for else None, action=action,
@@ -83,28 +121,26 @@ def build_router(
         )  # fmt: skip
         try:
             answered = await metered(
-                usage, turn, replier, lambda: stream_answer(replier, backend, question, note=note),
-                backend=backend.name, model_id=getattr(backend, "model_id", ""), question=text,
+                usage, turn, replier, lambda: stream_answer(replier, chosen, question, note=note),
+                backend=chosen.name, model_id=capabilities.model_id, question=text,
+                answer_tokens=capabilities.answer_tokens,
             )  # fmt: skip
         except SignInRequired as needed:
             if action is None:
-                await remember_question(store, turn, text)
+                await remember_question(store, turn, text, chosen.name)
             await replier.send_sign_in(needed.user_message)
             return
         if answered is not None:
             final, message_id = answered
             await update_conversation(
-                store, turn.conversation.key, lambda fresh: _next_state(fresh, backend.name, final, message_id, state)
+                store, turn.conversation.key, lambda fresh: _next_state(fresh, chosen.name, final, message_id, state)
             )
             if final.pending:
-                await show_pending(store, turn, replier, final)
+                await show_pending(pending_shows, turn, replier, final)
 
     @router.default
     async def chat(turn: Turn, replier: Replier, text: str) -> None:
-        if not text.strip() and not (attachments_for and turn.files):
-            await replier.send_text(EMPTY_MESSAGE)
-            return
-        await ask(turn, replier, text or "Summarise the attached files.")
+        await ask(turn, replier, text)
 
     @router.action("feedback")
     async def feedback(turn: Turn, replier: Replier) -> None:
@@ -128,9 +164,13 @@ def build_router(
             )
         )
         identity = identity_for(turn) if identity_for else None
-        await forward_feedback(backend, store, turn, replier, identity, ids, reaction, str(ids.get("comment", "")))
+        await forward_feedback(named, store, turn, replier, identity, ids, reaction, str(ids.get("comment", "")))
 
-    register_qbusiness(router, backend, store, identity_for or (lambda turn: None), ask)
+    register_sign_in(router, store, named, identity_for or (lambda turn: None), ask)
+    register_routing(router, picker)
+    for hook, names in extras:
+        hook(Extras(router, store, {n: named[n] for n in names if n in named}, identity_for or (lambda turn: None),
+                    ask, pending_shows))  # fmt: skip
 
     if usage is not None:
         register_usage(router, usage)

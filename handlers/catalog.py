@@ -20,6 +20,8 @@ ACTION_ACKS: dict[str, str] = {
     "signed_in": "",
     "qbusiness_confirm": "Running the action…",
     "qbusiness_cancel": "Cancelled.",
+    "agent_action_confirm": "Sending it to the agent…",
+    "agent_action_cancel": "Cancelled.",
 }
 # The commands (and their aliases) that run on the analytics worker: numpy, pandas, scikit-learn and matplotlib
 # live there (`usage` draws its chart with matplotlib; `monitor run` runs an analysis, and monitors live beside it).

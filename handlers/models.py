@@ -19,12 +19,14 @@ class User(BaseModel):
 
 
 class Conversation(BaseModel):
-    """Where the turn happened. `key` identifies the context kept for it: one per chat, one per channel thread."""
+    """Where the turn happened. `key` identifies the context kept for it: one per chat, one per channel thread;
+    `team_id` is the Teams team of a channel ('' elsewhere)."""
 
     id: str
     type: Literal["personal", "groupChat", "channel"]
     key: str
     tenant_id: str = ""
+    team_id: str = ""
 
 
 class FileAttachment(BaseModel):

@@ -47,13 +47,15 @@ async def metered(
     model_id: str,
     question: str,
     prompt_chars: int | None = None,
+    answer_tokens: int | None = None,
 ) -> Answered:
     """Run `answer` (which shows the backend's answer and returns (final answer, message id), or None when the
     user stopped it) inside the budgets and the accounting; return what it returned, or None when a budget
     refused the turn (the user got the sentence). Without a service, just run `answer`.
 
     `question` is what the audit keeps (when it keeps text); `prompt_chars` the length of what is sent to the
-    model, for the budget reservation (default: the question's). However the turn ends (answered, blocked,
+    model, for the budget reservation (default: the question's), and `answer_tokens` the backend's longest answer
+    (Capabilities.answer_tokens). However the turn ends (answered, blocked,
     stopped, failed, timed out or cancelled), its reservation is settled, its tokens tallied and its audit
     record written, and a cancellation cannot interrupt that halfway."""
     if service is None:
@@ -67,7 +69,7 @@ async def metered(
         model_id=model_id, question=question,
     )  # fmt: skip
     chars = len(question) if prompt_chars is None else prompt_chars
-    admitting = _own_task(service.admit(user_of(turn), team, model_id, chars))
+    admitting = _own_task(service.admit(user_of(turn), team, model_id, chars, answer_tokens))
     try:
         admission = await asyncio.shield(admitting)
     except asyncio.CancelledError:  # the reservation may still be made: release it, and audit, when it is
@@ -206,7 +208,8 @@ def usage_card(report: UsageReport, chart_png: bytes) -> dict[str, Any]:
     if chart_png:
         uri = "data:image/png;base64," + base64.b64encode(chart_png).decode()
         body.append({"type": "Image", "url": uri, "altText": "Tokens per day", "size": "Stretch"})
-    for title, rows in (("Users", report.by_user), ("Teams", report.by_team), ("Models", report.by_model)):
+    for title, rows in (("Users", report.by_user), ("Teams", report.by_team), ("Models", report.by_model),
+                        ("Backends", report.by_backend)):  # fmt: skip
         if rows:
             body.append(text(f"{title} (top {min(TOP, len(rows))} of {len(rows)})", weight="Bolder", spacing="Medium"))
             body.append(facts([(key, _line(tally)) for key, tally in rows[:TOP]]))

@@ -38,25 +38,6 @@ def analytics_sentence(settings: Settings) -> str:
     return ANALYTICS + "files attached in a personal chat" + (f" or named in {' or '.join(named)}." if named else ".")
 
 
-DESCRIPTIONS = {  # what the gateway really does with each backend: (short, full without the analytics sentence)
-    "local": (
-        "Answers from your company's documents, with numbered sources.",
-        "Answers questions in plain words from the documents in the gateway's knowledge folder, quoting the "
-        "passages that answer them with numbered sources, and says so when the documents do not cover a question.",
-    ),
-    "bedrock": (
-        "Company AI on Amazon Bedrock, in Teams.",
-        "Answers questions with your company's model on Amazon Bedrock (in your company's AWS account), streaming "
-        "the answer as it is written, with numbered sources when a knowledge base is configured and the "
-        "company's guardrail applied when one is set.",
-    ),
-    "qbusiness": (
-        "Amazon Q Business answers, with sources, in Teams.",
-        "Answers questions from your company's Amazon Q Business application with numbered sources from the "
-        "company data it indexes.",
-    ),
-}
-AS_THE_USER = " Each person signs in once (Teams single sign-on) and Q Business answers with what they may see."
 COMMANDS_PER_LIST = 10  # the manifest schema's limit
 
 
@@ -70,23 +51,32 @@ class _StubBackend:
     max_input_chars = 1
     status_text = ""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, signs_in: bool) -> None:
+        from services.backends import Capabilities
+
         self.name = name
-        if name == "qbusiness":  # a backend that acts as the user has `forget`, and the Router `signout`
-            self.forget = None
+        # a backend that acts as the user forgets them at sign-out, and the Router has `signout`
+        self.capabilities = Capabilities(acts_as_user=signs_in, signs_out=signs_in)
+
+    async def forget(self, identity: Any) -> None:  # registration only: never called
+        return None
 
 
 def bot_commands(settings: Settings) -> list[dict[str, str]]:
     """Return the manifest's commands: every command of the Router (help first), title and plain description."""
     from handlers.analytics import AnalyticsConfig, register_analytics
     from handlers.app import build_router
+    from services.routing import load_route_table, sign_in_connection, single
 
-    stub = _StubBackend(settings.backend)
+    table = load_route_table(settings)
+    routes = table or single(settings.backend)
+    signs_in = bool(sign_in_connection(settings, table))
+    stubs = {name: _StubBackend(name, signs_in) for name in routes.names}
     # The worker has the `usage` command when it counts usage: the rule of usage_service_from_settings.
     counts_usage = bool(settings.usage_table) or settings.store != "dynamodb"
     usage: Any = object() if counts_usage else None  # registration only: never called
-    router = build_router(stub, None, usage)  # the handlers are registered, never run
-    register_analytics(router, stub, AnalyticsConfig.from_settings(settings))
+    router = build_router(stubs, None, usage, routes=routes)  # the handlers are registered, never run
+    register_analytics(router, stubs[routes.default], AnalyticsConfig.from_settings(settings))
     commands = [
         {"title": command.name[:32], "description": shorten(plain_text(command.description), 128)}
         for command in router.commands.values()
@@ -109,9 +99,15 @@ def manifest(settings: Settings, *, developer: str, website: str, valid_domains:
         uuid.UUID(app_id)
     except ValueError:
         raise PackageError(f"MICROSOFT_APP_ID must be the Azure Bot's app id, a GUID (got {app_id[:40]!r}).") from None
-    short, full = DESCRIPTIONS[settings.backend]
-    if settings.backend == "qbusiness" and settings.qbusiness_identity == "idc":
-        full += AS_THE_USER
+    from services.backends.registry import backend_type
+    from services.routing import load_route_table, named_settings
+
+    routes = load_route_table(settings)
+    own = named_settings(settings, routes)[routes.default] if routes else settings
+    kind = backend_type(own.backend)  # the default backend's type says what the gateway does
+    short, full = kind.summary, kind.description
+    if kind.as_user and kind.sign_in_connection(own):
+        full += " " + kind.as_user
     full += " " + analytics_sentence(settings)
     return {
         "$schema": SCHEMA_URL,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -35,7 +34,9 @@ class Settings(BaseSettings):
     allowed_channels: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["msteams"])
     auth_require_exp: bool = True
 
-    backend: Literal["local", "bedrock", "qbusiness"] = "local"
+    backend: str = "local"  # a backend type (services/backends/registry.py), checked with its own settings
+    routes_file: Path | None = None  # several named backends and their route table (docs/routing.md)
+    routes_s3_uri: str = ""  # the same, as an S3 object read at start-up: s3://<bucket>/<key>
     knowledge_dir: Path = REPO_ROOT / "docs"
     state_db: Path = Path("state/gateway.db")
     allowed_tenants: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -91,6 +92,22 @@ class Settings(BaseSettings):
     qbusiness_idc_region: str = ""
     qbusiness_role_arn: str = ""
     qbusiness_timeout_seconds: float = Field(default=60.0, gt=0, le=300)
+
+    agentcore_runtime_arn: str = ""
+    agentcore_qualifier: str = "DEFAULT"
+    agentcore_region: str = ""
+    agentcore_auth: Literal["sigv4", "oauth"] = "sigv4"
+    agentcore_oauth_connection: str = ""
+    agentcore_timeout_seconds: float = Field(default=120.0, gt=0, le=900)
+    agentcore_max_attempts: int = Field(default=3, ge=1, le=10)
+    agentcore_max_input_chars: int = Field(default=20_000, ge=100, le=1_000_000)
+
+    bedrock_agent_id: str = ""
+    bedrock_agent_alias_id: str = ""
+    bedrock_agent_region: str = ""
+    bedrock_agent_timeout_seconds: float = Field(default=120.0, gt=0, le=900)
+    bedrock_agent_max_input_chars: int = Field(default=20_000, ge=100, le=25_000)
+
     credentials_key: SecretStr = SecretStr("")
     credentials_kms_key_id: str = ""
     bot_token_service_url: HttpUrl = HttpUrl("https://token.botframework.com")
@@ -151,7 +168,7 @@ class Settings(BaseSettings):
                 raise ValueError("must end with the project id, like https://<key>@<host>/<id>")
         return SecretStr(dsn)
 
-    @field_validator("backend", "store", "queue", "qbusiness_identity", mode="before")
+    @field_validator("backend", "store", "queue", "qbusiness_identity", "agentcore_auth", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -189,7 +206,8 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
-    @field_validator("bot_openid_metadata_url", "data_dir", "usage_prices_file", "audit_dir", mode="before")
+    @field_validator("bot_openid_metadata_url", "data_dir", "usage_prices_file", "audit_dir", "routes_file",
+                     mode="before")  # fmt: skip
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -218,11 +236,9 @@ class Settings(BaseSettings):
                 raise ValueError("MICROSOFT_APP_ID: required when MICROSOFT_APP_TYPE is SingleTenant")
             if not self.microsoft_app_tenant_id:
                 raise ValueError("MICROSOFT_APP_TENANT_ID: required when MICROSOFT_APP_TYPE is SingleTenant")
-        if self.backend == "bedrock" and not self.bedrock_model_id:
-            raise ValueError("BEDROCK_MODEL_ID: required when BACKEND is bedrock (a model or inference profile id)")
         if bool(self.bedrock_guardrail_id) != bool(self.bedrock_guardrail_version):
             raise ValueError("BEDROCK_GUARDRAIL_VERSION: set both BEDROCK_GUARDRAIL_ID and BEDROCK_GUARDRAIL_VERSION")
-        self._check_qbusiness()
+        self._check_backend()
         password = self.microsoft_app_password.get_secret_value() or self.app_password_secret_arn
         if self.microsoft_app_id and not password:
             raise ValueError("MICROSOFT_APP_PASSWORD: required when MICROSOFT_APP_ID is set")
@@ -232,46 +248,13 @@ class Settings(BaseSettings):
             raise ValueError("CHAT_QUEUE_URL: set CHAT_QUEUE_URL and ANALYTICS_QUEUE_URL when QUEUE is sqs")
         return self
 
-    def _check_qbusiness(self) -> None:
-        if self.backend != "qbusiness":
-            return
-        if not self.qbusiness_application_id:
-            raise ValueError("QBUSINESS_APPLICATION_ID: required when BACKEND is qbusiness (the application's id)")
-        if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9-]{35}", self.qbusiness_application_id):
-            raise ValueError(
-                "QBUSINESS_APPLICATION_ID: must be the application's 36-character id (Q Business console → "
-                "Application details), not its name or ARN"
-            )
-        if self.qbusiness_chat_mode == "PLUGIN_MODE" and not self.qbusiness_plugin_id:
-            raise ValueError(
-                "QBUSINESS_PLUGIN_ID: required when QBUSINESS_CHAT_MODE is PLUGIN_MODE (the plugin's 36-character id: "
-                "Q Business console → your application → Plugins)"
-            )
-        if self.qbusiness_plugin_id and not re.fullmatch(PLUGIN_ID, self.qbusiness_plugin_id):
-            raise ValueError(
-                "QBUSINESS_PLUGIN_ID: must be the plugin's 36-character id (Q Business console → your application → "
-                "Plugins), not its name"
-            )
-        if self.qbusiness_identity == "idc":
-            for name in ("qbusiness_idc_application_arn", "qbusiness_role_arn", "qbusiness_oauth_connection"):
-                if not getattr(self, name):
-                    raise ValueError(f"{name.upper()}: required when QBUSINESS_IDENTITY is idc (see docs/qbusiness.md)")
-            if not re.fullmatch(IDC_APPLICATION_ARN, self.qbusiness_idc_application_arn):
-                raise ValueError(
-                    "QBUSINESS_IDC_APPLICATION_ARN: must be the ARN of the IAM Identity Center customer-managed "
-                    "application, like arn:aws:sso::<account>:application/ssoins-…/apl-… (IAM Identity Center "
-                    "console → Applications → the application)"
-                )
-            if not re.fullmatch(ROLE_ARN, self.qbusiness_role_arn):
-                raise ValueError(
-                    "QBUSINESS_ROLE_ARN: must be the ARN of the role assumed for each user, like "
-                    "arn:aws:iam::<account>:role/<name> (IAM console → Roles → the role)"
-                )
-            if not (self.credentials_key.get_secret_value() or self.credentials_kms_key_id):
-                raise ValueError(
-                    "CREDENTIALS_KEY: set CREDENTIALS_KEY (a Fernet key) or CREDENTIALS_KMS_KEY_ID when "
-                    "QBUSINESS_IDENTITY is idc: users' credentials are kept encrypted"
-                )
+    def _check_backend(self) -> None:
+        from services.backends.registry import UnknownBackend, check_backend_settings
+
+        try:
+            check_backend_settings(self.backend, self)
+        except UnknownBackend as unknown:
+            raise ValueError(f"BACKEND: {unknown}") from None
 
     @property
     def anonymous(self) -> bool:

@@ -56,6 +56,7 @@ class ScriptedBackend:
     name = "scripted"
     status_text = "Thinking…"
     max_input_chars = 500
+    generated = True  # False: it returns retrieved passages as they are (no "AI generated" label)
 
     def __init__(
         self, text: str = "The answer.", citations: list[Citation] | None = None, error: Exception | None = None
@@ -73,7 +74,7 @@ class ScriptedBackend:
         turns = int(question.state.get("turns", 0)) + 1
         yield FinalAnswer(
             text=self.text, citations=self.citations, backend=self.name, conversation_id="conv-1",
-            message_id=f"msg-{turns}", model_id="scripted-model", state={"turns": turns},
+            message_id=f"msg-{turns}", model_id="scripted-model", state={"turns": turns}, generated=self.generated,
         )  # fmt: skip
 
 

@@ -62,7 +62,7 @@ async def test_explain_follow_up_goes_to_bedrock_grounded_on_the_entry(start_bot
 async def test_explain_follow_up_without_bedrock_shows_the_entry_and_says_so(start_bot):
     bot = await start_bot()
     card, note = await ask(bot, "explain log loss is 0.41 good?")
-    assert "Log loss" in card_text(card_of(card)) and "need the Bedrock backend" in note.body["text"]
+    assert "Log loss" in card_text(card_of(card)) and "need a backend with a model" in note.body["text"]
 
 
 async def test_metrics_on_an_attached_file_answers_with_a_card_and_chart(start_bot):

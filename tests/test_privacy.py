@@ -1,7 +1,7 @@
 """Privacy in logs (issue 10): at DEBUG, a whole conversation through /api/messages, with a signed request, a file,
-a card action and failures, on the local, the Bedrock and the Amazon Q Business (loopback fakes) backends; no line
-of any logger may carry the bearer token, the app password, the user's Entra token, the user's text or name, the
-file's name or content."""
+a card action and failures, on the local, the Bedrock, the Amazon Q Business, the AgentCore and the Bedrock Agents
+(loopback fakes) backends; no line of any logger may carry the bearer token, the app password, the user's Entra
+token, the user's text or name, the file's name or content."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ from tests.observability_canaries import (
     leaks,
     restore_logging,  # noqa: F401 - a fixture
 )
+from tests.test_agentcore import agentcore  # noqa: F401 - a fixture
 from tests.test_auth import APP_ID, OUTGOING_TOKEN, FixedTokenFactory, OpenIdServer, mint
 from tests.test_bedrock import MODEL, bedrock  # noqa: F401 - a fixture
+from tests.test_bedrock_agent import agent  # noqa: F401 - a fixture
 from tests.test_qbusiness import APP, aws  # noqa: F401 - a fixture
 from tests.test_qbusiness_teams import token_service  # noqa: F401 - a fixture
 
@@ -136,3 +138,87 @@ async def test_no_secret_or_user_content_in_any_log_line_qbusiness_backend(secur
     await _check(bot, caplog, capsys, token)
     lines = [*caplog.text.splitlines()]
     assert not [line for line in lines if "CanaryEntra" in line or "Q2FuYXJ5RW50cmFTaWc" in line]
+
+
+async def test_no_secret_or_user_content_in_any_log_line_agentcore(secured, token_service, agentcore, caplog, capsys):  # noqa: F811
+    from tests.fakes.agentcore import strands_events
+    from tests.test_agentcore import ARN
+
+    agentcore.bearer = ENTRA_TOKEN  # an agent with a JWT authoriser: called with the user's own token
+    agentcore.chunks = strands_events([f"Answer about {USER_TEXT}"], input_tokens=9, output_tokens=3)
+    token_service.tokens = {"29:1-emulator-user": ENTRA_TOKEN}
+    bot, token = await secured(
+        backend="agentcore", agentcore_runtime_arn=ARN, agentcore_auth="oauth", agentcore_oauth_connection="entra",
+        bot_token_service_url=token_service.url, agentcore_max_attempts=1,
+    )  # fmt: skip
+    assert agentcore.requests[0]["payload"]["prompt"] == TEXT_WITH_ADDRESS, "the agent must have been asked"
+    agentcore.failures = [Failure(500, "InternalServerException", f"cannot process {USER_TEXT}")]
+    assert (
+        await bot.post(bot.channel(user_name=USER_NAME).message(USER_TEXT), {"Authorization": f"Bearer {token}"})
+    ).status == 200
+    await bot.settle()
+    assert "(reference " in bot.connector.messages()[-1].body["text"]
+    await _check(bot, caplog, capsys, token)
+    assert not [line for line in caplog.text.splitlines() if "CanaryEntra" in line or "Q2FuYXJ5RW50cmFTaWc" in line]
+
+
+async def test_no_secret_or_user_content_in_any_log_line_bedrock_agent_backend(secured, caplog, capsys, agent):  # noqa: F811
+    from tests.fakes.bedrock_agent import citation, function_control, reference
+
+    agent.prompt_text = f"Human: {USER_TEXT}"  # traces carry the prompt: never logged
+    agent.chunks = [f"Answer about {USER_TEXT}"]
+    agent.citations = {0: [citation("Answer", reference(USER_TEXT, "s3://hr/canary.pdf"))]}
+    agent.usage = (50, 5)
+    bot, token = await secured(
+        backend="bedrock-agent", bedrock_agent_id="AGENT12345", bedrock_agent_alias_id="ALIAS12345"
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    channel = bot.channel(user_name=USER_NAME)
+    agent.return_control = function_control("inv-9", "book_leave", {"note": ("string", USER_TEXT)})
+    assert (await bot.post(channel.message(USER_TEXT), headers)).status == 200
+    await bot.settle()
+    review = bot.connector.messages()[-1].body["attachments"][0]["content"]
+    confirm = review["actions"][0]
+    assert (
+        await bot.post(channel.execute(confirm["verb"], {**confirm["data"], "field_a0_note": USER_TEXT}), headers)
+    ).status == 200
+    await bot.settle()
+    assert "returnControlInvocationResults" in str(agent.requests[-1])
+    agent.failures = [Failure(400, "ValidationException", f"cannot process {USER_TEXT}")]
+    assert (await bot.post(channel.message(USER_TEXT), headers)).status == 200
+    await bot.settle()
+    assert "(reference " in bot.connector.messages()[-1].body["text"]
+    await _check(bot, caplog, capsys, token)
+
+
+QUOTED_FRAGMENT = "merger plan with Northwind"
+QUESTION_WITH_FRAGMENT = f"Please summarise the secret {QUOTED_FRAGMENT} for next quarter"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        f"Value '{QUOTED_FRAGMENT}' at 'messages.1.member.content' failed to satisfy constraint",
+        f'Malformed input request: "{QUOTED_FRAGMENT} for next',  # an unclosed quote runs to the end
+        f"The input text: {QUOTED_FRAGMENT} violates the content policy",
+    ],
+)
+async def test_an_aws_error_quoting_the_question_does_not_put_it_in_the_logs(
+    start_bot,
+    bedrock,  # noqa: F811 - the fixture
+    caplog,
+    capsys,
+    message,
+):
+    """Issue 19 item 17: AWS echoes parts of the request in its messages; the logs get the code and a scrubbed,
+    truncated message (services/errors.py describe_error), in the warning, the failure's detail and traceback."""
+    bot = await start_bot(backend="bedrock", bedrock_model_id=MODEL, bedrock_region="eu-west-1",
+                          bedrock_max_attempts=1)  # fmt: skip
+    bedrock.failures = [Failure(400, "ValidationException", message)]
+    await bot.post(bot.channel(user_name=USER_NAME).message(QUESTION_WITH_FRAGMENT))
+    await bot.settle()
+    assert "(reference " in bot.connector.messages()[-1].body["text"]
+    out = capsys.readouterr()
+    text = "\n".join([caplog.text, out.out, out.err])
+    assert "ValidationException" in text  # the code is logged...
+    assert "Northwind" not in text  # ...but not what the user wrote

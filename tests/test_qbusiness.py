@@ -476,6 +476,7 @@ def test_every_sentence_the_user_or_operator_sees_has_a_row_in_the_troubleshooti
     import re
 
     import handlers.qbusiness as teams
+    import handlers.signin as signin
     import services.backends.qbusiness as backend
     from services.identity import exchange, vault
     from services.settings import REPO_ROOT
@@ -487,10 +488,11 @@ def test_every_sentence_the_user_or_operator_sees_has_a_row_in_the_troubleshooti
         (backend, "SIGN_IN_FIRST NO_USER CONVERSATION_RESET ACTION_WAITING AUTH_CHALLENGE PLUGIN_MODE_NEEDS_ID"),
         (exchange, "SIGN_IN_AGAIN TOKEN_EXCHANGE_REFUSED WRONG_REGION NO_CONTEXT ROLE_REFUSED UNREACHABLE"),
         (vault, "KMS_DENIED KMS_UNUSABLE KMS_UNREACHABLE"),
-        (teams, "SIGNED_IN SIGN_IN_FAILED SIGNED_OUT NOTHING_TO_SIGN_OUT ACTION_GONE NOT_YOURS CANCELLED "
-                "FEEDBACK_SIGN_IN FEEDBACK_NOT_PASSED FEEDBACK_PASSED ARRAY_NOTE"),
+        (teams, "ACTION_GONE NOT_YOURS CANCELLED ARRAY_NOTE"),
+        (signin, "SIGNED_IN SIGN_IN_FAILED SIGNED_OUT NOTHING_TO_SIGN_OUT FEEDBACK_SIGN_IN FEEDBACK_NOT_PASSED "
+                 "FEEDBACK_PASSED"),
     ):  # fmt: skip
-        sentences += [getattr(module, name) for name in names.split()]
+        sentences += [getattr(module, name).replace("{label}", "Amazon Q Business") for name in names.split()]
     for sentence in sentences:
         opening = re.split(r"[{:(;]|\. ", sentence)[0].strip()  # up to the first placeholder or explanation
         assert opening in table, f"docs/qbusiness.md has no row for: {sentence}"

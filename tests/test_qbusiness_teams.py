@@ -7,7 +7,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.emulator.activities import TeamsChannel
-from handlers.qbusiness import ARRAY_NOTE, FEEDBACK_PASSED, FEEDBACK_SIGN_IN
+from handlers.qbusiness import ARRAY_NOTE
+from handlers.signin import FEEDBACK_PASSED, FEEDBACK_SIGN_IN
 from services.backends.qbusiness import CONVERSATION_RESET
 from tests.conftest import card_of, card_text
 from tests.fakes.qbusiness import PLUGIN, plain_review, source, ticket_review
@@ -17,6 +18,7 @@ from tests.fakes.token_service import FakeTokenService
 from tests.test_qbusiness import APP, aws  # noqa: F401 - the fixture
 
 OAUTH = "application/vnd.microsoft.card.oauth"
+Q = "Amazon Q Business"
 
 
 @pytest.fixture
@@ -292,7 +294,7 @@ async def test_feedback_without_a_sign_in_sends_the_card_and_is_passed_on_after_
     assert (await bot.post(activity)).status == 200
     await bot.settle()
     card = bot.connector.messages()[-1].body["attachments"][0]
-    assert card["contentType"] == OAUTH and card["content"]["text"] == FEEDBACK_SIGN_IN
+    assert card["contentType"] == OAUTH and card["content"]["text"] == FEEDBACK_SIGN_IN.format(label=Q)
     assert not qbusiness.feedback and len(await bot.gateway.store.list_feedback()) == 1
     token_service.magic_codes["654321"] = "entra-alice"
     assert (await bot.post(invoke(channel, "signin/verifyState", {"state": "654321"}))).status == 200
@@ -302,7 +304,7 @@ async def test_feedback_without_a_sign_in_sends_the_card_and_is_passed_on_after_
         "usefulness": "USEFUL", "comment": "ok", "submittedAt": sent["messageUsefulness"]["submittedAt"]
     }  # fmt: skip
     texts = [m.body.get("text", "") for m in bot.connector.messages()[-2:]]
-    assert texts == [FEEDBACK_PASSED, "You are signed in to Amazon Q Business. Ask me your question."]
+    assert texts == [FEEDBACK_PASSED.format(label=Q), "You are signed in to Amazon Q Business. Ask me your question."]
 
 
 async def test_at_most_five_files_are_sent_and_skipped_files_do_not_count(start_q, aws):  # noqa: F811

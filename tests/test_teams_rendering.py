@@ -97,7 +97,7 @@ async def test_only_generative_backends_get_the_ai_label(start_bot):
     generated = await answer_in(start_bot, "personal", ScriptedBackend("Written by a model [1].", CITATIONS))
     assert message_entity(generated)["additionalType"] == ["AIGeneratedContent"]
     retrieval = ScriptedBackend("Retrieved text [1].", CITATIONS)
-    retrieval.name = "local"
+    retrieval.generated = False  # what the local backend says of its answers
     retrieved = await answer_in(start_bot, "personal", retrieval)
     assert "additionalType" not in message_entity(retrieved) and message_entity(retrieved)["citation"]
     in_card = await answer_in(start_bot, "groupChat", retrieval)

@@ -109,9 +109,9 @@ def test_feedback_export_carries_the_audit_record_and_usage_export_writes_csv(tm
     assert row["reaction"] == "dislike" and row["audit"]["reference_id"] == "ref1" and row["audit"]["answer"] is None
 
     result = run_bot(tmp_path, "usage-export", "--days", "7", "--output", "usage.csv")
-    assert result.returncode == 0 and "exported 3 usage row(s)" in result.stderr
+    assert result.returncode == 0 and "exported 4 usage row(s)" in result.stderr  # user, team, model, backend
     rows = list(csv.DictReader(io.StringIO((tmp_path / "usage.csv").read_text())))
-    assert {r["dimension"] for r in rows} == {"user", "team", "model"}
+    assert {r["dimension"] for r in rows} == {"user", "team", "model", "backend"}
     model = next(r for r in rows if r["dimension"] == "model")
     assert model["key"] == "amazon.nova-pro-v1:0" and model["cache_read_tokens"] == "1000"
     assert model["cost_usd"] == "0.003400"  # 2,000 × $0.80 + 500 × $3.20 + 1,000 × $0.20 per million
@@ -155,9 +155,9 @@ def test_the_exports_read_dynamodb_and_s3_when_deployed(moto_url, tmp_path):
     assert not (tmp_path / "state.db").exists()  # no SQLite file was opened (or created) instead
 
     result = run_bot(tmp_path, "usage-export", "--days", "1", env=env)
-    assert result.returncode == 0 and "exported 3 usage row(s)" in result.stderr
+    assert result.returncode == 0 and "exported 4 usage row(s)" in result.stderr  # user, team, model, backend
     keys = {r["dimension"]: r["key"] for r in csv.DictReader(io.StringIO(result.stdout))}
-    assert keys == {"user": "u1", "team": "tenant:t", "model": "amazon.nova-pro-v1:0"}
+    assert keys == {"user": "u1", "team": "tenant:t", "model": "amazon.nova-pro-v1:0", "backend": "bedrock"}
 
 
 def test_prices_match_inference_profiles_and_longest_names_and_unknown_models_have_none():

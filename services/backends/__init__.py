@@ -3,14 +3,18 @@
 from services.backends.base import (
     AnswerEvent,
     Attachment,
+    AttachmentRules,
     Backend,
     BackendError,
+    Capabilities,
     Citation,
     CitationsFound,
     FinalAnswer,
     Identity,
     Question,
     SignInRequired,
+    SignsOut,
+    TakesFeedback,
     TextDelta,
     TokenUsage,
     UserTokens,
@@ -19,26 +23,15 @@ from services.backends.base import (
 )
 
 __all__ = [
-    "AnswerEvent", "Attachment", "Backend", "BackendError", "Citation", "CitationsFound", "FinalAnswer",
-    "Identity", "Question", "SignInRequired", "TextDelta", "TokenUsage", "UserTokens", "collect_unfinished_usage",
-    "create_backend", "report_unfinished_usage",
+    "AnswerEvent", "Attachment", "AttachmentRules", "Backend", "BackendError", "Capabilities", "Citation",
+    "CitationsFound", "FinalAnswer", "Identity", "Question", "SignInRequired", "SignsOut", "TakesFeedback",
+    "TextDelta", "TokenUsage", "UserTokens", "collect_unfinished_usage", "create_backend", "report_unfinished_usage",
 ]  # fmt: skip
 
 
 def create_backend(settings, store=None) -> Backend:
-    """Return the backend named by `settings.backend`; `store` keeps per-user state some backends need."""
-    if settings.backend == "local":
-        from services.backends.local import LocalBackend
-        from services.knowledge import KnowledgeIndex
+    """Return the backend of the type `settings.backend` names (services/backends/registry.py); `store` keeps
+    per-user state some backends need."""
+    from services.backends.registry import create_named
 
-        index_path = settings.state_db.parent / "knowledge.db"
-        return LocalBackend(KnowledgeIndex(settings.knowledge_dir, index_path))
-    if settings.backend == "bedrock":
-        from services.backends.bedrock import BedrockBackend, BedrockConfig
-
-        return BedrockBackend(BedrockConfig.from_settings(settings))
-    if settings.backend == "qbusiness":
-        from services.backends.qbusiness import QBusinessBackend, QBusinessConfig
-
-        return QBusinessBackend(QBusinessConfig.from_settings(settings), store)
-    raise ValueError(f"unknown backend {settings.backend!r}")
+    return create_named(settings.backend, settings, store)

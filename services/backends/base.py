@@ -9,9 +9,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Annotated, Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from services.errors import BackendError, SignInRequired
+
+__all__ = ["BackendError", "SignInRequired"]  # re-exported: they live on the ground floor (services/errors.py)
 
 
 class Citation(BaseModel):
@@ -90,6 +95,7 @@ class FinalAnswer(BaseModel):
     usage: TokenUsage | None = None
     pending: dict[str, Any] | None = None
     notes: list[str] = Field(default_factory=list)
+    generated: bool = True  # written by a model (labelled "AI generated"); False for retrieved passages as they are
 
 
 AnswerEvent = Annotated[TextDelta | CitationsFound | FinalAnswer, Field(discriminator="kind")]
@@ -164,25 +170,82 @@ def collect_unfinished_usage() -> Iterator[list[tuple[TokenUsage, str]]]:
         _unfinished.reset(token)
 
 
-class BackendError(Exception):
-    """A backend failure with a sentence safe to show to the user (no internals)."""
+@dataclass(frozen=True)
+class AttachmentRules:
+    """Which files a backend reads with a question: their extensions (lower case, no dot), how many per message
+    and how large each may be."""
 
-    def __init__(self, user_message: str, *, detail: str = "") -> None:
-        super().__init__(detail or user_message)
-        self.user_message = user_message
+    types: frozenset[str]
+    max_files: int = 5
+    max_bytes: int = 10 * 1024 * 1024
 
 
-class SignInRequired(BackendError):
-    """The backend needs the user's own sign-in (none yet, or it expired): show the sign-in card."""
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, so that generic code never asks for a backend by name.
+
+    - `label`: the service's name for users' sentences ("Amazon Q Business");
+    - `streams_text`: many TextDeltas while the answer is written (else one);
+    - `citations`: answers carry numbered sources;
+    - `generated`: a model writes the answers (so it can answer free follow-up questions, e.g. `explain`);
+      False for a backend that returns retrieved passages as they are;
+    - `acts_as_user`: asks with the signed-in user's own identity (Question.identity; may raise SignInRequired);
+    - `feedback`: takes 👍/👎 (implements `TakesFeedback`); `signs_out`: forgets a user (implements `SignsOut`);
+    - `reviews_actions`: an answer can end with an action for the user to confirm (FinalAnswer.pending);
+    - `model_id`: the id the price table knows the backend's cost by ('' when it has none);
+    - `answer_tokens`: the most output tokens one answer may cost (budgets reserve this much before a turn);
+    - `attachments`: the files it reads with a question (None: it reads none)."""
+
+    label: str = ""
+    streams_text: bool = False
+    citations: bool = True
+    generated: bool = True
+    acts_as_user: bool = False
+    feedback: bool = False
+    signs_out: bool = False
+    reviews_actions: bool = False
+    model_id: str = ""
+    answer_tokens: int = 1024
+    attachments: AttachmentRules | None = None
 
 
 class Backend(Protocol):
-    """An answering backend. `max_input_chars` is the longest question it accepts; `status_text` is what
-    the user sees while it works ("Thinking…")."""
+    """An answering backend. `name` is what this deployment calls it (its route name; by default its type),
+    `max_input_chars` the longest question it accepts, `status_text` what the user sees while it works
+    ("Thinking…"), `capabilities` what it can do."""
 
     name: str
     max_input_chars: int
     status_text: str
+    capabilities: Capabilities
 
     def answer(self, question: Question) -> AsyncIterator[AnswerEvent]:
         """Yield answer events for `question`, ending with exactly one FinalAnswer."""
+
+
+DEFAULT_CAPABILITIES = Capabilities()
+
+
+def capabilities_of(backend: Backend) -> Capabilities:
+    """Return what `backend` declares it can do; a backend written before capabilities existed (a test's fake)
+    is taken as a plain model backend that writes one answer (DEFAULT_CAPABILITIES)."""
+    found = getattr(backend, "capabilities", None)  # the protocol's one default, not a probe for a feature
+    return found if isinstance(found, Capabilities) else DEFAULT_CAPABILITIES
+
+
+@runtime_checkable
+class TakesFeedback(Protocol):
+    """A backend that passes users' 👍/👎 on to its service (Capabilities.feedback)."""
+
+    async def send_feedback(
+        self, identity: Identity | None, conversation_id: str, message_id: str, useful: bool, comment: str = ""
+    ) -> None:
+        """Pass the reaction on; raise SignInRequired when the user must sign in first, BackendError otherwise."""
+
+
+@runtime_checkable
+class SignsOut(Protocol):
+    """A backend that keeps something per user (credentials, a client) and forgets it at sign-out."""
+
+    async def forget(self, identity: Identity) -> None:
+        """Forget what is kept for this user."""

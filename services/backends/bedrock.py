@@ -37,6 +37,7 @@ from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeout
 from services.backends.base import (
     AnswerEvent,
     BackendError,
+    Capabilities,
     Citation,
     CitationsFound,
     FinalAnswer,
@@ -47,6 +48,8 @@ from services.backends.base import (
     report_unfinished_usage,
 )
 from services.backends.history import to_converse, trim_history
+from services.backends.registry import BackendType
+from services.errors import Backoff, aws_error_code, aws_error_message, describe_error
 from services.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -57,10 +60,10 @@ DEFAULT_SYSTEM_PROMPT = (
     "answer on them and cite them inline as [1], [2]; if they do not contain the answer, say so. Never "
     "invent sources, numbers or links."
 )
-RETRYABLE = {
+RETRYABLE = frozenset({
     "throttlingexception", "serviceunavailableexception", "internalserverexception",
     "modelnotreadyexception", "modelstreamerrorexception", "servicequotaexceededexception",
-}  # fmt: skip
+})  # fmt: skip
 _CITE = re.compile(r"\[(\d{1,3})\]")
 # Models whose Converse API accepts cache points (Bedrock prompt caching); ids may carry a region prefix
 # such as `eu.` or `global.` (inference profiles). Other models would reject a cachePoint block.
@@ -159,13 +162,8 @@ SENTENCES = {
 _MODEL_ID_PROBLEMS = ("model identifier", "inference profile", "on-demand throughput")
 
 
-def _code(error: Exception) -> str:
-    return error.response.get("Error", {}).get("Code", "").lower() if isinstance(error, ClientError) else ""
-
-
 def _reason(error: Exception, during: str) -> str:
-    code = _code(error)
-    message = error.response.get("Error", {}).get("Message", "").lower() if isinstance(error, ClientError) else ""
+    code, message = aws_error_code(error), aws_error_message(error)
     if during == "retrieve" and code == "accessdeniedexception":
         return "kb_denied"
     if during == "retrieve" and code == "resourcenotfoundexception":
@@ -190,7 +188,7 @@ def explain(error: Exception, config: BedrockConfig, during: str = "answer") -> 
     sentence = SENTENCES[_reason(error, during)].format(
         model=config.model_id, region=config.region or "the configured region", kb=config.knowledge_base_id
     )
-    return BackendError(sentence, detail=f"{type(error).__name__}: {error}")
+    return BackendError(sentence, detail=describe_error(error))
 
 
 def _source(result: dict[str, Any], number: int) -> Citation:
@@ -237,11 +235,14 @@ def _as_botocore(error: Exception) -> Exception:
 class BedrockBackend:
     """Answers with a Bedrock model through the Converse API."""
 
-    name = "bedrock"
-
-    def __init__(self, config: BedrockConfig, runtime: Any = None, agent: Any = None) -> None:
+    def __init__(self, config: BedrockConfig, runtime: Any = None, agent: Any = None, name: str = "bedrock") -> None:
         self.config = config
+        self.name = name
         self.model_id = config.model_id
+        self.capabilities = Capabilities(
+            label="Amazon Bedrock", streams_text=config.streaming, citations=bool(config.knowledge_base_id),
+            model_id=config.model_id, answer_tokens=config.max_tokens,
+        )  # fmt: skip
         self.max_input_chars = config.max_input_chars
         boto_config = Config(
             region_name=config.region or None,
@@ -314,7 +315,8 @@ class BedrockBackend:
                 retrievalConfiguration={"vectorSearchConfiguration": {"numberOfResults": self.config.kb_top_k}},
             )
         except (ClientError, BotoCoreError) as error:
-            raise explain(error, self.config, "retrieve") from error
+            log.warning("bedrock retrieve failed: %s", describe_error(error))
+            raise explain(error, self.config, "retrieve") from None  # the cause's text may quote the question
         return response.get("retrievalResults", [])
 
     async def answer(self, question: Question) -> AsyncIterator[AnswerEvent]:
@@ -380,6 +382,7 @@ class BedrockBackend:
         to retry, with backoff, while no text has reached the user and the time budget lasts.
         """
         deadline = time.monotonic() + self.config.timeout_seconds
+        policy = Backoff(RETRYABLE, base=0.5, max_attempts=self.config.max_attempts)
         for attempt in range(1, self.config.max_attempts + 1):
             produced = False
             try:
@@ -390,16 +393,10 @@ class BedrockBackend:
                         yield item
                 return
             except (ClientError, BotoCoreError) as error:
-                backoff = min(8.0, 0.5 * 2**attempt)
-                retry = (
-                    _code(error) in RETRYABLE
-                    and not produced
-                    and attempt < self.config.max_attempts
-                    and time.monotonic() + backoff < deadline
-                )
-                log.warning("bedrock %s failed (attempt %d): %s", request["modelId"], attempt, error)
-                if not retry:
-                    raise explain(error, self.config) from error
+                backoff = None if produced else policy.delay(error, attempt, deadline)
+                log.warning("bedrock %s failed (attempt %d): %s", request["modelId"], attempt, describe_error(error))
+                if backoff is None:
+                    raise explain(error, self.config) from None  # the cause's text may quote the question
                 await asyncio.sleep(backoff)
 
     async def _whole(self, request: dict[str, Any]) -> AsyncIterator[tuple[str, Any]]:
@@ -460,3 +457,19 @@ def _close_quietly(stream: Any) -> None:
         stream.close()
     except Exception:  # noqa: BLE001 - a half-read stream may fail to close; the connection is dropped anyway
         log.debug("closing a stopped Bedrock stream failed", exc_info=True)
+
+
+def _check(settings: Any) -> None:
+    if not settings.bedrock_model_id:
+        raise ValueError("BEDROCK_MODEL_ID: required when BACKEND is bedrock (a model or inference profile id)")
+
+
+BACKEND_TYPE = BackendType(
+    name="bedrock",
+    create=lambda settings, store, name: BedrockBackend(BedrockConfig.from_settings(settings), name=name),
+    check=_check,
+    summary="Company AI on Amazon Bedrock, in Teams.",
+    description="Answers questions with your company's model on Amazon Bedrock (in your company's AWS account), "
+    "streaming the answer as it is written, with numbered sources when a knowledge base is configured and the "
+    "company's guardrail applied when one is set.",
+)

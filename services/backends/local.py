@@ -14,11 +14,24 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from services.analytics.glossary import Entry, glossary
-from services.backends.base import AnswerEvent, Citation, CitationsFound, FinalAnswer, Question, TextDelta
-from services.knowledge import KnowledgeIndex, Passage, Query, query_terms, stems_of
+from services.backends.base import (
+    AnswerEvent,
+    Capabilities,
+    Citation,
+    CitationsFound,
+    FinalAnswer,
+    Question,
+    TextDelta,
+)
+from services.backends.registry import BackendType
 from services.quoting import quote
+
+# The retrieval libraries load with the index, not with this module (the ingress reads BACKEND_TYPE).
+if TYPE_CHECKING:
+    from services.knowledge import KnowledgeIndex, Passage, Query
 
 MAX_SOURCES = 3
 MAX_ANSWER_CHARS = 700
@@ -135,6 +148,8 @@ def shorten(text: str, limit: int) -> str:
 
 
 def _unit_score(unit: str, query: Query) -> float:
+    from services.knowledge import stems_of
+
     stems = set(stems_of(unit))
     return sum(weight for term, weight in query.stems.items() if term in stems)
 
@@ -198,6 +213,8 @@ def resolve_follow_up(text: str, topic: str) -> tuple[str, bool]:
 
     A follow-up is short ("and for a channel?", "what about tabs?", "how do I undo it?"): it opens with a
     connective or leans on a pronoun, and has at most FOLLOW_UP_WORDS content words."""
+    from services.knowledge import query_terms
+
     if not topic:
         return text, False
     words = [w for w in query_terms(text) if w not in ("and", "also", "but", "or", "about")]
@@ -242,12 +259,13 @@ class LocalBackend:
     """Answers from a KnowledgeIndex (and the metric glossary). Its state per conversation: an id, a turn
     counter and the last question that was not a follow-up (`topic`)."""
 
-    name = "local"
     max_input_chars = 2000
     status_text = "Searching the documents…"
+    capabilities = Capabilities(label="the documents", citations=True, generated=False)
 
-    def __init__(self, index: KnowledgeIndex) -> None:
+    def __init__(self, index: KnowledgeIndex, name: str = "local") -> None:
         self.index = index
+        self.name = name
 
     async def answer(self, question: Question) -> AsyncIterator[AnswerEvent]:
         """Yield the citations found, the answer text, then the FinalAnswer."""
@@ -273,6 +291,7 @@ class LocalBackend:
             conversation_id=state["conversation_id"],
             message_id=uuid.uuid4().hex,
             state=state,
+            generated=False,
         )
 
     def respond(self, text: str, topic: str = "") -> tuple[str, list[Citation], str]:
@@ -326,3 +345,19 @@ class LocalBackend:
             f"I found nothing about “{quote(question, 80)}” in the knowledge folder ({count} document(s)). "
             "Try other words, or send `help` to see what I can do."
         )
+
+
+def _create(settings: Any, store: Any, name: str) -> LocalBackend:
+    from services.knowledge import KnowledgeIndex
+
+    index_path = settings.state_db.parent / ("knowledge.db" if name == "local" else f"knowledge-{name}.db")
+    return LocalBackend(KnowledgeIndex(settings.knowledge_dir, index_path), name)
+
+
+BACKEND_TYPE = BackendType(
+    name="local",
+    create=_create,
+    summary="Answers from your company's documents, with numbered sources.",
+    description="Answers questions in plain words from the documents in the gateway's knowledge folder, quoting the "
+    "passages that answer them with numbered sources, and says so when the documents do not cover a question.",
+)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -34,7 +35,9 @@ from botocore.exceptions import (
 
 from services.backends.base import (
     AnswerEvent,
+    AttachmentRules,
     BackendError,
+    Capabilities,
     Citation,
     FinalAnswer,
     Identity,
@@ -42,14 +45,24 @@ from services.backends.base import (
     SignInRequired,
     excerpt_of,
 )
+from services.backends.registry import BackendType
+from services.errors import Backoff, aws_error_code, aws_error_message, describe_error
 from services.identity import CredentialVault, FernetCipher, IdcExchange, IdentityConfig, KmsCipher
 from services.identity.exchange import Credentials
-from services.settings import SettingsError
+from services.settings import IDC_APPLICATION_ARN, PLUGIN_ID, ROLE_ARN, SettingsError
 
 log = logging.getLogger(__name__)
 
 MAX_INPUT_CHARS = 7_000  # Q Business's limit on userMessage
-RETRYABLE = {"throttlingexception", "internalserverexception"}
+RETRYABLE = frozenset({"throttlingexception", "internalserverexception"})
+BACKOFF = Backoff(RETRYABLE, base=0.25)
+# Files Q Business reads in chat (its documented attachment types), and the gateway's limits per turn.
+ATTACHMENTS = AttachmentRules(
+    frozenset({"csv", "doc", "docx", "html", "htm", "json", "md", "pdf", "ppt", "pptx", "rtf", "txt", "xls", "xlsx",
+               "xml"}),
+    max_files=5,
+    max_bytes=10 * 1024 * 1024,
+)  # fmt: skip
 CLIENT_CACHE_USERS = 256
 MIN_ATTEMPT_SECONDS = 1.0  # an attempt with less time left than this is not started: it would only time out
 CONVERSATION_RESET = (
@@ -125,17 +138,9 @@ SENTENCES = {
 }
 
 
-def _code(error: Exception) -> str:
-    return error.response.get("Error", {}).get("Code", "").lower() if isinstance(error, ClientError) else ""
-
-
-def _message(error: Exception) -> str:
-    return error.response.get("Error", {}).get("Message", "").lower() if isinstance(error, ClientError) else ""
-
-
 def conversation_gone(error: Exception) -> bool:
     """Return True when Q says the conversation (or its parent message) is not found or expired."""
-    code, message = _code(error), _message(error)
+    code, message = aws_error_code(error), aws_error_message(error)
     if "conversation" not in message and "message" not in message:
         return False
     if code == "resourcenotfoundexception":
@@ -145,7 +150,7 @@ def conversation_gone(error: Exception) -> bool:
 
 def explain(error: Exception, config: QBusinessConfig) -> BackendError:
     """Return the BackendError whose sentence says what to do (the user, or the operator)."""
-    code = _code(error)
+    code = aws_error_code(error)
     if isinstance(error, NoCredentialsError):
         reason = "credentials"
     elif isinstance(error, ReadTimeoutError | ConnectTimeoutError | EndpointConnectionError | TimeoutError):
@@ -163,7 +168,7 @@ def explain(error: Exception, config: QBusinessConfig) -> BackendError:
     else:
         reason = "busy" if code in RETRYABLE else "other"
     sentence = SENTENCES[reason].format(app=config.application_id, region=config.region or "the configured region")
-    return BackendError(sentence, detail=f"{type(error).__name__}: {code or error}")
+    return BackendError(sentence, detail=describe_error(error))
 
 
 def citations_of(response: dict[str, Any]) -> tuple[str, list[Citation]]:
@@ -258,7 +263,6 @@ def review_of(response: dict[str, Any]) -> dict[str, Any] | None:
 class QBusinessBackend:
     """Answers with an Amazon Q Business application through ChatSync."""
 
-    name = "qbusiness"
     status_text = "Asking Amazon Q Business…"
 
     def __init__(
@@ -269,7 +273,14 @@ class QBusinessBackend:
         client: Any = None,
         exchange: IdcExchange | None = None,
         vault: CredentialVault | None = None,
+        name: str = "qbusiness",
     ) -> None:
+        self.name = name
+        self.capabilities = Capabilities(
+            label="Amazon Q Business", citations=True, acts_as_user=config.identity == "idc", feedback=True,
+            signs_out=config.identity == "idc", reviews_actions=True, model_id=config.application_id,
+            attachments=ATTACHMENTS,
+        )  # fmt: skip
         if config.chat_mode == "PLUGIN_MODE" and not config.plugin_id:
             raise SettingsError(PLUGIN_MODE_NEEDS_ID)
         self.config = config
@@ -359,10 +370,10 @@ class QBusinessBackend:
                 async with asyncio.timeout(left):
                     return await asyncio.to_thread(method, **request)
             except ClientError as error:
-                backoff = min(8.0, 0.25 * 2**attempt)
-                if _code(error) not in RETRYABLE or time.monotonic() + backoff + floor >= deadline:
+                backoff = BACKOFF.delay(error, attempt, deadline, floor=floor)
+                if backoff is None:
                     raise
-                log.warning("qbusiness %s (attempt %d): retrying in %.2f s", _code(error), attempt, backoff)
+                log.warning("qbusiness %s (attempt %d): retrying in %.2f s", describe_error(error), attempt, backoff)
                 await asyncio.sleep(backoff)
 
     def _request(self, question: Question, state: dict[str, Any]) -> dict[str, Any]:
@@ -400,8 +411,8 @@ class QBusinessBackend:
                 state = {}
                 response = await self._call(client.chat_sync, self._request(question, state), deadline)
         except (ClientError, BotoCoreError, TimeoutError) as error:
-            log.warning("qbusiness chat_sync failed: %s", _code(error) or type(error).__name__)
-            raise explain(error, self.config) from error
+            log.warning("qbusiness chat_sync failed: %s", describe_error(error))
+            raise explain(error, self.config) from None  # the cause's text may quote the question
         text, citations = citations_of(response)
         pending = review_of(response)
         challenge = (response.get("authChallengeRequest") or {}).get("authorizationUrl")
@@ -445,5 +456,66 @@ class QBusinessBackend:
         try:
             await self._call(client.put_feedback, request, time.monotonic() + self.config.timeout_seconds)
         except (ClientError, BotoCoreError, TimeoutError) as error:
-            log.warning("qbusiness put_feedback failed: %s", _code(error) or type(error).__name__)
-            raise explain(error, self.config) from error
+            log.warning("qbusiness put_feedback failed: %s", describe_error(error))
+            raise explain(error, self.config) from None  # the cause's text may quote the comment
+
+
+def _check(settings: Any) -> None:
+    if not settings.qbusiness_application_id:
+        raise ValueError("QBUSINESS_APPLICATION_ID: required when BACKEND is qbusiness (the application's id)")
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9-]{35}", settings.qbusiness_application_id):
+        raise ValueError(
+            "QBUSINESS_APPLICATION_ID: must be the application's 36-character id (Q Business console → "
+            "Application details), not its name or ARN"
+        )
+    if settings.qbusiness_chat_mode == "PLUGIN_MODE" and not settings.qbusiness_plugin_id:
+        raise ValueError(
+            "QBUSINESS_PLUGIN_ID: required when QBUSINESS_CHAT_MODE is PLUGIN_MODE (the plugin's 36-character id: "
+            "Q Business console → your application → Plugins)"
+        )
+    if settings.qbusiness_plugin_id and not re.fullmatch(PLUGIN_ID, settings.qbusiness_plugin_id):
+        raise ValueError(
+            "QBUSINESS_PLUGIN_ID: must be the plugin's 36-character id (Q Business console → your application → "
+            "Plugins), not its name"
+        )
+    if settings.qbusiness_identity == "idc":
+        for name in ("qbusiness_idc_application_arn", "qbusiness_role_arn", "qbusiness_oauth_connection"):
+            if not getattr(settings, name):
+                raise ValueError(f"{name.upper()}: required when QBUSINESS_IDENTITY is idc (see docs/qbusiness.md)")
+        if not re.fullmatch(IDC_APPLICATION_ARN, settings.qbusiness_idc_application_arn):
+            raise ValueError(
+                "QBUSINESS_IDC_APPLICATION_ARN: must be the ARN of the IAM Identity Center customer-managed "
+                "application, like arn:aws:sso::<account>:application/ssoins-…/apl-… (IAM Identity Center "
+                "console → Applications → the application)"
+            )
+        if not re.fullmatch(ROLE_ARN, settings.qbusiness_role_arn):
+            raise ValueError(
+                "QBUSINESS_ROLE_ARN: must be the ARN of the role assumed for each user, like "
+                "arn:aws:iam::<account>:role/<name> (IAM console → Roles → the role)"
+            )
+        if not (settings.credentials_key.get_secret_value() or settings.credentials_kms_key_id):
+            raise ValueError(
+                "CREDENTIALS_KEY: set CREDENTIALS_KEY (a Fernet key) or CREDENTIALS_KMS_KEY_ID when "
+                "QBUSINESS_IDENTITY is idc: users' credentials are kept encrypted"
+            )
+
+
+def _sign_in_connection(settings: Any) -> str:
+    return settings.qbusiness_oauth_connection if settings.qbusiness_identity == "idc" else ""
+
+
+def _create(settings: Any, store: Any, name: str) -> QBusinessBackend:
+    return QBusinessBackend(QBusinessConfig.from_settings(settings), store, name=name)
+
+
+BACKEND_TYPE = BackendType(
+    name="qbusiness",
+    create=_create,
+    check=_check,
+    sign_in_connection=_sign_in_connection,
+    teams_extras="handlers.qbusiness:register_qbusiness",
+    summary="Amazon Q Business answers, with sources, in Teams.",
+    description="Answers questions from your company's Amazon Q Business application with numbered sources from "
+    "the company data it indexes.",
+    as_user="Each person signs in once (Teams single sign-on) and Q Business answers with what they may see.",
+)

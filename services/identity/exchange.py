@@ -20,7 +20,7 @@ import jwt
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from services.backends.base import BackendError, SignInRequired
+from services.errors import BackendError, SignInRequired, aws_error_code
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +90,6 @@ class IdentityConfig:
     duration_seconds: int = 3600
 
 
-def _code(error: Exception) -> str:
-    return error.response.get("Error", {}).get("Code", "").lower() if isinstance(error, ClientError) else ""
-
-
 def identity_context(id_token: str) -> str:
     """Return the `sts:identity_context` claim of an Identity Center id token ('' when absent).
 
@@ -129,7 +125,7 @@ class IdcExchange:
                 clientId=self.config.idc_application_arn, grantType=JWT_BEARER, assertion=entra_token
             )
         except (ClientError, BotoCoreError) as error:
-            code = _code(error)
+            code = aws_error_code(error)
             log.warning("CreateTokenWithIAM failed for a user: %s", code or type(error).__name__)
             if code in _SIGN_IN_AGAIN_CODES:
                 raise SignInRequired(SIGN_IN_AGAIN, detail=code) from None
@@ -149,7 +145,7 @@ class IdcExchange:
                 ProvidedContexts=[{"ProviderArn": IDENTITY_CENTER_CONTEXT, "ContextAssertion": context}],
             )
         except (ClientError, BotoCoreError) as error:
-            code = _code(error)
+            code = aws_error_code(error)
             log.warning("AssumeRole with identity context failed: %s", code or type(error).__name__)
             if code == "expiredtokenexception":
                 raise SignInRequired(SIGN_IN_AGAIN, detail=code) from None

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from services.backends.base import BackendError
+from services.errors import BackendError, aws_error_code, aws_http_status
 from services.identity.exchange import Credentials
 
 log = logging.getLogger(__name__)
@@ -89,12 +89,7 @@ _KMS_UNUSABLE = {
 def kms_problem(error: Exception, key_id: str) -> BackendError:
     """Return the BackendError whose sentence tells the user what the administrator must do about a KMS error
     (never AWS's message); the key id goes to the log only."""
-    from botocore.exceptions import ClientError
-
-    code, status = "", 0
-    if isinstance(error, ClientError):
-        code = str(error.response.get("Error", {}).get("Code", "")).lower()
-        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    code, status = aws_error_code(error), aws_http_status(error)
     if code in _KMS_DENIED or status == 403:
         sentence = KMS_DENIED
     elif code in _KMS_UNUSABLE:

@@ -1,7 +1,7 @@
 """Usage store on DynamoDB (`USAGE_TABLE`): atomic `ADD` updates, budget reservations by conditional writes.
 
 One table, string keys `pk` and `sk`, TTL attribute `expires_at`:
-- daily tallies: pk `usage#<day>`, sk `<dimension>#<key>`; the three rows of a turn in one transaction;
+- daily tallies: pk `usage#<day>`, sk `<dimension>#<key>`; the four rows of a turn in one transaction;
 - budget counters: pk `budget#<scope>`, sk `<period>`; a reservation adds to `held_tokens` / `held_cost`
   only while they are under the limit (a condition on the same write), so two concurrent turns of one
   user cannot both start past a limit.

@@ -19,12 +19,15 @@ from services.settings import SettingsError
 
 
 class Price(BaseModel):
-    """US dollars per million tokens: uncached input, output, cache reads and cache writes."""
+    """US dollars per million tokens: uncached input, output, cache reads and cache writes; and US dollars per
+    call (`call`), for agents that report no tokens (an AgentCore runtime is keyed by its runtime id, a Bedrock
+    agent by `bedrock-agent/<agent id>`)."""
 
     input: float
     output: float
     cache_read: float = 0.0
     cache_write: float = 0.0
+    call: float = 0.0
 
 
 # Keys are model ids without the release date, version suffix and region prefix. A model id matches a key
@@ -80,7 +83,7 @@ def price_for(model_id: str, table: dict[str, Price]) -> Price | None:
 
 
 def cost_of(usage: TokenUsage, price: Price | None) -> float | None:
-    """Return the estimated cost in US dollars of `usage` at `price`, or None without a price."""
+    """Return the estimated cost in US dollars of one call with `usage` at `price`, or None without a price."""
     if price is None:
         return None
     return (
@@ -88,4 +91,4 @@ def cost_of(usage: TokenUsage, price: Price | None) -> float | None:
         + usage.output_tokens * price.output
         + usage.cache_read_tokens * price.cache_read
         + usage.cache_write_tokens * price.cache_write
-    ) / 1_000_000
+    ) / 1_000_000 + price.call

@@ -1,4 +1,4 @@
-"""Usage reports: the last N days by user, team and model, and the CSV export."""
+"""Usage reports: the last N days by user, team, model and backend, and the CSV export."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from services.usage.store import COUNTERS, Tally, UsageRow, UsageStore
 
 @dataclass
 class UsageReport:
-    """Tallies from `first_day` to `last_day` (UTC, inclusive): totals, per day, and per user, team and model
-    (largest first by tokens)."""
+    """Tallies from `first_day` to `last_day` (UTC, inclusive): totals, per day, and per user, team, model and
+    named backend (largest first by tokens; days before backends were counted have no backend rows)."""
 
     first_day: str
     last_day: str
@@ -23,6 +23,7 @@ class UsageReport:
     by_user: list[tuple[str, Tally]] = field(default_factory=list)
     by_team: list[tuple[str, Tally]] = field(default_factory=list)
     by_model: list[tuple[str, Tally]] = field(default_factory=list)
+    by_backend: list[tuple[str, Tally]] = field(default_factory=list)
 
 
 def period(days: int, today: datetime | None = None) -> tuple[str, str]:
@@ -37,7 +38,7 @@ def build_report(rows: list[UsageRow], first_day: str, last_day: str) -> UsageRe
     start = datetime.fromisoformat(first_day)
     days = (datetime.fromisoformat(last_day) - start).days + 1
     report.per_day = {(start + timedelta(days=n)).date().isoformat(): Tally() for n in range(days)}
-    sums: dict[str, dict[str, Tally]] = {kind: defaultdict(Tally) for kind in ("user", "team", "model")}
+    sums: dict[str, dict[str, Tally]] = {kind: defaultdict(Tally) for kind in ("user", "team", "model", "backend")}
     for row in rows:
         sums[row.dimension][row.key] += row.tally
         if row.dimension == "model":
@@ -48,6 +49,7 @@ def build_report(rows: list[UsageRow], first_day: str, last_day: str) -> UsageRe
         return sorted(sums[kind].items(), key=lambda item: (-item[1].tokens, item[0]))
 
     report.by_user, report.by_team, report.by_model = ranked("user"), ranked("team"), ranked("model")
+    report.by_backend = ranked("backend")
     return report
 
 

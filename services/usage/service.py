@@ -85,13 +85,17 @@ class UsageService:
         """True when `user_id` (an Entra object id) is in ADMIN_USERS."""
         return bool(user_id) and user_id in self.admins
 
-    async def admit(self, user_id: str, team: str, model_id: str, question_chars: int) -> Admission:
-        """Return whether the turn may call the backend, reserving its share of every budget that applies.
+    async def admit(
+        self, user_id: str, team: str, model_id: str, question_chars: int, answer_tokens: int | None = None
+    ) -> Admission:
+        """Return whether the turn may call the backend, reserving its share of every budget that applies:
+        the question's tokens plus `answer_tokens` (the backend's longest answer; default: the service's).
         Admins, and turns with no limits configured, are always admitted without a reservation."""
         if self.is_admin(user_id) or not (self.limits.user or self.limits.team):
             return Admission(True, user_id, team)
-        tokens = -(-question_chars // 4) + self.answer_tokens
-        estimate = TokenUsage(input_tokens=tokens - self.answer_tokens, output_tokens=self.answer_tokens)
+        answer = self.answer_tokens if answer_tokens is None else answer_tokens
+        tokens = -(-question_chars // 4) + answer
+        estimate = TokenUsage(input_tokens=tokens - answer, output_tokens=answer)
         cost = cost_of(estimate, price_for(model_id, self.prices)) or 0.0
         holds = budgets.holds_for(self.limits, user_id, team, tokens, round(cost * 1_000_000), datetime.now(UTC))
         reached = await self.store.reserve(holds)
@@ -134,7 +138,7 @@ class UsageService:
             )  # fmt: skip
             day = datetime.now(UTC).strftime("%Y-%m-%d")
             keys: dict[Any, str] = {"user": admission.user_id or "unknown", "team": admission.team,
-                                    "model": turn.model_id or turn.backend}  # fmt: skip
+                                    "model": turn.model_id or turn.backend, "backend": turn.backend}  # fmt: skip
             await self.store.add(day, keys, tally)
             for balance in await self.store.settle(admission.holds, usage.total_tokens, cost_micro):
                 if budgets.near_limit(balance) and await self.store.mark_noted(balance.hold):
@@ -190,5 +194,4 @@ def usage_service_from_settings(settings: Any) -> UsageService | None:
         admins=settings.admin_users,
         audit=audit_log_from_settings(settings),
         include_text=settings.audit_include_text,
-        answer_tokens=settings.bedrock_max_tokens if settings.backend == "bedrock" else 1024,
     )

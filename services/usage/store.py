@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Literal, Protocol
 
-Dimension = Literal["user", "team", "model"]
+Dimension = Literal["user", "team", "model", "backend"]
 COUNTERS = (
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_micro", "turns",
     "unpriced_turns", "estimated_turns",
@@ -41,7 +41,7 @@ class Tally:
 
 @dataclass(frozen=True)
 class UsageRow:
-    """The tally of one user, team or model on one day (`day` is YYYY-MM-DD, UTC)."""
+    """The tally of one user, team, model or backend on one day (`day` is YYYY-MM-DD, UTC)."""
 
     day: str
     dimension: Dimension
