@@ -114,3 +114,29 @@ async def test_a_run_that_keeps_failing_is_retried_then_the_conversation_is_told
     assert failures == [(1, 1)] * 3  # told on the last attempt, and still failed: dead-lettered for operators
     told = [m.body.get("text", "") for m in connector.messages()[posts:]]
     assert len(told) == 1 and "scheduled monitor run failed" in told[0] and "reference" in told[0]
+
+
+def test_the_template_ticks_every_minute_with_least_privilege():
+    from tests.cfn import resource
+
+    schedule = resource("MonitorTickSchedule")
+    assert schedule["ScheduleExpression"] == "rate(1 minute)" and schedule["FlexibleTimeWindow"]["Mode"] == "OFF"
+    role = resource("MonitorTickScheduleRole")
+    (statement,) = role["Policies"][0]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "lambda:InvokeFunction"
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    tick = resource("MonitorTickFunction")
+    assert tick["Handler"] == "entrypoints.lambda_tick.handler"
+    actions = sorted(s["Action"] for s in tick["Policies"][0]["Statement"])
+    assert actions == ["dynamodb:Query", "dynamodb:UpdateItem", "sqs:SendMessage"]
+
+
+def test_the_tick_function_imports_no_analytics_library():
+    import subprocess
+    import sys
+
+    from services.settings import REPO_ROOT
+
+    code = "import sys, entrypoints.lambda_tick; print(sorted({'pandas', 'numpy', 'matplotlib'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr[-2000:]
