@@ -40,7 +40,13 @@ FEEDBACK_LOOP = "message/submitAction"  # Teams' own 👍/👎 under a message w
 TOKEN_EXCHANGE = "signin/tokenExchange"  # Teams SSO: the user's token for the bot's OAuth connection
 VERIFY_STATE = "signin/verifyState"  # the sign-in card's flow finished (the value's state is a magic code)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
-_AT = re.compile(r"<at[^>]*>(.*?)</at>", re.S | re.I)
+# The tags of a mention, `<at>` or `<at id="0">` and `</at>`, scanned once, left to right: the pattern used
+# before (`<at[^>]*>(.*?)</at>`) restarted at every `<at` and read to the end of the text each time, so a text
+# of repeated unclosed `<at>` cost quadratic time (100 KB blocked the loop 44 s). `[^<>]*` stops at the next
+# tag, so every character is read a bounded number of times.
+_AT_TAG = re.compile(r"<at(?:\s[^<>]*)?>|</at>", re.I)
+MAX_TEXT_CHARS = 40_000  # Teams caps a message at about 28 KB: mention patterns read no further than this
+MAX_MENTIONS = 64  # mention entities read per activity
 
 
 class ActivityError(ValueError):
@@ -159,19 +165,42 @@ def clean_text(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+def mentions(text: str) -> list[tuple[int, int, int, int]]:
+    """Return the `<at …>name</at>` mentions in `text` as (start, end, name start, name end), left to right;
+    an opening tag pairs with the first closing tag after it. Linear in the text's length."""
+    found, opened = [], None
+    for tag in _AT_TAG.finditer(text):
+        if tag.group(0)[1] != "/":
+            if opened is None:
+                opened = tag
+        elif opened is not None:
+            found.append((opened.start(), tag.end(), opened.end(), tag.start()))
+            opened = None
+    return found
+
+
+def _unwrap_mentions(text: str) -> str:
+    parts, position = [], 0
+    for start, end, inner_start, inner_end in mentions(text):
+        parts += [text[position:start], text[inner_start:inner_end]]
+        position = end
+    return "".join([*parts, text[position:]])
+
+
 def strip_bot_mention(activity: InboundActivity, text: str) -> str:
     """Remove the `<at>…</at>` mention of the bot; mentions of people are kept as their names."""
     bot_id = activity.recipient.id
     found = False
-    for entity in activity.entities or []:
+    for entity in (activity.entities or [])[:MAX_MENTIONS]:
         mentioned = entity.get("mentioned") if entity.get("type") == "mention" else None
         if isinstance(mentioned, dict) and mentioned.get("id") == bot_id and isinstance(entity.get("text"), str):
             found = found or entity["text"] in text
             text = text.replace(entity["text"], " ")
-    leading = None if found else _AT.match(text.lstrip())
-    if leading and activity.conversation.conversation_type in ("groupChat", "channel"):
-        text = text.lstrip()[leading.end() :]  # no mention entity: a leading mention is the bot's
-    return re.sub(r"[ \t]+", " ", _AT.sub(r"\1", text)).strip()
+    if not found and activity.conversation.conversation_type in ("groupChat", "channel"):
+        first = mentions(text.lstrip())[:1]
+        if first and first[0][0] == 0:  # no mention entity: a leading mention is the bot's
+            text = text.lstrip()[first[0][1] :]
+    return re.sub(r"[ \t]+", " ", _unwrap_mentions(text)).strip()
 
 
 def conversation_of(activity: InboundActivity) -> Conversation:
@@ -263,7 +292,12 @@ def to_turn(activity: InboundActivity) -> Turn | None:
         verb, data = action
         return Turn(kind="action", verb=verb, data=data, invoke=activity.type == "invoke", **common)
     if activity.type == "message":
-        text = strip_bot_mention(activity, clean_text(activity.text or ""))
+        # Mentions are looked for in the first MAX_TEXT_CHARS only; the rest (what the backend will trim, and
+        # tell the user about with the message's real length) is only cleaned.
+        raw = activity.text or ""
+        text = strip_bot_mention(activity, clean_text(raw[:MAX_TEXT_CHARS]))
+        if len(raw) > MAX_TEXT_CHARS:
+            text += (" " if raw[MAX_TEXT_CHARS - 1].isspace() else "") + clean_text(raw[MAX_TEXT_CHARS:])
         return Turn(kind="message", text=text, files=_files(activity), **common)
     if activity.type == "conversationUpdate" and any(
         m.id == activity.recipient.id for m in activity.members_added or []

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from bot.teams_text import abstract, plain_text, safe_placeholders
+from bot.teams_text import (
+    abstract,
+    escape_link_text,
+    fenced_blocks,
+    no_exfiltration,
+    plain_text,
+    safe_placeholders,
+    safe_url,
+)
 from handlers.cards import card
 from services.backends import Citation, FinalAnswer
 
@@ -19,7 +26,6 @@ AI_GENERATED = {
 CITATION_NAME_CHARS = 80  # Teams' limits for a citation's name and abstract
 CITATION_ABSTRACT_CHARS = 160
 SNIPPET_CHARS = 300  # the excerpt under a source line in cards
-_FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.S | re.M)
 _NBSP = "\u00a0"
 
 
@@ -57,15 +63,15 @@ def text_blocks(text: str) -> list[dict[str, Any]]:
     """Return card elements for Markdown text: prose as TextBlocks, fenced code as `code_block`s."""
     blocks: list[dict[str, Any]] = []
     position = 0
-    for match in _FENCE.finditer(text):
-        prose = text[position : match.start()].strip()
+    for start, end, code_start, code_end in fenced_blocks(text, indented=False):
+        prose = text[position:start].strip()
         if prose:
-            blocks.append({"type": "TextBlock", "text": safe_placeholders(prose), "wrap": True})
-        blocks.append(code_block(match.group(2).expandtabs(4)))
-        position = match.end()
+            blocks.append({"type": "TextBlock", "text": safe_placeholders(no_exfiltration(prose)), "wrap": True})
+        blocks.append(code_block(text[code_start:code_end].expandtabs(4)))
+        position = end
     rest = text[position:].strip()
     if rest:
-        blocks.append({"type": "TextBlock", "text": safe_placeholders(rest), "wrap": True})
+        blocks.append({"type": "TextBlock", "text": safe_placeholders(no_exfiltration(rest)), "wrap": True})
     return blocks
 
 
@@ -87,7 +93,9 @@ def citation_blocks(citations: list[Citation]) -> list[dict[str, Any]]:
         {"type": "TextBlock", "text": "Sources", "weight": "Bolder", "separator": True, "spacing": "Medium"}
     ]
     for citation in citations:
-        where = f"[{citation.source}]({citation.url})" if citation.url else citation.source
+        # The source's URL is checked (http/https) and percent-encoded, so `)![x](…)` in it stays inside the link.
+        url = safe_url(citation.url or "")
+        where = f"[{escape_link_text(citation.source)}]({url})" if url else plain_text(citation.source)
         blocks.append(
             {
                 "type": "TextBlock",
@@ -157,7 +165,7 @@ def answer_entities(answer: FinalAnswer) -> list[dict[str, Any]]:
                     "@type": "DigitalDocument",
                     "name": abstract(citation_label(citation), CITATION_NAME_CHARS),
                     "abstract": abstract(citation.excerpt, CITATION_ABSTRACT_CHARS) or citation_label(citation),
-                    **({"url": citation.url} if citation.url else {}),
+                    **({"url": safe_url(citation.url)} if citation.url and safe_url(citation.url) else {}),
                 },
             }
             for citation in answer.citations

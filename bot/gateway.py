@@ -7,6 +7,7 @@ The ingress imports no backend and builds no Router: card acknowledgements come 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -29,20 +30,21 @@ from bot.activity import (
     to_turn,
     turn_fields,
 )
-from bot.auth import AuthError, ChannelAuth
+from bot.auth import AuthError, Caller, ChannelAuth
 from bot.user_tokens import TokenServiceError, UserTokenService
 from handlers.catalog import action_ack
 from handlers.jobs import ConversationRef, Job, job_for
 from handlers.models import Turn
 from handlers.queues import JobQueue, QueueError
-from services.observability import hash_key
+from services.observability import hash_key, sensitive
 from services.observability.turns import observed_request
 from services.settings import Settings
-from services.store import ACCEPTING, QUEUED, Store
+from services.store import ACCEPTING, QUEUED, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+OFF_LOOP_TEXT_CHARS = 4_000  # longer message texts are turned into a Turn in a thread (milliseconds of work)
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,11 @@ class Gateway:
         self.store = store
         self.queue = queue
         self._closers = closers or []
+        if not settings.allowed_tenants:
+            log.warning(
+                "ALLOWED_TENANTS is empty: activities from any Microsoft Entra tenant are served; set it to your "
+                "tenant id(s) unless the bot is meant for every organisation"
+            )
 
     async def close(self, timeout: float = 20.0) -> None:
         """Let queued in-process turns finish (up to `timeout` seconds), then close connections and the store."""
@@ -136,10 +143,8 @@ class Gateway:
             check_routable(activity)
         except ActivityError as problem:
             return error(400, "BadRequest", str(problem))
-        # Sentry events of this request carry the ids the worker's events carry (the conversation key hashed);
-        # its text and the sender's name are scrubbed from its log lines and events.
-        private = [value for value in (activity.text, activity.from_.name) if isinstance(value, str)]
-        with observed_request(private, {"activity_id": activity.id, "conversation": _hashed_conversation(activity)}):
+        # Sentry events of this request carry the ids the worker's events carry (the conversation key hashed).
+        with observed_request([], {"activity_id": activity.id, "conversation": _hashed_conversation(activity)}):
             return await self._handle_activity(request, activity)
 
     async def _handle_activity(self, request: HttpRequest, activity: InboundActivity) -> HttpResponse:
@@ -151,7 +156,20 @@ class Gateway:
             if problem.status == 503:
                 return error(503, "ServiceUnavailable", "Cannot validate the request right now; retry later.")
             return error(401, "Unauthorized", "Unauthorized.")
+        # Only now is anything the request carries registered with the log scrubber (its text and the sender's
+        # name, bounded there): before the token is checked it is anyone's text, and costs O(size) at most.
+        private = [value for value in (activity.text, activity.from_.name) if isinstance(value, str)]
+        with sensitive(*private):
+            try:
+                return await self._handle_authenticated(request, activity, caller)
+            except StoreUnavailable as problem:  # throttled or unreachable: the channel delivers it again
+                log.warning("activity %s: %s; asked to retry", activity.id, problem)
+                return retry_later("The bot cannot take work right now; retry shortly.")
 
+    async def _handle_authenticated(
+        self, request: HttpRequest, activity: InboundActivity, caller: Caller
+    ) -> HttpResponse:
+        """Return the response to an authenticated activity: filter by tenant, hand its turn over."""
         tenant = tenant_of(activity)
         if self.settings.allowed_tenants and tenant not in self.settings.allowed_tenants:
             log.warning("rejected activity %s from tenant %r (not in ALLOWED_TENANTS)", activity.id, tenant)
@@ -164,8 +182,9 @@ class Gateway:
         if activity.from_.id and activity.from_.id == activity.recipient.id:
             return HttpResponse(200)  # our own message echoed back
 
-        try:
-            turn = to_turn(activity)
+        try:  # a long text (mentions, control characters: up to 40,000 characters) is cleaned off the loop
+            long_text = isinstance(activity.text, str) and len(activity.text) > OFF_LOOP_TEXT_CHARS
+            turn = await asyncio.to_thread(to_turn, activity) if long_text else to_turn(activity)
         except ActivityError as problem:
             return error(400, "BadRequest", str(problem))
         if turn is None:

@@ -10,7 +10,7 @@ from typing import Any
 from bot.cards import card_attachment
 from bot.connector import BotConnector, ConnectorError, ConversationRef
 from bot.streaming import MAX_TEXT_CHARS, InPlaceStream, TeamsStream
-from bot.teams_text import safe_placeholders, teams_message_text
+from bot.teams_text import host_allowed, no_exfiltration, safe_placeholders, teams_message_text
 from bot.user_tokens import TokenServiceError
 from services.textsplit import split_text
 
@@ -112,12 +112,27 @@ class TeamsReplier:
 
 
 def _safe_card(element: Any) -> Any:
-    """Return a copy of a card with `<word>` placeholders in its texts made safe for Teams (see teams_text)."""
+    """Return a copy of a card with `<word>` placeholders in its texts made safe for Teams and nothing that
+    exfiltrates (see teams_text): images from hosts not in CONTENT_ALLOWED_HOSTS are dropped (a `data:` image,
+    drawn by the gateway, stays), texts lose such Markdown images and links."""
     if isinstance(element, list):
-        return [_safe_card(item) for item in element]
+        return [_safe_card(item) for item in element if not _foreign_image(item)]
     if not isinstance(element, dict):
         return element
     copy = {key: _safe_card(value) for key, value in element.items()}
     if element.get("type") in ("TextBlock", "TextRun") and isinstance(element.get("text"), str):
-        copy["text"] = safe_placeholders(element["text"])
+        copy["text"] = safe_placeholders(no_exfiltration(element["text"]))
+    if isinstance(copy.get("backgroundImage"), str | dict) and _foreign_image(
+        {"type": "Image", "url": copy["backgroundImage"]}
+    ):
+        del copy["backgroundImage"]
     return copy
+
+
+def _foreign_image(element: Any) -> bool:
+    """Return True for a card Image whose URL Teams would fetch from a host that is not allowed."""
+    if not isinstance(element, dict) or element.get("type") != "Image":
+        return False
+    url = element.get("url")
+    url = url.get("url") if isinstance(url, dict) else url
+    return not (isinstance(url, str) and (url.startswith("data:image/") or host_allowed(url)))

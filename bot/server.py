@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -11,6 +12,7 @@ from bot.gateway import MAX_BODY_BYTES, Gateway, HttpRequest, error
 from services.observability.start import process_metrics
 
 log = logging.getLogger(__name__)
+BODY_TIMEOUT_SECONDS = 20.0  # to send the body once the head is in (1 MB at 50 KB/s); slower is a slow-POST attack
 GATEWAY = web.AppKey("gateway", Gateway)
 
 
@@ -18,9 +20,14 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
     started, received_at = time.perf_counter(), time.time()
     try:
-        body = await request.read()
+        async with asyncio.timeout(BODY_TIMEOUT_SECONDS):
+            body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         response = error(413, "PayloadTooLarge", f"The body is larger than {MAX_BODY_BYTES} bytes.")
+    except TimeoutError:
+        log.warning("refused a request whose body took longer than %g s", BODY_TIMEOUT_SECONDS)
+        response = error(408, "RequestTimeout", f"The body was not received within {BODY_TIMEOUT_SECONDS:g} seconds.")
+        response.headers["Connection"] = "close"
     else:
         response = await gateway.handle(HttpRequest(request.method, request.headers, body, received_at))
     process_metrics().record_ack(time.perf_counter() - started, response.status)

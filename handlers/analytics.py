@@ -70,13 +70,14 @@ class AnalyticsConfig:
     max_bytes: int = 200_000_000
     allowed_hosts: tuple[str, ...] = ()  # DOWNLOAD_ALLOWED_HOSTS: where attachments may be downloaded from
     allowed_buckets: tuple[str, ...] = ()  # S3_ALLOWED_BUCKETS: which buckets s3:// sources may name
+    admins: frozenset[str] = frozenset()  # ADMIN_USERS: who is told which files DATA_DIR holds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnalyticsConfig:
         """Return the analytics configuration the settings describe."""
         return cls(
             settings.data_dir, settings.analytics_max_file_mb * 1_000_000,
-            tuple(settings.download_allowed_hosts), tuple(settings.s3_allowed_buckets),
+            tuple(settings.download_allowed_hosts), tuple(settings.s3_allowed_buckets), frozenset(settings.admin_users),
         )  # fmt: skip
 
     async def attachment(self, file: FileAttachment) -> tuple[bytes, str]:
@@ -84,11 +85,13 @@ class AnalyticsConfig:
         data = await download(file.download_url, file.name, self.max_bytes, allowed_hosts=self.allowed_hosts)
         return data, quote(file.name)  # the name is shown in sentences and cards: a short, inert excerpt
 
-    async def source(self, source: str) -> tuple[bytes, str]:
-        """Return (bytes, name) of an `s3://` URI or a DATA_DIR path named in the message."""
+    async def source(self, source: str, user_id: str = "") -> tuple[bytes, str]:
+        """Return (bytes, name) of an `s3://` URI or a DATA_DIR path named in the message by `user_id` (the
+        sentence for a missing file lists the folder's files to admins only)."""
         data = await fetch(
-            source, data_dir=self.data_dir, max_bytes=self.max_bytes, allowed_buckets=self.allowed_buckets
-        )
+            source, data_dir=self.data_dir, max_bytes=self.max_bytes, allowed_buckets=self.allowed_buckets,
+            list_files=bool(user_id) and user_id in self.admins,
+        )  # fmt: skip
         return data, quote(source.rsplit("/", 1)[-1])
 
 
@@ -312,7 +315,7 @@ async def _two_tables(config: AnalyticsConfig, turn: Turn, words: list[str]) -> 
         raise DatasetError("Drift needs two tables: attach (or name) the reference first and the current data second.")
     if not words:
         raise DatasetError(DRIFT_USAGE)
-    return [await config.source(s) for s in words[:2]]
+    return [await config.source(s, turn.user.aad_object_id) for s in words[:2]]
 
 
 def _grounded(entry: Entry, question: str) -> str:
@@ -329,5 +332,5 @@ async def _load(config: AnalyticsConfig, turn: Turn, words: list[str]) -> tuple[
     if turn.files:
         return await config.attachment(turn.files[0])
     if words:
-        return await config.source(words[0])
+        return await config.source(words[0], turn.user.aad_object_id)
     return None

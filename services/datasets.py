@@ -94,8 +94,9 @@ async def read_s3(uri: str, max_bytes: int, *, allowed_buckets: Collection[str] 
     return await asyncio.to_thread(_read_s3, uri, max_bytes, frozenset(allowed_buckets))
 
 
-def local_path(name: str, data_dir: Path | None) -> Path:
-    """Return the file `name` inside `data_dir`; raise DatasetError for paths outside it or files that do not exist."""
+def local_path(name: str, data_dir: Path | None, *, list_files: bool = False) -> Path:
+    """Return the file `name` inside `data_dir`; raise DatasetError for paths outside it or files that do not exist
+    (the sentence names up to 10 files that are there only when `list_files`: for admins)."""
     shown = quote(name)
     if data_dir is None:
         raise DatasetError(
@@ -107,17 +108,25 @@ def local_path(name: str, data_dir: Path | None) -> Path:
     if relative.is_absolute() or root not in path.parents:
         raise DatasetError(f"{shown} is outside the data folder: give a path relative to DATA_DIR.")
     if not path.is_file():
-        available = sorted(p.name for p in root.iterdir() if p.is_file())[:10] if root.is_dir() else []
+        available = sorted(p.name for p in root.iterdir() if p.is_file())[:10] if list_files and root.is_dir() else []
         listing = f" Files there: {', '.join(available)}." if available else ""
         raise DatasetError(f"There is no file {shown} in the data folder.{listing}")
     return path
 
 
-async def fetch(source: str, *, data_dir: Path | None, max_bytes: int, allowed_buckets: Collection[str] = ()) -> bytes:
-    """Return the bytes of `source`: an `s3://` URI in one of `allowed_buckets`, or a path inside `data_dir`."""
+async def fetch(
+    source: str,
+    *,
+    data_dir: Path | None,
+    max_bytes: int,
+    allowed_buckets: Collection[str] = (),
+    list_files: bool = False,
+) -> bytes:
+    """Return the bytes of `source`: an `s3://` URI in one of `allowed_buckets`, or a path inside `data_dir`
+    (`list_files`: a missing file's sentence names the files there; for admins only)."""
     if source.startswith("s3://"):
         return await read_s3(source, max_bytes, allowed_buckets=allowed_buckets)
-    path = local_path(source, data_dir)
+    path = local_path(source, data_dir, list_files=list_files)
     if path.stat().st_size > max_bytes:
         raise _too_big(quote(source), max_bytes)
     return await asyncio.to_thread(path.read_bytes)

@@ -11,6 +11,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.safe_fetch import MICROSOFT_FILE_HOSTS, check_host_pattern
 
+# Where the worker sends the bot's token (a queued job's serviceUrl): the Bot Framework's service hosts (public
+# cloud, Web Chat/Direct Line, GCC, GCC High, DoD) and the local emulator on loopback.
+BOT_SERVICE_HOSTS = (
+    "smba.trafficmanager.net", "*.botframework.com", "smba.infra.gcc.teams.microsoft.com",
+    "smba.infra.gov.teams.microsoft.us", "smba.infra.dod.teams.microsoft.us", "http://127.0.0.1", "http://localhost",
+)  # fmt: skip
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IDC_APPLICATION_ARN = r"arn:aws[a-z-]*:sso::\d{12}:application/ssoins-[A-Za-z0-9.-]+/apl-[A-Za-z0-9]+"
 ROLE_ARN = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}"
@@ -111,6 +118,8 @@ class Settings(BaseSettings):
     credentials_key: SecretStr = SecretStr("")
     credentials_kms_key_id: str = ""
     bot_token_service_url: HttpUrl = HttpUrl("https://token.botframework.com")
+    bot_service_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(BOT_SERVICE_HOSTS))
+    content_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     data_dir: Path | None = None
     analytics_max_file_mb: int = Field(default=200, ge=1, le=10_000)
@@ -179,14 +188,14 @@ class Settings(BaseSettings):
         return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("allowed_tenants", "allowed_channels", "download_allowed_hosts", "s3_allowed_buckets",
-                     "admin_users", mode="before")  # fmt: skip
+                     "admin_users", "bot_service_hosts", "content_allowed_hosts", mode="before")  # fmt: skip
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("download_allowed_hosts")
+    @field_validator("download_allowed_hosts", "bot_service_hosts", "content_allowed_hosts")
     @classmethod
     def _host_patterns(cls, value: list[str]) -> list[str]:
         return [check_host_pattern(entry) for entry in value]

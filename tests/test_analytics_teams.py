@@ -95,7 +95,8 @@ async def test_metrics_reads_a_file_in_data_dir_and_refuses_paths_outside(start_
     replies = await ask(bot, "metrics y_true=label y_score=p ../secret.csv")
     assert "outside the data folder" in replies[-1].body["text"]
     replies = await ask(bot, "metrics y_true=label y_score=p missing.csv")
-    assert "no file missing.csv" in replies[-1].body["text"] and "preds.csv" in replies[-1].body["text"]
+    # the folder's files are listed to admins only (tests/test_edge_hardening.py)
+    assert "no file missing.csv" in replies[-1].body["text"] and "preds.csv" not in replies[-1].body["text"]
 
 
 @pytest.mark.parametrize(

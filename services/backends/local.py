@@ -128,9 +128,10 @@ def _blocks(body: str) -> list[str]:
 
 def plain(markdown: str) -> str:
     """Return Markdown as one line of plain text: no emphasis, code ticks, list markers, fences or link URLs."""
-    text = re.sub(r"^\s*(```|~~~)\S*\s*$", " ", markdown, flags=re.M)
-    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)
-    text = re.sub(r"^\s*(?:[-*+]|\d+[.)]|>)\s+", "", text, flags=re.M)
+    # [ \t]*, not \s*: \s also reads line ends, so every line start re-read all the blank lines after it
+    text = re.sub(r"^[ \t]*(```|~~~)\S*[ \t]*$", " ", markdown, flags=re.M)
+    text = re.sub(r"!?\[([^\][]*)\]\([^()]*\)", r"\1", text)  # no run past the next bracket: linear
+    text = re.sub(r"^[ \t]*(?:[-*+]|\d+[.)]|>)[ \t]+", "", text, flags=re.M)
     text = re.sub(r"(\*\*|__|`)", "", text)
     text = re.sub(r"(?<!\w)[*_](\S[^*_]*?)[*_](?!\w)", r"\1", text)
     return " ".join(text.split())

@@ -9,6 +9,7 @@ from services.store.base import (
     Feedback,
     StateConflict,
     Store,
+    StoreUnavailable,
     Versioned,
     get_conversation,
     update_conversation,
@@ -17,5 +18,5 @@ from services.store.sqlite import SQLiteStore
 
 __all__ = [
     "ACCEPTING", "COMPLETED", "QUEUED", "RUNNING", "Acquired", "Feedback", "SQLiteStore", "StateConflict", "Store",
-    "Versioned", "get_conversation", "update_conversation",
+    "StoreUnavailable", "Versioned", "get_conversation", "update_conversation",
 ]  # fmt: skip

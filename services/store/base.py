@@ -68,6 +68,17 @@ class StateConflict(Exception):
     """Another writer saved the conversation since it was read: read again and redo the change."""
 
 
+class StoreUnavailable(Exception):
+    """The store cannot serve now (throttled, unreachable, failing): the caller asks for a retry later.
+
+    `code` is the backend's error code (e.g. ProvisionedThroughputExceededException); the message never
+    carries the backend's own text, which may quote a key or a value."""
+
+    def __init__(self, operation: str, code: str) -> None:
+        super().__init__(f"the state store failed on {operation}: {code}")
+        self.operation, self.code = operation, code
+
+
 class Store(Protocol):
     """Async state for the gateway. Implementations must be safe for concurrent turns and processes."""
 

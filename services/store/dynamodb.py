@@ -15,7 +15,7 @@ import secrets
 import time
 from typing import Any
 
-from services.store.base import COMPLETED, Acquired, Feedback, StateConflict, Status, Versioned
+from services.store.base import COMPLETED, Acquired, Feedback, StateConflict, Status, StoreUnavailable, Versioned
 
 TTL_ATTRIBUTE = "ttl"  # the table's TimeToLiveSpecification in template.yaml names it (a test checks)
 CONVERSATION_TTL_SECONDS = 90 * 24 * 3600  # a conversation untouched for 90 days is forgotten
@@ -43,13 +43,23 @@ class DynamoDBStore:
 
             client = boto3.client("dynamodb")
         self._client = client
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
-        self._client_error = ClientError
+        self._client_error, self._botocore_error = ClientError, BotoCoreError
 
     async def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         method = getattr(self._client, operation)
-        return await asyncio.to_thread(method, TableName=self.table, **kwargs)
+        try:
+            return await asyncio.to_thread(method, TableName=self.table, **kwargs)
+        except Exception as error:
+            if self._conditional_failure(error):
+                raise
+            # Throttling, an unreachable endpoint, a service error: StoreUnavailable (with the code only), which
+            # the ingress answers with 503 + Retry-After and the worker fails its batch item with.
+            code = error.response.get("Error", {}).get("Code", "") if isinstance(error, self._client_error) else ""
+            if isinstance(error, self._client_error | self._botocore_error):
+                raise StoreUnavailable(operation, code or type(error).__name__) from error
+            raise
 
     def _conditional_failure(self, error: Exception) -> bool:
         return (

