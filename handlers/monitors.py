@@ -36,6 +36,7 @@ from services.monitors.schedule import (
     parse_schedule,
     resolve_placeholders,
 )
+from services.monitors.sources import newest_object
 from services.monitors.store import MAX_MONITORS_PER_CONVERSATION, MonitorStore
 from services.quoting import quote
 
@@ -316,6 +317,8 @@ class MonitorRunner:
 
     async def _fetch(self, source: str) -> tuple[bytes, str]:
         self.config.check_source(source)  # checked again at run time: the settings may have changed
+        if source.startswith("s3://") and source.endswith("/"):
+            source = await newest_object(source, allowed_buckets=self.config.allowed_buckets)
         data = await fetch(source, data_dir=self.config.data_dir, max_bytes=self.config.max_bytes,
                            allowed_buckets=self.config.allowed_buckets)  # fmt: skip
         return data, quote(source.rsplit("/", 1)[-1] or source, 80)

@@ -140,3 +140,27 @@ def test_the_tick_function_imports_no_analytics_library():
     code = "import sys, entrypoints.lambda_tick; print(sorted({'pandas', 'numpy', 'matplotlib'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr[-2000:]
+
+
+async def test_an_s3_prefix_reads_its_newest_data_object_and_other_buckets_are_refused(moto_url, monkeypatch):
+    import boto3
+
+    from handlers.monitors import MonitorConfig, MonitorRunner
+    from services.datasets import DatasetError
+
+    for name, value in aws_environment(moto_url).items():
+        monkeypatch.setenv(name, value)
+    s3 = boto3.client("s3")
+    bucket = f"data-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="events/dt=2026-12-07/part-0.csv", Body=b"a,b\n1,2\n")
+    await asyncio.sleep(1.1)  # S3's LastModified has one-second resolution
+    s3.put_object(Bucket=bucket, Key="events/dt=2026-12-07/part-1.csv", Body=b"a,b\n3,4\n")
+    s3.put_object(Bucket=bucket, Key="events/dt=2026-12-07/_SUCCESS", Body=b"")
+    runner = MonitorRunner(None, MonitorConfig(allowed_buckets=(bucket,)), post=None)
+    data, name = await runner._fetch(f"s3://{bucket}/events/dt=2026-12-07/")
+    assert (data, name) == (b"a,b\n3,4\n", "part-1.csv")
+    with pytest.raises(DatasetError, match="holds no data file"):
+        await runner._fetch(f"s3://{bucket}/events/dt=2026-12-08/")
+    with pytest.raises(DatasetError, match="S3_ALLOWED_BUCKETS"):
+        await MonitorRunner(None, MonitorConfig(allowed_buckets=("other",)), post=None)._fetch(f"s3://{bucket}/events/")
