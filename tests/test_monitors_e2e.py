@@ -3,6 +3,7 @@ fake Bot Connector) with a controllable clock, on scikit-learn's bundled breast-
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 import pytest
@@ -28,18 +29,24 @@ class Clock:
         self.now = when.timestamp()
 
 
-def write_predictions(folder, day: str, *, broken: bool = False) -> None:
-    """A logistic regression's scores on the breast-cancer data (ROC AUC ≈ 0.99), or the same scores shuffled
-    against the labels (≈ 0.5): a model that stopped working."""
-    import numpy as np
-    import pandas as pd
+@functools.cache
+def _scores() -> tuple:
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     x, y = load_breast_cancer(return_X_y=True)
-    score = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y).predict_proba(x)[:, 1]
+    return y, make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y).predict_proba(x)[:, 1]
+
+
+def write_predictions(folder, day: str, *, broken: bool = False) -> None:
+    """A logistic regression's scores on the breast-cancer data (ROC AUC ≈ 0.99), or the same scores shuffled
+    against the labels (≈ 0.5): a model that stopped working."""
+    import numpy as np
+    import pandas as pd
+
+    y, score = _scores()
     if broken:
         score = np.random.default_rng(0).permutation(score)
     pd.DataFrame({"label": y, "score": score}).to_csv(folder / f"preds-{day}.csv", index=False)
