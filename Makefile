@@ -71,9 +71,11 @@ build-IngressFunction build-MonitorTickFunction:  # the tick: the ingress's smal
 build-ChatWorkerFunction build-DeadLetterFunction:
 	PYTHON=$(BUILD_PYTHON) infra/build_lambda.sh worker "$(ARTIFACTS_DIR)"
 
-bench-retrieval: $(VENV)/.runtime  ## local backend retrieval quality on the Python docs (installs python3-doc if missing)
-	@ls -d /usr/share/doc/python3*-doc/html >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-doc; } \
-		|| echo "could not install python3-doc (needs root and Debian's apt): the benchmark will skip"
+RETRIEVAL_CORPORA := python3-doc postgresql-doc-15 sqlite3-doc git-doc
+bench-retrieval: $(VENV)/.runtime  ## local backend retrieval on four Debian manuals beside naive BM25 (installs them if missing)
+	@missing=$$(for p in $(RETRIEVAL_CORPORA); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	[ -z "$$missing" ] || { apt-get update -qq && apt-get install -y -qq $$missing; } \
+		|| echo "could not install $$missing (needs root and Debian's apt): those corpora will be skipped"
 	$(BIN)/python -m bench.retrieval_eval $(ARGS)
 
 lint: $(VENV)/.dev

@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from bot.worker import Worker
+from bot.worker import Worker, running_lease_seconds
 from entrypoints.wiring import build_worker, resolve_secrets
 from handlers.jobs import Job, JobFormatError
 from services.observability import register_secrets
@@ -30,25 +30,27 @@ start_at_cold_start("worker")
 
 
 class MisconfiguredQueue(RuntimeError):
-    """The job queue's visibility timeout is shorter than the worker's time limit."""
+    """The job queue's visibility timeout is shorter than the worker's `running` lease."""
 
 
 def check_queue_timing(settings: Settings, function_seconds: float | None = None) -> None:
-    """Refuse to start (log an ERROR and raise MisconfiguredQueue) when the queue's visibility timeout is
-    shorter than a turn may last (TURN_TIMEOUT_SECONDS, or the function's own time left at its first
-    invocation): SQS would then deliver the job to a second worker while the first is still answering it."""
+    """Refuse to start (log an ERROR and raise MisconfiguredQueue) unless the queue's visibility timeout is at
+    least the `running` lease of the longest turn (TURN_TIMEOUT_SECONDS, or the function's own time left at its
+    first invocation, plus the lease margin). Shorter, SQS would deliver the job to a second worker while the
+    first is still answering it, or while the lease of a worker that died still blocks the job."""
     visibility = settings.queue_visibility_timeout_seconds
     if not visibility:
         return
     longest = max(settings.turn_timeout_seconds, function_seconds or 0.0)
-    if visibility < longest:
+    lease = running_lease_seconds(longest)
+    if visibility < lease:
         log.error(
-            "QUEUE_VISIBILITY_TIMEOUT_SECONDS=%s is shorter than the worker's time limit (%s s): refusing to "
-            "start; raise the queue's VisibilityTimeout (ChatQueueVisibilityTimeout or "
-            "AnalyticsQueueVisibilityTimeout) to at least the function's timeout",
-            visibility, longest,
+            "QUEUE_VISIBILITY_TIMEOUT_SECONDS=%s is shorter than the worker's running lease (%s s: its time limit "
+            "%s s plus the lease margin): refusing to start; raise the queue's VisibilityTimeout "
+            "(ChatQueueVisibilityTimeout or AnalyticsQueueVisibilityTimeout) to at least %s",
+            visibility, lease, longest, lease,
         )  # fmt: skip
-        raise MisconfiguredQueue(f"queue visibility timeout {visibility} s < worker time limit {longest} s")
+        raise MisconfiguredQueue(f"queue visibility timeout {visibility} s < worker running lease {lease} s")
 
 
 def worker(lambda_context: Any = None) -> Worker:
@@ -79,7 +81,10 @@ def answer(record: SQSRecord, lambda_context: Any = None) -> None:
     final = receives >= worker(lambda_context).settings.job_max_receives
     left = lambda_context.get_remaining_time_in_millis() / 1000 if lambda_context is not None else None
     timeout = max(1.0, left - STOP_MARGIN_SECONDS) if left is not None else None
-    LOOP.run_until_complete(worker().run(job, final_attempt=final, raise_after_giving_up=True, timeout=timeout))
+    # busy_fails: a job another worker still holds fails its batch item, so SQS keeps it (not a "duplicate")
+    LOOP.run_until_complete(
+        worker().run(job, final_attempt=final, raise_after_giving_up=True, timeout=timeout, busy_fails=True)
+    )
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

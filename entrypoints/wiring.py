@@ -193,7 +193,15 @@ def build_local(
     worker = build_worker(
         settings, store=store, backend=backend, connector=connector, auth=auth, monitors=monitors, clock=clock
     )
-    queue = InProcessQueue(worker.run, settings.max_concurrent_turns)
+    # Durable on the SQLite store: jobs are kept in its `jobs` table until answered and resumed at start-up.
+    journal = store if hasattr(store, "add_job") else None
+    if journal is None:
+        log.warning("the %s store keeps no job journal: a crash loses the turns in progress", type(store).__name__)
+    queue = InProcessQueue(
+        worker.run, settings.max_concurrent_turns, journal=journal,
+        resume=functools.partial(worker.run, resumed=True), max_waiting_per_user=settings.max_queued_turns_per_user,
+    )  # fmt: skip
+    worker.resumes_cut_off_turns = lambda: queue.durable
     ticker = Ticker(monitors, queue, interval=settings.monitor_tick_seconds, clock=clock or time.time)
     return Gateway(
         settings, auth, store, queue, closers=[worker.close], user_tokens=worker.user_tokens, background=[ticker]

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 ANALYTICS_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="analytics")
 PROGRESS_AFTER_SECONDS = 4.0
 TEAMS_CHART_BYTES = 48_000  # the chart travels inside the card: keep the message under Teams' size limit
-OPTIONS = {"y_true", "y_score", "query", "threshold", "sampling_rate", "k"}
+OPTIONS = {"y_true", "y_score", "query", "threshold", "sampling_rate", "k", "positive"}
 KIND_OPTIONS = {"categorical", "numeric", "ignore"}
 UPLIFT_OPTIONS = {"treatment", "outcome", "score", "revenue", "cost", "budget"} | KIND_OPTIONS
 DRIFT_OPTIONS = {"target", "threshold", "correction"} | KIND_OPTIONS
@@ -49,7 +49,7 @@ METRICS_USAGE = (
     "Send `metrics y_true=<label column> y_score=<score column>` with the predictions file (CSV or Parquet) "
     "attached in a personal chat, or followed by an `s3://` URI or a file name in DATA_DIR. Options: "
     "`query=<column>` for ranking metrics, `threshold=0.3` or `threshold=best-f1`, `sampling_rate=0.1` to "
-    "recalibrate after negative downsampling, `k=10`."
+    "recalibrate after negative downsampling, `k=10`, `positive=<label>` (default: the larger label)."
 )
 
 
@@ -127,7 +127,8 @@ def _evaluate_job(source: tuple[bytes, str], options: dict[str, str]) -> tuple[d
         raise AnalyticsError("k must be at least 1.")
     table = read_table(data, name)
     y_true, y_score = infer_columns(table, options.get("y_true"), options.get("y_score"))
-    result = evaluate(table, y_true, y_score, query=options.get("query"), threshold=threshold, sampling_rate=rate, k=k)
+    result = evaluate(table, y_true, y_score, query=options.get("query"), threshold=threshold, sampling_rate=rate, k=k,
+                      positive=options.get("positive"))  # fmt: skip
     try:
         chart = metrics_chart(result, max_bytes=TEAMS_CHART_BYTES, dpi=80)
     except ValueError:

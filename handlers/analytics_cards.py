@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 from handlers.cards import card, facts, text
+from services.analytics.drift_wording import effect_text
 from services.analytics.glossary import Entry, Glossary
 from services.analytics.wording import short
 from services.analytics.wording import signed as _signed
@@ -38,10 +39,10 @@ def suggestions_text(name: str, suggestions: list[Entry], glossary: Glossary) ->
 
 METRIC_LABELS = [
     ("base_rate", "Base rate"), ("threshold", "Threshold"), ("accuracy", "Accuracy"), ("precision", "Precision"),
-    ("recall", "Recall"), ("f1", "F1"), ("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC"), ("log_loss", "Log loss"),
-    ("normalized_entropy", "Normalized entropy"), ("calibration", "Calibration (pred/obs)"),
-    ("prediction_bias", "Prediction bias"), ("brier", "Brier score"), ("mae", "MAE"), ("rmse", "RMSE"),
-    ("r2", "R²"), ("ndcg", "NDCG@k"), ("mrr", "MRR"), ("map", "MAP@k"), ("hit_rate", "Hit rate@k"),
+    ("recall", "Recall"), ("f1", "F1"), ("roc_auc", "ROC AUC"), ("gini", "Gini"), ("pr_auc", "PR AUC"),
+    ("log_loss", "Log loss"), ("normalized_entropy", "Normalized entropy"), ("calibration", "Calibration (pred/obs)"),
+    ("prediction_bias", "Prediction bias"), ("brier", "Brier score"), ("ece", "ECE"), ("mae", "MAE"),
+    ("rmse", "RMSE"), ("r2", "R²"), ("ndcg", "NDCG@k"), ("mrr", "MRR"), ("map", "MAP@k"), ("hit_rate", "Hit rate@k"),
 ]  # fmt: skip
 
 
@@ -56,6 +57,8 @@ def evaluation_card(result: dict[str, Any], source: str, chart_png: bytes | None
     headline = f"{task}: {result['n']:,} rows from {source}"
     if result["task"] == "ranking":
         headline += f", {result['queries']:,} queries"
+    if result["task"] == "binary":
+        headline += f"; positive class '{short(result['positive_label'], 30)}'"
     rows = [(label, _number(result[key])) for key, label in METRIC_LABELS if result.get(key) is not None]
     if result["task"] == "ranking":
         rows = [(label.replace("@k", f"@{result['k']}"), value) for label, value in rows]
@@ -151,35 +154,27 @@ def uplift_card(result: dict[str, Any], source: str, chart_png: bytes | None) ->
     return card(body, [{"type": "Action.ShowCard", "title": "Balance and conventions", "card": details}])
 
 
-def _effect_text(column: dict[str, Any]) -> str:
-    if "wasserstein_normalized" in column:
-        return (f"Wasserstein {column['wasserstein_normalized']:.3f} sd · mean {column['mean_shift_sd']:+.2f} sd · "
-                f"PSI {column['psi']:.3f} · adj. p {column['p_value_adjusted']:.2g}")  # fmt: skip
-    if "jensen_shannon" in column:
-        return f"JS {column['jensen_shannon']:.3f} · PSI {column['psi']:.3f} · adj. p {column['p_value_adjusted']:.2g}"
-    return column["reason"]
-
-
 def drift_card(result: dict[str, Any], names: tuple[str, str], chart_png: bytes | None) -> dict[str, Any]:
     """Return the card of a drift analysis: verdict, top drifted columns with effect sizes, adversarial AUC,
     the chart, and every column behind a "Show all columns" toggle."""
     drifted = [c for c in result["columns"] if c["drifted"]]
-    verdict = "Data drift detected" if result["dataset_drift"] else "No data drift"
+    schema = result.get("schema_changed", False)
+    verdict = "Data drift detected" if result["dataset_drift"] else "Schema changed" if schema else "No data drift"
     rows = result["rows"]
     body = [
         text(
             f"{verdict}: {names[1]} against {names[0]}",
             size="Medium",
             weight="Bolder",
-            color="Attention" if drifted else "Good",
+            color="Attention" if drifted or schema else "Good",
         ),  # fmt: skip
         text(f"{rows['reference']:,} reference and {rows['current']:,} current rows", isSubtle=True, size="Small"),
         text("\n".join(f"- {line}" for line in result["summary"])),
     ]
     if drifted:
         body += [text("Drifted columns", weight="Bolder"),
-                 facts([(short(c["name"], 40), f"{c['reason']} ({_effect_text(c)})" if "significant" not in c["reason"]
-                         else _effect_text(c)) for c in drifted[:8]])]  # fmt: skip
+                 facts([(short(c["name"], 40), f"{c['reason']} ({effect_text(c)})" if "significant" not in c["reason"]
+                         else effect_text(c)) for c in drifted[:8]])]  # fmt: skip
     adversarial = result.get("adversarial")
     if adversarial:
         low, high = adversarial["auc_ci"]
@@ -187,7 +182,7 @@ def drift_card(result: dict[str, Any], names: tuple[str, str], chart_png: bytes 
     if chart_png:
         uri = "data:image/png;base64," + base64.b64encode(chart_png).decode()
         body.append({"type": "Image", "url": uri, "altText": "Distributions of drifted columns", "size": "Stretch"})
-    every = facts([(f"{short(c['name'], 40)} ({c['kind']})", ("DRIFT · " if c["drifted"] else "") + _effect_text(c))
+    every = facts([(f"{short(c['name'], 40)} ({c['kind']})", ("DRIFT · " if c["drifted"] else "") + effect_text(c))
                    for c in result["columns"]])  # fmt: skip
     rules = text(result["rules"]["gate"] + ". PSI: " + result["rules"]["psi"] + ".", isSubtle=True, size="Small")
     return card(body, [{"type": "Action.ShowCard", "title": "Show all columns", "card": card([every, rules])}])

@@ -10,7 +10,7 @@ from handlers.models import Replier, Turn
 from services.quoting import quote
 
 Handler = Callable[[Turn, Replier, str], Awaitable[None]]
-ActionHandler = Callable[[Turn, Replier], Awaitable[None]]
+ActionHandler = Callable[[Turn, Replier], Awaitable[bool | None]]  # False: refused, no acknowledgement
 
 __all__ = ["UNKNOWN_ACTION", "Router", "split_command"]
 
@@ -106,8 +106,8 @@ class Router:
                 if not turn.invoke:
                     await replier.send_text(UNKNOWN_ACTION)
                 return
-            await action.handler(turn, replier)
-            if not turn.invoke and action.ack:
+            refused = await action.handler(turn, replier) is False  # e.g. another member's button press
+            if not turn.invoke and action.ack and not refused:
                 await replier.send_text(action.ack)
             return
         word, rest, slashed = split_command(turn.text)

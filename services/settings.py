@@ -137,6 +137,13 @@ class Settings(BaseSettings):
     queue_lease_seconds: float = Field(default=120.0, gt=0, le=86_400)
     turn_timeout_seconds: float = Field(default=300.0, gt=0, le=900)
     queue_visibility_timeout_seconds: float = Field(default=0.0, ge=0, le=43_200)
+    # Flow control at the ingress (token buckets in the store) and in the in-process queue; 0 turns a rate off.
+    user_turns_per_minute: float = Field(default=20.0, ge=0, le=6000)
+    user_turn_burst: int = Field(default=10, ge=1, le=1000)
+    tenant_turns_per_minute: float = Field(default=600.0, ge=0, le=600_000)
+    tenant_turn_burst: int = Field(default=200, ge=1, le=100_000)
+    slow_down_window_seconds: float = Field(default=60.0, gt=0, le=3600)
+    max_queued_turns_per_user: int = Field(default=10, ge=0, le=1000)
 
     store: Literal["sqlite", "dynamodb"] = "sqlite"
     dynamodb_table: str = ""

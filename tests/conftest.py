@@ -37,6 +37,10 @@ def make_settings(tmp_path):
             "state_db": tmp_path / "state.db",
             "knowledge_dir": DOCS,
             "download_allowed_hosts": hosts,
+            # Flow control off unless a test turns it on (tests/test_flow_control.py): most tests send bursts.
+            "user_turns_per_minute": 0,
+            "tenant_turns_per_minute": 0,
+            "max_queued_turns_per_user": 0,
             **overrides,
         }
         return load_settings(_env_file=None, **values)

@@ -89,7 +89,7 @@ async def test_the_static_tables_match_the_router(start_bot):
         if command.handler.__module__ in ("handlers.analytics", "handlers.usage", "handlers.monitors")
     }  # fmt: skip
     assert analytics - {"explain", "define", "glossary"} == ANALYTICS_COMMANDS
-    assert set(router.actions) == {"feedback", "signed_in"}  # a backend type's extras add their own...
+    assert set(router.actions) == {"feedback", "signed_in", "slow_down"}  # a backend type's extras add their own...
     assert DOCS.is_dir()
     await worker.close()
     qbusiness = {"backend": "qbusiness", "qbusiness_identity": "anonymous", "qbusiness_application_id": "a" * 36,

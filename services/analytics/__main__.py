@@ -21,8 +21,8 @@ def _threshold(value: str) -> float | str:
 
 def _table_lines(result: dict[str, Any]) -> list[str]:
     names = [
-        "base_rate", "threshold", "accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss",
-        "normalized_entropy", "calibration", "prediction_bias", "brier", "mae", "rmse", "r2", "ndcg", "mrr",
+        "base_rate", "threshold", "accuracy", "precision", "recall", "f1", "roc_auc", "gini", "pr_auc", "log_loss",
+        "normalized_entropy", "calibration", "prediction_bias", "brier", "ece", "mae", "rmse", "r2", "ndcg", "mrr",
         "map", "hit_rate",
     ]  # fmt: skip
     return [f"  {name:<20} {result[name]}" for name in names if result.get(name) is not None]
@@ -36,8 +36,9 @@ def run_metrics(args: argparse.Namespace) -> int:
     table = read_table(args.data)
     y_true, y_score = infer_columns(table, args.y_true, args.y_score)
     result = evaluate(
-        table, y_true, y_score, query=args.query, threshold=args.threshold, sampling_rate=args.sampling_rate, k=args.k
-    )
+        table, y_true, y_score, query=args.query, threshold=args.threshold, sampling_rate=args.sampling_rate, k=args.k,
+        positive=args.positive,
+    )  # fmt: skip
     if args.chart:
         with open(args.chart, "wb") as handle:
             handle.write(metrics_chart(result))
@@ -80,7 +81,8 @@ def run_uplift(args: argparse.Namespace) -> int:
 DRIFT_COLUMN_KEYS = (
     "name", "kind", "drifted", "reason", "note", "test", "p_value", "p_value_adjusted", "ks_statistic", "chi2",
     "wasserstein", "wasserstein_normalized", "psi", "mean_shift_sd", "jensen_shannon", "missing_share",
-    "new_categories", "new_category_share", "top_changes",
+    "new_categories", "new_category_share", "top_changes", "kind_detail", "reference_constant", "reference_mean",
+    "current_mean", "date_range", "recency_days", "current_inside_reference_range", "largest_gap_days",
 )  # fmt: skip
 
 
@@ -131,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics.add_argument("--threshold", type=_threshold, help="decision threshold, or 'best-f1' (default 0.5)")
     metrics.add_argument("--sampling-rate", type=float, help="negative sampling rate w: recalibrate scores first")
     metrics.add_argument("--k", type=int, default=10, help="cut-off for ranking metrics (default 10)")
+    metrics.add_argument("--positive", help="the positive class of a binary label (default: the larger label)")
     metrics.add_argument("--json", action="store_true", help="print one JSON document")
     metrics.add_argument("--chart", help="write the chart to this PNG file")
     uplift = commands.add_parser("uplift", help="who to treat, what it earns, how sure we are")
