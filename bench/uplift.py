@@ -39,14 +39,14 @@ def experiment(n: int, features: int = 20, seed: int = 0) -> pd.DataFrame:
 
 
 def small(csv_path: str) -> None:
-    """One chat-sized job in this process: read the CSV, analyse, draw the Teams chart (for the whole-process run)."""
+    """One chat-sized job in this process: read the CSV, analyse, draw the Teams chart (for the whole-process run),
+    through the chat's pipeline and spec."""
     from handlers.analytics import TEAMS_CHART_BYTES
-    from services.analytics.charts import uplift_chart
-    from services.analytics.tables import read_table
+    from services.analytics.commands import UPLIFT
+    from services.analytics.pipeline import run
 
-    with threadpool_limits(limits=1, user_api="openmp"):  # as the chat's analytics pool runs it
-        result = analyse(read_table(csv_path), "treated", "converted", revenue="value", cost=1.0)
-    uplift_chart(result, max_bytes=TEAMS_CHART_BYTES, dpi=80)
+    values, _ = UPLIFT.parse("treatment=treated outcome=converted revenue=value cost=1.0")
+    run(UPLIFT, [(csv_path, "experiment.csv")], values, max_chart_bytes=TEAMS_CHART_BYTES, dpi=80, threads=1)
 
 
 def chat_sized() -> None:

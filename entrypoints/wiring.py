@@ -33,17 +33,30 @@ def resolve_secrets(settings: Settings) -> Settings:
     (once per process: call it at cold start). The secret is the password itself, or JSON with a `password` key."""
     if not settings.app_password_secret_arn or settings.microsoft_app_password.get_secret_value():
         return settings
+    password = read_app_password(settings.app_password_secret_arn)
+    return settings.model_copy(update={"microsoft_app_password": type(settings.microsoft_app_password)(password)})
+
+
+def read_app_password(secret_arn: str) -> str:
+    """Return the app password stored in the Secrets Manager secret `secret_arn` (its current version)."""
     import json
 
     import boto3
 
-    text = boto3.client("secretsmanager").get_secret_value(SecretId=settings.app_password_secret_arn)["SecretString"]
+    text = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
     try:
         value = json.loads(text)
-        password = value.get("password", "") if isinstance(value, dict) else text
+        return value.get("password", "") if isinstance(value, dict) else text
     except ValueError:
-        password = text
-    return settings.model_copy(update={"microsoft_app_password": type(settings.microsoft_app_password)(password)})
+        return text
+
+
+def channel_auth(settings: Settings, credentials_factory: ServiceClientCredentialsFactory | None = None) -> ChannelAuth:
+    """Return the ChannelAuth; with APP_PASSWORD_SECRET_ARN, one that reads the secret again when Microsoft
+    refuses the password (a rotated secret is picked up without a redeploy)."""
+    arn = settings.app_password_secret_arn
+    reader = functools.partial(read_app_password, arn) if arn else None
+    return ChannelAuth(settings, credentials_factory, password_reader=reader)
 
 
 def create_store(settings: Settings) -> Store:
@@ -104,7 +117,7 @@ def build_worker(
         deployment = Deployment({backend.name: backend}, {backend.name: settings.backend}, single(backend.name))
     else:
         deployment = create_deployment(settings, store, load_route_table(settings))
-    auth = auth or ChannelAuth(settings, credentials_factory)
+    auth = auth or channel_auth(settings, credentials_factory)
     connector = connector or BotConnector(auth)
     usage = usage or usage_service_from_settings(settings)
     user_tokens = user_token_service(settings, auth, routes=deployment.routes if backend is None else None)
@@ -119,7 +132,7 @@ def build_worker(
         attachments_for=files, extras=extras, routes=deployment.routes,
     )  # fmt: skip
     default = deployment.backends[deployment.routes.default]
-    register_analytics(router, default, AnalyticsConfig.from_settings(settings), usage)
+    register_analytics(router, default, AnalyticsConfig.from_settings(settings), usage, store)
     from bot.proactive import ProactivePoster
     from handlers.monitors import MonitorConfig, MonitorRunner, register_monitors
 
@@ -165,7 +178,7 @@ def build_ingress(
 ) -> Gateway:
     """Return the ingress: authentication, the store for idempotency records, and the job queue (SQS unless
     `queue` is given)."""
-    auth = ChannelAuth(settings, credentials_factory)
+    auth = channel_auth(settings, credentials_factory)
     store = store or create_store(settings)
     if queue is None:
         queue = SqsJobQueue({"chat": settings.chat_queue_url, "analytics": settings.analytics_queue_url})
@@ -188,7 +201,7 @@ def build_local(
     from handlers.monitor_tick import Ticker
 
     store = store or create_store(settings)
-    auth = ChannelAuth(settings, credentials_factory)
+    auth = channel_auth(settings, credentials_factory)
     monitors = create_monitor_store(settings)
     worker = build_worker(
         settings, store=store, backend=backend, connector=connector, auth=auth, monitors=monitors, clock=clock

@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 from handlers.cards import card, facts, text
+from services.analytics.commands import METRIC_LABELS
 from services.analytics.drift_wording import effect_text
 from services.analytics.glossary import Entry, Glossary
 from services.analytics.wording import short
@@ -35,15 +36,6 @@ def suggestions_text(name: str, suggestions: list[Entry], glossary: Glossary) ->
     every = ", ".join(f"`{key}`" for key in glossary.entries)
     lead = f"I have no entry for “{quote(name)}”." + (f" Closest: {close}." if suggestions else "")
     return f"{lead}\n\nThe glossary covers: {every}."
-
-
-METRIC_LABELS = [
-    ("base_rate", "Base rate"), ("threshold", "Threshold"), ("accuracy", "Accuracy"), ("precision", "Precision"),
-    ("recall", "Recall"), ("f1", "F1"), ("roc_auc", "ROC AUC"), ("gini", "Gini"), ("pr_auc", "PR AUC"),
-    ("log_loss", "Log loss"), ("normalized_entropy", "Normalized entropy"), ("calibration", "Calibration (pred/obs)"),
-    ("prediction_bias", "Prediction bias"), ("brier", "Brier score"), ("ece", "ECE"), ("mae", "MAE"),
-    ("rmse", "RMSE"), ("r2", "R²"), ("ndcg", "NDCG@k"), ("mrr", "MRR"), ("map", "MAP@k"), ("hit_rate", "Hit rate@k"),
-]  # fmt: skip
 
 
 def _number(value: Any) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from handlers.catalog import SLOW_DOWN_VERB, slow_down_sentence, split_command
 from handlers.extras import Extras, IdentityFor, ShowPending, show_pending
+from handlers.greetings import greeting, is_greeting, whoami
 from handlers.models import ChannelUnavailable, Replier, StreamStopped, Turn
 from handlers.report import TurnReport, close_report, current_report, open_report
 from handlers.router import Router
@@ -27,6 +28,7 @@ from services.backends import (
     TextDelta,
 )
 from services.backends.base import SizesPrompts, capabilities_of
+from services.quoting import quote
 from services.routing import RouteTable, single
 from services.store import Feedback, Store, get_conversation, update_conversation
 from services.usage import UsageService
@@ -90,14 +92,21 @@ def build_router(
     routes = routes or single(next(iter(named)))
     picker = Picker(named, routes, store)
     pending_shows: dict[str, ShowPending] = {}
-    intro = (
-        f"I am the company AI gateway. Ask me anything in plain words and I answer from the "
-        f"**{routes.title(routes.default)}** backend, with numbered sources."
-    )
+    intro = "I am your company's AI assistant. Ask me a question in plain words and I answer with numbered sources."
 
-    @router.command("help", "show this list", "?", "commands")
+    @router.command("help", "show this list; `help drift` shows a command's options and an example", "?", "commands")
     async def help_(turn: Turn, replier: Replier, rest: str) -> None:
-        await replier.send_text(router.help_text(intro))
+        asked = rest.split()[0] if rest.split() else ""
+        detail = router.help_for(asked) if asked else None
+        near = router.near_command(asked.lstrip("/").lower()) if asked and detail is None else None
+        if near:
+            await replier.send_text(f"I don't know the command {quote(asked, 40)}. Did you mean `{near}`?")
+            return
+        await replier.send_text(detail or router.help_text(intro, turn))
+
+    @router.command("whoami", "show your Teams and Entra ids (what an admin puts in ADMIN_USERS)")
+    async def whoami_(turn: Turn, replier: Replier, rest: str) -> None:
+        await replier.send_text(whoami(turn))
 
     @router.command("new", "start a fresh conversation (forget this chat's context)", "reset")
     async def new(turn: Turn, replier: Replier, rest: str) -> None:
@@ -152,6 +161,11 @@ def build_router(
 
     @router.default
     async def chat(turn: Turn, replier: Replier, text: str) -> None:
+        # A model answers a greeting itself; a search backend (answers_small_talk False) would look "hi" up.
+        searches = not getattr(named[routes.default], "answers_small_talk", True)
+        if searches and is_greeting(text) and not turn.files:
+            await replier.send_text(greeting(turn, router.help_text(intro, turn)))
+            return
         await ask(turn, replier, text)
 
     @router.action("feedback")
@@ -194,7 +208,7 @@ def build_router(
 
     @router.welcome
     async def welcome(turn: Turn, replier: Replier) -> None:
-        await replier.send_text(router.help_text(intro))
+        await replier.send_text(router.help_text(intro, turn))
 
     return router
 

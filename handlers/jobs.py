@@ -100,10 +100,12 @@ class Job(BaseModel):
 def job_for(turn: Turn, ref: ConversationRef, idempotency_key: str, received_at: float | None = None) -> Job:
     """Return the job that answers `turn` into `ref`, on the worker its kind needs; `received_at` is when the
     ingress received the request (epoch seconds)."""
+    kind = job_kind(turn)
     return Job(
-        kind=job_kind(turn),
+        kind=kind,
         idempotency_key=idempotency_key,
-        group_key=turn.conversation.key,
+        # Analyses keep their own order: a `stop` (a chat turn) must not wait behind the analysis it stops.
+        group_key=turn.conversation.key if kind == "chat" else f"{turn.conversation.key}#analytics",
         turn=turn,
         ref=ref,
         received_at=received_at,

@@ -28,6 +28,13 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PORT", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_analysis_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An analysis shows progress after 4 s, which a loaded test machine reaches at random: tests that count
+    messages see none unless they lower this again (tests/test_analysis_process.py does)."""
+    monkeypatch.setattr("handlers.analytics.PROGRESS_AFTER_SECONDS", 600.0)
+
+
 @pytest.fixture
 def make_settings(tmp_path):
     def make(**overrides: Any) -> Settings:

@@ -61,8 +61,11 @@ def _binary(series: pd.Series, column: str, role: str) -> tuple[np.ndarray, str]
 
 
 def _features(
-    table: pd.DataFrame, exclude: set[str], required: bool = True,
-    categorical: tuple[str, ...] = (), numeric: tuple[str, ...] = (),
+    table: pd.DataFrame,
+    exclude: set[str],
+    required: bool = True,
+    categorical: tuple[str, ...] = (),
+    numeric: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame, dict[str, ColumnKind]]:
     """Return the model features (numbers as floats, categories with their 30 most frequent values and 'other')
     and every column's kind (services/analytics/columns.py); identifiers and dates are left out."""

@@ -281,6 +281,7 @@ class LocalBackend:
 
     max_input_chars = 2000
     status_text = "Searching the documents…"
+    answers_small_talk = False  # a search for "hi" finds nothing: the Router greets instead (handlers/greetings.py)
     capabilities = Capabilities(label="the documents", citations=True, generated=False)
 
     def __init__(self, index: KnowledgeIndex, name: str = "local") -> None:
