@@ -139,7 +139,11 @@ def build_worker(
     monitors = monitors or create_monitor_store(settings)
     clock = clock or time.time
     monitor_config = MonitorConfig.from_settings(settings)
-    runner = MonitorRunner(monitors, monitor_config, ProactivePoster(connector), clock=clock)
+    from services.analytics.isolation import Runner
+
+    analytics_config = AnalyticsConfig.from_settings(settings)
+    analysis = Runner(analytics_config.limits, analytics_config.processes)
+    runner = MonitorRunner(monitors, monitor_config, ProactivePoster(connector), analysis=analysis, clock=clock)
     register_monitors(router, monitors, monitor_config, runner, clock)
     return Worker(
         settings, store, router, connector, on_report=TurnObserver(process_metrics()), user_tokens=user_tokens,

@@ -1,20 +1,21 @@
-"""The one place monitors meet the analytics commands: check a monitor's options when it is created, and run
-its analysis through the same jobs (read → analyse → chart) and cards as the chat commands `drift` and
-`metrics`. Keeping it here means a change to the analytics commands changes one adapter, not the monitors."""
+"""The one place monitors meet the analytics commands: check a monitor's options when it is created with the
+command's own spec (services/analytics/commands.py), and run its analysis through the same pipeline, in an
+analysis process (services/analytics/isolation.py), with the same card as the chat commands `drift` and
+`metrics`. A change to the analytics commands changes this adapter, not the monitors."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from typing import Any
 
-from handlers import analytics
-from handlers.analytics_cards import drift_card, evaluation_card
+from handlers.analytics import CHAT_COMMANDS, TEAMS_CHART_BYTES
+from services.analytics.commands import DRIFT, METRICS, CommandSpec
 from services.analytics.errors import AnalyticsError
+from services.analytics.isolation import AnalysisFailed, Runner
+from services.analytics.pipeline import Outcome, as_dict
 from services.quoting import quote
 
-KNOWN_OPTIONS = {"drift": analytics.DRIFT_OPTIONS, "metrics": analytics.OPTIONS}
-TABLES = {"drift": 2, "metrics": 1}
+SPECS: dict[str, CommandSpec] = {"drift": DRIFT, "metrics": METRICS}
+TABLES = {kind: len(spec.tables) for kind, spec in SPECS.items()}
 # floors name metrics as people say them; the result's keys are on the right
 METRIC_KEYS = {"auc": "roc_auc", "roc_auc": "roc_auc", "pr_auc": "pr_auc", "log_loss": "log_loss", "f1": "f1",
                "precision": "precision", "recall": "recall", "accuracy": "accuracy", "brier": "brier",
@@ -22,39 +23,36 @@ METRIC_KEYS = {"auc": "roc_auc", "roc_auc": "roc_auc", "pr_auc": "pr_auc", "log_
                "calibration": "calibration", "ece": "ece"}  # fmt: skip
 
 
-def check_options(kind: str, text: str) -> dict[str, str]:
-    """Return the key=value options of `text`; raise AnalyticsError naming an option `kind` does not take."""
-    options, words = analytics.parse_options(text)
-    unknown = sorted(set(options) - KNOWN_OPTIONS[kind])
-    if unknown or words:
-        shown = ", ".join(quote(o, 30) for o in (unknown or words)[:3])
-        raise AnalyticsError(
-            f"`{kind}` monitors do not take {shown}; options are {', '.join(sorted(KNOWN_OPTIONS[kind]))}."
-        )
-    return options
+def check_options(kind: str, text: str) -> dict[str, Any]:
+    """Return the typed options of `text` for the command `kind` (its spec's types and bounds); raise
+    AnalyticsError with the spec's own sentence for an unknown or out-of-range option."""
+    values, words = SPECS[kind].parse(text)
+    if words:
+        raise AnalyticsError(f"`{kind}` monitors take `name=value` options; I do not know `{quote(words[0], 30)}`.")
+    return values
 
 
-async def analyse(kind: str, sources: list[tuple[bytes, str]], options_text: str) -> tuple[dict[str, Any], bytes]:
-    """Run the chat command's analysis of `kind` on `sources` (bytes, name) off the event loop; return (the
-    result as plain data, the Teams-sized chart PNG or b""). Raises AnalyticsError for unusable data."""
-    options = check_options(kind, options_text)
-    job = (
-        functools.partial(analytics._drift_job, sources, options) if kind == "drift"
-        else functools.partial(analytics._evaluate_job, sources[0], options)
-    )  # fmt: skip
-    result, chart = await asyncio.get_running_loop().run_in_executor(analytics.ANALYTICS_POOL, job)
-    return result, chart or b""
+async def analyse(
+    kind: str, sources: list[tuple[bytes, str]], options_text: str, runner: Runner
+) -> tuple[dict[str, Any], bytes]:
+    """Run the chat command's analysis of `kind` on `sources` (bytes, name) in an analysis process; return (the
+    result as plain data, the Teams-sized chart PNG or b""). Raises AnalyticsError for unusable data, and
+    AnalysisFailed (a defect, or the libraries missing) for the queue to retry."""
+    spec = SPECS[kind]
+    request = {"command": spec.name, "sources": sources, "values": check_options(kind, options_text),
+               "max_chart_bytes": TEAMS_CHART_BYTES, "dpi": spec.chat_dpi}  # fmt: skip
+    outcome = await runner.run(request)
+    return as_dict(outcome.result), outcome.chart or b""
 
 
 def full_card(kind: str, result: dict[str, Any], names: list[str], chart: bytes) -> dict[str, Any]:
     """Return the chat command's own card for the result (the monitor's "full report")."""
-    if kind == "drift":
-        return drift_card(result, (names[0], names[1]), chart)
-    return evaluation_card(result, names[0], chart)
+    (chat,) = [c for c in CHAT_COMMANDS if c.spec is SPECS[kind]]
+    return chat.card(Outcome(result, chart, tuple(names)))
 
 
 def moved_columns(result: dict[str, Any]) -> list[str]:
-    """Return the names of the columns a drift result calls drifted, largest effect first as the result lists them."""
+    """Return the names of the columns a drift result calls drifted, in the result's order (largest first)."""
     return [str(c["name"]) for c in result.get("columns", []) if c.get("drifted")]
 
 
@@ -67,3 +65,6 @@ def metric_value(result: dict[str, Any], metric: str) -> float | None:
     """Return the value of `metric` (a floor's name) in a metrics result, or None when the result has none."""
     value = result.get(METRIC_KEYS.get(metric, metric))
     return float(value) if isinstance(value, int | float) else None
+
+
+__all__ = ["AnalysisFailed", "analyse", "check_options", "full_card", "metric_value"]

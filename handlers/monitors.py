@@ -26,6 +26,7 @@ from handlers.models import Replier, Turn, User
 from handlers.report import TurnReport, user_error
 from handlers.router import Router
 from services.analytics.errors import AnalyticsError
+from services.analytics.isolation import Limits, Runner
 from services.datasets import DatasetError, fetch, local_path
 from services.monitors.model import Floor, Monitor, Verdict
 from services.monitors.schedule import (
@@ -298,7 +299,8 @@ class RunOutcome:
 
 class MonitorRunner:
     """Runs monitors (scheduled jobs, `monitor run`) and posts what matters through `post(monitor, card,
-    summary)`, a proactive message into the stored conversation."""
+    summary)`, a proactive message into the stored conversation. `analysis` runs the analyses in processes
+    (services/analytics/isolation.py), under the chat's limits."""
 
     def __init__(
         self,
@@ -306,9 +308,11 @@ class MonitorRunner:
         config: MonitorConfig,
         post: Callable[[Monitor, dict[str, Any], str], Any],
         *,
+        analysis: Runner | None = None,
         fetch_source: Callable[[str], Any] | None = None,
         clock: Clock = time.time,
     ) -> None:
+        self.analysis = analysis or Runner(Limits())  # the chat's analysis processes (their spares are shared)
         self.monitors = monitors
         self.config = config
         self.post = post
@@ -346,7 +350,7 @@ class MonitorRunner:
         ]
         try:
             tables = [await self.fetch_source(s) for s in sources]
-            result, chart = await monitor_analysis.analyse(monitor.kind, tables, monitor.options)
+            result, chart = await monitor_analysis.analyse(monitor.kind, tables, monitor.options, self.analysis)
             verdict, headline, details = _verdict(monitor, result)
         except (DatasetError, AnalyticsError) as problem:
             return await self._unreadable(monitor, due, str(problem), forced)
