@@ -171,7 +171,9 @@ def register_monitors(
 ) -> None:
     """Add `monitor` and `monitors` to the router."""
 
-    @router.command("monitors", "list this conversation's monitors")
+    # Not in Teams' command menu (it holds 10 commands, and the analyses come first): `help` lists both, and
+    # `monitor` only to those who may create monitors.
+    @router.command("monitors", "list this conversation's monitors", details=USAGE, shown_to=lambda turn: True)
     async def list_(turn: Turn, replier: Replier, rest: str) -> None:
         found = await monitors.for_conversation(turn.conversation.key)
         if not found:
@@ -180,7 +182,10 @@ def register_monitors(
         lines = [_line(m, clock()) for m in found]
         await replier.send_text("Monitors in this conversation:\n\n" + "\n".join(lines))
 
-    @router.command("monitor", "scheduled drift and model checks that post here when something changes")
+    @router.command(
+        "monitor", "scheduled drift and model checks that post here when something changes", details=USAGE,
+        shown_to=lambda turn: config.may_create(turn.user),
+    )  # fmt: skip
     async def monitor(turn: Turn, replier: Replier, rest: str) -> None:
         rest = " ".join(rest.split())
         if len(rest) > MAX_COMMAND_CHARS:
