@@ -61,7 +61,7 @@ async def main(repeat: int) -> None:
         async def drift_job():
             return await analysis.run(request)
 
-        outcome = await drift_job()  # warm: the spare process has its libraries imported
+        warm = await drift_job()  # warm: the spare process has its libraries imported
         await runner.run_monitor(monitor, time.time())
         drift_times, monitor_times = [], []
         for _ in range(repeat):
@@ -86,7 +86,7 @@ async def main(repeat: int) -> None:
         import handlers.monitor_analysis as monitor_analysis
         from services.analytics.pipeline import as_dict
 
-        result, chart = as_dict(outcome.result), outcome.chart
+        result, chart = as_dict(warm.result), warm.chart
         real = monitor_analysis.analyse
 
         async def precomputed(kind, tables_, options):
