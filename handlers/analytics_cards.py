@@ -6,9 +6,11 @@ import base64
 from typing import Any
 
 from handlers.cards import card, facts, text
+from services.analytics import uplift_wording
 from services.analytics.commands import METRIC_LABELS
 from services.analytics.drift_wording import effect_text
 from services.analytics.glossary import Entry, Glossary
+from services.analytics.uplift_types import UpliftResult
 from services.analytics.wording import short
 from services.analytics.wording import signed as _signed
 from services.quoting import quote
@@ -90,59 +92,64 @@ def _details(result: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
     return None
 
 
-def _ci(values: list[float] | None, digits: str = ".3f") -> str:
+def _ci(values: tuple[float, float] | None, digits: str = ".3f") -> str:
     return "no interval (too few rows)" if values is None else f"95% CI {values[0]:{digits}} to {values[1]:{digits}}"
 
 
-def uplift_card(result: dict[str, Any], source: str, chart_png: bytes | None) -> dict[str, Any]:
+def uplift_card(result: UpliftResult, source: str, chart_png: bytes | None) -> dict[str, Any]:
     """Return the card of an uplift analysis: the verdict, effects with intervals, the targeting tests,
     deciles, the drivers that pass their test (with weights), warnings, the chart; balance behind a toggle."""
-    binary = result["outcome_kind"] == "binary"
-    ate, (low, high) = result["ate"]["estimate"], result["ate"]["ci"]
-    balance, rec = result["balance"], result["recommendation"]
+    binary = result.outcome_kind == "binary"
+    balance, rec, ate = result.balance, result.recommendation, result.ate
+    ate_text = (f"no interval: {ate.reason}" if ate.ci is None
+                else f"95% CI {_signed(ate.ci[0], binary)} to {_signed(ate.ci[1], binary)}")  # fmt: skip
     rows = [
-        ("Rows", f"{result['rows']['used']:,} ({balance['treated']:,} treated, {balance['control']:,} control)"),
-        ("ATE (average effect)", f"{_signed(ate, binary)} (95% CI {_signed(low, binary)} to {_signed(high, binary)})"),
-        ("Qini coefficient", f"{result['qini_auc']:.3f} ({_ci(result['qini_auc_ci'])})"),
-        ("Learner", result["learner"].replace("_", "-")),
+        ("Rows", f"{result.rows.used:,} ({balance.treated:,} treated, {balance.control:,} control)"),
+        ("ATE (average effect)", f"{_signed(ate.estimate, binary)} ({ate_text})"),
+        ("Qini coefficient", f"{result.qini_auc:.3f} ({_ci(result.qini_auc_ci)})"),
+        ("Learner", result.learner.replace("_", "-")),
     ]
-    if result.get("uplift_auc") is not None:
-        rows.append(("Uplift AUC", f"{result['uplift_auc']:.3f}"))
-    rows += [(f"Uplift@{k}", _signed(v, binary)) for k, v in result["uplift_at_k"].items()]
-    tests = [(name, f"{rec[key]['estimate']:+,.0f} ({_ci(rec[key]['ci'], '+,.0f')})") for name, key in
-             (("Targeted beats no one by", "beats_no_one"), ("Targeted beats everyone by", "beats_everyone"),
-              ("Treating everyone", "treat_everyone"))]  # fmt: skip
-    money = "recommendation" in result and result.get("cost") is not None
+    if result.cluster.column:
+        rows.append(("Clusters", f"{result.cluster.clusters:,} by {short(result.cluster.column, 40)}"))
+    if result.uplift_auc is not None:
+        rows.append(("Uplift AUC", f"{result.uplift_auc:.3f}"))
+    rows += [(f"Uplift@{k}", _signed(v, binary)) for k, v in result.uplift_at_k.items()]
+    kind = result.value_kind
+    tests = [(name, uplift_wording.fact_text(estimate, kind)) for name, estimate in
+             (("Targeted beats no one by", rec.beats_no_one), ("Targeted beats everyone by", rec.beats_everyone),
+              ("Treating everyone", rec.treat_everyone))]  # fmt: skip
+    money = result.cost is not None
     deciles = [
-        (f"Decile {d['decile']}", f"uplift {_signed(d['uplift'], binary)} · {d['rows']:,} rows"
-         + (f" · value/person {d['value_uplift_per_person']:+,.2f}" if money and d["value_uplift_per_person"]
+        (f"Decile {d.decile}", f"uplift {uplift_wording.decile_text(d, binary)} · {d.rows:,} rows"
+         + (f" · value/person {d.value_uplift_per_person:+,.2f}" if money and d.value_uplift_per_person
             is not None else ""))
-        for d in result["deciles"]
+        for d in result.deciles
     ]  # fmt: skip
     body = [
-        text(result["summary"][0], size="Medium", weight="Bolder", **({} if rec["target"] else {"color": "Attention"})),
+        text(result.summary[0], size="Medium", weight="Bolder", **({} if rec.target else {"color": "Attention"})),
         text(f"Uplift analysis of {source}", isSubtle=True, size="Small"),
         facts(rows),
-        text("Targeting, measured on rows not used to choose the share", weight="Bolder"),
+        text(f"Targeting, measured on rows not used to choose the share (totals {uplift_wording.unit(result)})",
+             weight="Bolder"),
         facts(tests),
         text("Deciles of predicted uplift (1 = highest)", weight="Bolder"),
         facts(deciles),
-    ]
-    if result["drivers"]:
+    ]  # fmt: skip
+    if result.drivers:
         body += [text("Drivers (effect differs between groups; Holm-adjusted test)", weight="Bolder"),
-                 facts([(short(d["name"], 40), f"weight {d['weight']:.2f} · {d['direction']} · "
-                         f"adj. p {d['p_value_adjusted']:.2g}") for d in result["drivers"]])]  # fmt: skip
+                 facts([(short(d.name, 40), f"weight {d.weight:.2f} · {d.direction} · "
+                         f"adj. p {d.p_value_adjusted:.2g}") for d in result.drivers])]  # fmt: skip
     else:
         body.append(text("Drivers: none pass the heterogeneity test, so none are named."))
-    for warning in result["warnings"]:
+    for warning in result.warnings:
         body.append(text(f"⚠ {warning}", color="Attention"))
     if chart_png:
         uri = "data:image/png;base64," + base64.b64encode(chart_png).decode()
         body.append({"type": "Image", "url": uri, "altText": "Qini curve, uplift by decile, profit", "size": "Stretch"})
-    balance_rows = [(short(r["name"], 40), f"SMD {r['smd']:.3f} · adj. p {r['p_value_adjusted']:.2g}"
-                     + (" · flagged" if r["flagged"] else "")) for r in balance["smd"][:15]]  # fmt: skip
-    details = card([text(f"Covariate balance: {balance['rule']}"), facts(balance_rows),
-                    text(result["conventions"], isSubtle=True, size="Small")])  # fmt: skip
+    balance_rows = [(short(r.name, 40), f"SMD {r.smd:.3f} · adj. p {r.p_value_adjusted:.2g}"
+                     + (" · flagged" if r.flagged else "")) for r in balance.smd[:15]]  # fmt: skip
+    details = card([text(f"Covariate balance: {balance.rule}"), facts(balance_rows),
+                    text(result.conventions, isSubtle=True, size="Small")])  # fmt: skip
     return card(body, [{"type": "Action.ShowCard", "title": "Balance and conventions", "card": details}])
 
 

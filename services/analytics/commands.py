@@ -217,8 +217,9 @@ def _analyse_uplift(tables: Tables, values: dict[str, Any]) -> Any:
 
 def _uplift_chart(result: Any, tables: Tables, max_bytes: int, dpi: int) -> bytes:
     from services.analytics.charts import uplift_chart
+    from services.analytics.pipeline import as_dict
 
-    return uplift_chart(result, max_bytes=max_bytes, dpi=dpi)
+    return uplift_chart(as_dict(result), max_bytes=max_bytes, dpi=dpi)
 
 
 UPLIFT = CommandSpec(
