@@ -21,5 +21,12 @@ class ProactivePoster:
         self.connector = connector
 
     async def __call__(self, monitor: Monitor, card: dict[str, Any], summary: str) -> None:
-        ref = ConversationRef(monitor.service_url, monitor.conversation_id, "", monitor.audience)
-        await TeamsReplier(self.connector, ref).send_card(card, summary=summary)
+        await TeamsReplier(self.connector, _ref(monitor)).send_card(card, summary=summary)
+
+    async def creator_is_member(self, monitor: Monitor) -> bool | None:
+        """Whether the monitor's creator is still in its conversation (None when Teams cannot say)."""
+        return await self.connector.is_member(_ref(monitor), monitor.created_by)
+
+
+def _ref(monitor: Monitor) -> ConversationRef:
+    return ConversationRef(monitor.service_url, monitor.conversation_id, "", monitor.audience)

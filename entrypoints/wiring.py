@@ -143,7 +143,10 @@ def build_worker(
 
     analytics_config = AnalyticsConfig.from_settings(settings)
     analysis = Runner(analytics_config.limits, analytics_config.processes)
-    runner = MonitorRunner(monitors, monitor_config, ProactivePoster(connector), analysis=analysis, clock=clock)
+    poster = ProactivePoster(connector)
+    runner = MonitorRunner(
+        monitors, monitor_config, poster, analysis=analysis, clock=clock, is_member=poster.creator_is_member
+    )
     register_monitors(router, monitors, monitor_config, runner, clock)
     return Worker(
         settings, store, router, connector, on_report=TurnObserver(process_metrics()), user_tokens=user_tokens,

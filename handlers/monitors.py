@@ -13,7 +13,7 @@ import html
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -316,7 +316,9 @@ class MonitorRunner:
         analysis: Runner | None = None,
         fetch_source: Callable[[str], Any] | None = None,
         clock: Clock = time.time,
+        is_member: Callable[[Monitor], Awaitable[bool | None]] | None = None,
     ) -> None:
+        self.is_member = is_member  # whether the creator is still in the conversation (None: cannot tell)
         self.analysis = analysis or Runner(Limits())  # the chat's analysis processes (their spares are shared)
         self.monitors = monitors
         self.config = config
@@ -350,6 +352,8 @@ class MonitorRunner:
         """Run `monitor` for the run due at `due`, post if it matters (always when `forced`), record the run."""
         if not (self.config.creators == "members" or monitor.created_by in self.config.admins):
             return await self._pause(monitor, "its creator may no longer create monitors (MONITOR_CREATORS=admins)")
+        if self.is_member is not None and await self.is_member(monitor) is False:
+            return await self._pause(monitor, f"its creator{_named(monitor)} is no longer in this conversation")
         sources = [
             resolve_placeholders(s, datetime.fromtimestamp(due, UTC), monitor.time_zone) for s in monitor.sources
         ]
@@ -422,6 +426,10 @@ class MonitorRunner:
             "last_run": self.clock(), "last_verdict": verdict, "last_summary": summary[:300],
             "unreadable_runs": unreadable, "runs": fresh.runs + 1, "posts": fresh.posts + int(posted),
         }))  # fmt: skip
+
+
+def _named(monitor: Monitor) -> str:
+    return f" ({quote(monitor.created_by_name, 60)})" if monitor.created_by_name else ""
 
 
 def _verdict(monitor: Monitor, result: dict[str, Any]) -> tuple[Verdict, str, list[tuple[str, str]]]:

@@ -213,6 +213,20 @@ async def test_unreadable_data_posts_once_then_pauses_with_one_notice(start):
     assert "paused" in await say(bot, chat, "monitors")
 
 
+async def test_a_monitor_whose_creator_left_the_conversation_is_paused_with_one_notice(start):
+    clock = Clock(datetime(2026, 12, 7, 12, 0, tzinfo=UTC))
+    bot = await start(clock)
+    channel = bot.channel("channel")
+    monitor_id = (await say(bot, channel, "monitor metrics preds-{yesterday}.csv auc<0.8 every hour")).split("`")[1]
+    posts = len(bot.connector.messages())
+    bot.connector.departed.add(ADMIN)
+    await tick_at(bot, clock, datetime(2026, 12, 7, 13, 0, 1, tzinfo=UTC))
+    await tick_at(bot, clock, datetime(2026, 12, 7, 14, 0, 1, tzinfo=UTC))  # paused: not due any more
+    (notice,) = bot.connector.messages()[posts:]
+    assert "no longer in this conversation" in card_text(card_of(notice))
+    assert (await stored(bot, monitor_id)).next_run is None
+
+
 def test_the_local_store_lists_due_monitors_through_its_index(tmp_path):
     import sqlite3
 
