@@ -89,7 +89,7 @@ async def main(repeat: int) -> None:
         result, chart = as_dict(warm.result), warm.chart
         real = monitor_analysis.analyse
 
-        async def precomputed(kind, tables_, options):
+        async def precomputed(kind, tables_, options, analysis):
             return result, chart
 
         monitor_analysis.analyse = precomputed
