@@ -105,11 +105,11 @@ class MonitorConfig:
             raise DatasetError("Monitors read `s3://` URIs and DATA_DIR files only.")
         if self.data_dir is None:
             raise DatasetError("DATA_DIR is not set on this gateway, so monitors can only read `s3://` data.")
-        try:
+        root = self.data_dir.resolve()
+        if Path(sample).is_absolute() or not (root / sample).resolve().is_relative_to(root):
+            raise DatasetError(f"{quote(source, 80)} is outside the data folder: give a path relative to DATA_DIR.")
+        if not has_placeholders(source):  # a fixed name must be there now; a dated one may come later
             local_path(sample, self.data_dir)
-        except DatasetError as problem:
-            if "outside" in str(problem) or not has_placeholders(source):
-                raise
 
 
 def parse_duration(value: str) -> int:

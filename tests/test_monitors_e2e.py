@@ -183,6 +183,8 @@ async def test_creator_rights_and_bad_input(start, tmp_path):
     assert bad.count(". ") == 0 and "`every day at 09:00`" in bad
     assert "not in S3_ALLOWED_BUCKETS" in await say(bot, admin, "monitor metrics s3://other/p.csv auc<0.8 every hour")
     assert "outside" in (await say(bot, admin, "monitor metrics ../secret.csv auc<0.8 every hour")).lower()
+    assert "outside" in (await say(bot, admin, "monitor metrics ../{today}/p.csv auc<0.8 every hour")).lower()
+    assert "outside" in (await say(bot, admin, "monitor metrics /etc/{today}.csv auc<0.8 every hour")).lower()
     assert "Mute for how long" in await say(bot, admin, f"monitor mute {monitor_id} forever")
     assert "muted until" in await say(bot, admin, f"monitor mute {monitor_id} 2d")
     assert "stopped" in await say(bot, admin, f"monitor stop {monitor_id}")
