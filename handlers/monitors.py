@@ -340,11 +340,10 @@ class MonitorRunner:
         report = TurnReport(job.turn.id, job.group_key, "monitor", command="monitor")
         assert job.monitor is not None
         found = await self.monitors.get(job.monitor.monitor_id)
-        if found is None or found.paused:
-            report.outcome = "stopped"
+        if found is None or found.paused:  # stopped or paused after the tick enqueued it: nothing to do
+            log.info("monitor %s is %s: run skipped", job.monitor.monitor_id, "paused" if found else "gone")
             return report
-        outcome = await self.run_monitor(found, job.monitor.due)
-        report.outcome = "answered" if outcome.posted else "stopped"
+        await self.run_monitor(found, job.monitor.due)  # its log line says what it found and whether it posted
         report.final_seconds = round(report.elapsed(), 4)
         return report
 
