@@ -143,7 +143,9 @@ def build_worker(
 
     analytics_config = AnalyticsConfig.from_settings(settings)
     analysis = Runner(analytics_config.limits, analytics_config.processes)
-    poster = ProactivePoster(connector)
+    from services.safe_fetch import AllowList
+
+    poster = ProactivePoster(connector, AllowList.of(settings.bot_service_hosts))
     runner = MonitorRunner(
         monitors, monitor_config, poster, analysis=analysis, clock=clock, is_member=poster.creator_is_member
     )

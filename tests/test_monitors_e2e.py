@@ -240,3 +240,31 @@ def test_the_local_store_lists_due_monitors_through_its_index(tmp_path):
         .fetchall()
     )
     assert "monitors_due" in str(plan)
+
+
+async def test_a_proactive_post_to_a_service_url_off_the_allow_list_sends_nothing(connector):
+    from bot.connector import BotConnector
+    from bot.proactive import ProactivePoster
+    from services.monitors.model import Monitor
+    from services.safe_fetch import AllowList, FetchRefused
+
+    class NoToken:
+        async def token(self, audience: str) -> str | None:
+            return None
+
+    monitor = Monitor(kind="drift", conversation_key="c", service_url=connector.url, conversation_id="c",
+                      created_by="u", created_at=0.0, sources=["a.csv", "b.csv"], schedule="every hour")  # fmt: skip
+    real = BotConnector(NoToken())
+    poster = ProactivePoster(real, AllowList.of(["smba.trafficmanager.net"]))
+    try:
+        with pytest.raises(FetchRefused):
+            await poster(monitor, {"type": "AdaptiveCard", "version": "1.5", "body": []}, "s")
+        with pytest.raises(FetchRefused):
+            await poster.creator_is_member(monitor)
+        assert connector.calls == []
+        await ProactivePoster(real, AllowList.of(["http://127.0.0.1"]))(
+            monitor, {"type": "AdaptiveCard", "body": []}, "s"
+        )
+        assert len(connector.calls) == 1
+    finally:
+        await real.close()
