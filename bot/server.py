@@ -67,6 +67,11 @@ def create_app(gateway: Gateway) -> web.Application:
     async def shutdown(app: web.Application) -> None:
         await gateway.close()
 
+    async def start_background(app: web.Application) -> None:
+        for task in gateway.background:
+            await task.start()
+
     app.on_startup.append(startup)
+    app.on_startup.append(start_background)
     app.on_cleanup.append(shutdown)
     return app
