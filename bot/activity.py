@@ -152,7 +152,12 @@ def check_routable(activity: InboundActivity) -> None:
 
 
 def tenant_of(activity: InboundActivity) -> str:
-    """Return the tenant id from `channelData.tenant.id` (where Teams puts it), else `conversation.tenantId`."""
+    """Return the tenant id from `channelData.tenant.id` (where Teams puts it), else `conversation.tenantId`.
+    A channel that asserts no Entra identity (Web Chat) gets `<channel id>:` whatever its body claims: its
+    client writes the body, so a claimed tenant would pass ALLOWED_TENANTS, take that tenant's routes and
+    usage, and, rotated per message, escape the tenant's rate bucket (or drain a real tenant's)."""
+    if not asserts_entra_identity(activity):
+        return f"{activity.channel_id}:"
     tenant = (activity.channel_data or {}).get("tenant")
     if isinstance(tenant, dict) and isinstance(tenant.get("id"), str) and tenant["id"]:
         return tenant["id"]
