@@ -1,3 +1,4 @@
+# ruff: noqa: F811, BLE001
 """Items 2 and 4 on the deployed shape (moto on loopback): extreme fields through the Lambda ingress, malformed
 events, poisoned SQS bodies for the worker and the dead-letter function.
 Run: .venv/bin/python -m pytest attack/test_lambda_edges.py -q -s -p no:cacheprovider"""
@@ -34,13 +35,26 @@ async def test_extreme_fields_via_the_ingress(deployed, monkeypatch):
         "teams from.id 100 KB": {**base, "from": {**base["from"], "id": "29:" + "u" * 100_000}},
         "webchat text 300 KB": webchat(chat.message("q " * 150_000)),
         "teams text 300 KB": chat.message("q " * 150_000),
-        "5 x ;messageid=": {**TeamsChannel(connector.url, shape="channel").message("hi"),
-                             "conversation": {"id": "19:a@thread.tacv2" + ";messageid=1" * 5,
-                                              "conversationType": "channel", "isGroup": True}},
+        "5 x ;messageid=": {
+            **TeamsChannel(connector.url, shape="channel").message("hi"),
+            "conversation": {
+                "id": "19:a@thread.tacv2" + ";messageid=1" * 5,
+                "conversationType": "channel",
+                "isGroup": True,
+            },
+        },
         "10,000 entities": {**base, "entities": [{"type": "mention", "text": "x", "mentioned": {"id": "b"}}] * 10_000},
-        "10,000 file attachments": {**base, "attachments": [
-            {"contentType": "application/vnd.microsoft.teams.file.download.info", "name": f"f{i}.csv",
-             "content": {"downloadUrl": f"{connector.url}f{i}", "fileType": "csv"}} for i in range(3_000)]},
+        "10,000 file attachments": {
+            **base,
+            "attachments": [
+                {
+                    "contentType": "application/vnd.microsoft.teams.file.download.info",
+                    "name": f"f{i}.csv",
+                    "content": {"downloadUrl": f"{connector.url}f{i}", "fileType": "csv"},
+                }
+                for i in range(3_000)
+            ],
+        },
         "card press value nested 60": {**chat.message(""), "value": json.loads('{"a":' * 60 + "1" + "}" * 60)},
     }
     for name, activity in cases.items():
@@ -73,24 +87,45 @@ async def test_malformed_events(deployed):
 
 
 def _record(body, message_id="m1", receives="1"):
-    return sqs_event([{"MessageId": message_id, "ReceiptHandle": "r", "Body": body, "MD5OfBody": "x",
-                       "Attributes": {"ApproximateReceiveCount": receives, "MessageGroupId": "g",
-                                      "SentTimestamp": "1", "SequenceNumber": "1", "MessageDeduplicationId": "d"}}])
+    return sqs_event(
+        [
+            {
+                "MessageId": message_id,
+                "ReceiptHandle": "r",
+                "Body": body,
+                "MD5OfBody": "x",
+                "Attributes": {
+                    "ApproximateReceiveCount": receives,
+                    "MessageGroupId": "g",
+                    "SentTimestamp": "1",
+                    "SequenceNumber": "1",
+                    "MessageDeduplicationId": "d",
+                },
+            }
+        ]
+    )
 
 
 def _job_body(connector, service_url):
     from handlers.jobs import ConversationRef, job_for
     from handlers.models import Conversation, Turn, User
 
-    turn = Turn(id="t1", kind="message", text="hi", user=User(id="29:u"),
-                conversation=Conversation(id="a:1", type="personal", key="a:1", tenant_id="t"))
+    turn = Turn(
+        id="t1",
+        kind="message",
+        text="hi",
+        user=User(id="29:u"),
+        conversation=Conversation(id="a:1", type="personal", key="a:1", tenant_id="t"),
+    )
     return job_for(turn, ConversationRef(service_url, "a:1", "t1"), "k|poison").to_json()
 
 
 async def test_poisoned_sqs_bodies(deployed):
     aws, connector = deployed, deployed["connector"]
     bodies = {
-        "not json": "hello", "wrong version": json.dumps({"version": 99}), "missing fields": json.dumps({"version": 1}),
+        "not json": "hello",
+        "wrong version": json.dumps({"version": 99}),
+        "missing fields": json.dumps({"version": 1}),
         "foreign serviceUrl": _job_body(connector, "https://evil.example/"),
         "serviceUrl userinfo": _job_body(connector, "https://smba.trafficmanager.net@evil.example/"),
         "deep": "[" * 100_000 + "]" * 100_000,
