@@ -39,6 +39,10 @@ class QueueFull(QueueError):
     """The sender has as many turns waiting as MAX_QUEUED_TURNS_PER_USER allows."""
 
 
+class JobTooLarge(QueueError):
+    """The job is over the queue's message size: delivering the activity again cannot help (a 413, not a 503)."""
+
+
 class JobJournal(Protocol):
     """Where a durable in-process queue keeps its jobs until they are answered (the SQLite store's `jobs`)."""
 
@@ -283,7 +287,7 @@ class SqsJobQueue:
             raise QueueError(f"no queue is configured for {job.kind} jobs")
         body = job.to_json()
         if len(body.encode()) > MAX_JOB_BYTES:
-            raise QueueError(f"the job is {len(body.encode())} bytes, over the SQS limit of {MAX_JOB_BYTES}")
+            raise JobTooLarge(f"the job is {len(body.encode())} bytes, over the SQS limit of {MAX_JOB_BYTES}")
         try:
             self._client.send_message(
                 QueueUrl=url, MessageBody=body, MessageGroupId=_sqs_id(job.group_key),

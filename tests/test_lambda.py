@@ -433,3 +433,13 @@ def test_the_worker_refuses_a_visibility_equal_to_its_time_limit(make_settings, 
         check_queue_timing(make_settings(turn_timeout_seconds=300, queue_visibility_timeout_seconds=300))
     assert any("running lease" in r.getMessage() for r in caplog.records)
     check_queue_timing(make_settings(turn_timeout_seconds=300, queue_visibility_timeout_seconds=330))
+
+
+async def test_a_message_whose_job_is_over_the_sqs_limit_gets_413_not_a_retried_503(deployed):
+    """A job over SQS's 256 KB cannot be queued however often the channel delivers it: 413, not 503."""
+    aws, connector = deployed, deployed["connector"]
+    activity = TeamsChannel(connector.url).message("q " * 150_000)  # 300 KB of text, under the 1 MiB body cap
+    response = await call(aws["ingress"].handler, http_event(activity))
+    assert response["statusCode"] == 413 and "too large" in json.loads(response["body"])["error"]["message"]
+    small = TeamsChannel(connector.url).message("how long are dedupe markers kept?")
+    assert (await call(aws["ingress"].handler, http_event(small)))["statusCode"] == 200
