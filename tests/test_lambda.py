@@ -443,3 +443,16 @@ async def test_a_message_whose_job_is_over_the_sqs_limit_gets_413_not_a_retried_
     assert response["statusCode"] == 413 and "too large" in json.loads(response["body"])["error"]["message"]
     small = TeamsChannel(connector.url).message("how long are dedupe markers kept?")
     assert (await call(aws["ingress"].handler, http_event(small)))["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"body": {"a": 1}, "isBase64Encoded": True}, {"body": 42}, {"headers": ["a"]}, {"requestContext": "x"}],
+)
+def test_a_malformed_http_event_gets_a_4xx_not_a_crash(change):
+    from bot.lambda_http import to_request
+
+    event = {**http_event(TeamsChannel("http://127.0.0.1:1/").message("hi")), **change}
+    request = to_request(event)  # raised TypeError / AttributeError before: a function error, a 500
+    status = getattr(request, "status", None)
+    assert status == 400 or request.method in ("", "POST")
