@@ -456,3 +456,24 @@ def test_a_malformed_http_event_gets_a_4xx_not_a_crash(change):
     request = to_request(event)  # raised TypeError / AttributeError before: a function error, a 500
     status = getattr(request, "status", None)
     assert status == 400 or request.method in ("", "POST")
+
+
+async def test_a_stalled_store_gets_a_503_before_the_channel_gives_up(deployed, monkeypatch):
+    """A DynamoDB endpoint that accepts and never answers held the ingress for minutes (boto3's 60 s timeouts
+    and 10 attempts); Teams gives up after 15 s. Now: 503 + Retry-After well within that."""
+    import socket
+    import threading
+    import time
+
+    server, held = socket.socket(), []
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    threading.Thread(target=lambda: [held.append(server.accept()[0]) for _ in range(16)], daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{server.getsockname()[1]}")
+    started = time.monotonic()
+    try:
+        event = http_event(TeamsChannel(deployed["connector"].url).message("hi"))
+        response = await asyncio.wait_for(call(deployed["ingress"].handler, event), 40)
+    finally:
+        server.close()
+    assert response["statusCode"] == 503 and time.monotonic() - started < 15
