@@ -107,7 +107,8 @@ def test_make_installs_with_uv_wheels_only_and_falls_back_to_pip(tmp_path):
                               text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}).stdout  # fmt: skip
     assert "-m pip install --quiet --disable-pip-version-check uv==" in commands
     wheels = "--only-binary :all: --no-binary causaldata"  # the one requirement PyPI has no wheel for
-    assert commands.count(f".venv/bin/uv pip install --quiet --python .venv/bin/python {wheels} -r") == 2
+    uv = ".venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python"
+    assert commands.count(f"{uv} {wheels} -r") == 2
     assert commands.count(f"-m pip install --quiet --disable-pip-version-check {wheels} -r") == 2  # the fallback
 
 
