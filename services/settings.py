@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -13,11 +14,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from services.safe_fetch import MICROSOFT_FILE_HOSTS, check_host_pattern
 
 # Where the worker sends the bot's token (a queued job's serviceUrl): the Bot Framework's service hosts (public
-# cloud, Web Chat/Direct Line, GCC, GCC High, DoD) and the local emulator on loopback.
+# cloud, Web Chat/Direct Line, GCC, GCC High, DoD). The local emulator on loopback is added only by
+# `python -m bot serve --dev` (LOCAL_SERVICE_HOSTS), and refused on Lambda.
 BOT_SERVICE_HOSTS = (
     "smba.trafficmanager.net", "*.botframework.com", "smba.infra.gcc.teams.microsoft.com",
-    "smba.infra.gov.teams.microsoft.us", "smba.infra.dod.teams.microsoft.us", "http://127.0.0.1", "http://localhost",
+    "smba.infra.gov.teams.microsoft.us", "smba.infra.dod.teams.microsoft.us",
 )  # fmt: skip
+LOCAL_SERVICE_HOSTS = ("http://127.0.0.1", "http://localhost")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IDC_APPLICATION_ARN = r"arn:aws[a-z-]*:sso::\d{12}:application/ssoins-[A-Za-z0-9.-]+/apl-[A-Za-z0-9]+"
@@ -282,6 +285,17 @@ class Settings(BaseSettings):
         if value is not None and not value.is_file():
             raise ValueError("no such file (a JSON price table, see docs/usage.md)")
         return value
+
+    @model_validator(mode="after")
+    def _no_loopback_service_hosts_on_lambda(self) -> Settings:
+        # Loopback entries (`http://…`) are for the local emulator: on Lambda a job naming 127.0.0.1 would send
+        # the bot's token to whatever listens on the function's own loopback.
+        if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and any(h.startswith("http://") for h in self.bot_service_hosts):
+            raise ValueError(
+                "BOT_SERVICE_HOSTS lists a loopback host (http://…): that is for the local emulator "
+                "(python -m bot serve --dev), never on Lambda"
+            )
+        return self
 
     @model_validator(mode="after")
     def _single_tenant_needs_tenant(self) -> Settings:

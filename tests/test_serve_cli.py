@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from bot.emulator.cli import default_endpoint
-from entrypoints.local import DEV_DOWNLOAD_HOSTS, _check_backends, _dev_defaults, serve
+from entrypoints.local import DEV_DOWNLOAD_HOSTS, DEV_SERVICE_HOSTS, _check_backends, _dev_defaults, serve
 from services.settings import REPO_ROOT
 
 
@@ -81,10 +81,15 @@ def test_a_knowledge_folder_without_documents_is_one_warning(local, make_setting
 
 
 def test_port_and_download_hosts_in_dot_env_are_not_overridden_by_make(local, monkeypatch):
-    assert _dev_defaults() == {"download_allowed_hosts": DEV_DOWNLOAD_HOSTS}  # nothing set: the emulator's files
+    # nothing set: the emulator's files, and replies to the emulator on loopback
+    assert _dev_defaults() == {"download_allowed_hosts": DEV_DOWNLOAD_HOSTS, "bot_service_hosts": DEV_SERVICE_HOSTS}
+    assert "http://127.0.0.1" in DEV_SERVICE_HOSTS
     assert default_endpoint() == "http://127.0.0.1:3978/api/messages"
     (local / ".env").write_text("PORT=4100\nDOWNLOAD_ALLOWED_HOSTS=files.contoso.example\n")
-    assert _dev_defaults() == {} and default_endpoint() == "http://127.0.0.1:4100/api/messages"
+    assert _dev_defaults() == {"bot_service_hosts": DEV_SERVICE_HOSTS}
+    assert default_endpoint() == "http://127.0.0.1:4100/api/messages"
+    monkeypatch.setenv("BOT_SERVICE_HOSTS", "smba.trafficmanager.net")
+    assert _dev_defaults() == {}
     monkeypatch.setenv("PORT", "4200")
     assert default_endpoint() == "http://127.0.0.1:4200/api/messages"
     # and the Makefile passes neither unless given on its command line
