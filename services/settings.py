@@ -129,7 +129,8 @@ class Settings(BaseSettings):
     data_dir: Path | None = None
     analytics_max_file_mb: int = Field(default=200, ge=1, le=10_000)
     analytics_file_memory_minutes: int = Field(default=30, ge=0, le=55)  # Teams' download links live about an hour
-    analytics_memory_mb: int = Field(default=4096, ge=512, le=65_536)
+    # At 512 MB the analysis process cannot import pyarrow, so every Parquet file was "cannot read" (docs/settings.md)
+    analytics_memory_mb: int = Field(default=4096, ge=1024, le=65_536)
     analytics_processes: int = Field(default=2, ge=1, le=32)
     download_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(MICROSOFT_FILE_HOSTS))
     s3_allowed_buckets: Annotated[list[str], NoDecode] = Field(default_factory=list)
