@@ -96,6 +96,10 @@ def evaluate(node: Any, values: dict[str, str], conditions: dict[str, Any] | Non
         if argument in values:
             return values[argument]
         return None if argument == "AWS::NoValue" else PSEUDO.get(argument, f"<{argument}>")
+    if function == "Fn::Sub" and isinstance(argument, str):  # ${Name}: a parameter, pseudo parameter or resource
+        import re
+
+        return re.sub(r"\$\{([^}!]+)\}", lambda m: str(evaluate({"Ref": m.group(1)}, values, conditions)), argument)
     if function == "Fn::GetAtt":
         return f"<{'.'.join(argument)}>"
     if function in ("Condition", "Fn::Condition"):  # the short form !Condition loads as Fn::Condition

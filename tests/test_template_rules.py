@@ -16,16 +16,24 @@ Q_APP = "a1b2c3d4-0000-4000-8000-00000000abcd"
 IDC = "arn:aws:sso::111122223333:application/ssoins-1234/apl-5678"
 ROLE = "arn:aws:iam::111122223333:role/q-gateway"
 PLUGIN = "0a1b2c3d-0000-4000-8000-00000000beef"
+RUNTIME = "arn:aws:bedrock-agentcore:eu-west-1:111122223333:runtime/helpdesk-AbCdE12345"
 VALID = {"MicrosoftAppId": APP, "MicrosoftAppPassword": "secret", "MicrosoftAppTenantId": TENANT,
          "BedrockModelId": "eu.anthropic.claude-sonnet-4"}  # fmt: skip
-FUNCTIONS = ("IngressFunction", "ChatWorkerFunction", "AnalyticsWorkerFunction", "DeadLetterFunction")
+FUNCTIONS = ("IngressFunction", "ChatWorkerFunction", "AnalyticsWorkerFunction", "DeadLetterFunction",
+             "MonitorTickFunction")
 
 # Values to try for each parameter: valid ones and ones the settings refuse.
 CANDIDATES = {
     "MicrosoftAppType": ["SingleTenant", "MultiTenant"],
     "MicrosoftAppTenantId": ["", TENANT, "contoso.onmicrosoft.com"],
     "AllowedTenants": ["", TENANT, f"{TENANT}, {TENANT}", "not a tenant"],
-    "Backend": ["bedrock", "qbusiness", "local"],
+    "Backend": ["bedrock", "qbusiness", "local", "agentcore", "bedrock-agent"],
+    "AgentCoreRuntimeArn": ["", RUNTIME, "helpdesk"],
+    "AgentCoreAuth": ["sigv4", "oauth"],
+    "AgentCoreOAuthConnection": ["", "entra"],
+    "BedrockAgentId": ["", "AGENT12345", "my-agent"],
+    "BedrockAgentAliasId": ["", "ALIAS12345"],
+    "RoutesBucket": ["", "contoso-routes"],
     "BedrockModelId": ["", "eu.anthropic.claude-sonnet-4"],
     "BedrockGuardrailId": ["", "gr-1"],
     "BedrockGuardrailVersion": ["", "1"],
@@ -94,6 +102,11 @@ def settings_verdict(template: dict, given: dict[str, str], monkeypatch) -> str 
         ({"UserDailyTokenLimit": "lots"}, "UserDailyTokenLimit"),
         ({"SettingsParameterPath": "gateway/"}, "SettingsParameterPath"),
         ({"MicrosoftAppType": "Everyone"}, "MicrosoftAppType: 'Everyone' is not one of the allowed values"),
+        ({"Backend": "agentcore"}, "AgentCoreRuntimeArn is required"),
+        ({"Backend": "agentcore", "AgentCoreRuntimeArn": RUNTIME, "AgentCoreAuth": "oauth"},
+         "AgentCoreOAuthConnection is required"),
+        ({"Backend": "bedrock-agent"}, "BedrockAgentId is required"),
+        ({"Backend": "bedrock-agent", "BedrockAgentId": "AGENT12345"}, "BedrockAgentAliasId is required"),
     ],
 )  # fmt: skip
 def test_each_invalid_combination_is_refused_at_deploy_time(change, reason):
@@ -127,3 +140,22 @@ def test_whatever_the_settings_refuse_the_template_refuses_first(monkeypatch):
             disagreements.append((given, settings))
     assert disagreements == []
     assert 0 < refused < len(trials)  # the trials hold both kinds
+
+
+def test_a_routed_stack_needs_no_settings_for_the_unused_backend(monkeypatch):
+    """With a route table, Backend does not answer (docs/routing.md): the default Backend=bedrock without a model
+    deploys and its functions start; the named backends are checked when the table is read."""
+    template = load_template()
+    routed = {"MicrosoftAppId": APP, "MicrosoftAppPassword": "secret", "MicrosoftAppTenantId": TENANT,
+              "RoutesBucket": "contoso-routes"}  # fmt: skip
+    assert deploy_verdict(template, routed) is None
+    assert settings_verdict(template, routed, monkeypatch) is None
+
+
+def test_every_stack_parameter_is_in_deploy_md():
+    """An operator reads the parameters in docs/deploy.md: each parameter the template takes is named there."""
+    from services.settings import REPO_ROOT
+
+    guide = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    missing = [name for name in load_template()["Parameters"] if f"`{name}`" not in guide]
+    assert missing == []
