@@ -19,8 +19,13 @@ PLUGIN = "0a1b2c3d-0000-4000-8000-00000000beef"
 RUNTIME = "arn:aws:bedrock-agentcore:eu-west-1:111122223333:runtime/helpdesk-AbCdE12345"
 VALID = {"MicrosoftAppId": APP, "MicrosoftAppPassword": "secret", "MicrosoftAppTenantId": TENANT,
          "BedrockModelId": "eu.anthropic.claude-sonnet-4"}  # fmt: skip
-FUNCTIONS = ("IngressFunction", "ChatWorkerFunction", "AnalyticsWorkerFunction", "DeadLetterFunction",
-             "MonitorTickFunction")
+FUNCTIONS = (
+    "IngressFunction",
+    "ChatWorkerFunction",
+    "AnalyticsWorkerFunction",
+    "DeadLetterFunction",
+    "MonitorTickFunction",
+)
 
 # Values to try for each parameter: valid ones and ones the settings refuse.
 CANDIDATES = {
