@@ -164,3 +164,35 @@ def test_every_stack_parameter_is_in_deploy_md():
     guide = (REPO_ROOT / "docs" / "deploy.md").read_text()
     missing = [name for name in load_template()["Parameters"] if f"`{name}`" not in guide]
     assert missing == []
+
+
+def resolve(node, values, conditions):
+    """Return a template fragment with its intrinsic functions evaluated (plain mappings and lists walked)."""
+    from tests.cfn import evaluate
+
+    if isinstance(node, dict) and list(node) == ["Fn::If"]:  # a branch may be a plain mapping: walk it
+        name, when_true, when_false = node["Fn::If"]
+        chosen = when_true if evaluate(conditions[name], values, conditions) else when_false
+        return resolve(chosen, values, conditions)
+    if isinstance(node, dict) and len(node) == 1 and next(iter(node)).startswith(("Ref", "Fn::", "Condition")):
+        return evaluate(node, values, conditions)
+    if isinstance(node, dict):
+        return {key: resolve(value, values, conditions) for key, value in node.items()}
+    return [resolve(item, values, conditions) for item in node] if isinstance(node, list) else node
+
+
+def test_knowledge_base_and_guardrail_grants_are_in_bedrocks_region():
+    """BedrockRegion moves the Bedrock calls (knowledge base and guardrail included) to that region: the chat
+    worker's grants name it, or Retrieve and ApplyGuardrail are refused (they named the stack's region)."""
+    template = load_template()
+    given = VALID | {"BedrockKnowledgeBaseId": "KB12345678", "BedrockGuardrailId": "gr1", "BedrockGuardrailVersion": "1"}
+    for region, expected in (("", "eu-west-1"), ("us-west-2", "us-west-2")):
+        values = parameter_values(template, given | {"BedrockRegion": region})
+        statements = template["Resources"]["ChatWorkerFunction"]["Properties"]["Policies"][0]["Statement"]
+        granted = [resolve(s, values, template["Conditions"]) for s in statements]
+        resources = {g["Action"]: g["Resource"] for g in granted if g and g["Action"] in ("bedrock:Retrieve",
+                     "bedrock:ApplyGuardrail")}  # fmt: skip
+        assert resources == {
+            "bedrock:Retrieve": f"arn:aws:bedrock:{expected}:111122223333:knowledge-base/KB12345678",
+            "bedrock:ApplyGuardrail": f"arn:aws:bedrock:{expected}:111122223333:guardrail/gr1",
+        }
