@@ -185,7 +185,8 @@ def test_knowledge_base_and_guardrail_grants_are_in_bedrocks_region():
     """BedrockRegion moves the Bedrock calls (knowledge base and guardrail included) to that region: the chat
     worker's grants name it, or Retrieve and ApplyGuardrail are refused (they named the stack's region)."""
     template = load_template()
-    given = VALID | {"BedrockKnowledgeBaseId": "KB12345678", "BedrockGuardrailId": "gr1", "BedrockGuardrailVersion": "1"}
+    given = VALID | {"BedrockKnowledgeBaseId": "KB12345678", "BedrockGuardrailId": "gr1"}
+    given["BedrockGuardrailVersion"] = "1"
     for region, expected in (("", "eu-west-1"), ("us-west-2", "us-west-2")):
         values = parameter_values(template, given | {"BedrockRegion": region})
         statements = template["Resources"]["ChatWorkerFunction"]["Properties"]["Policies"][0]["Statement"]
