@@ -52,6 +52,18 @@ def _check_backends(settings: Settings) -> str | None:
     return None
 
 
+def backends_label(settings: Settings) -> str:
+    """Return what the banner says answers: BACKEND's type and knowledge folder, or the route table's named
+    backends with their types (BACKEND is not used then). The table was read and checked before."""
+    from services.routing import load_route_table, named_settings
+
+    routes = load_route_table(settings)
+    if routes is None:
+        return f"{settings.backend} backend, knowledge from {settings.knowledge_dir}"
+    named = named_settings(settings, routes)
+    return f"backends from {routes.source}: " + ", ".join(f"{name} ({own.backend})" for name, own in named.items())
+
+
 def serve(dev: bool = False) -> int:
     """Run the bot until interrupted; return the exit code (2 for a bad setting, 1 when the port cannot be
     bound). Every problem is one line, printed before the banner that says the bot is ready."""
@@ -81,7 +93,7 @@ def serve(dev: bool = False) -> int:
 
     def ready() -> None:
         print(
-            f"Teams AI gateway ({settings.backend} backend, knowledge from {settings.knowledge_dir}, "
+            f"Teams AI gateway ({backends_label(settings)}, "
             f"state in {settings.state_db})\n"
             f"  messaging endpoint: {endpoint}\n"
             f"  chat with it:       {make_chat}   (or: python -m bot chat --endpoint {endpoint})\n"

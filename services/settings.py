@@ -320,6 +320,8 @@ class Settings(BaseSettings):
     def _check_backend(self) -> None:
         from services.backends.registry import UnknownBackend, check_backend_settings
 
+        if self.routes_file or self.routes_s3_uri:  # BACKEND is not used: the table's named backends are checked
+            return  # when it is read (services/routing.py, each with BACKEND set to its type)
         try:
             check_backend_settings(self.backend, self)
         except UnknownBackend as unknown:

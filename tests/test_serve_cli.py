@@ -10,7 +10,14 @@ import sys
 import pytest
 
 from bot.emulator.cli import default_endpoint
-from entrypoints.local import DEV_DOWNLOAD_HOSTS, DEV_SERVICE_HOSTS, _check_backends, _dev_defaults, serve
+from entrypoints.local import (
+    DEV_DOWNLOAD_HOSTS,
+    DEV_SERVICE_HOSTS,
+    _check_backends,
+    _dev_defaults,
+    backends_label,
+    serve,
+)
 from services.settings import REPO_ROOT
 
 
@@ -128,3 +135,14 @@ def test_a_routed_local_backend_whose_folder_is_missing_stops_the_start(local, m
     )
     problem = _check_backends(make_settings(knowledge_dir=str(local / "knowledge"), routes_file=str(routes)))
     assert problem is not None and "KNOWLEDGE_DIR: no such folder" in problem and "missing" in problem
+
+
+def test_the_banner_names_the_routed_backends_not_the_unused_backend(local, make_settings):
+    # With a route table BACKEND does not answer (docs/routing.md): the banner said "bedrock backend" for a table
+    # whose only backend was the local one.
+    table = local / "routes.toml"
+    table.write_text('default = "docs"\n[backends.docs]\ntype = "local"\n')
+    assert backends_label(make_settings(backend="bedrock", routes_file=str(table))) == (
+        "backends from ROUTES_FILE: docs (local)"
+    )
+    assert backends_label(make_settings()).startswith("local backend, knowledge from ")
