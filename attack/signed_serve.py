@@ -1,4 +1,4 @@
-# ruff: noqa: E501
+# ruff: noqa: E501, SIM115
 """Signed hostile activities against the real `python -m bot serve` server (bench/_signed_bot.py: auth on, a
 loopback OpenID issuer, the fake Bot Connector in this process). Each probe is posted once; the script
 prints the HTTP status, the time, the replies the connector got within a few seconds (count, largest size,
