@@ -22,6 +22,8 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     try:
         if (request.content_length or 0) > MAX_BODY_BYTES:  # announced too large: no need to wait for it
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
+        if request.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+            return _compressed()
         async with asyncio.timeout(BODY_TIMEOUT_SECONDS):
             body = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -40,6 +42,13 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     if response.body is None:
         return web.Response(status=response.status, headers=response.headers)
     return web.json_response(response.body, status=response.status, headers=response.headers)
+
+
+def _compressed() -> web.Response:
+    """Return the 415 for a compressed body, unread: the Bot Connector posts plain JSON, and inflating is work
+    out of proportion to the bytes sent (the server runs with aiohttp's auto_decompress off: bot/edge_http.py)."""
+    response = error(415, "UnsupportedMediaType", "The body must not be compressed (no Content-Encoding).")
+    return web.json_response(response.body, status=415, headers={"Connection": "close"})
 
 
 async def _health(request: web.Request) -> web.Response:
