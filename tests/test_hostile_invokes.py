@@ -44,3 +44,18 @@ def test_a_line_break_in_a_logged_value_does_not_forge_a_text_log_line():
     record.fields = {"conversation": f"c\r\n{forged}"}
     line = TextFormatter().format(record)
     assert "\n" not in line and "\r" not in line and line.count("forged") == 2
+
+
+async def test_a_sender_name_or_id_is_repeated_without_its_markdown(start_bot):
+    from tests.conftest import card_text
+
+    bot = await start_bot()
+    chat = bot.channel("groupChat", user_name="**ADMIN**\n\n# Security notice [Reset](https://evil.example/x)",
+                       user_id="29:a` [Reset](https://evil.example/y) `")  # fmt: skip
+    for text in ("hi", "whoami"):
+        before = len(bot.connector.messages())
+        await bot.post(chat.message(text))
+        await bot.settle()
+        (reply,) = bot.connector.messages()[before:]
+        shown = reply.body.get("text") or card_text(reply.body["attachments"][0]["content"])
+        assert "**ADMIN**" not in shown and "\n# " not in shown and "](https://evil" not in shown, shown
