@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from services.monitors.model import Floor
+from services.monitors.store import SQLiteMonitorStore
+from tests.test_monitor_store import monitor, monitors, moto_url  # noqa: F401 - fixtures
 from tests.test_monitors_e2e import (
     Clock,
     say,
@@ -52,23 +54,20 @@ def test_a_floor_holds_finite_values_only():
         Floor(metric="auc", op="<", value=float("nan"))
 
 
-async def test_a_stored_monitor_that_no_longer_reads_back_does_not_stop_the_tick(tmp_path):
-    """Defence in depth: a row an older version wrote (a floor stored as null) is skipped, not raised."""
-    import sqlite3
-
-    from services.monitors.model import Monitor
-    from services.monitors.store import SQLiteMonitorStore
-
-    store = SQLiteMonitorStore(tmp_path / "s.db")
-    good = Monitor(kind="drift", conversation_key="a", service_url="https://smba.trafficmanager.net/x/",
-                   conversation_id="a", created_by="u", created_at=1, sources=["r.csv", "c.csv"],
-                   schedule="every hour", next_run=10)  # fmt: skip
-    await store.save(good)
-    broken = good.model_copy(update={"id": "deadbeef", "kind": "metrics", "next_run": 5})
-    await store.save(broken)
-    data = broken.model_dump_json().replace('"floors":[]', '"floors":[{"metric":"auc","op":"<","value":null}]')
-    sqlite3.connect(tmp_path / "s.db").execute(
-        "UPDATE monitors SET data = ? WHERE id = 'deadbeef'", (data,)
-    ).connection.commit()
-    assert [m.id for m in await store.due(100)] == [good.id]
-    await store.close()
+async def test_a_stored_monitor_that_no_longer_reads_back_does_not_stop_the_tick(monitors):  # noqa: F811
+    """Defence in depth, in both stores: a row an older version wrote (a floor stored as null) is skipped by
+    the due listing, not raised (the tick reads every due monitor of every conversation in one listing)."""
+    good = monitor(next_run=10.0)
+    broken = monitor("conv-b", next_run=5.0)
+    await monitors.save(good)
+    await monitors.save(broken)
+    data = broken.model_dump_json().replace('"value":0.8', '"value":null')
+    if isinstance(monitors, SQLiteMonitorStore):
+        monitors._db.execute("UPDATE monitors SET data = ? WHERE id = ?", (data, broken.id))
+    else:
+        monitors._client.update_item(
+            TableName=monitors.table, Key={"pk": {"S": f"monitor#{broken.id}"}},
+            UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
+            ExpressionAttributeValues={":d": {"S": data}},
+        )  # fmt: skip
+    assert [m.id for m in await monitors.due(100.0)] == [good.id]
