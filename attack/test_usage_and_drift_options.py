@@ -1,3 +1,4 @@
+# ruff: noqa: E501
 """`usage`/`usage-export` arguments (as an admin) and `drift` options at extremes, through /api/messages.
 Prints each reply; flags "went wrong", exception text and turns over 60 s.
 
@@ -31,7 +32,10 @@ def _frame(n, shift, seed):
 async def test_options(start_bot):
     bot = await start_bot(admin_users=ADMIN)
     chat = bot.channel()
-    ref, cur = bot.connector.serve_file("r.csv", _frame(300, 0, 1)), bot.connector.serve_file("c.csv", _frame(300, 1, 2))
+    ref, cur = (
+        bot.connector.serve_file("r.csv", _frame(300, 0, 1)),
+        bot.connector.serve_file("c.csv", _frame(300, 1, 2)),
+    )
     for text in USAGE + DRIFT:
         activity = chat.message(text)
         if text.startswith("drift"):
@@ -44,7 +48,10 @@ async def test_options(start_bot):
         took = time.monotonic() - started
         replies = bot.connector.messages()[before:]
         shown = " ".join(
-            (r.body.get("text") or (card_text(r.body["attachments"][0]["content"]) if r.body.get("attachments") else ""))
+            (
+                r.body.get("text")
+                or (card_text(r.body["attachments"][0]["content"]) if r.body.get("attachments") else "")
+            )
             for r in replies
         )
         bad = response.status >= 500 or not replies or took > 60 or any(

@@ -22,7 +22,7 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     try:
         if (request.content_length or 0) > MAX_BODY_BYTES:  # announced too large: no need to wait for it
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
-        if request.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+        if request.headers.get("Content-Encoding", "").strip().lower() not in ("", "identity"):
             return _compressed()
         async with asyncio.timeout(BODY_TIMEOUT_SECONDS):
             body = await request.read()

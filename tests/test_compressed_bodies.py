@@ -45,3 +45,10 @@ async def test_a_compressed_body_is_refused_without_being_inflated(serve, connec
     assert head.startswith(b"HTTP/1.1 415"), head
     assert b"compressed" in rest
     assert spent < 0.5, f"{spent:.2f} s of CPU: the body was inflated"  # inflating 200 MB takes about 1 s
+
+
+async def test_an_identity_encoding_is_not_compressed(start_bot):
+    bot = await start_bot()
+    for encoding in ("identity", "", " Identity "):
+        response = await bot.post(bot.channel().message("help"), headers={"Content-Encoding": encoding})
+        assert response.status == 200, (encoding, response.status)
