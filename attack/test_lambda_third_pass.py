@@ -1,4 +1,4 @@
-# ruff: noqa: F811
+# ruff: noqa: F811, E501
 """The third pass's inputs through the real Lambda entries (moto on loopback): a feedback comment nested past
 the parser's depth, an unknown reaction, a gzip body, thousands of attachments, a 400-digit monitor floor.
 Prints each status, time and the last reply.
