@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -142,7 +143,10 @@ def parse_definition(rest: str) -> tuple[str, list[str], str, list[Floor], str]:
                 raise ValueError(
                     f"`{quote(floor[1], 30)}` is not a metric I can watch; use e.g. `auc<0.80` or `log_loss>0.4`."
                 )
-            floors.append(Floor(metric=floor[1], op=floor[2], value=float(floor[3])))
+            value = float(floor[3])
+            if not math.isfinite(value):  # 309+ digits: float() gives inf, which no store can hold
+                raise ValueError(f"A floor is a finite number, e.g. `auc<0.80`; `{quote(word, 30)}` is not.")
+            floors.append(Floor(metric=floor[1], op=floor[2], value=value))
         elif "=" in word and not word.startswith("s3://"):
             options.append(word)
         else:

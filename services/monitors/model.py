@@ -16,7 +16,7 @@ class Floor(BaseModel):
 
     metric: str
     op: Literal["<", ">"]
-    value: float
+    value: float = Field(allow_inf_nan=False)  # JSON has no inf: a stored inf came back null and unreadable
 
     @property
     def text(self) -> str:

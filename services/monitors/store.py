@@ -9,6 +9,8 @@ enqueue a due run once (and the job's idempotency key covers the rest).
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -16,6 +18,7 @@ from services.monitors.model import Monitor
 from services.store.sqlite_file import SQLiteFile
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 MAX_MONITORS_PER_CONVERSATION = 20
 DUE_INDEX = "due-index"  # template.yaml's StateTable declares it (a test checks)
 DUE_PARTITION = "monitor"  # the GSI's one partition value: every active monitor, sorted by next_run
@@ -95,7 +98,7 @@ class SQLiteMonitorStore(SQLiteFile):
                 (now, limit),
             ).fetchall()
         )
-        return [self._row(r) for r in rows]
+        return _readable(rows, self._row)
 
     async def advance(self, monitor_id: str, expected: float, next_run: float) -> bool:
         cursor = await self._call(
@@ -109,6 +112,21 @@ class SQLiteMonitorStore(SQLiteFile):
         self._executor.shutdown(wait=True)
         with self._lock:
             self._db.close()
+
+
+def _readable(rows: list[Any], read: Callable[[Any], Monitor]) -> list[Monitor]:
+    """Return the monitors of `rows` that read back; log the others. One row that no longer validates (written
+    by an older version, or edited by hand) must not stop the tick for every other monitor."""
+    monitors = []
+    for row in rows:
+        try:
+            monitors.append(read(row))
+        except ValueError as error:  # pydantic's ValidationError is a ValueError
+            log.error(
+                "a stored monitor could not be read and is skipped (%d problem(s))",
+                getattr(error, "error_count", lambda: 1)(),
+            )
+    return monitors
 
 
 def _n(value: float) -> dict[str, str]:
@@ -174,7 +192,7 @@ class DynamoDBMonitorStore:
             ExpressionAttributeNames={"#d": "due"},
             ExpressionAttributeValues={":d": {"S": DUE_PARTITION}, ":now": _n(now)}, Limit=limit,
         )  # fmt: skip
-        return [self._item(item) for item in found.get("Items", [])]
+        return _readable(found.get("Items", []), self._item)
 
     async def advance(self, monitor_id: str, expected: float, next_run: float) -> bool:
         try:
