@@ -109,7 +109,7 @@ async def test_metrics_monitor_quiet_then_floor_crossed_then_back_to_normal(star
     channel = bot.channel("channel")
     reply = await say(bot, channel, "monitor metrics preds-{yesterday}.csv y_true=label y_score=score auc<0.80 "
                                     "every day at 09:00 Europe/Berlin")  # fmt: skip
-    assert "created" in reply and "First run 2026-12-08 08:00 UTC" in reply, reply
+    assert "created" in reply and "First run 2026-12-08 09:00 CET (08:00 UTC)" in reply, reply
     monitor_id = reply.split("`")[1]
     posts = len(bot.connector.messages())
 
@@ -225,6 +225,48 @@ async def test_a_monitor_whose_creator_left_the_conversation_is_paused_with_one_
     (notice,) = bot.connector.messages()[posts:]
     assert "no longer in this conversation" in card_text(card_of(notice))
     assert (await stored(bot, monitor_id)).next_run is None
+
+
+async def test_a_channels_monitors_are_the_channels_not_one_threads(start):
+    """A monitor's posts start new threads: from the thread of an alert (or any other of the channel) the team
+    lists, mutes and stops it, and the limit per conversation counts the whole channel."""
+    clock = Clock(datetime(2026, 12, 7, 12, 0, tzinfo=UTC))
+    bot = await start(clock)
+    channel = bot.channel("channel")
+    monitor_id = (await say(bot, channel, "monitor metrics preds-{yesterday}.csv auc<0.8 every hour")).split("`")[1]
+    channel.new_thread()  # e.g. the thread the monitor's alert started
+    assert monitor_id in await say(bot, channel, "monitors")
+    assert "muted until" in await say(bot, channel, f"monitor mute {monitor_id} 2h")
+    for _ in range(19):
+        channel.new_thread()
+        assert "created" in await say(bot, channel, "monitor metrics p-{today}.csv auc<0.8 every hour")
+    channel.new_thread()
+    assert "the most it may have" in await say(bot, channel, "monitor metrics p-{today}.csv auc<0.8 every hour")
+    assert "stopped" in await say(bot, channel, f"monitor stop {monitor_id}")
+
+
+async def test_a_monitor_stopped_while_it_ran_is_not_brought_back_by_a_pause(tmp_path):
+    from handlers.monitors import MonitorConfig, MonitorRunner
+    from services.monitors.model import Monitor
+
+    store = SQLiteMonitorStore(tmp_path / "s.db")
+    monitor = Monitor(kind="drift", conversation_key="c", service_url="https://smba.example/", conversation_id="c",
+                      created_by=ADMIN, created_at=0.0, sources=["a.csv", "b.csv"], schedule="every hour",
+                      next_run=10.0)  # fmt: skip
+    await store.save(monitor)
+    posted = []
+
+    async def left_and_stopped_meanwhile(m: Monitor) -> bool:
+        await store.delete(m)  # `monitor stop` in the conversation while this run checks the creator
+        return False
+
+    async def post(*args) -> None:
+        posted.append(args)
+
+    runner = MonitorRunner(store, MonitorConfig(admins=frozenset({ADMIN})), post, is_member=left_and_stopped_meanwhile)
+    await runner.run_monitor(monitor, 10.0)
+    assert await store.get(monitor.id) is None and posted == []
+    await store.close()
 
 
 def test_the_local_store_lists_due_monitors_through_its_index(tmp_path):
