@@ -443,7 +443,7 @@ class MonitorRunner:
     async def _unreadable(self, monitor: Monitor, due: float, problem: str, forced: bool) -> RunOutcome:
         count = monitor.unreadable_runs + 1
         if count >= self.config.unreadable_limit:
-            return await self._pause(monitor, f"its data was unreadable {count} runs in a row ({problem})")
+            return await self._pause(monitor, f"its data was unreadable {count} runs in a row ({problem.rstrip('.')})")
         first = monitor.last_verdict != "unreadable"
         muted = bool(monitor.muted_until and monitor.muted_until > due) and not forced
         posted = (first or forced) and not muted

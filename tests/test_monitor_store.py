@@ -80,3 +80,23 @@ def test_template_declares_the_due_index():
     (index,) = resource("StateTable")["GlobalSecondaryIndexes"]
     assert index["IndexName"] == DUE_INDEX
     assert [k["AttributeName"] for k in index["KeySchema"]] == ["due", "next_run"]
+
+
+async def test_one_tick_enqueues_every_due_monitor_not_one_batch_a_minute(monitors):
+    """1,000 daily monitors at 09:00 must not wait for five ticks (five minutes) at 200 a tick."""
+    from handlers.monitor_tick import tick
+
+    class Counted:
+        def __init__(self) -> None:
+            self.jobs = []
+
+        async def submit(self, job) -> None:
+            self.jobs.append(job.idempotency_key)
+
+    due = [monitor(f"conv-{i}", next_run=100.0 + i) for i in range(25)]
+    for m in due:
+        await monitors.save(m)
+    queue = Counted()
+    assert await tick(monitors, queue, 1000.0, limit=10) == 25
+    assert sorted(queue.jobs) == sorted(f"monitor:{m.id}:{int(m.next_run)}" for m in due)
+    assert await monitors.due(1000.0) == [] and await tick(monitors, queue, 1000.0, limit=10) == 0

@@ -208,6 +208,7 @@ async def test_unreadable_data_posts_once_then_pauses_with_one_notice(start):
     first, paused = bot.connector.messages()[posts:]
     assert "could not be read" in card_text(card_of(first))
     assert "is paused" in card_text(card_of(paused)) and "unreadable 3 runs in a row" in card_text(card_of(paused))
+    assert ".)." not in card_text(card_of(paused))  # the reason ends the sentence once
     monitor = await stored(bot, monitor_id)
     assert monitor.paused and monitor.next_run is None
     assert "paused" in await say(bot, chat, "monitors")
