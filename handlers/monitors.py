@@ -144,6 +144,11 @@ def parse_definition(rest: str) -> tuple[str, list[str], str, list[Floor], str]:
                     f"{quote(floor[1], 30)} is not a metric I can watch; use e.g. `auc<0.80` or `log_loss>0.4`."
                 )
             floors.append(Floor(metric=floor[1], op=floor[2], value=float(floor[3])))
+        elif "<" in unescaped or ">" in unescaped:  # meant as a floor (no data name has them): say so
+            raise ValueError(
+                f"{quote(word, 30)} is not a floor I can read; write a metric, `<` or `>` and a number, "
+                "e.g. `auc<0.80` or `log_loss>0.4`."
+            )
         elif "=" in word and not word.startswith("s3://"):
             options.append(word)
         else:

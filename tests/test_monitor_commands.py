@@ -48,3 +48,12 @@ def test_what_the_user_typed_is_quoted_inert_in_a_schedule_error(text):
     message = str(caught.value)
     assert "<b>" not in message and "](" not in message and "https://" not in message
     assert len(re.findall(r"(?<!\\)`", message)) % 2 == 0  # every code span the sentence opens, it closes
+
+
+@pytest.mark.parametrize("floor", ["auc<nan", "auc<1e999", "auc&lt;high", "log_loss>"])
+def test_a_floor_that_is_not_a_number_is_named_as_a_floor_not_counted_as_a_dataset(floor):
+    from handlers.monitors import parse_definition
+
+    with pytest.raises(ValueError, match="is not a floor I can read") as caught:
+        parse_definition(f"metrics scores.csv {floor} every hour")
+    assert "I found" not in str(caught.value)
