@@ -311,3 +311,32 @@ async def test_a_proactive_post_to_a_service_url_off_the_allow_list_sends_nothin
         assert len(connector.calls) == 1
     finally:
         await real.close()
+
+
+async def test_a_creators_monitors_due_at_once_are_all_enqueued_by_one_tick(tmp_path):
+    """MAX_QUEUED_TURNS_PER_USER bounds a sender's waiting turns; a creator's monitors due at 09:00 are not a
+    flood (each is one run per due time, at most 20 a conversation): the 11th was refused, tick after tick."""
+    import asyncio
+
+    from handlers.monitor_tick import tick
+    from handlers.queues import InProcessQueue
+    from services.monitors.model import Monitor
+
+    store = SQLiteMonitorStore(tmp_path / "s.db")
+    for _ in range(12):
+        await store.save(Monitor(kind="drift", conversation_key="c", service_url="https://smba.example/",
+                                 conversation_id="c", created_by=ADMIN, created_at=0.0, sources=["a.csv", "b.csv"],
+                                 schedule="every hour", next_run=10.0))  # fmt: skip
+    release, ran = asyncio.Event(), []
+
+    async def run(job) -> None:
+        await release.wait()
+        ran.append(job.monitor.monitor_id)
+
+    queue = InProcessQueue(run, 4, max_waiting_per_user=10)
+    assert await tick(store, queue, 20.0) == 12
+    release.set()
+    await queue.drain(timeout=10)
+    assert len(ran) == 12
+    await queue.close()
+    await store.close()
