@@ -296,7 +296,7 @@ def register_monitors(
                     "Mute for how long? e.g. `monitor mute <id> 2h`, `3d` or `1w` (at most 30 days)."
                 )
                 return
-            await monitors.save(found.model_copy(update={"muted_until": now + seconds}))
+            await monitors.update(found.model_copy(update={"muted_until": now + seconds}))
             until = local_time(now + seconds, found.time_zone)
             await replier.send_text(f"Monitor `{found.id}` muted until {until}: it still runs and records, quietly.")
         else:  # resume
@@ -304,7 +304,7 @@ def register_monitors(
             nxt = schedule.next_after(datetime.fromtimestamp(now, UTC)).timestamp()
             fresh = {"paused": "", "next_run": nxt, "muted_until": None, "unreadable_runs": 0, "failed_runs": 0,
                      "last_failed_due": None}  # fmt: skip
-            await monitors.save(found.model_copy(update=fresh))
+            await monitors.update(found.model_copy(update=fresh))
             await replier.send_text(f"Monitor `{found.id}` resumed.")
 
 
@@ -398,7 +398,7 @@ class MonitorRunner:
             return False
         count = fresh.failed_runs + (fresh.last_failed_due != due)
         if count < self.config.unreadable_limit:
-            await self.monitors.save(fresh.model_copy(update={"failed_runs": count, "last_failed_due": due}))
+            await self.monitors.update(fresh.model_copy(update={"failed_runs": count, "last_failed_due": due}))
             return False
         log.exception("monitor %s failed %d runs in a row: paused", monitor_id, count)
         await self._pause(fresh, f"its runs failed on my side {count} times in a row")
@@ -467,7 +467,8 @@ class MonitorRunner:
         if fresh is None:  # stopped while it ran: saving it would bring it back
             return RunOutcome("unreadable", False, "stopped")
         paused = fresh.model_copy(update={"paused": reason[:300], "next_run": None})
-        await self.monitors.save(paused)
+        if not await self.monitors.update(paused):  # stopped since it was read just now
+            return RunOutcome("unreadable", False, "stopped")
         body = [text(f"Monitor {monitor.id} is paused", size="Medium", weight="Bolder", color="Attention"),
                 text(f"It stopped because {reason}."),
                 text(f"`monitor resume {monitor.id}` starts it again, `monitor stop {monitor.id}` removes it.",
@@ -481,7 +482,7 @@ class MonitorRunner:
         fresh = await self.monitors.get(monitor.id)  # the tick moved next_run since this run was read
         if fresh is None:  # stopped while it ran
             return
-        await self.monitors.save(fresh.model_copy(update={
+        await self.monitors.update(fresh.model_copy(update={
             "last_run": self.clock(), "last_verdict": verdict, "last_summary": summary[:300],
             "unreadable_runs": unreadable, "runs": fresh.runs + 1, "posts": fresh.posts + int(posted),
             "failed_runs": 0, "last_failed_due": None,

@@ -100,3 +100,14 @@ async def test_one_tick_enqueues_every_due_monitor_not_one_batch_a_minute(monito
     assert await tick(monitors, queue, 1000.0, limit=10) == 25
     assert sorted(queue.jobs) == sorted(f"monitor:{m.id}:{int(m.next_run)}" for m in due)
     assert await monitors.due(1000.0) == [] and await tick(monitors, queue, 1000.0, limit=10) == 0
+
+
+async def test_update_replaces_a_monitor_but_never_brings_back_a_stopped_one(monitors):
+    """A run records its verdict after reading the monitor; `monitor stop` may come in between."""
+    m = monitor(next_run=600.0)
+    await monitors.save(m)
+    assert await monitors.update(m.model_copy(update={"last_verdict": "drift", "next_run": None}))
+    assert (await monitors.get(m.id)).last_verdict == "drift" and await monitors.due(1000.0) == []
+    await monitors.delete(m)
+    assert not await monitors.update(m.model_copy(update={"last_verdict": "ok"}))
+    assert await monitors.get(m.id) is None and await monitors.for_conversation(m.conversation_key) == []

@@ -270,6 +270,36 @@ async def test_a_monitor_stopped_while_it_ran_is_not_brought_back_by_a_pause(tmp
     await store.close()
 
 
+async def test_a_monitor_stopped_just_as_its_run_is_recorded_stays_stopped(tmp_path):
+    from handlers.monitors import MonitorConfig, MonitorRunner
+    from services.datasets import DatasetError
+    from services.monitors.model import Monitor
+
+    class StoppedAfterRead(SQLiteMonitorStore):
+        async def get(self, monitor_id: str):
+            found = await super().get(monitor_id)
+            if found is not None:  # `monitor stop` lands between the record's read and its write
+                await self.delete(found)
+            return found
+
+    store = StoppedAfterRead(tmp_path / "s.db")
+    monitor = Monitor(kind="drift", conversation_key="c", service_url="https://smba.example/", conversation_id="c",
+                      created_by=ADMIN, created_at=0.0, sources=["a.csv", "b.csv"], schedule="every hour",
+                      next_run=10.0)  # fmt: skip
+    await store.save(monitor)
+
+    async def missing(source: str):
+        raise DatasetError("There is no file a.csv in the data folder.")
+
+    async def post(*args) -> None:
+        pass
+
+    runner = MonitorRunner(store, MonitorConfig(admins=frozenset({ADMIN})), post, fetch_source=missing)
+    await runner.run_monitor(monitor, 10.0)
+    assert await SQLiteMonitorStore.get(store, monitor.id) is None
+    await store.close()
+
+
 def test_the_local_store_lists_due_monitors_through_its_index(tmp_path):
     import sqlite3
 
