@@ -57,3 +57,12 @@ def test_a_floor_that_is_not_a_number_is_named_as_a_floor_not_counted_as_a_datas
     with pytest.raises(ValueError, match="is not a floor I can read") as caught:
         parse_definition(f"metrics scores.csv {floor} every hour")
     assert "I found" not in str(caught.value)
+
+
+@pytest.mark.parametrize("zone", ["EST", "est", "MST"])
+def test_a_fixed_offset_abbreviation_is_refused_with_the_place_to_name(zone):
+    """IANA's `EST` is UTC-5 all year: `every day at 09:00 EST` ran at 10:00 New York time all summer."""
+    with pytest.raises(ScheduleError, match="no daylight saving") as caught:
+        parse_schedule(f"every day at 09:00 {zone}")
+    assert "America/" in str(caught.value)
+    assert parse_schedule("every day at 09:00 America/New_York").zone == "America/New_York"

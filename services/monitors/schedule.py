@@ -27,6 +27,9 @@ _PHRASE = re.compile(
 )
 
 
+_FIXED_ABBREVIATIONS = {"EST": "America/New_York", "MST": "America/Denver"}
+
+
 class ScheduleError(ValueError):
     """The schedule text is not one of the phrases the grammar knows; the message is one sentence with an example."""
 
@@ -107,6 +110,11 @@ def check_zone(name: str) -> str:
     """Return the IANA time zone `name` as zoneinfo spells it; raise ScheduleError when there is none."""
     if name.upper() == "UTC":
         return "UTC"
+    if name.upper() in _FIXED_ABBREVIATIONS:  # IANA's EST is UTC-5 all year: 09:00 "EST" is 10:00 in New York's summer
+        raise ScheduleError(
+            f"{quote(name, 10)} is a fixed offset with no daylight saving; name the place instead, e.g. "
+            f"`{_FIXED_ABBREVIATIONS[name.upper()]}`."
+        )
     if len(name) > 40 or not _ZONE_NAME.match(name):
         raise ScheduleError(f"{quote(name, 40)} is not a time zone; name one like `Europe/Berlin` or `UTC`.")
     try:
