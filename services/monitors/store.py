@@ -30,6 +30,10 @@ class MonitorStore(Protocol):
     async def save(self, monitor: Monitor) -> None:
         """Create or replace `monitor` (a paused one, `next_run` None, leaves the due index)."""
 
+    async def update(self, monitor: Monitor) -> bool:
+        """Replace `monitor` if it still exists (a run's record must not bring back a monitor stopped while it
+        ran); return whether it did."""
+
     async def get(self, monitor_id: str) -> Monitor | None:
         """Return the monitor `monitor_id`, or None."""
 
@@ -71,6 +75,11 @@ class SQLiteMonitorStore(SQLiteFile):
     async def save(self, monitor: Monitor) -> None:
         row = (monitor.id, monitor.conversation_key, monitor.next_run, monitor.model_dump_json())
         await self._call(lambda db: db.execute("INSERT OR REPLACE INTO monitors VALUES (?, ?, ?, ?)", row))
+
+    async def update(self, monitor: Monitor) -> bool:
+        row = (monitor.next_run, monitor.model_dump_json(), monitor.id)
+        cursor = await self._call(lambda db: db.execute("UPDATE monitors SET next_run = ?, data = ? WHERE id = ?", row))
+        return cursor.rowcount == 1
 
     async def get(self, monitor_id: str) -> Monitor | None:
         row = await self._call(
@@ -159,11 +168,24 @@ class DynamoDBMonitorStore:
         next_run = float(item["next_run"]["N"]) if "next_run" in item else None
         return monitor.model_copy(update={"next_run": next_run})
 
-    async def save(self, monitor: Monitor) -> None:
+    @staticmethod
+    def _as_item(monitor: Monitor) -> dict[str, Any]:
         item: dict[str, Any] = {"pk": {"S": f"monitor#{monitor.id}"}, "data": {"S": monitor.model_dump_json()}}
         if monitor.next_run is not None:
             item |= {"due": {"S": DUE_PARTITION}, "next_run": _n(monitor.next_run)}
-        await self._call("put_item", Item=item)
+        return item
+
+    async def update(self, monitor: Monitor) -> bool:
+        try:
+            await self._call("put_item", Item=self._as_item(monitor), ConditionExpression="attribute_exists(pk)")
+        except self._client_error as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    async def save(self, monitor: Monitor) -> None:
+        await self._call("put_item", Item=self._as_item(monitor))
         await self._call(
             "update_item", Key={"pk": {"S": f"monitors#{monitor.conversation_key}"}},
             UpdateExpression="ADD ids :id", ExpressionAttributeValues={":id": {"SS": [monitor.id]}},
