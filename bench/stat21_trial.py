@@ -21,6 +21,7 @@ The machine is shared: only counts and values are printed, no timings beyond the
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 import warnings
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 warnings.filterwarnings("ignore")
+print = functools.partial(print, flush=True)  # noqa: A001 (figures appear as they come, even redirected)
 
 RUNS = 20
 
