@@ -211,7 +211,7 @@ def _analyse_uplift(tables: Tables, values: dict[str, Any]) -> Any:
         table, values["treatment"], values["outcome"], score=values.get("score"), revenue=values.get("revenue"),
         cost=values.get("cost"), budget=values.get("budget"), bootstrap=values["bootstrap"], seed=values["seed"],
         categorical=values["categorical"], numeric=values["numeric"], ignore=values["ignore"],
-        **_given(values, "cluster"),
+        **_given(values, "cluster", "success"),
     )  # fmt: skip
 
 
@@ -234,6 +234,12 @@ UPLIFT = CommandSpec(
         _column("score", "an existing model's uplift scores: evaluate them, do not fit"),
         _column("revenue", "the value of a success (e.g. the amount owed)"),
         _column("cluster", "the column rows are grouped by (classroom, store), or none: independent rows"),
+        Option(
+            "success",
+            "label",
+            "the outcome value that counts as a success (two-valued outcomes; default: one "
+            "named like yes/good/success, else the larger)",
+        ),
         Option("cost", "number", "cost of treating one person", low=0, high=MAX_AMOUNT),
         Option("budget", "whole", "the most people that can be treated (at most the rows)", low=1, high=MAX_PEOPLE),
         *KIND_OPTIONS,

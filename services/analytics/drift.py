@@ -25,7 +25,16 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from services.analytics.columns import ID_NAME, as_booleans, as_dates, infer_kind, kind_notes, read_as
+from services.analytics.columns import (
+    ID_NAME,
+    ColumnKind,
+    as_booleans,
+    as_dates,
+    date_format,
+    infer_kind,
+    kind_notes,
+    read_as,
+)
 from services.analytics.drift_schema import schema_changes
 from services.analytics.drift_wording import ADVERSARIAL_AUC_GATE, summarise, verdict_notes
 from services.analytics.errors import AnalyticsError
@@ -59,6 +68,9 @@ class DriftOptions:
 
 
 MIN_ROWS = 10
+_SIDES = "|"  # joins the reference's and the current table's date formats (no strptime format contains it)
+_FORMAT_NAMES = {"ISO8601": "ISO dates", "%d.%m.%Y": "day.month.year", "%m/%d/%Y": "month/day/year",
+                 "%d/%m/%Y": "day/month/year", "%m-%d-%Y": "month-day-year", "%d-%m-%Y": "day-month-year"}  # fmt: skip
 
 
 KS_EXACT_MAX_ROWS = 10_000  # scipy's ks_2samp(method="auto") is exact up to this many rows a side
@@ -248,7 +260,19 @@ def _column_kind(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, options: Drift
         [ref[name].sample(min(5_000, len(ref)), random_state=options.seed),
          cur[name].sample(min(5_000, len(cur)), random_state=options.seed)], ignore_index=True,
     )  # fmt: skip
-    return infer_kind(both, str(name), options.categorical, options.numeric)
+    kind = infer_kind(both, str(name), options.categorical, options.numeric)
+    if kind.kind in ("categorical", "identifier") and str(name) not in options.categorical:
+        # Dates written one way in each extract (ISO in one, month/day/year in the other) are the same dates: the
+        # two sides together match no single format, each side alone does. Read each with its own format.
+        sides = [date_format(side[name].dropna().sample(min(5_000, side[name].notna().sum()),
+                                                        random_state=options.seed)) for side in (ref, cur)]  # fmt: skip
+        if all(fmt for fmt, _ in sides):
+            names = [_FORMAT_NAMES.get(fmt, fmt) for fmt, _ in sides]
+            notes = "; ".join(note for _, note in sides if note)
+            detail = f"{names[0]} in the reference and {names[1]} in the current, the same dates in another " + (
+                f"spelling ({notes})" if notes else "spelling")  # fmt: skip
+            return ColumnKind("datetime", detail, f"{sides[0][0]}{_SIDES}{sides[1][0]}")
+    return kind
 
 
 def _compare_column(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, kind_of: Any) -> dict[str, Any]:
@@ -374,8 +398,11 @@ def _read_as(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, kind_of: Any) -> t
     if kind_of.kind == "boolean":
         read = as_booleans
     elif kind_of.kind == "datetime":
-        fmt = kind_of.date_format or "ISO8601"
-        read = lambda series: as_dates(series, fmt)  # noqa: E731
+        fmt_ref, _, fmt_cur = (kind_of.date_format or "ISO8601").partition(_SIDES)
+        converted = as_dates(ref[name], fmt_ref)
+        if converted is ref[name] and not fmt_cur:
+            return ref, cur
+        return ref.assign(**{str(name): converted}), cur.assign(**{str(name): as_dates(cur[name], fmt_cur or fmt_ref)})
     else:
         read = lambda series: read_as(series, kind_of.kind)  # noqa: E731
     converted = read(ref[name])
