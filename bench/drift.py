@@ -94,12 +94,12 @@ def chat_sized() -> None:
         timings.append(time.perf_counter() - started)
     warm = sorted(timings[1:])
     print(f"5,000 + 5,000 rows × 10 columns, drift with adversarial validation + Teams chart: warm {warm[0]:.2f} s "
-          f"best, {warm[1]:.2f} s median of 3 (goal < 1.5 s); {result['summary'][0][:60]}…")  # fmt: skip
+          f"best, {warm[1]:.2f} s median of 3 (goal < 1.5 s); {result.summary[0][:60]}…")  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         paths = [f"{folder}/reference.csv", f"{folder}/current.csv"]
         ref.to_csv(paths[0], index=False)
         cur.to_csv(paths[1], index=False)
-        code = ("from bench.drift import small_job; import sys; small_job(*sys.argv[1:])")
+        code = "from bench.drift import small_job; import sys; small_job(*sys.argv[1:])"
         started = time.perf_counter()
         subprocess.run([sys.executable, "-W", "ignore", "-c", code, *paths], check=True,
                        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})  # fmt: skip

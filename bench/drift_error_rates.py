@@ -61,7 +61,7 @@ def table(rng: np.random.Generator, rows: int, *, shift_sd: float = 0.0, share_s
 
 def rate(pairs: int, make) -> float:
     """Return the share of `pairs` pairs from `make(seed)` that `drift` calls drifted."""
-    return sum(analyse(*make(seed), OPTIONS)["dataset_drift"] for seed in range(pairs)) / pairs
+    return sum(analyse(*make(seed), OPTIONS).dataset_drift for seed in range(pairs)) / pairs
 
 
 def separable(pairs: int, make) -> float:
@@ -69,8 +69,8 @@ def separable(pairs: int, make) -> float:
     options = DriftOptions(seed=0)
     said = 0
     for seed in range(pairs):
-        result = analyse(*make(seed), options)["adversarial"]
-        said += result is not None and result["separable"]
+        result = analyse(*make(seed), options).adversarial
+        said += result is not None and result.separable
     return said / pairs
 
 
@@ -131,7 +131,7 @@ def issue21_rates(pairs: int) -> None:
     for title, (frame, entity, ignore) in panels.items():
         options = DriftOptions(tests_only=True, ignore=(entity, *ignore))
         for by in (None, entity):
-            said = sum(analyse(*halves_of(frame, seed, by), options)["dataset_drift"] for seed in range(pairs))
+            said = sum(analyse(*halves_of(frame, seed, by), options).dataset_drift for seed in range(pairs))
             print(f"cluster null, {title}, split by {'row' if by is None else 'entity'}, {pairs} splits: "
                   f"{said / pairs:6.1%}   (goal <= 5%)")  # fmt: skip
     changes = {
@@ -144,13 +144,13 @@ def issue21_rates(pairs: int) -> None:
         found = 0
         for seed in range(pairs):
             ref, cur = halves_of(thornton, seed)
-            schema = analyse(ref, change(cur), DriftOptions(tests_only=True))["schema"]
-            found += bool(schema[label.replace("-", "_")])
+            schema = analyse(ref, change(cur), DriftOptions(tests_only=True)).schema
+            found += bool(getattr(schema, label.replace("-", "_")))
         print(
             f"schema change reported, {label} column, Thornton halves, {pairs} splits: {found / pairs:6.1%}   "
             "(goal 100%)"
         )
-    false_schema = sum(analyse(*halves_of(thornton, seed), DriftOptions(tests_only=True))["schema_changed"]
+    false_schema = sum(analyse(*halves_of(thornton, seed), DriftOptions(tests_only=True)).schema_changed
                        for seed in range(pairs))  # fmt: skip
     print(
         f"schema change reported on same-schema Thornton halves, {pairs} splits: {false_schema / pairs:6.1%}   "

@@ -30,7 +30,7 @@ Tables = list[Any]  # pandas DataFrames (typed loosely: this module does not imp
 class CommandSpec:
     """One analysis command. `tables` names the tables it reads, in order; `required` the options it needs;
     `check(tables, values)` refuses values the data makes impossible; `analyse(tables, values)` returns the
-    result (a dict or a typed result with `to_dict()`); `chart(result, tables, max_bytes, dpi)` the PNG."""
+    typed result (with `to_dict()`); `chart(result, tables, max_bytes, dpi)` the PNG."""
 
     name: str
     aliases: tuple[str, ...]
@@ -217,9 +217,8 @@ def _analyse_uplift(tables: Tables, values: dict[str, Any]) -> Any:
 
 def _uplift_chart(result: Any, tables: Tables, max_bytes: int, dpi: int) -> bytes:
     from services.analytics.charts import uplift_chart
-    from services.analytics.pipeline import as_dict
 
-    return uplift_chart(as_dict(result), max_bytes=max_bytes, dpi=dpi)
+    return uplift_chart(result, max_bytes=max_bytes, dpi=dpi)
 
 
 UPLIFT = CommandSpec(

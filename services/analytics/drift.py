@@ -17,7 +17,7 @@ Adversarial validation trains scikit-learn's HistGradientBoostingClassifier to t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,15 @@ from scipy.spatial.distance import jensenshannon
 
 from services.analytics.columns import ID_NAME, as_booleans, as_dates, infer_kind, kind_notes, read_as
 from services.analytics.drift_schema import schema_changes
+from services.analytics.drift_types import (
+    Adversarial,
+    DriftColumn,
+    DriftResult,
+    DriftRows,
+    Importance,
+    Schema,
+    Sides,
+)
 from services.analytics.drift_wording import ADVERSARIAL_AUC_GATE, summarise, verdict_notes
 from services.analytics.errors import AnalyticsError
 from services.analytics.tables import require_column
@@ -305,8 +314,8 @@ def _rules(options: DriftOptions) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOptions | None = None) -> dict[str, Any]:
-    """Return the drift analysis of `current` against `reference` as plain data (see the module docstring).
+def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOptions | None = None) -> DriftResult:
+    """Return the drift analysis of `current` against `reference` (a DriftResult; `to_dict()` for JSON).
 
     Steps: check the input; schema changes (columns added, dropped, renamed-looking, type-changed); per shared
     column its kind, its comparison and its verdict under one multiplicity adjustment; adversarial validation
@@ -315,44 +324,41 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
     options = options or DriftOptions()
     _check_options(options)
     common = _check_tables(reference, current, options)
-    rows = {"reference": len(reference), "current": len(current)}
-    schema = schema_changes(reference, current, options.ignore, options.seed)
+    schema = Schema.from_dict(schema_changes(reference, current, options.ignore, options.seed))
     ref = _sample(reference[common], options.max_rows, options.seed)
     cur = _sample(current[common], options.max_rows, options.seed)
-    sampled = len(ref) < rows["reference"] or len(cur) < rows["current"]
-    columns, kinds = [], {}
+    rows = DriftRows(len(reference), len(current), len(ref) < len(reference) or len(cur) < len(current),
+                     len(ref), len(cur))  # fmt: skip
+    working, kinds = [], {}
     for name in common:
         kinds[str(name)] = kind_of = _column_kind(ref, cur, name, options)
         ref, cur = _read_as(ref, cur, name, kind_of)
-        columns.append(_compare_column(ref, cur, name, kind_of))
-    tested = [c for c in columns if "p_value" in c]
-    _adjust_decisions(columns, options)
-    for column in columns:
+        working.append(_compare_column(ref, cur, name, kind_of))
+    _adjust_decisions(working, options)
+    for column in working:
         _verdict(column, options)
-    drifted = [c for c in columns if c["drifted"]]
-    features = [c["name"] for c in tested if c["name"] != options.target]
-    ordered = {c["name"] for c in tested if c["kind"] == "numeric" and _monotone_with_rows(
-        reference[c["name"]], current[c["name"]], options.max_rows)}  # fmt: skip
-    result: dict[str, Any] = {
-        "rows": {**rows, "sampled": sampled, "reference_used": len(ref), "current_used": len(cur)},
-        "schema": schema,
-        "schema_changed": any(schema.values()),
-        "dataset_drift": bool(drifted),
-        "drift_share": len(drifted) / max(len(tested), 1),
-        "columns": sorted(columns, key=lambda c: (not c["drifted"], -_effect(c))),
-        "rules": _rules(options),
-        "adversarial": None
-        if options.tests_only or not features
-        else adversarial(
-            ref, cur, features, options, {n for n, k in kinds.items() if k.kind in ("categorical", "boolean")}, ordered
-        ),  # fmt: skip
-        "kind_notes": kind_notes(kinds)
-        + [
+    columns = [DriftColumn.from_dict(c) for c in working]
+    columns = [replace(c, note=verdict_notes(c, options.alpha)) for c in columns]
+    tested = [c for c in columns if c.tested]
+    drifted = [c for c in columns if c.drifted]
+    features = [c.name for c in tested if c.name != options.target]
+    ordered = {c.name for c in tested if c.kind == "numeric" and _monotone_with_rows(
+        reference[c.name], current[c.name], options.max_rows)}  # fmt: skip
+    categorical = {n for n, k in kinds.items() if k.kind in ("categorical", "boolean")}
+    result = DriftResult(
+        rows=rows,
+        schema=schema,
+        dataset_drift=bool(drifted),
+        drift_share=len(drifted) / max(len(tested), 1),
+        columns=tuple(sorted(columns, key=lambda c: (not c.drifted, -_effect(c)))),
+        rules=_rules(options),
+        adversarial=None if options.tests_only or not features else adversarial(
+            ref, cur, features, options, categorical, ordered),
+        kind_notes=tuple(kind_notes(kinds)) + tuple(
             f"'{short(n, 40)}' dates read as {k.detail}." for n, k in kinds.items() if k.kind == "datetime" and k.detail
-        ],
-    }
-    result["summary"] = summarise(result)
-    return result
+        ),
+    )  # fmt: skip
+    return replace(result, summary=tuple(summarise(result)))
 
 
 def _monotone_with_rows(reference: pd.Series, current: pd.Series, limit: int) -> bool:
@@ -384,14 +390,14 @@ def _read_as(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, kind_of: Any) -> t
     return ref.assign(**{str(name): converted}), cur.assign(**{str(name): read(cur[name])})
 
 
-def _effect(column: dict[str, Any]) -> float:
-    value = column.get(column.get("effect", ""), 0.0)
-    return float(value) if value is not None and math.isfinite(value) else 1e9
+def _effect(column: DriftColumn) -> float:
+    value = column.effect_size
+    return value if math.isfinite(value) else 1e9
 
 
 def _verdict(column: dict[str, Any], options: DriftOptions) -> None:
-    """Set the column's `drifted`, `reason` (the findings, joined by "; ") and `note` (why a number that looks
-    large does not count, or why PSI alone would miss a shift: drift_wording.verdict_notes)."""
+    """Set the column's `drifted`, `reason` (the findings, joined by "; ") and `threshold`; its `note` (why a
+    number that looks large does not count: drift_wording.verdict_notes) is set on the typed column."""
     reasons = []
     missing = column["missing_share"]["current"] - column["missing_share"]["reference"]
     if abs(missing) > options.missing_threshold and column.get("missing_p_value_adjusted", 1.0) < options.alpha:
@@ -417,9 +423,6 @@ def _verdict(column: dict[str, Any], options: DriftOptions) -> None:
                            f"{_effect_label(column)} {effect:.3f} ≥ {threshold}")  # fmt: skip
     column["drifted"] = bool(reasons)
     column["reason"] = "; ".join(reasons) if reasons else column["reason"] or "no drift"
-    note = verdict_notes(column, options.alpha)
-    if note:
-        column["note"] = note
 
 
 def _effect_label(column: dict[str, Any]) -> str:
@@ -447,7 +450,7 @@ def adversarial(
     options: DriftOptions,
     categorical: frozenset[str] | set[str] = frozenset(),
     ordered: frozenset[str] | set[str] = frozenset(),
-) -> dict[str, Any]:
+) -> Adversarial:
     """Train a classifier to tell current rows (1) from reference rows (0): k-fold out-of-fold ROC AUC with a
     95% interval (Hanley–McNeil, widened for cross-validation: see _hanley_mcneil), and permutation
     importances on at most 2,000 held-out rows of the first fold.
@@ -496,18 +499,18 @@ def adversarial(
             if name in ordered or _id_like(name, ref[name], cur[name]):
                 suspects.append(name)
     interval = _hanley_mcneil(auc, int(y.sum()), int(len(y) - y.sum()), options.folds)
-    return {
-        "auc": auc,
-        "auc_ci": interval,
+    return Adversarial(
+        auc=auc,
+        auc_ci=(interval[0], interval[1]),
         # A claim needs both: an interval clear of 0.5 and an AUC worth reporting (a large sample makes a
         # 0.51 significant; on noise the interval alone said "apart" in 6% of pairs at 5,000 rows).
-        "separable": bool(interval[0] > 0.5 and auc >= ADVERSARIAL_AUC_GATE),
-        "folds": options.folds,
-        "rows": {"reference": len(ref), "current": len(cur)},
-        "importances": [{"name": name, "importance": round(float(value), 5)} for name, value in ranked],
-        "leakage_suspects": suspects,
-        "sole_separator": sole,
-    }
+        separable=bool(interval[0] > 0.5 and auc >= ADVERSARIAL_AUC_GATE),
+        folds=options.folds,
+        rows=Sides(len(ref), len(cur)),
+        importances=tuple(Importance(name, round(float(value), 5)) for name, value in ranked),
+        leakage_suspects=tuple(suspects),
+        sole_separator=sole,
+    )
 
 
 def _permutation_importances(model: Any, x: np.ndarray, y: np.ndarray, repeats: int, seed: int) -> np.ndarray:
