@@ -271,6 +271,7 @@ def _analyse_drift(tables: Tables, values: dict[str, Any]) -> Any:
         target=values.get("target"), effect_threshold=values["threshold"],
         correction="bonferroni" if values["correction"] == "bonferroni" else "bh",
         alpha=values["alpha"], max_rows=values["max_rows"], tests_only=values["tests_only"], seed=values["seed"],
+        **_given(values, "cluster"),
     )  # fmt: skip
     progress.report(f"comparing {len(reference.columns)} columns", force=True)
     return analyse(reference, current, options)
@@ -294,6 +295,7 @@ DRIFT = CommandSpec(
     example="drift target=churned categorical=region_code threshold=0.1",
     options=(
         _column("target", "the label column: tested for drift, kept out of adversarial validation"),
+        _column("cluster", "the column rows are grouped by (store, patient, firm): test whole entities, or none"),
         *KIND_OPTIONS,
         Option(
             "threshold", "number", "the effect size that counts as drift", low=0, high=1, low_open=True, default=0.1

@@ -25,10 +25,12 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from services.analytics import drift_clusters, progress
 from services.analytics.columns import ID_NAME, as_booleans, as_dates, infer_kind, kind_notes, read_as
 from services.analytics.drift_schema import schema_changes
 from services.analytics.drift_types import (
     Adversarial,
+    Clustering,
     DriftColumn,
     DriftResult,
     DriftRows,
@@ -64,6 +66,7 @@ class DriftOptions:
     folds: int = 3  # adversarial validation: 3 folds train on 2/3 each, 40% of the work of 5 (chat speed)
     seed: int = 0
     tests_only: bool = False
+    cluster: str | None = None  # rows grouped by this column (stores, patients); "none": independent, no warning
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -323,17 +326,25 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
     the plain-language summary (services/analytics/drift_wording.py)."""
     options = options or DriftOptions()
     _check_options(options)
+    cluster = _check_cluster(reference, current, options)
+    if cluster:
+        options = replace(options, ignore=(*options.ignore, cluster))
     common = _check_tables(reference, current, options)
     schema = Schema.from_dict(schema_changes(reference, current, options.ignore, options.seed))
-    ref = _sample(reference[common], options.max_rows, options.seed)
-    cur = _sample(current[common], options.max_rows, options.seed)
+    kept = [*common, cluster] if cluster else common
+    ref = _sample(reference[kept], options.max_rows, options.seed)
+    cur = _sample(current[kept], options.max_rows, options.seed)
     rows = DriftRows(len(reference), len(current), len(ref) < len(reference) or len(cur) < len(current),
                      len(ref), len(cur))  # fmt: skip
+    clustering, warnings, blocks = _clustering(reference, current, ref, cur, cluster, options)
     working, kinds = [], {}
-    for name in common:
+    for number, name in enumerate(common, 1):
+        progress.report(f"testing column {number} of {len(common)}")
         kinds[str(name)] = kind_of = _column_kind(ref, cur, name, options)
         ref, cur = _read_as(ref, cur, name, kind_of)
         working.append(_compare_column(ref, cur, name, kind_of))
+        if blocks is not None:
+            _permuted(working[-1], ref, cur, name, blocks, options.seed)
     _adjust_decisions(working, options)
     for column in working:
         _verdict(column, options)
@@ -353,12 +364,85 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
         columns=tuple(sorted(columns, key=lambda c: (not c.drifted, -_effect(c)))),
         rules=_rules(options),
         adversarial=None if options.tests_only or not features else adversarial(
-            ref, cur, features, options, categorical, ordered),
+            ref, cur, features, options, categorical, ordered,
+            None if cluster is None else drift_clusters.entity_codes(ref[cluster], cur[cluster])),
         kind_notes=tuple(kind_notes(kinds)) + tuple(
             f"'{short(n, 40)}' dates read as {k.detail}." for n, k in kinds.items() if k.kind == "datetime" and k.detail
         ),
+        cluster=clustering,
+        warnings=tuple(warnings),
     )  # fmt: skip
     return replace(result, summary=tuple(summarise(result)))
+
+
+def _check_cluster(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOptions) -> str | None:
+    """Return the cluster column to use (None: independent rows); refuse one missing from a table, or with too
+    few entity blocks for a permutation test (at least 2 on each side)."""
+    name = options.cluster
+    if not name or (name.lower() == "none" and name not in reference.columns):
+        return None
+    for role, table in (("reference", reference), ("current", current)):
+        require_column(table, name, "cluster")
+        count = table[name].nunique(dropna=False)
+        if count < 2:
+            raise AnalyticsError(
+                f"The cluster column '{quote(name, 40)}' has {count} value{'s' * (count != 1)} in the {role} table: "
+                "testing at the entity level needs at least 2 entities on each side (and many more to find a "
+                "shift)."
+            )
+    return name
+
+
+def _clustering(reference: pd.DataFrame, current: pd.DataFrame, ref: pd.DataFrame, cur: pd.DataFrame,
+                cluster: str | None, options: DriftOptions) -> tuple[Clustering, list[str], Any]:  # fmt: skip
+    """Return how rows are grouped, the warnings, and the block ids of the sampled rows (None: independent
+    rows). Without `cluster`, columns that look like entities are named in a warning (drift_clusters)."""
+    if cluster:
+        ref_blocks, cur_blocks, n_ref, n_all = drift_clusters.block_ids(ref[cluster], cur[cluster])
+        return Clustering(cluster, Sides(n_ref, n_all - n_ref)), [], (ref_blocks, cur_blocks, n_ref, n_all)
+    if options.cluster and options.cluster.lower() == "none":
+        return Clustering(None, None), [], None
+    suspected = drift_clusters.suspects(reference, current, set(options.ignore), options.seed)
+    if not suspected:
+        return Clustering(None, None), [], None
+    shown = ", ".join(f"'{short(n, 40)}'" for n in suspected[:4])
+    warning = (
+        f"Rows may not be independent: {shown} look{'s' if len(suspected) == 1 else ''} like entities (stores, "
+        "patients, firms) with several rows each. If the tables hold different entities, differences between "
+        f"entities read as drift: add cluster={short(suspected[0], 40)} to test at the entity level."
+    )
+    return Clustering(None, None, suspected), [warning], None
+
+
+def _permuted(column: dict[str, Any], ref: pd.DataFrame, cur: pd.DataFrame, name: Any, blocks: Any,
+              seed: int) -> None:  # fmt: skip
+    """Replace the column's row-level p-values by block-permutation ones (services/analytics/drift_clusters.py):
+    its test, the missing share and the new categories."""
+    ref_blocks, cur_blocks, n_ref, n_all = blocks
+    masks = drift_clusters.side_masks(n_ref, n_all, seed)
+    block = np.r_[ref_blocks, cur_blocks]
+    values = pd.concat([ref[name], cur[name]], ignore_index=True)
+    missing = values.isna().to_numpy()
+    missing_counts = np.zeros((n_all, 2))
+    np.add.at(missing_counts, (block, missing.astype(int)), 1)
+    column["missing_p_value"] = drift_clusters.chi2_p_value(missing_counts, masks)
+    column["clusters"] = {"reference": n_ref, "current": n_all - n_ref}
+    if "p_value" not in column:
+        return
+    present, present_block = values[~missing], block[~missing]
+    if column.get("effect") == "wasserstein_normalized":
+        numbers = present.to_numpy(dtype=float)
+        if numbers.size > drift_clusters.MAX_ROWS:
+            chosen = np.random.default_rng(seed).choice(numbers.size, drift_clusters.MAX_ROWS, replace=False)
+            numbers, present_block = numbers[chosen], present_block[chosen]
+        column["p_value"] = drift_clusters.ks_p_value(numbers, present_block, masks)
+    else:
+        codes, _ = pd.factorize(present.astype(str))
+        counts = np.zeros((n_all, int(codes.max()) + 1 if codes.size else 1))
+        np.add.at(counts, (present_block, codes), 1)
+        column["p_value"] = drift_clusters.chi2_p_value(counts, masks)
+        column["new_category_p_value"] = drift_clusters.new_category_p_value(counts, masks)
+    column["test"] = f"{column['test']} test, permuted over entities"
 
 
 def _monotone_with_rows(reference: pd.Series, current: pd.Series, limit: int) -> bool:
@@ -450,6 +534,7 @@ def adversarial(
     options: DriftOptions,
     categorical: frozenset[str] | set[str] = frozenset(),
     ordered: frozenset[str] | set[str] = frozenset(),
+    groups: np.ndarray | None = None,
 ) -> Adversarial:
     """Train a classifier to tell current rows (1) from reference rows (0): k-fold out-of-fold ROC AUC with a
     95% interval (Hanley–McNeil, widened for cross-validation: see _hanley_mcneil), and permutation
@@ -459,10 +544,15 @@ def adversarial(
     `leakage_suspect` only when it is id-like or in `ordered` (follows row order: a time index, a counter)."""
     from sklearn.ensemble import HistGradientBoostingClassifier  # only here: `--tests-only` never pays for it
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-    ref = _sample(ref[features], options.adversarial_rows, options.seed)
-    cur = _sample(cur[features], options.adversarial_rows, options.seed)
+    ref, cur = ref[features], cur[features]
+    if groups is not None:  # the entity of each row follows the sampling
+        ref, cur = ref.assign(_group_=groups[: len(ref)]), cur.assign(_group_=groups[len(ref) :])
+    ref = _sample(ref, options.adversarial_rows, options.seed)
+    cur = _sample(cur, options.adversarial_rows, options.seed)
+    if groups is not None:
+        groups = np.r_[ref.pop("_group_").to_numpy(), cur.pop("_group_").to_numpy()]
     both = pd.concat([ref, cur], ignore_index=True)
     # One float matrix, categories as integer codes: HistGradientBoosting predicts on it several times faster
     # than on a DataFrame with category dtypes, and permutation importances predict 31 times per fold.
@@ -480,8 +570,12 @@ def adversarial(
     y = np.r_[np.zeros(len(ref)), np.ones(len(cur))]
     predictions = np.zeros(len(y))
     importances = np.zeros(len(features))
-    splitter = StratifiedKFold(options.folds, shuffle=True, random_state=options.seed)
-    for fold, (train, test) in enumerate(splitter.split(x, y)):
+    if groups is None:
+        splits = StratifiedKFold(options.folds, shuffle=True, random_state=options.seed).split(x, y)
+    else:  # an entity's rows are never on both sides of a fold: the model cannot learn entities by heart
+        folds = min(options.folds, len(np.unique(groups)))
+        splits = StratifiedGroupKFold(folds, shuffle=True, random_state=options.seed).split(x, y, groups)
+    for fold, (train, test) in enumerate(splits):
         model = HistGradientBoostingClassifier(max_iter=60, max_leaf_nodes=31, categorical_features=is_category,
                                                random_state=options.seed)  # fmt: skip
         model.fit(x[train], y[train])

@@ -184,6 +184,11 @@ def summarise(result: DriftResult) -> list[str]:
         extra = [part.strip() for part in column.reason.split(";") if "significant" not in part]
         if extra and "significant" in column.reason:
             says.append(f"{_name(column)} also: {'; '.join(extra)}.")
+    if result.cluster.column and result.cluster.clusters is not None:
+        says.append(f"Tested at the entity level: rows grouped by '{short(result.cluster.column, 40)}' "
+                    f"({result.cluster.clusters.reference:,} reference and {result.cluster.clusters.current:,} "
+                    "current entities), p-values from permuting whole entities between the tables.")  # fmt: skip
+    says += list(result.warnings)
     says += [_dates(c) for c in result.columns if c.kind == "datetime" and c.date_range is not None][:3]
     says += _adversarial(result)
     # notes that explain a large number first: under "no drift" a large PSI is never shown without its reason
