@@ -77,3 +77,16 @@ def test_drift_reports_its_columns_as_it_tests_them_at_most_about_twice_a_second
     columns = [text for _, text in said if text.startswith("testing column ")]
     assert columns and columns[0] == "testing column 1 of 400"
     assert len(columns) <= elapsed / progress.EVERY_SECONDS + 2  # 400 columns, a handful of phrases
+
+
+def test_uplift_reports_its_columns_as_it_tests_them():
+    import pandas as pd
+
+    from services.analytics.uplift_decision import heterogeneity
+
+    rng = np.random.default_rng(1)
+    features = pd.DataFrame(rng.normal(size=(400, 30)), columns=[f"x{i}" for i in range(30)])
+    said: list[str] = []
+    with progress.reporting(said.append):
+        heterogeneity(features, rng.normal(size=400), rng.integers(0, 2, 400))
+    assert said and said[0] == "testing column 1 of 30"
