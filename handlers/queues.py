@@ -149,7 +149,15 @@ class InProcessQueue:
         entry = _Entry(job, resumed=False)
         waiting = self._waiting.get(entry.user)
         notice = job.turn.kind == "action" and job.turn.verb == SLOW_DOWN_VERB  # once per window: not bounded
-        if self._max_waiting and waiting is not None and len(waiting) >= self._max_waiting and not notice:
+        # A monitor's scheduled run is no sender's flood (the tick sends one per monitor and due time, at most
+        # 20 monitors a conversation): bounding it made a creator's 11th monitor due at 09:00 wait for ticks.
+        scheduled = job.kind == "monitor"
+        if (
+            self._max_waiting
+            and waiting is not None
+            and len(waiting) >= self._max_waiting
+            and not (notice or scheduled)
+        ):
             raise QueueFull(f"{len(waiting)} turns of this sender are waiting")
         if self._durable and self._journal is not None:
             try:
@@ -278,14 +286,10 @@ class SqsJobQueue:
     def _send(self, job: Job) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        if self._client is None:
-            import boto3
-            from botocore.config import Config
+        if self._client is None:  # short timeouts: a stalled queue answers 503 before the channel gives up
+            from services.aws_clients import turn_path_client
 
-            # as the store's client (services/store/dynamodb.py): a stalled queue answers 503 before the channel
-            # gives up (15 s), not after boto3's 60 s timeouts and retries
-            config = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 3})
-            self._client = boto3.client("sqs", config=config)
+            self._client = turn_path_client("sqs")
         url = self.queue_urls.get(job.kind)
         if not url:
             raise QueueError(f"no queue is configured for {job.kind} jobs")
