@@ -342,7 +342,7 @@ def test_a_large_psi_under_no_drift_always_says_why_it_does_not_count():
             if (found.psi or 0) >= 0.1:
                 explained += 1
                 assert "does not count" in found.note, found
-                assert f"PSI {found['psi']:.3f} · " in card and "but does not count: the" in card
+                assert f"PSI {found.psi:.3f} · " in card and "but does not count: the" in card
         for line in result.summary:
             if "PSI" in line:
                 assert "does not count" in line or "does not decide" in line, line
