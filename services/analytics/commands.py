@@ -30,7 +30,7 @@ Tables = list[Any]  # pandas DataFrames (typed loosely: this module does not imp
 class CommandSpec:
     """One analysis command. `tables` names the tables it reads, in order; `required` the options it needs;
     `check(tables, values)` refuses values the data makes impossible; `analyse(tables, values)` returns the
-    result (a dict or a typed result with `to_dict()`); `chart(result, tables, max_bytes, dpi)` the PNG."""
+    typed result (with `to_dict()`); `chart(result, tables, max_bytes, dpi)` the PNG."""
 
     name: str
     aliases: tuple[str, ...]
@@ -217,9 +217,8 @@ def _analyse_uplift(tables: Tables, values: dict[str, Any]) -> Any:
 
 def _uplift_chart(result: Any, tables: Tables, max_bytes: int, dpi: int) -> bytes:
     from services.analytics.charts import uplift_chart
-    from services.analytics.pipeline import as_dict
 
-    return uplift_chart(as_dict(result), max_bytes=max_bytes, dpi=dpi)
+    return uplift_chart(result, max_bytes=max_bytes, dpi=dpi)
 
 
 UPLIFT = CommandSpec(
@@ -278,6 +277,7 @@ def _analyse_drift(tables: Tables, values: dict[str, Any]) -> Any:
         target=values.get("target"), effect_threshold=values["threshold"],
         correction="bonferroni" if values["correction"] == "bonferroni" else "bh",
         alpha=values["alpha"], max_rows=values["max_rows"], tests_only=values["tests_only"], seed=values["seed"],
+        **_given(values, "cluster"),
     )  # fmt: skip
     progress.report(f"comparing {len(reference.columns)} columns", force=True)
     return analyse(reference, current, options)
@@ -301,6 +301,7 @@ DRIFT = CommandSpec(
     example="drift target=churned categorical=region_code threshold=0.1",
     options=(
         _column("target", "the label column: tested for drift, kept out of adversarial validation"),
+        _column("cluster", "the column rows are grouped by (store, patient, firm): test whole entities, or none"),
         *KIND_OPTIONS,
         Option(
             "threshold", "number", "the effect size that counts as drift", low=0, high=1, low_open=True, default=0.1

@@ -18,22 +18,17 @@ Source = tuple[bytes | str | Path, str]  # (the file's bytes or path, the name s
 
 @dataclass(frozen=True)
 class Outcome:
-    """What an analysis returns: its result (a dict, or a typed result with `to_dict()`), the chart's PNG bytes
-    (b"" when there is nothing to draw) and the names of the tables read."""
+    """What an analysis returns: its typed result (MetricsResult, DriftResult or UpliftResult; `to_dict()` for
+    plain data), the chart's PNG bytes (b"" when there is nothing to draw) and the names of the tables read."""
 
     result: Any
     chart: bytes
     names: tuple[str, ...]
 
 
-def as_dict(result: Any) -> dict[str, Any]:
-    """Return a result as plain data, whichever type it has (a dict, or a typed result with `to_dict()`)."""
-    return result.to_dict() if hasattr(result, "to_dict") else result
-
-
 def summary_line(result: Any, fallback: str) -> str:
-    """Return the first sentence of a result's summary, or `fallback`."""
-    lines = as_dict(result).get("summary") or []
+    """Return the first sentence of a typed result's summary, or `fallback`."""
+    lines = getattr(result, "summary", None) or ()
     return str(lines[0]) if lines else fallback
 
 
