@@ -19,7 +19,7 @@ $(VENV)/.runtime: requirements.txt requirements-analytics.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-analytics.txt
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-analytics.txt requirements-dev.txt | $(BIN)/python
+$(VENV)/.dev: requirements.txt requirements-analytics.txt requirements-spark.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
@@ -38,6 +38,7 @@ teams-package: $(VENV)/.dev  ## build/appPackage.zip for Teams (needs MICROSOFT_
 	$(BIN)/python -m infra.teams_package $(ARGS)
 
 test: $(VENV)/.dev deploy-check  ## lint, the deploy checks and the whole test suite (what CI runs)
+	infra/ensure_java.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -123,6 +123,9 @@ class Settings(BaseSettings):
 
     data_dir: Path | None = None
     analytics_max_file_mb: int = Field(default=200, ge=1, le=10_000)
+    analytics_engine: Literal["auto", "local", "spark"] = "auto"
+    analytics_spark_rows: int = Field(default=5_000_000, ge=1)
+    analytics_spark_mb: int = Field(default=200, ge=1)
     download_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(MICROSOFT_FILE_HOSTS))
     s3_allowed_buckets: Annotated[list[str], NoDecode] = Field(default_factory=list)
 

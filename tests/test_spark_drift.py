@@ -1,0 +1,58 @@
+"""Parity of the Spark path (services/analytics/spark_engine.py, pyspark in local mode) with the local path.
+
+One local Spark session for the module (starting one costs seconds); a few thousand rows per table."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from services.analytics import drift, spark_engine
+from services.analytics.errors import AnalyticsError
+from tests.test_drift_summaries import OPTIONS, assert_parity, breast_cancer, known_drift
+
+
+@pytest.fixture(scope="module")
+def spark():  # noqa: ANN201 - pyspark's SparkSession
+    session = spark_engine.local_session(cores=2, memory="512m")
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def _write_partitioned(table: pd.DataFrame, folder: Path, parts: int = 3) -> Path:
+    """Write `table` as a Hive-style partitioned Parquet prefix (folder/part=k/….parquet)."""
+    for k in range(parts):
+        target = folder / f"part={k}"
+        target.mkdir(parents=True)
+        table.iloc[k::parts].to_parquet(target / "data.parquet", index=False)
+    return folder
+
+
+def test_spark_on_parquet_prefixes_with_known_drift_matches_the_local_path(spark, tmp_path: Path) -> None:
+    ref, cur = known_drift()
+    options = dataclasses.replace(OPTIONS, ignore=("part",))  # the partition column, which pandas' tables lack
+    result = spark_engine.spark_drift(
+        spark, _write_partitioned(ref, tmp_path / "ref"), _write_partitioned(cur, tmp_path / "cur"), options
+    )
+    assert_parity(drift.analyse(ref, cur, OPTIONS), result)
+    assert {c["name"] for c in result["columns"] if c["drifted"]} == {"a", "c", "d"}
+    assert result["engine"] == "spark"
+    assert 0 < result["approximations"]["ks_error_bound"] < 0.002
+
+
+def test_spark_on_real_data_matches_the_local_path(spark) -> None:
+    benign, malignant = breast_cancer()
+    local = drift.analyse(benign, malignant, OPTIONS)
+    assert local["dataset_drift"]
+    assert_parity(local, spark_engine.spark_drift(
+        spark, spark.createDataFrame(benign), spark.createDataFrame(malignant), OPTIONS))  # fmt: skip
+
+
+def test_spark_refuses_a_tiny_table_with_the_local_sentence(spark) -> None:
+    ref, cur = known_drift(200)
+    with pytest.raises(AnalyticsError, match="at least 10 rows"):
+        spark_engine.spark_drift(spark, spark.createDataFrame(ref), spark.createDataFrame(cur.head(5)), OPTIONS)
