@@ -107,14 +107,14 @@ def chat_sized() -> None:
 
 
 def small_job(reference: str, current: str) -> None:
-    """One chat-sized drift in this process, as the whole-process figure runs it."""
+    """One chat-sized drift in this process, as the whole-process figure runs it: the chat's pipeline and spec."""
     from handlers.analytics import TEAMS_CHART_BYTES
-    from services.analytics.charts import drift_chart
-    from services.analytics.drift import DriftOptions, analyse
-    from services.analytics.tables import read_table
+    from services.analytics.commands import DRIFT
+    from services.analytics.pipeline import run
 
-    ref, cur = read_table(reference), read_table(current)
-    drift_chart(analyse(ref, cur, DriftOptions()), ref, cur, max_bytes=TEAMS_CHART_BYTES, dpi=70)
+    values, _ = DRIFT.parse("")
+    sources = [(reference, "reference.csv"), (current, "current.csv")]
+    run(DRIFT, sources, values, max_chart_bytes=TEAMS_CHART_BYTES, dpi=DRIFT.chat_dpi, threads=1)
 
 
 if __name__ == "__main__":

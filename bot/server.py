@@ -55,8 +55,12 @@ def create_app(gateway: Gateway) -> web.Application:
     app.router.add_get("/healthz", _health)
     app.router.add_get("/metrics", _metrics)  # Prometheus text; nothing a user wrote is ever a label
 
+    async def startup(app: web.Application) -> None:
+        await gateway.start()  # resumes the turns a killed server had acknowledged but not answered
+
     async def shutdown(app: web.Application) -> None:
         await gateway.close()
 
+    app.on_startup.append(startup)
     app.on_cleanup.append(shutdown)
     return app

@@ -138,6 +138,8 @@ class BoundTokens:
 
 
 def identity_of(turn: Turn, service: UserTokenService | None) -> Identity:
-    """Return the identity a backend sees for the turn's user (Entra object id, tenant, tokens)."""
-    tokens = BoundTokens(service, turn.user.id) if service is not None else None
+    """Return the identity a backend sees for the turn's user (Entra object id, tenant, tokens). A user whose
+    channel does not assert an Entra id (bot/activity.py) has none, and no tokens: backends refuse to act as them."""
+    asserted = bool(turn.user.aad_object_id)
+    tokens = BoundTokens(service, turn.user.id) if service is not None and asserted else None
     return Identity(user_id=turn.user.aad_object_id, tenant_id=turn.conversation.tenant_id, tokens=tokens)

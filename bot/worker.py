@@ -37,8 +37,24 @@ from services.store import ACCEPTING, QUEUED, RUNNING, Store
 log = logging.getLogger(__name__)
 
 LEASE_MARGIN_SECONDS = 30  # the running lease outlives the turn's time limit by this much
+# The one rule between the running lease and the queue (checked at start-up, see running_lease_seconds): a
+# redelivery after the queue's visibility timeout must find the lease of a worker that died expired.
+PLACEHOLDER_PREFIX = "placeholder|"  # store values: the "…" message or stream a turn opened, by job
 GAVE_UP = "Sorry, I could not answer that: it failed several times on my side."
 CUT_OFF = "This answer was interrupted. Please ask again."
+DIED = "This answer was interrupted."
+
+
+class StillRunning(Exception):
+    """Another worker holds the job's unexpired `running` lease: the delivery fails, so that the queue delivers
+    the job again later (after its visibility timeout) instead of deleting it as a duplicate."""
+
+
+def running_lease_seconds(turn_seconds: float) -> float:
+    """Return the `running` lease of a turn that may last `turn_seconds`. A queue whose visibility timeout is
+    shorter than this would deliver a dead worker's job while its lease still blocks it (one rule: visibility
+    timeout >= running lease, checked by the Lambda worker at start-up and by template.yaml's parameter ranges)."""
+    return turn_seconds + LEASE_MARGIN_SECONDS
 
 
 class Worker:
@@ -62,6 +78,8 @@ class Worker:
         self.connector = connector
         self.on_report = on_report or _log_report
         self._closers = closers or []
+        # With a durable queue a turn cut off at shutdown runs again at the next start: say so, not "ask again".
+        self.resumes_cut_off_turns: Callable[[], bool] = lambda: False
         self._service_hosts = AllowList.of(settings.bot_service_hosts)
         set_content_hosts(settings.content_allowed_hosts)  # images and links in what the worker sends
 
@@ -91,28 +109,67 @@ class Worker:
             streaming=streaming,
             interval=self.settings.stream_interval_seconds,
             sign_in=sign_in,
+            on_placeholder=functools.partial(self._remember_placeholder, job),
         )
 
+    async def _remember_placeholder(self, job: Job, placeholder: dict[str, str]) -> None:
+        """Keep the "…" message or stream id a turn opened, so that a retry after a crash can close it."""
+        ttl = int(running_lease_seconds(self.settings.turn_timeout_seconds)) + 3600
+        await self.store.put_value(PLACEHOLDER_PREFIX + job.idempotency_key, placeholder, ttl)
+
+    async def _close_earlier_placeholder(self, job: Job, replier: TeamsReplier, text: str = INTERRUPTED) -> None:
+        """End the placeholder an earlier attempt of this job left open (the worker died mid-turn)."""
+        key = PLACEHOLDER_PREFIX + job.idempotency_key
+        earlier = await self.store.get_value(key)
+        if earlier:
+            log.info("job %s: closing the placeholder of an interrupted attempt", job.turn.id)
+            await replier.close_earlier(earlier, text)
+            await self.store.delete_value(key)
+
+    async def _forget_placeholder(self, job: Job, replier: TeamsReplier) -> None:
+        if replier.placeholder is not None:
+            await self.store.delete_value(PLACEHOLDER_PREFIX + job.idempotency_key)
+
     async def run(
-        self, job: Job, *, final_attempt: bool = True, raise_after_giving_up: bool = False, timeout: float | None = None
+        self,
+        job: Job,
+        *,
+        final_attempt: bool = True,
+        raise_after_giving_up: bool = False,
+        timeout: float | None = None,
+        busy_fails: bool = False,
+        resumed: bool = False,
     ) -> TurnReport | None:
         """Answer `job` unless it is answered or being answered already; return the turn's report, or None for
         a duplicate or a job given up. Raises when the worker failed and the queue should deliver the job again.
         On the final attempt the user is told instead, and the error raised only with `raise_after_giving_up`
         (so that SQS moves the job to the dead-letter queue, where it stays visible to operators). `timeout`
-        shortens TURN_TIMEOUT_SECONDS (a Lambda worker passes what is left of its own time limit)."""
+        shortens TURN_TIMEOUT_SECONDS (a Lambda worker passes what is left of its own time limit).
+
+        `busy_fails` (SQS): a job whose record another worker holds `running` raises StillRunning instead of
+        being dropped, so the queue keeps it until that lease is over. `resumed` (a durable in-process queue at
+        start-up): the process that held the `running` lease is gone, so the job takes it over."""
         if self._refuses_service_url(job):
             await self.store.complete(job.idempotency_key, self.settings.dedupe_ttl_seconds)
             return None
         picked_up = time.time()
         timeout = min(timeout or self.settings.turn_timeout_seconds, self.settings.turn_timeout_seconds)
+        take_over = (ACCEPTING, QUEUED, RUNNING) if resumed else (ACCEPTING, QUEUED)
         held = await self.store.acquire(
-            job.idempotency_key, RUNNING, timeout + LEASE_MARGIN_SECONDS, take_over=(ACCEPTING, QUEUED)
+            job.idempotency_key, RUNNING, running_lease_seconds(timeout), take_over=take_over
         )
         if not held.ok:
+            if held.previous == RUNNING and busy_fails:
+                log.warning("job %s is running on another worker (live lease): delivery failed, retried later",
+                            job.turn.id)  # fmt: skip
+                raise StillRunning(job.turn.id)
             log.info("job %s is %s already: dropped as a duplicate", job.turn.id, held.previous)
             return None
         replier = self.replier(job)
+        try:
+            await self._close_earlier_placeholder(job, replier)
+        except Exception:  # noqa: BLE001 - a stale "…" is not worth failing the answer for
+            log.warning("job %s: could not close an earlier placeholder", job.turn.id, exc_info=True)
         try:
             with observed_turn(*_observation(job)):
                 async with time_limit(timeout):
@@ -126,6 +183,7 @@ class Worker:
                     job.turn.id, job.turn.conversation.id, type(error).__name__, getattr(error, "status", ""),
                 )  # fmt: skip
                 await self.store.complete(job.idempotency_key, self.settings.dedupe_ttl_seconds)
+                await self._forget_placeholder(job, replier)
                 return None
             if final_attempt and isinstance(error, Exception):
                 await self.give_up(job, error, held_by=held.owner, replier=replier)
@@ -133,13 +191,18 @@ class Worker:
                     raise
                 return None
             # Retried by the queue (an Exception) or cut off at shutdown: either way no half-written answer stays.
-            await replier.abandon(INTERRUPTED if isinstance(error, Exception) else CUT_OFF)
+            if await replier.abandon(INTERRUPTED if isinstance(error, Exception) else self._cut_off_text()):
+                await self._forget_placeholder(job, replier)
             await self.store.release(job.idempotency_key, held.owner)
             raise
         await self.store.complete(job.idempotency_key, self.settings.dedupe_ttl_seconds)
+        await self._forget_placeholder(job, replier)
         report.ack_seconds, report.queue_seconds = job.waits(picked_up)
         self.on_report(report)
         return report
+
+    def _cut_off_text(self) -> str:
+        return INTERRUPTED if self.resumes_cut_off_turns() else CUT_OFF
 
     async def give_up(
         self, job: Job, error: BaseException | None, *, held_by: str = "", replier: TeamsReplier | None = None
@@ -159,6 +222,11 @@ class Worker:
                 log.info("dead-lettered job %s was answered already", job.turn.id)
                 return True
             held_by = held.owner
+            replier = replier or self.replier(job)
+            try:  # a worker that died mid-turn left its "…" open
+                await self._close_earlier_placeholder(job, replier, DIED)
+            except Exception:  # noqa: BLE001 - the sentence below matters more
+                log.warning("dead-lettered job %s: could not close its placeholder", job.turn.id, exc_info=True)
         reference, error_kind = new_reference(), type(error).__name__ if error else "DeadLetter"
         sentence = "That took too long and was stopped." if isinstance(error, TimeoutError) else GAVE_UP
         log.error(
@@ -179,6 +247,8 @@ class Worker:
             log.exception("could not tell the user about ref=%s", reference)
         if told:
             await self.store.complete(job.idempotency_key, self.settings.dedupe_ttl_seconds)
+            if replier is not None:
+                await self._forget_placeholder(job, replier)
         else:
             await self.store.release(job.idempotency_key, held_by)
         self.on_report(report)

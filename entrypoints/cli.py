@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 
 from bot.emulator import cli as chat_cli
@@ -59,10 +60,26 @@ def _write(path: str, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and run the chosen command; return the exit code."""
+    """Parse the command line and run the chosen command; return the exit code (1 when standard output was
+    closed early, as by `| head`: quietly, without a traceback)."""
+    try:
+        try:
+            return _main(argv)
+        finally:  # also after argparse's --help, whose SystemExit would leave the flush to the interpreter's exit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # Python's documented recipe: point stdout at devnull so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Microsoft Teams gateway to company AI.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the bot (settings from the environment and .env)")
+    serve_command = commands.add_parser("serve", help="run the bot (settings from the environment and .env)")
+    serve_command.add_argument("--dev", action="store_true",
+                               help="local development: also allow attachments from http://127.0.0.1 (the emulator) "
+                               "unless DOWNLOAD_ALLOWED_HOSTS is set")  # fmt: skip
     chat_cli.add_arguments(commands.add_parser("chat", help="chat with a running bot as Teams would"))
     export = commands.add_parser("feedback-export", help="write the stored 👍/👎 feedback as JSON lines")
     export.add_argument("--output", "-o", default="-", help="file to write (default: standard output)")
@@ -72,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     usage.add_argument("--output", "-o", default="-", help="file to write (default: standard output)")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return serve()
+        return serve(dev=args.dev)
     exports = {
         "feedback-export": (lambda: _export_feedback(args.output), "feedback record(s)"),
         "usage-export": (lambda: _export_usage(args.output, args.days), "usage row(s)"),

@@ -16,46 +16,60 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from bot.worker import Worker
+from bot.worker import Worker, running_lease_seconds
 from entrypoints.wiring import build_worker, resolve_secrets
 from handlers.jobs import Job, JobFormatError
+from services.deployed_settings import load_deployed_settings
 from services.observability import register_secrets
 from services.observability.start import start_at_cold_start
-from services.settings import Settings, load_settings
+from services.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 LOOP = asyncio.new_event_loop()
 _worker: Worker | None = None
+_startup_error: SettingsError | None = None  # invalid settings, found (and logged) at the first invocation
 start_at_cold_start("worker")
 
 
 class MisconfiguredQueue(RuntimeError):
-    """The job queue's visibility timeout is shorter than the worker's time limit."""
+    """The job queue's visibility timeout is shorter than the worker's `running` lease."""
 
 
 def check_queue_timing(settings: Settings, function_seconds: float | None = None) -> None:
-    """Refuse to start (log an ERROR and raise MisconfiguredQueue) when the queue's visibility timeout is
-    shorter than a turn may last (TURN_TIMEOUT_SECONDS, or the function's own time left at its first
-    invocation): SQS would then deliver the job to a second worker while the first is still answering it."""
+    """Refuse to start (log an ERROR and raise MisconfiguredQueue) unless the queue's visibility timeout is at
+    least the `running` lease of the longest turn (TURN_TIMEOUT_SECONDS, or the function's own time left at its
+    first invocation, plus the lease margin). Shorter, SQS would deliver the job to a second worker while the
+    first is still answering it, or while the lease of a worker that died still blocks the job."""
     visibility = settings.queue_visibility_timeout_seconds
     if not visibility:
         return
     longest = max(settings.turn_timeout_seconds, function_seconds or 0.0)
-    if visibility < longest:
+    lease = running_lease_seconds(longest)
+    if visibility < lease:
         log.error(
-            "QUEUE_VISIBILITY_TIMEOUT_SECONDS=%s is shorter than the worker's time limit (%s s): refusing to "
-            "start; raise the queue's VisibilityTimeout (ChatQueueVisibilityTimeout or "
-            "AnalyticsQueueVisibilityTimeout) to at least the function's timeout",
-            visibility, longest,
+            "QUEUE_VISIBILITY_TIMEOUT_SECONDS=%s is shorter than the worker's running lease (%s s: its time limit "
+            "%s s plus the lease margin): refusing to start; raise the queue's VisibilityTimeout "
+            "(ChatQueueVisibilityTimeout or AnalyticsQueueVisibilityTimeout) to at least %s",
+            visibility, lease, longest, lease,
         )  # fmt: skip
-        raise MisconfiguredQueue(f"queue visibility timeout {visibility} s < worker time limit {longest} s")
+        raise MisconfiguredQueue(f"queue visibility timeout {visibility} s < worker running lease {lease} s")
 
 
 def worker(lambda_context: Any = None) -> Worker:
-    """Return this container's worker, built on first use (after checking the queue's timing)."""
-    global _worker
+    """Return this container's worker, built on first use (after checking the queue's timing).
+
+    Invalid settings are logged once as an ERROR and raised again, without reloading, at every later
+    invocation of the container: the job fails fast and is retried by SQS (then dead-lettered)."""
+    global _worker, _startup_error
+    if _startup_error is not None:
+        raise _startup_error
     if _worker is None:
-        settings = load_settings()
+        try:
+            settings = load_deployed_settings()
+        except SettingsError as problem:
+            _startup_error = problem
+            log.error("the worker cannot start: %s (fix the stack's parameters and deploy again)", problem)
+            raise
         left = lambda_context.get_remaining_time_in_millis() / 1000 if lambda_context is not None else None
         check_queue_timing(settings, left)
         settings = resolve_secrets(settings)
@@ -79,11 +93,16 @@ def answer(record: SQSRecord, lambda_context: Any = None) -> None:
     final = receives >= worker(lambda_context).settings.job_max_receives
     left = lambda_context.get_remaining_time_in_millis() / 1000 if lambda_context is not None else None
     timeout = max(1.0, left - STOP_MARGIN_SECONDS) if left is not None else None
-    LOOP.run_until_complete(worker().run(job, final_attempt=final, raise_after_giving_up=True, timeout=timeout))
+    # busy_fails: a job another worker still holds fails its batch item, so SQS keeps it (not a "duplicate")
+    LOOP.run_until_complete(
+        worker().run(job, final_attempt=final, raise_after_giving_up=True, timeout=timeout, busy_fails=True)
+    )
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Process an SQS batch; return the partial batch failures (`batchItemFailures`)."""
+    if (refused := _refused(event, context)) is not None:
+        return refused
     processor = SqsFifoPartialProcessor()
     # A batch whose every record failed is reported like any other, not raised as a function error (the base
     # processor takes this flag; the FIFO one does not pass it through its constructor).
@@ -98,6 +117,8 @@ def dead_letter_handler(event: dict[str, Any], context: Any = None) -> dict[str,
     """Tell the users of dead-lettered jobs that their request failed, unless they had an answer already.
     When Teams cannot be reached, the record is reported as a batch item failure so that the dead-letter
     queue delivers it again later (up to DEAD_LETTER_MAX_RECEIVES times)."""
+    if (refused := _refused(event, context)) is not None:
+        return refused
     failures = []
     for raw in event.get("Records", []):
         record = SQSRecord(raw)
@@ -113,3 +134,15 @@ def dead_letter_handler(event: dict[str, Any], context: Any = None) -> dict[str,
         else:
             log.error("dead-lettered job %s: the user could not be told; dropped", job.turn.id)
     return {"batchItemFailures": failures}
+
+
+def _refused(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
+    """Return every record as a batch item failure when this container's settings are invalid (logged once),
+    without reading the jobs; else None."""
+    try:
+        worker(context)
+    except (SettingsError, MisconfiguredQueue):
+        return {"batchItemFailures": [{"itemIdentifier": raw.get("messageId")} for raw in event.get("Records", [])]}
+    except Exception:  # noqa: BLE001 - anything else fails each record on the usual path, as before
+        return None
+    return None

@@ -3,27 +3,65 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
+import os
 import sys
+
+from dotenv import dotenv_values
 
 from bot.edge_http import serve_app
 from bot.server import create_app
 from entrypoints.wiring import build_local
+from services.documents import SUPPORTED_SUFFIXES
 from services.observability.start import start_observability
+from services.safe_fetch import MICROSOFT_FILE_HOSTS
 from services.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = Settings.model_fields["port"].default  # what `make chat` assumes
 
 
-def serve() -> int:
-    """Run the bot until interrupted; return the exit code (2 for a bad setting)."""
+# `make run` (serve --dev): the emulator's connector serves attached files on loopback over plain HTTP, so local
+# development also allows http://127.0.0.1, unless DOWNLOAD_ALLOWED_HOSTS is set in the environment or .env.
+DEV_DOWNLOAD_HOSTS = [*MICROSOFT_FILE_HOSTS, "http://127.0.0.1"]
+
+
+def _dev_defaults() -> dict[str, object]:
+    """Return the local-development defaults for the settings neither the environment nor `.env` sets."""
+    from_env_file = {name.upper() for name in dotenv_values(".env")} if os.path.exists(".env") else set()
+    if "DOWNLOAD_ALLOWED_HOSTS" in os.environ or "DOWNLOAD_ALLOWED_HOSTS" in from_env_file:
+        return {}
+    return {"download_allowed_hosts": DEV_DOWNLOAD_HOSTS}
+
+
+def _check_knowledge(settings: Settings) -> str | None:
+    """Return the one line that stops the start (no such folder), after logging one when it holds no document."""
+    if settings.backend != "local":
+        return None
+    folder = settings.knowledge_dir
+    if not folder.is_dir():
+        return (
+            f"Invalid setting KNOWLEDGE_DIR: no such folder (got '{folder}'); give a folder of .md, .txt or .html files"
+        )
+    if not any(path.suffix.lower() in SUPPORTED_SUFFIXES for path in itertools.islice(folder.rglob("*"), 100_000)):
+        log.warning("KNOWLEDGE_DIR %s holds no .md, .txt or .html file: every question will get 'I found nothing'",
+                    folder)  # fmt: skip
+    return None
+
+
+def serve(dev: bool = False) -> int:
+    """Run the bot until interrupted; return the exit code (2 for a bad setting, 1 when the port cannot be
+    bound). Every problem is one line, printed before the banner that says the bot is ready."""
     try:
-        settings = load_settings()
+        settings = load_settings(**(_dev_defaults() if dev else {}))
     except SettingsError as problem:
         print(problem, file=sys.stderr)
         return 2
     start_observability(settings, "server")
+    if (problem := _check_knowledge(settings)) is not None:
+        print(problem, file=sys.stderr)
+        return 2
     if settings.anonymous:
         log.warning(
             "LOCAL DEVELOPMENT MODE: MICROSOFT_APP_ID is empty, so requests are NOT authenticated and replies "
@@ -38,23 +76,28 @@ def serve() -> int:
         return 2
     endpoint = f"http://{settings.host}:{settings.port}/api/messages"
     make_chat = "make chat" if settings.port == DEFAULT_PORT else f"make chat PORT={settings.port}"
-    print(
-        f"Teams AI gateway ({settings.backend} backend, knowledge from {settings.knowledge_dir}, "
-        f"state in {settings.state_db})\n"
-        f"  messaging endpoint: {endpoint}\n"
-        f"  chat with it:       {make_chat}   (or: python -m bot chat --endpoint {endpoint})\n"
-        f"  stop:               Ctrl+C",
-        flush=True,
-    )
-    try:
-        serve_app(create_app(gateway), settings.host, settings.port)  # unparsable requests get a 4xx, no traceback
-    except OSError as problem:
-        if problem.errno != errno.EADDRINUSE:
-            raise
+
+    def ready() -> None:
         print(
-            f"Port {settings.port} on {settings.host} is already in use (another `make run`?): stop it, or start "
-            f"this one with `make run PORT=<free port>` and talk to it with `make chat PORT=<that port>`.",
-            file=sys.stderr,
+            f"Teams AI gateway ({settings.backend} backend, knowledge from {settings.knowledge_dir}, "
+            f"state in {settings.state_db})\n"
+            f"  messaging endpoint: {endpoint}\n"
+            f"  chat with it:       {make_chat}   (or: python -m bot chat --endpoint {endpoint})\n"
+            f"  stop:               Ctrl+C",
+            flush=True,
         )
+
+    try:  # unparsable requests get a 4xx, no traceback; the banner comes once the port is bound
+        serve_app(create_app(gateway), settings.host, settings.port, on_ready=ready)
+    except OSError as problem:
+        if problem.errno == errno.EADDRINUSE:
+            print(
+                f"Port {settings.port} on {settings.host} is already in use (another `make run`?): stop it, or start "
+                f"this one with `make run PORT=<free port>` and talk to it with `make chat PORT=<that port>`.",
+                file=sys.stderr,
+            )
+        else:  # an address this machine does not have, or a host name that does not resolve
+            reason = os.strerror(problem.errno).lower() if problem.errno else str(problem)
+            print(f"Cannot listen on {settings.host}:{settings.port}: {reason} (check HOST and PORT).", file=sys.stderr)
         return 1
     return 0

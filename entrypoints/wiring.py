@@ -30,17 +30,30 @@ def resolve_secrets(settings: Settings) -> Settings:
     (once per process: call it at cold start). The secret is the password itself, or JSON with a `password` key."""
     if not settings.app_password_secret_arn or settings.microsoft_app_password.get_secret_value():
         return settings
+    password = read_app_password(settings.app_password_secret_arn)
+    return settings.model_copy(update={"microsoft_app_password": type(settings.microsoft_app_password)(password)})
+
+
+def read_app_password(secret_arn: str) -> str:
+    """Return the app password stored in the Secrets Manager secret `secret_arn` (its current version)."""
     import json
 
     import boto3
 
-    text = boto3.client("secretsmanager").get_secret_value(SecretId=settings.app_password_secret_arn)["SecretString"]
+    text = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
     try:
         value = json.loads(text)
-        password = value.get("password", "") if isinstance(value, dict) else text
+        return value.get("password", "") if isinstance(value, dict) else text
     except ValueError:
-        password = text
-    return settings.model_copy(update={"microsoft_app_password": type(settings.microsoft_app_password)(password)})
+        return text
+
+
+def channel_auth(settings: Settings, credentials_factory: ServiceClientCredentialsFactory | None = None) -> ChannelAuth:
+    """Return the ChannelAuth; with APP_PASSWORD_SECRET_ARN, one that reads the secret again when Microsoft
+    refuses the password (a rotated secret is picked up without a redeploy)."""
+    arn = settings.app_password_secret_arn
+    reader = functools.partial(read_app_password, arn) if arn else None
+    return ChannelAuth(settings, credentials_factory, password_reader=reader)
 
 
 def create_store(settings: Settings) -> Store:
@@ -81,7 +94,7 @@ def build_worker(
         deployment = Deployment({backend.name: backend}, {backend.name: settings.backend}, single(backend.name))
     else:
         deployment = create_deployment(settings, store, load_route_table(settings))
-    auth = auth or ChannelAuth(settings, credentials_factory)
+    auth = auth or channel_auth(settings, credentials_factory)
     connector = connector or BotConnector(auth)
     usage = usage or usage_service_from_settings(settings)
     user_tokens = user_token_service(settings, auth, routes=deployment.routes if backend is None else None)
@@ -96,7 +109,7 @@ def build_worker(
         attachments_for=files, extras=extras, routes=deployment.routes,
     )  # fmt: skip
     default = deployment.backends[deployment.routes.default]
-    register_analytics(router, default, AnalyticsConfig.from_settings(settings), usage)
+    register_analytics(router, default, AnalyticsConfig.from_settings(settings), usage, store)
     return Worker(
         settings, store, router, connector, on_report=TurnObserver(process_metrics()), user_tokens=user_tokens,
         closers=[usage.close] if usage else None,
@@ -134,7 +147,7 @@ def build_ingress(
 ) -> Gateway:
     """Return the ingress: authentication, the store for idempotency records, and the job queue (SQS unless
     `queue` is given)."""
-    auth = ChannelAuth(settings, credentials_factory)
+    auth = channel_auth(settings, credentials_factory)
     store = store or create_store(settings)
     if queue is None:
         queue = SqsJobQueue({"chat": settings.chat_queue_url, "analytics": settings.analytics_queue_url})
@@ -153,7 +166,15 @@ def build_local(
 ) -> Gateway:
     """Return the ingress with the worker in the same process behind an in-process queue (`make run`, tests)."""
     store = store or create_store(settings)
-    auth = ChannelAuth(settings, credentials_factory)
+    auth = channel_auth(settings, credentials_factory)
     worker = build_worker(settings, store=store, backend=backend, connector=connector, auth=auth)
-    queue = InProcessQueue(worker.run, settings.max_concurrent_turns)
+    # Durable on the SQLite store: jobs are kept in its `jobs` table until answered and resumed at start-up.
+    journal = store if hasattr(store, "add_job") else None
+    if journal is None:
+        log.warning("the %s store keeps no job journal: a crash loses the turns in progress", type(store).__name__)
+    queue = InProcessQueue(
+        worker.run, settings.max_concurrent_turns, journal=journal,
+        resume=functools.partial(worker.run, resumed=True), max_waiting_per_user=settings.max_queued_turns_per_user,
+    )  # fmt: skip
+    worker.resumes_cut_off_turns = lambda: queue.durable
     return Gateway(settings, auth, store, queue, closers=[worker.close], user_tokens=worker.user_tokens)

@@ -1,83 +1,89 @@
-"""Analytics from chat: `explain <metric>` (the glossary) and `metrics ...` (evaluate a predictions file).
+"""Analytics from chat: `explain <metric>` (the glossary), the analysis commands (`metrics`, `drift`, `uplift`:
+their options, checks and pipeline are the specs in services/analytics/commands.py) and `stop`.
 
-The evaluation runs on a thread pool of its own so the event loop keeps answering others; the heavy
-libraries are imported there, never by the ingress.
+An analysis runs in a process of its own (services/analytics/isolation.py), killed at the turn's time limit or
+on `stop`; its progress is shown in place. The conversation's last data files are remembered for
+ANALYTICS_FILE_MEMORY_MINUTES, so that a follow-up can name columns without attaching them again. Nothing here
+imports numpy or pandas: the heavy libraries live in the analysis process.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from handlers.analytics_cards import drift_card, entry_card, evaluation_card, suggestions_text, uplift_card
 from handlers.app import stream_answer
-from handlers.models import FileAttachment, Replier, Turn
+from handlers.models import AnswerStream, FileAttachment, Replier, StreamStopped, Turn
 from handlers.report import user_error
 from handlers.router import Router
 from handlers.usage import metered
+from services.analytics.commands import DRIFT, METRICS, UPLIFT, CommandSpec
 from services.analytics.errors import AnalyticsError
 from services.analytics.glossary import Entry, glossary
+from services.analytics.isolation import AnalysisFailed, AnalysisStopped, Limits, Runner
+from services.analytics.pipeline import Outcome, summary_line
 from services.backends import Backend, Question
 from services.backends.base import capabilities_of
 from services.datasets import DatasetError, download, fetch
 from services.quoting import quote
 from services.settings import Settings
+from services.store import Store
 from services.usage import UsageService
 
 log = logging.getLogger(__name__)
 
-ANALYTICS_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="analytics")
-PROGRESS_AFTER_SECONDS = 4.0
+PROGRESS_AFTER_SECONDS = 4.0  # a shorter analysis answers without a progress message
 TEAMS_CHART_BYTES = 48_000  # the chart travels inside the card: keep the message under Teams' size limit
-OPTIONS = {"y_true", "y_score", "query", "threshold", "sampling_rate", "k"}
-KIND_OPTIONS = {"categorical", "numeric", "ignore"}
-UPLIFT_OPTIONS = {"treatment", "outcome", "score", "revenue", "cost", "budget"} | KIND_OPTIONS
-DRIFT_OPTIONS = {"target", "threshold", "correction"} | KIND_OPTIONS
-DRIFT_USAGE = (
-    "Send `drift` with two files attached in a personal chat (first the reference, e.g. last month; then the "
-    "current data), or followed by two `s3://` URIs or two file names in DATA_DIR. Options: `target=<column>`, "
-    "`categorical=a,b` (e.g. integer codes), `numeric=c`, `ignore=d,e`, `threshold=0.1`, `correction=bonferroni`."
-)
-ALIASES = {"label": "y_true", "truth": "y_true", "score": "y_score", "prediction": "y_score", "w": "sampling_rate",
-           "group": "query", "cutoff": "threshold"}  # fmt: skip
-METRICS_USAGE = (
-    "Send `metrics y_true=<label column> y_score=<score column>` with the predictions file (CSV or Parquet) "
-    "attached in a personal chat, or followed by an `s3://` URI or a file name in DATA_DIR. Options: "
-    "`query=<column>` for ranking metrics, `threshold=0.3` or `threshold=best-f1`, `sampling_rate=0.1` to "
-    "recalibrate after negative downsampling, `k=10`."
-)
+STOP_TTL_SECONDS = 900
 
 
-UPLIFT_USAGE = (
-    "Send `uplift treatment=<column> outcome=<column>` with the experiment's data (CSV or Parquet) attached in "
-    "a personal chat, or followed by an `s3://` URI or a file name in DATA_DIR. Add `revenue=<column> cost=0.5` "
-    "for the profit of treating the top k% (and `budget=1000` to cap the people treated), or `score=<column>` "
-    "to evaluate an existing model's uplift scores; `categorical=a,b`, `numeric=c` and `ignore=d` say how to "
-    "read feature columns."
+@dataclass(frozen=True)
+class ChatCommand:
+    """An analysis command in chat: its spec, the card that shows its outcome, the first progress phrase."""
+
+    spec: CommandSpec
+    card: Callable[[Outcome], dict[str, Any]]
+    working: str
+
+
+CHAT_COMMANDS = (
+    ChatCommand(METRICS, lambda o: evaluation_card(o.result, o.names[0], o.chart), "Evaluating"),
+    ChatCommand(DRIFT, lambda o: drift_card(o.result, (o.names[0], o.names[1]), o.chart), "Comparing"),
+    ChatCommand(UPLIFT, lambda o: uplift_card(o.result, o.names[0], o.chart), "Analysing the experiment"),
 )
 
 
 @dataclass(frozen=True)
 class AnalyticsConfig:
-    """Where analytics may read data: DATA_DIR for local files, and the largest file accepted."""
+    """Where analytics may read data (DATA_DIR, the largest file, allowed hosts and buckets), how long a
+    conversation's files are remembered, and what one analysis process may use."""
 
     data_dir: Path | None = None
     max_bytes: int = 200_000_000
     allowed_hosts: tuple[str, ...] = ()  # DOWNLOAD_ALLOWED_HOSTS: where attachments may be downloaded from
     allowed_buckets: tuple[str, ...] = ()  # S3_ALLOWED_BUCKETS: which buckets s3:// sources may name
+    file_memory_seconds: int = 30 * 60
+    limits: Limits = field(default_factory=Limits)
+    processes: int = 2
     admins: frozenset[str] = frozenset()  # ADMIN_USERS: who is told which files DATA_DIR holds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnalyticsConfig:
         """Return the analytics configuration the settings describe."""
+        processes = settings.analytics_processes
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = max(1, cpus // processes)  # the worker's CPUs, shared by its analysis processes
+        limits = Limits(settings.analytics_memory_mb, int(settings.turn_timeout_seconds) + 5, threads)
         return cls(
             settings.data_dir, settings.analytics_max_file_mb * 1_000_000,
-            tuple(settings.download_allowed_hosts), tuple(settings.s3_allowed_buckets), frozenset(settings.admin_users),
+            tuple(settings.download_allowed_hosts), tuple(settings.s3_allowed_buckets),
+            settings.analytics_file_memory_minutes * 60, limits, processes, frozenset(settings.admin_users),
         )  # fmt: skip
 
     async def attachment(self, file: FileAttachment) -> tuple[bytes, str]:
@@ -95,127 +101,128 @@ class AnalyticsConfig:
         return data, quote(source.rsplit("/", 1)[-1])
 
 
-def parse_options(text: str) -> tuple[dict[str, str], list[str]]:
-    """Return (key=value options, other words) of a command; keys lower-cased, '-' as '_', aliases resolved."""
-    options, words = {}, []
-    for token in text.split():
-        key, sep, value = token.partition("=")
-        if sep and key:
-            key = key.lower().lstrip("-").replace("-", "_")
-            options[ALIASES.get(key, key)] = value
-        else:
-            words.append(token)
-    return options, words
+class FileMemory:
+    """The conversation's last data files, per user: references (an attachment's name and download link, or
+    an `s3://` URI or DATA_DIR name), never bytes, kept in the store with a TTL. On AWS Lambda the next turn
+    may run in another instance, so the store, not memory, keeps them; the worker downloads them again."""
+
+    def __init__(self, store: Store | None, seconds: int) -> None:
+        self.store = store
+        self.seconds = seconds
+
+    @staticmethod
+    def _key(turn: Turn) -> str:
+        return f"analytics-files:{turn.conversation.key}:{turn.user.id}"
+
+    async def keep(self, turn: Turn, files: list[FileAttachment], sources: list[str]) -> None:
+        """Remember `files` (or the named `sources`) for the conversation and user."""
+        if self.store is None or self.seconds <= 0:
+            return
+        value = {"files": [f.model_dump() for f in files], "sources": sources, "at": time.time()}
+        await self.store.put_value(self._key(turn), value, ttl_seconds=self.seconds)
+
+    async def recall(self, turn: Turn) -> tuple[list[FileAttachment], list[str]]:
+        """Return the remembered (files, sources), or two empty lists."""
+        if self.store is None or self.seconds <= 0:
+            return [], []
+        value = await self.store.get_value(self._key(turn))
+        if not value or time.time() - float(value.get("at", 0)) > self.seconds:  # a TTL is deleted lazily
+            return [], []
+        return [FileAttachment(**f) for f in value.get("files", [])], list(value.get("sources", []))
 
 
-def _evaluate_job(source: tuple[bytes, str], options: dict[str, str]) -> tuple[dict[str, Any], bytes | None]:
-    """Read, evaluate and chart (on the analytics pool): return the result and the Teams-sized chart."""
-    data, name = source
-    from services.analytics.charts import metrics_chart
-    from services.analytics.metrics import evaluate, infer_columns
-    from services.analytics.tables import read_table
+class Running:
+    """Who has an analysis running, and who asked to stop theirs: in the store (`stop` may reach another
+    worker than the analysis, e.g. the chat worker on Lambda), and in this process when there is no store."""
 
-    threshold: float | str | None = options.get("threshold")
-    try:
-        if threshold not in (None, "best-f1"):
-            threshold = float(threshold)
-        rate = float(options["sampling_rate"]) if "sampling_rate" in options else None
-        k = int(options.get("k", 10))
-    except ValueError:
-        raise AnalyticsError("threshold takes a number or best-f1, sampling_rate a number, k a whole number.") from None
-    if k < 1:
-        raise AnalyticsError("k must be at least 1.")
-    table = read_table(data, name)
-    y_true, y_score = infer_columns(table, options.get("y_true"), options.get("y_score"))
-    result = evaluate(table, y_true, y_score, query=options.get("query"), threshold=threshold, sampling_rate=rate, k=k)
-    try:
-        chart = metrics_chart(result, max_bytes=TEAMS_CHART_BYTES, dpi=80)
-    except ValueError:
-        chart = b""
-    return result, chart
+    def __init__(self, store: Store | None) -> None:
+        self.store = store
+        self._local: dict[str, dict[str, Any]] = {}
 
+    async def start(self, user: str, command: str, ttl: int) -> float:
+        started = time.time()
+        value = {"command": command, "at": started}
+        self._local[f"running:{user}"] = value
+        if self.store is not None:
+            await self.store.put_value(f"analytics-running:{user}", value, ttl_seconds=ttl)
+        return started
 
-def _uplift_job(source: tuple[bytes, str], options: dict[str, str]) -> tuple[dict[str, Any], bytes | None]:
-    """Read, analyse and chart an experiment (on the analytics pool)."""
-    data, name = source
-    from services.analytics.charts import uplift_chart
-    from services.analytics.tables import read_table
-    from services.analytics.uplift import analyse
+    async def end(self, user: str) -> None:
+        self._local.pop(f"running:{user}", None)
+        if self.store is not None:
+            await self.store.delete_value(f"analytics-running:{user}")
 
-    missing = [key for key in ("treatment", "outcome") if not options.get(key)]
-    if missing:
-        raise AnalyticsError(
-            f"Name the {' and '.join(missing)} column{'s' if len(missing) > 1 else ''}. {UPLIFT_USAGE}"
-        )
-    try:
-        cost = float(options["cost"]) if "cost" in options else None
-        budget = int(options["budget"]) if "budget" in options else None
-    except ValueError:
-        raise AnalyticsError("cost takes a number (per person treated) and budget a whole number of people.") from None
-    from threadpoolctl import threadpool_limits
+    async def running(self, user: str) -> dict[str, Any] | None:
+        if self.store is not None:
+            return await self.store.get_value(f"analytics-running:{user}")
+        return self._local.get(f"running:{user}")
 
-    # the pool runs two jobs at once on small machines: one OpenMP thread each (a per-thread setting) avoids
-    # oversubscription, which made an 8,000-row analysis take 9 s instead of 1.6 s on a loaded 2-core machine
-    with threadpool_limits(limits=1, user_api="openmp"):
-        result = analyse(
-            read_table(data, name), options["treatment"], options["outcome"], score=options.get("score"),
-            revenue=options.get("revenue"), cost=cost, budget=budget, categorical=_names(options, "categorical"),
-            numeric=_names(options, "numeric"), ignore=_names(options, "ignore"),
-        )  # fmt: skip
-    try:
-        chart = uplift_chart(result, max_bytes=TEAMS_CHART_BYTES, dpi=80)
-    except ValueError:
-        chart = b""
-    return result, chart
+    async def ask_stop(self, user: str) -> None:
+        value = {"at": time.time()}
+        self._local[f"stop:{user}"] = value
+        if self.store is not None:
+            await self.store.put_value(f"analytics-stop:{user}", value, ttl_seconds=STOP_TTL_SECONDS)
+
+    async def stop_asked(self, user: str, since: float) -> bool:
+        """True when `user` asked to stop after `since` (epoch seconds): here, or through the store."""
+        for value in (self._local.get(f"stop:{user}"), await self._stored(f"analytics-stop:{user}")):
+            if value is not None and float(value.get("at", 0)) >= since:
+                return True
+        return False
+
+    async def _stored(self, key: str) -> dict[str, Any] | None:
+        return await self.store.get_value(key) if self.store is not None else None
 
 
-def _names(options: dict[str, str], key: str) -> tuple[str, ...]:
-    """Return the comma-separated column names of option `key` (empty when absent)."""
-    return tuple(part.strip() for part in options.get(key, "").split(",") if part.strip())
+class Progress:
+    """Shows an analysis' progress in place: nothing for PROGRESS_AFTER_SECONDS, then one message (a Teams
+    stream in personal chats, a message edited in place elsewhere) that each phrase and the elapsed time
+    replace. Teams' Stop button on that stream asks the analysis to stop."""
 
+    def __init__(self, replier: Replier, working: str) -> None:
+        self.replier = replier
+        self.phrase = f"{working}…"
+        self.started = time.monotonic()
+        self.stream: AnswerStream | None = None
+        self.stopped = False
 
-def _drift_job(data: list[tuple[bytes, str]], options: dict[str, str]) -> tuple[dict[str, Any], bytes | None]:
-    """Read both tables, analyse and chart the drift (on the analytics pool)."""
-    from services.analytics.charts import drift_chart
-    from services.analytics.drift import DriftOptions, analyse
-    from services.analytics.tables import read_table
+    def _text(self) -> str:
+        return f"{self.phrase[:1].upper()}{self.phrase[1:]} ({time.monotonic() - self.started:.0f} s)"
 
-    try:
-        threshold = float(options.get("threshold", 0.1))
-    except ValueError:
-        raise AnalyticsError("threshold takes a number, the effect size that counts as drift (default 0.1).") from None
-    correction = options.get("correction", "bh").lower().replace("benjamini-hochberg", "bh")
-    if correction not in ("bh", "bonferroni"):
-        raise AnalyticsError("correction takes bh (Benjamini–Hochberg, the default) or bonferroni.")
+    async def phrase_reported(self, phrase: str) -> None:
+        self.phrase = phrase
+        await self.tick()
 
-    reference, current = (read_table(content, name) for content, name in data)
-    drift_options = DriftOptions(
-        categorical=_names(options, "categorical"), numeric=_names(options, "numeric"),
-        ignore=_names(options, "ignore"), target=options.get("target"),
-        effect_threshold=threshold, correction=correction,
-    )  # fmt: skip
-    result = analyse(reference, current, drift_options)
-    try:
-        chart = drift_chart(result, reference, current, max_bytes=TEAMS_CHART_BYTES, dpi=70)
-    except ValueError:
-        chart = b""
-    return result, chart
+    async def tick(self) -> None:
+        """Show the latest phrase if it is time to (called on each phrase and every second)."""
+        if time.monotonic() - self.started < PROGRESS_AFTER_SECONDS or self.stopped:
+            return
+        try:
+            if self.stream is None:
+                self.stream = await self.replier.start_stream(self._text())
+            await self.stream.update(self._text())
+        except StreamStopped:
+            self.stopped = True
 
-
-async def run_with_progress(replier: Replier, job: Any, note: str) -> Any:
-    """Run `job` on the analytics pool; if it takes long, tell the user once that it is still running."""
-    future = asyncio.get_running_loop().run_in_executor(ANALYTICS_POOL, job)
-    done, _ = await asyncio.wait({future}, timeout=PROGRESS_AFTER_SECONDS)
-    if not done:
-        await replier.send_text(note)
-    return await future
+    async def done(self) -> None:
+        """End the progress message, if one was shown."""
+        if self.stream is not None and not self.stopped:
+            await self.stream.fail(f"Done in {time.monotonic() - self.started:.0f} s.")
 
 
 def register_analytics(
-    router: Router, backend: Backend, config: AnalyticsConfig, usage: UsageService | None = None
+    router: Router,
+    backend: Backend,
+    config: AnalyticsConfig,
+    usage: UsageService | None = None,
+    store: Store | None = None,
 ) -> None:
-    """Add `explain`, `metrics`, `drift` and `uplift` to the router. With `usage`, the follow-up questions of
-    `explain` (the only ones that call a model) are budgeted, tallied and audited like chat turns."""
+    """Add `explain`, the analysis commands and `stop` to the router. With `usage`, the follow-up questions of
+    `explain` (the only ones that call a model) are budgeted, tallied and audited like chat turns; with `store`,
+    the conversation's last files are remembered and `stop` reaches an analysis running on another worker."""
+    runner = Runner(config.limits, config.processes)
+    memory = FileMemory(store, config.file_memory_seconds)
+    running = Running(store)
 
     @router.command("explain", "what a metric means, e.g. `explain ndcg` or `explain auc`", "define", "glossary")
     async def explain(turn: Turn, replier: Replier, rest: str) -> None:
@@ -242,80 +249,103 @@ def register_analytics(
         if question:
             await replier.send_text("Follow-up questions about a metric need a backend with a model: here it is.")
 
-    one_table = functools.partial(_load, config)
-    two_tables = functools.partial(_two_tables, config)
+    for chat in CHAT_COMMANDS:
+        handler = _analysis_handler(chat, config, runner, memory, running)
+        description = f"{chat.spec.summary} `help {chat.spec.name}` for options"
+        router.command(chat.spec.name, description, *chat.spec.aliases, details=chat.spec.help())(handler)
 
-    @router.command("metrics", "evaluate a predictions file: `metrics y_true=label y_score=p`", "evaluate")
-    async def metrics(turn: Turn, replier: Replier, rest: str) -> None:
-        done = await _analysis(turn, replier, rest, OPTIONS, METRICS_USAGE, one_table, _evaluate_job, "Still working…")
-        if done is not None:
-            result, chart, (_, name) = done
-            summary = result["summary"][0] if result["summary"] else f"{result['task']} evaluation"
-            await replier.send_card(evaluation_card(result, name, chart), summary=summary)
-
-    @router.command("drift", "did the data drift? attach the reference, then the current file", "compare")
-    async def drift(turn: Turn, replier: Replier, rest: str) -> None:
-        done = await _analysis(
-            turn, replier, rest, DRIFT_OPTIONS, DRIFT_USAGE, two_tables, _drift_job, "Still comparing…"
-        )
-        if done is not None:
-            result, chart, data = done
-            await replier.send_card(drift_card(result, (data[0][1], data[1][1]), chart), summary=result["summary"][0])
-
-    @router.command("uplift", "who to treat and what it earns: `uplift treatment=called outcome=paid`")
-    async def uplift(turn: Turn, replier: Replier, rest: str) -> None:
-        done = await _analysis(
-            turn, replier, rest, UPLIFT_OPTIONS, UPLIFT_USAGE, one_table, _uplift_job, "Still working…"
-        )
-        if done is not None:
-            result, chart, (_, name) = done
-            await replier.send_card(uplift_card(result, name, chart), summary=result["summary"][0])
+    @router.command("stop", "stop your running analysis", "cancel")
+    async def stop(turn: Turn, replier: Replier, rest: str) -> None:
+        current = await running.running(turn.user.id)
+        if current is None:
+            await replier.send_text("You have no analysis running.")
+            return
+        await running.ask_stop(turn.user.id)
+        await replier.send_text(f"Stopping your `{quote(str(current.get('command', 'analysis')), 20)}`…")
 
 
-async def _analysis(
-    turn: Turn, replier: Replier, rest: str, known: set[str], usage: str, load: Any, job: Any, note: str
-) -> tuple[dict[str, Any], bytes | None, Any] | None:
-    """Parse options, load the data with `load(turn, words)`, run `job(data, options)` off the loop; return
-    (result, chart, data), or reply with one sentence and return None on bad input."""
-    options, words = parse_options(rest)
-    unknown = sorted(set(options) - known)
-    if unknown:
-        shown = ", ".join(quote(option, 30) for option in unknown[:5]) + (" …" if len(unknown) > 5 else "")
-        await replier.send_text(f"I don't know the option {shown}. {usage}")
-        user_error("UnknownOption")
-        return None
-    try:
-        data = await load(turn, words)
-    except DatasetError as problem:
-        await replier.send_text(str(problem))
-        user_error(problem)
-        return None
-    if data is None:
-        await replier.send_text(usage)
-        return None
-    await replier.typing()
-    try:
-        result, chart = await run_with_progress(replier, functools.partial(job, data, options), note)
-    except AnalyticsError as problem:
-        await replier.send_text(str(problem))
-        user_error(problem)
-        return None
-    except ImportError:
-        log.exception("analytics libraries missing")
-        await replier.send_text("Analytics are not installed on this gateway (requirements-analytics.txt).")
-        return None
-    return result, chart, data
+def _analysis_handler(
+    chat: ChatCommand, config: AnalyticsConfig, runner: Runner, memory: FileMemory, running: Running
+) -> Callable[[Turn, Replier, str], Any]:
+    spec = chat.spec
+
+    async def handle(turn: Turn, replier: Replier, rest: str) -> None:
+        try:
+            values, words = spec.parse(rest)
+            sources, remembered = await _sources(spec, config, memory, turn, words)
+        except (AnalyticsError, DatasetError) as problem:
+            await replier.send_text(str(problem))
+            user_error(problem)
+            return
+        if sources is None:
+            await replier.send_text(spec.usage)
+            return
+        await replier.typing()
+        progress = Progress(replier, chat.working)
+        started = await running.start(turn.user.id, spec.name, int(config.limits.cpu_seconds) + 60)
+
+        async def stop_requested() -> bool:
+            await progress.tick()
+            return progress.stopped or await running.stop_asked(turn.user.id, started)
+
+        request = {"command": spec.name, "sources": sources, "values": values,
+                   "max_chart_bytes": TEAMS_CHART_BYTES, "dpi": spec.chat_dpi}  # fmt: skip
+        try:
+            outcome = await runner.run(request, on_progress=progress.phrase_reported, stop_requested=stop_requested)
+        except AnalyticsError as problem:
+            note = f" (I still have {_names(sources)}: send the command again without attaching it.)"
+            await replier.send_text(
+                f"{problem}{note if remembered and memory.store is not None and memory.seconds else ''}"
+            )
+            user_error(problem)
+            return
+        except AnalysisStopped:
+            await replier.send_text(f"Stopped your `{spec.name}`.")
+            return
+        except AnalysisFailed as failure:
+            if "ModuleNotFoundError" in str(failure) or "ImportError" in str(failure):
+                log.error("analytics libraries missing")
+                await replier.send_text("Analytics are not installed on this gateway (requirements-analytics.txt).")
+                return
+            raise
+        finally:
+            await running.end(turn.user.id)
+        await progress.done()
+        await replier.send_card(chat.card(outcome), summary=summary_line(outcome.result, f"{spec.name} result"))
+
+    return handle
 
 
-async def _two_tables(config: AnalyticsConfig, turn: Turn, words: list[str]) -> list[tuple[bytes, str]]:
-    """Return the reference and current tables' bytes and names: two attachments, or two sources named."""
-    if len(turn.files) >= 2:
-        return [await config.attachment(f) for f in turn.files[:2]]
-    if len(turn.files) == 1 or len(words) == 1:
-        raise DatasetError("Drift needs two tables: attach (or name) the reference first and the current data second.")
-    if not words:
-        raise DatasetError(DRIFT_USAGE)
-    return [await config.source(s, turn.user.aad_object_id) for s in words[:2]]
+def _names(sources: list[tuple[bytes, str]]) -> str:
+    return " and ".join(name for _, name in sources)
+
+
+async def _sources(
+    spec: CommandSpec, config: AnalyticsConfig, memory: FileMemory, turn: Turn, words: list[str]
+) -> tuple[list[tuple[bytes, str]] | None, bool]:
+    """Return (the bytes and names of the tables `spec` reads, whether they are attachments to remember):
+    attachments first, else sources named in the message, else the conversation's remembered files; (None,
+    False) when there is nothing."""
+    needed = len(spec.tables)
+    files, named = list(turn.files), list(words)
+    if not files and not named:
+        files, named = await memory.recall(turn)
+    if files:
+        if len(files) < needed:
+            raise DatasetError(_too_few(spec))
+        await memory.keep(turn, files[:needed], [])
+        return [await config.attachment(f) for f in files[:needed]], True
+    if named:
+        if len(named) < needed:
+            raise DatasetError(_too_few(spec))
+        await memory.keep(turn, [], named[:needed])
+        return [await config.source(s, turn.user.aad_object_id) for s in named[:needed]], True
+    return None, False
+
+
+def _too_few(spec: CommandSpec) -> str:
+    order = " first and the ".join(spec.tables)
+    return f"{spec.name.capitalize()} needs two tables: attach (or name) the {order} data second."
 
 
 def _grounded(entry: Entry, question: str) -> str:
@@ -324,13 +354,3 @@ def _grounded(entry: Entry, question: str) -> str:
         f"{entry.name}: {entry.meaning}\nFormula: {entry.formula}\nRange: {entry.range}\nGood: {entry.good}\n"
         f"Use when: {entry.when}\nPitfalls: {' '.join(entry.pitfalls)}\n\nQuestion: {question}"
     )
-
-
-async def _load(config: AnalyticsConfig, turn: Turn, words: list[str]) -> tuple[bytes, str] | None:
-    """Return (file bytes, name) from the first attachment, else the first s3:// URI or DATA_DIR path named;
-    None when the message names no data."""
-    if turn.files:
-        return await config.attachment(turn.files[0])
-    if words:
-        return await config.source(words[0], turn.user.aad_object_id)
-    return None

@@ -6,7 +6,11 @@ import base64
 from typing import Any
 
 from handlers.cards import card, facts, text
+from services.analytics import uplift_wording
+from services.analytics.commands import METRIC_LABELS
+from services.analytics.drift_wording import effect_text
 from services.analytics.glossary import Entry, Glossary
+from services.analytics.uplift_types import UpliftResult
 from services.analytics.wording import short
 from services.analytics.wording import signed as _signed
 from services.quoting import quote
@@ -36,15 +40,6 @@ def suggestions_text(name: str, suggestions: list[Entry], glossary: Glossary) ->
     return f"{lead}\n\nThe glossary covers: {every}."
 
 
-METRIC_LABELS = [
-    ("base_rate", "Base rate"), ("threshold", "Threshold"), ("accuracy", "Accuracy"), ("precision", "Precision"),
-    ("recall", "Recall"), ("f1", "F1"), ("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC"), ("log_loss", "Log loss"),
-    ("normalized_entropy", "Normalized entropy"), ("calibration", "Calibration (pred/obs)"),
-    ("prediction_bias", "Prediction bias"), ("brier", "Brier score"), ("mae", "MAE"), ("rmse", "RMSE"),
-    ("r2", "R²"), ("ndcg", "NDCG@k"), ("mrr", "MRR"), ("map", "MAP@k"), ("hit_rate", "Hit rate@k"),
-]  # fmt: skip
-
-
 def _number(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -56,6 +51,8 @@ def evaluation_card(result: dict[str, Any], source: str, chart_png: bytes | None
     headline = f"{task}: {result['n']:,} rows from {source}"
     if result["task"] == "ranking":
         headline += f", {result['queries']:,} queries"
+    if result["task"] == "binary":
+        headline += f"; positive class '{short(result['positive_label'], 30)}'"
     rows = [(label, _number(result[key])) for key, label in METRIC_LABELS if result.get(key) is not None]
     if result["task"] == "ranking":
         rows = [(label.replace("@k", f"@{result['k']}"), value) for label, value in rows]
@@ -95,91 +92,88 @@ def _details(result: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
     return None
 
 
-def _ci(values: list[float] | None, digits: str = ".3f") -> str:
+def _ci(values: tuple[float, float] | None, digits: str = ".3f") -> str:
     return "no interval (too few rows)" if values is None else f"95% CI {values[0]:{digits}} to {values[1]:{digits}}"
 
 
-def uplift_card(result: dict[str, Any], source: str, chart_png: bytes | None) -> dict[str, Any]:
+def uplift_card(result: UpliftResult, source: str, chart_png: bytes | None) -> dict[str, Any]:
     """Return the card of an uplift analysis: the verdict, effects with intervals, the targeting tests,
     deciles, the drivers that pass their test (with weights), warnings, the chart; balance behind a toggle."""
-    binary = result["outcome_kind"] == "binary"
-    ate, (low, high) = result["ate"]["estimate"], result["ate"]["ci"]
-    balance, rec = result["balance"], result["recommendation"]
+    binary = result.outcome_kind == "binary"
+    balance, rec, ate = result.balance, result.recommendation, result.ate
+    ate_text = (f"no interval: {ate.reason}" if ate.ci is None
+                else f"95% CI {_signed(ate.ci[0], binary)} to {_signed(ate.ci[1], binary)}")  # fmt: skip
     rows = [
-        ("Rows", f"{result['rows']['used']:,} ({balance['treated']:,} treated, {balance['control']:,} control)"),
-        ("ATE (average effect)", f"{_signed(ate, binary)} (95% CI {_signed(low, binary)} to {_signed(high, binary)})"),
-        ("Qini coefficient", f"{result['qini_auc']:.3f} ({_ci(result['qini_auc_ci'])})"),
-        ("Learner", result["learner"].replace("_", "-")),
+        ("Rows", f"{result.rows.used:,} ({balance.treated:,} treated, {balance.control:,} control)"),
+        ("ATE (average effect)", f"{_signed(ate.estimate, binary)} ({ate_text})"),
+        ("Qini coefficient", f"{result.qini_auc:.3f} ({_ci(result.qini_auc_ci)})"),
+        ("Learner", result.learner.replace("_", "-")),
     ]
-    if result.get("uplift_auc") is not None:
-        rows.append(("Uplift AUC", f"{result['uplift_auc']:.3f}"))
-    rows += [(f"Uplift@{k}", _signed(v, binary)) for k, v in result["uplift_at_k"].items()]
-    tests = [(name, f"{rec[key]['estimate']:+,.0f} ({_ci(rec[key]['ci'], '+,.0f')})") for name, key in
-             (("Targeted beats no one by", "beats_no_one"), ("Targeted beats everyone by", "beats_everyone"),
-              ("Treating everyone", "treat_everyone"))]  # fmt: skip
-    money = "recommendation" in result and result.get("cost") is not None
+    if result.cluster.column:
+        rows.append(("Clusters", f"{result.cluster.clusters:,} by {short(result.cluster.column, 40)}"))
+    if result.uplift_auc is not None:
+        rows.append(("Uplift AUC", f"{result.uplift_auc:.3f}"))
+    rows += [(f"Uplift@{k}", _signed(v, binary)) for k, v in result.uplift_at_k.items()]
+    kind = result.value_kind
+    tests = [(name, uplift_wording.fact_text(estimate, kind)) for name, estimate in
+             (("Targeted beats no one by", rec.beats_no_one), ("Targeted beats everyone by", rec.beats_everyone),
+              ("Treating everyone", rec.treat_everyone))]  # fmt: skip
+    money = result.cost is not None
     deciles = [
-        (f"Decile {d['decile']}", f"uplift {_signed(d['uplift'], binary)} · {d['rows']:,} rows"
-         + (f" · value/person {d['value_uplift_per_person']:+,.2f}" if money and d["value_uplift_per_person"]
+        (f"Decile {d.decile}", f"uplift {uplift_wording.decile_text(d, binary)} · {d.rows:,} rows"
+         + (f" · value/person {d.value_uplift_per_person:+,.2f}" if money and d.value_uplift_per_person
             is not None else ""))
-        for d in result["deciles"]
+        for d in result.deciles
     ]  # fmt: skip
     body = [
-        text(result["summary"][0], size="Medium", weight="Bolder", **({} if rec["target"] else {"color": "Attention"})),
+        text(result.summary[0], size="Medium", weight="Bolder", **({} if rec.target else {"color": "Attention"})),
         text(f"Uplift analysis of {source}", isSubtle=True, size="Small"),
         facts(rows),
-        text("Targeting, measured on rows not used to choose the share", weight="Bolder"),
+        text(f"Targeting, measured on rows not used to choose the share (totals {uplift_wording.unit(result)})",
+             weight="Bolder"),
         facts(tests),
         text("Deciles of predicted uplift (1 = highest)", weight="Bolder"),
         facts(deciles),
-    ]
-    if result["drivers"]:
+    ]  # fmt: skip
+    if result.drivers:
         body += [text("Drivers (effect differs between groups; Holm-adjusted test)", weight="Bolder"),
-                 facts([(short(d["name"], 40), f"weight {d['weight']:.2f} · {d['direction']} · "
-                         f"adj. p {d['p_value_adjusted']:.2g}") for d in result["drivers"]])]  # fmt: skip
+                 facts([(short(d.name, 40), f"weight {d.weight:.2f} · {d.direction} · "
+                         f"adj. p {d.p_value_adjusted:.2g}") for d in result.drivers])]  # fmt: skip
     else:
         body.append(text("Drivers: none pass the heterogeneity test, so none are named."))
-    for warning in result["warnings"]:
+    for warning in result.warnings:
         body.append(text(f"⚠ {warning}", color="Attention"))
     if chart_png:
         uri = "data:image/png;base64," + base64.b64encode(chart_png).decode()
         body.append({"type": "Image", "url": uri, "altText": "Qini curve, uplift by decile, profit", "size": "Stretch"})
-    balance_rows = [(short(r["name"], 40), f"SMD {r['smd']:.3f} · adj. p {r['p_value_adjusted']:.2g}"
-                     + (" · flagged" if r["flagged"] else "")) for r in balance["smd"][:15]]  # fmt: skip
-    details = card([text(f"Covariate balance: {balance['rule']}"), facts(balance_rows),
-                    text(result["conventions"], isSubtle=True, size="Small")])  # fmt: skip
+    balance_rows = [(short(r.name, 40), f"SMD {r.smd:.3f} · adj. p {r.p_value_adjusted:.2g}"
+                     + (" · flagged" if r.flagged else "")) for r in balance.smd[:15]]  # fmt: skip
+    details = card([text(f"Covariate balance: {balance.rule}"), facts(balance_rows),
+                    text(result.conventions, isSubtle=True, size="Small")])  # fmt: skip
     return card(body, [{"type": "Action.ShowCard", "title": "Balance and conventions", "card": details}])
-
-
-def _effect_text(column: dict[str, Any]) -> str:
-    if "wasserstein_normalized" in column:
-        return (f"Wasserstein {column['wasserstein_normalized']:.3f} sd · mean {column['mean_shift_sd']:+.2f} sd · "
-                f"PSI {column['psi']:.3f} · adj. p {column['p_value_adjusted']:.2g}")  # fmt: skip
-    if "jensen_shannon" in column:
-        return f"JS {column['jensen_shannon']:.3f} · PSI {column['psi']:.3f} · adj. p {column['p_value_adjusted']:.2g}"
-    return column["reason"]
 
 
 def drift_card(result: dict[str, Any], names: tuple[str, str], chart_png: bytes | None) -> dict[str, Any]:
     """Return the card of a drift analysis: verdict, top drifted columns with effect sizes, adversarial AUC,
     the chart, and every column behind a "Show all columns" toggle."""
     drifted = [c for c in result["columns"] if c["drifted"]]
-    verdict = "Data drift detected" if result["dataset_drift"] else "No data drift"
+    schema = result.get("schema_changed", False)
+    verdict = "Data drift detected" if result["dataset_drift"] else "Schema changed" if schema else "No data drift"
     rows = result["rows"]
     body = [
         text(
             f"{verdict}: {names[1]} against {names[0]}",
             size="Medium",
             weight="Bolder",
-            color="Attention" if drifted else "Good",
+            color="Attention" if drifted or schema else "Good",
         ),  # fmt: skip
         text(f"{rows['reference']:,} reference and {rows['current']:,} current rows", isSubtle=True, size="Small"),
         text("\n".join(f"- {line}" for line in result["summary"])),
     ]
     if drifted:
         body += [text("Drifted columns", weight="Bolder"),
-                 facts([(short(c["name"], 40), f"{c['reason']} ({_effect_text(c)})" if "significant" not in c["reason"]
-                         else _effect_text(c)) for c in drifted[:8]])]  # fmt: skip
+                 facts([(short(c["name"], 40), f"{c['reason']} ({effect_text(c)})" if "significant" not in c["reason"]
+                         else effect_text(c)) for c in drifted[:8]])]  # fmt: skip
     adversarial = result.get("adversarial")
     if adversarial:
         low, high = adversarial["auc_ci"]
@@ -187,7 +181,7 @@ def drift_card(result: dict[str, Any], names: tuple[str, str], chart_png: bytes 
     if chart_png:
         uri = "data:image/png;base64," + base64.b64encode(chart_png).decode()
         body.append({"type": "Image", "url": uri, "altText": "Distributions of drifted columns", "size": "Stretch"})
-    every = facts([(f"{short(c['name'], 40)} ({c['kind']})", ("DRIFT · " if c["drifted"] else "") + _effect_text(c))
+    every = facts([(f"{short(c['name'], 40)} ({c['kind']})", ("DRIFT · " if c["drifted"] else "") + effect_text(c))
                    for c in result["columns"]])  # fmt: skip
     rules = text(result["rules"]["gate"] + ". PSI: " + result["rules"]["psi"] + ".", isSubtle=True, size="Small")
     return card(body, [{"type": "Action.ShowCard", "title": "Show all columns", "card": card([every, rules])}])

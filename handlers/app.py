@@ -8,8 +8,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from handlers.catalog import split_command
+from handlers.catalog import SLOW_DOWN_VERB, slow_down_sentence, split_command
 from handlers.extras import Extras, IdentityFor, ShowPending, show_pending
+from handlers.greetings import greeting, is_greeting, whoami
 from handlers.models import ChannelUnavailable, Replier, StreamStopped, Turn
 from handlers.report import TurnReport, close_report, current_report, open_report
 from handlers.router import Router
@@ -26,7 +27,8 @@ from services.backends import (
     SignInRequired,
     TextDelta,
 )
-from services.backends.base import capabilities_of
+from services.backends.base import SizesPrompts, capabilities_of
+from services.quoting import quote
 from services.routing import RouteTable, single
 from services.store import Feedback, Store, get_conversation, update_conversation
 from services.usage import UsageService
@@ -51,6 +53,15 @@ def trim_question(text: str, limit: int) -> tuple[str, str]:
         f"(the {limit:,}-character limit of this backend)."
     )
     return cut, note
+
+
+def state_key(backend: Backend, turn: Turn) -> str:
+    """Return the key the turn's conversation state is kept under: the conversation's, or, for a backend that
+    answers as each user (`acts_as_user`, e.g. Q Business with user identity) in a group chat or channel,
+    the conversation's and the user's: Alice's backend conversation is never continued with Bob's credentials."""
+    if capabilities_of(backend).acts_as_user and turn.conversation.type != "personal":
+        return f"{turn.conversation.key}|user:{turn.user.id}"  # `new` clears this key too
+    return turn.conversation.key
 
 
 AttachmentsFor = Callable[[Turn, AttachmentRules, str], Awaitable[tuple[list[Attachment], list[str]]]]
@@ -81,18 +92,26 @@ def build_router(
     routes = routes or single(next(iter(named)))
     picker = Picker(named, routes, store)
     pending_shows: dict[str, ShowPending] = {}
-    intro = (
-        f"I am the company AI gateway. Ask me anything in plain words and I answer from the "
-        f"**{routes.title(routes.default)}** backend, with numbered sources."
-    )
+    intro = "I am your company's AI assistant. Ask me a question in plain words and I answer with numbered sources."
 
-    @router.command("help", "show this list", "?", "commands")
+    @router.command("help", "show this list; `help drift` shows a command's options and an example", "?", "commands")
     async def help_(turn: Turn, replier: Replier, rest: str) -> None:
-        await replier.send_text(router.help_text(intro))
+        asked = rest.split()[0] if rest.split() else ""
+        detail = router.help_for(asked) if asked else None
+        near = router.near_command(asked.lstrip("/").lower()) if asked and detail is None else None
+        if near:
+            await replier.send_text(f"I don't know the command {quote(asked, 40)}. Did you mean `{near}`?")
+            return
+        await replier.send_text(detail or router.help_text(intro, turn))
+
+    @router.command("whoami", "show your Teams and Entra ids (what an admin puts in ADMIN_USERS)")
+    async def whoami_(turn: Turn, replier: Replier, rest: str) -> None:
+        await replier.send_text(whoami(turn))
 
     @router.command("new", "start a fresh conversation (forget this chat's context)", "reset")
     async def new(turn: Turn, replier: Replier, rest: str) -> None:
         await store.clear_conversation(turn.conversation.key)
+        await store.clear_conversation(f"{turn.conversation.key}|user:{turn.user.id}")  # see state_key
         where = "this thread" if turn.conversation.type == "channel" else "this chat"
         await replier.send_text(f"Started a new conversation: I have forgotten the earlier context of {where}.")
 
@@ -112,18 +131,20 @@ def build_router(
         text, note = trim_question(text.strip(), chosen.max_input_chars)
         files, skipped = await attachments_for(turn, rules, label_of(chosen)) if reads_files else ([], [])
         note = "\n\n".join(n for n in (note, *skipped, picker.attribution(chosen)) if n)
-        saved = await get_conversation(store, turn.conversation.key)
+        saved = await get_conversation(store, state_key(chosen, turn))
         state = saved.get("backend_state", {}) if saved.get("backend") == chosen.name else {}
         question = Question(
             text=text, conversation_key=turn.conversation.key, user_id=turn.user.id, user_name=turn.user.name,
             state=state, identity=identity_for(turn) if identity_for else None, action=action,
             attachments=files,
         )  # fmt: skip
+        # What the backend will really send (system prompt, history, passages), when it can say, for the budget
+        prompt_chars = chosen.prompt_chars(question) if isinstance(chosen, SizesPrompts) else None
         try:
             answered = await metered(
                 usage, turn, replier, lambda: stream_answer(replier, chosen, question, note=note),
                 backend=chosen.name, model_id=capabilities.model_id, question=text,
-                answer_tokens=capabilities.answer_tokens,
+                answer_tokens=capabilities.answer_tokens, prompt_chars=prompt_chars,
             )  # fmt: skip
         except SignInRequired as needed:
             if action is None:
@@ -133,13 +154,18 @@ def build_router(
         if answered is not None:
             final, message_id = answered
             await update_conversation(
-                store, turn.conversation.key, lambda fresh: _next_state(fresh, chosen.name, final, message_id, state)
+                store, state_key(chosen, turn), lambda fresh: _next_state(fresh, chosen.name, final, message_id, state)
             )
             if final.pending:
                 await show_pending(pending_shows, turn, replier, final)
 
     @router.default
     async def chat(turn: Turn, replier: Replier, text: str) -> None:
+        # A model answers a greeting itself; a search backend (answers_small_talk False) would look "hi" up.
+        searches = not getattr(named[routes.default], "answers_small_talk", True)
+        if searches and is_greeting(text) and not turn.files:
+            await replier.send_text(greeting(turn, router.help_text(intro, turn)))
+            return
         await ask(turn, replier, text)
 
     @router.action("feedback")
@@ -175,9 +201,14 @@ def build_router(
     if usage is not None:
         register_usage(router, usage)
 
+    @router.action(SLOW_DOWN_VERB)
+    async def slow_down(turn: Turn, replier: Replier) -> None:
+        seconds = turn.data.get("seconds")
+        await replier.send_text(slow_down_sentence(float(seconds) if isinstance(seconds, int | float) else 60.0))
+
     @router.welcome
     async def welcome(turn: Turn, replier: Replier) -> None:
-        await replier.send_text(router.help_text(intro))
+        await replier.send_text(router.help_text(intro, turn))
 
     return router
 

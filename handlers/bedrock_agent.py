@@ -55,23 +55,23 @@ def register(extras: Extras) -> None:
         return pending
 
     @extras.router.action(CONFIRM)
-    async def confirm(turn: Turn, replier: Replier) -> None:
+    async def confirm(turn: Turn, replier: Replier) -> bool | None:
         pending = await take(turn, replier)
         if pending is None:
-            return
+            return False  # refused: no acknowledgement after the refusal (handlers/router.py)
         execution, problem = execution_of(pending, turn.data)
         if execution is None:
             await replier.send_text(problem)
-            return
+            return False
         # What the agent waits for and its session go with the action (kept here, never taken from the card).
         execution |= {"return_control": pending.get("return_control"), "session_id": pending.get("session_id", "")}
         await store.delete_value(key(turn, pending["id"]))  # forgotten before it runs: a second press does nothing
         await ask(turn, replier, "", action=execution, backend=str(pending.get("backend", "")))
 
     @extras.router.action(CANCEL)
-    async def cancel(turn: Turn, replier: Replier) -> None:
+    async def cancel(turn: Turn, replier: Replier) -> bool | None:
         pending = await take(turn, replier)
         if pending is None:
-            return
+            return False
         await store.delete_value(key(turn, pending["id"]))
         await replier.send_text(CANCELLED.format(action=pending.get("plugin_type") or "the action"))

@@ -7,6 +7,7 @@ the same table when it registers actions, and a test checks the analytics comman
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Literal
 
@@ -22,7 +23,20 @@ ACTION_ACKS: dict[str, str] = {
     "qbusiness_cancel": "Cancelled.",
     "agent_action_confirm": "Sending it to the agent…",
     "agent_action_cancel": "Cancelled.",
+    "slow_down": "",
 }
+SLOW_DOWN_VERB = "slow_down"  # the turn the ingress queues, once per window, to tell a sender over their rate
+
+
+def slow_down_sentence(seconds: float) -> str:
+    """Return what a sender over their rate is told (once per window)."""
+    wait = min(3600, max(1, math.ceil(seconds))) if math.isfinite(seconds) else 60  # a forged press names any number
+    return (
+        "You are sending messages faster than I can answer, so I skipped some of them. "
+        f"Please wait {wait} seconds, then send again what still needs an answer."
+    )
+
+
 # The commands (and their aliases) that run on the analytics worker: numpy, pandas, scikit-learn and matplotlib
 # live there (`usage` draws its chart with matplotlib).
 ANALYTICS_COMMANDS = frozenset({"metrics", "evaluate", "drift", "compare", "uplift", "usage"})

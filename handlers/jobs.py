@@ -7,11 +7,13 @@ an SQS message is at most 256 KB, and an attachment is fetched by the worker fro
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticSerializationError
 
 from handlers.catalog import JobKind, job_kind
 from handlers.models import Turn
@@ -66,8 +68,13 @@ class Job(BaseModel):
         return ack, queued
 
     def to_json(self) -> str:
-        """Return the job as compact JSON (the queue message body)."""
-        return self.model_dump_json()
+        """Return the job as compact JSON (the queue message body). A lone surrogate in a text (which no UTF-8
+        can carry: a hostile file name) becomes U+FFFD rather than failing the hand-over."""
+        try:
+            return self.model_dump_json()
+        except PydanticSerializationError:
+            text = json.dumps(self.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+            return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
     @classmethod
     def from_json(cls, body: str | bytes) -> Job:
@@ -83,10 +90,12 @@ class Job(BaseModel):
 def job_for(turn: Turn, ref: ConversationRef, idempotency_key: str, received_at: float | None = None) -> Job:
     """Return the job that answers `turn` into `ref`, on the worker its kind needs; `received_at` is when the
     ingress received the request (epoch seconds)."""
+    kind = job_kind(turn)
     return Job(
-        kind=job_kind(turn),
+        kind=kind,
         idempotency_key=idempotency_key,
-        group_key=turn.conversation.key,
+        # Analyses keep their own order: a `stop` (a chat turn) must not wait behind the analysis it stops.
+        group_key=turn.conversation.key if kind == "chat" else f"{turn.conversation.key}#analytics",
         turn=turn,
         ref=ref,
         received_at=received_at,

@@ -186,22 +186,22 @@ def register_qbusiness(extras: Extras) -> None:
         return pending
 
     @extras.router.action("qbusiness_confirm")
-    async def confirm(turn: Turn, replier: Replier) -> None:
+    async def confirm(turn: Turn, replier: Replier) -> bool | None:
         pending = await take(turn, replier)
         if pending is None:
-            return
+            return False  # refused (not yours, or gone): no "Running the action…" after the refusal
         execution, problem = execution_of(pending, turn.data)
         if execution is None:
             await replier.send_text(problem)
-            return
+            return False
         # Forgotten before it runs: a second press (or a re-delivery) never runs the action twice.
         await store.delete_value(f"{ACTION_KEY}{turn.conversation.key}|{pending['id']}")
         await ask(turn, replier, "", action=execution, backend=str(pending.get("backend", "")))
 
     @extras.router.action("qbusiness_cancel")
-    async def cancel(turn: Turn, replier: Replier) -> None:
+    async def cancel(turn: Turn, replier: Replier) -> bool | None:
         pending = await take(turn, replier)
         if pending is None:
-            return
+            return False
         await store.delete_value(f"{ACTION_KEY}{turn.conversation.key}|{pending['id']}")
         await replier.send_text(CANCELLED.format(plugin=pending.get("plugin_type") or "the plugin"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -10,19 +11,22 @@ from handlers.models import Replier, Turn
 from services.quoting import quote
 
 Handler = Callable[[Turn, Replier, str], Awaitable[None]]
-ActionHandler = Callable[[Turn, Replier], Awaitable[None]]
+ActionHandler = Callable[[Turn, Replier], Awaitable[bool | None]]  # False: refused, no acknowledgement
 
 __all__ = ["UNKNOWN_ACTION", "Router", "split_command"]
 
 
 @dataclass(frozen=True)
 class Command:
-    """A command: its name, other names it answers to, a one-line description and the handler."""
+    """A command: its name, other names it answers to, a one-line description and the handler. `shown_to`, when
+    set, decides who sees it in `help` (an administrators' command); the manifest's menu lists it for no one."""
 
     name: str
     aliases: tuple[str, ...]
     description: str
     handler: Handler
+    details: str = ""  # what `help <command>` shows: options and an example
+    shown_to: Callable[[Turn], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -44,11 +48,19 @@ class Router:
         self._default: Handler | None = None
         self._welcome: ActionHandler | None = None
 
-    def command(self, name: str, description: str, *aliases: str) -> Callable[[Handler], Handler]:
-        """Register a command answered with or without a leading slash."""
+    def command(
+        self,
+        name: str,
+        description: str,
+        *aliases: str,
+        details: str = "",
+        shown_to: Callable[[Turn], bool] | None = None,
+    ) -> Callable[[Handler], Handler]:
+        """Register a command answered with or without a leading slash; `details` is its `help <command>` text
+        (`shown_to`: see Command)."""
 
         def register(handler: Handler) -> Handler:
-            command = Command(name, aliases, description, handler)
+            command = Command(name, aliases, description, handler, details, shown_to)
             self.commands[name] = command
             for key in (name, *aliases):
                 self._names[key] = command
@@ -81,14 +93,33 @@ class Router:
         self._welcome = handler
         return handler
 
-    def help_text(self, intro: str = "") -> str:
-        """Return the Markdown list of commands, after `intro` when given."""
+    def visible_commands(self, turn: Turn | None = None) -> list[Command]:
+        """Return the commands `turn`'s user may see (without a turn: those shown to everyone)."""
+        return [c for c in self.commands.values() if c.shown_to is None or (turn is not None and c.shown_to(turn))]
+
+    def help_text(self, intro: str = "", turn: Turn | None = None) -> str:
+        """Return the Markdown list of the commands `turn`'s user may see, after `intro` when given."""
         lines = [intro] if intro else []
         lines.append("Commands (with or without a leading `/`):")
-        for command in self.commands.values():
+        for command in self.visible_commands(turn):
             names = ", ".join(f"`{n}`" for n in (command.name, *command.aliases))
             lines.append(f"- {names}: {command.description}")
         return "\n".join(lines)
+
+    def help_for(self, word: str) -> str | None:
+        """Return the help of the command `word` names (its details, else its description), or None."""
+        command = self._names.get(word.strip().lstrip("/").lower())
+        if command is None:
+            return None
+        return command.details or f"`{command.name}`: {command.description}"
+
+    def near_command(self, word: str) -> str | None:
+        """Return the command name a mistyped `word` most likely meant (`drfit` → `drift`), or None."""
+        if len(word) < 4 or word in self._names or len(word) > 40:  # `use` is a word, not a mistyped `usage`
+            return None
+        names = [name for name in self._names if len(name) > 3]  # `?` and `new` are too short to be mistyped
+        matches = difflib.get_close_matches(word, names, n=1, cutoff=0.8)
+        return self._names[matches[0]].name if matches else None
 
     def action_ack(self, verb: str) -> str:
         """Return the acknowledgement for a card verb, or UNKNOWN_ACTION when no handler has it."""
@@ -106,8 +137,8 @@ class Router:
                 if not turn.invoke:
                     await replier.send_text(UNKNOWN_ACTION)
                 return
-            await action.handler(turn, replier)
-            if not turn.invoke and action.ack:
+            refused = await action.handler(turn, replier) is False  # e.g. another member's button press
+            if not turn.invoke and action.ack and not refused:
                 await replier.send_text(action.ack)
             return
         word, rest, slashed = split_command(turn.text)
@@ -115,6 +146,16 @@ class Router:
         if command is not None:
             await command.handler(turn, replier, rest)
         elif slashed:
-            await replier.send_text(f"I don't know the command /{quote(word)}.\n\n{self.help_text()}")
+            near = self.near_command(word)
+            hint = f" Did you mean `{near}`?" if near else ""
+            await replier.send_text(f"I don't know the command /{quote(word)}.{hint}\n\n{self.help_text(turn=turn)}")
+        elif (near := self.near_command(word)) is not None and _looks_like_a_command(rest, turn):
+            await replier.send_text(f"Did you mean `{near}`? Send `help {near}` for its options and an example.")
         elif self._default is not None:
             await self._default(turn, replier, turn.text)
+
+
+def _looks_like_a_command(rest: str, turn: Turn) -> bool:
+    """True when a message whose first word is a near miss of a command reads as that command, not as a
+    question for the backend: it has `key=value` options or files, or is at most three words."""
+    return bool(turn.files) or "=" in rest or len(rest.split()) <= 2

@@ -147,7 +147,10 @@ def _describe(
 def register_usage(router: Router, service: UsageService) -> None:
     """Register the `usage` command (administrators only)."""
 
-    @router.command("usage", "token use and estimated cost of the last 7 or 30 days (administrators)")
+    @router.command(
+        "usage", "token use and estimated cost of the last 7 or 30 days (administrators)",
+        shown_to=lambda turn: service.is_admin(turn.user.aad_object_id),
+    )  # fmt: skip
     async def usage(turn: Turn, replier: Replier, rest: str) -> None:
         if not service.is_admin(turn.user.aad_object_id):
             await replier.send_text(NOT_ADMIN)

@@ -279,7 +279,10 @@ def _parse_html(text: str, fallback_title: str) -> Document:
     walker = _Events()
     _walk(root, walker)
     events = walker.events
-    h1 = next((str(name) for kind, level, name in events if kind == "h" and level == 1), "")
+    h1s = list(dict.fromkeys(str(name) for kind, level, name in events if kind == "h" and level == 1))
+    # One <h1> names the page; several are its sections ("1. Introduction", "2. Syntax") and the <title>
+    # names the page ("Generated Columns").
+    h1 = h1s[0] if len(h1s) == 1 or (h1s and not page_title) else ""
     title = h1 or _clean_title(page_title.text() if page_title else "") or fallback_title
     raw: list[tuple[list[str], list[str]]] = []
     path: list[tuple[int, str]] = []

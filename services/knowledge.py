@@ -18,7 +18,7 @@ import re
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,7 +35,11 @@ CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, mtime_ns INTEGER, size 
 CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(
     path UNINDEXED, position UNINDEXED, title, heading, body, tokenize = 'porter unicode61');
 CREATE VIRTUAL TABLE IF NOT EXISTS vocabulary USING fts5vocab(passages, 'row');
+CREATE VIRTUAL TABLE IF NOT EXISTS pages USING fts5(
+    path UNINDEXED, title, lead, headings, body, tokenize = 'porter unicode61');
 """
+# Bumped whenever the tables change: an index file written by another version is rebuilt from the folder.
+SCHEMA_VERSION = 2
 # Words that carry no meaning for retrieval, and generic verbs of questions ("how do I change…"):
 # dropping them keeps the ranking on the content words.
 STOP_WORDS = frozenset(
@@ -53,12 +57,35 @@ _WEIGHTS = "0.0, 0.0, 3.0, 4.0, 1.0"
 _HEAD_WEIGHTS = "0.0, 0.0, 1.0, 4.0, 0.0"
 CANDIDATES = 80
 HEADING_CANDIDATES = 30
-# Re-rank weights (tuned on bench/retrieval_eval.py): coverage of the question dominates; the title and
-# section path, closeness of the words and BM25 break ties between passages that cover it equally.
-_W_COVERAGE, _W_HEADING, _W_PROXIMITY, _W_BM25, _W_PHRASE, _W_PAGE, _W_FOCUS = 1.0, 0.45, 0.15, 0.35, 0.15, 0.15, 0.3
-# Penalties: a label made of rare words the question does not use names something else ("csv.reader.line_num"
-# for "read a file line by line"); a changelog page mentions everything once and explains nothing.
-_W_STRAY, _W_CHANGELOG = 0.4, 0.3
+# Whole pages are ranked too (bm25 over title, lead, headings, text): a page about the question ("git-blame:
+# show what revision and author last modified each line") is a better source than a passage elsewhere that
+# happens to repeat its words. The best pages' score is added to their passages, and the best pages'
+# passages join the candidates. Weights: path, title, lead (the page's opening lines), headings, text.
+_PAGE_WEIGHTS = "0.0, 5.0, 3.0, 2.0, 1.0"
+PAGE_CANDIDATES = 20
+PAGE_PASSAGES = 5
+LEAD_CHARS = 400
+# The re-rank score is a weighted sum of these features of a passage (each 0 to 1; the penalties negative):
+#   coverage   the idf-weighted share of the question's words the passage holds
+#   heading    the share found in its title and section path
+#   proximity  how close together the words sit in the text (times coverage)
+#   bm25       FTS5's bm25 relative to the best candidate's
+#   phrase     the question's word pairs found in the title and section path
+#   focus      how much of the passage's own label the question names
+#   stray      the share of its label made of rare words the question does not use (a penalty)
+#   changelog  a changelog page, which mentions everything once and explains little (a penalty)
+#   page       how many passages of the same page cover the question (times coverage)
+#   page_rank  the page's own bm25 rank among pages (times coverage)
+FEATURES = ("coverage", "heading", "proximity", "bm25", "phrase", "focus", "stray", "changelog", "page", "page_rank")
+# Hand-set weights (tuned on python3-doc; page_rank chosen by bench/retrieval_tune.py leave-one-corpus-out;
+# docs/local-backend.md quotes the held-out figures).
+WEIGHTS = {
+    "coverage": 1.0, "heading": 0.45, "proximity": 0.15, "bm25": 0.35, "phrase": 0.15, "focus": 0.3,
+    "stray": -0.4, "changelog": -0.3, "page": 0.15, "page_rank": 1.0,
+}  # fmt: skip
+# Each question word weighs idf ** _IDF_POWER: below 1, one rare incidental word ("lives" in "a database that
+# lives only in memory") no longer outweighs the words that name the topic.
+_IDF_POWER = 1.0
 # Titles of pages that list changes ("What's New In Python 3.2", "Changelog", "Release notes").
 _CHANGELOG = re.compile(r"^\W*(?:what['’]?s\s+new|change\s*log|release\s+notes|news|changes)\b", re.I)
 _STEMMER = Stemmer.Stemmer("porter")  # the algorithm of FTS5's porter tokenizer, for the same stems
@@ -88,6 +115,7 @@ class Passage:
     coverage: float = 1.0
     terms: frozenset[str] = frozenset()
     heading_coverage: float = 0.0
+    features: dict[str, float] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -165,6 +193,13 @@ class KnowledgeIndex:
         if str(index_path) != ":memory:":
             Path(index_path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(index_path), check_same_thread=False, isolation_level=None)
+        if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            for (name,) in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'"
+            ).fetchall():
+                self._db.execute(f'DROP TABLE IF EXISTS "{name}"')
+            self._db.execute("DROP TABLE IF EXISTS files")
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
         self._checked_at = float("-inf")
@@ -201,6 +236,7 @@ class KnowledgeIndex:
         try:
             for rel in removed + changed:
                 self._db.execute("DELETE FROM passages WHERE path = ?", (rel,))
+                self._db.execute("DELETE FROM pages WHERE path = ?", (rel,))
                 self._db.execute("DELETE FROM files WHERE path = ?", (rel,))
             for rel in changed:
                 self._index_file(rel, on_disk[rel])
@@ -222,6 +258,14 @@ class KnowledgeIndex:
             "INSERT INTO passages (path, position, title, heading, body) VALUES (?, ?, ?, ?, ?)",
             [(rel, i, document.title, s.heading, s.body) for i, s in enumerate(document.sections)],
         )
+        if document.sections:
+            headings = " ; ".join(dict.fromkeys(s.heading for s in document.sections if s.heading))
+            lead = document.sections[0].body[:LEAD_CHARS]
+            body = "\n".join(s.body for s in document.sections)
+            self._db.execute(
+                "INSERT INTO pages (path, title, lead, headings, body) VALUES (?, ?, ?, ?, ?)",
+                (rel, document.title, lead, headings, body),
+            )
         self._db.execute("INSERT INTO files VALUES (?, ?, ?)", (rel, *signature))
 
     def _vocab(self) -> tuple[list[str], dict[str, int]]:
@@ -255,7 +299,7 @@ class KnowledgeIndex:
             term = stem(word)
             if term not in counts and (fixed := self._correct(word, term, terms)):
                 corrections[word], term = fixed, fixed
-            stems.setdefault(term, _idf(total, counts.get(term, 0)))
+            stems.setdefault(term, _idf(total, counts.get(term, 0)) ** _IDF_POWER)
         # A word the folder never uses would get the highest idf of all, so one synonym the documents do not
         # use ("restrict" for "limit") would sink every passage. It weighs as much as the question's known
         # words on average: a question made mostly of unknown words still finds nothing.
@@ -293,6 +337,22 @@ class KnowledgeIndex:
                 (match, HEADING_CANDIDATES),
             ).fetchall()
             extra = [rowid for (rowid,) in heads if rowid not in seen]
+            page_rows = self._db.execute(
+                f"SELECT path, bm25(pages, {_PAGE_WEIGHTS}) FROM pages WHERE pages MATCH ? ORDER BY 2 LIMIT ?",
+                (" OR ".join(f'"{form}"' for form in forms), PAGE_CANDIDATES),
+            ).fetchall()
+            best_page = min((rank for _, rank in page_rows), default=-1.0) or -1.0
+            page_rank = {path: rank / best_page for path, rank in page_rows}
+            # The best passages of the best pages, when the passage search did not already propose them.
+            top_pages = [path for path, _ in page_rows[:PAGE_PASSAGES]]
+            if top_pages:
+                marks = ",".join("?" * len(top_pages))
+                for (rowid,) in self._db.execute(
+                    f"SELECT rowid FROM passages WHERE passages MATCH ? AND path IN ({marks}) ORDER BY rank LIMIT ?",
+                    (match, *top_pages, 3 * PAGE_PASSAGES),
+                ).fetchall():
+                    if rowid not in seen and rowid not in extra:
+                        extra.append(rowid)
             if extra:
                 marks = ",".join("?" * len(extra))
                 rows += self._db.execute(
@@ -311,7 +371,14 @@ class KnowledgeIndex:
         for passage in passages:
             if passage.coverage >= 0.6:
                 strong[passage.path] = strong.get(passage.path, 0) + 1
-        ranked = sorted(passages, key=lambda p: -(p.score + _W_PAGE * min(strong.get(p.path, 0), 3) / 3 * p.coverage))
+        for i, passage in enumerate(passages):
+            features = {
+                **passage.features,
+                "page": min(strong.get(passage.path, 0), 3) / 3 * passage.coverage,
+                "page_rank": page_rank.get(passage.path, 0.0) * passage.coverage,
+            }
+            passages[i] = replace(passage, features=features, score=sum(WEIGHTS[k] * v for k, v in features.items()))
+        ranked = sorted(passages, key=lambda p: -p.score)
         return ranked[:limit]
 
     @staticmethod
@@ -360,17 +427,17 @@ class KnowledgeIndex:
         stray_share = stray / (stray + named) if stray else 0.0
         head_pairs = set(zip(head_tokens, head_tokens[1:], strict=False))
         phrase = sum(pair in head_pairs for pair in phrases) / len(phrases) if phrases else 0.0
-        score = (
-            _W_COVERAGE * coverage
-            + _W_HEADING * in_head
-            + _W_PROXIMITY * proximity * coverage
-            + _W_BM25 * (bm25 / best_bm25)
-            + _W_PHRASE * phrase
-            + _W_FOCUS * focus
-            - _W_STRAY * stray_share
-            - _W_CHANGELOG * bool(_CHANGELOG.match(title))
-        )
-        return Passage(path, position, title, heading, body, score, coverage, matched, in_head)
+        features = {
+            "coverage": coverage,
+            "heading": in_head,
+            "proximity": proximity * coverage,
+            "bm25": bm25 / best_bm25,
+            "phrase": phrase,
+            "focus": focus,
+            "stray": stray_share,
+            "changelog": float(bool(_CHANGELOG.match(title))),
+        }
+        return Passage(path, position, title, heading, body, 0.0, coverage, matched, in_head, features)
 
     def close(self) -> None:
         """Close the index database."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ BOT_SERVICE_HOSTS = (
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IDC_APPLICATION_ARN = r"arn:aws[a-z-]*:sso::\d{12}:application/ssoins-[A-Za-z0-9.-]+/apl-[A-Za-z0-9]+"
 ROLE_ARN = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}"
+GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 PLUGIN_ID = r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}"  # Q Business's PluginId pattern
 
 
@@ -123,6 +125,9 @@ class Settings(BaseSettings):
 
     data_dir: Path | None = None
     analytics_max_file_mb: int = Field(default=200, ge=1, le=10_000)
+    analytics_file_memory_minutes: int = Field(default=30, ge=0, le=55)  # Teams' download links live about an hour
+    analytics_memory_mb: int = Field(default=4096, ge=512, le=65_536)
+    analytics_processes: int = Field(default=2, ge=1, le=32)
     analytics_engine: Literal["auto", "local", "spark"] = "auto"
     analytics_spark_rows: int = Field(default=5_000_000, ge=1)
     analytics_spark_mb: int = Field(default=200, ge=1)
@@ -135,6 +140,13 @@ class Settings(BaseSettings):
     queue_lease_seconds: float = Field(default=120.0, gt=0, le=86_400)
     turn_timeout_seconds: float = Field(default=300.0, gt=0, le=900)
     queue_visibility_timeout_seconds: float = Field(default=0.0, ge=0, le=43_200)
+    # Flow control at the ingress (token buckets in the store) and in the in-process queue; 0 turns a rate off.
+    user_turns_per_minute: float = Field(default=20.0, ge=0, le=6000)
+    user_turn_burst: int = Field(default=10, ge=1, le=1000)
+    tenant_turns_per_minute: float = Field(default=600.0, ge=0, le=600_000)
+    tenant_turn_burst: int = Field(default=200, ge=1, le=100_000)
+    slow_down_window_seconds: float = Field(default=60.0, gt=0, le=3600)
+    max_queued_turns_per_user: int = Field(default=10, ge=0, le=1000)
 
     store: Literal["sqlite", "dynamodb"] = "sqlite"
     dynamodb_table: str = ""
@@ -143,6 +155,8 @@ class Settings(BaseSettings):
     analytics_queue_url: str = ""
     job_max_receives: int = Field(default=3, ge=1, le=1000)
     app_password_secret_arn: str = ""
+    # Lambda only: an SSM Parameter Store path whose parameters are more settings (services/deployed_settings.py)
+    settings_parameter_path: str = Field(default="", pattern=r"^((/[A-Za-z0-9_.-]+)+)?$")
 
     @field_validator("microsoft_app_type", mode="before")
     @classmethod
@@ -191,6 +205,37 @@ class Settings(BaseSettings):
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host_shape(cls, value: str) -> str:
+        import ipaddress
+
+        value = value.strip()
+        if re.fullmatch(r"[0-9.]+|.*:.*", value):  # written as an IP address: it must be one
+            try:
+                ipaddress.ip_address(value.strip("[]"))
+            except ValueError:
+                raise ValueError(
+                    "is not an IP address (use 127.0.0.1 for this machine only, 0.0.0.0 for all)"
+                ) from None
+        elif not re.fullmatch(
+            r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*",
+            value,
+        ):
+            raise ValueError("must be an IP address or a host name, like 127.0.0.1 or localhost")
+        return value
+
+    @field_validator("allowed_tenants")
+    @classmethod
+    def _tenant_ids(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not re.fullmatch(GUID, entry):
+                raise ValueError(
+                    f"{entry[:60]!r} is not a tenant id: give Entra ID tenant ids (GUIDs such as 72f988bf-86f1-41af-"
+                    "91ab-2d7cd011db47, Azure portal → Microsoft Entra ID → Overview), comma-separated"
+                )
         return value
 
     @field_validator("download_allowed_hosts", "bot_service_hosts", "content_allowed_hosts")

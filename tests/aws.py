@@ -11,7 +11,7 @@ from moto.server import ThreadedMotoServer
 
 # botocore names the variables after the service id with spaces as underscores: "Secrets Manager" →
 # AWS_ENDPOINT_URL_SECRETS_MANAGER (AWS_ENDPOINT_URL_SECRETSMANAGER is ignored)
-SERVICES = ("DYNAMODB", "SQS", "SECRETS_MANAGER", "S3", "STS", "KMS")
+SERVICES = ("DYNAMODB", "SQS", "SECRETS_MANAGER", "S3", "STS", "KMS", "SSM")
 
 
 def free_port() -> int:

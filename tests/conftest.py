@@ -28,6 +28,13 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PORT", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_analysis_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An analysis shows progress after 4 s, which a loaded test machine reaches at random: tests that count
+    messages see none unless they lower this again (tests/test_analysis_process.py does)."""
+    monkeypatch.setattr("handlers.analytics.PROGRESS_AFTER_SECONDS", 600.0)
+
+
 @pytest.fixture
 def make_settings(tmp_path):
     def make(**overrides: Any) -> Settings:
@@ -37,6 +44,10 @@ def make_settings(tmp_path):
             "state_db": tmp_path / "state.db",
             "knowledge_dir": DOCS,
             "download_allowed_hosts": hosts,
+            # Flow control off unless a test turns it on (tests/test_flow_control.py): most tests send bursts.
+            "user_turns_per_minute": 0,
+            "tenant_turns_per_minute": 0,
+            "max_queued_turns_per_user": 0,
             **overrides,
         }
         return load_settings(_env_file=None, **values)

@@ -191,24 +191,28 @@ async def test_unreachable_signing_keys_give_503(start_bot):
 
 
 async def test_tenant_outside_allow_list_gets_403_and_no_reply(start_bot):
-    bot = await start_bot(allowed_tenants="tenant-a,tenant-b")
-    refused = bot.channel(tenant_id="tenant-z").message("hello")
+    bot = await start_bot(allowed_tenants="aaaaaaaa-0000-4000-8000-00000000000a,bbbbbbbb-0000-4000-8000-00000000000b")
+    refused = bot.channel(tenant_id="ffffffff-0000-4000-8000-00000000000f").message("hello")
     response = await bot.post(refused)
     assert response.status == 403
-    allowed = bot.channel(tenant_id="tenant-b").message("help")
+    allowed = bot.channel(tenant_id="bbbbbbbb-0000-4000-8000-00000000000b").message("help")
     assert (await bot.post(allowed)).status == 200
     await bot.settle()
     assert [m.conversation_id for m in bot.connector.messages()] == [allowed["conversation"]["id"]]
 
 
 async def test_tenant_is_read_from_channel_data(start_bot):
-    bot = await start_bot(allowed_tenants="tenant-a")
-    activity = bot.channel(tenant_id="tenant-a").message("help")
-    activity["conversation"]["tenantId"] = "tenant-z"  # channelData.tenant.id is authoritative
+    bot = await start_bot(allowed_tenants="aaaaaaaa-0000-4000-8000-00000000000a")
+    activity = bot.channel(tenant_id="aaaaaaaa-0000-4000-8000-00000000000a").message("help")
+    activity["conversation"]["tenantId"] = (
+        "ffffffff-0000-4000-8000-00000000000f"  # channelData.tenant.id is authoritative
+    )
     assert (await bot.post(activity)).status == 200
     del activity["channelData"]["tenant"]
     activity["id"] += "1"
-    activity["conversation"]["tenantId"] = "tenant-a"  # fallback when channelData has no tenant
+    activity["conversation"]["tenantId"] = (
+        "aaaaaaaa-0000-4000-8000-00000000000a"  # fallback when channelData has no tenant
+    )
     assert (await bot.post(activity)).status == 200
 
 

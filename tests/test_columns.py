@@ -88,12 +88,12 @@ def test_uplift_reads_village_codes_as_categories_on_a_published_experiment():
 
     data = thornton_hiv.load_pandas().data.dropna(subset=["any", "got"])
     result = uplift.analyse(data, "any", "got", bootstrap=20)
-    assert result["column_kinds"]["villnum"] == {"kind": "categorical", "detail": "integer codes"}
-    assert result["column_kinds"]["age"]["kind"] == "numeric"
-    assert any("integer codes" in line and "villnum" in line for line in result["summary"])
+    assert result.column_kinds["villnum"] == {"kind": "categorical", "detail": "integer codes"}
+    assert result.column_kinds["age"]["kind"] == "numeric"
+    assert any("integer codes" in line and "villnum" in line for line in result.summary)
     as_numbers_too = uplift.analyse(data, "any", "got", bootstrap=20, numeric=("villnum",), ignore=("tinc",))
-    assert as_numbers_too["column_kinds"]["villnum"]["kind"] == "numeric"
-    assert "tinc" not in as_numbers_too["features"] and "tinc" in as_numbers_too["skipped_columns"]
+    assert as_numbers_too.column_kinds["villnum"]["kind"] == "numeric"
+    assert "tinc" not in as_numbers_too.features and "tinc" in as_numbers_too.skipped_columns
 
 
 def test_column_names_and_values_from_a_file_are_inert_and_short_in_summaries_and_cards():

@@ -224,3 +224,135 @@ def test_a_tiny_but_significant_auc_is_not_called_separable():
     current = pd.DataFrame({"x": rng.normal(0.06, 1, 40_000), "y": rng.normal(0, 1, 40_000)})
     adversarial = analyse(reference, current, DriftOptions())["adversarial"]
     assert adversarial["auc_ci"][0] > 0.5 and adversarial["auc"] < 0.55 and not adversarial["separable"]
+
+
+# Regression tests of issue 21 on published tables no one here wrote: causaldata's Thornton (2008) HIV-results
+# experiment (`thornton_hiv`, Malawi), Jennifer Bryan's gapminder extract (`gapminder`) and the Hass avocado
+# weekly prices (`avocado`); statsmodels' Grunfeld (1958) investment panel (`statsmodels.datasets.grunfeld`).
+
+
+def thornton_halves(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from causaldata import thornton_hiv
+
+    table = thornton_hiv.load_pandas().data
+    order = np.random.default_rng(seed).permutation(len(table))
+    return table.iloc[order[: len(table) // 2]].reset_index(drop=True), table.iloc[order[len(table) // 2 :]]
+
+
+def test_a_0_1_column_spelled_another_way_is_the_same_values():
+    """Thornton's 0/1 columns `got` and `any` (with blanks, so pandas reads 0.0/1.0) against the same rows'
+    other half written as True/False, as "1"/"0" text and as "1.0"/"0.0" text: the same values, not drift."""
+    ref, cur = thornton_halves()
+    for spelling in (lambda v: v.map({1.0: True, 0.0: False}), lambda v: v.map({1.0: "1", 0.0: "0"}),
+                     lambda v: v.map({1.0: "1.0", 0.0: "0"})):  # fmt: skip
+        current = cur.assign(got=spelling(cur["got"]), any=spelling(cur["any"]))
+        result = analyse(ref, current, DriftOptions(tests_only=True))
+        for name in ("got", "any"):
+            found = column(result, name)
+            assert found["kind"] == "boolean" and not found["drifted"], found["reason"]
+            assert found["new_categories"] == []
+        assert not result["schema_changed"] and result["summary"][0].startswith("No drift")
+
+
+def test_schema_changes_are_reported_first_never_no_drift():
+    """Thornton halves with a column dropped, one added, one renamed and one turned from numbers into text."""
+    ref, cur = thornton_halves(1)
+    cur = cur.drop(columns=["hiv2004"]).rename(columns={"distvct": "DistVCT"}).assign(
+        wave=2, age=cur["age"].map(lambda v: f"{v:.0f} years"))  # fmt: skip
+    result = analyse(ref, cur, DriftOptions(tests_only=True))
+    schema = result["schema"]
+    assert schema["dropped"] == ["hiv2004"] and schema["added"] == ["wave"]
+    assert schema["renamed"] == [{"from": "distvct", "to": "DistVCT", "why": "similar name and values"}]
+    assert schema["type_changed"] == [{"name": "age", "reference": "numbers", "current": "text"}]
+    first = result["summary"][0]
+    assert first.startswith("Schema changed: dropped 'hiv2004'; added 'wave'; 'distvct' looks renamed")
+    assert not any(line.startswith("No drift") for line in result["summary"])
+    unchanged = analyse(*thornton_halves(1), DriftOptions(tests_only=True))
+    assert not unchanged["schema_changed"] and unchanged["summary"][0].startswith("No drift")
+
+
+def test_us_and_day_first_dates_are_dates_compared_as_dates():
+    """Avocado weekly dates (2015–2018) written m/d/Y and d/m/Y: dates, not categories that drift 100%."""
+    from causaldata import avocado
+
+    table = avocado.load_pandas().data.sort_values("Date").reset_index(drop=True)
+    ref, cur = table.iloc[:100], table.iloc[100:]
+    for fmt, said in (("%m/%d/%Y", "month/day/year"), ("%d/%m/%Y", "day/month/year")):
+        written = [t.assign(Date=t["Date"].dt.strftime(fmt)) for t in (ref, cur)]
+        result = analyse(*written, DriftOptions(tests_only=True))
+        date = column(result, "Date")
+        assert date["kind"] == "datetime" and not date["drifted"] and date["new_categories"] == []
+        assert date["date_range"]["reference"][0].startswith(str(ref["Date"].min().date()))
+        assert date["date_range"]["current"][1].startswith(str(cur["Date"].max().date()))
+        assert date["recency_days"] == (cur["Date"].max() - ref["Date"].max()).days
+        assert any(said in line for line in result["summary"]) and any("(dates)" in s for s in result["summary"])
+    # only days ≤ 12: the order cannot be read from the values, and the summary says so
+    early = [t[t["Date"].dt.day <= 12].assign(Date=lambda f: f["Date"].dt.strftime("%d/%m/%Y")) for t in (ref, cur)]
+    result = analyse(*early, DriftOptions(tests_only=True))
+    assert any("day/month/year is equally possible" in line for line in result["summary"])
+
+
+def test_a_real_trend_that_separates_the_tables_is_a_strong_change_not_leakage():
+    """Gapminder 1952 against 2007: life expectancy rose everywhere (a trend), rows sorted by country."""
+    from causaldata import gapminder
+
+    table = gapminder.load_pandas().data
+    ref, cur = (table[table["year"] == y].drop(columns="year") for y in (1952, 2007))
+    result = analyse(ref, cur, DriftOptions())
+    adversarial = result["adversarial"]
+    assert adversarial["sole_separator"] == "lifeExp" and adversarial["leakage_suspects"] == []
+    said = " ".join(result["summary"])
+    assert "leakage" not in said.replace("not leakage", "") and "'lifeExp' alone separates the tables: a strong" in said
+
+
+def test_a_column_constant_in_the_reference_reports_its_real_change():
+    """Grunfeld's ten firms: `capital` stuck at one value (2.8, General Motors' 1935 figure) in the reference
+    years 1935–1944, as a broken feed would write it; the real values in 1945–1954."""
+    import statsmodels.api as sm
+
+    table = sm.datasets.grunfeld.load_pandas().data
+    ref = table[table["year"] <= 1944].assign(capital=2.8)
+    cur = table[table["year"] > 1944]
+    result = analyse(ref, cur, DriftOptions(tests_only=True))
+    capital = column(result, "capital")
+    assert capital["drifted"] and capital["reference_constant"] and capital["psi"] > 1
+    assert capital["mean_shift_sd"] is None
+    said = " ".join(result["summary"])
+    assert "'capital' was constant at 2.8 in the reference; now mean" in said
+    assert "mean up 0.00 sd" not in said and "PSI 0.000" not in said
+
+
+def test_a_large_psi_under_no_drift_always_says_why_it_does_not_count():
+    """Random halves of Grunfeld's 220 rows: no drift; every moderate or large PSI carries its reason."""
+    import statsmodels.api as sm
+
+    from handlers.analytics_cards import drift_card
+
+    table = sm.datasets.grunfeld.load_pandas().data.drop(columns="year")
+    explained = 0
+    for seed in range(12):
+        order = np.random.default_rng(seed).permutation(len(table))
+        result = analyse(table.iloc[order[:110]], table.iloc[order[110:]], DriftOptions(tests_only=True))
+        if result["dataset_drift"]:
+            continue
+        card = json.dumps(drift_card(result, ("a.csv", "b.csv"), None), ensure_ascii=False)
+        for found in result["columns"]:
+            if found.get("psi", 0) >= 0.1:
+                explained += 1
+                assert "does not count" in found["note"], found
+                assert f"PSI {found['psi']:.3f} · " in card and "but does not count: the" in card
+        for line in result["summary"]:
+            if "PSI" in line:
+                assert "does not count" in line or "does not decide" in line, line
+    assert explained  # the case happened at least once on these splits
+
+
+def test_ks_p_value_is_scipys_exact_where_it_applies():
+    """Thornton's `tinc` (incentive amounts), two halves of 2,410 rows: scipy's ks_2samp(method='auto')."""
+    from scipy import stats
+
+    ref, cur = thornton_halves(2)
+    tinc = column(analyse(ref, cur, DriftOptions(tests_only=True)), "tinc")
+    expected = stats.ks_2samp(ref["tinc"].dropna(), cur["tinc"].dropna(), method="auto")
+    assert tinc["p_value"] == pytest.approx(expected.pvalue, rel=1e-9)
+    assert tinc["ks_statistic"] == pytest.approx(expected.statistic, abs=1e-12)

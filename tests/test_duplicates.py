@@ -2,13 +2,16 @@
 
 - 100 conversations, each activity delivered 3 times, concurrently and sequentially: one answer each.
 - The server killed (SIGKILL) between the acknowledgement and the answer, restarted on the same state: the
-  re-delivered activity is answered once, after the dead worker's lease has run out.
+  kept job is resumed at start-up and answered once, with no re-delivery (Teams sends none after a 200);
+  re-deliveries on top of it change nothing. Killed at other points (the "…" placeholder sent, an update
+  sent): one answer, and the placeholder of the killed attempt is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import os
 import signal
 import socket
@@ -57,17 +60,20 @@ async def test_each_activity_delivered_three_times_is_answered_once(start_bot, m
 
 
 class HoldingConnector(FakeConnector):
-    """A fake connector that, while `holding`, keeps requests waiting and then refuses them unrecorded (what
-    the bot sent before it was killed never arrives)."""
+    """A fake connector that lets the first `hold_at` - 1 calls through, then, while `holding`, keeps requests
+    waiting and refuses them unrecorded (what the bot sent after that point before it was killed never arrives)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold_at: int = 1) -> None:
         super().__init__()
+        self.hold_at = hold_at
+        self.seen = 0
         self.holding = True
         self.held = 0
         self.let_go = asyncio.Event()
 
     async def _handle(self, request: web.Request) -> web.Response:
-        if self.holding:
+        self.seen += 1
+        if self.holding and self.seen >= self.hold_at:
             self.held += 1
             await self.let_go.wait()
             return web.json_response({"error": {"code": "Gone"}}, status=503)
@@ -81,47 +87,96 @@ def start_server(port: int, state_db: str) -> subprocess.Popen:
         "from entrypoints.local import serve; sys.exit(serve())"
     )
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PORT": str(port), "STATE_DB": state_db,
-                   "TURN_TIMEOUT_SECONDS": "2", "LOG_LEVEL": "WARNING"}  # fmt: skip
+                   "TURN_TIMEOUT_SECONDS": "2", "LOG_LEVEL": "WARNING", "KNOWLEDGE_DIR": str(REPO_ROOT / "docs"),
+                   "STREAM_INTERVAL_SECONDS": "0.2"}  # fmt: skip
     return subprocess.Popen([sys.executable, "-c", code], env=environment, stdout=subprocess.DEVNULL)
 
 
-async def test_killed_between_ack_and_answer_the_redelivery_is_answered_once(tmp_path):
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url, state_db = f"http://127.0.0.1:{port}/api/messages", str(tmp_path / "state.db")
+        return probe.getsockname()[1]
+
+
+async def killed_while_held(http, connector: HoldingConnector, port: int, state_db: str, activity: dict) -> None:
+    """Start the server, deliver `activity` (200), wait until the connector holds a call, SIGKILL the server."""
+    url = f"http://127.0.0.1:{port}/api/messages"
+    first = start_server(port, state_db)
+    try:
+        await wait_until_serving(http, port, 30)
+        async with http.post(url, json=activity) as response:
+            assert response.status == 200  # acknowledged
+        for _ in range(200):  # the turn is running: a call to the connector is waiting
+            if connector.held:
+                break
+            await asyncio.sleep(0.05)
+        assert connector.held
+    finally:
+        first.send_signal(signal.SIGKILL)  # no cleanup, no release: a crash
+        first.wait(timeout=30)
+    connector.holding = False
+    connector.let_go.set()
+
+
+def final_texts(connector: FakeConnector) -> dict[str, str]:
+    """Return what each message the bot sent finally shows (posts, then their in-place edits), by message id."""
+    shown: dict[str, str] = {}
+    for call in connector.calls:
+        if call.type != "message":
+            continue
+        key = call.activity_id if call.method == "PUT" else call.body["id"]
+        shown[key] = json.dumps(call.body)
+    return shown
+
+
+async def test_killed_between_ack_and_answer_the_kept_job_is_answered_once_at_restart(tmp_path):
+    port, state_db = free_port(), str(tmp_path / "state.db")
+    url = f"http://127.0.0.1:{port}/api/messages"
     async with HoldingConnector() as connector, aiohttp.ClientSession() as http:
         activity = TeamsChannel(connector.url).message("help")
-        first = start_server(port, state_db)
-        try:
-            await wait_until_serving(http, port, 30)
-            async with http.post(url, json=activity) as response:
-                assert response.status == 200  # acknowledged
-            for _ in range(100):  # the turn is running: its first call to the connector is waiting
-                if connector.held:
-                    break
-                await asyncio.sleep(0.05)
-            assert connector.held
-        finally:
-            first.send_signal(signal.SIGKILL)  # no cleanup, no release: a crash
-            first.wait(timeout=30)
-        connector.holding = False
-        connector.let_go.set()
+        await killed_while_held(http, connector, port, state_db, activity)
         second = start_server(port, state_db)
         try:
             await wait_until_serving(http, port, 30)
-            async with http.post(url, json=activity) as response:  # within the dead worker's lease
-                assert response.status == 200
-            await asyncio.sleep(1.0)
-            assert connector.messages() == []  # not answered twice while the lease may still be alive
-            await asyncio.sleep(2.5)  # the lease (2 s turn limit + 1 s margin) has run out
-            for _ in range(3):  # the channel re-delivers; then re-delivers again
+            await connector.wait_for_messages(1, timeout=20)  # resumed at start-up: no re-delivery needed
+            for _ in range(3):  # a channel that re-delivers anyway changes nothing
                 async with http.post(url, json=activity) as response:
                     assert response.status in (200, 503)
                 await asyncio.sleep(0.3)
-            await connector.wait_for_messages(1, timeout=20)
             await asyncio.sleep(1.0)
             assert [c.body.get("replyToId") for c in connector.messages()] == [activity["id"]]
         finally:
             second.terminate()
             second.wait(timeout=30)
+
+
+@pytest.mark.parametrize(("shape", "hold_at"), [("personal", 2), ("groupChat", 2)])
+async def test_killed_mid_answer_the_restart_closes_the_placeholder_and_answers_once(tmp_path, shape, hold_at):
+    """Killed after the "…" (or the Teams stream) went out: the restarted server ends it with "interrupted;
+    retrying…" and the answer is the only answer on screen."""
+    port, state_db = free_port(), str(tmp_path / "state.db")
+    async with HoldingConnector(hold_at) as connector, aiohttp.ClientSession() as http:
+        activity = TeamsChannel(connector.url, shape=shape).message("how long are dedupe markers kept?")
+        await killed_while_held(http, connector, port, state_db, activity)
+        assert len(connector.calls) == hold_at - 1  # the placeholder reached Teams, then the process died
+        second = start_server(port, state_db)
+        try:
+            await wait_until_serving(http, port, 30)
+            await connector.wait_for(lambda calls: any("DEDUPE_TTL_SECONDS" in json.dumps(c.body) for c in calls
+                                                       if c.type == "message"), timeout=30)  # fmt: skip
+            await asyncio.sleep(1.0)
+        finally:
+            second.terminate()
+            second.wait(timeout=30)
+    shown = final_texts(connector)
+    answers = [text for text in shown.values() if "DEDUPE_TTL_SECONDS" in text]
+    assert len(answers) == 1
+    interrupted = [text for text in shown.values() if "interrupted" in text]
+    if shape == "groupChat":  # the dead attempt's "…" was edited to say so
+        assert len(interrupted) == 1 and connector.calls[0].body["id"] in shown
+        assert "interrupted" in shown[connector.calls[0].body["id"]]
+    else:  # the dead attempt's stream was ended with a final activity
+        (ended,) = [c for c in connector.calls if "interrupted" in json.dumps(c.body)]
+        info = ended.body["entities"][0]
+        assert info["streamType"] == "final" and info["streamId"] == connector.calls[0].body["id"]
+    assert all(json.loads(text).get("text") != "…" for text in shown.values())  # no "…" left on screen

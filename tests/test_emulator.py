@@ -170,3 +170,74 @@ async def test_attachments_only_in_personal_chat(start_bot, tmp_path, capsys):
         assert bool(session.attachments) is attached
     out = capsys.readouterr().out
     assert out.count("only in a personal chat") == 2 and "(attached preds.csv" in out
+
+
+class Silent:
+    """Stands in for the bot's HTTP endpoint: accepts every activity; replies come through on_call."""
+
+    def __init__(self, session: ChatSession) -> None:
+        self.sent: list[dict] = []
+        session.deliver = self.deliver
+
+    async def deliver(self, activity: dict) -> tuple[bool, dict]:
+        self.sent.append(activity)
+        return True, {}
+
+
+def reply(text: str, method: str = "POST") -> Call:
+    return Call(method, "a:1", "", {"type": "message", "text": text}, {})
+
+
+async def test_one_shot_mode_waits_past_still_working_for_the_answer(capsys):
+    import asyncio
+
+    from bot.emulator.activities import TeamsChannel
+
+    session = ChatSession("http://127.0.0.1:9/api/messages", TeamsChannel("http://127.0.0.1:9"), None, timeout=10)
+    Silent(session)
+
+    async def bot_works_slowly() -> None:
+        await asyncio.sleep(0.05)
+        session.on_call(reply("Still working…"))
+        await asyncio.sleep(0.8)  # longer than the settle time: the old one-shot mode had left by now
+        session.on_call(reply("The model's AUC is 0.91."))
+
+    session.wait_for_final = True
+    worker = asyncio.create_task(bot_works_slowly())
+    assert await session.send({"type": "message"}, settle=0.3)
+    assert worker.done() and "The model's AUC is 0.91." in capsys.readouterr().out
+    # and a bot that never finishes is one sentence after --timeout
+    session.timeout = 0.5
+    asyncio.get_running_loop().call_later(0.05, session.on_call, reply("Still working…"))
+    assert not await session.send({"type": "message"}, settle=0.1)
+    assert "(no final reply within 0.5 s; --timeout waits longer)" in capsys.readouterr().out
+
+
+async def test_unknown_emulator_commands_are_not_sent_and_replies_redraw_the_prompt(capsys, monkeypatch):
+    from bot.emulator.activities import TeamsChannel
+
+    session = ChatSession("http://127.0.0.1:9/api/messages", TeamsChannel("http://127.0.0.1:9"), None)
+    bot = Silent(session)
+    assert await session.handle_line(":foo bar") is False
+    assert "(unknown emulator command :foo: type :help" in capsys.readouterr().out and bot.sent == []
+    import asyncio
+
+    asyncio.get_running_loop().call_later(0.05, session.on_call, reply("ok"))
+    assert await session.handle_line(":)") and bot.sent[-1]["text"] == ":)"  # a smiley is a message
+    capsys.readouterr()
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    session.prompting = True  # the user is at the prompt when an answer arrives
+    session.on_call(reply("Here is the answer."))
+    assert capsys.readouterr().out == "\r\x1b[Kbot> Here is the answer.\nyou> "
+
+
+def test_the_cli_piped_into_head_ends_without_a_traceback(tmp_path):
+    port = free_port()
+    for command in (["chat", "--help"], ["chat", "--endpoint", f"http://127.0.0.1:{port}/api/messages", "--say", "hi"]):
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT)}
+        run = subprocess.Popen([sys.executable, "-m", "bot", *command], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env)  # fmt: skip
+        run.stdout.close()  # what `| head -1` does once it has its line
+        _, err = run.communicate(timeout=60)
+        assert "Traceback" not in err.decode() and "Exception ignored" not in err.decode(), err.decode()
+        assert run.returncode == 1

@@ -11,7 +11,7 @@ REQUIRED = [
     "normalized_entropy", "calibration", "brier", "recalibration", "ndcg", "mrr", "map", "hit_rate", "mae", "rmse",
     "r2", "qini", "auuc", "uplift_at_k", "qini_interval", "ate", "targeting_decision", "smd", "driver_weight",
     "learner", "p_value", "psi", "ks", "wasserstein", "jensen_shannon", "chi_square", "adversarial_auc", "base_rate",
-    "residuals", "mean_shift",
+    "residuals", "mean_shift", "ece", "gini",
 ]  # fmt: skip
 
 
@@ -132,3 +132,27 @@ def test_every_statistic_a_card_prints_has_a_glossary_entry():
     assert {"SMD", "adj. p", "Qini coefficient", "ATE", "Adversarial ROC AUC", "weight"} <= names | {"ATE"}
     missing = sorted(name for name in names if terms.lookup(name) is None and terms.resolve(name)[0] is None)
     assert not missing, f"explain has no entry for {missing}"
+
+
+def test_glossary_statements_match_the_code_constants():
+    """Each number the glossary states about our rules is read from the code that applies it (issue 21: the
+    glossary said Jensen–Shannon 0.1 where the code used 0.05, merged rare categories the code never merged,
+    and called the KS p-value scipy's while the code used the asymptotic one)."""
+    from services.analytics import drift_wording, metrics_wording
+    from services.analytics.drift import KS_EXACT_MAX_ROWS, DriftOptions
+
+    terms, options = glossary().entries, DriftOptions()
+    assert f"Below {options.categorical_effect_threshold} " in terms["jensen_shannon"].good
+    assert f"Below {options.effect_threshold} sd" in terms["wasserstein"].good
+    assert "method='auto'" in terms["ks"].formula and f"{KS_EXACT_MAX_ROWS:,} rows a side" in terms["ks"].formula
+    assert "does not merge rare categories" in " ".join(terms["chi_square"].pitfalls)
+    assert "merged" not in " ".join(terms["chi_square"].pitfalls).replace("does not merge", "")
+    psi = terms["psi"].range
+    assert f"below {drift_wording.PSI_MODERATE} small" in psi and f"above {drift_wording.PSI_LARGE} large" in psi
+    assert f"the AUC reaches {drift_wording.ADVERSARIAL_AUC_GATE}" in terms["adversarial_auc"].good
+    assert f"{metrics_wording.ECE_BINS} equal-width bins" in terms["ece"].formula
+    band = metrics_wording.CALIBRATION_BAND
+    assert f"Within {band:.0%} of 1 overall ({1 - band:g} to {1 + band:g}" in terms["calibration"].good
+    assert terms["gini"].formula == "Gini = 2 · ROC AUC − 1"
+    for bound, word in metrics_wording.AUC_BANDS[:3]:
+        assert f"{2 * bound - 1:.1f} (AUC {bound:g}) {word}" in terms["gini"].good

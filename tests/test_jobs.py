@@ -26,7 +26,7 @@ def test_job_round_trips_as_plain_json_and_carries_no_file_bytes():
     job = job_for(turn("drift", files=files), ConversationRef("https://smba.example/", "a:1x", "17", "aud"), "k|17")
     body = job.to_json()
     data = json.loads(body)
-    assert data["version"] == 1 and data["kind"] == "analytics" and data["group_key"] == "a:1x"
+    assert data["version"] == 1 and data["kind"] == "analytics" and data["group_key"] == "a:1x#analytics"
     assert data["ref"] == {"service_url": "https://smba.example/", "conversation_id": "a:1x", "activity_id": "17",
                            "audience": "aud"}  # fmt: skip
     assert Job.from_json(body) == job and len(body) < MAX_JOB_BYTES
@@ -88,8 +88,9 @@ async def test_the_static_tables_match_the_router(start_bot):
         name for name, command in router._names.items()
         if command.handler.__module__ in ("handlers.analytics", "handlers.usage")
     }  # fmt: skip
-    assert analytics - {"explain", "define", "glossary"} == ANALYTICS_COMMANDS
-    assert set(router.actions) == {"feedback", "signed_in"}  # a backend type's extras add their own...
+    # `explain` needs no analytics library; `stop` must not queue behind the analysis it stops (a store write)
+    assert analytics - {"explain", "define", "glossary", "stop", "cancel"} == ANALYTICS_COMMANDS
+    assert set(router.actions) == {"feedback", "signed_in", "slow_down"}  # a backend type's extras add their own...
     assert DOCS.is_dir()
     await worker.close()
     qbusiness = {"backend": "qbusiness", "qbusiness_identity": "anonymous", "qbusiness_application_id": "a" * 36,

@@ -282,3 +282,55 @@ def test_a_changelog_page_ranks_below_the_page_that_explains(tmp_path):
     )
     hits = KnowledgeIndex(tmp_path).search("how do I compress files into a zip archive?")
     assert [hit.path for hit in hits] == ["zipfile.md", "news.md"]
+
+
+def test_a_page_whose_h1s_are_its_sections_is_titled_by_its_title_element(tmp_path):
+    # SQLite's documentation (Debian's sqlite3-doc) numbers its sections as <h1>s: "1. Introduction",
+    # "2. Syntax"; the page is "Generated Columns". Taking the first <h1> as the title lost the page's name.
+    page = tmp_path / "gencol.html"
+    page.write_text(
+        "<html><head><title>Generated Columns</title></head><body>"
+        "<h1>1. Introduction</h1><p>Generated columns are columns computed from other columns.</p>"
+        "<h1>2. Syntax</h1><p>GENERATED ALWAYS AS (expr) VIRTUAL or STORED.</p></body></html>",
+        encoding="utf-8",
+    )
+    document = parse_document(page)
+    assert document.title == "Generated Columns"
+    assert [s.heading for s in document.sections] == ["1. Introduction", "2. Syntax"]
+    single = tmp_path / "os.html"
+    single.write_text(
+        "<html><head><title>os — Python 3.11 documentation</title></head><body>"
+        "<h1>os — Miscellaneous operating system interfaces</h1><p>Portable OS functions.</p></body></html>",
+        encoding="utf-8",
+    )
+    assert parse_document(single).title == "os — Miscellaneous operating system interfaces"
+
+
+def test_an_index_written_by_another_schema_version_is_rebuilt(tmp_path):
+    import sqlite3
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.md").write_text("# Travel\n\nTrains are booked through the portal.\n", encoding="utf-8")
+    db = tmp_path / "index.db"
+    old = sqlite3.connect(db)  # an index of the version before pages were ranked: files listed, no pages table
+    old.executescript(
+        "CREATE TABLE files (path TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER);"
+        "CREATE VIRTUAL TABLE passages USING fts5(path UNINDEXED, position UNINDEXED, title, heading, body);"
+    )
+    stat = (folder / "a.md").stat()
+    old.execute("INSERT INTO files VALUES ('a.md', ?, ?)", (stat.st_mtime_ns, stat.st_size))
+    old.commit()
+    old.close()
+    index = KnowledgeIndex(folder, db)
+    assert [p.path for p in index.search("how are trains booked")] == ["a.md"]
+    index.close()
+
+
+async def test_a_markdown_table_is_quoted_as_a_table(shipped):
+    # docs/architecture.md's table of idempotency states came back as one line of cells and pipes.
+    answer = await ask(shipped, "what are the idempotency states?")
+    lines = answer.text.splitlines()
+    assert "| state | written by | lease | a delivery that finds it |" in lines
+    assert any(line.startswith("| `running` |") and line.endswith("|") for line in lines)
+    assert "\n\n[1]" in answer.text

@@ -367,3 +367,69 @@ def test_the_app_password_is_read_from_secrets_manager(moto_url, monkeypatch, ma
     direct = make_settings(app_password_secret_arn=arn, microsoft_app_password="given")
     assert resolve_secrets(direct).microsoft_app_password.get_secret_value() == "given"
     assert resolve_secrets(make_settings()).microsoft_app_password.get_secret_value() == ""
+
+
+async def test_a_redelivery_meeting_a_live_lease_fails_its_item_and_the_retry_closes_the_placeholder(deployed):
+    """Worker A holds the job `running` (its "…" on screen) when SQS delivers the job again: the delivery is a
+    batch item failure, not a "duplicate" SQS deletes. A died; its lease ran out; the retry ends A's "…" with
+    "interrupted; retrying…" and answers once."""
+    import aiohttp
+
+    from bot.worker import PLACEHOLDER_PREFIX
+    from handlers.jobs import Job
+    from services.store import ACCEPTING, QUEUED, RUNNING
+
+    aws, connector = deployed, deployed["connector"]
+    activity = TeamsChannel(connector.url, shape="groupChat").message("how long are dedupe markers kept?")
+    assert (await call(aws["ingress"].handler, http_event(activity)))["statusCode"] == 200
+    waiting = aws["sqs"].receive_message(QueueUrl=aws["chat"], AttributeNames=["All"])["Messages"]
+    job = Job.from_json(waiting[0]["Body"])
+    aws["sqs"].change_message_visibility(QueueUrl=aws["chat"], ReceiptHandle=waiting[0]["ReceiptHandle"],
+                                         VisibilityTimeout=0)  # fmt: skip
+    store = aws["worker"].worker().store  # worker A, mid-turn: its lease and its "…"
+    held = await store.acquire(job.idempotency_key, RUNNING, 600, take_over=(ACCEPTING, QUEUED))
+    assert held.ok
+    path = f"{connector.url}v3/conversations/{job.ref.conversation_id}/activities"
+    async with aiohttp.ClientSession() as http, http.post(path, json={"type": "message", "text": "…"}) as posted:
+        placeholder = (await posted.json())["id"]
+    await store.put_value(PLACEHOLDER_PREFIX + job.idempotency_key, {"kind": "message", "id": placeholder}, 600)
+
+    count, answer = await asyncio.to_thread(poll_once, aws["sqs"], aws["chat"], aws["worker"].handler)
+    assert count == 1 and len(answer["batchItemFailures"]) == 1  # kept in SQS, not deleted as a duplicate
+    assert [c.body.get("text") for c in connector.calls] == ["…"]
+
+    await store.release(job.idempotency_key, held.owner)  # worker A died: its lease is over
+    assert await drain(aws, "chat") == 1
+    edits = [c for c in connector.calls if c.method == "PUT" and c.activity_id == placeholder]
+    assert len(edits) == 1 and "interrupted" in edits[0].body["text"]
+    answers = [c for c in connector.calls if "DEDUPE_TTL_SECONDS" in json.dumps(c.body)]
+    assert len({c.body.get("id") or c.activity_id for c in answers}) == 1
+    assert await store.get_value(PLACEHOLDER_PREFIX + job.idempotency_key) is None
+
+
+@pytest.mark.parametrize(
+    ("timeout", "visibility"),
+    [
+        ("ChatWorkerTimeout", "ChatQueueVisibilityTimeout"),
+        ("AnalyticsWorkerTimeout", "AnalyticsQueueVisibilityTimeout"),
+    ],
+)
+def test_the_template_parameters_cannot_give_a_visibility_below_the_running_lease(timeout, visibility):
+    """One rule, lease <= visibility, for every value CloudFormation accepts: the smallest visibility covers
+    the running lease of the longest worker timeout."""
+    from bot.worker import running_lease_seconds
+    from tests.cfn import load_template as template
+
+    parameters = template()["Parameters"]
+    assert parameters[visibility]["MinValue"] >= running_lease_seconds(parameters[timeout]["MaxValue"])
+    assert parameters[visibility]["Default"] >= running_lease_seconds(parameters[timeout]["Default"])
+
+
+def test_the_worker_refuses_a_visibility_equal_to_its_time_limit(make_settings, caplog):
+    """Equal is not enough: the running lease is the time limit plus a margin."""
+    from entrypoints.lambda_worker import MisconfiguredQueue, check_queue_timing
+
+    with pytest.raises(MisconfiguredQueue):
+        check_queue_timing(make_settings(turn_timeout_seconds=300, queue_visibility_timeout_seconds=300))
+    assert any("running lease" in r.getMessage() for r in caplog.records)
+    check_queue_timing(make_settings(turn_timeout_seconds=300, queue_visibility_timeout_seconds=330))

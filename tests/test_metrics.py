@@ -83,7 +83,7 @@ def test_accuracy_paradox_is_called_out():
     table = pd.DataFrame({"y": y, "p": rng.random(2000) * 0.2})  # never above 0.5: predicts one class
     result = evaluate(table, "y", "p")
     assert result["accuracy"] == pytest.approx(1 - y.mean(), abs=1e-6)
-    assert any("may be predicting one class" in line for line in result["summary"])
+    assert any("equals the majority share" in line and "may be predicting" in line for line in result["summary"])
 
 
 def test_inflated_probabilities_get_a_recalibration_suggestion_that_works():
@@ -279,3 +279,148 @@ def test_cli_unreadable_tables_exit_2_with_a_sentence_and_no_exception_name(tmp_
     )  # fmt: skip
     assert result.returncode == 2 and words in result.stderr
     assert not any(name in result.stderr for name in ("Traceback", "EmptyDataError", "UnicodeDecodeError"))
+
+
+# Regression tests of issue 21 on scikit-learn's bundled Wisconsin breast-cancer data (Street, Wolberg and
+# Mangasarian 1993; sklearn.datasets.load_breast_cancer, 569 tumours, target 0 malignant / 1 benign).
+
+
+def breast_cancer(labels: tuple[object, object] = (1, 2)) -> pd.DataFrame:
+    """The tumours with the label written as `labels` (malignant, benign) and a probability of 'benign' made
+    from one published feature: 1 − the min–max scaled mean concave points (fewer concave points, benign)."""
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    points = data.data[:, list(data.feature_names).index("mean concave points")]
+    p = 1 - (points - points.min()) / (points.max() - points.min())
+    return pd.DataFrame({"label": np.where(data.target == 1, labels[1], labels[0]), "p": p})
+
+
+def test_labels_1_and_2_make_the_larger_label_positive_and_the_card_says_so():
+    from handlers.analytics_cards import evaluation_card
+
+    table = breast_cancer((1, 2))
+    result = evaluate(table, "label", "p")
+    assert result["positive_label"] == "2" and result["roc_auc"] > 0.9
+    assert result["roc_auc"] == pytest.approx(skm.roc_auc_score(table["label"], table["p"]), abs=1e-6)
+    assert result["gini"] == pytest.approx(2 * skm.roc_auc_score(table["label"], table["p"]) - 1, abs=1e-6)
+    assert "for the positive class '2'" in result["summary"][0] and "weak" not in result["summary"][0]
+    card = json.dumps(evaluation_card(result, "tumours.csv", None))
+    assert "positive class '2'" in card
+    chosen = evaluate(table, "label", "p", positive="1")  # malignant as the positive class: the scores invert
+    assert chosen["positive_label"] == "1" and chosen["roc_auc"] == pytest.approx(1 - result["roc_auc"], abs=1e-6)
+    with pytest.raises(AnalyticsError, match="positive='3' is not a label of y_true"):
+        evaluate(table, "label", "p", positive="3")
+
+
+def test_accuracy_below_the_majority_share_and_ne_above_one_are_worded_as_such():
+    """Inverted probabilities on the tumours: accuracy far below the majority share, NE far above 1."""
+    table = breast_cancer((0, 1)).assign(p=lambda f: 1 - f["p"])
+    result = evaluate(table, "label", "p")
+    assert result["accuracy"] < result["majority_share"] - 0.1 and result["normalized_entropy"] > 1
+    said = " ".join(result["summary"])
+    assert f"Accuracy {result['accuracy']:.3f} is below the majority share {result['majority_share']:.3f}" in said
+    assert "equals the majority share" not in said and "no better than predicting the base rate" not in said
+    assert f"Normalized entropy {result['normalized_entropy']:.3f}: worse than predicting the base rate" in said
+
+
+def test_a_threshold_outside_zero_one_is_refused_for_probabilities():
+    table = breast_cancer((0, 1))
+    for threshold in (1.5, -0.2, 50):
+        with pytest.raises(AnalyticsError, match=r"outside \[0, 1\]"):
+            evaluate(table, "label", "p", threshold=threshold)
+    scores = table.assign(p=lambda f: f["p"] * 40 - 10)  # scores, not probabilities: any threshold is a cut
+    assert evaluate(scores, "label", "p", threshold=15)["threshold"] == 15
+
+
+def test_ece_equals_the_weighted_gap_of_scikit_learns_uniform_calibration_curve():
+    from sklearn.calibration import calibration_curve
+
+    table = breast_cancer((0, 1))
+    result = evaluate(table, "label", "p")
+    observed, predicted = calibration_curve(table["label"], table["p"], n_bins=10, strategy="uniform")
+    counts = np.histogram(table["p"], bins=np.linspace(0, 1, 11))[0]
+    expected = float(np.sum(counts[counts > 0] / len(table) * np.abs(observed - predicted)))
+    assert result["ece"] == pytest.approx(expected, abs=1e-6)
+    assert any(f"Expected calibration error {result['ece']:.3f}" in line for line in result["summary"])
+
+
+NUMBER = r"(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)"
+
+
+def _check_sentence(line: str) -> None:
+    """Assert that the comparison word of a generated sentence matches the numbers it states."""
+    import re
+
+    def order(a: str, b: str) -> str:
+        return "below" if float(a) < float(b) else "equal to" if float(a) == float(b) else "above"
+
+    if m := re.search(rf"Accuracy {NUMBER} (is below|equals|is only just above) the majority share {NUMBER}", line):
+        word = {"is below": "below", "equals": "equal to", "is only just above": "above"}[m[2]]
+        assert order(m[1], m[3]) == word, line
+    if m := re.search(rf"Normalized entropy {NUMBER}: (the model removes|no better|worse)", line):
+        word = {"the model removes": "below", "no better": "equal to", "worse": "above"}[m[2]]
+        assert order(m[1], "1") == word, line
+    if m := re.search(rf"R² {NUMBER}: (the model explains|no better|worse)", line):
+        word = {"the model explains": "above", "no better": "equal to", "worse": "below"}[m[2]]
+        assert order(m[1], "0") == word, line
+    if m := re.search(rf"RMSE {NUMBER}, (below|equal to|above) {NUMBER}", line):
+        assert order(m[1], m[3]) == m[2], line
+    if m := re.search(rf"log loss {NUMBER} from the per-class probabilities, (below|equal to|above) {NUMBER}", line):
+        assert order(m[1], m[3]) == m[2], line
+    if m := re.search(rf"ROC AUC {NUMBER} \(Gini {NUMBER}\).*the ranking is ([a-z ]+) —", line):
+        auc, quality = float(m[1]), m[3]
+        assert float(m[2]) == pytest.approx(2 * auc - 1, abs=1.5e-3), line
+        expected = ("strong" if auc >= 0.9 else "good" if auc >= 0.8 else "useful" if auc >= 0.7 else "weak" if
+                    auc > 0.5 else "no better than chance" if auc == 0.5 else "worse than chance")  # fmt: skip
+        assert quality == expected, line
+    calibration = rf"Calibration {NUMBER}: predictions average (only )?{NUMBER}× the observed rate \(too (high|low)\)"
+    if m := re.search(calibration, line):
+        assert (float(m[1]) > 1.1) if m[4] == "high" else (float(m[1]) < 0.9), line
+    if m := re.search(rf"Calibration {NUMBER}: on average the probabilities are within 10%", line):
+        assert 0.9 <= float(m[1]) <= 1.1, line
+
+
+def test_every_generated_sentence_agrees_with_the_numbers_it_states():
+    """Sentences generated over a grid of values (around every boundary the wording uses) are each checked
+    against the numbers they print; then the real evaluations of this file's data sets too."""
+    from services.analytics.metrics_wording import explain
+
+    binary = evaluate(breast_cancer((0, 1)), "label", "p")
+    regression = evaluate(pd.DataFrame({"y": np.linspace(0, 10, 50), "s": np.linspace(0, 10, 50) ** 1.1}), "y", "s")
+    grid = [0.0, 0.2, 0.4994, 0.4996, 0.5, 0.5004, 0.6999, 0.7, 0.7726, 0.773, 0.7734, 0.7781, 0.8, 0.8999, 0.9,
+            0.9951, 0.9996, 1.0, 1.0004, 1.0996, 1.1004, 1.105, 2.543]  # fmt: skip
+    checked = 0
+    for a in grid:
+        for b in grid:
+            cases = [
+                binary | {"accuracy": min(a, 1.0), "majority_share": min(max(b, 0.5), 1.0), "normalized_entropy": a,
+                          "roc_auc": min(a, 1.0), "calibration": b},
+                regression | {"r2": a - 0.5, "rmse": a, "baseline": {"rmse_of_mean": b, "mae_of_median": b}},
+                {"task": "multiclass", "labels": ["a", "b", "c"], "accuracy": min(a, 1.0),
+                 "majority_share": min(b, 1.0), "majority_label": "a", "macro": {"f1": 0.5}, "log_loss": a,
+                 "log_loss_of_class_shares": b, "per_class": [{"label": "a", "f1": 0.5, "support": 3}], "notes": []},
+            ]  # fmt: skip
+            for result in cases:
+                for line in explain(result):
+                    _check_sentence(line)
+                    checked += 1
+    assert checked > 3000
+
+
+def test_the_false_sentences_of_issue_21_are_not_generated():
+    from services.analytics.metrics_wording import accuracy_sentence, normalized_entropy_sentence
+
+    assert accuracy_sentence(0.255, 0.773, "the majority class").startswith("Accuracy 0.255 is below the majority")
+    assert normalized_entropy_sentence(2.543).startswith("Normalized entropy 2.543: worse than predicting")
+
+
+def test_cli_takes_positive(tmp_path):
+    breast_cancer((1, 2)).to_csv(tmp_path / "tumours.csv", index=False)
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-m", "services.analytics", "metrics", str(tmp_path / "tumours.csv"),
+         "--y-true", "label", "--y-score", "p", "--positive", "1", "--json"],
+        capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["positive_label"] == "1"

@@ -25,6 +25,7 @@ def test_defaults_need_no_configuration(make_settings):
         ({"LOG_LEVEL": "chatty"}, "Invalid setting LOG_LEVEL:"),
         ({"MICROSOFT_APP_TYPE": "Everyone"}, "Invalid setting MICROSOFT_APP_TYPE:"),
         ({"BOT_OPENID_METADATA_URL": "not a url"}, "Invalid setting BOT_OPENID_METADATA_URL:"),
+        ({"ALLOWED_TENANTS": "not a tenant"}, "Invalid setting ALLOWED_TENANTS: 'not a tenant' is not a tenant id"),
         ({"MICROSOFT_APP_ID": "id-only"}, "Invalid setting MICROSOFT_APP_PASSWORD:"),
         (
             {"MICROSOFT_APP_TYPE": "singletenant", "MICROSOFT_APP_ID": "a", "MICROSOFT_APP_PASSWORD": "p"},
@@ -43,11 +44,12 @@ def test_bad_value_names_the_variable(monkeypatch, env, line_start):
 
 
 def test_comma_list_and_case_insensitive_values(monkeypatch):
-    monkeypatch.setenv("ALLOWED_TENANTS", " t1, t2 ,,t3 ")
+    t1, t2, t3 = (f"{n}{n}{n}{n}{n}{n}{n}{n}-0000-4000-8000-000000000000" for n in "123")
+    monkeypatch.setenv("ALLOWED_TENANTS", f" {t1}, {t2} ,,{t3} ")
     monkeypatch.setenv("MICROSOFT_APP_TYPE", "multitenant")
     monkeypatch.setenv("LOG_LEVEL", "debug")
     settings = load_settings(_env_file=None)
-    assert settings.allowed_tenants == ["t1", "t2", "t3"]
+    assert settings.allowed_tenants == [t1, t2, t3]
     assert (settings.microsoft_app_type, settings.log_level) == ("MultiTenant", "DEBUG")
 
 

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -79,8 +80,9 @@ async def test_manifest_names_the_bot_and_lists_the_workers_own_commands(make_se
     settings = make_settings()
     worker = build_worker(settings, backend=Stub(), usage=usage_service_from_settings(settings))
     (commands,) = bot["commandLists"]
-    assert [c["title"] for c in commands["commands"]] == list(worker.router.commands)
-    assert "usage" in worker.router.commands  # counted locally: the admins' command is in the menu
+    everyone = [name for name, command in worker.router.commands.items() if command.shown_to is None]
+    assert [c["title"] for c in commands["commands"]] == everyone
+    assert "usage" in worker.router.commands and "usage" not in everyone  # the admins' command is in no menu
     assert not any("`" in c["description"] for c in commands["commands"])
     await worker.close()
 
@@ -134,3 +136,103 @@ def test_without_an_app_id_it_says_what_to_set(make_settings):
     )  # fmt: skip
     assert run.returncode == 2 and run.stderr.strip().startswith("cannot build the Teams app package: Set MICRO")
     assert "Traceback" not in run.stderr
+
+
+APP_ONLY = {"PATH": "/usr/bin:/bin", "MICROSOFT_APP_ID": APP_ID}
+
+
+def run_package(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "infra.teams_package", "--out", str(tmp_path / "app.zip"), *args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=APP_ONLY | {"PYTHONPATH": str(REPO_ROOT)} | env,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", ["bedrock", "qbusiness"])
+def test_deploy_step_4_needs_only_the_app_id(tmp_path, backend):
+    # docs/deploy.md step 4 as written: no model id, no Identity Center set-up, no password.
+    run = run_package(tmp_path, "--developer", "Contoso", "--website", "https://contoso.example", BACKEND=backend)
+    assert run.returncode == 0, run.stderr
+    data = json.loads(zipfile.ZipFile(tmp_path / "app.zip").read("manifest.json"))
+    assert data["id"] == APP_ID and run.stderr == ""
+    assert ("Amazon Bedrock" if backend == "bedrock" else "Amazon Q Business") in data["description"]["full"]
+
+
+def test_version_names_and_urls_come_from_options_and_placeholders_are_warned(tmp_path, teams_schema):
+    run = run_package(tmp_path)
+    assert run.returncode == 0 and "warning: --developer is the placeholder" in run.stderr
+    assert "warning: --website is the placeholder" in run.stderr
+    first = json.loads(zipfile.ZipFile(tmp_path / "app.zip").read("manifest.json"))
+    assert first["version"] == tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
+    run = run_package(tmp_path, "--version", "1.4.2", "--developer", "Contoso IT", "--website", "https://it.contoso.example",
+                      "--privacy-url", "https://contoso.example/privacy", "--terms-url", "https://contoso.example/terms",
+                      "--name-short", "Ask Contoso")  # fmt: skip
+    assert run.returncode == 0 and "warning" not in run.stderr
+    data = json.loads(zipfile.ZipFile(tmp_path / "app.zip").read("manifest.json"))
+    assert data["version"] == "1.4.2" and data["name"]["short"] == "Ask Contoso"
+    assert data["developer"] == {"name": "Contoso IT", "websiteUrl": "https://it.contoso.example",
+                                 "privacyUrl": "https://contoso.example/privacy",
+                                 "termsOfUseUrl": "https://contoso.example/terms"}  # fmt: skip
+    assert list(jsonschema.Draft4Validator(teams_schema).iter_errors(data)) == []
+    for bad in (["--version", "1.4"], ["--website", "http://contoso.example"]):
+        run = run_package(tmp_path, *bad)
+        assert run.returncode == 2 and "cannot build the Teams app package: --" in run.stderr
+        assert "Traceback" not in run.stderr
+
+
+def requirement_modules() -> set[str]:
+    """Return the top-level modules of the distributions requirements.txt names, with their dependencies."""
+    import importlib.metadata as metadata
+    import re
+
+    from packaging.requirements import Requirement
+
+    names = [re.split(r"[=<>\[ ;]", line)[0] for line in (REPO_ROOT / "requirements.txt").read_text().splitlines()
+             if line.strip() and not line.startswith(("#", "-"))]  # fmt: skip
+    seen, modules = set(), set()
+    while names:
+        name = names.pop().lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        for file in dist.files or []:
+            top = file.parts[0]
+            if top.endswith(".py"):
+                modules.add(top[:-3])
+            elif not top.endswith((".dist-info", ".data")) and top != "..":
+                modules.add(top.split(".")[0])
+        for line in dist.requires or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                names.append(requirement.name)
+    return modules
+
+
+def test_the_package_builds_with_only_requirements_txt(tmp_path):
+    """An import hook in a fresh interpreter refuses every module that is neither the standard library, this
+    project, nor a distribution requirements.txt installs (with its dependencies): Pillow, pytest or pandas
+    would fail the build here as they would on a machine with only requirements.txt."""
+    allowed = requirement_modules() | {"bot", "handlers", "services", "infra", "entrypoints"}
+    assert "PIL" not in allowed and "pandas" not in allowed and "pydantic" in allowed
+    script = f"""
+import sys
+allowed = {sorted(allowed)!r}
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        top = name.split(".")[0]
+        if top in sys.stdlib_module_names or top in allowed or top.startswith("_"):
+            return None
+        raise ImportError(f"{{name}} is not installed by requirements.txt")
+sys.meta_path.insert(0, Refuse())
+from infra.teams_package import main
+sys.exit(main(["--out", {str(tmp_path / "app.zip")!r}, "--developer", "Contoso", "--website", "https://c.example"]))
+"""
+    run = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+                         env=APP_ONLY | {"BACKEND": "qbusiness"})  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    with zipfile.ZipFile(tmp_path / "app.zip") as archive:
+        assert sorted(archive.namelist()) == ["color.png", "manifest.json", "outline.png"]

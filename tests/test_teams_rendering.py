@@ -114,7 +114,8 @@ def test_plain_text_and_abstract():
     cut = abstract("Set DOWNLOAD_ALLOWED_HOSTS to the hosts (e.g. contoso.sharepoint.com) that files come from.", 60)
     assert cut.endswith("…")  # "e.g." inside parentheses is not a sentence end: the cut says it is a cut
     assert abstract("A note (see below. It matters) ends here. Then more words follow on.", 50) == (
-        "A note (see below. It matters) ends here.")
+        "A note (see below. It matters) ends here."
+    )
 
 
 async def test_placeholders_in_card_snippets_stay_visible(start_bot):

@@ -60,29 +60,29 @@ def test_metrics_equal_scikit_uplift_including_ties(seed):
 def test_learners_rank_the_true_responders_first():
     table = experiment()
     result = analyse(table, "called", "paid", bootstrap=50)
-    assert result["learner"] in ("s_learner", "t_learner") and set(result["learners"]) == {"s_learner", "t_learner"}
-    top, bottom = result["deciles"][:4], result["deciles"][6:]
-    assert all(d["uplift"] > 0.15 for d in top) and all(abs(d["uplift"]) < 0.08 for d in bottom)
-    assert result["qini_auc_ci"][0] > 0.05
-    assert result["drivers"][0]["name"] == "x0" and "when x0 is above its median" in result["drivers"][0]["direction"]
-    assert 0 < result["drivers"][0]["weight"] <= 1
-    assert "customer_id" in result["skipped_columns"] and "customer_id" not in result["features"]
+    assert result.learner in ("s_learner", "t_learner") and set(result.learners) == {"s_learner", "t_learner"}
+    top, bottom = result.deciles[:4], result.deciles[6:]
+    assert all(d.uplift > 0.15 for d in top) and all(abs(d.uplift) < 0.08 for d in bottom)
+    assert result.qini_auc_ci[0] > 0.05
+    assert result.drivers[0].name == "x0" and "when x0 is above its median" in result.drivers[0].direction
+    assert 0 < result.drivers[0].weight <= 1
+    assert "customer_id" in result.skipped_columns and "customer_id" not in result.features
 
 
 def test_ate_interval_covers_the_true_effect_in_most_seeds():
     covered = 0
     for seed in range(20):
         table = experiment(n=3000, seed=seed)
-        low, high = average_effect(table.paid.to_numpy(float), table.called.to_numpy(float))["ci"]
+        low, high = average_effect(table.paid.to_numpy(float), table.called.to_numpy(float)).ci
         covered += low <= 0.125 <= high  # 25 points for the half of rows with x0 > 0.5
     assert covered >= 16
 
 
 def test_no_effect_gives_a_qini_interval_with_zero_and_says_so():
     result = analyse(experiment(effect=False, seed=3), "called", "paid", bootstrap=100)
-    low, high = result["qini_auc_ci"]
+    low, high = result.qini_auc_ci
     assert low <= 0 <= high
-    assert any("not reliably better than random" in w for w in result["warnings"])
+    assert any("not reliably better than random" in w for w in result.warnings)
 
 
 def test_bootstrap_interval_contains_the_estimate_for_a_real_signal():
@@ -98,21 +98,21 @@ def test_bootstrap_interval_contains_the_estimate_for_a_real_signal():
 def test_decision_layer_recommends_targeting_only_when_it_beats_both_alternatives():
     table = experiment(n=8000, seed=1)
     result = analyse(table, "called", "paid", revenue="amount_due", cost=5, bootstrap=20)
-    rec = result["recommendation"]
-    assert rec["target"] and 0 < rec["fraction"] < 1 and rec["people"] == round(rec["fraction"] * 8000)
-    assert rec["beats_no_one"]["ci"][0] > 0 and rec["beats_everyone"]["ci"][0] > 0
-    assert result["summary"][0].startswith(f"Treat the top {rec['fraction']:.0%}")
-    assert len(rec["chosen_on_halves"]) == 2
+    rec = result.recommendation
+    assert rec.target and 0 < rec.fraction < 1 and rec.people == round(rec.fraction * 8000)
+    assert rec.beats_no_one.ci[0] > 0 and rec.beats_everyone.ci[0] > 0
+    assert result.summary[0].startswith(f"Treat the top {rec.fraction:.0%}")
+    assert len(rec.chosen_on_halves) == 2
     capped = analyse(table, "called", "paid", revenue="amount_due", cost=5, budget=800, bootstrap=20)
-    assert capped["recommendation"]["people"] <= 800 and capped["recommendation"]["budget_limited"]
+    assert capped.recommendation.people <= 800 and capped.recommendation.budget_limited
 
 
 def test_null_experiment_says_plainly_there_is_no_targeting_value_and_names_no_driver():
     result = analyse(experiment(effect=False, seed=2), "called", "paid", revenue="amount_due", cost=5, bootstrap=20)
-    assert not result["recommendation"]["target"] and result["recommendation"]["fraction"] == 0
-    assert result["summary"][0].startswith("The experiment shows no targeting value")
-    assert result["drivers"] == [] and any("no drivers are named" in line for line in result["summary"])
-    assert not any("%" in line and "holds" in line for line in result["summary"])
+    assert not result.recommendation.target and result.recommendation.fraction == 0
+    assert result.summary[0].startswith("The experiment shows no targeting value")
+    assert result.drivers == () and any("no drivers are named" in line for line in result.summary)
+    assert not any("%" in line and "holds" in line for line in result.summary)
 
 
 def test_treat_everyone_when_the_effect_is_uniform():
@@ -122,20 +122,20 @@ def test_treat_everyone_when_the_effect_is_uniform():
     table["y"] = (rng.random(n) < 0.2 + 0.2 * table.t).astype(int)
     table["due"] = 10.0
     result = analyse(table, "t", "y", revenue="due", cost=0.5, bootstrap=20)
-    assert not result["recommendation"]["target"] and result["recommendation"]["treat_everyone_pays"]
-    assert "treating everyone earns" in result["summary"][0]
+    assert not result.recommendation.target and result.recommendation.treat_everyone_pays
+    assert "treating everyone earns" in result.summary[0]
 
 
 def test_given_scores_are_evaluated_for_tiny_arms_with_a_warning():
     table = pd.DataFrame({"t": [1, 0, 0, 0, 1, 0], "y": [1, 0, 1, 0, 0, 0], "s": [0.9, 0.1, 0.5, 0.2, 0.3, 0.4],
                           "x": [1.0, 2, 3, 4, 5, 6]})  # fmt: skip
     result = analyse(table, "t", "y", score="s", bootstrap=20)
-    assert result["learner"] == "given score"
-    assert any("very uncertain" in w for w in result["warnings"])
-    assert np.isfinite(result["ate"]["ci"]).all() and result["ate"]["ci"][1] - result["ate"]["ci"][0] > 0.5
-    assert result["ate"]["ci"][0] >= -1 and result["ate"]["ci"][1] <= 1
+    assert result.learner == "given score"
+    assert any("very uncertain" in w for w in result.warnings)
+    assert np.isfinite(result.ate.ci).all() and result.ate.ci[1] - result.ate.ci[0] > 0.5
+    assert result.ate.ci[0] >= -1 and result.ate.ci[1] <= 1
     only_columns = analyse(table[["t", "y", "s"]], "t", "y", score="s", bootstrap=20)  # no features needed
-    assert only_columns["drivers"] == [] and only_columns["balance"]["randomized_looking"]
+    assert only_columns.drivers == () and only_columns.balance.randomized_looking
 
 
 def test_balance_uses_a_test_not_a_fixed_threshold():
@@ -144,15 +144,15 @@ def test_balance_uses_a_test_not_a_fixed_threshold():
         rng = np.random.default_rng(seed)
         table = pd.DataFrame(rng.normal(size=(300, 6)), columns=[f"x{i}" for i in range(6)])
         table["t"], table["y"] = rng.integers(0, 2, 300), rng.integers(0, 2, 300)
-        flagged += not analyse(table, "t", "y", score="x0", bootstrap=5)["balance"]["randomized_looking"]
+        flagged += not analyse(table, "t", "y", score="x0", bootstrap=5).balance.randomized_looking
     assert flagged <= 2  # SMD > 0.1 alone fires in most of these 300-row experiments
 
 
 def test_an_unrandomized_experiment_is_flagged():
     result = analyse(experiment(randomized=False), "called", "paid", bootstrap=20)
-    assert not result["balance"]["randomized_looking"]
-    assert result["balance"]["smd"][0]["name"] == "x0"
-    assert any("may not be randomized" in w for w in result["warnings"])
+    assert not result.balance.randomized_looking
+    assert result.balance.smd[0].name == "x0"
+    assert any("may not be randomized" in w for w in result.warnings)
 
 
 @pytest.mark.parametrize(
@@ -210,13 +210,13 @@ async def test_uplift_in_teams_answers_with_a_card(start_bot):
 
 
 def test_wording_has_no_degenerate_ranges_or_shares_of_a_near_zero_total():
-    from services.analytics.uplift import _deciles_text
+    from services.analytics.uplift_wording import deciles_text as _deciles_text
 
     assert _deciles_text(1) == "Decile 1 pays" and _deciles_text(3) == "Deciles 1–3 each pay"
     for seed in range(3):  # no effect: the incremental total is near zero, so no share of it is printed
         result = analyse(experiment(n=2000, effect=False, seed=seed), "called", "paid", bootstrap=10)
-        assert not any("of the incremental outcome" in line for line in result["summary"])
-        assert not any("1–1" in line for line in result["summary"])
+        assert not any("of the incremental outcome" in line for line in result.summary)
+        assert not any("1–1" in line for line in result.summary)
 
 
 def test_binary_bootstrap_by_cells_matches_resampling_rows():

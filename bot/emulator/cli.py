@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 import time
 from typing import Any
 
 import aiohttp
+from dotenv import dotenv_values
 
 from bot.emulator.activities import TeamsChannel
+from bot.emulator.charts import ChartSaver
 from bot.emulator.connector import Call, FakeConnector
 from bot.emulator.render import FEEDBACK, Button, render_activity, render_card
 
@@ -20,6 +23,8 @@ HELP = """Type a message and press Enter. Emulator commands:
   :click N TEXT  press 👍/👎 N with a comment     :bot-added  send the 'bot added' event
   :attach PATH attach a file to the next message (personal chat only, as in Teams)
   :quit        leave (or Ctrl+D)"""
+PROMPT = "you> "
+EMULATOR_COMMAND = re.compile(r":[A-Za-z][\w-]*")  # `:word` is for the emulator; `:)` still goes to the bot
 NO_FILES_HERE = (
     "(Teams lets you attach files to a bot only in a personal chat; in group chats and channels, put the data "
     "in DATA_DIR or S3 and name it in your message instead)"
@@ -29,8 +34,18 @@ NO_FILES_HERE = (
 class ChatSession:
     """Sends Teams-shaped activities to `endpoint` and prints what the bot sends back to the local connector."""
 
-    def __init__(self, endpoint: str, channel: TeamsChannel, connector: FakeConnector, token: str = "") -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        channel: TeamsChannel,
+        connector: FakeConnector,
+        token: str = "",
+        timeout: float = 60.0,
+        *,
+        open_charts: bool = True,
+    ) -> None:
         self.endpoint = endpoint
+        self.timeout = timeout  # seconds to wait for the final answer to a message
         self.channel = channel
         self.connector = connector
         self.token = token
@@ -38,19 +53,34 @@ class ChatSession:
         self.attachments: list[tuple[str, str]] = []
         self.last_call = 0.0
         self.message_calls = 0
+        self.interim = False  # the last thing the bot sent is a progress note, a placeholder or a typing update
+        self.prompting = False  # the terminal shows "you> " and waits for a line
+        self.wait_for_final = False  # one-shot (--say): wait past progress notes for the answer itself
+        self.output_closed = False  # standard output went away (`| head`): stop quietly
         self.http: aiohttp.ClientSession | None = None
+        self.charts = ChartSaver(open_charts=open_charts)
 
     def on_call(self, call: Call) -> None:
         """Print one activity the bot sent, and remember its buttons."""
         self.last_call = time.monotonic()
         if call.type == "message":
             self.message_calls += 1
+        # "Still working…", a "…" placeholder or a typing update: the answer is yet to come (or to be edited in).
+        self.interim = call.type != "message" or str(call.body.get("text") or "").rstrip().endswith("…")
         text, buttons = render_activity(call.body, call.method)
         if buttons:
             self.buttons = buttons
             text += "\n" + "  ".join(f"[{i}] {b.title}" for i, b in enumerate(buttons, start=1))
             text += "   (:click N)"
-        print(text, flush=True)
+        for path in self.charts.save(call.body):
+            text += f"\n(chart saved to {path})"
+        try:
+            if self.prompting and sys.stdout.isatty():  # a reply while the user types: print it above a new prompt
+                print(f"\r\x1b[K{text}\n{PROMPT}{_typed()}", end="", flush=True)
+            else:
+                print(text, flush=True)
+        except BrokenPipeError:  # raised again by send(), in the CLI's task rather than the connector's handler
+            self.output_closed = True
 
     async def post(self, activity: dict[str, Any]) -> tuple[int, Any]:
         """POST an activity to the bot; return (status, decoded body or text)."""
@@ -77,8 +107,10 @@ class ChatSession:
             return False, body
         return True, body
 
-    async def send(self, activity: dict[str, Any], settle: float = 1.5, timeout: float = 60.0) -> bool:
-        """Send an activity and wait until the bot's replies settle; return False when the bot refused it."""
+    async def send(self, activity: dict[str, Any], settle: float = 1.5, timeout: float | None = None) -> bool:
+        """Send an activity and wait until the bot's replies settle (quiet for `settle` seconds after something
+        that is not a progress note); return False when the bot refused it or said nothing final in `timeout`."""
+        timeout = self.timeout if timeout is None else timeout
         before = self.message_calls
         accepted, body = await self.deliver(activity)
         if not accepted:
@@ -89,9 +121,13 @@ class ChatSession:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-            if self.message_calls > before and time.monotonic() - self.last_call >= settle:
+            if self.output_closed:
+                raise BrokenPipeError("standard output was closed")
+            final = not (self.wait_for_final and self.interim)
+            if self.message_calls > before and time.monotonic() - self.last_call >= settle and final:
                 return True
-        print(f"(no reply within {timeout:.0f} s)", flush=True)
+        said = "no final reply" if self.message_calls > before else "no reply"
+        print(f"({said} within {timeout:g} s; --timeout waits longer)", flush=True)
         return False
 
     async def handle_line(self, line: str) -> bool | None:
@@ -112,6 +148,9 @@ class ChatSession:
             return await self.click(line.removeprefix(":click").strip())
         if line.startswith(":attach"):
             return self.attach(line.removeprefix(":attach").strip())
+        if EMULATOR_COMMAND.match(line):
+            print(f"(unknown emulator command {line.split()[0]}: type :help for the list; nothing was sent to the bot)")
+            return False
         if not line:
             return True
         activity = self.channel.message(line)
@@ -184,13 +223,16 @@ async def run_chat(args: argparse.Namespace) -> int:
     connector = FakeConnector(port=args.port)
     await connector.start()
     channel = TeamsChannel(args.service_url or connector.url, shape=args.shape, user_name=args.user)
-    session = ChatSession(args.endpoint, channel, connector, args.token)
+    session = ChatSession(
+        args.endpoint, channel, connector, args.token, args.timeout if args.say else 60.0, open_charts=args.open_charts
+    )
     connector.on_call = session.on_call
     try:
         for path in args.attach:
             if not session.attach(path):
                 return 1
         if args.say:
+            session.wait_for_final = True
             ok = True
             for text in args.say:
                 print(f"you> {text}", flush=True)
@@ -201,11 +243,14 @@ async def run_chat(args: argparse.Namespace) -> int:
               f"(replies come to the local connector at {connector.url})\n{HELP}\n", flush=True)  # fmt: skip
         loop = asyncio.get_running_loop()
         while True:
+            session.prompting = True
             try:
-                line = await loop.run_in_executor(None, input, "you> ")
+                line = await loop.run_in_executor(None, input, PROMPT)
             except (EOFError, KeyboardInterrupt):
                 print()
                 return 0
+            finally:
+                session.prompting = False
             if await session.handle_line(line) is None:
                 return 0
     finally:
@@ -215,7 +260,9 @@ async def run_chat(args: argparse.Namespace) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `chat` options to an argument parser."""
-    parser.add_argument("--endpoint", default="http://127.0.0.1:3978/api/messages", help="the bot's messaging endpoint")
+    parser.add_argument("--endpoint", default=None,
+                        help="the bot's messaging endpoint (default: 127.0.0.1 and the PORT of the environment "
+                        "or .env, as `make run` uses)")  # fmt: skip
     shape = parser.add_mutually_exclusive_group()
     shape.add_argument("--group", dest="shape", action="store_const", const="groupChat", help="a group chat")
     shape.add_argument("--channel", dest="shape", action="store_const", const="channel", help="a channel thread")
@@ -224,16 +271,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=0, help="port of the local connector (default: any free port)")
     parser.add_argument("--service-url", default="", help="serviceUrl to send (when the bot cannot reach loopback)")
     parser.add_argument("--token", default="", help="a bearer token to send (default: none, local development)")
-    parser.add_argument("--say", action="append", help="send this message and exit (repeatable)")
+    parser.add_argument("--say", action="append", help="send this message, wait for the answer and exit (repeatable)")
+    parser.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+                        help="with --say: how long to wait for each final answer (default 300: an analysis may "
+                        "take minutes)")  # fmt: skip
     parser.add_argument("--attach", action="append", default=[], help="attach this file to the first --say message")
+    parser.add_argument(
+        "--no-open-charts", dest="open_charts", action="store_false",
+        help="only save the charts of cards to files (by default they also open in the desktop's viewer)",
+    )  # fmt: skip
+
+
+def _typed() -> str:
+    """Return what the user has typed at the prompt so far (readline's buffer), to draw it again."""
+    try:
+        import readline
+    except ImportError:  # Windows
+        return ""
+    return readline.get_line_buffer()
+
+
+def default_endpoint() -> str:
+    """Return the endpoint `make run` listens on: 127.0.0.1 and PORT from the environment, else `.env`, else 3978."""
+    port = os.environ.get("PORT") or (dotenv_values(".env").get("PORT") if os.path.exists(".env") else None)
+    return f"http://127.0.0.1:{(port or '3978').strip()}/api/messages"
 
 
 def main(args: argparse.Namespace) -> int:
     """Entry point of `python -m bot chat`."""
+    args.endpoint = args.endpoint or default_endpoint()
     try:
         return asyncio.run(run_chat(args))
     except KeyboardInterrupt:
         return 0
+    except BrokenPipeError:
+        raise  # entrypoints/cli.py ends quietly
     except OSError as error:
         print(f"cannot start the local connector: {error}", file=sys.stderr)
         return 1

@@ -175,6 +175,7 @@ def drift_chart(result: dict[str, Any], reference: Any, current: Any, max_bytes:
     """Return the drift chart, one panel per row: reference against current distributions of the top drifted
     columns (up to three), and the adversarial importances when adversarial validation ran."""
     import numpy as np
+    import pandas as pd
 
     shown = [c for c in result["columns"] if c["drifted"] and c["kind"] in ("numeric", "categorical", "boolean")][:3]
     if not shown:
@@ -185,7 +186,12 @@ def drift_chart(result: dict[str, Any], reference: Any, current: Any, max_bytes:
     for axis, column in zip(axes, shown, strict=False):
         name = column["name"]
         r, c = reference[name].dropna(), current[name].dropna()
+        if column["kind"] == "boolean":  # one spelling for both sides (0.0/1.0, True/False, "1" are 0/1)
+            from services.analytics.columns import as_booleans
+
+            r, c = as_booleans(r).dropna(), as_booleans(c).dropna()
         if column["kind"] == "numeric":
+            r, c = pd.to_numeric(r, errors="coerce").dropna(), pd.to_numeric(c, errors="coerce").dropna()
             both = np.concatenate([r.to_numpy(dtype=float), c.to_numpy(dtype=float)])
             low, high = np.percentile(both, [0.5, 99.5])
             bins = np.linspace(low, high, 40) if high > low else 10

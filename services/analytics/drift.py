@@ -25,7 +25,9 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from services.analytics.columns import infer_kind, kind_notes, read_as
+from services.analytics.columns import ID_NAME, as_booleans, as_dates, infer_kind, kind_notes, read_as
+from services.analytics.drift_schema import schema_changes
+from services.analytics.drift_wording import ADVERSARIAL_AUC_GATE, summarise, verdict_notes
 from services.analytics.errors import AnalyticsError
 from services.analytics.tables import require_column
 from services.analytics.wording import short
@@ -57,12 +59,10 @@ class DriftOptions:
 
 
 MIN_ROWS = 10
-ADVERSARIAL_AUC_GATE = 0.55  # adversarial validation's effect-size gate, beside its interval
 
 
-def psi_reading(value: float) -> str:
-    """Return the usual reading of a PSI value."""
-    return "small" if value < 0.1 else "moderate" if value <= 0.25 else "large"
+KS_EXACT_MAX_ROWS = 10_000  # scipy's ks_2samp(method="auto") is exact up to this many rows a side
+MONOTONE_RHO = 0.95  # a column this rank-correlated with row order is a time index or a counter
 
 
 def psi(reference_share: np.ndarray, current_share: np.ndarray) -> float:
@@ -91,18 +91,26 @@ def ks_and_wasserstein(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float, 
     return statistic, min(max(p_value, 0.0), 1.0), wasserstein
 
 
+def _psi_shares(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the reference and current shares in PSI_BINS bins at reference deciles; a reference with fewer
+    distinct deciles (a constant, a spike) gets a bin below, at and above each of them, so that a column
+    constant in the reference that then moved has a PSI that says so (it was 0.000: a single bin)."""
+    cuts = np.unique(np.quantile(ref, np.linspace(0, 1, PSI_BINS + 1))[1:-1])
+    if cuts.size < PSI_BINS - 1:  # ties: bins of "at a cut" and "between cuts"
+        r_codes = np.searchsorted(cuts, ref, side="left") * 2 + np.isin(ref, cuts)
+        c_codes = np.searchsorted(cuts, cur, side="left") * 2 + np.isin(cur, cuts)
+        size = 2 * cuts.size + 1
+        return np.bincount(r_codes, minlength=size) / ref.size, np.bincount(c_codes, minlength=size) / cur.size
+    edges = np.r_[-np.inf, cuts, np.inf]
+    return np.histogram(ref, edges)[0] / ref.size, np.histogram(cur, edges)[0] / cur.size
+
+
 def _numeric_tests(ref: np.ndarray, cur: np.ndarray) -> dict[str, Any]:
-    sd = float(ref.std())
-    if ref.size * cur.size < 10_000:  # small samples: scipy's exact test
-        ks = stats.ks_2samp(ref, cur, method="exact")
-        statistic, p_value = float(ks.statistic), float(ks.pvalue)
-        wasserstein = float(stats.wasserstein_distance(ref, cur))
-    else:
-        statistic, p_value, wasserstein = ks_and_wasserstein(ref, cur)
-    edges = np.unique(np.quantile(ref, np.linspace(0, 1, PSI_BINS + 1)))
-    edges[0], edges[-1] = -np.inf, np.inf
-    r_share = np.histogram(ref, edges)[0] / len(ref)
-    c_share = np.histogram(cur, edges)[0] / len(cur)
+    sd = 0.0 if ref.min() == ref.max() else float(ref.std())  # a constant's computed sd can be 4e-16, not 0
+    statistic, p_value, wasserstein = ks_and_wasserstein(ref, cur)
+    if max(ref.size, cur.size) <= KS_EXACT_MAX_ROWS:  # scipy's exact p-value where it applies
+        p_value = float(stats.ks_2samp(ref, cur, method="auto").pvalue)
+    r_share, c_share = _psi_shares(ref, cur)
     return {
         "ks_statistic": statistic,
         "p_value": p_value,
@@ -110,11 +118,33 @@ def _numeric_tests(ref: np.ndarray, cur: np.ndarray) -> dict[str, Any]:
         "wasserstein": wasserstein,
         "wasserstein_normalized": wasserstein / sd if sd > 0 else (0.0 if wasserstein == 0 else math.inf),
         "psi": psi(r_share, c_share),
-        "mean_shift_sd": float((cur.mean() - ref.mean()) / sd) if sd > 0 else 0.0,
+        # in reference sds; None when the reference is constant (the change is then in the column's units)
+        "mean_shift_sd": float((cur.mean() - ref.mean()) / sd) if sd > 0 else None,
+        "reference_constant": sd == 0,
         "reference_mean": float(ref.mean()),
         "current_mean": float(cur.mean()),
+        "reference_range": [float(ref.min()), float(ref.max())],
+        "current_range": [float(cur.min()), float(cur.max())],
         "effect": "wasserstein_normalized",
     }
+
+
+def _date_comparison(ref: pd.Series, cur: pd.Series) -> dict[str, Any]:
+    """Compare two date columns as dates: each side's range, how much later the current one ends (recency),
+    the share of current dates inside the reference range, and the largest gap between consecutive dates."""
+
+    def largest_gap(values: pd.Series) -> float:
+        days = np.sort(values.dropna().unique())
+        return float(np.diff(days).max() / np.timedelta64(1, "D")) if days.size > 1 else 0.0
+
+    r, c = ref.dropna(), cur.dropna()
+    return {
+        "date_range": {"reference": [r.min().isoformat(), r.max().isoformat()],
+                       "current": [c.min().isoformat(), c.max().isoformat()]},
+        "recency_days": float((c.max() - r.max()) / pd.Timedelta(days=1)),
+        "current_inside_reference_range": float(c.between(r.min(), r.max()).mean()),
+        "largest_gap_days": {"reference": largest_gap(r), "current": largest_gap(c)},
+    }  # fmt: skip
 
 
 def _categorical_tests(ref: pd.Series, cur: pd.Series) -> dict[str, Any]:
@@ -181,9 +211,8 @@ def _sample(table: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
     return table.sample(n=limit, random_state=seed) if len(table) > limit else table
 
 
-def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOptions | None = None) -> dict[str, Any]:
-    """Return the drift analysis of `current` against `reference` as plain data (see the module docstring)."""
-    options = options or DriftOptions()
+def _check_tables(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOptions) -> list[Any]:
+    """Return the columns to compare (in both tables, not ignored); raise AnalyticsError for unusable input."""
     if reference.empty or current.empty:
         raise AnalyticsError(f"The {'reference' if reference.empty else 'current'} table has no rows.")
     for name in (*options.categorical, *options.numeric, *options.ignore):
@@ -202,84 +231,157 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
                 f"Drift needs at least {MIN_ROWS} rows in each table; the {role} table has {len(table)}: "
                 "send larger extracts."
             )
-    rows = {"reference": len(reference), "current": len(current)}
-    ref = _sample(reference[common], options.max_rows, options.seed)
-    cur = _sample(current[common], options.max_rows, options.seed)
-    sampled = len(ref) < rows["reference"] or len(cur) < rows["current"]
-    columns, tested, kinds = [], [], {}
-    for name in common:
-        both = pd.concat(  # kinds from a seeded random sample: sorted files make the first rows unrepresentative
-            [ref[name].sample(min(5_000, len(ref)), random_state=options.seed),
-             cur[name].sample(min(5_000, len(cur)), random_state=options.seed)], ignore_index=True,
-        )  # fmt: skip
-        kind_of = infer_kind(both, str(name), options.categorical, options.numeric)
-        kind, kinds[str(name)] = kind_of.kind, kind_of
-        ref, cur = _read_as(ref, cur, name, kind)
-        r_missing, c_missing = float(ref[name].isna().mean()), float(cur[name].isna().mean())
-        column: dict[str, Any] = {
-            "name": str(name), "kind": kind, "kind_detail": kind_of.detail,
-            "missing_share": {"reference": r_missing, "current": c_missing},
-            "new_categories": [], "drifted": False, "reason": "",
-        }  # fmt: skip
-        r_values, c_values = ref[name].dropna(), cur[name].dropna()
-        column["missing_p_value"] = _two_proportion_p(
-            ref[name].isna().sum(), len(ref), cur[name].isna().sum(), len(cur)
-        )
-        if kind in ("datetime", "identifier"):
-            column["reason"] = f"not tested: {kind} columns describe when or which rows, not what they contain"
-        elif r_values.empty or c_values.empty:
-            column["reason"] = "not tested: no values on one side"
-        elif kind == "numeric":
-            column |= _numeric_tests(r_values.to_numpy(dtype=float), c_values.to_numpy(dtype=float))
-            tested.append(column)
-        else:
-            column |= _categorical_tests(r_values, c_values)
-            tested.append(column)
-        columns.append(column)
-    # One multiplicity adjustment for every decision: the per-column tests, the missing-share tests and the
-    # new-category tests together, so that more rules do not mean more false alarms.
+    return common
+
+
+def _check_options(options: DriftOptions) -> None:
+    if not 0 < options.alpha < 1:
+        raise AnalyticsError("alpha must be between 0 and 1 (the significance level, 0.05 by default).")
+    if not 0 < options.effect_threshold <= 10 or not 0 < options.categorical_effect_threshold <= 1:
+        raise AnalyticsError("threshold must be a positive effect size: normalised Wasserstein, e.g. 0.1.")
+
+
+def _column_kind(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, options: DriftOptions) -> Any:
+    """Return the kind of column `name` from a seeded random sample of both tables (sorted files make the first
+    rows unrepresentative)."""
+    both = pd.concat(
+        [ref[name].sample(min(5_000, len(ref)), random_state=options.seed),
+         cur[name].sample(min(5_000, len(cur)), random_state=options.seed)], ignore_index=True,
+    )  # fmt: skip
+    return infer_kind(both, str(name), options.categorical, options.numeric)
+
+
+def _compare_column(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, kind_of: Any) -> dict[str, Any]:
+    """Return one column's comparison: missing shares and, by kind, its test and effect sizes (see the module
+    docstring); dates are compared as dates, identifiers are reported and left untested."""
+    kind = kind_of.kind
+    r_missing, c_missing = float(ref[name].isna().mean()), float(cur[name].isna().mean())
+    column: dict[str, Any] = {
+        "name": str(name), "kind": kind, "kind_detail": kind_of.detail,
+        "missing_share": {"reference": r_missing, "current": c_missing},
+        "new_categories": [], "drifted": False, "reason": "",
+        "missing_p_value": _two_proportion_p(ref[name].isna().sum(), len(ref), cur[name].isna().sum(), len(cur)),
+    }  # fmt: skip
+    r_values, c_values = ref[name].dropna(), cur[name].dropna()
+    if kind == "identifier":
+        column["reason"] = "not tested: identifiers say which rows, not what they contain"
+    elif r_values.empty or c_values.empty:
+        column["reason"] = "not tested: no values on one side"
+    elif kind == "datetime":
+        column |= _date_comparison(r_values, c_values)
+        column["reason"] = "compared as dates, not tested: dates say when rows were collected"
+    elif kind == "numeric":
+        column |= _numeric_tests(r_values.to_numpy(dtype=float), c_values.to_numpy(dtype=float))
+    else:
+        column |= _categorical_tests(r_values, c_values)
+    return column
+
+
+def _adjust_decisions(columns: list[dict[str, Any]], options: DriftOptions) -> None:
+    """One multiplicity adjustment for every decision: the per-column tests, the missing-share tests and the
+    new-category tests together, so that more rules do not mean more false alarms."""
+    tested = [c for c in columns if "p_value" in c]
     decisions = [(c, "p_value") for c in tested] + [(c, "missing_p_value") for c in columns]
     decisions += [(c, "new_category_p_value") for c in tested if "new_category_p_value" in c]
     for (column, key), adjusted in zip(decisions, adjust([c[key] for c, key in decisions], options.correction),
                                        strict=True):  # fmt: skip
         column[f"{key}_adjusted"] = adjusted
+
+
+def _rules(options: DriftOptions) -> dict[str, Any]:
+    return {
+        "alpha": options.alpha,
+        "correction": "Benjamini–Hochberg" if options.correction == "bh" else "Bonferroni",
+        "effect_threshold": options.effect_threshold,
+        "categorical_effect_threshold": options.categorical_effect_threshold,
+        "missing_threshold": options.missing_threshold,
+        "psi": f"{PSI_BINS} bins at reference quantiles (deciles) for numeric columns, one per category "
+        f"otherwise; empty bins count as {PSI_EPSILON}; < 0.1 small, 0.1–0.25 moderate, > 0.25 large",
+        "gate": "drifted = adjusted p < alpha and effect ≥ threshold (normalised Wasserstein for numeric, "
+        "Jensen–Shannon distance for categorical), or a missing-share change (two-proportion test) or new "
+        "categories (binomial test) that is significant after the same adjustment and above the missing "
+        "threshold; PSI does not gate; schema changes (added, dropped, renamed-looking, type-changed columns) "
+        "are reported first",
+    }  # fmt: skip
+
+
+def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOptions | None = None) -> dict[str, Any]:
+    """Return the drift analysis of `current` against `reference` as plain data (see the module docstring).
+
+    Steps: check the input; schema changes (columns added, dropped, renamed-looking, type-changed); per shared
+    column its kind, its comparison and its verdict under one multiplicity adjustment; adversarial validation
+    (a column that alone separates the tables is called leakage only when it is id-like or follows row order);
+    the plain-language summary (services/analytics/drift_wording.py)."""
+    options = options or DriftOptions()
+    _check_options(options)
+    common = _check_tables(reference, current, options)
+    rows = {"reference": len(reference), "current": len(current)}
+    schema = schema_changes(reference, current, options.ignore, options.seed)
+    ref = _sample(reference[common], options.max_rows, options.seed)
+    cur = _sample(current[common], options.max_rows, options.seed)
+    sampled = len(ref) < rows["reference"] or len(cur) < rows["current"]
+    columns, kinds = [], {}
+    for name in common:
+        kinds[str(name)] = kind_of = _column_kind(ref, cur, name, options)
+        ref, cur = _read_as(ref, cur, name, kind_of)
+        columns.append(_compare_column(ref, cur, name, kind_of))
+    tested = [c for c in columns if "p_value" in c]
+    _adjust_decisions(columns, options)
     for column in columns:
-        _verdict(column, options, len(cur))
+        _verdict(column, options)
     drifted = [c for c in columns if c["drifted"]]
     features = [c["name"] for c in tested if c["name"] != options.target]
+    ordered = {c["name"] for c in tested if c["kind"] == "numeric" and _monotone_with_rows(
+        reference[c["name"]], current[c["name"]], options.max_rows)}  # fmt: skip
     result: dict[str, Any] = {
         "rows": {**rows, "sampled": sampled, "reference_used": len(ref), "current_used": len(cur)},
+        "schema": schema,
+        "schema_changed": any(schema.values()),
         "dataset_drift": bool(drifted),
         "drift_share": len(drifted) / max(len(tested), 1),
         "columns": sorted(columns, key=lambda c: (not c["drifted"], -_effect(c))),
-        "rules": {
-            "alpha": options.alpha,
-            "correction": "Benjamini–Hochberg" if options.correction == "bh" else "Bonferroni",
-            "effect_threshold": options.effect_threshold,
-            "categorical_effect_threshold": options.categorical_effect_threshold,
-            "missing_threshold": options.missing_threshold,
-            "psi": f"{PSI_BINS} bins at reference quantiles (deciles) for numeric columns, one per category "
-            f"otherwise; empty bins count as {PSI_EPSILON}; < 0.1 small, 0.1–0.25 moderate, > 0.25 large",
-            "gate": "drifted = adjusted p < alpha and effect ≥ threshold (normalised Wasserstein for numeric, "
-            "Jensen–Shannon distance for categorical), or a missing-share change (two-proportion test) or new "
-            "categories (binomial test against the Good–Turing unseen share) that is significant after the same "
-            "adjustment and above the missing threshold; PSI does not gate",
-        },  # fmt: skip
-        "adversarial": None if options.tests_only or not features else adversarial(
-            ref, cur, features, options, {n for n, k in kinds.items() if k.kind == "categorical"}),
-        "kind_notes": kind_notes(kinds),
+        "rules": _rules(options),
+        "adversarial": None
+        if options.tests_only or not features
+        else adversarial(
+            ref, cur, features, options, {n for n, k in kinds.items() if k.kind in ("categorical", "boolean")}, ordered
+        ),  # fmt: skip
+        "kind_notes": kind_notes(kinds)
+        + [
+            f"'{short(n, 40)}' dates read as {k.detail}." for n, k in kinds.items() if k.kind == "datetime" and k.detail
+        ],
     }
     result["summary"] = summarise(result)
     return result
 
 
-def _read_as(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, kind: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return both tables with column `name` read for its kind (columns.read_as); the tables themselves when
-    it needs no conversion (no copy)."""
-    converted = read_as(ref[name], kind)
+def _monotone_with_rows(reference: pd.Series, current: pd.Series, limit: int) -> bool:
+    """True when a numeric column follows row order (reference rows, then current rows) with a Spearman
+    correlation of at least MONOTONE_RHO: a time index or a row counter, which separates the tables by when
+    rows were collected. A real trend (prices rising between two years) is not ordered within each table."""
+    values = pd.concat([reference.iloc[:limit], current.iloc[:limit]], ignore_index=True)
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    if len(values) < 20 or values.nunique() < 3:
+        return False
+    rho = stats.spearmanr(values.index.to_numpy(), values.to_numpy()).statistic
+    return bool(abs(rho) >= MONOTONE_RHO)
+
+
+def _read_as(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, kind_of: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return both tables with column `name` read for its kind: booleans as 0/1 whatever their spelling on
+    either side (0.0/1.0, True/False, "1"/"1.0" are the same values), dates parsed with the format read from
+    both sides, otherwise columns.read_as; the tables themselves when it needs no conversion (no copy)."""
+    if kind_of.kind == "boolean":
+        read = as_booleans
+    elif kind_of.kind == "datetime":
+        fmt = kind_of.date_format or "ISO8601"
+        read = lambda series: as_dates(series, fmt)  # noqa: E731
+    else:
+        read = lambda series: read_as(series, kind_of.kind)  # noqa: E731
+    converted = read(ref[name])
     if converted is ref[name]:
         return ref, cur
-    return ref.assign(**{str(name): converted}), cur.assign(**{str(name): read_as(cur[name], kind)})
+    return ref.assign(**{str(name): converted}), cur.assign(**{str(name): read(cur[name])})
 
 
 def _effect(column: dict[str, Any]) -> float:
@@ -287,7 +389,9 @@ def _effect(column: dict[str, Any]) -> float:
     return float(value) if value is not None and math.isfinite(value) else 1e9
 
 
-def _verdict(column: dict[str, Any], options: DriftOptions, current_rows: int) -> None:
+def _verdict(column: dict[str, Any], options: DriftOptions) -> None:
+    """Set the column's `drifted`, `reason` (the findings, joined by "; ") and `note` (why a number that looks
+    large does not count, or why PSI alone would miss a shift: drift_wording.verdict_notes)."""
     reasons = []
     missing = column["missing_share"]["current"] - column["missing_share"]["reference"]
     if abs(missing) > options.missing_threshold and column.get("missing_p_value_adjusted", 1.0) < options.alpha:
@@ -303,36 +407,23 @@ def _verdict(column: dict[str, Any], options: DriftOptions, current_rows: int) -
         names = ", ".join(f"'{short(n, 30)}'" for n in new[:5])
         reasons.append(f"new categories {names} hold {column['new_category_share']:.1%} of current rows")
     if "p_value_adjusted" in column:
-        effect_name = column["effect"]
-        effect = column[effect_name]
-        threshold = options.effect_threshold if effect_name == "wasserstein_normalized" else (
+        effect = column[column["effect"]]
+        threshold = options.effect_threshold if column["effect"] == "wasserstein_normalized" else (
             options.categorical_effect_threshold)  # fmt: skip
+        column["threshold"] = threshold
         significant = column["p_value_adjusted"] < options.alpha
-        large = effect >= threshold
-        label = "normalised Wasserstein" if effect_name == "wasserstein_normalized" else "Jensen–Shannon distance"
-        if significant and large:
+        if significant and effect >= threshold:
             reasons.append(f"{column['test']} significant (adjusted p {column['p_value_adjusted']:.2g}) and "
-                           f"{label} {effect:.3f} ≥ {threshold}")  # fmt: skip
-            if column["psi"] < 0.1:
-                column["note"] = (
-                    f"'{short(column['name'], 40)}': the {column['test']} and the {label} agree on drift while PSI is "
-                    f"{column['psi']:.3f} (small): PSI compares shares in ten wide bins, which a steady shift of "
-                    "the whole distribution barely moves, so PSI alone would miss it."
-                )
-        elif significant:
-            column["note"] = (
-                f"'{short(column['name'], 40)}': the {column['test']} is significant (adjusted p "
-                f"{column['p_value_adjusted']:.2g}) but the {label} is only {effect:.3f}, under "
-                f"{threshold}: with this many rows the test detects a shift too small to matter "
-                f"(PSI {column['psi']:.3f}, {psi_reading(column['psi'])})."
-            )
-        elif column["psi"] >= 0.1:
-            column["note"] = (
-                f"'{short(column['name'], 40)}': PSI {column['psi']:.3f} ({psi_reading(column['psi'])}) but the test "
-                "is not significant: the sample is too small to be sure."
-            )
+                           f"{_effect_label(column)} {effect:.3f} ≥ {threshold}")  # fmt: skip
     column["drifted"] = bool(reasons)
     column["reason"] = "; ".join(reasons) if reasons else column["reason"] or "no drift"
+    note = verdict_notes(column, options.alpha)
+    if note:
+        column["note"] = note
+
+
+def _effect_label(column: dict[str, Any]) -> str:
+    return "normalised Wasserstein" if column["effect"] == "wasserstein_normalized" else "Jensen–Shannon distance"
 
 
 def _hanley_mcneil(auc: float, positives: int, negatives: int, folds: int = 0) -> list[float]:
@@ -355,11 +446,14 @@ def adversarial(
     features: list[str],
     options: DriftOptions,
     categorical: frozenset[str] | set[str] = frozenset(),
+    ordered: frozenset[str] | set[str] = frozenset(),
 ) -> dict[str, Any]:
     """Train a classifier to tell current rows (1) from reference rows (0): k-fold out-of-fold ROC AUC with a
     95% interval (Hanley–McNeil, widened for cross-validation: see _hanley_mcneil), and permutation
     importances on at most 2,000 held-out rows of the first fold.
-    Text columns and those in `categorical` are categories (the 50 most frequent values, the rest 'other')."""
+    Text columns and those in `categorical` are categories (the 50 most frequent values, the rest 'other').
+    A column that carries nearly all the separation is the `sole_separator`: a strong change; it is a
+    `leakage_suspect` only when it is id-like or in `ordered` (follows row order: a time index, a counter)."""
     from sklearn.ensemble import HistGradientBoostingClassifier  # only here: `--tests-only` never pays for it
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
@@ -395,10 +489,12 @@ def adversarial(
     auc = float(roc_auc_score(y, predictions))
     ranked = sorted(zip(features, importances, strict=True), key=lambda f: -f[1])
     positive = sum(max(v, 0) for _, v in ranked) or 1.0
-    suspects = []
+    suspects, sole = [], None
     for name, value in ranked[:1]:
-        if auc > 0.6 and value / positive > 0.8 and _looks_like_an_index(ref[name], cur[name]):
-            suspects.append(name)
+        if auc > 0.6 and value / positive > 0.8:
+            sole = name
+            if name in ordered or _id_like(name, ref[name], cur[name]):
+                suspects.append(name)
     interval = _hanley_mcneil(auc, int(y.sum()), int(len(y) - y.sum()), options.folds)
     return {
         "auc": auc,
@@ -410,6 +506,7 @@ def adversarial(
         "rows": {"reference": len(ref), "current": len(cur)},
         "importances": [{"name": name, "importance": round(float(value), 5)} for name, value in ranked],
         "leakage_suspects": suspects,
+        "sole_separator": sole,
     }
 
 
@@ -432,64 +529,12 @@ def _permutation_importances(model: Any, x: np.ndarray, y: np.ndarray, repeats: 
     return drops
 
 
-def _looks_like_an_index(ref: pd.Series, cur: pd.Series) -> bool:
-    """True for a column whose values are nearly all distinct, or whose two ranges barely overlap: a row
-    counter or a time index separates the tables by when they were collected, not by what they contain."""
+def _id_like(name: str, ref: pd.Series, cur: pd.Series) -> bool:
+    """True for an id-like column: an id-like name, or whole numbers nearly all distinct. A measured quantity
+    (a price, an income) has a fractional part and is not an id, even when every value differs."""
+    if ID_NAME.search(str(name)):
+        return True
     if not pd.api.types.is_numeric_dtype(ref) or pd.api.types.is_bool_dtype(ref):
         return False
-    both = pd.concat([ref, cur]).dropna()
-    nearly_unique = both.nunique() > 0.9 * len(both)
-    inside = cur.between(ref.min(), ref.max()).mean()
-    return bool(nearly_unique or inside < 0.05)
-
-
-def _describe(column: dict[str, Any]) -> str:
-    name = short(column["name"], 40)
-    if column["kind"] == "numeric" and "mean_shift_sd" in column:
-        shift = column["mean_shift_sd"]
-        return f"'{name}' mean {'up' if shift >= 0 else 'down'} {abs(shift):.2f} sd"
-    if column.get("top_changes"):
-        change = column["top_changes"][0]
-        return (f"'{name}': share of '{short(change['category'], 30)}' from {change['reference_share']:.0%} to "
-                f"{change['current_share']:.0%}")  # fmt: skip
-    return f"'{name}'"
-
-
-def summarise(result: dict[str, Any]) -> list[str]:
-    """Return the plain-language reading: the verdict, what moved and by how much, how sure we are."""
-    drifted = [c for c in result["columns"] if c["drifted"]]
-    tested = [c for c in result["columns"] if "p_value" in c or c["drifted"]]
-    says = []
-    if drifted:
-        moved = "; ".join(_describe(c) if "significant" in c["reason"] else f"'{short(c['name'], 40)}' {c['reason']}"
-                          for c in drifted[:5])  # fmt: skip
-        says.append(f"Drift in {len(drifted)} of {len(tested)} tested columns: {moved}.")
-    else:
-        says.append(f"No drift: none of the {len(tested)} tested columns moved beyond the thresholds.")
-    for column in drifted[:5]:
-        extra = [part.strip() for part in column["reason"].split(";") if "significant" not in part]
-        if extra and "significant" in column["reason"]:
-            says.append(f"'{short(column['name'], 40)}' also: {'; '.join(extra)}.")
-    adversarial_result = result.get("adversarial")
-    if adversarial_result:
-        auc, (low, high) = adversarial_result["auc"], adversarial_result["auc_ci"]
-        top = ", ".join(f"'{short(i['name'], 40)}'" for i in adversarial_result["importances"][:3]
-                        if i["importance"] > 0.005)  # fmt: skip
-        if adversarial_result["separable"]:  # the wording follows the interval and the gate, not the estimate
-            reading = "a model can tell the tables apart" + (f", mostly by {top}" if top else "")
-        elif low > 0.5:
-            reading = (f"a model tells the tables apart only barely (AUC under {ADVERSARIAL_AUC_GATE}): no practical "
-                       "difference")  # fmt: skip
-        else:
-            reading = "no evidence that a model can tell the tables apart (the interval includes 0.5)"
-        says.append(f"Adversarial validation: ROC AUC {auc:.3f} (95% CI {low:.3f}–{high:.3f}): {reading}.")
-        for name in adversarial_result["leakage_suspects"]:
-            says.append(f"'{short(name, 40)}' alone separates the tables and looks like an id, a timestamp or a "
-                        "row counter: likely leakage of when rows were collected, not drift in what they "
-                        "contain.")  # fmt: skip
-    notes = [c["note"] for c in result["columns"] if c.get("note")]
-    says += notes[:3] + result.get("kind_notes", [])
-    if result["rows"]["sampled"]:
-        says.append(f"Sampled uniformly (seed fixed) to {result['rows']['reference_used']:,} reference and "
-                    f"{result['rows']['current_used']:,} current rows.")  # fmt: skip
-    return says
+    both = pd.concat([ref, cur]).dropna().to_numpy(dtype=float)
+    return bool(both.size and np.all(both == np.round(both)) and np.unique(both).size > 0.9 * both.size)

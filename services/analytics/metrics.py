@@ -17,11 +17,12 @@ from scipy.optimize import brentq
 from sklearn import metrics as skm
 
 from services.analytics.errors import AnalyticsError
+from services.analytics.metrics_wording import ECE_BINS, explain
 from services.analytics.tables import require_column
 from services.analytics.wording import short
 from services.quoting import quote
 
-POSITIVE_NAMES = {"1", "1.0", "true", "yes", "y", "positive", "pos", "t"}
+POSITIVE_NAMES = {"true", "yes", "y", "positive", "pos", "t"}  # text labels that name the positive class
 EPSILON = 1e-15  # probabilities are clipped to [ε, 1 − ε] for log loss, as scikit-learn does
 MAX_CURVE_POINTS = 200
 
@@ -68,12 +69,35 @@ def _is_whole(values: pd.Series) -> bool:
     return bool(numbers.notna().all() and np.isfinite(numbers).all() and (numbers == np.round(numbers)).all())
 
 
-def _positive_label(values: pd.Series) -> Any:
-    labels = list(pd.unique(values))
-    for label in labels:
-        if str(label).strip().lower() in POSITIVE_NAMES:
-            return label
-    return sorted(labels, key=str)[-1]
+def _positive_label(labels: pd.Series, positive: str | None = None) -> str:
+    """Return the positive class among two canonical labels: `positive` when given (it must be one of them);
+    else a label named like a positive ("yes", "true", "positive") when exactly one is; else the larger label,
+    numerically for numbers (1/2 → 2, 0/1 → 1), else the last in sorted order: scikit-learn's convention
+    (roc_auc_score and average_precision_score score the greater of the sorted classes)."""
+    distinct = sorted(set(labels.tolist()))
+    if positive is not None:
+        wanted = canonical_labels(pd.Series([positive])).iloc[0]
+        if wanted not in distinct:
+            shown = ", ".join(f"'{short(label, 30)}'" for label in distinct)
+            raise AnalyticsError(f"positive='{short(positive, 30)}' is not a label of y_true; its labels are {shown}.")
+        return wanted
+    named = [label for label in distinct if label.strip().lower() in POSITIVE_NAMES]
+    if len(named) == 1:
+        return named[0]
+    numbers = pd.to_numeric(pd.Series(distinct), errors="coerce")
+    if numbers.notna().all():
+        return distinct[int(numbers.to_numpy().argmax())]
+    return distinct[-1]
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Return the expected calibration error: Σ_b (n_b / N) · |mean p in b − observed rate in b| over `bins`
+    equal-width bins of predicted probability on [0, 1] (p = 1 falls in the last bin). Our own code: scikit-learn
+    has calibration_curve, not the weighted gap; tested against calibration_curve's bins."""
+    index = np.minimum((p * bins).astype(int), bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    gaps = np.abs(np.bincount(index, weights=p, minlength=bins) - np.bincount(index, weights=y, minlength=bins))
+    return float(gaps.sum() / counts.sum())
 
 
 TRUTH_NAMES = ("y_true", "label", "target", "y", "actual", "truth", "relevance", "outcome")
@@ -123,12 +147,15 @@ def evaluate(
     threshold: float | str | None = None,
     sampling_rate: float | None = None,
     k: int = 10,
+    positive: str | None = None,
 ) -> dict[str, Any]:
     """Return the evaluation of `table[y_score]` against `table[y_true]` as plain data.
 
-    threshold: a number, 'best-f1', or None (0.5 for probabilities, best-F1 for other scores).
+    threshold: a number, 'best-f1', or None (0.5 for probabilities, best-F1 for other scores); for
+    probabilities a number must lie in [0, 1].
     sampling_rate: the rate w at which negatives were kept in training; scores are recalibrated first.
-    k: the cut-off of ranking metrics. Raises AnalyticsError with one sentence for unusable input.
+    k: the cut-off of ranking metrics. positive: the positive class of a binary task (default: the larger
+    label, as scikit-learn). Raises AnalyticsError with one sentence for unusable input.
     """
     truth = require_column(table, y_true, "y_true")
     score = require_column(table, y_score, "y_score")
@@ -145,7 +172,7 @@ def evaluate(
         )
     task = infer_task(frame["y"], frame["s"], query)
     if task == "binary":
-        result = _binary(frame, y_true, y_score, threshold, sampling_rate)
+        result = _binary(frame, y_true, y_score, threshold, sampling_rate, positive)
     elif task == "multiclass":
         result = _multiclass(frame, table)
     elif task == "regression":
@@ -168,12 +195,26 @@ def _numeric(values: pd.Series, column: str, what: str) -> np.ndarray:
     return converted.to_numpy(dtype=float)
 
 
-def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: float | None) -> dict[str, Any]:
+def _check_threshold(threshold: Any, p: np.ndarray, probabilities: bool, y_score: str) -> None:
+    """Refuse a numeric threshold outside [0, 1] for probabilities: every row would fall on one side."""
+    if isinstance(threshold, int | float) and probabilities and not 0.0 <= float(threshold) <= 1.0:
+        raise AnalyticsError(
+            f"threshold={threshold:g} is outside [0, 1], but '{short(y_score)}' holds probabilities "
+            f"({p.min():.3g} to {p.max():.3g}): every row would be on one side. Give a threshold between 0 and 1, "
+            "or threshold=best-f1."
+        )
+
+
+def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: float | None,
+            positive_given: str | None = None) -> dict[str, Any]:  # fmt: skip
     labels = canonical_labels(frame["y"])
-    positive = _positive_label(labels)
+    if labels.nunique() == 2 or positive_given is not None:
+        positive = _positive_label(labels, positive_given)
+    else:
+        positive = labels.iloc[0]
     y = (labels == positive).to_numpy(dtype=int)
     if y.min() == y.max():
-        only = "positive" if y[0] else "negative"
+        only = f"'{short(labels.iloc[0], 30)}'"
         raise AnalyticsError(
             f"The column '{quote(y_true, 40)}' has a single class (every row is {only}): ROC AUC, PR AUC and log loss "
             "need both classes. Send predictions that include both outcomes."
@@ -189,6 +230,7 @@ def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: f
                           "or calibration)."]}  # fmt: skip
     p = _numeric(frame["s"], y_score, "y_score must hold scores or probabilities")
     probabilities = bool(p.min() >= 0.0 and p.max() <= 1.0)
+    _check_threshold(threshold, p, probabilities, y_score)
     notes = []
     if w is not None:
         if not probabilities:
@@ -220,6 +262,7 @@ def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: f
         "threshold_rule": "best-f1" if threshold == "best-f1" else ("given" if threshold not in (None, "") else "0.5"),
         **_at_threshold(y, (p >= t).astype(int), base_rate),
         "roc_auc": _round(skm.roc_auc_score(y, p)),
+        "gini": _round(2 * skm.roc_auc_score(y, p) - 1),
         "pr_auc": _round(skm.average_precision_score(y, p)),
         "curves": {"roc": _thin(fpr, tpr), "pr": _thin(recall_curve[::-1], precision_curve[::-1])},
         "notes": notes,
@@ -242,6 +285,7 @@ def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: f
             "calibration": _round(float(p.mean()) / base_rate),
             "prediction_bias": _round(float(p.mean()) - base_rate),
             "brier": _round(skm.brier_score_loss(y, p)),
+            "ece": _round(expected_calibration_error(y, p)),
             "calibration_table": _calibration_table(y, p),
             "recalibration_w": _round(_matching_w(p, base_rate), 4),
         }
@@ -460,108 +504,3 @@ def _ranking(frame: pd.DataFrame, y_score: str, k: int) -> dict[str, Any]:
         "curves": {"gain": {"x": list(range(1, k + 1)), "y": [round(float(g / queries), 5) for g in gains]}},
         "notes": [],
     }
-
-
-def _pct(value: float) -> str:
-    return f"{value * 100:.1f}%" if value < 0.995 or value == 1 else f"{value * 100:.2f}%"
-
-
-def explain(result: dict[str, Any]) -> list[str]:
-    """Return plain-language sentences on what the numbers say together, the most important first."""
-    task, says = result["task"], []
-    if task == "binary":
-        says += _explain_binary(result)
-    elif task == "multiclass":
-        acc, majority = result["accuracy"], result["majority_share"]
-        says.append(f"Accuracy {acc:.3f} over {len(result['labels'])} classes; macro F1 {result['macro']['f1']:.3f}.")
-        if acc <= majority + 0.005:
-            says.append(
-                f"Accuracy equals the share of the most common class ('{short(result['majority_label'])}', "
-                f"{_pct(majority)}): the model may be predicting one class."
-            )
-        if result.get("log_loss") is not None:
-            says.append(
-                f"Multiclass log loss {result['log_loss']:.3f} from the per-class probabilities, against "
-                f"{result['log_loss_of_class_shares']:.3f} for always predicting the class shares (lower is better)."
-            )
-        weakest = min(result["per_class"], key=lambda c: c["f1"])
-        says.append(
-            f"The weakest class is '{short(weakest['label'])}' (F1 {weakest['f1']:.3f}, {weakest['support']} rows)."
-        )
-    elif task == "regression":
-        r2, rmse, mae = result["r2"], result["rmse"], result["mae"]
-        baseline = result["baseline"]["rmse_of_mean"]
-        says.append(
-            f"R² {r2:.3f}: the model explains {max(r2, 0) * 100:.0f}% of the variance"
-            + (" — worse than predicting the mean." if r2 < 0 else ".")
-        )
-        says.append(f"RMSE {rmse:.4g} against {baseline:.4g} for always predicting the mean; MAE {mae:.4g}.")
-        if mae and rmse > 1.5 * mae:
-            says.append("RMSE is well above MAE: a few large errors dominate; look at the worst residuals.")
-    else:
-        says.append(
-            f"NDCG@{result['k']} {result['ndcg']:.3f} over {result['queries']} queries; MRR {result['mrr']:.3f} "
-            f"puts the first relevant result at about rank {1 / max(result['mrr'], 1e-9):.1f} on average."
-        )
-        says.append(
-            f"{_pct(result['hit_rate'])} of queries have a relevant item in the top {result['k']}; "
-            f"MAP@{result['k']} {result['map']:.3f}."
-        )
-        if result["queries_without_relevant"]:
-            says.append(f"{result['queries_without_relevant']} queries without any relevant item were left out.")
-    if result.get("rows_dropped"):
-        says.append(f"{result['rows_dropped']} rows with a missing label or score were left out.")
-    return says + list(result.get("notes", []))
-
-
-def _explain_binary(r: dict[str, Any]) -> list[str]:
-    says = []
-    if "roc_auc" not in r:  # predicted classes only
-        says.append(
-            f"Accuracy {r['accuracy']:.3f}, precision {r['precision']:.3f}, recall {r['recall']:.3f}, "
-            f"F1 {r['f1']:.3f} for the positive label '{short(r['positive_label'])}'."
-        )
-    else:
-        auc = r["roc_auc"]
-        quality = "strong" if auc >= 0.9 else "good" if auc >= 0.8 else "useful" if auc >= 0.7 else "weak"
-        says.append(
-            f"ROC AUC {auc:.3f}: the ranking is {quality} — a random positive outscores a random negative "
-            f"{auc * 100:.0f}% of the time (0.5 is chance)."
-        )
-        lift = r["pr_auc"] / r["base_rate"] if r["base_rate"] else float("nan")
-        says.append(f"PR AUC {r['pr_auc']:.3f} against a base rate of {_pct(r['base_rate'])} ({lift:.1f}× random).")
-        says.append(
-            f"At threshold {r['threshold']:.3g}: precision {r['precision']:.3f}, recall {r['recall']:.3f}, "
-            f"F1 {r['f1']:.3f}; the model flags {_pct(r['predicted_positive_share'])} of rows."
-        )
-    if r["accuracy"] <= r["majority_share"] + 0.005:
-        says.append(
-            f"Accuracy {r['accuracy']:.3f} equals the majority share {r['majority_share']:.3f}: "
-            "the model may be predicting one class (the accuracy paradox); read recall and PR AUC."
-        )
-    calibration = r.get("calibration")
-    if calibration is not None:
-        ne = r["normalized_entropy"]
-        says.append(
-            f"Normalized entropy {ne:.3f}: "
-            + (
-                f"the model removes {(1 - ne) * 100:.0f}% of the uncertainty of predicting the base rate."
-                if ne < 1
-                else "no better than predicting the base rate for everyone."
-            )
-        )
-        w = r.get("recalibration_w")
-        if calibration > 1.1:
-            fix = f" If negatives were downsampled in training, recalibrate with w ≈ {w:.3g}." if w and w < 1 else ""
-            says.append(
-                f"Calibration {calibration:.2f}: predictions average {calibration:.2f}× the observed rate "
-                f"(too high).{fix}"
-            )
-        elif calibration < 0.9:
-            says.append(
-                f"Calibration {calibration:.2f}: predictions average only {calibration:.2f}× the observed "
-                "rate (too low); recalibrate (Platt or isotonic) before using them as probabilities."
-            )
-        else:
-            says.append(f"Calibration {calibration:.2f}: on average the probabilities match the observed rate.")
-    return says

@@ -10,23 +10,24 @@ features that drive predicted uplift (a surrogate model, permutation importance 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.inspection import permutation_importance
-from sklearn.model_selection import KFold
+from sklearn.model_selection import GroupKFold, KFold
 
+from services.analytics import uplift_clusters
+from services.analytics import uplift_wording as wording
 from services.analytics.columns import ColumnKind, infer_kind, kind_notes, read_as
 from services.analytics.errors import AnalyticsError
 from services.analytics.tables import require_column
 from services.analytics.uplift_decision import (
     DRIVER_ALPHA,
-    Z95,
     balance_tests,
     decide_targeting,
-    difference,
     heterogeneity,
     profit_curve,
 )
@@ -38,8 +39,18 @@ from services.analytics.uplift_metrics import (
     uplift_at_k,
     uplift_auc,
 )
+from services.analytics.uplift_types import (
+    Balance,
+    BalanceCheck,
+    Clustering,
+    Decile,
+    Driver,
+    DriverGroup,
+    Estimate,
+    Rows,
+    UpliftResult,
+)
 from services.analytics.wording import short
-from services.analytics.wording import signed as _signed
 from services.quoting import quote
 
 TREATED_NAMES = {"1", "1.0", "true", "yes", "y", "t", "treatment", "treated", "test", "called", "contacted"}
@@ -61,18 +72,26 @@ def _binary(series: pd.Series, column: str, role: str) -> tuple[np.ndarray, str]
 
 
 def _features(
-    table: pd.DataFrame, exclude: set[str], required: bool = True,
-    categorical: tuple[str, ...] = (), numeric: tuple[str, ...] = (),
+    table: pd.DataFrame,
+    exclude: set[str],
+    required: bool = True,
+    categorical: tuple[str, ...] = (),
+    numeric: tuple[str, ...] = (),
+    codes: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame, dict[str, ColumnKind]]:
     """Return the model features (numbers as floats, categories with their 30 most frequent values and 'other')
-    and every column's kind (services/analytics/columns.py); identifiers and dates are left out."""
+    and every column's kind (services/analytics/columns.py); identifiers and dates are left out. `codes`:
+    cluster-like ids (a school number) read as categories unless `numeric` names them."""
     kept, kinds = {}, {}
     for column in table.columns:
         if column in exclude:
             continue
         series = table[column]
         sample = series.sample(min(5_000, len(series)), random_state=0)  # sorted files: first rows unrepresentative
-        kinds[str(column)] = kind = infer_kind(sample, str(column), categorical, numeric)
+        kind = infer_kind(sample, str(column), categorical, numeric)
+        if str(column) in codes and kind.kind == "numeric" and str(column) not in numeric:
+            kind = ColumnKind("categorical", "a cluster-like id")
+        kinds[str(column)] = kind
         if kind.kind in ("identifier", "datetime"):
             continue
         series = read_as(series, kind.kind)  # text numbers parsed, float integer codes as integers
@@ -87,10 +106,13 @@ def _features(
     return pd.DataFrame(kept, index=table.index), kinds
 
 
-def average_effect(y: np.ndarray, t: np.ndarray) -> dict[str, Any]:
-    """Return the difference in mean outcome (treated − control) with its 95% normal-approximation interval."""
-    estimate, se = difference(y, t, float(y.var(ddof=1)) if y.size > 1 else 0.0)
-    return {"estimate": estimate, "ci": [estimate - Z95 * se, estimate + Z95 * se], "se": se}
+def average_effect(y: np.ndarray, t: np.ndarray, clusters: np.ndarray | None = None) -> Estimate:
+    """Return the difference in mean outcome (treated − control) with its 95% interval: Welch-type (HC2) error
+    and a normal quantile for independent rows, CR2 and a t quantile with G − 2 degrees of freedom with
+    `clusters` (services/analytics/uplift_clusters.py)."""
+    fallback = float(y.var(ddof=1)) if y.size > 1 else 0.0
+    estimate, se, dof = uplift_clusters.difference(y, t, clusters, fallback)
+    return Estimate.of(estimate, se, uplift_clusters.quantile(dof), "fewer than 3 clusters, or one holds a whole arm")
 
 
 def _model(binary: bool, seed: int):
@@ -111,15 +133,26 @@ def _fit(model: Any, features: pd.DataFrame, y: np.ndarray, rng: np.random.Gener
 
 
 def cross_fitted_uplift(
-    features: pd.DataFrame, y: np.ndarray, t: np.ndarray, binary: bool, seed: int = 0
-) -> dict[str, np.ndarray]:
+    features: pd.DataFrame,
+    y: np.ndarray,
+    t: np.ndarray,
+    binary: bool,
+    seed: int = 0,
+    clusters: np.ndarray | None = None,
+) -> dict[str, Any]:
     """Return out-of-fold uplift predictions of the S-learner and the T-learner (3 folds, 2 above 100k rows:
-    3 rather than 5 keeps a 10,000-row analysis under 1.5 s in chat, 9 model fits instead of 15)."""
+    3 rather than 5 keeps a 10,000-row analysis under 1.5 s in chat, 9 model fits instead of 15). With
+    `clusters`, folds hold whole clusters (scikit-learn's GroupKFold), so no cluster is on both sides."""
     folds = 2 if len(y) > 100_000 else 3
     rng = np.random.default_rng(seed)
     s_learner, t_learner = np.zeros(len(y)), np.zeros(len(y))
     with_t = features.assign(_treatment=t)
-    for train, test in KFold(folds, shuffle=True, random_state=seed).split(features):
+    if clusters is None:
+        splits = KFold(folds, shuffle=True, random_state=seed).split(features)
+    else:
+        folds = min(folds, len(np.unique(clusters)))
+        splits = GroupKFold(folds, shuffle=True, random_state=seed).split(features, groups=clusters)
+    for train, test in splits:
         s_model = _fit(_model(binary, seed), with_t.iloc[train], y[train], rng)
         held_out = with_t.iloc[test]
         s_learner[test] = _predict(s_model, held_out.assign(_treatment=1.0), binary) - _predict(
@@ -142,14 +175,15 @@ def drivers(
     binary: bool,
     seed: int = 0,
     top: int = 5,
-) -> list[dict[str, Any]]:
+    clusters: np.ndarray | None = None,
+) -> tuple[Driver, ...]:
     """Return the features whose groups show different measured effects (Holm-adjusted heterogeneity test at
-    2.5%, see uplift_decision), strongest first, each with its weight: the permutation importance of a surrogate
-    model of the predicted uplift, as a share of the named drivers' total (equal shares if the surrogate
-    gives none). Empty when no feature passes: then no driver is named."""
-    tested = [r for r in heterogeneity(features, y, t) if r["p_value_adjusted"] < DRIVER_ALPHA]
+    2.5%, see uplift_decision; cluster-robust with `clusters`), strongest first, each with its weight: the
+    permutation importance of a surrogate model of the predicted uplift, as a share of the named drivers'
+    total (equal shares if the surrogate gives none). Empty when no feature passes: then no driver is named."""
+    tested = [r for r in heterogeneity(features, y, t, clusters) if r["p_value_adjusted"] < DRIVER_ALPHA]
     if not tested:
-        return []
+        return ()
     tested = sorted(tested, key=lambda r: r["p_value"])[:top]
     names = [r["name"] for r in tested]
     weights = dict.fromkeys(names, 1.0)
@@ -167,15 +201,13 @@ def drivers(
     total = sum(weights.values())
     result = []
     for row in tested:
-        groups = sorted(row["groups"], key=lambda g: -g["effect"])
-        best, worst = groups[0], groups[-1]
-        result.append({
-            "name": row["name"], "weight": round(weights[row["name"]] / total, 3),
-            "p_value_adjusted": row["p_value_adjusted"], "split": row["split"], "groups": groups,
-            "direction": f"effect {_signed(best['effect'], binary)} when {_group_text(row, best)}, "
-                         f"{_signed(worst['effect'], binary)} when {_group_text(row, worst)}",
-        })  # fmt: skip
-    return sorted(result, key=lambda d: -d["weight"])
+        groups = tuple(DriverGroup(**g) for g in sorted(row["groups"], key=lambda g: -g["effect"]))
+        result.append(Driver(
+            name=row["name"], weight=round(weights[row["name"]] / total, 3),
+            p_value_adjusted=row["p_value_adjusted"], split=row["split"], groups=groups,
+            direction=wording.direction(row["name"], row["split"], groups[0], groups[-1], binary),
+        ))  # fmt: skip
+    return tuple(sorted(result, key=lambda d: -d.weight))
 
 
 def _value(table: pd.DataFrame, y: np.ndarray, revenue: str | None, binary: bool) -> np.ndarray | None:
@@ -185,21 +217,199 @@ def _value(table: pd.DataFrame, y: np.ndarray, revenue: str | None, binary: bool
     return None if binary else y
 
 
-def _group_text(row: dict[str, Any], group: dict[str, Any]) -> str:
-    name = short(row["name"], 40)
-    if row["split"] == "categories":
-        return f"{name} is '{short(group['group'], 30)}'"
-    return f"{name} is {short(group['group'], 30)} its {row['split']}"
-
-
-def break_even(deciles: list[dict[str, Any]], cost: float) -> int:
+def break_even(deciles: tuple[Decile, ...], cost: float) -> int:
     """Return the last decile of the leading run whose value uplift per person covers the cost (0 if none)."""
     last = 0
     for d in deciles:
-        if (d["value_uplift_per_person"] or 0) < cost:
+        if (d.value_uplift_per_person or 0) < cost:
             break
-        last = d["decile"]
+        last = d.decile
     return last
+
+
+# ---- input checks (scikit-learn's `_check_*` style: one clear sentence per problem) ----
+
+
+def _check_columns(table: pd.DataFrame, names: dict[str, str | None], overrides: tuple[str, ...]) -> None:
+    """Every named column exists (a close name suggested otherwise)."""
+    for role, name in names.items():
+        if name:
+            require_column(table, name, role)
+    for name in overrides:
+        require_column(table, name, "an option")
+
+
+def _check_rows(table: pd.DataFrame, treatment: str, outcome: str, score: str | None) -> pd.DataFrame:
+    """Return the rows with a treatment, an outcome (and a numeric score); refuse a table with none."""
+    keep = table[treatment].notna() & table[outcome].notna()
+    if score:
+        keep &= pd.to_numeric(table[score], errors="coerce").notna()
+    kept = table.loc[keep].reset_index(drop=True)
+    if kept.empty:
+        raise AnalyticsError(f"Every row misses the treatment or the outcome{' or the score' if score else ''}.")
+    return kept
+
+
+def _check_outcome(series: pd.Series, outcome: str) -> tuple[np.ndarray, bool]:
+    """Return (outcome as floats, whether it is 0/1); a text outcome must have two values."""
+    numbers = pd.to_numeric(series, errors="coerce")
+    if numbers.isna().any():
+        y, _ = _binary(series, outcome, "outcome")
+        return y, True
+    y = numbers.to_numpy(dtype=float)
+    return y, set(np.unique(y)) <= {0.0, 1.0}
+
+
+def _check_cost(cost: float | None, binary: bool, revenue: str | None) -> None:
+    if cost is not None and binary and not revenue:  # refused before any model runs
+        raise AnalyticsError(
+            "A cost needs a value per success: add revenue=<column> (e.g. the amount owed), "
+            "or use a numeric outcome such as the amount paid."
+        )
+    if cost is not None and cost < 0:
+        raise AnalyticsError("The cost per person treated cannot be negative.")
+
+
+def _check_arms(t: np.ndarray, score: str | None) -> tuple[int, int]:
+    """Return (treated, control) counts; refuse an (almost) empty arm."""
+    n_t, n_c = int(t.sum()), int(len(t) - t.sum())
+    smallest = 1 if score else MIN_FIT_ARM
+    if min(n_t, n_c) < smallest:
+        raise AnalyticsError(
+            f"One arm is {'empty' if min(n_t, n_c) == 0 else 'nearly empty'} ({n_t} treated, {n_c} control): "
+            + ("uplift needs both arms." if score else f"fitting an uplift model needs at least {MIN_FIT_ARM} rows "
+               "in each arm (with score=<column>, any experiment with both arms can be evaluated).")
+        )  # fmt: skip
+    return n_t, n_c
+
+
+def _check_cluster(table: pd.DataFrame, cluster: str, exclude: set[str]) -> None:
+    if cluster in exclude:
+        raise AnalyticsError(f"The cluster column '{quote(cluster, 40)}' is also the treatment, outcome or score.")
+    count = table[cluster].nunique(dropna=False)
+    if count < 3:
+        raise AnalyticsError(
+            f"The cluster column '{quote(cluster, 40)}' has {count} value{'s' if count != 1 else ''}: "
+            "cluster-robust intervals need at least 3 clusters (and many more to be useful)."
+        )
+
+
+# ---- the pipeline's steps ----
+
+
+def _clustering(
+    table: pd.DataFrame, t: np.ndarray, cluster: str | None, exclude: set[str]
+) -> tuple[Clustering, np.ndarray | None, list[str]]:
+    """Return how rows are grouped, the cluster codes (None: independent rows) and warnings. `cluster`:
+    a column (used), "none" (rows independent, nothing detected) or None (detected: a column the arm is
+    constant within is used; cluster-like columns are named in a warning)."""
+    if cluster and cluster.lower() == "none" and cluster not in table.columns:
+        return Clustering(None, "none", 0), None, []
+    if cluster:
+        _check_cluster(table, cluster, exclude)
+        group = uplift_clusters.codes(table[cluster])
+        _, others = uplift_clusters.detect(table, t, exclude | {cluster})
+        return Clustering(cluster, "given", int(group.max()) + 1, others), group, []
+    found, suspected = uplift_clusters.detect(table, t, exclude)
+    warnings = []
+    if suspected:
+        shown = ", ".join(f"'{quote(n, 40)}'" for n in suspected[:4])
+        warnings.append(
+            f"Rows may not be independent: {shown} look{'s a' if len(suspected) == 1 else ''} like "
+            f"cluster{'s' if len(suspected) > 1 else ''} (ids repeating within arms). If outcomes are shared "
+            f"within them (pupils of one class, customers of one store), add cluster={quote(suspected[0], 40)}: "
+            "otherwise the intervals are too narrow and a targeting verdict may be noise."
+        )
+    if found is None:
+        return Clustering(None, "none", 0, suspected), None, warnings
+    group = uplift_clusters.codes(table[found])
+    warnings.insert(0, f"The arm is constant within each value of '{quote(found, 40)}': the experiment looks "
+                       f"randomized by {quote(found, 40)}, so it is analysed by cluster (cluster=none to treat rows "
+                       "as independent).")  # fmt: skip
+    return Clustering(found, "detected", int(group.max()) + 1, suspected), group, warnings
+
+
+def _balance(
+    features: pd.DataFrame, t: np.ndarray, y: np.ndarray, clusters: np.ndarray | None
+) -> tuple[Balance, list[str]]:
+    checks = tuple(BalanceCheck(**r) for r in balance_tests(features, t, clusters))
+    unbalanced = [r for r in checks if r.flagged]
+    n_t = int(t.sum())
+    balance = Balance(
+        treatment_share=round(n_t / len(t), 4), treated=n_t, control=int(len(t) - n_t),
+        outcome_treated=float(y[t == 1].mean()), outcome_control=float(y[t == 0].mean()), smd=checks,
+        randomized_looking=not unbalanced,
+        rule="a feature is flagged when Welch's t or chi-square (Holm-adjusted) p < 0.05 and its SMD > 0.1"
+             + ("; with clusters, the tests use CR2 errors" if clusters is not None else ""),
+    )  # fmt: skip
+    warnings = []
+    if unbalanced:
+        names = ", ".join(f"{short(r.name, 40)} (SMD {r.smd:.2f}, adj. p {r.p_value_adjusted:.2g})"
+                          for r in unbalanced[:3])  # fmt: skip
+        warnings.append(f"The arms differ on {names}: the experiment may not be randomized, so effects may be biased.")
+    return balance, warnings
+
+
+def _scores(
+    table: pd.DataFrame,
+    features: pd.DataFrame,
+    y: np.ndarray,
+    t: np.ndarray,
+    binary: bool,
+    score: str | None,
+    seed: int,
+    clusters: np.ndarray | None,
+) -> tuple[str, dict[str, dict[str, float]], int, dict[str, np.ndarray]]:
+    """Return (chosen learner, each learner's Qini, folds, uplift scores per learner)."""
+    if score:
+        return "given score", {}, 0, {"given score": pd.to_numeric(table[score]).to_numpy(dtype=float)}
+    fitted = cross_fitted_uplift(features, y, t, binary, seed, clusters)
+    scores = {name: fitted[name] for name in ("s_learner", "t_learner")}
+    learners = {name: {"qini_auc": qini_auc(y, scores[name], t)} for name in scores}
+    return max(learners, key=lambda name: learners[name]["qini_auc"]), learners, fitted["folds"], scores
+
+
+def qini_interval(
+    y: np.ndarray,
+    scores: dict[str, np.ndarray],
+    learner: str,
+    t: np.ndarray,
+    bootstrap: int,
+    seed: int,
+    clusters: np.ndarray | None,
+    folds: int = 0,
+) -> tuple[dict[str, Any], list[str]]:
+    """Return the chosen ranking's Qini interval and its warning (no interval, below 0, or including 0).
+
+    The bootstrap holds the ranking fixed, but cross-fitted scores depend on the rows they are evaluated on
+    (each fold's model was trained on the other folds): on permutation nulls the plain percentile interval
+    excluded 0 far more often than 5%. With `folds` (cross-fitted scores) the interval is widened around the
+    estimate by Nadeau and Bengio's correction for resampled evaluations, sqrt(1 + K·n_test/n_train) =
+    sqrt(1 + K/(K − 1)) for K folds; coverage is measured by bench/uplift_error_rates.py."""
+    interval = bootstrap_qini(y, scores[learner], t, resamples=bootstrap, seed=seed, clusters=clusters)
+    if interval["ci"] is None:
+        return interval, ["Too few rows in an arm for a bootstrap interval of the Qini coefficient."]
+    if folds > 1:
+        estimate, widen = qini_auc(y, scores[learner], t), float(np.sqrt(1 + folds / (folds - 1)))
+        low, high = interval["ci"]
+        interval = {**interval, "ci": [estimate - widen * (estimate - low), estimate + widen * (high - estimate)],
+                    "widened": round(widen, 3)}  # fmt: skip
+    if interval["ci"][1] < 0:
+        return interval, ["The Qini interval lies below 0: this ranking is not reliably better than random "
+                          "targeting; it is worse."]  # fmt: skip
+    if interval["ci"][0] <= 0:
+        return interval, ["The Qini interval includes 0: this ranking is not reliably better than random targeting."]
+    return interval, []
+
+
+def _deciles(y: np.ndarray, uplift: np.ndarray, t: np.ndarray, value: np.ndarray) -> tuple[Decile, ...]:
+    deciles = []
+    for d in decile_table(y, uplift, t, value):
+        missing = None
+        if d["uplift"] is None:
+            missing = "no rows" if not d["rows"] else f"no {'treated' if not d['treated'] else 'control'} rows in it"
+        deciles.append(Decile(**d, missing=missing))
+    return tuple(deciles)
 
 
 def analyse(
@@ -216,207 +426,97 @@ def analyse(
     categorical: tuple[str, ...] = (),
     numeric: tuple[str, ...] = (),
     ignore: tuple[str, ...] = (),
-) -> dict[str, Any]:
-    """Return the uplift analysis as plain data (see the module docstring); AnalyticsError for unusable input.
+    cluster: str | None = None,
+) -> UpliftResult:
+    """Return the uplift analysis (see the module docstring) as a typed result; AnalyticsError for unusable input.
 
     Without a cost, the decision uses cost 0 and the outcome (or outcome × revenue) as the value. `categorical`,
-    `numeric` and `ignore` override the kinds read from the features (services/analytics/columns.py)."""
-    t_raw = require_column(table, treatment, "treatment")
-    y_raw = require_column(table, outcome, "outcome")
-    if revenue:
-        require_column(table, revenue, "revenue")
+    `numeric` and `ignore` override the kinds read from the features (services/analytics/columns.py). `cluster`
+    names the column rows are grouped by (classroom, store, household): intervals, folds and halves then go by
+    cluster; "none" treats rows as independent; None detects clusters (services/analytics/uplift_clusters.py)."""
+    _check_columns(table, {"treatment": treatment, "outcome": outcome, "revenue": revenue, "score": score,
+                           "cluster": cluster if cluster and cluster.lower() != "none" else None},
+                   (*categorical, *numeric, *ignore))  # fmt: skip
     rows = len(table)
-    keep = t_raw.notna() & y_raw.notna()
-    if score:
-        keep &= pd.to_numeric(require_column(table, score, "score"), errors="coerce").notna()
-    table = table.loc[keep].reset_index(drop=True)
-    if table.empty:
-        raise AnalyticsError(f"Every row misses the treatment or the outcome{' or the score' if score else ''}.")
+    table = _check_rows(table, treatment, outcome, score)
     t, treated_label = _binary(table[treatment], treatment, "treatment")
-    y_series = pd.to_numeric(table[outcome], errors="coerce")
-    if y_series.isna().any():
-        y, _ = _binary(table[outcome], outcome, "outcome")
-        binary = True
-    else:
-        y = y_series.to_numpy(dtype=float)
-        binary = set(np.unique(y)) <= {0.0, 1.0}
-    if cost is not None and binary and not revenue:  # refused before any model runs
-        raise AnalyticsError(
-            "A cost needs a value per success: add revenue=<column> (e.g. the amount owed), "
-            "or use a numeric outcome such as the amount paid."
-        )
-    if cost is not None and cost < 0:
-        raise AnalyticsError("The cost per person treated cannot be negative.")
-    n_t, n_c = int(t.sum()), int(len(t) - t.sum())
-    smallest = 1 if score else MIN_FIT_ARM
-    if min(n_t, n_c) < smallest:
-        raise AnalyticsError(
-            f"One arm is {'empty' if min(n_t, n_c) == 0 else 'nearly empty'} ({n_t} treated, {n_c} control): "
-            + ("uplift needs both arms." if score else f"fitting an uplift model needs at least {MIN_FIT_ARM} rows "
-               "in each arm (with score=<column>, any experiment with both arms can be evaluated).")
-        )  # fmt: skip
+    y, binary = _check_outcome(table[outcome], outcome)
+    _check_cost(cost, binary, revenue)
+    n_t, n_c = _check_arms(t, score)
     exclude = {treatment, outcome} | {c for c in (score, revenue) if c}
-    for name in (*categorical, *numeric, *ignore):
-        require_column(table, name, "an option")
-    features, kinds = _features(table.drop(columns=[c for c in ignore if c not in exclude]), exclude,
-                                required=not score, categorical=categorical, numeric=numeric)  # fmt: skip
-    warnings = []
-    checks = balance_tests(features, t)
-    unbalanced = [r for r in checks if r["flagged"]]
-    if unbalanced:
-        names = ", ".join(f"{short(r['name'], 40)} (SMD {r['smd']:.2f}, adj. p {r['p_value_adjusted']:.2g})"
-                          for r in unbalanced[:3])  # fmt: skip
-        warnings.append(f"The arms differ on {names}: the experiment may not be randomized, so effects may be biased.")
+    clustering, clusters, warnings = _clustering(table, t, cluster, exclude)
+    dropped = [c for c in ignore if c not in exclude] + ([clustering.column] if clustering.column else [])
+    features, kinds = _features(table.drop(columns=dropped), exclude, required=not score, categorical=categorical,
+                                numeric=numeric, codes=clustering.suspected)  # fmt: skip
+    balance, balance_warnings = _balance(features, t, y, clusters)
+    warnings = balance_warnings + warnings
     if min(n_t, n_c) < MIN_ARM:
         warnings.append(
             f"Only {min(n_t, n_c)} rows in the smaller arm: every estimate here is very uncertain and the "
             "intervals are wide."
         )
-    ate = average_effect(y, t)
-    if binary:  # a difference of two rates lies in [-1, 1]; tiny arms would otherwise print "+123 points"
-        ate["ci"] = [max(ate["ci"][0], -1.0), min(ate["ci"][1], 1.0)]
-
-    if score:
-        uplift = pd.to_numeric(table[score]).to_numpy(dtype=float)
-        learner, learners, folds, scores = "given score", {}, 0, {"given score": uplift}
-    else:
-        fitted = cross_fitted_uplift(features, y, t, binary, seed)
-        folds = fitted["folds"]
-        scores = {name: fitted[name] for name in ("s_learner", "t_learner")}
-        learners = {name: {"qini_auc": qini_auc(y, scores[name], t)} for name in scores}
-        learner = max(learners, key=lambda name: learners[name]["qini_auc"])
-        uplift = scores[learner]
-    qini = qini_auc(y, uplift, t)
-    interval = bootstrap_qini(y, uplift, t, resamples=bootstrap, seed=seed)
-    if interval["ci"] is None:
-        warnings.append("Too few rows in an arm for a bootstrap interval of the Qini coefficient.")
-    elif interval["ci"][0] <= 0 <= interval["ci"][1]:
-        warnings.append("The Qini interval includes 0: this ranking is not reliably better than random targeting.")
+    ate = average_effect(y, t, clusters)
+    if binary and ate.ci is not None:  # a difference of two rates lies in [-1, 1]; tiny arms would print "+123 points"
+        ate = replace(ate, ci=(max(ate.ci[0], -1.0), min(ate.ci[1], 1.0)))
+    learner, learners, folds, scores = _scores(table, features, y, t, binary, score, seed, clusters)
+    uplift = scores[learner]
+    interval, qini_warnings = qini_interval(y, scores, learner, t, bootstrap, seed, clusters, folds)
+    warnings += qini_warnings
     x, curve = qini_curve(y, uplift, t)
     step = max(1, len(x) // 200)
     y_value = _value(table, y, revenue, binary)
     value = y if y_value is None else y_value
-    deciles = decile_table(y, uplift, t, value)
-    decision = decide_targeting(scores, value, t, cost or 0.0, budget, seed)
-    decision["break_even_decile"] = break_even(deciles, cost or 0.0)
-    decision["expected_profit"] = decision["beats_no_one"]["estimate"] if decision["target"] else 0.0
-    result: dict[str, Any] = {
-        "rows": {"total": rows, "used": int(len(t)), "dropped": int(rows - len(t))},
-        "treatment_label": treated_label,
-        "outcome_kind": "binary" if binary else "numeric",
-        "balance": {
-            "treatment_share": round(n_t / len(t), 4),
-            "treated": n_t,
-            "control": n_c,
-            "outcome_treated": float(y[t == 1].mean()),
-            "outcome_control": float(y[t == 0].mean()),
-            "smd": checks,
-            "randomized_looking": not unbalanced,
-            "rule": "a feature is flagged when Welch's t or chi-square (Holm-adjusted) p < 0.05 and its SMD > 0.1",
-        },  # fmt: skip
-        "ate": ate,
-        "learner": learner,
-        "learners": learners,
-        "qini_auc": qini,
-        "qini_auc_ci": interval["ci"],
-        "qini_bootstrap": {k: interval[k] for k in ("resamples", "level", "points")},
-        "uplift_auc": uplift_auc(y, uplift, t) if binary else None,
-        "uplift_at_k": {f"{int(k * 100)}%": uplift_at_k(y, uplift, t, k) for k in K_SHARES},
-        "deciles": deciles,
-        "curves": {
+    deciles = _deciles(y, uplift, t, value)
+    decision = decide_targeting(scores, value, t, cost or 0.0, budget, seed, clusters)
+    decision = replace(decision, break_even_decile=break_even(deciles, cost or 0.0),
+                       expected_profit=decision.beats_no_one.estimate if decision.target else 0.0)  # fmt: skip
+    skipped = [n for n, k in kinds.items() if k.kind in ("identifier", "datetime")] + dropped
+    result = UpliftResult(
+        rows=Rows(total=rows, used=int(len(t)), dropped=int(rows - len(t))),
+        treatment_label=treated_label,
+        outcome=outcome,
+        outcome_kind="binary" if binary else "numeric",
+        balance=balance,
+        ate=ate,
+        learner=learner,
+        learners=learners,
+        qini_auc=qini_auc(y, uplift, t),
+        qini_auc_ci=None if interval["ci"] is None else tuple(interval["ci"]),
+        qini_bootstrap={k: interval.get(k, 1.0) for k in ("resamples", "level", "points", "widened")},
+        uplift_auc=uplift_auc(y, uplift, t) if binary else None,
+        uplift_at_k={f"{int(k * 100)}%": uplift_at_k(y, uplift, t, k) for k in K_SHARES},
+        deciles=deciles,
+        curves={
             "qini": {"x": x[::step].tolist() + [float(x[-1])], "y": curve[::step].tolist() + [float(curve[-1])]},
             "profit": profit_curve(uplift, value, t, cost or 0.0),
         },
-        "features": list(features.columns),
-        "skipped_columns": [n for n, k in kinds.items() if k.kind in ("identifier", "datetime")] + list(ignore),
-        "column_kinds": {n: {"kind": k.kind, "detail": k.detail} for n, k in kinds.items()},
-        "kind_notes": kind_notes(kinds),
-        "training": {"folds": folds, "max_rows_per_model": MAX_TRAIN_ROWS} if folds else {},
-        "conventions": (
+        features=tuple(features.columns),
+        skipped_columns=tuple(skipped),
+        column_kinds={n: {"kind": k.kind, "detail": k.detail} for n, k in kinds.items()},
+        kind_notes=tuple(kind_notes(kinds)),
+        training={"folds": folds, "max_rows_per_model": MAX_TRAIN_ROWS, "by_cluster": clusters is not None}
+        if folds
+        else {},
+        conventions=(
             "Qini coefficient = scikit-uplift qini_auc_score (negative_effect=True); uplift AUC = scikit-uplift "
             "uplift_auc_score (binary outcomes); uplift@k = treated minus control mean outcome in the top k% "
             "(strategy 'overall'); deciles ordered by predicted uplift, decile 1 highest; Qini interval: "
-            f"{interval['resamples']} bootstrap resamples, 95% percentile. Targeting: {decision['rule']}."
-        ),
-        "drivers": drivers(features, y, t, uplift, binary, seed),
-        "recommendation": decision,
-        "cost": cost,
-        "budget": budget,
-        "value_kind": "money" if (revenue or cost is not None) else ("successes" if binary else "outcome"),
-        "warnings": warnings,
-    }
-    result["summary"] = summarise(result)
-    return result
-
-
-def _amount(value: float, kind: str) -> str:
-    """Return a total for people: money, successes and large totals as whole numbers, small ones with 4 digits."""
-    if kind == "outcome" and abs(value) < 1000:
-        return f"{value:,.4g}"
-    return f"{'-' if round(value) < 0 else ''}{abs(value):,.0f}"
-
-
-def _interval(estimate: dict[str, Any], kind: str) -> str:
-    low, high = estimate["ci"]
-    unit = " successes" if kind == "successes" else ""
-    return f"{_amount(estimate['estimate'], kind)}{unit} (95% interval {_amount(low, kind)} to {_amount(high, kind)})"
-
-
-def _deciles_text(last: int) -> str:
-    return "Decile 1 pays" if last == 1 else f"Deciles 1–{last} each pay"
-
-
-def _verdict(r: dict[str, Any]) -> str:
-    rec, kind = r["recommendation"], r["value_kind"]
-    gain = "earns" if kind == "money" else "adds"
-    after = " after costs" if r.get("cost") else ""
-    if rec["target"]:
-        return (
-            f"Treat the top {rec['fraction']:.0%} ({rec['people']:,} people) by predicted uplift: measured on rows "
-            f"not used to choose it, that {gain} {_interval(rec['beats_no_one'], kind)}{after} over treating no one, "
-            f"and {_interval(rec['beats_everyone'], kind)} over treating everyone."
-        )
-    everyone = rec["treat_everyone"]
-    if rec["treat_everyone_pays"]:
-        return (
-            f"The experiment shows no targeting value: treating everyone {gain} {_interval(everyone, kind)}{after}, "
-            "and no share chosen by the model reliably beats that."
-        )
-    return (
-        f"The experiment shows no targeting value, and no evidence that treatment pays: treating everyone "
-        f"{gain} {_interval(everyone, kind)}{after}, and no share chosen by the model reliably beats treating "
-        "no one."
-    )
-
-
-def summarise(r: dict[str, Any]) -> list[str]:
-    """Return the plain-language reading: the verdict the data supports first, then the evidence."""
-    says = [_verdict(r)]
-    binary = r["outcome_kind"] == "binary"
-    rec = r["recommendation"]
-    if not r["balance"]["randomized_looking"]:
-        says.append(r["warnings"][0])
-    low, high = r["ate"]["ci"]
-    says.append(f"Average effect of treatment: {_signed(r['ate']['estimate'], binary)} (95% interval "
-                f"{_signed(low, binary)} to {_signed(high, binary)}).")  # fmt: skip
-    if r["qini_auc_ci"] is not None:
-        lo, hi = r["qini_auc_ci"]
-        says.append(f"Qini coefficient {r['qini_auc']:.3f} (95% interval {lo:.3f} to {hi:.3f}) with the "
-                    f"{r['learner'].replace('_', '-')}.")  # fmt: skip
-    if rec["target"] and rec["break_even_decile"] and r.get("cost"):
-        says.append(f"{_deciles_text(rec['break_even_decile'])} for their own treatment cost.")
-    top, total = r["deciles"][0], r["deciles"][-1]["cumulative_incremental"]
-    share = top["uplift"] * top["rows"] / total if top["uplift"] is not None and total > 0 else None
-    if low > 0 and share is not None and 0 < share <= 1:  # a share of a total that is clearly above 0
-        says.append(f"The top 10% by predicted uplift holds {share:.0%} of the incremental outcome.")
-    if r["drivers"]:
-        says.append(
-            "The effect differs by "
-            + "; ".join(
-                f"{short(d['name'], 40)} (weight {d['weight']:.2f}: {d['direction']})" for d in r["drivers"][:3]
+            f"{interval['resamples']} {'cluster ' if clusters is not None else ''}bootstrap resamples, 95% "
+            "percentile"
+            + (
+                f", widened ×{interval['widened']:.2f} around the estimate for cross-fitting (Nadeau–Bengio)"
+                if "widened" in interval
+                else ""
             )
-            + "."
-        )
-    else:
-        says.append("No feature changes the measured effect reliably: no drivers are named.")
-    return says + [w for w in r["warnings"] if w not in says] + r.get("kind_notes", [])
+            + f". Targeting: {decision.rule}."
+        ),
+        drivers=drivers(features, y, t, uplift, binary, seed, clusters=clusters),
+        recommendation=decision,
+        cost=cost,
+        budget=budget,
+        value_kind="money" if (revenue or cost is not None) else ("successes" if binary else "outcome"),
+        value_name=revenue or outcome,
+        cluster=clustering,
+        warnings=tuple(warnings),
+    )
+    return replace(result, summary=wording.summarise(result))

@@ -11,6 +11,8 @@ Every rule here is a test whose false-positive rate is bounded (measured by benc
 - Balance: a feature makes the experiment look unrandomized only when its arms differ by a test (Holm over
   features, 5%) and by a standardised mean difference above 0.1, so large samples do not flag trivia and
   small samples do not flag chance.
+With clusters (services/analytics/uplift_clusters.py) the halves split whole clusters, every difference has a
+CR2 error with a t quantile, and the driver and balance tests use those errors instead of row-level ones.
 Our own code, because no maintained library offers these decisions on an uplift ranking; the statistics
 (normal intervals, chi-square tails) are scipy's.
 """
@@ -22,6 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from services.analytics import uplift_clusters
+from services.analytics.uplift_types import Decision, Estimate
+from services.analytics.uplift_wording import group_name
 
 Z95 = float(stats.norm.ppf(0.975))
 ALPHA = 0.05
@@ -46,12 +52,8 @@ def holm(p_values: list[float]) -> list[float]:
 def difference(value: np.ndarray, t: np.ndarray, fallback_variance: float) -> tuple[float, float]:
     """Return (treated mean − control mean, its standard error) of `value`; an arm with fewer than two rows
     borrows `fallback_variance` (the variance of all rows), so tiny arms get a wide interval, not none."""
-    a, b = value[t == 1], value[t == 0]
-    if a.size == 0 or b.size == 0:
-        return 0.0, float("inf")
-    var_a = a.var(ddof=1) if a.size > 1 else fallback_variance
-    var_b = b.var(ddof=1) if b.size > 1 else fallback_variance
-    return float(a.mean() - b.mean()), float(np.sqrt(var_a / a.size + var_b / b.size))
+    estimate, se, _ = uplift_clusters.difference(value, t, None, fallback_variance)
+    return estimate, se
 
 
 def _descending(uplift: np.ndarray) -> np.ndarray:
@@ -79,27 +81,32 @@ def profit_curve(uplift: np.ndarray, value: np.ndarray, t: np.ndarray, cost: flo
     return {"share": SHARES.tolist(), "profit": _in_sample_profits(_descending(uplift), value, t, cost).tolist()}
 
 
-def _estimate(parts: list[tuple[float, float]]) -> dict[str, Any]:
-    estimate = float(sum(e for e, _ in parts))
-    se = float(np.sqrt(sum(s * s for _, s in parts)))
-    return {"estimate": estimate, "ci": [estimate - Z95 * se, estimate + Z95 * se], "se": se}
+def _estimate(parts: list[tuple[float, float, float]], reason: str) -> Estimate:
+    """Sum (estimate, se, degrees of freedom) parts; the quantile uses the smallest degrees of freedom."""
+    estimate = float(sum(e for e, _, _ in parts))
+    se = float(np.sqrt(sum(s * s for _, s, _ in parts)))
+    return Estimate.of(estimate, se, uplift_clusters.quantile(min(d for _, _, d in parts)), reason)
 
 
 def decide_targeting(
-    scores: dict[str, np.ndarray], value: np.ndarray, t: np.ndarray, cost: float, budget: int | None, seed: int = 0
-) -> dict[str, Any]:
+    scores: dict[str, np.ndarray],
+    value: np.ndarray,
+    t: np.ndarray,
+    cost: float,
+    budget: int | None,
+    seed: int = 0,
+    clusters: np.ndarray | None = None,
+) -> Decision:
     """Return the targeting decision with intervals measured on rows not used to choose.
 
     `scores`: out-of-fold uplift predictions per learner; the learner and the share are chosen together on one
-    half (stratified by arm) and evaluated on the other, then the halves swap. Profit of a group =
-    (treated − control mean value in it − cost) × its people; "beats no one" is the targeted group's profit,
-    "beats everyone" minus the untargeted group's profit; both summed over halves, intervals 95% normal."""
+    half (stratified by arm; whole clusters with `clusters`) and evaluated on the other, then the halves swap.
+    Profit of a group = (treated − control mean value in it − cost) × its people; "beats no one" is the
+    targeted group's profit, "beats everyone" minus the untargeted group's profit; both summed over halves,
+    intervals 95% (normal, or t with the clusters' degrees of freedom; CR2 errors with clusters)."""
     n = len(t)
     rng = np.random.default_rng(seed)
-    half = np.zeros(n, dtype=bool)
-    for arm in (0, 1):  # stratified: each half keeps the treated share
-        rows = np.flatnonzero(t == arm)
-        half[rng.permutation(rows)[: rows.size // 2]] = True
+    half = uplift_clusters.halves(clusters, t, rng)
     fallback = float(value.var(ddof=1)) if n > 1 else 0.0
     cap = 1.0 if budget is None else min(1.0, budget / n)
     allowed = np.less_equal(SHARES, cap + 1e-9)
@@ -114,7 +121,7 @@ def decide_targeting(
                     key=lambda c: c[2])  # fmt: skip
         return found[0], found[1]
 
-    vs_none, vs_all, chosen = [], [], []
+    vs_none, vs_all, chosen, missing = [], [], [], []
     for choose, measure in ((half, ~half), (~half, half)):
         learner, index = best_share(choose)
         share = float(SHARES[index])
@@ -122,36 +129,49 @@ def decide_targeting(
         ranked = orders[learner][measure[orders[learner]]]
         target = np.zeros(n, dtype=bool)
         target[ranked[: int(round(share * ranked.size))]] = True
-        for mask, sink, sign in ((target, vs_none, 1.0), (measure & ~target, vs_all, -1.0)):
+        for mask, sink, sign, group in ((target, vs_none, 1.0, "targeted"), (measure & ~target, vs_all, -1.0,
+                                                                              "untargeted")):  # fmt: skip
             if not mask.any():
-                sink.append((0.0, 0.0))
+                sink.append((0.0, 0.0, float("inf")))
                 continue
-            lift, se = difference(value[mask], t[mask], fallback)
+            lift, se, dof = uplift_clusters.difference(
+                value[mask], t[mask], None if clusters is None else clusters[mask], fallback
+            )
+            if not np.isfinite(se):
+                missing.append(group)
             people = int(mask.sum())
-            sink.append((sign * (lift - cost) * people, people * se))
-    beats_none, beats_all = _estimate(vs_none), _estimate(vs_all)
-    everyone = difference(value, t, fallback)
-    treat_all = {"estimate": (everyone[0] - cost) * n, "se": everyone[1] * n}
-    treat_all["ci"] = [treat_all["estimate"] - Z95 * treat_all["se"], treat_all["estimate"] + Z95 * treat_all["se"]]
+            sink.append((sign * (lift - cost) * people, people * se, dof))
+    why = "in a held-out half, the {} group has rows of one arm only" + (" or too few clusters" if clusters is
+                                                                        not None else "")  # fmt: skip
+    beats_none = _estimate(vs_none, why.format("targeted"))
+    beats_all = _estimate(vs_all, why.format("untargeted"))
+    lift, se, dof = uplift_clusters.difference(value, t, clusters, fallback)
+    treat_all = Estimate.of((lift - cost) * n, se * n, uplift_clusters.quantile(dof),
+                            "too few clusters" if clusters is not None else "an arm is empty")  # fmt: skip
     full = best_share(None)
-    targeting = bool(beats_none["ci"][0] > 0 and beats_all["ci"][0] > 0 and 0 < SHARES[full[1]] < 1)
+    targeting = bool(
+        beats_none.ci is not None and beats_all.ci is not None and beats_none.ci[0] > 0 and beats_all.ci[0] > 0
+        and 0 < SHARES[full[1]] < 1
+    )  # fmt: skip
     share = float(SHARES[full[1]]) if targeting else 0.0
-    return {
-        "target": targeting,
-        "fraction": share,
-        "people": int(round(share * n)),
-        "learner": full[0],
-        "beats_no_one": beats_none,
-        "beats_everyone": beats_all,
-        "treat_everyone": treat_all,
-        "treat_everyone_pays": bool(treat_all["ci"][0] > 0),
-        "chosen_on_halves": chosen,
-        "budget_limited": budget is not None and not allowed.all(),
-        "rule": (
-            "share and learner chosen on one half, measured on the other, halves swapped; targeting only when the "
-            "95% lower bounds of both 'beats treating no one' and 'beats treating everyone' are above 0"
+    return Decision(
+        target=targeting,
+        fraction=share,
+        people=int(round(share * n)),
+        learner=full[0],
+        beats_no_one=beats_none,
+        beats_everyone=beats_all,
+        treat_everyone=treat_all,
+        treat_everyone_pays=bool(treat_all.ci is not None and treat_all.ci[0] > 0),
+        chosen_on_halves=tuple(chosen),
+        budget_limited=budget is not None and not allowed.all(),
+        rule=(
+            "share and learner chosen on one half, measured on the other, halves swapped"
+            + (" (whole clusters)" if clusters is not None else "")
+            + "; targeting only when the 95% lower bounds of both 'beats treating no one' and 'beats treating "
+            "everyone' are above 0"
         ),
-    }
+    )
 
 
 def _groups(series: pd.Series) -> tuple[np.ndarray, list[str], str]:
@@ -161,18 +181,21 @@ def _groups(series: pd.Series) -> tuple[np.ndarray, list[str], str]:
     few = isinstance(series.dtype, pd.CategoricalDtype) or (sample.nunique() <= 10 and series.nunique() <= 10)
     if few:
         codes, names = pd.factorize(series, sort=True)
-        return codes, [str(name) for name in names], "categories"
+        return codes, [group_name(name) for name in names], "categories"
     values = series.to_numpy(dtype=float)
     median = float(np.nanmedian(values))
     codes = np.where(np.isnan(values), -1, (values > median).astype(int))
     return codes, ["at or below", "above"], f"median {median:.4g}"
 
 
-def heterogeneity(features: pd.DataFrame, y: np.ndarray, t: np.ndarray) -> list[dict[str, Any]]:
+def heterogeneity(
+    features: pd.DataFrame, y: np.ndarray, t: np.ndarray, clusters: np.ndarray | None = None
+) -> list[dict[str, Any]]:
     """Return per feature: does the measured effect differ between its groups? Cochran's Q test over groups
     with at least MIN_GROUP_ARM rows per arm (a chi-square with groups − 1 degrees of freedom), Holm-adjusted
     over the features tested; the groups' effects and sizes come with it. Counts, means and variances per
-    group and arm come from one bincount each, so 500,000 rows × 20 features take well under a second."""
+    group and arm come from one bincount each, so 500,000 rows × 20 features take well under a second. With
+    `clusters`, each group's effect has its CR2 error (a group needs 3 clusters or more)."""
     fallback = float(y.var(ddof=1))
     arm = t.astype(int)
     rows = []
@@ -192,6 +215,15 @@ def heterogeneity(features: pd.DataFrame, y: np.ndarray, t: np.ndarray) -> list[
         variance = np.where(n > 1, variance, fallback)
         effects = mean[:, 1] - mean[:, 0]
         se = np.sqrt(variance[:, 1] / n[:, 1] + variance[:, 0] / n[:, 0])
+        if clusters is not None:
+            for i, code in enumerate(np.flatnonzero(usable)):
+                rows_in = codes == code
+                se[i] = uplift_clusters.difference(y[rows_in], t[rows_in], clusters[rows_in], fallback)[1]
+            finite = np.isfinite(se)
+            if finite.sum() < 2:
+                continue
+            n, effects, se = n[finite], effects[finite], se[finite]
+            usable[np.flatnonzero(usable)[~finite]] = False
         weights = 1 / np.maximum(se, 1e-12) ** 2
         pooled = float((weights * effects).sum() / weights.sum())
         q = float((weights * (effects - pooled) ** 2).sum())
@@ -204,10 +236,11 @@ def heterogeneity(features: pd.DataFrame, y: np.ndarray, t: np.ndarray) -> list[
     return rows
 
 
-def balance_tests(features: pd.DataFrame, t: np.ndarray) -> list[dict[str, Any]]:
+def balance_tests(features: pd.DataFrame, t: np.ndarray, clusters: np.ndarray | None = None) -> list[dict[str, Any]]:
     """Return per feature the largest |standardised mean difference| between arms and a test's p-value
     (Welch's statistic with a normal tail for numbers, chi-square for categories), Holm-adjusted; `flagged`
-    needs both adjusted p < 0.05 and SMD above 0.1. Largest SMD first."""
+    needs both adjusted p < 0.05 and SMD above 0.1. Largest SMD first. With `clusters`, the p-value is the
+    CR2 t-test of the arms' difference (for categories: the smallest over the categories, Bonferroni)."""
     rows = []
     for column in features.columns:
         series = features[column]
@@ -231,9 +264,27 @@ def balance_tests(features: pd.DataFrame, t: np.ndarray) -> list[dict[str, Any]]
                 smd = np.array([(mean_a - mean_b) / pooled if pooled > 0 else 0.0])
                 se = np.sqrt(var_a / a.size + var_b / b.size)
                 p = float(2 * stats.norm.sf(abs(mean_a - mean_b) / se)) if se > 0 else 1.0
+        if clusters is not None:
+            p = _clustered_balance(series, t, clusters)
         rows.append({"name": str(column), "smd": round(float(np.abs(smd).max()), 4),
                      "p_value": p if np.isfinite(p) else 1.0})  # fmt: skip
     for row, adjusted in zip(rows, holm([r["p_value"] for r in rows]), strict=True):
         row["p_value_adjusted"] = adjusted
         row["flagged"] = bool(adjusted < ALPHA and row["smd"] > SMD_GATE)
     return sorted(rows, key=lambda r: -r["smd"])
+
+
+def _clustered_balance(series: pd.Series, t: np.ndarray, clusters: np.ndarray) -> float:
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        columns = pd.get_dummies(series).to_numpy(dtype=float).T
+        keep = np.ones(t.size, dtype=bool)
+    else:
+        values = series.to_numpy(dtype=float)
+        keep = np.isfinite(values)
+        columns = values[keep][None, :]
+    p_values = []
+    for values in columns:
+        estimate, se, dof = uplift_clusters.difference(values, t[keep], clusters[keep], 0.0)
+        if np.isfinite(se) and se > 0:
+            p_values.append(float(2 * stats.t.sf(abs(estimate) / se, max(dof, 1.0))))
+    return min(1.0, min(p_values) * len(p_values)) if p_values else 1.0

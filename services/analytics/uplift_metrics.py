@@ -142,22 +142,28 @@ def _binary_resamples(model: _Grouped, y: np.ndarray, t: np.ndarray, resamples: 
     return values
 
 
-def bootstrap_qini(y, uplift, treatment, resamples: int = 200, seed: int = 0, level: float = 0.95) -> dict[str, Any]:
-    """Return the Qini coefficient's bootstrap percentile interval: rows resampled with replacement
-    (multinomial counts as weights), `resamples` times; each resample's curve is evaluated at up to
-    BOOTSTRAP_POINTS evenly spaced points of the fixed ranking, so nothing is sorted again."""
+def bootstrap_qini(
+    y, uplift, treatment, resamples: int = 200, seed: int = 0, level: float = 0.95, clusters=None
+) -> dict[str, Any]:
+    """Return the Qini coefficient's bootstrap percentile interval: rows (or, with `clusters`, whole clusters:
+    a cluster bootstrap) resampled with replacement (multinomial counts as weights), `resamples` times; each
+    resample's curve is evaluated at up to BOOTSTRAP_POINTS evenly spaced points of the fixed ranking, so
+    nothing is sorted again."""
     y, uplift, t = (np.asarray(a, dtype=float) for a in (y, uplift, treatment))
     n = y.size
     model = _Grouped(y, t, uplift)
     rng = np.random.default_rng(seed)
-    if np.isin(y, (0.0, 1.0)).all() and np.isin(t, (0.0, 1.0)).all():
+    if clusters is None and np.isin(y, (0.0, 1.0)).all() and np.isin(t, (0.0, 1.0)).all():
         values = _binary_resamples(model, y, t, resamples, rng)
     else:
+        group = None if clusters is None else np.unique(clusters, return_inverse=True)[1]
+        units = n if group is None else int(group.max()) + 1
         perfect = _Grouped(y, t, perfect_qini_score(y, t))
         values = np.empty(resamples)
         for i in range(resamples):
-            counts = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
-            values[i] = _normalised_area(model.curve(counts), perfect.curve(counts))
+            counts = np.bincount(rng.integers(0, units, units), minlength=units).astype(float)
+            weights = counts if group is None else counts[group]
+            values[i] = _normalised_area(model.curve(weights), perfect.curve(weights))
     values = values[np.isfinite(values)]
     tail = (1 - level) / 2 * 100
     return {  # no interval when no resample had both arms (tiny experiments)

@@ -234,6 +234,15 @@ def capabilities_of(backend: Backend) -> Capabilities:
 
 
 @runtime_checkable
+class SizesPrompts(Protocol):
+    """A backend that can say how long the prompt it sends for a question is (system prompt, kept history,
+    retrieved passages), so that budgets reserve what the turn really costs."""
+
+    def prompt_chars(self, question: Question) -> int:
+        """Return an upper bound of the characters `answer` sends for `question`."""
+
+
+@runtime_checkable
 class TakesFeedback(Protocol):
     """A backend that passes users' 👍/👎 on to its service (Capabilities.feedback)."""
 

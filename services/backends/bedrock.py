@@ -205,12 +205,18 @@ def _source(result: dict[str, Any], number: int) -> Citation:
     return Citation(number=number, title=name or f"Source {number}", source=uri, excerpt=excerpt, url=url)
 
 
+PASSAGE_MAX_CHARS = 4_000  # of one retrieved passage in the prompt: bounds the budget reservation's estimate
+TITLE_MAX_CHARS = 300
+_GROUNDING_CHARS = 200  # the fixed words around the sources and the question
+
+
 def grounded_prompt(question: str, results: list[dict[str, Any]]) -> str:
-    """Return the user message with the retrieved passages as numbered sources before the question."""
+    """Return the user message with the retrieved passages (each cut to PASSAGE_MAX_CHARS) as numbered sources
+    before the question."""
     blocks = []
     for number, result in enumerate(results, start=1):
-        text = ((result.get("content") or {}).get("text") or "").strip()
-        blocks.append(f"[{number}] {_source(result, number).title}\n{text}")
+        text = ((result.get("content") or {}).get("text") or "").strip()[:PASSAGE_MAX_CHARS]
+        blocks.append(f"[{number}] {_source(result, number).title[:TITLE_MAX_CHARS]}\n{text}")
     return (
         "Sources:\n\n" + "\n\n".join(blocks) + "\n\nAnswer the question below from these sources and cite them "
         f"as [n]. If they do not answer it, say so.\n\nQuestion: {question}"
@@ -318,6 +324,17 @@ class BedrockBackend:
             log.warning("bedrock retrieve failed: %s", describe_error(error))
             raise explain(error, self.config, "retrieve") from None  # the cause's text may quote the question
         return response.get("retrievalResults", [])
+
+    def prompt_chars(self, question: Question) -> int:
+        """Return an upper bound of the characters `answer` sends for `question` (the system prompt, the kept
+        history, the retrieved passages at their cap and the question), for the budget reservation."""
+        history = trim_history(question.state.get("history", []), self.config.history_max_chars)
+        sources = 0
+        if self.config.knowledge_base_id:
+            per_source = PASSAGE_MAX_CHARS + TITLE_MAX_CHARS + 10
+            sources = self.config.kb_top_k * per_source + _GROUNDING_CHARS
+        kept = sum(len(message.get("text", "")) for message in history)
+        return len(self.config.system_prompt) + kept + len(question.text) + sources
 
     async def answer(self, question: Question) -> AsyncIterator[AnswerEvent]:
         """Yield the text as the model writes it, then the FinalAnswer with the sources the answer cites."""

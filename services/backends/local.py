@@ -67,6 +67,10 @@ def _units(body: str) -> list[tuple[str, str]]:
         if block.lstrip().startswith(("```", "~~~")):
             units.append(("\n\n", _short_code(block)))
             continue
+        table = _table(block)
+        if table is not None:  # a Markdown table is quoted as a table: its rows joined would be unreadable
+            units.extend(table)
+            continue
         separator = "\n\n"
         for line in _lines(block):
             current = ""
@@ -79,6 +83,21 @@ def _units(body: str) -> list[tuple[str, str]]:
                 units.append((separator, current))
             separator = "\n"
     return units
+
+
+def _table(block: str, max_rows: int = 12) -> list[tuple[str, str]] | None:
+    """Return a Markdown table block as answer units (any text before it, then the table of at most
+    `max_rows` rows with its header), or None when the block holds no table."""
+    lines = [line.strip() for line in block.splitlines()]
+    start = next((i for i, line in enumerate(lines) if line.startswith("|") and line.endswith("|")), None)
+    if start is None or start + 1 >= len(lines) or not re.fullmatch(r"\|[\s:|-]+\|", lines[start + 1]):
+        return None
+    rows = [line for line in lines[start:] if line.startswith("|")]
+    if len(rows) > max_rows + 2:
+        rows = [*rows[: max_rows + 2], f"| … {len(rows) - max_rows - 2} more rows |"]
+    before = " ".join(lines[:start]).strip()
+    units = [("\n\n", before)] if before else []
+    return [*units, ("\n\n", "\n".join(rows))]
 
 
 def _short_code(block: str, max_lines: int = 14) -> str:
@@ -187,8 +206,8 @@ def best_sentence(passage: Passage, query: Query) -> str:
 
 
 def _with_marker(text: str, number: int) -> str:
-    """Append the citation marker `[n]` to the answer text (before a trailing code block, after it)."""
-    return f"{text}\n\n[{number}]" if text.rstrip().endswith("```") else f"{text} [{number}]"
+    """Append the citation marker `[n]` to the answer text (after a trailing code block or table, below it)."""
+    return f"{text}\n\n[{number}]" if text.rstrip().endswith(("```", "|")) else f"{text} [{number}]"
 
 
 def _citation(number: int, passage: Passage, query: Query) -> Citation:
@@ -262,6 +281,7 @@ class LocalBackend:
 
     max_input_chars = 2000
     status_text = "Searching the documents…"
+    answers_small_talk = False  # a search for "hi" finds nothing: the Router greets instead (handlers/greetings.py)
     capabilities = Capabilities(label="the documents", citations=True, generated=False)
 
     def __init__(self, index: KnowledgeIndex, name: str = "local") -> None:

@@ -12,11 +12,12 @@ from services.store.base import (
     StoreUnavailable,
     Versioned,
     get_conversation,
+    next_arrival,
     update_conversation,
 )
 from services.store.sqlite import SQLiteStore
 
 __all__ = [
     "ACCEPTING", "COMPLETED", "QUEUED", "RUNNING", "Acquired", "Feedback", "SQLiteStore", "StateConflict", "Store",
-    "StoreUnavailable", "Versioned", "get_conversation", "update_conversation",
+    "StoreUnavailable", "Versioned", "get_conversation", "next_arrival", "update_conversation",
 ]  # fmt: skip

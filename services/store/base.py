@@ -122,8 +122,23 @@ class Store(Protocol):
     async def list_feedback(self) -> list[Feedback]:
         """Return all feedback, oldest first."""
 
+    async def take_token(self, key: str, per_second: float, burst: int) -> float:
+        """Take one token from the bucket `key` (refilled at `per_second`, holding at most `burst`): return 0.0
+        when taken, else the seconds until one is there. Atomic across processes (one conditional write)."""
+
     async def close(self) -> None:
         """Release connections."""
+
+
+def next_arrival(stored: float | None, now: float, per_second: float, burst: int) -> tuple[float, float]:
+    """The token bucket as GCRA (one number per bucket: the theoretical arrival time `stored`). Return (the new
+    value to store, 0.0) when a token is taken, or (stored, seconds to wait) when the bucket is empty."""
+    interval = 1.0 / per_second
+    tat = max(stored or now, now)
+    wait = tat - now - (burst - 1) * interval
+    if wait > 0:
+        return tat, wait
+    return tat + interval, 0.0
 
 
 async def get_conversation(store: Store, key: str) -> dict[str, Any]:

@@ -15,7 +15,16 @@ import secrets
 import time
 from typing import Any
 
-from services.store.base import COMPLETED, Acquired, Feedback, StateConflict, Status, StoreUnavailable, Versioned
+from services.store.base import (
+    COMPLETED,
+    Acquired,
+    Feedback,
+    StateConflict,
+    Status,
+    StoreUnavailable,
+    Versioned,
+    next_arrival,
+)
 
 TTL_ATTRIBUTE = "ttl"  # the table's TimeToLiveSpecification in template.yaml names it (a test checks)
 CONVERSATION_TTL_SECONDS = 90 * 24 * 3600  # a conversation untouched for 90 days is forgotten
@@ -114,6 +123,31 @@ class DynamoDBStore:
         except Exception as error:
             if not self._conditional_failure(error):
                 raise
+
+    async def take_token(self, key: str, per_second: float, burst: int) -> float:
+        """One read and one conditional write (the bucket's value as read, or no item): a concurrent taker
+        makes the write fail, and the bucket is read again (a few times; then the token is refused)."""
+        pk = _s(f"bucket#{key}")
+        for _ in range(4):
+            now = time.time()
+            item = (await self._call("get_item", Key={"pk": pk}, ConsistentRead=True)).get("Item")
+            stored = float(item["tat"]["N"]) if item else None
+            tat, wait = next_arrival(stored, now, per_second, burst)
+            if wait:
+                return wait
+            condition: dict[str, Any] = (
+                {"ConditionExpression": "tat = :old", "ExpressionAttributeValues": {":old": item["tat"]}}
+                if item
+                else {"ConditionExpression": "attribute_not_exists(pk)"}
+            )
+            new = {"pk": pk, "tat": _n(tat), TTL_ATTRIBUTE: _n(math.ceil(tat) + 3600)}
+            try:
+                await self._call("put_item", Item=new, **condition)
+                return 0.0
+            except Exception as error:
+                if not self._conditional_failure(error):
+                    raise
+        return 1.0 / per_second
 
     async def load_conversation(self, key: str) -> Versioned:
         item = (await self._call("get_item", Key={"pk": _s(f"conv#{key}")}, ConsistentRead=True)).get("Item")

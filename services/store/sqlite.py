@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import sqlite3
@@ -13,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from services.store.base import COMPLETED, Acquired, Feedback, StateConflict, Status, Versioned
+from services.store.base import COMPLETED, Acquired, Feedback, StateConflict, Status, Versioned, next_arrival
 
 T = TypeVar("T")
 
@@ -29,6 +30,9 @@ CREATE TABLE IF NOT EXISTS feedback (
     reaction TEXT NOT NULL, comment TEXT NOT NULL, backend TEXT NOT NULL,
     backend_conversation_id TEXT NOT NULL, model_id TEXT NOT NULL, created_at TEXT NOT NULL,
     PRIMARY KEY (answer_id, user_id));
+CREATE TABLE IF NOT EXISTS buckets (key TEXT PRIMARY KEY, tat REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, body TEXT NOT NULL, added_at REAL NOT NULL);
 """
 
 
@@ -42,6 +46,7 @@ class SQLiteStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._journal_lock: Any = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="sqlite-store")
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -169,7 +174,65 @@ class SQLiteStore:
         )
         return [Feedback(**dict(zip(fields, row, strict=True))) for row in rows]
 
+    async def take_token(self, key: str, per_second: float, burst: int) -> float:
+        def work(db: sqlite3.Connection) -> float:
+            now = time.time()
+            row = db.execute("SELECT tat FROM buckets WHERE key = ?", (key,)).fetchone()
+            tat, wait = next_arrival(row[0] if row else None, now, per_second, burst)
+            if not wait:
+                db.execute("INSERT OR REPLACE INTO buckets (key, tat) VALUES (?, ?)", (key, tat))
+                if row is None:  # keep the table small: buckets full again for an hour are forgotten
+                    db.execute("DELETE FROM buckets WHERE tat < ?", (now - 3600,))
+            return wait
+
+        return await self._call(work)
+
+    # The job journal of the durable in-process queue (`python -m bot serve`): the jobs a crash must not lose.
+
+    def claim_journal(self) -> bool:
+        """Return True when this process may resume the journal's jobs: it holds an exclusive lock on
+        `<STATE_DB>.jobs.lock` until the store is closed (two servers on one state file would both resume them).
+        An in-memory database always may."""
+        if self.path == ":memory:" or self._journal_lock is not None:
+            return True
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks here; one server per state file is then up to the user
+            return True
+        handle = open(f"{self.path}.jobs.lock", "a")  # noqa: SIM115 - held open for the store's life
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._journal_lock = handle
+        return True
+
+    async def add_job(self, key: str, body: str) -> bool:
+        """Keep a job (its JSON) until `remove_job`; return False when a job with this key is kept already."""
+
+        def work(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO jobs (key, body, added_at) VALUES (?, ?, ?)", (key, body, time.time())
+            )
+            return cursor.rowcount == 1
+
+        return await self._call(work)
+
+    async def remove_job(self, key: str) -> None:
+        """Forget the job `key` (it was answered, or given up)."""
+        await self._call(lambda db: db.execute("DELETE FROM jobs WHERE key = ?", (key,)))
+
+    async def pending_jobs(self) -> list[str]:
+        """Return the kept jobs' JSON bodies, oldest first."""
+        rows = await self._call(lambda db: db.execute("SELECT body FROM jobs ORDER BY seq").fetchall())
+        return [row[0] for row in rows]
+
     async def close(self) -> None:
         self._executor.shutdown(wait=True)
         with self._lock:
             self._db.close()
+        if self._journal_lock is not None:
+            with contextlib.suppress(OSError):
+                self._journal_lock.close()
+            self._journal_lock = None

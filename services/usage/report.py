@@ -8,6 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from services.csv_cells import safe_row
 from services.usage.store import COUNTERS, Tally, UsageRow, UsageStore
 
 
@@ -60,11 +61,14 @@ async def load_report(store: UsageStore, days: int, today: datetime | None = Non
 
 
 def to_csv(rows: list[UsageRow]) -> str:
-    """Return `rows` as CSV: day, dimension, key, the counters, and the cost in US dollars."""
+    """Return `rows` as CSV: day, dimension, key, the counters, and the cost in US dollars. Text cells that
+    would start a spreadsheet formula are neutralised (services/csv_cells.py)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # Every text cell quoted: Python's writer leaves a lone carriage return unquoted with "\n" line endings, and
+    # a spreadsheet would start a new row (and a formula) there.
+    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
     writer.writerow(["day", "dimension", "key", *COUNTERS, "cost_usd"])
     for row in rows:
         counts = [getattr(row.tally, name) for name in COUNTERS]
-        writer.writerow([row.day, row.dimension, row.key, *counts, f"{row.tally.cost_micro / 1_000_000:.6f}"])
+        writer.writerow(safe_row([row.day, row.dimension, row.key, *counts, f"{row.tally.cost_micro / 1_000_000:.6f}"]))
     return buffer.getvalue()

@@ -16,6 +16,16 @@ from services.usage.prices import Price, cost_of, price_for
 from services.usage.store import Hold, Tally, UsageStore
 
 log = logging.getLogger(__name__)
+CHARS_PER_TOKEN = 3
+
+
+def worst_price(prices: dict[str, Price]) -> Price:
+    """Return the dearest price of the table in every field (what an unpriced model is charged at)."""
+    rows = list(prices.values()) or [Price(input=0.0, output=0.0)]
+    return Price(
+        input=max(p.input for p in rows), output=max(p.output for p in rows),
+        cache_read=max(p.cache_read for p in rows), cache_write=max(p.cache_write for p in rows),
+    )  # fmt: skip
 
 
 def team_of(conversation_type: str, conversation_id: str, tenant_id: str) -> str:
@@ -80,6 +90,24 @@ class UsageService:
         self.include_text = include_text
         self.answer_tokens = answer_tokens
         self._unpriced: set[str] = set()  # models already reported as "price unknown" in the log
+        # A model missing from the price table is charged at the table's dearest price against cost limits (a
+        # limit that does not apply to a model would fail open); its tallies still say "price unknown".
+        self.worst_price = worst_price(prices)
+        self._charged_worst: set[str] = set()
+
+    def _warn_unpriced(self, model_id: str) -> None:
+        """Say once per model and process that a model with no price is charged the worst case."""
+        if model_id and model_id not in self._charged_worst and price_for(model_id, self.prices) is None:
+            self._charged_worst.add(model_id)
+            log.warning(
+                "model %s is not in the price table: its turns are charged against cost limits at the worst-case "
+                "price ($%s input, $%s output per million tokens); add its price to USAGE_PRICES_FILE",
+                model_id, self.worst_price.input, self.worst_price.output,
+            )  # fmt: skip
+
+    def budget_price(self, model_id: str) -> Price:
+        """Return the price a turn of `model_id` is charged at against cost limits: its own, else the worst case."""
+        return price_for(model_id, self.prices) or self.worst_price
 
     def is_admin(self, user_id: str) -> bool:
         """True when `user_id` (an Entra object id) is in ADMIN_USERS."""
@@ -94,9 +122,12 @@ class UsageService:
         if self.is_admin(user_id) or not (self.limits.user or self.limits.team):
             return Admission(True, user_id, team)
         answer = self.answer_tokens if answer_tokens is None else answer_tokens
-        tokens = -(-question_chars // 4) + answer
+        # Conservative: English runs about four characters a token; three over-reserves, never under.
+        tokens = -(-question_chars // CHARS_PER_TOKEN) + answer
         estimate = TokenUsage(input_tokens=tokens - answer, output_tokens=answer)
-        cost = cost_of(estimate, price_for(model_id, self.prices)) or 0.0
+        if self.limits.user_daily_cost is not None or self.limits.team_monthly_cost is not None:
+            self._warn_unpriced(model_id)
+        cost = cost_of(estimate, self.budget_price(model_id)) or 0.0
         holds = budgets.holds_for(self.limits, user_id, team, tokens, round(cost * 1_000_000), datetime.now(UTC))
         reached = await self.store.reserve(holds)
         if reached is not None:
@@ -130,6 +161,10 @@ class UsageService:
     async def _account(self, admission: Admission, turn: TurnUsage, usage: TokenUsage, cost: float | None) -> list[str]:
         """Add the turn to the tallies and settle its reservations; return the notes of budgets past 80%."""
         cost_micro = round((cost or 0.0) * 1_000_000)
+        # The budget is charged at the worst-case price when the model has none (the tally keeps it unpriced).
+        charged = (
+            cost_micro if cost is not None else round((cost_of(usage, self.budget_price(turn.model_id)) or 0) * 1e6)
+        )
         notes: list[str] = []
         if admission.allowed:
             tally = Tally(
@@ -140,7 +175,7 @@ class UsageService:
             keys: dict[Any, str] = {"user": admission.user_id or "unknown", "team": admission.team,
                                     "model": turn.model_id or turn.backend, "backend": turn.backend}  # fmt: skip
             await self.store.add(day, keys, tally)
-            for balance in await self.store.settle(admission.holds, usage.total_tokens, cost_micro):
+            for balance in await self.store.settle(admission.holds, usage.total_tokens, charged):
                 if budgets.near_limit(balance) and await self.store.mark_noted(balance.hold):
                     notes.append(budgets.note(balance))
         return notes
@@ -187,10 +222,18 @@ def usage_service_from_settings(settings: Any) -> UsageService | None:
         from services.usage.sqlite import SQLiteUsageStore
 
         store = SQLiteUsageStore(settings.state_db)
+    prices = load_prices(settings.usage_prices_file)
+    limits = budgets.Limits.from_settings(settings)
+    if limits.user_daily_cost is not None or limits.team_monthly_cost is not None:
+        worst = worst_price(prices)
+        log.info(
+            "cost limits are set: a model missing from the price table is charged against them at the table's "
+            "worst-case price ($%s input, $%s output per million tokens)", worst.input, worst.output,
+        )  # fmt: skip
     return UsageService(
         store,
-        load_prices(settings.usage_prices_file),
-        limits=budgets.Limits.from_settings(settings),
+        prices,
+        limits=limits,
         admins=settings.admin_users,
         audit=audit_log_from_settings(settings),
         include_text=settings.audit_include_text,

@@ -1,0 +1,79 @@
+"""The one analysis pipeline: read → check → analyse → chart. Chat (in its analysis process), the command line
+and the benchmarks call `run`; what differs between commands is in their spec (services/analytics/commands.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.analytics import progress
+from services.analytics.commands import CommandSpec
+from services.analytics.errors import AnalyticsError
+
+Source = tuple[bytes | str | Path, str]  # (the file's bytes or path, the name shown to people)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an analysis returns: its result (a dict, or a typed result with `to_dict()`), the chart's PNG bytes
+    (b"" when there is nothing to draw) and the names of the tables read."""
+
+    result: Any
+    chart: bytes
+    names: tuple[str, ...]
+
+
+def as_dict(result: Any) -> dict[str, Any]:
+    """Return a result as plain data, whichever type it has (a dict, or a typed result with `to_dict()`)."""
+    return result.to_dict() if hasattr(result, "to_dict") else result
+
+
+def summary_line(result: Any, fallback: str) -> str:
+    """Return the first sentence of a result's summary, or `fallback`."""
+    lines = as_dict(result).get("summary") or []
+    return str(lines[0]) if lines else fallback
+
+
+def run(
+    spec: CommandSpec,
+    sources: Sequence[Source],
+    values: dict[str, Any],
+    *,
+    chart: bool = True,
+    max_chart_bytes: int | None = None,
+    dpi: int = 110,
+    threads: int | None = None,
+) -> Outcome:
+    """Read the tables of `sources`, check `values` against them, analyse and draw the chart.
+
+    `values` are already typed (`CommandSpec.parse` or `commands.check_values`). `threads` caps the BLAS and
+    OpenMP threads of the analysis (threadpoolctl). Raises AnalyticsError with one sentence for unusable input."""
+    from threadpoolctl import threadpool_limits
+
+    from services.analytics.charts import MAX_PNG_BYTES
+    from services.analytics.tables import read_table
+
+    if len(sources) != len(spec.tables):
+        raise AnalyticsError(f"{spec.name} reads {len(spec.tables)} table(s): {', '.join(spec.tables)}.")
+    spec.check_required(values)
+    tables = []
+    for data, name in sources:
+        progress.report(f"reading {name}", force=True)
+        table = read_table(data, name)
+        progress.report(f"read {progress.rows_text(len(table))} rows × {len(table.columns)} columns of {name}",
+                        force=True)  # fmt: skip
+        tables.append(table)
+    spec.check(tables, values)
+    with threadpool_limits(limits=threads):
+        result = spec.analyse(tables, values)
+    png = b""
+    if chart:
+        progress.report("drawing the chart", force=True)
+        try:
+            png = spec.chart(result, tables, max_chart_bytes or MAX_PNG_BYTES, dpi)
+        except ValueError:  # nothing to draw (e.g. too few rows), or the chart cannot fit the size limit
+            png = b""
+    return Outcome(result, png, tuple(name for _, name in sources))

@@ -1,0 +1,146 @@
+"""Clustered experiments: rows that are not independent (pupils of one classroom, customers of one store).
+
+When treatment is assigned to groups (classrooms, stores, households), or outcomes are shared within them,
+the effective sample size is the number of groups, not of rows: intervals that treat rows as independent are
+too narrow, and checks that split rows put one group on both sides. Here:
+- `difference`: treated minus control mean with a cluster-robust standard error, Bell and McCaffrey's CR2
+  (the bias-reduced sandwich of the regression of the value on an intercept and the arm) and a t quantile
+  with G − 2 degrees of freedom (G clusters). With one row per cluster CR2 equals HC2, the Welch-type
+  error used for independent rows (tested against statsmodels' HC2).
+- `detect`: columns whose values repeat like clusters: the arm constant within (nearly) every value (the
+  signature of cluster randomisation: used automatically), or an id-like name (school, store, class,
+  customer, household, …) with repeating integer or text codes (named in a warning).
+Our own code: statsmodels offers CR1 (cov_type='cluster'), not CR2, and recomputing a regression per
+targeted group would cost thousands of fits; CR2 of a two-column design reduces to 2 × 2 algebra per cluster.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+CLUSTER_NAME = re.compile(
+    r"(^|[_\s-])(school|sch|schid|schoolid|store|shop|branch|class|classroom|classid|teacher|tch|customer|"
+    r"household|hh|hhid|family|village|vill|villnum|site|clinic|hospital|practice|cluster|firm|plant|team|"
+    r"district|ward|city|market)($|[_\s-]|id|num|no|code|nr)",
+    re.I,
+)
+CONSTANT_ARM_SHARE = 0.95  # share of repeated values whose rows all sit in one arm: cluster randomisation
+MIN_CLUSTERS = 5
+_SINGULAR = 1 - 1e-9
+
+
+def codes(series: pd.Series) -> np.ndarray:
+    """Return integer cluster codes (missing values form one cluster of their own)."""
+    found, _ = pd.factorize(series.astype("string").fillna("<missing>"), sort=False)
+    return found.astype(np.int64)
+
+
+def difference(
+    value: np.ndarray, t: np.ndarray, clusters: np.ndarray | None, fallback_variance: float
+) -> tuple[float, float, float]:
+    """Return (treated mean − control mean, standard error, degrees of freedom) of `value`.
+
+    Without `clusters`: Welch-type error (HC2), an arm of one row borrowing `fallback_variance`, normal tail
+    (infinite degrees of freedom). With `clusters` (codes per row): CR2, G − 2 degrees of freedom; infinite
+    error when an arm is empty, when there are fewer than 3 clusters, or when one cluster holds a whole arm."""
+    a, b = value[t == 1], value[t == 0]
+    if a.size == 0 or b.size == 0:
+        return 0.0, float("inf"), float("inf")
+    estimate = float(a.mean() - b.mean())
+    if clusters is None:
+        var_a = a.var(ddof=1) if a.size > 1 else fallback_variance
+        var_b = b.var(ddof=1) if b.size > 1 else fallback_variance
+        return estimate, float(np.sqrt(var_a / a.size + var_b / b.size)), float("inf")
+    group = np.unique(clusters, return_inverse=True)[1]
+    count = group.max() + 1
+    if count < 3:
+        return estimate, float("inf"), float("inf")
+    residual = value - np.where(t == 1, a.mean(), b.mean())
+    n_g, s_g = np.bincount(group, minlength=count), np.bincount(group, weights=t, minlength=count)
+    score = np.stack([np.bincount(group, weights=residual, minlength=count),
+                      np.bincount(group, weights=residual * t, minlength=count)], axis=1)  # fmt: skip
+    design = np.array([[value.size, a.size], [a.size, a.size]], dtype=float)
+    bread = np.linalg.inv(design)
+    w, v = np.linalg.eigh(bread)
+    half, inverse_half = (v * np.sqrt(w)) @ v.T, (v / np.sqrt(w)) @ v.T
+    gram = np.stack([np.stack([n_g, s_g], -1), np.stack([s_g, s_g], -1)], axis=1)  # X_g'X_g per cluster
+    inner = half @ gram @ half  # similar to X_g'X_g M: its eigenvalues are those of the cluster's hat block
+    lam, vec = np.linalg.eigh(inner)
+    if (lam >= _SINGULAR).any():
+        return estimate, float("inf"), float("inf")
+    adjust = (vec * (1 - lam[:, None, :]) ** -0.5) @ np.swapaxes(vec, 1, 2)  # (I − S_g)^(-1/2)
+    # X_g' (I − H_gg)^(-1/2) e_g = M^(-1/2) (I − S_g)^(-1/2) M^(1/2) X_g' e_g (push-through identity)
+    corrected = np.einsum("ij,gjk,kl,gl->gi", inverse_half, adjust, half, score)
+    meat = corrected.T @ corrected
+    variance = (bread @ meat @ bread)[1, 1]
+    return estimate, float(np.sqrt(max(variance, 0.0))), float(count - 2)
+
+
+def quantile(dof: float, level: float = 0.95) -> float:
+    """Return the two-sided `level` quantile: normal for infinite degrees of freedom, Student's t otherwise."""
+    tail = 1 - (1 - level) / 2
+    return float(stats.norm.ppf(tail)) if not np.isfinite(dof) else float(stats.t.ppf(tail, max(dof, 1.0)))
+
+
+def halves(clusters: np.ndarray | None, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Return a boolean mask splitting rows in two halves: by row within each arm (independent rows), or by
+    whole clusters, stratified by each cluster's majority arm (a cluster is never on both sides)."""
+    half = np.zeros(t.size, dtype=bool)
+    if clusters is None:
+        for arm in (0, 1):  # stratified: each half keeps the treated share
+            rows = np.flatnonzero(t == arm)
+            half[rng.permutation(rows)[: rows.size // 2]] = True
+        return half
+    group = np.unique(clusters, return_inverse=True)[1]
+    majority = np.bincount(group, weights=t) * 2 >= np.bincount(group)
+    chosen = np.zeros(majority.size, dtype=bool)
+    for arm in (False, True):
+        ids = np.flatnonzero(majority == arm)
+        chosen[rng.permutation(ids)[: (ids.size + rng.integers(0, 2)) // 2]] = True
+    return chosen[group]
+
+
+def _id_like(series: pd.Series) -> bool:
+    values = series.dropna()
+    if values.empty:
+        return False
+    if pd.api.types.is_float_dtype(values):
+        return bool(np.all(values.to_numpy() == np.round(values.to_numpy())))
+    return (
+        pd.api.types.is_integer_dtype(values)
+        or pd.api.types.is_object_dtype(values)
+        or isinstance(values.dtype, (pd.StringDtype, pd.CategoricalDtype))
+    )
+
+
+def detect(table: pd.DataFrame, t: np.ndarray, exclude: set[str]) -> tuple[str | None, tuple[str, ...]]:
+    """Return (the column the arm is constant within, if any: cluster randomisation; the other columns that
+    look like clusters: id-like values repeating within arms under a cluster-like name). A candidate has
+    between MIN_CLUSTERS distinct values and half as many as rows."""
+    rows = len(table)
+    randomised_by, suspected = [], []
+    for column in table.columns:
+        if column in exclude:
+            continue
+        series = table[column]
+        distinct = series.nunique(dropna=True)
+        if not (MIN_CLUSTERS <= distinct <= rows / 2) or not _id_like(series):
+            continue
+        group = codes(series)
+        size = np.bincount(group)
+        treated = np.bincount(group, weights=t)
+        repeated = size > 1
+        constant = ((treated == 0) | (treated == size))[repeated]
+        if constant.size >= MIN_CLUSTERS and constant.mean() >= CONSTANT_ARM_SHARE and 0 < t.mean() < 1:
+            randomised_by.append((distinct, str(column)))
+        elif CLUSTER_NAME.search(str(column)) and repeated.any():
+            suspected.append(str(column))
+    if randomised_by:  # the coarsest grouping the arm is constant within is the unit of randomisation
+        chosen = min(randomised_by)[1]
+        others = [name for _, name in sorted(randomised_by) if name != chosen]
+        return chosen, tuple(others + suspected)
+    return None, tuple(suspected)

@@ -1,0 +1,157 @@
+"""The sentences of an uplift analysis, read from its typed result (services/analytics/uplift_types.py).
+
+Conventions: totals name what they sum (successes of the outcome, the outcome's own units, or the value
+column) and say "loses" rather than "adds -1,488"; an estimate without an interval says why; percentages of
+a total are printed only when that total is clearly above 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+from services.analytics.uplift_types import Decile, DriverGroup, Estimate, UpliftResult
+from services.analytics.wording import short
+from services.analytics.wording import signed as _signed
+from services.quoting import quote
+
+
+def group_name(value: object) -> str:
+    """Return a group's value as the data spells it: 0/1 codes as '0' and '1', not '0.0' and '1.0'."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def unit(result: UpliftResult) -> str:
+    """Return what a total sums, e.g. "successes (paid = 1)", "of math (summed)", "in amount_due"."""
+    name = f"'{quote(result.value_name, 40)}'"
+    if result.value_kind == "successes":
+        return f"successes of {name}"
+    if result.value_kind == "money":
+        return f"in {name}" + (" net of cost" if result.cost else "")
+    return f"in total {name}"
+
+
+def _amount(value: float, kind: str) -> str:
+    """Return a total for people: money, successes and large totals as whole numbers, small ones with 4 digits."""
+    if kind == "outcome" and abs(value) < 1000:
+        return f"{value:,.4g}"
+    return f"{abs(value):,.0f}" if round(value) == 0 else f"{'-' if value < 0 else ''}{abs(value):,.0f}"
+
+
+def _signed_amount(value: float, kind: str) -> str:
+    text = _amount(value, kind)
+    return text if text.startswith("-") else f"+{text}"
+
+
+def total_text(estimate: Estimate, kind: str, what: str, gain: str = "adds") -> str:
+    """Return "adds 120 successes of 'paid' (95% interval +80 to +160)", "loses 1,488 … (95% interval: a loss
+    of 900 to 2,000)", or the estimate with the reason it has no interval."""
+    value = estimate.estimate
+    verb = "loses" if _amount(value, kind).startswith("-") else gain
+    head = f"{verb} {_amount(abs(value), kind)} {what}"
+    if estimate.ci is None:
+        return f"{head} (no interval: {estimate.reason})"
+    low, high = estimate.ci
+    if verb == "loses" and high < 0:
+        return f"{head} (95% interval: a loss of {_amount(-high, kind)} to {_amount(-low, kind)})"
+    return f"{head} (95% interval {_signed_amount(low, kind)} to {_signed_amount(high, kind)})"
+
+
+def fact_text(estimate: Estimate, kind: str) -> str:
+    """Return a card fact: "+1,234 (95% CI +800 to +1,600)" or "+0 (no interval: <reason>)"."""
+    head = _signed_amount(estimate.estimate, kind)
+    if estimate.ci is None or not all(math.isfinite(v) for v in estimate.ci):
+        return f"{head} (no interval: {estimate.reason or 'too few rows in an arm'})"
+    return f"{head} (95% CI {_signed_amount(estimate.ci[0], kind)} to {_signed_amount(estimate.ci[1], kind)})"
+
+
+def decile_text(decile: Decile, binary: bool) -> str:
+    """Return a decile's uplift, or "n/a" with the reason (an arm without rows in it)."""
+    if decile.uplift is None:
+        return f"n/a ({decile.missing})"
+    return _signed(decile.uplift, binary)
+
+
+def deciles_text(last: int) -> str:
+    return "Decile 1 pays" if last == 1 else f"Deciles 1–{last} each pay"
+
+
+def group_text(name: str, split: str, group: DriverGroup) -> str:
+    name = short(name, 40)
+    if split == "categories":
+        return f"{name} is '{short(group.group, 30)}'"
+    return f"{name} is {short(group.group, 30)} its {split}"
+
+
+def direction(name: str, split: str, best: DriverGroup, worst: DriverGroup, binary: bool) -> str:
+    return (f"effect {_signed(best.effect, binary)} when {group_text(name, split, best)}, "
+            f"{_signed(worst.effect, binary)} when {group_text(name, split, worst)}")  # fmt: skip
+
+
+def verdict(r: UpliftResult) -> str:
+    rec, kind, what = r.recommendation, r.value_kind, unit(r)
+    gain = "earns" if kind == "money" else "adds"
+    if rec.target:
+        return (
+            f"Treat the top {rec.fraction:.0%} ({rec.people:,} people) by predicted uplift: measured on rows "
+            f"not used to choose it, that {total_text(rec.beats_no_one, kind, what, gain)} over treating no one, "
+            f"and {total_text(rec.beats_everyone, kind, what, gain)} over treating everyone."
+        )
+    everyone = total_text(rec.treat_everyone, kind, what, gain)
+    if rec.treat_everyone_pays:
+        return (
+            f"The experiment shows no targeting value: treating everyone {everyone}, and no share chosen by the "
+            "model reliably beats that."
+        )
+    return (
+        f"The experiment shows no targeting value, and no evidence that treatment pays: treating everyone "
+        f"{everyone}, and no share chosen by the model reliably beats treating no one."
+    )
+
+
+def cluster_sentence(r: UpliftResult) -> str | None:
+    """Return how rows were grouped, when they were: the intervals and checks are by cluster."""
+    c = r.cluster
+    if c.column is None:
+        return None
+    how = "as you asked" if c.source == "given" else "because the arm is constant within each of its values"
+    return (
+        f"Rows are grouped by '{quote(c.column, 40)}' ({c.clusters:,} clusters, {how}): intervals are "
+        "cluster-robust (CR2, cluster bootstrap for Qini) and the held-out checks split whole clusters."
+    )
+
+
+def summarise(r: UpliftResult) -> tuple[str, ...]:
+    """Return the plain-language reading: the verdict the data supports first, then the evidence."""
+    says = [verdict(r)]
+    binary = r.outcome_kind == "binary"
+    rec = r.recommendation
+    clustered = cluster_sentence(r)
+    if clustered:
+        says.append(clustered)
+    if not r.balance.randomized_looking:
+        says.append(r.warnings[0])
+    ate = r.ate
+    if ate.ci is None:
+        says.append(f"Average effect of treatment: {_signed(ate.estimate, binary)} (no interval: {ate.reason}).")
+    else:
+        low, high = ate.ci
+        says.append(f"Average effect of treatment: {_signed(ate.estimate, binary)} (95% interval "
+                    f"{_signed(low, binary)} to {_signed(high, binary)}).")  # fmt: skip
+    if r.qini_auc_ci is not None:
+        lo, hi = r.qini_auc_ci
+        says.append(f"Qini coefficient {r.qini_auc:.3f} (95% interval {lo:.3f} to {hi:.3f}) with the "
+                    f"{r.learner.replace('_', '-')}.")  # fmt: skip
+    if rec.target and rec.break_even_decile and r.cost:
+        says.append(f"{deciles_text(rec.break_even_decile)} for their own treatment cost.")
+    top, total = r.deciles[0], r.deciles[-1].cumulative_incremental
+    share = top.uplift * top.rows / total if top.uplift is not None and total > 0 else None
+    if ate.ci is not None and ate.ci[0] > 0 and share is not None and 0 < share <= 1:
+        says.append(f"The top 10% by predicted uplift holds {share:.0%} of the incremental outcome.")
+    if r.drivers:
+        says.append("The effect differs by " + "; ".join(
+            f"{short(d.name, 40)} (weight {d.weight:.2f}: {d.direction})" for d in r.drivers[:3]) + ".")  # fmt: skip
+    else:
+        says.append("No feature changes the measured effect reliably: no drivers are named.")
+    return tuple(says + [w for w in r.warnings if w not in says] + list(r.kind_notes))

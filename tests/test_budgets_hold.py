@@ -1,0 +1,76 @@
+"""Budgets do not fail open (issue 19, item 3).
+
+- A cost limit applies to a model missing from the price table: it is charged at the table's worst-case price
+  (and a start-up warning says so), not let through for free.
+- The reservation counts what is really sent: the system prompt, the kept history and the question (and the
+  retrieved passages at their cap), at a conservative three characters a token. 20 concurrent turns with long
+  histories end within 1.1x the daily token limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from services.backends.bedrock import BedrockBackend, BedrockConfig
+from services.usage.prices import DEFAULT_PRICES
+from services.usage.service import usage_service_from_settings, worst_price
+from tests import test_bedrock
+
+bedrock = test_bedrock.bedrock  # the loopback Bedrock fake with the real boto3 client
+
+UNPRICED = "vendor.some-new-model-v1:0"
+
+
+def backend(model: str) -> BedrockBackend:
+    return BedrockBackend(BedrockConfig(model_id=model, region="eu-west-1", max_attempts=1))
+
+
+def answered(connector) -> int:
+    return sum("Hello" in str(call.body) for call in connector.messages())
+
+
+async def test_a_cost_limit_applies_to_a_model_missing_from_the_price_table(bedrock, start_bot):
+    bedrock.tokens = ["Hello", " there."]
+    bot = await start_bot(backend=backend(UNPRICED), user_daily_cost_limit=0.001)
+    chat = bot.channel()
+    for i in range(10):
+        await bot.post(chat.message(f"question {i}"))
+        await bot.settle()
+    # The first turn starts under the limit (a counter admits while it is under); charged at the worst-case
+    # price it passes the $0.001, so the nine others are refused (before: ten of ten answered).
+    assert len(bedrock.requests) == 1
+    refused = [m for m in bot.connector.messages() if "have reached your daily allowance" in m.body.get("text", "")]
+    assert len(refused) == 9
+
+
+async def test_the_logs_say_the_worst_case_price_is_applied(make_settings, caplog):
+    settings = make_settings(user_daily_cost_limit=1.0)
+    with caplog.at_level(logging.INFO):
+        service = usage_service_from_settings(settings)  # at start-up: which policy applies
+        await service.admit("u1", "tenant:t", UNPRICED, 100)  # at the model's first turn: which model
+        await service.admit("u1", "tenant:t", UNPRICED, 100)
+    worst = worst_price(DEFAULT_PRICES)
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("cost limits are set" in line and "worst-case price" in line for line in lines)
+    assert sum(UNPRICED in line and "worst-case price" in line for line in lines) == 1  # once per model
+    assert service.budget_price(UNPRICED) == worst and worst.output == max(p.output for p in DEFAULT_PRICES.values())
+    await service.close()
+
+
+async def test_twenty_concurrent_turns_with_long_histories_stay_within_the_token_limit(bedrock, start_bot):
+    limit = 60_000
+    bedrock.tokens = ["Hello"] * 200  # 200 output tokens each
+    bot = await start_bot(backend=backend("mistral.mistral-large-2402-v1:0"), user_daily_token_limit=limit,
+                          max_concurrent_turns=20, history_max_chars=40_000)  # fmt: skip
+    history = [{"role": r, "text": ("an earlier exchange " * 50)} for r in ("user", "assistant")] * 20  # 40,000
+    chats = [bot.channel() for _ in range(20)]
+    for chat in chats:
+        key = chat.message("x")["conversation"]["id"]
+        await bot.gateway.store.save_conversation(
+            key, {"backend": "bedrock", "backend_state": {"history": history}}, version=0
+        )
+    await asyncio.gather(*(bot.post(chat.message("and now?")) for chat in chats))
+    await bot.settle()
+    used = sum(usage["totalTokens"] for usage in bedrock.usages)
+    assert bedrock.usages and used <= 1.1 * limit, (used, limit)  # before: 20 x ~10,200 tokens = 3.4x the limit
