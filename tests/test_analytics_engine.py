@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -36,3 +37,15 @@ def test_engine_option_forces_one_and_refuses_others() -> None:
     assert engine.choose("spark", [engine.Size(10, 10)], 5_000_000, 200).engine == "spark"
     with pytest.raises(AnalyticsError, match="engine= takes local or spark"):
         engine.choose("dask", [large], 5_000_000, 200)
+
+
+def test_the_pipeline_keeps_small_files_on_the_local_path(tmp_path: Path) -> None:
+    from services.analytics import commands, pipeline
+
+    rng = np.random.default_rng(0)
+    for name in ("ref.parquet", "cur.parquet"):
+        pd.DataFrame({"a": rng.normal(size=300), "c": rng.choice(list("xyz"), 300)}).to_parquet(tmp_path / name)
+    values = commands.check_values(commands.DRIFT, {"tests_only": True})
+    outcome = pipeline.run(commands.DRIFT, [(tmp_path / "ref.parquet", "ref"), (tmp_path / "cur.parquet", "cur")],
+                           values, chart=False)  # fmt: skip
+    assert "engine" not in outcome.result and "approximations" not in outcome.result

@@ -56,3 +56,22 @@ def test_spark_refuses_a_tiny_table_with_the_local_sentence(spark) -> None:
     ref, cur = known_drift(200)
     with pytest.raises(AnalyticsError, match="at least 10 rows"):
         spark_engine.spark_drift(spark, spark.createDataFrame(ref), spark.createDataFrame(cur.head(5)), OPTIONS)
+
+
+def test_the_pipeline_runs_drift_on_spark_above_the_threshold_and_charts_the_samples(spark, tmp_path: Path) -> None:
+    from services.analytics import commands, pipeline
+
+    ref, cur = known_drift(2000, seed=5)
+    sources = [
+        (_write_partitioned(ref, tmp_path / "ref", 2), "ref"),
+        (_write_partitioned(cur, tmp_path / "cur", 2), "cur"),
+    ]
+    values = commands.check_values(commands.DRIFT, {"tests_only": True, "ignore": ("part",)})
+    assert values["engine"] == "auto"
+    outcome = pipeline.run(commands.DRIFT, sources, values, spark_rows=1000, spark_mb=200)
+    assert outcome.result["engine"] == "spark"
+    assert {c["name"] for c in outcome.result["columns"] if c["drifted"]} == {"a", "c", "d"}
+    assert outcome.chart.startswith(b"\x89PNG")
+    forced = commands.check_values(commands.DRIFT, {"tests_only": True, "engine": "spark", "ignore": ("part",)})
+    small = pipeline.run(commands.DRIFT, sources, forced, chart=False)  # below the thresholds, forced
+    assert small.result["engine"] == "spark"

@@ -46,6 +46,8 @@ def run(
     max_chart_bytes: int | None = None,
     dpi: int = 110,
     threads: int | None = None,
+    spark_rows: int = 5_000_000,
+    spark_mb: int = 200,
 ) -> Outcome:
     """Read the tables of `sources`, check `values` against them, analyse and draw the chart.
 
@@ -59,6 +61,10 @@ def run(
     if len(sources) != len(spec.tables):
         raise AnalyticsError(f"{spec.name} reads {len(spec.tables)} table(s): {', '.join(spec.tables)}.")
     spec.check_required(values)
+    if spec.large and all(isinstance(data, str | Path) for data, _ in sources):
+        outcome = _on_spark(spec, sources, values, chart, max_chart_bytes or MAX_PNG_BYTES, dpi, spark_rows, spark_mb)
+        if outcome:
+            return outcome
     tables = []
     for data, name in sources:
         progress.report(f"reading {name}", force=True)
@@ -75,5 +81,32 @@ def run(
         try:
             png = spec.chart(result, tables, max_chart_bytes or MAX_PNG_BYTES, dpi)
         except ValueError:  # nothing to draw (e.g. too few rows), or the chart cannot fit the size limit
+            png = b""
+    return Outcome(result, png, tuple(name for _, name in sources))
+
+
+def _on_spark(
+    spec: CommandSpec, sources: Sequence[Source], values: dict[str, Any], chart: bool, max_bytes: int, dpi: int,
+    spark_rows: int, spark_mb: int,
+) -> Outcome | None:  # fmt: skip
+    """Run `spec` on Spark when `engine=spark`, or when `auto` and the files (or Parquet folders) are larger than
+    the thresholds (services/analytics/engine.py); None: the local path runs. The chart draws the samples."""
+    from services.analytics import engine
+
+    forced = values.get("engine")
+    if forced == "local":
+        return None
+    choice = engine.choose(None if forced in (None, "auto") else forced,
+                           [engine.local_size(Path(data)) for data, _ in sources], spark_rows, spark_mb)  # fmt: skip
+    if choice.engine != "spark":
+        return None
+    progress.report(choice.message, force=True)
+    assert spec.large is not None
+    result, samples = spec.large([str(data) for data, _ in sources], values)
+    png = b""
+    if chart and samples:
+        try:
+            png = spec.chart(result, samples, max_bytes, dpi)
+        except ValueError:
             png = b""
     return Outcome(result, png, tuple(name for _, name in sources))

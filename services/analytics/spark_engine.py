@@ -48,6 +48,17 @@ def local_session(cores: int = 2, memory: str = "1g") -> Any:
     )
 
 
+_SESSION: list[Any] = []
+
+
+def shared_session() -> Any:
+    """Return this process's local Spark session, started on first use (starting one takes seconds)."""
+    if not _SESSION:
+        _SESSION.append(local_session(cores=os.cpu_count() or 2))
+        _SESSION[0].sparkContext.setLogLevel("ERROR")
+    return _SESSION[0]
+
+
 def read(spark: Any, source: str | Path) -> Any:
     """Return a Spark DataFrame of a Parquet file or prefix (partitioned folders included), or a CSV file."""
     text = str(source)
@@ -114,10 +125,12 @@ def spark_drift(
     current: Any,
     options: drift.DriftOptions | None = None,
     relative_error: float = RELATIVE_ERROR,
+    samples: list[pd.DataFrame] | None = None,
 ) -> dict[str, Any]:
     """Return drift.analyse's result (plus `approximations` and `engine`) for two tables on Spark.
 
-    `reference` and `current` are Spark DataFrames or paths (Parquet prefixes, s3:// on EMR)."""
+    `reference` and `current` are Spark DataFrames or paths (Parquet prefixes, s3:// on EMR); `samples`, when
+    given, receives the two uniform samples the driver used (for a chart)."""
     options = options or drift.DriftOptions()
     ref = reference if hasattr(reference, "mapInPandas") else read(spark, reference)
     cur = current if hasattr(current, "mapInPandas") else read(spark, current)
@@ -133,6 +146,8 @@ def spark_drift(
     sample_ref = _sample(ref, sample_rows, counts["reference"], options.seed)
     sample_cur = _sample(cur, sample_rows, counts["current"], options.seed)
     kinds = summaries.infer_kinds(sample_ref, sample_cur, options)
+    if samples is not None:
+        samples += [sample_ref, sample_cur]
     numeric = [name for name, kind in kinds.items() if kind.kind == "numeric"]
     ref_q, cur_q = quantiles(ref, numeric, relative_error), quantiles(cur, numeric, relative_error)
     plan = summaries.Plan(
@@ -144,6 +159,7 @@ def spark_drift(
     adversarial = summaries.adversarial_on_sample(
         sample_ref.head(options.adversarial_rows), sample_cur.head(options.adversarial_rows), plan, options
     )
-    result = summaries.drift_from_summaries(plan, reference_summary, current_summary, options, adversarial)
+    schema = summaries.schema_on_sample(sample_ref, sample_cur, options)
+    result = summaries.drift_from_summaries(plan, reference_summary, current_summary, options, adversarial, schema)
     result["engine"] = "spark"
     return result

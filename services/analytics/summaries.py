@@ -130,16 +130,22 @@ def interior_edges(quantiles: np.ndarray) -> np.ndarray:
 
 
 def psi_edges(reference_deciles: np.ndarray) -> np.ndarray:
-    """Return drift.py's PSI edges without its infinite ends: the distinct deciles minus the first and last."""
-    return np.unique(reference_deciles)[1:-1]
+    """Return the boundaries of drift._psi_shares' bins as fine edges: its cuts (the distinct interior deciles),
+    and when ties leave fewer than PSI_BINS − 1 of them, each cut and the next float (a bin "at the cut")."""
+    cuts = np.unique(reference_deciles[1:-1])
+    if cuts.size < drift.PSI_BINS - 1:
+        return np.unique(np.r_[cuts, np.nextafter(cuts, np.inf)])
+    return cuts
 
 
 def numeric_plan(reference_quantiles: np.ndarray, current_quantiles: np.ndarray) -> NumericPlan:
     """Return the bins of a numeric column from both tables' quantiles at LEVELS (reference first)."""
+    if not reference_quantiles.size:
+        return NumericPlan(interior_edges(current_quantiles), np.array([]), 0.0)
     deciles = reference_quantiles[np.isin(LEVELS, np.linspace(0, 1, drift.PSI_BINS + 1))]
-    edges = interior_edges(np.r_[reference_quantiles, current_quantiles])
-    shift = float(np.median(reference_quantiles)) if reference_quantiles.size else 0.0
-    return NumericPlan(edges, psi_edges(deciles), shift)
+    boundaries = psi_edges(deciles)
+    edges = interior_edges(np.r_[reference_quantiles, current_quantiles, boundaries])
+    return NumericPlan(edges, boundaries, float(np.median(reference_quantiles)))
 
 
 def plan_from_frames(reference: pd.DataFrame, current: pd.DataFrame, options: drift.DriftOptions) -> Plan:
@@ -228,7 +234,8 @@ def numeric_tests(plan: NumericPlan, r: NumericSummary, c: NumericSummary) -> di
     """Return drift.py's numeric test fields from two summaries, with the error bounds of the approximations."""
     n_r, n_c = int(r.counts.sum()), int(c.counts.sum())
     mean_r, mean_c = plan.shift + r.total / n_r, plan.shift + c.total / n_c
-    sd = math.sqrt(max(r.total_sq / n_r - (r.total / n_r) ** 2, 0.0))
+    constant = r.minimum == r.maximum
+    sd = 0.0 if constant else math.sqrt(max(r.total_sq / n_r - (r.total / n_r) ** 2, 0.0))
     gaps = _cdf_gaps(plan, r, c)
     p_value = float(stats.kstwo.sf(gaps["ks"], np.round(n_r * n_c / (n_r + n_c))))
     # PSI bins: the fine bins between consecutive decile edges (the decile edges are fine edges).
@@ -245,9 +252,12 @@ def numeric_tests(plan: NumericPlan, r: NumericSummary, c: NumericSummary) -> di
         "wasserstein_error_bound": gaps["wasserstein_bound"],
         "wasserstein_normalized": wasserstein / sd if sd > 0 else (0.0 if wasserstein == 0 else math.inf),
         "psi": drift.psi(r_share, c_share),
-        "mean_shift_sd": float((mean_c - mean_r) / sd) if sd > 0 else 0.0,
+        "mean_shift_sd": float((mean_c - mean_r) / sd) if sd > 0 else None,
+        "reference_constant": constant,
         "reference_mean": float(mean_r),
         "current_mean": float(mean_c),
+        "reference_range": [r.minimum, r.maximum],
+        "current_range": [c.minimum, c.maximum],
         "effect": "wasserstein_normalized",
     }
 
@@ -288,6 +298,7 @@ def drift_from_summaries(
     current: TableSummary,
     options: drift.DriftOptions | None = None,
     adversarial: dict[str, Any] | None = None,
+    schema: dict[str, list[Any]] | None = None,
 ) -> dict[str, Any]:
     """Return drift.analyse's result from two summaries (same keys, thresholds, adjustment, verdict and
     wording), with `approximations` saying which statistics are bounded and by how much."""
@@ -311,7 +322,7 @@ def drift_from_summaries(
             "missing_p_value": drift._two_proportion_p(r_missing, reference.rows, c_missing, current.rows),
         }  # fmt: skip
         if kind in ("datetime", "identifier"):
-            column["reason"] = f"not tested: {kind} columns describe when or which rows, not what they contain"
+            column["reason"] = f"not tested: {kind} columns say when or which rows, not what they contain"
         elif r_missing == reference.rows or c_missing == current.rows:
             column["reason"] = "not tested: no values on one side"
         elif kind == "numeric":
@@ -324,13 +335,9 @@ def drift_from_summaries(
                                   "are counted together as 'other'.")  # fmt: skip
             tested.append(column)
         columns.append(column)
-    decisions = [(c, "p_value") for c in tested] + [(c, "missing_p_value") for c in columns]
-    decisions += [(c, "new_category_p_value") for c in tested if "new_category_p_value" in c]
-    adjusted = drift.adjust([c[key] for c, key in decisions], options.correction)
-    for (column, key), value in zip(decisions, adjusted, strict=True):
-        column[f"{key}_adjusted"] = value
+    drift._adjust_decisions(columns, options)
     for column in columns:
-        drift._verdict(column, options, current.rows)
+        drift._verdict(column, options)
     drifted = [c for c in columns if c["drifted"]]
     numeric = [c for c in tested if c["kind"] == "numeric"]
     result: dict[str, Any] = {
@@ -341,19 +348,12 @@ def drift_from_summaries(
             "reference_used": reference.rows,
             "current_used": current.rows,
         },
+        "schema": schema or {"dropped": [], "added": [], "renamed": [], "type_changed": []},
+        "schema_changed": bool(schema and any(schema.values())),
         "dataset_drift": bool(drifted),
         "drift_share": len(drifted) / max(len(tested), 1),
         "columns": sorted(columns, key=lambda c: (not c["drifted"], -drift._effect(c))),
-        "rules": {
-            "alpha": options.alpha,
-            "correction": "Benjamini–Hochberg" if options.correction == "bh" else "Bonferroni",
-            "effect_threshold": options.effect_threshold,
-            "categorical_effect_threshold": options.categorical_effect_threshold,
-            "missing_threshold": options.missing_threshold,
-            "psi": f"{drift.PSI_BINS} bins at reference quantiles (deciles) for numeric columns, one per category "
-            f"otherwise; empty bins count as {drift.PSI_EPSILON}",
-            "gate": "as the local path (services/analytics/drift.py), on summaries",
-        },  # fmt: skip
+        "rules": drift._rules(options) | {"engine": "summaries: the same tests on every row's counts"},
         "adversarial": adversarial,
         "kind_notes": kind_notes(plan.kinds),
         "approximations": {
@@ -389,8 +389,15 @@ def adversarial_on_sample(
     ref, cur = reference[features].copy(), current[features].copy()
     for name in features:
         ref[name], cur[name] = read_as(ref[name], plan.kinds[name].kind), read_as(cur[name], plan.kinds[name].kind)
-    categorical = {n for n in features if plan.kinds[n].kind == "categorical"}
+    categorical = {n for n in features if plan.kinds[n].kind in ("categorical", "boolean")}
     return drift.adversarial(ref, cur, features, options, categorical)
+
+
+def schema_on_sample(reference: pd.DataFrame, current: pd.DataFrame, options: drift.DriftOptions) -> dict[str, Any]:
+    """Return drift_schema.schema_changes on samples of the two tables (columns and storage, not values)."""
+    from services.analytics.drift_schema import schema_changes
+
+    return schema_changes(reference, current, options.ignore, options.seed)
 
 
 def summary_drift(
@@ -410,4 +417,5 @@ def summary_drift(
     sample_ref = reference.sample(min(options.adversarial_rows, len(reference)), random_state=options.seed)
     sample_cur = current.sample(min(options.adversarial_rows, len(current)), random_state=options.seed)
     return drift_from_summaries(plan, summarise(reference), summarise(current), options,
-                                adversarial_on_sample(sample_ref, sample_cur, plan, options))  # fmt: skip
+                                adversarial_on_sample(sample_ref, sample_cur, plan, options),
+                                schema_on_sample(sample_ref, sample_cur, options))  # fmt: skip
