@@ -7,7 +7,8 @@ Per size: two Parquet prefixes (reference and current, 8 files each, 20 columns:
 vCPU-seconds it used (wall × cores, an upper bound), the driver process's peak memory (this Python process:
 the worker's memory) and the verdict; the local path (drift.analyse on pandas, tests only, in a child
 process) on the size it is asked to do, its wall time and peak memory. Last, the estimated cost of a
-100 M-row job on EMR Serverless from the measured vCPU-seconds per row. The machine is shared: figures vary with its load (printed).
+100 M-row job on EMR Serverless from the measured vCPU-seconds per row.
+The machine is shared: figures vary with its load (printed).
 """
 
 from __future__ import annotations
