@@ -6,10 +6,10 @@ BIN    := $(VENV)/bin
 ARGS   ?=
 
 SAM    := .venv-sam/bin
-LAMBDA_FUNCTIONS := IngressFunction ChatWorkerFunction DeadLetterFunction
+LAMBDA_FUNCTIONS := IngressFunction ChatWorkerFunction DeadLetterFunction MonitorTickFunction
 
 .PHONY: run chat playground teams-package test lint clean bench bench-retrieval deploy-check \
-	build-IngressFunction build-ChatWorkerFunction build-DeadLetterFunction
+	build-IngressFunction build-ChatWorkerFunction build-DeadLetterFunction build-MonitorTickFunction
 
 # uv (Astral's installer, a wheel from PyPI) installs the requirements several times faster than pip
 # (bench figures in README.md); wheels only, so nothing is compiled. Where uv has no wheel, pip does the work.
@@ -78,7 +78,7 @@ deploy-check: $(SAM)/.installed $(VENV)/.dev
 # `sam build` runs these (BuildMethod: makefile) with ARTIFACTS_DIR set.
 # The project's venv when there is one (its pip is quiet about the system's packages), else $(PYTHON).
 BUILD_PYTHON = $(if $(wildcard $(BIN)/python),$(CURDIR)/$(BIN)/python,$(PYTHON))
-build-IngressFunction:
+build-IngressFunction build-MonitorTickFunction:  # the tick: the ingress's small zip (no analytics)
 	PYTHON=$(BUILD_PYTHON) infra/build_lambda.sh ingress "$(ARTIFACTS_DIR)"
 build-ChatWorkerFunction build-DeadLetterFunction:
 	PYTHON=$(BUILD_PYTHON) infra/build_lambda.sh worker "$(ARTIFACTS_DIR)"

@@ -100,7 +100,17 @@ class BotConnector:
         answer = await self._call("PUT", self._url(ref, activity_id), {"id": activity_id, **activity}, ref.audience)
         return str(answer.get("id", activity_id))
 
-    async def _call(self, method: str, url: str, body: dict[str, Any], audience: str) -> dict[str, Any]:
+    async def is_member(self, ref: ConversationRef, user_id: str) -> bool | None:
+        """Return whether `user_id` (a Teams user id or Entra object id) is still a member of the conversation:
+        False when the channel answers 404, None when it cannot tell (any other failure)."""
+        base = f"{ref.service_url.rstrip('/')}/v3/conversations/{quote(ref.conversation_id, safe='')}"
+        try:
+            await self._call("GET", f"{base}/members/{quote(user_id, safe='')}", None, ref.audience)
+        except ConnectorError as error:
+            return False if error.status == 404 else None
+        return True
+
+    async def _call(self, method: str, url: str, body: dict[str, Any] | None, audience: str) -> dict[str, Any]:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
         started = time.monotonic()

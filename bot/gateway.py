@@ -107,7 +107,9 @@ class Gateway:
         queue: JobQueue,
         closers: list[Callable[[], Awaitable[None]]] | None = None,
         user_tokens: UserTokenService | None = None,
+        background: list[Any] | None = None,
     ) -> None:
+        self.background = background or []  # started with the server, closed with it (the monitors' tick)
         self.user_tokens = user_tokens
         self.settings = settings
         self.auth = auth
@@ -129,6 +131,8 @@ class Gateway:
 
     async def close(self, timeout: float = 20.0) -> None:
         """Let queued in-process turns finish (up to `timeout` seconds), then close connections and the store."""
+        for task in self.background:
+            await task.close()
         await self.queue.close(timeout)
         for close in self._closers:
             await close()

@@ -20,10 +20,16 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
     started, received_at = time.perf_counter(), time.time()
     try:
+        if (request.content_length or 0) > MAX_BODY_BYTES:  # announced too large: no need to wait for it
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
         async with asyncio.timeout(BODY_TIMEOUT_SECONDS):
             body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         response = error(413, "PayloadTooLarge", f"The body is larger than {MAX_BODY_BYTES} bytes.")
+        response.headers["Connection"] = "close"
+    except ConnectionResetError:  # the client left mid-body: nobody to answer, and no ERROR traceback for it
+        log.info("a client closed its connection before sending the whole body")
+        return web.Response(status=400)
     except TimeoutError:
         log.warning("refused a request whose body took longer than %g s", BODY_TIMEOUT_SECONDS)
         response = error(408, "RequestTimeout", f"The body was not received within {BODY_TIMEOUT_SECONDS:g} seconds.")
@@ -61,6 +67,11 @@ def create_app(gateway: Gateway) -> web.Application:
     async def shutdown(app: web.Application) -> None:
         await gateway.close()
 
+    async def start_background(app: web.Application) -> None:
+        for task in gateway.background:
+            await task.start()
+
     app.on_startup.append(startup)
+    app.on_startup.append(start_background)
     app.on_cleanup.append(shutdown)
     return app

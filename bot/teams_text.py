@@ -28,7 +28,11 @@ _CODE_TICKS = re.compile(r"`+")
 _SPACES = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)(?<!\bvs)(?<!\bcf)[.!?…](?=\s)")  # not "e.g. "
 
-_FENCE_OPEN = re.compile(r"[ \t]*(```|~~~)")
+# As CommonMark reads fences (what Teams renders): at most three spaces before the opening fence, no backtick
+# in a backtick fence's info string, and any run of at least three of the same character closes it. Reading a
+# block as code that Teams reads as text would let the text in it skip no_exfiltration.
+_FENCE_OPEN = re.compile(r" {0,3}(```|~~~)")
+_FENCE_CLOSE = re.compile(r"[ \t]*(`{3,}|~{3,})[ \t]*")
 _BULLET = re.compile(r"^([ \t]*)[-*+][ \t]+(?=\S)", re.M)
 _NUMBERED = re.compile(r"^([ \t]*)(\d{1,3})[.)][ \t]+(?=\S)", re.M)
 _PLACEHOLDER = re.compile(r"<([A-Za-z][\w-]*(?: [\w-]+)*)>")  # <column>, <label column>
@@ -91,9 +95,9 @@ def fenced_blocks(text: str, *, indented: bool = True) -> list[tuple[int, int, i
     lines[-1] = (lines[-1][0], lines[-1][1][:-1])  # the last line has no line end
     closing: list[str | None] = []  # the fence a line closes, if it holds only a fence
     for _, line in lines:
-        bare = line.rstrip("\n").rstrip(" \t")
-        bare = bare.lstrip(" \t") if indented else bare
-        closing.append(bare if bare in ("```", "~~~") else None)
+        bare = line.rstrip("\n")
+        run = _FENCE_CLOSE.fullmatch(bare) if indented else _FENCE_CLOSE.fullmatch(bare.rstrip(" \t"))
+        closing.append(run.group(1)[:3] if run and (indented or not bare[:1].isspace()) else None)
     next_close: dict[str, list[int | None]] = {}
     for fence in ("```", "~~~"):
         found: int | None = None
@@ -109,6 +113,8 @@ def fenced_blocks(text: str, *, indented: bool = True) -> list[tuple[int, int, i
         start, line = lines[i]
         opened = _FENCE_OPEN.match(line) if indented else None
         fence = opened.group(1) if opened else line[:3] if line[:3] in ("```", "~~~") else None
+        if fence == "```" and "`" in line[line.index("```") :].lstrip("`"):
+            fence = None  # a backtick in the info string: not a fence
         close = next_close[fence][i + 1] if fence and line.endswith("\n") else None
         if close is None:
             i += 1
@@ -145,10 +151,16 @@ _content_hosts: tuple[frozenset[str], tuple[str, ...]] = (frozenset(), ())
 # Possessive `*+`/`++`: `\s*` before the URL and `\s+` after it could otherwise split one run of spaces in every
 # way, which made `[x](` followed by 40,000 spaces cost 9 s.
 _MD_IMAGE = re.compile(r"!\[([^\][]*)\]\(\s*+<?([^()\s<>]*+)>?(?:\s++\"[^\"<>()]*+\")?\s*+\)")
+_IMAGE_START = re.compile(r"(!\[[^\][]*\]\(\s*+<?[^()\s<>]*+>?(?:\s++\"[^\"<>()]*+\")?\s*+\))|!\[")
 _MD_LINK = re.compile(r"\[([^\][]*)\]\(\s*+<?([^()\s<>]*+)>?(?:\s++\"[^\"<>()]*+\")?\s*+\)")
 _MD_REFERENCE = re.compile(
     r"^[ \t]{0,3}\[[^\][]+\]:[ \t]*<?([A-Za-z][\w+.-]*:[^\s<>]*)>?(?:[ \t].*)?$", re.M
 )  # [ref]: url "title"
+# Any link or image target the two patterns above leave (alt text with brackets `![[x]](…)`, a title in
+# parentheses or single quotes, parentheses in the URL: all valid CommonMark): `](` to a host not allowed gets
+# its `(` escaped, so nothing the patterns miss is fetched or disguised. Each `](` is judged by the scheme and
+# host that follow it (a bounded look-ahead: linear, and no allowed URL can swallow the next target).
+_MD_TARGET = re.compile(r"\]\((?=\s*+<?([A-Za-z][\w+.-]{0,20}+:(?://)?[^\s<>/?#\\]{0,300}+)?)")
 _HTML_MEDIA = re.compile(r"<(?=(?:img|a|image|picture|source|video|audio|iframe|object|embed|svg|link)\b)", re.I)
 _URL_SAFE = "/:?#&=+,;@~*$%'-._"  # everything else, ( ) [ ] < > ! " ` and spaces included, is percent-encoded
 
@@ -213,8 +225,13 @@ def no_exfiltration(markdown: str) -> str:
         return match.group(0) if host_allowed(match.group(1)) else f"`{match.group(0).strip()}`"
 
     text = _MD_IMAGE.sub(image, markdown)
+    # CommonMark has image forms the pattern above does not read (parentheses or a quoted title in the URL,
+    # brackets in the alt text, references defined in a quote or over two lines): every other `![` is
+    # escaped, so that it can start no image at all.
+    text = _IMAGE_START.sub(lambda m: m.group(0) if m.group(1) else "!\\[", text)
     text = _MD_LINK.sub(link, text)
     text = _MD_REFERENCE.sub(reference, text)
+    text = _MD_TARGET.sub(lambda m: m.group(0) if m.group(1) and host_allowed(m.group(1)) else "]\\(", text)
     return _HTML_MEDIA.sub("&lt;", text)
 
 

@@ -43,6 +43,7 @@ PLACEHOLDER_PREFIX = "placeholder|"  # store values: the "…" message or stream
 GAVE_UP = "Sorry, I could not answer that: it failed several times on my side."
 CUT_OFF = "This answer was interrupted. Please ask again."
 DIED = "This answer was interrupted."
+MONITOR_GAVE_UP = "A scheduled monitor run failed several times on my side; it runs again at its next time."
 
 
 class StillRunning(Exception):
@@ -70,7 +71,9 @@ class Worker:
         on_report: Callable[[TurnReport], None] | None = None,
         closers: list[Callable[[], Awaitable[None]]] | None = None,
         user_tokens: UserTokenService | None = None,
+        scheduled: Callable[[Job, TeamsReplier], Awaitable[TurnReport]] | None = None,
     ) -> None:
+        self.scheduled = scheduled  # runs jobs of kind `monitor` (handlers/monitors.py), which have no activity
         self.user_tokens = user_tokens
         self.settings = settings
         self.store = store
@@ -173,7 +176,10 @@ class Worker:
         try:
             with observed_turn(*_observation(job)):
                 async with time_limit(timeout):
-                    report = await run_turn(self.router, job.turn, replier)
+                    if job.kind == "monitor" and self.scheduled is not None:
+                        report = await self.scheduled(job, replier)  # its errors go to the queue: retried
+                    else:
+                        report = await run_turn(self.router, job.turn, replier)
         except BaseException as error:
             if isinstance(error, ChannelUnavailable) and replier.answered:
                 # The answer reached the user and what failed came after it (a note, a confirmation card):
@@ -229,6 +235,8 @@ class Worker:
                 log.warning("dead-lettered job %s: could not close its placeholder", job.turn.id, exc_info=True)
         reference, error_kind = new_reference(), type(error).__name__ if error else "DeadLetter"
         sentence = "That took too long and was stopped." if isinstance(error, TimeoutError) else GAVE_UP
+        if job.kind == "monitor":
+            sentence = MONITOR_GAVE_UP
         log.error(
             "job failed for good ref=%s activity=%s conversation=%s kind=%s error=%s",
             reference, job.turn.id, job.turn.conversation.id, job.kind, error_kind,
@@ -239,7 +247,8 @@ class Worker:
         told = True
         try:
             # The turn's own replier, so that an answer stream left open ends with this sentence.
-            await (replier or self.replier(job)).send_text(f"{sentence} Please try again. (reference {reference})")
+            again = "" if job.kind == "monitor" else " Please try again."
+            await (replier or self.replier(job)).send_text(f"{sentence}{again} (reference {reference})")
         except ChannelUnavailable:
             log.exception("could not tell the user about ref=%s: the channel is unavailable", reference)
             told = False

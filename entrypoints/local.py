@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import itertools
 import logging
 import os
 import sys
@@ -13,7 +12,6 @@ from dotenv import dotenv_values
 from bot.edge_http import serve_app
 from bot.server import create_app
 from entrypoints.wiring import build_local
-from services.documents import SUPPORTED_SUFFIXES
 from services.observability.start import start_observability
 from services.safe_fetch import MICROSOFT_FILE_HOSTS
 from services.settings import Settings, SettingsError, load_settings
@@ -35,18 +33,19 @@ def _dev_defaults() -> dict[str, object]:
     return {"download_allowed_hosts": DEV_DOWNLOAD_HOSTS}
 
 
-def _check_knowledge(settings: Settings) -> str | None:
-    """Return the one line that stops the start (no such folder), after logging one when it holds no document."""
-    if settings.backend != "local":
-        return None
-    folder = settings.knowledge_dir
-    if not folder.is_dir():
-        return (
-            f"Invalid setting KNOWLEDGE_DIR: no such folder (got '{folder}'); give a folder of .md, .txt or .html files"
-        )
-    if not any(path.suffix.lower() in SUPPORTED_SUFFIXES for path in itertools.islice(folder.rglob("*"), 100_000)):
-        log.warning("KNOWLEDGE_DIR %s holds no .md, .txt or .html file: every question will get 'I found nothing'",
-                    folder)  # fmt: skip
+def _check_backends(settings: Settings) -> str | None:
+    """Return the one line that stops the start when a backend cannot work on this machine (each named backend
+    of the route table, or the one BACKEND names), else None."""
+    from services.backends.registry import backend_type
+    from services.routing import load_route_table, named_settings
+
+    try:
+        named = named_settings(settings, load_route_table(settings))
+    except SettingsError as problem:  # a bad route table: one line
+        return str(problem)
+    for own in named.values():
+        if (problem := backend_type(own.backend).check_local(own)) is not None:
+            return problem
     return None
 
 
@@ -59,7 +58,7 @@ def serve(dev: bool = False) -> int:
         print(problem, file=sys.stderr)
         return 2
     start_observability(settings, "server")
-    if (problem := _check_knowledge(settings)) is not None:
+    if (problem := _check_backends(settings)) is not None:
         print(problem, file=sys.stderr)
         return 2
     if settings.anonymous:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.auth import ChannelAuth
@@ -14,6 +16,7 @@ from bot.connector import BotConnector
 from bot.gateway import Gateway
 from bot.user_tokens import UserTokenService
 from handlers.queues import InProcessQueue, JobQueue, SqsJobQueue
+from services.monitors.store import MonitorStore, SQLiteMonitorStore
 from services.settings import Settings
 from services.store import SQLiteStore, Store
 
@@ -65,6 +68,24 @@ def create_store(settings: Settings) -> Store:
     return SQLiteStore(settings.state_db)
 
 
+def create_monitor_store(settings: Settings) -> MonitorStore:
+    """Return where monitors live: the DynamoDB state table, or the SQLite state file."""
+    if settings.store == "dynamodb":
+        from services.monitors.store import DynamoDBMonitorStore
+
+        return DynamoDBMonitorStore(settings.dynamodb_table)
+    return SQLiteMonitorStore(settings.state_db)
+
+
+def build_tick(settings: Settings, *, monitors: MonitorStore | None = None, queue: JobQueue | None = None) -> Any:
+    """Return `tick(now)` for the Lambda tick function: due monitors → scheduled jobs on the analytics queue."""
+    from handlers.monitor_tick import tick
+
+    monitors = monitors or create_monitor_store(settings)
+    queue = queue or SqsJobQueue({"monitor": settings.analytics_queue_url})
+    return functools.partial(tick, monitors, queue)
+
+
 def build_worker(
     settings: Settings,
     *,
@@ -74,6 +95,8 @@ def build_worker(
     connector: BotConnector | None = None,
     auth: ChannelAuth | None = None,
     usage: Any = None,
+    monitors: MonitorStore | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> Worker:
     """Return a Worker: the Router with every command wired to the backend, the store, and Teams replies.
 
@@ -110,9 +133,26 @@ def build_worker(
     )  # fmt: skip
     default = deployment.backends[deployment.routes.default]
     register_analytics(router, default, AnalyticsConfig.from_settings(settings), usage, store)
+    from bot.proactive import ProactivePoster
+    from handlers.monitors import MonitorConfig, MonitorRunner, register_monitors
+
+    monitors = monitors or create_monitor_store(settings)
+    clock = clock or time.time
+    monitor_config = MonitorConfig.from_settings(settings)
+    from services.analytics.isolation import Runner
+
+    analytics_config = AnalyticsConfig.from_settings(settings)
+    analysis = Runner(analytics_config.limits, analytics_config.processes)
+    from services.safe_fetch import AllowList
+
+    poster = ProactivePoster(connector, AllowList.of(settings.bot_service_hosts))
+    runner = MonitorRunner(
+        monitors, monitor_config, poster, analysis=analysis, clock=clock, is_member=poster.creator_is_member
+    )
+    register_monitors(router, monitors, monitor_config, runner, clock)
     return Worker(
         settings, store, router, connector, on_report=TurnObserver(process_metrics()), user_tokens=user_tokens,
-        closers=[usage.close] if usage else None,
+        closers=[*([usage.close] if usage else []), monitors.close], scheduled=runner.run_job,
     )  # fmt: skip
 
 
@@ -163,11 +203,18 @@ def build_local(
     backend: Any = None,
     credentials_factory: ServiceClientCredentialsFactory | None = None,
     connector: BotConnector | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> Gateway:
-    """Return the ingress with the worker in the same process behind an in-process queue (`make run`, tests)."""
+    """Return the ingress with the worker in the same process behind an in-process queue (`make run`, tests),
+    and the monitors' tick (every MONITOR_TICK_SECONDS; `clock` gives it the time, for tests)."""
+    from handlers.monitor_tick import Ticker
+
     store = store or create_store(settings)
     auth = channel_auth(settings, credentials_factory)
-    worker = build_worker(settings, store=store, backend=backend, connector=connector, auth=auth)
+    monitors = create_monitor_store(settings)
+    worker = build_worker(
+        settings, store=store, backend=backend, connector=connector, auth=auth, monitors=monitors, clock=clock
+    )
     # Durable on the SQLite store: jobs are kept in its `jobs` table until answered and resumed at start-up.
     journal = store if hasattr(store, "add_job") else None
     if journal is None:
@@ -177,4 +224,7 @@ def build_local(
         resume=functools.partial(worker.run, resumed=True), max_waiting_per_user=settings.max_queued_turns_per_user,
     )  # fmt: skip
     worker.resumes_cut_off_turns = lambda: queue.durable
-    return Gateway(settings, auth, store, queue, closers=[worker.close], user_tokens=worker.user_tokens)
+    ticker = Ticker(monitors, queue, interval=settings.monitor_tick_seconds, clock=clock or time.time)
+    return Gateway(
+        settings, auth, store, queue, closers=[worker.close], user_tokens=worker.user_tokens, background=[ticker]
+    )

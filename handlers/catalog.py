@@ -38,8 +38,8 @@ def slow_down_sentence(seconds: float) -> str:
 
 
 # The commands (and their aliases) that run on the analytics worker: numpy, pandas, scikit-learn and matplotlib
-# live there (`usage` draws its chart with matplotlib).
-ANALYTICS_COMMANDS = frozenset({"metrics", "evaluate", "drift", "compare", "uplift", "usage"})
+# live there (`usage` draws its chart with matplotlib; `monitor run` runs an analysis, and monitors live beside it).
+ANALYTICS_COMMANDS = frozenset({"metrics", "evaluate", "drift", "compare", "uplift", "usage", "monitor", "monitors"})
 
 
 _COMMAND = re.compile(r"^/?([A-Za-z][\w-]*)(?:\s+(.*))?$", re.S)

@@ -37,6 +37,15 @@ class ConversationRef:
     audience: str = ""
 
 
+class MonitorRun(BaseModel):
+    """A scheduled job's monitor and the run it stands for (epoch seconds of the due time)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    monitor_id: str
+    due: float
+
+
 class Job(BaseModel):
     """A turn to answer and where the answer goes.
 
@@ -48,13 +57,14 @@ class Job(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     version: Literal[1] = JOB_VERSION
-    kind: JobKind
+    kind: JobKind | Literal["monitor"]
     idempotency_key: str
     group_key: str
     turn: Turn
     ref: ConversationRef
     received_at: float | None = None
     accepted_at: float | None = None
+    monitor: MonitorRun | None = None  # kind `monitor`: a scheduled run with no inbound activity (issue 23)
 
     def waits(self, picked_up: float | None = None) -> tuple[float | None, float | None]:
         """Return (seconds from the ingress's receipt to its hand-over of the job, i.e. to the acknowledgement;

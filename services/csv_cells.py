@@ -8,7 +8,9 @@ Numbers are written as they are. Our own function rather than a dependency (defu
 
 from __future__ import annotations
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Also, defensively: a line feed (a cell's second line, which some importers read as a line of its own) and the
+# full-width signs, which spreadsheets with East Asian input settings may read as their ASCII forms.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def safe_cell(value: object) -> object:

@@ -141,11 +141,13 @@ def parse_route_table(text: str, source: str, *, json_text: bool = False) -> Rou
     if len(text.encode()) > MAX_TABLE_BYTES:
         raise SettingsError(f"Invalid setting {source}: the route table is over {MAX_TABLE_BYTES // 1024} KB")
     try:
-        data = json.loads(text) if json_text else tomllib.loads(text)
+        data = json.loads(text, object_pairs_hook=_no_duplicates) if json_text else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as error:
         raise SettingsError(
             f"Invalid setting {source}: not valid {'JSON' if json_text else 'TOML'} ({error})"
         ) from None
+    except RecursionError:  # both parsers recurse per level of nesting; a route table needs four
+        raise SettingsError(f"Invalid setting {source}: the route table is nested too deeply") from None
     try:
         document = RouteFile.model_validate(data)
     except ValidationError as error:
@@ -154,6 +156,16 @@ def parse_route_table(text: str, source: str, *, json_text: bool = False) -> Rou
         raise SettingsError(f"Invalid setting {source}: {where}: {first['msg']}") from None
     _check_names(document, source)
     return RouteTable(document, source)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys silently; TOML refuses them, and so do we.
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"the key {key!r} is given twice")
+        found[key] = value
+    return found
 
 
 def _check_names(document: RouteFile, source: str) -> None:
@@ -204,9 +216,16 @@ def load_route_table(settings: Settings, *, s3: Any = None) -> RouteTable | None
     if settings.routes_file:
         path = Path(settings.routes_file)
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open("rb") as file:  # at most one byte over the bound: a huge file is not read whole
+                raw = file.read(MAX_TABLE_BYTES + 1)
         except OSError as error:
             raise SettingsError(f"Invalid setting ROUTES_FILE: cannot read {path} ({error.strerror})") from None
+        if len(raw) > MAX_TABLE_BYTES:
+            raise SettingsError(f"Invalid setting ROUTES_FILE: the route table is over {MAX_TABLE_BYTES // 1024} KB")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SettingsError(f"Invalid setting ROUTES_FILE: {path} is not UTF-8 text") from None
         return parse_route_table(text, "ROUTES_FILE", json_text=path.suffix.lower() == ".json")
     if settings.routes_s3_uri:
         bucket, _, key = settings.routes_s3_uri.removeprefix("s3://").partition("/")

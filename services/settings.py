@@ -134,6 +134,11 @@ class Settings(BaseSettings):
     download_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(MICROSOFT_FILE_HOSTS))
     s3_allowed_buckets: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Monitors (docs/monitors.md): who may create them, when unreadable data pauses one, the local tick
+    monitor_creators: Literal["admins", "members"] = "admins"
+    monitor_unreadable_limit: int = Field(default=3, ge=1, le=100)
+    monitor_tick_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
+
     dedupe_ttl_seconds: int = Field(default=6 * 3600, ge=60)
     max_concurrent_turns: int = Field(default=32, ge=1, le=1024)
     accept_lease_seconds: float = Field(default=30.0, gt=0, le=900)

@@ -56,6 +56,7 @@ def create_table(client, name: str | None = None, resource: str = "StateTable") 
     client.create_table(
         TableName=name, BillingMode=declared["BillingMode"], AttributeDefinitions=declared["AttributeDefinitions"],
         KeySchema=declared["KeySchema"], SSESpecification={"Enabled": bool(sse.get("SSEEnabled", False))},
+        **{k: declared[k] for k in ("GlobalSecondaryIndexes",) if k in declared},
     )  # fmt: skip
     ttl = declared.get("TimeToLiveSpecification")
     if ttl:

@@ -42,3 +42,9 @@ def test_usage_export_neutralises_every_cell_that_would_start_a_formula(tmp_path
 @pytest.mark.parametrize("value", [0, 12, 0.5, "plain", "a=b", ""])
 def test_ordinary_cells_are_unchanged(value):
     assert safe_cell(value) == value
+
+
+@pytest.mark.parametrize("value", ["\n=1+1", "\uff1dcmd|' /C calc'!A0", "\uff0b1", "\uff0d1", "\uff20SUM(A1)"])
+def test_line_feeds_and_full_width_formula_signs_are_neutralised_too(value):
+    # attack19: only the ASCII signs, tab and carriage return were caught
+    assert safe_cell(value) == "'" + value

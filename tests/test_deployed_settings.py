@@ -20,7 +20,10 @@ from tests.cfn import load_template
 EXAMPLE = REPO_ROOT / ".env.example"
 COMMENTED = re.compile(r"^#\s*([A-Z][A-Z0-9_]*)=(\S*)", re.M)
 # Settings the stack sets to what it creates or needs, never an operator's choice (docs/deploy.md says so).
-FIXED_BY_THE_STACK = {"STORE": "dynamodb", "QUEUE": "sqs", "STATE_DB": "/tmp/state/gateway.db"}
+FIXED_BY_THE_STACK = {
+    "STORE": "dynamodb", "QUEUE": "sqs", "STATE_DB": "/tmp/state/gateway.db",
+    "ANALYTICS_PROCESSES": 1,  # the analytics worker takes one job per invocation (batch size 1)
+}  # fmt: skip
 APP = "6f1c0e2a-1111-4000-8000-000000000abc"
 
 

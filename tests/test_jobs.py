@@ -86,7 +86,7 @@ async def test_the_static_tables_match_the_router(start_bot):
     router = worker.router
     analytics = {
         name for name, command in router._names.items()
-        if command.handler.__module__ in ("handlers.analytics", "handlers.usage")
+        if command.handler.__module__ in ("handlers.analytics", "handlers.usage", "handlers.monitors")
     }  # fmt: skip
     # `explain` needs no analytics library; `stop` must not queue behind the analysis it stops (a store write)
     assert analytics - {"explain", "define", "glossary", "stop", "cancel"} == ANALYTICS_COMMANDS

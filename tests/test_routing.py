@@ -240,3 +240,30 @@ def test_every_function_that_builds_the_worker_or_the_ingress_may_read_only_the_
         statements = template["Resources"][function]["Properties"]["Policies"][0]["Statement"]
         reads = [s["Fn::If"][1] for s in statements if "Fn::If" in s and s["Fn::If"][0] == "HasRoutes"]
         assert reads == [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": route_object}], function
+
+
+@pytest.mark.parametrize(
+    ("text", "json_text", "expected"),
+    [
+        ('default = "a"\nx = ' + "[" * 5000 + "]" * 5000, False, "nested too deeply"),
+        ('{"default": "a", "x": ' + "[" * 50000 + "]" * 50000 + "}", True, "nested too deeply"),
+        ('{"default": "a", "backends": {"a": {"type": "local"}, "a": {"type": "bedrock"}}}', True,
+         "the key 'a' is given twice"),
+    ],
+)  # fmt: skip
+def test_deep_nesting_and_duplicate_json_keys_are_refused_with_one_line(text, json_text, expected):
+    with pytest.raises(SettingsError) as refused:
+        parse_route_table(text, "ROUTES_FILE", json_text=json_text)
+    message = str(refused.value)
+    assert message.startswith("Invalid setting ROUTES_FILE:") and expected in message and "\n" not in message
+
+
+def test_a_huge_or_non_utf8_route_file_is_refused_with_one_line(make_settings, tmp_path):
+    huge = tmp_path / "huge.toml"
+    huge.write_bytes(b'default = "a"\n#' + b"x" * (4 * 1024 * 1024))
+    with pytest.raises(SettingsError, match="over 256 KB"):
+        load_route_table(make_settings(routes_file=str(huge)))
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(b'default = "caf\xe9"\n')
+    with pytest.raises(SettingsError, match="is not UTF-8 text"):
+        load_route_table(make_settings(routes_file=str(latin)))

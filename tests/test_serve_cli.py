@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from bot.emulator.cli import default_endpoint
-from entrypoints.local import DEV_DOWNLOAD_HOSTS, _check_knowledge, _dev_defaults, serve
+from entrypoints.local import DEV_DOWNLOAD_HOSTS, _check_backends, _dev_defaults, serve
 from services.settings import REPO_ROOT
 
 
@@ -72,12 +72,12 @@ def test_a_knowledge_folder_without_documents_is_one_warning(local, make_setting
     empty.mkdir()
     (empty / "notes.pdf").write_bytes(b"%PDF")
     caplog.set_level(logging.WARNING)
-    assert _check_knowledge(make_settings(knowledge_dir=str(empty))) is None
+    assert _check_backends(make_settings(knowledge_dir=str(empty))) is None
     assert [r.getMessage() for r in caplog.records] == [
         f"KNOWLEDGE_DIR {empty} holds no .md, .txt or .html file: every question will get 'I found nothing'"
     ]
     caplog.clear()
-    assert _check_knowledge(make_settings(knowledge_dir=str(local / "knowledge"))) is None and not caplog.records
+    assert _check_backends(make_settings(knowledge_dir=str(local / "knowledge"))) is None and not caplog.records
 
 
 def test_port_and_download_hosts_in_dot_env_are_not_overridden_by_make(local, monkeypatch):
@@ -109,3 +109,16 @@ def test_make_installs_with_uv_wheels_only_and_falls_back_to_pip(tmp_path):
     wheels = "--only-binary :all: --no-binary causaldata"  # the one requirement PyPI has no wheel for
     assert commands.count(f".venv/bin/uv pip install --quiet --python .venv/bin/python {wheels} -r") == 2
     assert commands.count(f"-m pip install --quiet --disable-pip-version-check {wheels} -r") == 2  # the fallback
+
+
+def test_a_routed_local_backend_whose_folder_is_missing_stops_the_start(local, make_settings, tmp_path):
+    # Found by a fresh review: only the global KNOWLEDGE_DIR was checked, so a named `local` backend of the route
+    # table over a missing folder started and answered "I found nothing (0 documents)" to every question.
+    routes = tmp_path / "routes.toml"
+    routes.write_text(
+        'default = "docs"\n[backends.docs]\ntype = "local"\n'
+        f'[backends.hr]\ntype = "local"\nsettings = {{ knowledge_dir = "{tmp_path / "missing"}" }}\n',
+        encoding="utf-8",
+    )
+    problem = _check_backends(make_settings(knowledge_dir=str(local / "knowledge"), routes_file=str(routes)))
+    assert problem is not None and "KNOWLEDGE_DIR: no such folder" in problem and "missing" in problem

@@ -89,6 +89,30 @@ async def test_a_slow_body_gets_408(serve, monkeypatch, connector, make_settings
     assert head.startswith(b"HTTP/1.1 408") and b"not received within" in body
 
 
+async def test_a_body_announced_too_large_gets_413_at_once_and_a_client_leaving_logs_no_error(
+    serve, connector, make_settings, caplog
+):
+    # attack19: `Content-Length: 10^18` held the connection for the whole body timeout (20 s) before any
+    # answer, and a client closing mid-body logged an ERROR with a traceback (aiohttp's "Error handling request").
+    from entrypoints.wiring import build_local
+
+    port = await serve(create_app(build_local(make_settings())), idle_timeout=5)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000000000\r\n\r\n{")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 413")
+
+    with caplog.at_level(logging.INFO):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.close()
+        await asyncio.sleep(0.3)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
 async def test_connections_over_the_cap_get_503_and_are_closed_while_the_rest_are_served(serve):
     port = await serve(idle_timeout=2, max_connections=20)
     idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(20)]

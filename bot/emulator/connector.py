@@ -50,6 +50,7 @@ class FakeConnector(LoopbackServer):
         self.port = port
         self.calls: list[Call] = []
         self.rejected: list[Call] = []
+        self.departed: set[str] = set()  # user ids the members endpoint no longer knows (left the team or chat)
         self.files: dict[str, bytes] = {}
         self.on_call = on_call
         self._failures: list[_Failure] = []
@@ -80,6 +81,14 @@ class FakeConnector(LoopbackServer):
         app.router.add_get("/files/{token}", self._file)
         app.router.add_route("*", "/v3/conversations/{conversation}/activities", self._handle)
         app.router.add_route("*", "/v3/conversations/{conversation}/activities/{activity}", self._handle)
+        app.router.add_get("/v3/conversations/{conversation}/members/{member}", self._member)
+
+    async def _member(self, request: web.Request) -> web.Response:
+        """A conversation's member: everyone, except the ids in `departed` (404, as Teams answers)."""
+        member = request.match_info["member"]
+        if member in self.departed:
+            return web.json_response({"error": {"code": "MemberNotFoundInConversation"}}, status=404)
+        return web.json_response({"id": member, "aadObjectId": member})
 
     async def _handle(self, request: web.Request) -> web.Response:
         try:

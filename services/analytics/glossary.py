@@ -50,6 +50,9 @@ class Glossary:
                 form = normalise(alias)
                 self._index.setdefault(form, key)
                 self._index.setdefault(form.replace(" ", ""), key)
+        # difflib's ratio is 2·matches / (len(a) + len(b)), below _SUGGEST for every alias once a name is longer
+        # than this: such a name skips the fuzzy match, which cost 53 s on the event loop for 40,000 letters.
+        self._fuzzy_chars = int(max(map(len, self._index), default=0) * (2 / _SUGGEST - 1))
 
     @classmethod
     def load(cls, path: Path = GLOSSARY_PATH) -> Glossary:
@@ -107,9 +110,10 @@ class Glossary:
         exact = self.lookup(name)
         if exact is not None:
             return exact, []
+        if len(form) > self._fuzzy_chars:
+            return None, []
         scored = sorted(
-            ((difflib.SequenceMatcher(None, form, alias).ratio(), key) for alias, key in self._index.items()),
-            reverse=True,
+            ((ratio, key) for alias, key in self._index.items() if (ratio := _likeness(form, alias))), reverse=True
         )
         if scored and scored[0][0] >= _CUTOFF:
             return self.entries[scored[0][1]], []
@@ -122,6 +126,15 @@ class Glossary:
             if len(suggestions) == 3:
                 break
         return None, suggestions
+
+
+def _likeness(form: str, alias: str) -> float:
+    """Return difflib's ratio of `form` and `alias`, or 0.0 when its cheap upper bounds are below _SUGGEST (as
+    difflib.get_close_matches does): names that cannot be suggested cost no full comparison."""
+    matcher = difflib.SequenceMatcher(None, form, alias)
+    if matcher.real_quick_ratio() < _SUGGEST or matcher.quick_ratio() < _SUGGEST:
+        return 0.0
+    return matcher.ratio()
 
 
 @cache

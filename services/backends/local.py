@@ -10,6 +10,7 @@ question about a metric ("what does normalized entropy mean?") is answered from 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -32,6 +33,8 @@ from services.quoting import quote
 # The retrieval libraries load with the index, not with this module (the ingress reads BACKEND_TYPE).
 if TYPE_CHECKING:
     from services.knowledge import KnowledgeIndex, Passage, Query
+
+log = logging.getLogger(__name__)
 
 MAX_SOURCES = 3
 MAX_ANSWER_CHARS = 700
@@ -375,9 +378,27 @@ def _create(settings: Any, store: Any, name: str) -> LocalBackend:
     return LocalBackend(KnowledgeIndex(settings.knowledge_dir, index_path), name)
 
 
+def _check_knowledge(settings: Any) -> str | None:
+    """Return the one line that stops the server (no such folder), after logging one when it holds no document."""
+    import itertools
+
+    from services.documents import SUPPORTED_SUFFIXES
+
+    folder = settings.knowledge_dir
+    if not folder.is_dir():
+        return (
+            f"Invalid setting KNOWLEDGE_DIR: no such folder (got '{folder}'); give a folder of .md, .txt or .html files"
+        )
+    if not any(path.suffix.lower() in SUPPORTED_SUFFIXES for path in itertools.islice(folder.rglob("*"), 100_000)):
+        log.warning("KNOWLEDGE_DIR %s holds no .md, .txt or .html file: every question will get 'I found nothing'",
+                    folder)  # fmt: skip
+    return None
+
+
 BACKEND_TYPE = BackendType(
     name="local",
     create=_create,
+    check_local=_check_knowledge,
     summary="Answers from your company's documents, with numbered sources.",
     description="Answers questions in plain words from the documents in the gateway's knowledge folder, quoting the "
     "passages that answer them with numbered sources, and says so when the documents do not cover a question.",

@@ -26,6 +26,10 @@ def _no_check(settings: Any) -> None:
     return None
 
 
+def _no_local_check(settings: Any) -> str | None:
+    return None
+
+
 def _no_connection(settings: Any) -> str:
     return ""
 
@@ -44,7 +48,9 @@ class BackendType:
     - `teams_extras`: "module:function" of the backend's Teams extras (commands, card actions, cards for
       FinalAnswer.pending kinds), called once per type by the worker with a `handlers.extras.Extras`; '' for none;
     - `summary`, `description`, `as_user`: what the Teams app package says the gateway does with this backend
-      (at most 80 characters; a few sentences; one more sentence when users sign in to it).
+      (at most 80 characters; a few sentences; one more sentence when users sign in to it);
+    - `check_local(settings)`: what only a long-running server on this machine can check (a folder it reads):
+      return the one line that stops `python -m bot serve`, or None (it may log a warning).
     """
 
     name: str
@@ -55,6 +61,7 @@ class BackendType:
     summary: str = "Company AI, in Teams."
     description: str = "Answers questions in plain words with your company's AI assistant."
     as_user: str = ""
+    check_local: Callable[[Any], str | None] = _no_local_check
 
 
 class UnknownBackend(ValueError):

@@ -1,0 +1,218 @@
+"""Where monitors live: SQLite locally (a partial index on `next_run`), DynamoDB on AWS (a sparse GSI).
+
+Listing what is due reads an index, never every monitor: the tick asks for monitors with `next_run <= now`
+in `next_run` order. A paused monitor has no `next_run`, so it is not in the index at all. `advance` moves a
+monitor's `next_run` forward only if it is still the value the caller read, so two ticks that overlap
+enqueue a due run once (and the job's idempotency key covers the rest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from services.monitors.model import Monitor
+
+T = TypeVar("T")
+MAX_MONITORS_PER_CONVERSATION = 20
+DUE_INDEX = "due-index"  # template.yaml's StateTable declares it (a test checks)
+DUE_PARTITION = "monitor"  # the GSI's one partition value: every active monitor, sorted by next_run
+
+
+class MonitorStore(Protocol):
+    """Monitors by id, by conversation, and by due time."""
+
+    async def save(self, monitor: Monitor) -> None:
+        """Create or replace `monitor` (a paused one, `next_run` None, leaves the due index)."""
+
+    async def get(self, monitor_id: str) -> Monitor | None:
+        """Return the monitor `monitor_id`, or None."""
+
+    async def delete(self, monitor: Monitor) -> None:
+        """Forget `monitor`."""
+
+    async def for_conversation(self, conversation_key: str) -> list[Monitor]:
+        """Return the conversation's monitors, oldest first."""
+
+    async def due(self, now: float, limit: int = 100) -> list[Monitor]:
+        """Return up to `limit` active monitors whose `next_run` is at or before `now`, earliest first."""
+
+    async def advance(self, monitor_id: str, expected: float, next_run: float) -> bool:
+        """Set `next_run` if it is still `expected`; return whether this caller moved it."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS monitors (
+    id TEXT PRIMARY KEY, conversation_key TEXT NOT NULL, next_run REAL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS monitors_due ON monitors (next_run) WHERE next_run IS NOT NULL;
+CREATE INDEX IF NOT EXISTS monitors_conversation ON monitors (conversation_key);
+"""
+
+
+class SQLiteMonitorStore:
+    """Monitors in a SQLite file (the state database of `make run`), on a thread of their own."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="sqlite-monitors")
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(self._db)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return result
+
+    async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._transaction, work)
+
+    @staticmethod
+    def _row(row: tuple[Any, ...]) -> Monitor:
+        monitor = Monitor.model_validate_json(row[1])
+        return monitor.model_copy(update={"next_run": row[0]})
+
+    async def save(self, monitor: Monitor) -> None:
+        row = (monitor.id, monitor.conversation_key, monitor.next_run, monitor.model_dump_json())
+        await self._call(lambda db: db.execute("INSERT OR REPLACE INTO monitors VALUES (?, ?, ?, ?)", row))
+
+    async def get(self, monitor_id: str) -> Monitor | None:
+        row = await self._call(
+            lambda db: db.execute("SELECT next_run, data FROM monitors WHERE id = ?", (monitor_id,)).fetchone()
+        )
+        return self._row(row) if row else None
+
+    async def delete(self, monitor: Monitor) -> None:
+        await self._call(lambda db: db.execute("DELETE FROM monitors WHERE id = ?", (monitor.id,)))
+
+    async def for_conversation(self, conversation_key: str) -> list[Monitor]:
+        rows = await self._call(
+            lambda db: db.execute(
+                "SELECT next_run, data FROM monitors WHERE conversation_key = ? LIMIT ?",
+                (conversation_key, MAX_MONITORS_PER_CONVERSATION * 2),
+            ).fetchall()
+        )
+        return sorted((self._row(r) for r in rows), key=lambda m: m.created_at)
+
+    async def due(self, now: float, limit: int = 100) -> list[Monitor]:
+        rows = await self._call(
+            lambda db: db.execute(
+                "SELECT next_run, data FROM monitors WHERE next_run IS NOT NULL AND next_run <= ? "
+                "ORDER BY next_run LIMIT ?",
+                (now, limit),
+            ).fetchall()
+        )
+        return [self._row(r) for r in rows]
+
+    async def advance(self, monitor_id: str, expected: float, next_run: float) -> bool:
+        cursor = await self._call(
+            lambda db: db.execute(
+                "UPDATE monitors SET next_run = ? WHERE id = ? AND next_run = ?", (next_run, monitor_id, expected)
+            )
+        )
+        return cursor.rowcount == 1
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            self._db.close()
+
+
+def _n(value: float) -> dict[str, str]:
+    return {"N": repr(float(value))}
+
+
+class DynamoDBMonitorStore:
+    """Monitors in the state table: item `monitor#<id>` (the monitor as JSON; `due` = 'monitor' and `next_run`
+    only while active, which puts it in the sparse GSI `due-index`), and one item per conversation,
+    `monitors#<conversation key>`, holding the set of its monitor ids (so listing a conversation is two reads,
+    not a scan)."""
+
+    def __init__(self, table: str, client: Any = None) -> None:
+        self.table = table
+        if client is None:
+            import boto3
+
+            client = boto3.client("dynamodb")
+        self._client = client
+        from botocore.exceptions import ClientError
+
+        self._client_error = ClientError
+
+    async def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        return await asyncio.to_thread(getattr(self._client, operation), TableName=self.table, **kwargs)
+
+    @staticmethod
+    def _item(item: dict[str, Any]) -> Monitor:
+        monitor = Monitor.model_validate_json(item["data"]["S"])
+        next_run = float(item["next_run"]["N"]) if "next_run" in item else None
+        return monitor.model_copy(update={"next_run": next_run})
+
+    async def save(self, monitor: Monitor) -> None:
+        item: dict[str, Any] = {"pk": {"S": f"monitor#{monitor.id}"}, "data": {"S": monitor.model_dump_json()}}
+        if monitor.next_run is not None:
+            item |= {"due": {"S": DUE_PARTITION}, "next_run": _n(monitor.next_run)}
+        await self._call("put_item", Item=item)
+        await self._call(
+            "update_item", Key={"pk": {"S": f"monitors#{monitor.conversation_key}"}},
+            UpdateExpression="ADD ids :id", ExpressionAttributeValues={":id": {"SS": [monitor.id]}},
+        )  # fmt: skip
+
+    async def get(self, monitor_id: str) -> Monitor | None:
+        found = await self._call("get_item", Key={"pk": {"S": f"monitor#{monitor_id}"}}, ConsistentRead=True)
+        return self._item(found["Item"]) if "Item" in found else None
+
+    async def delete(self, monitor: Monitor) -> None:
+        await self._call("delete_item", Key={"pk": {"S": f"monitor#{monitor.id}"}})
+        await self._call(
+            "update_item", Key={"pk": {"S": f"monitors#{monitor.conversation_key}"}},
+            UpdateExpression="DELETE ids :id", ExpressionAttributeValues={":id": {"SS": [monitor.id]}},
+        )  # fmt: skip
+
+    async def for_conversation(self, conversation_key: str) -> list[Monitor]:
+        found = await self._call("get_item", Key={"pk": {"S": f"monitors#{conversation_key}"}}, ConsistentRead=True)
+        ids = sorted(found.get("Item", {}).get("ids", {}).get("SS", []))[: MAX_MONITORS_PER_CONVERSATION * 2]
+        monitors = [m for m in [await self.get(i) for i in ids] if m is not None]
+        return sorted(monitors, key=lambda m: m.created_at)
+
+    async def due(self, now: float, limit: int = 100) -> list[Monitor]:
+        found = await self._call(
+            "query", IndexName=DUE_INDEX, KeyConditionExpression="#d = :d AND next_run <= :now",
+            ExpressionAttributeNames={"#d": "due"},
+            ExpressionAttributeValues={":d": {"S": DUE_PARTITION}, ":now": _n(now)}, Limit=limit,
+        )  # fmt: skip
+        return [self._item(item) for item in found.get("Items", [])]
+
+    async def advance(self, monitor_id: str, expected: float, next_run: float) -> bool:
+        try:
+            await self._call(
+                "update_item", Key={"pk": {"S": f"monitor#{monitor_id}"}}, UpdateExpression="SET next_run = :new",
+                ConditionExpression="next_run = :old",
+                ExpressionAttributeValues={":new": _n(next_run), ":old": _n(expected)},
+            )  # fmt: skip
+        except self._client_error as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    async def close(self) -> None:
+        """Nothing to release: the boto3 client is shared for the container's life."""
