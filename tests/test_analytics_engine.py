@@ -49,3 +49,24 @@ def test_the_pipeline_keeps_small_files_on_the_local_path(tmp_path: Path) -> Non
     outcome = pipeline.run(commands.DRIFT, [(tmp_path / "ref.parquet", "ref"), (tmp_path / "cur.parquet", "cur")],
                            values, chart=False)  # fmt: skip
     assert "engine" not in outcome.result and "approximations" not in outcome.result
+
+
+def test_without_pyspark_auto_stays_local_and_engine_spark_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    from services.analytics import commands, pipeline
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyspark" else real(name, *a))
+    rng = np.random.default_rng(0)
+    for name in ("ref.parquet", "cur.parquet"):
+        pd.DataFrame({"a": rng.normal(size=300)}).to_parquet(tmp_path / name)
+    sources = [(tmp_path / "ref.parquet", "ref"), (tmp_path / "cur.parquet", "cur")]
+    auto = pipeline.run(commands.DRIFT, sources, commands.check_values(commands.DRIFT, {"tests_only": True}),
+                        chart=False, spark_rows=10)  # fmt: skip
+    assert "engine" not in auto.result
+    forced = commands.check_values(commands.DRIFT, {"tests_only": True, "engine": "spark"})
+    with pytest.raises(AnalyticsError, match="needs pyspark"):
+        pipeline.run(commands.DRIFT, sources, forced, chart=False)

@@ -100,6 +100,12 @@ def _on_spark(
                            [engine.local_size(Path(data)) for data, _ in sources], spark_rows, spark_mb)  # fmt: skip
     if choice.engine != "spark":
         return None
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:  # the Lambda image has no Spark (requirements-spark.txt)
+        if forced == "spark":
+            raise AnalyticsError("engine=spark needs pyspark, which this installation lacks: use engine=local.")
+        return None
     progress.report(choice.message, force=True)
     assert spec.large is not None
     result, samples = spec.large([str(data) for data, _ in sources], values)
