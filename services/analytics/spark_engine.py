@@ -53,6 +53,8 @@ _SESSION: list[Any] = []
 
 def shared_session() -> Any:
     """Return this process's local Spark session, started on first use (starting one takes seconds)."""
+    if _SESSION and _SESSION[0].sparkContext._jsc is None:  # stopped since (by its owner): start another
+        _SESSION.clear()
     if not _SESSION:
         _SESSION.append(local_session(cores=os.cpu_count() or 2))
         _SESSION[0].sparkContext.setLogLevel("ERROR")
