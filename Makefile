@@ -15,8 +15,9 @@ LAMBDA_FUNCTIONS := IngressFunction ChatWorkerFunction DeadLetterFunction Monito
 # (bench figures in README.md); wheels only, so nothing is compiled. Where uv has no wheel, pip does the work.
 UV_VERSION := 0.13.10
 WHEELS := --only-binary :all: --no-binary causaldata --no-binary pyspark# source archives only (pure Python: nothing compiled): causaldata (a test data set), pyspark
-# $(call install,PYTHON,ARGS): install ARGS into the environment of PYTHON, with its uv when it has one.
-install = if [ -x $(dir $(1))uv ]; then $(dir $(1))uv pip install --quiet --python $(1) $(WHEELS) $(2); \
+# $(call install,PYTHON,ARGS): install ARGS into the environment of PYTHON, with its uv when it has one. Bytecode is
+# compiled at install, as pip does: otherwise the first analysis processes compile pandas and scikit-learn on import.
+install = if [ -x $(dir $(1))uv ]; then $(dir $(1))uv pip install --quiet --compile-bytecode --python $(1) $(WHEELS) $(2); \
 	else $(1) -m pip install --quiet --disable-pip-version-check $(WHEELS) $(2); fi
 
 $(BIN)/python:

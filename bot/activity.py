@@ -47,6 +47,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\u
 _AT_TAG = re.compile(r"<at(?:\s[^<>]*)?>|</at>", re.I)
 MAX_TEXT_CHARS = 40_000  # Teams caps a message at about 28 KB: mention patterns read no further than this
 MAX_MENTIONS = 64  # mention entities read per activity
+# Teams' ids are under 200 characters; ours become parts of store keys (a DynamoDB key is at most 2048 bytes: a
+# longer one was refused as a store failure, a 503 the channel retried forever)
+MAX_ID_BYTES = 512
 
 
 class ActivityError(ValueError):
@@ -149,10 +152,20 @@ def check_routable(activity: InboundActivity) -> None:
         raise ActivityError("Invalid activity: 'serviceUrl' must be an http(s) URL.")
     if not activity.conversation.id:
         raise ActivityError("Invalid activity: 'conversation.id' is required.")
+    ids = {"id": activity.id, "conversation.id": activity.conversation.id, "from.id": activity.from_.id,
+           "tenant id": tenant_of(activity)}  # fmt: skip
+    for where, value in ids.items():  # they make store keys: DynamoDB refuses a key over 2048 bytes
+        if len(value.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+            raise ActivityError(f"Invalid activity: '{where}' is longer than {MAX_ID_BYTES} bytes.")
 
 
 def tenant_of(activity: InboundActivity) -> str:
-    """Return the tenant id from `channelData.tenant.id` (where Teams puts it), else `conversation.tenantId`."""
+    """Return the tenant id from `channelData.tenant.id` (where Teams puts it), else `conversation.tenantId`.
+    A channel that asserts no Entra identity (Web Chat) gets `<channel id>:` whatever its body claims: its
+    client writes the body, so a claimed tenant would pass ALLOWED_TENANTS, take that tenant's routes and
+    usage, and, rotated per message, escape the tenant's rate bucket (or drain a real tenant's)."""
+    if not asserts_entra_identity(activity):
+        return f"{activity.channel_id}:"
     tenant = (activity.channel_data or {}).get("tenant")
     if isinstance(tenant, dict) and isinstance(tenant.get("id"), str) and tenant["id"]:
         return tenant["id"]

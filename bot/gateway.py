@@ -36,7 +36,7 @@ from bot.user_tokens import TokenServiceError, UserTokenService
 from handlers.catalog import SLOW_DOWN_VERB, action_ack, slow_down_sentence
 from handlers.jobs import ConversationRef, Job, job_for
 from handlers.models import Turn
-from handlers.queues import JobQueue, QueueError, QueueFull
+from handlers.queues import JobQueue, JobTooLarge, QueueError, QueueFull
 from services.observability import hash_key, sensitive
 from services.observability.turns import observed_request
 from services.settings import Settings
@@ -299,6 +299,10 @@ class Gateway:
         except QueueFull:
             await self.store.release(key, held.owner)
             return await self._slow_down(job, response, self.settings.slow_down_window_seconds)
+        except JobTooLarge as problem:  # a 503 here was retried by the channel for ever, to the same end
+            log.warning("activity %s refused: %s", job.turn.id, problem)
+            await self.store.release(key, held.owner)
+            return error(413, "PayloadTooLarge", "The activity is too large for the bot's queue; send less text.")
         except QueueError as problem:
             log.error("could not queue activity %s: %s", job.turn.id, problem)
             await self.store.release(key, held.owner)

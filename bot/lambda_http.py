@@ -17,9 +17,14 @@ from bot.gateway import HttpRequest, HttpResponse, error
 
 def to_request(event: dict[str, Any]) -> HttpRequest | HttpResponse:
     """Return the request in an HTTP API v2 event, or the 400 response when its body cannot be decoded."""
-    method = str(((event.get("requestContext") or {}).get("http") or {}).get("method") or "")
-    headers = {str(k): str(v) for k, v in (event.get("headers") or {}).items()}
+    context = event.get("requestContext")
+    http = context.get("http") if isinstance(context, dict) else None
+    method = str(http.get("method") or "") if isinstance(http, dict) else ""
+    headers = event.get("headers")
+    headers = {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {}
     body = event.get("body") or ""
+    if not isinstance(body, str):  # API Gateway sends a string; anything else is a malformed event, not a 500
+        return error(400, "BadRequest", "The event's body is not a string.")
     if event.get("isBase64Encoded"):
         try:
             data = base64.b64decode(body, validate=True)

@@ -39,6 +39,10 @@ class QueueFull(QueueError):
     """The sender has as many turns waiting as MAX_QUEUED_TURNS_PER_USER allows."""
 
 
+class JobTooLarge(QueueError):
+    """The job is over the queue's message size: delivering the activity again cannot help (a 413, not a 503)."""
+
+
 class JobJournal(Protocol):
     """Where a durable in-process queue keeps its jobs until they are answered (the SQLite store's `jobs`)."""
 
@@ -276,14 +280,18 @@ class SqsJobQueue:
 
         if self._client is None:
             import boto3
+            from botocore.config import Config
 
-            self._client = boto3.client("sqs")
+            # as the store's client (services/store/dynamodb.py): a stalled queue answers 503 before the channel
+            # gives up (15 s), not after boto3's 60 s timeouts and retries
+            config = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 3})
+            self._client = boto3.client("sqs", config=config)
         url = self.queue_urls.get(job.kind)
         if not url:
             raise QueueError(f"no queue is configured for {job.kind} jobs")
         body = job.to_json()
         if len(body.encode()) > MAX_JOB_BYTES:
-            raise QueueError(f"the job is {len(body.encode())} bytes, over the SQS limit of {MAX_JOB_BYTES}")
+            raise JobTooLarge(f"the job is {len(body.encode())} bytes, over the SQS limit of {MAX_JOB_BYTES}")
         try:
             self._client.send_message(
                 QueueUrl=url, MessageBody=body, MessageGroupId=_sqs_id(job.group_key),

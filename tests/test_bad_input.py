@@ -172,3 +172,21 @@ async def test_echoed_user_text_is_escaped_and_short(start_bot, payload):
     for reply in replies:
         assert_inert(reply.split("\n\n")[0])  # the first paragraph is the one quoting the user
     assert len(replies[-1].split("\n\n")[0]) < 200
+
+
+@pytest.mark.parametrize("where", ["conversation", "from", "id", "tenant"])
+async def test_an_id_too_long_for_a_store_key_gets_400_not_a_retry_loop(start_bot, where):
+    """A DynamoDB key is at most 2048 bytes: a longer id was a store failure, a 503 the channel retried forever."""
+    bot = await start_bot()
+    activity = bot.channel().message("hello")
+    long = "x" * 3000
+    if where == "id":
+        activity["id"] = long
+    elif where == "tenant":
+        activity["channelData"] = {"tenant": {"id": long}}
+    else:
+        activity[where] = {**activity[where], "id": long}
+    response = await bot.post(activity)
+    assert response.status == 400 and "longer than" in (await response.json())["error"]["message"]
+    assert (await bot.post(bot.channel().message("hello"))).status == 200  # ordinary ids are untouched
+    await bot.settle()

@@ -46,3 +46,30 @@ def test_a_web_chat_user_has_no_identity_to_act_as():
     assert identity.user_id == "" and identity.tokens is None
     teams = identity_of(to_turn(parse_activity(activity)), service)
     assert teams.user_id == ADMIN and teams.tokens is not None
+
+
+def _webchat_from(activity: dict, user: str, tenant: str) -> dict:
+    activity = webchat({**activity, "from": {**activity["from"], "id": user}})
+    return {**activity, "channelData": {"tenant": {"id": tenant}}}
+
+
+async def test_a_web_chat_client_cannot_claim_a_teams_tenant(start_bot):
+    """The claimed tenant neither passes ALLOWED_TENANTS nor drains (or, rotated, escapes) a tenant's bucket."""
+    allowed = "72f988bf-0000-4000-8000-000000000001"  # the emulator's Teams tenant
+    backend = ScriptedBackend()
+    bot = await start_bot(backend=backend, allowed_channels="msteams,webchat", allowed_tenants=allowed,
+                          tenant_turns_per_minute=6, tenant_turn_burst=4)  # fmt: skip
+    claimed = await bot.post(_webchat_from(bot.channel().message("q"), "u0", allowed))
+    assert claimed.status == 403  # Web Chat asserts no Entra tenant, whatever its body says
+    for i in range(6):
+        assert (await bot.post(bot.channel(user_id=f"29:user-{i}").message("hello"))).status == 200
+    await bot.settle()
+    assert len(backend.questions) == 4  # the Teams tenant's own burst, none spent by the Web Chat client
+    rotating_backend = ScriptedBackend()
+    rotating = await start_bot(backend=rotating_backend, allowed_channels="msteams,webchat",
+                               tenant_turns_per_minute=6, tenant_turn_burst=4)  # fmt: skip
+    for i in range(12):  # a new user id and tenant id per message: one channel-wide bucket still holds
+        tenant = f"72f988bf-0000-4000-8000-{i:012d}"
+        assert (await rotating.post(_webchat_from(rotating.channel().message(f"q{i}"), f"u{i}", tenant))).status == 200
+    await rotating.settle()
+    assert len(rotating_backend.questions) == 4

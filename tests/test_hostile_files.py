@@ -112,3 +112,31 @@ async def test_a_huge_file_name_is_quoted_short(start_bot):
     await bot.settle()
     (reply,) = bot.connector.messages()
     assert len(reply.body["text"]) < 400 and "](https://evil" not in reply.body["text"]
+
+
+def test_a_first_row_wider_than_the_header_is_refused_not_made_an_index():
+    """pandas made the extra fields of a first data row an index (100,000 fields: 30 s, past MAX_COLUMNS)."""
+    from services.analytics.errors import AnalyticsError
+    from services.analytics.tables import read_table
+
+    with pytest.raises(AnalyticsError, match="more fields than its header"):
+        read_table(b"label,p\n" + b"1," * 5_000 + b"1\n" + b"0,0.5\n" * 10, "wide.csv")
+
+
+async def test_a_parquet_file_too_big_for_memory_is_said_to_be_so_not_unreadable(start_bot):
+    """pyarrow's memory error was caught as "cannot read as a CSV or Parquet table": the user was misled."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    zeros = pa.array(np.zeros(5_000_000, dtype=np.int64))  # 40 MB; the file is about 0.5 MB
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"label": zeros, "p": zeros, **{f"c{i}": zeros for i in range(40)}}), buffer)
+    bot = await start_bot(analytics_memory_mb=1024)
+    chat = bot.channel()
+    url = bot.connector.serve_file("wide", buffer.getvalue())
+    assert (
+        await bot.post(chat.with_file(chat.message("metrics y_true=label y_score=p"), "w.parquet", url))
+    ).status == 200
+    await bot.settle()
+    (reply,) = [m for m in bot.connector.messages() if m.body.get("text") != "Still working…"]
+    assert "MB of memory" in reply.body["text"] and "cannot read" not in reply.body["text"]

@@ -433,3 +433,47 @@ def test_the_worker_refuses_a_visibility_equal_to_its_time_limit(make_settings, 
         check_queue_timing(make_settings(turn_timeout_seconds=300, queue_visibility_timeout_seconds=300))
     assert any("running lease" in r.getMessage() for r in caplog.records)
     check_queue_timing(make_settings(turn_timeout_seconds=300, queue_visibility_timeout_seconds=330))
+
+
+async def test_a_message_whose_job_is_over_the_sqs_limit_gets_413_not_a_retried_503(deployed):
+    """A job over SQS's 256 KB cannot be queued however often the channel delivers it: 413, not 503."""
+    aws, connector = deployed, deployed["connector"]
+    activity = TeamsChannel(connector.url).message("q " * 150_000)  # 300 KB of text, under the 1 MiB body cap
+    response = await call(aws["ingress"].handler, http_event(activity))
+    assert response["statusCode"] == 413 and "too large" in json.loads(response["body"])["error"]["message"]
+    small = TeamsChannel(connector.url).message("how long are dedupe markers kept?")
+    assert (await call(aws["ingress"].handler, http_event(small)))["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"body": {"a": 1}, "isBase64Encoded": True}, {"body": 42}, {"headers": ["a"]}, {"requestContext": "x"}],
+)
+def test_a_malformed_http_event_gets_a_4xx_not_a_crash(change):
+    from bot.lambda_http import to_request
+
+    event = {**http_event(TeamsChannel("http://127.0.0.1:1/").message("hi")), **change}
+    request = to_request(event)  # raised TypeError / AttributeError before: a function error, a 500
+    status = getattr(request, "status", None)
+    assert status == 400 or request.method in ("", "POST")
+
+
+async def test_a_stalled_store_gets_a_503_before_the_channel_gives_up(deployed, monkeypatch):
+    """A DynamoDB endpoint that accepts and never answers held the ingress for minutes (boto3's 60 s timeouts
+    and 10 attempts); Teams gives up after 15 s. Now: 503 + Retry-After well within that."""
+    import socket
+    import threading
+    import time
+
+    server, held = socket.socket(), []
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    threading.Thread(target=lambda: [held.append(server.accept()[0]) for _ in range(16)], daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{server.getsockname()[1]}")
+    started = time.monotonic()
+    try:
+        event = http_event(TeamsChannel(deployed["connector"].url).message("hi"))
+        response = await asyncio.wait_for(call(deployed["ingress"].handler, event), 40)
+    finally:
+        server.close()
+    assert response["statusCode"] == 503 and time.monotonic() - started < 15

@@ -167,7 +167,8 @@ async def test_a_user_mistake_is_counted_and_sends_nothing_to_sentry(start_bot, 
     lines = _turn_lines(caplog)
     assert [r.fields["outcome"] for r in lines] == ["user_error", "user_error"]
     assert lines[0].fields["error"] in ("AnalyticsError", "DatasetError")
-    assert lines[1].fields["error"] == "UnknownOption"
+    assert lines[1].fields["error"] == "AnalyticsError"  # an unknown option: the command specs' one error type
+    assert any("colour" in text for text in replies)
     after = _count("gateway_turns_total", kind="message", backend="none", outcome="user_error")
     assert after == before + 2
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import io
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -92,12 +93,23 @@ def read_table(data: bytes | str | Path, name: str = "", columns: list[str] | No
             fields = data[: end if end >= 0 else len(data)].count(separator.encode()) + 1  # quotes aside: a bound
             if fields > MAX_COLUMNS:  # refused before pandas builds 200,000 columns
                 raise AnalyticsError(f"{label} has {fields:,} columns: {MAX_COLUMNS:,} at most.")
-            table = pd.read_csv(
-                io.BytesIO(data), sep=separator, decimal=_decimal_mark(data, separator), usecols=columns,
-                low_memory=False,
-            )  # fmt: skip
+            # index_col=False: a first data row with more fields than the header made pandas build an index of
+            # the extra fields (100,000 fields, 200 KB, took 30 s, past MAX_COLUMNS); pandas now warns and drops
+            # them, and the warning, raised, refuses the table instead of dropping data silently.
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                table = pd.read_csv(
+                    io.BytesIO(data), sep=separator, decimal=_decimal_mark(data, separator), usecols=columns,
+                    low_memory=False, index_col=False,
+                )  # fmt: skip
     except AnalyticsError:
         raise
+    except MemoryError:  # pyarrow's ArrowMemoryError too: the analysis process says how much memory it may use
+        raise
+    except pd.errors.ParserWarning:
+        raise AnalyticsError(
+            f"{label} has rows with more fields than its header: fix those rows and resend it."
+        ) from None
     except pd.errors.EmptyDataError:
         raise AnalyticsError(f"{label} is empty: send a table with a header row and at least one row.") from None
     except UnicodeDecodeError:

@@ -49,8 +49,12 @@ class DynamoDBStore:
         self.table = table
         if client is None:
             import boto3
+            from botocore.config import Config
 
-            client = boto3.client("dynamodb")
+            # boto3's defaults (60 s to connect, 60 s per read, up to 10 attempts for DynamoDB) held a stalled
+            # table's caller for minutes: the channel gives up after 15 s. A DynamoDB call takes milliseconds.
+            config = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 3})
+            client = boto3.client("dynamodb", config=config)
         self._client = client
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -126,9 +130,11 @@ class DynamoDBStore:
 
     async def take_token(self, key: str, per_second: float, burst: int) -> float:
         """One read and one conditional write (the bucket's value as read, or no item): a concurrent taker
-        makes the write fail, and the bucket is read again (a few times; then the token is refused)."""
+        makes the write fail, and the bucket is read again. A failed write means another taker took a token, so
+        after at most `burst` failures the bucket reads empty and the wait is returned: `burst + 1` attempts
+        (capped) never refuse a token that was there."""
         pk = _s(f"bucket#{key}")
-        for _ in range(4):
+        for _ in range(min(burst, 31) + 1):
             now = time.time()
             item = (await self._call("get_item", Key={"pk": pk}, ConsistentRead=True)).get("Item")
             stored = float(item["tat"]["N"]) if item else None
