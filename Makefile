@@ -8,7 +8,7 @@ ARGS   ?=
 SAM    := .venv-sam/bin
 LAMBDA_FUNCTIONS := IngressFunction ChatWorkerFunction DeadLetterFunction MonitorTickFunction
 
-.PHONY: run chat playground teams-package test lint clean bench bench-retrieval deploy-check \
+.PHONY: run chat playground teams-package test lint clean bench bench-retrieval deploy-check emr-artifacts \
 	build-IngressFunction build-ChatWorkerFunction build-DeadLetterFunction build-MonitorTickFunction
 
 # uv (Astral's installer, a wheel from PyPI) installs the requirements several times faster than pip
@@ -94,6 +94,9 @@ bench-retrieval: $(VENV)/.runtime  ## local backend retrieval on four Debian man
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+emr-artifacts: $(VENV)/.runtime  ## upload the EMR Serverless drift job to EMR_ARTIFACTS_BUCKET=… (docs/deploy.md)
+	$(BIN)/python -m infra.emr_artifacts $(EMR_ARTIFACTS_BUCKET)
 
 clean:
 	rm -rf $(VENV) .venv-sam build .aws-sam state .pytest_cache .ruff_cache

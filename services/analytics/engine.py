@@ -14,6 +14,7 @@ from services.analytics.errors import AnalyticsError
 
 ENGINES = ("local", "spark")
 SPARK_ROWS_PER_SECOND = 20_000  # bench/spark_drift.py: 2.4 M rows in 97 s on 2 loaded cores (local mode), rounded down
+SPARK_MB_PER_SECOND = 2.0  # the same run: about 300 MB of Parquet (20 columns) in 97 s, rounded down
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,22 @@ def choose(forced: str | None, sizes: list[Size], max_rows: int, max_mb: int) ->
     if forced:
         if forced not in ENGINES:
             raise AnalyticsError(f"engine= takes {' or '.join(ENGINES)}, not '{forced[:20]}'.")
-        return Choice(forced, "Running on Spark, as you asked." if forced == "spark" else "")
+        about = duration(rows, megabytes, sizes)
+        return Choice(forced, f"Running on Spark, as you asked.{about}" if forced == "spark" else "")
     if rows > max_rows or megabytes > max_mb:
-        minutes = max(1, round(rows / SPARK_ROWS_PER_SECOND / 60)) if rows else None
-        about = f" It should take about {minutes} minute{'s' if minutes != 1 else ''}." if minutes else ""
+        shown = f"{rows:,} rows, " if rows and all(size.rows is not None for size in sizes) else ""
         return Choice(
             "spark",
-            f"The data is large ({rows:,} rows, {megabytes:,.0f} MB; the local path takes up to {max_rows:,} rows "
-            f"or {max_mb:,} MB): running on Spark, from summaries of every row.{about}",
+            f"The data is large ({shown}{megabytes:,.0f} MB; the local path takes up to {max_rows:,} rows "
+            f"or {max_mb:,} MB): running on Spark, from summaries of every row.{duration(rows, megabytes, sizes)}",
         )
     return Choice("local", "")
+
+
+def duration(rows: int, megabytes: float, sizes: list[Size]) -> str:
+    """Return " It should take about N minutes." from the rows when every table's are known, else the bytes
+    (the rates bench/spark_drift.py measured on 2 cores: a rough figure, said as one)."""
+    known = rows and all(size.rows is not None for size in sizes)
+    seconds = rows / SPARK_ROWS_PER_SECOND if known else megabytes / SPARK_MB_PER_SECOND
+    minutes = max(1, round(seconds / 60))
+    return f" It should take about {minutes} minute{'s' if minutes != 1 else ''}."

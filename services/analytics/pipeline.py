@@ -68,7 +68,8 @@ def run(
     tables = []
     for data, name in sources:
         progress.report(f"reading {name}", force=True)
-        table = read_table(data, name)
+        table = _read_folder(Path(data), name) if isinstance(data, str | Path) and Path(data).is_dir() else \
+            read_table(data, name)  # fmt: skip
         progress.report(f"read {progress.rows_text(len(table))} rows × {len(table.columns)} columns of {name}",
                         force=True)  # fmt: skip
         tables.append(table)
@@ -83,6 +84,21 @@ def run(
         except ValueError:  # nothing to draw (e.g. too few rows), or the chart cannot fit the size limit
             png = b""
     return Outcome(result, png, tuple(name for _, name in sources))
+
+
+def _read_folder(folder: Path, name: str) -> Any:
+    """Return the Parquet files of a folder (Hive-style partitions become columns, as on Spark) as one table."""
+    import pandas as pd
+
+    try:
+        table = pd.read_parquet(folder)
+    except MemoryError:
+        raise
+    except Exception:  # noqa: BLE001 - pyarrow's errors for a folder that is not Parquet vary by version
+        raise AnalyticsError(f"I cannot read the folder {name}: it should hold Parquet files.") from None
+    if table.empty:
+        raise AnalyticsError(f"The folder {name} holds no rows.")
+    return table
 
 
 def _on_spark(
