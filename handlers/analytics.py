@@ -93,7 +93,7 @@ class AnalyticsConfig:
             tuple(settings.download_allowed_hosts), tuple(settings.s3_allowed_buckets),
             settings.analytics_file_memory_minutes * 60, limits, processes, frozenset(settings.admin_users),
             settings.analytics_engine, settings.analytics_spark_rows, settings.analytics_spark_mb,
-            settings.analytics_prefix_max_gb * 1_000_000_000, _emr_job(settings),
+            settings.analytics_prefix_max_gb * 1_000_000_000, emr_job_of(settings),
         )  # fmt: skip
 
     async def attachment(self, file: FileAttachment) -> tuple[bytes, str]:
@@ -358,7 +358,7 @@ def _names(sources: list[Any]) -> str:
     return " and ".join(s.name if isinstance(s, Listing) else s[1] for s in sources)
 
 
-def _emr_job(settings: Settings) -> Any:
+def emr_job_of(settings: Settings) -> Any:
     """Return the EMR Serverless job settings when all are set (template.yaml's EnableEmrServerless), else None."""
     fields = (settings.emr_application_id, settings.emr_job_role_arn, settings.emr_job_uri, settings.emr_code_uri,
               settings.emr_output_prefix)  # fmt: skip
@@ -379,7 +379,8 @@ async def _pending(
     value = {
         "command": spec.name, "job_id": job_id(turn.conversation.key, turn.id),
         "conversation_key": turn.conversation.key,
-        "names": [s.name for s in sources if isinstance(s, Listing)], "user": turn.user.id,
+        "names": [s.name for s in sources if isinstance(s, Listing)], "user": turn.user.id, "run": run,
+        "conversation": turn.conversation.model_dump(), "user_model": turn.user.model_dump(),
         "ref": asdict(ref) if isinstance(ref, ConversationRef) else None,
     }  # fmt: skip
     await store.put_value(f"emr-run:{run}", value, ttl_seconds=PENDING_TTL_SECONDS)

@@ -126,6 +126,45 @@ async def test_emr_starts_one_run_and_posts_its_result_once(start_bot, tmp_path:
     assert posted[-1][1] is None and f"reference {second}" in posted[-1][2] and "cancelled" in posted[-1][2]
 
 
+async def test_the_scheduled_check_posts_the_drift_card_into_the_conversation(start_bot, tmp_path: Path, aws) -> None:
+    import json
+
+    from handlers.emr_completion import poster
+    from services.analytics import emr
+    from services.analytics.drift import analyse
+    from services.analytics.pipeline import as_dict
+
+    write_days(tmp_path / "oct", 0.0, 1, days=1)
+    write_days(tmp_path / "nov", 1.0, 2, days=1)
+    upload(aws, tmp_path / "oct", "oct/")
+    upload(aws, tmp_path / "nov", "nov/")
+    client = boto3.client("emr-serverless", region_name="us-east-1")
+    app = client.create_application(name="gateway", releaseLabel="emr-7.5.0", type="SPARK")["applicationId"]
+    bot = await start_bot(
+        s3_allowed_buckets="events", analytics_engine="spark", emr_application_id=app,
+        emr_job_role_arn="arn:aws:iam::123456789012:role/job", emr_job_uri="s3://events/code/spark_job.py",
+        emr_code_uri="s3://events/code/gateway.zip", emr_output_prefix="s3://events/results/",
+    )  # fmt: skip
+    await bot.post(bot.channel("groupChat").message("drift s3://events/oct/ s3://events/nov/"))
+    await bot.settle()
+    (run,) = [r["id"] for r in client.list_job_runs(applicationId=app)["jobRuns"]]
+    pending = await bot.gateway.store.get_value(f"emr-run:{run}")
+    tables = [pd.read_parquet(tmp_path / name) for name in ("oct", "nov")]
+    result = json.dumps(as_dict(analyse(tables[0].drop(columns="dt"), tables[1].drop(columns="dt"))), default=float)
+    aws.put_object(Bucket="events", Key=f"results/{pending['job_id']}/part-00000", Body=result.encode())
+    worker = bot.gateway.queue._run.__self__  # the in-process worker: its Teams replier, as on Lambda
+    before = len(bot.connector.messages())
+    job = emr.EmrJob(app, "", "", "", "s3://events/results/")
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)  # moto's createdAt, always
+    for _ in range(2):  # two checks, one post
+        await emr.check_runs(
+            bot.gateway.store, client, aws, job, poster(worker.replier), now=midnight + timedelta(minutes=1)
+        )
+    posted = bot.connector.messages()[before:]
+    assert len(posted) == 1
+    assert card_text(card_of(posted[0])).startswith("Data drift detected: nov against oct")
+
+
 def test_listings_are_bounded_and_stay_inside_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
