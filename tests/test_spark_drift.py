@@ -4,7 +4,6 @@ One local Spark session for the module (starting one costs seconds); a few thous
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 import os
@@ -44,13 +43,20 @@ def _write_partitioned(table: pd.DataFrame, folder: Path, parts: int = 3) -> Pat
     return folder
 
 
-def test_spark_on_parquet_prefixes_with_known_drift_matches_the_local_path(spark, tmp_path: Path) -> None:
+def test_the_emr_job_on_parquet_prefixes_with_known_drift_matches_the_local_path(spark, tmp_path: Path) -> None:
+    # the EMR Serverless job (services/analytics/spark_job.py) on local Spark: the chat command's options as JSON,
+    # the result as one JSON line under the output prefix; Spark tests are few (CI's budget): one job covers both
+    from services.analytics import commands, spark_job
+
     ref, cur = known_drift()
-    options = dataclasses.replace(OPTIONS, ignore=("part",))  # the partition column, which pandas' tables lack
-    result = spark_engine.spark_drift(
-        spark, _write_partitioned(ref, tmp_path / "ref"), _write_partitioned(cur, tmp_path / "cur"), options
-    )
-    assert_parity(drift.analyse(ref, cur, OPTIONS), result)
+    paths = [str(_write_partitioned(t, tmp_path / name)) for t, name in ((ref, "ref"), (cur, "cur"))]
+    given = {"tests_only": True, "ignore": ["part"], "engine": "spark"}  # the partition column pandas' tables lack
+    returned = spark_job.run(spark, [*paths, str(tmp_path / "out"), json.dumps(given)])
+    (part,) = [p for p in (tmp_path / "out").iterdir() if p.name.startswith("part-") and p.stat().st_size]
+    result = json.loads(part.read_text())
+    assert result == returned
+    local_options = commands._drift_options(commands.check_values(commands.DRIFT, {"tests_only": True}))
+    assert_parity(drift.analyse(ref, cur, local_options), result)
     assert {c["name"] for c in result["columns"] if c["drifted"]} == {"a", "c", "d"}
     assert result["engine"] == "spark"
     assert 0 < result["approximations"]["ks_error_bound"] < 0.002
@@ -84,19 +90,3 @@ def test_the_pipeline_runs_drift_on_spark_above_the_threshold_and_charts_the_sam
     assert outcome.result["engine"] == "spark"
     assert {c["name"] for c in outcome.result["columns"] if c["drifted"]} == {"a", "c", "d"}
     assert outcome.chart.startswith(b"\x89PNG")
-    forced = commands.check_values(commands.DRIFT, {"tests_only": True, "engine": "spark", "ignore": ("part",)})
-    small = pipeline.run(commands.DRIFT, sources, forced, chart=False)  # below the thresholds, forced
-    assert small.result["engine"] == "spark"
-
-
-def test_the_emr_job_writes_the_drift_result_as_one_json_line(spark, tmp_path: Path) -> None:
-    from services.analytics import spark_job
-
-    ref, cur = known_drift(1500, seed=7)
-    paths = [str(_write_partitioned(t, tmp_path / name, 2)) for t, name in ((ref, "ref"), (cur, "cur"))]
-    options = json.dumps({"tests_only": True, "ignore": ["part"], "engine": "spark"})
-    returned = spark_job.run(spark, [*paths, str(tmp_path / "out"), options])
-    (part,) = [p for p in (tmp_path / "out").iterdir() if p.name.startswith("part-") and p.stat().st_size]
-    written = json.loads(part.read_text())
-    assert written == returned and written["engine"] == "spark"
-    assert {c["name"] for c in written["columns"] if c["drifted"]} == {"a", "c", "d"}
