@@ -3,7 +3,8 @@
 boto3 is synchronous: a stream read on the event loop would stop every other conversation while the agent
 thinks. The agent backends read on a thread and pass each item through an asyncio queue; closing the async
 generator (the user pressed Stop) stops the reader and closes the stream, on yet another thread because closing
-can block inside a socket read. (A helper, not a backend: the registry skips modules starting with `_`.)
+can block inside a socket read. Also the backends' one boto3 client configuration. (A helper, not a backend:
+the registry skips modules starting with `_`.)
 """
 
 from __future__ import annotations
@@ -14,11 +15,36 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from botocore.config import Config
+from botocore.exceptions import EndpointConnectionError, NoRegionError, ReadTimeoutError
+
+from services.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
 Reader = Callable[[Callable[[Any], None], threading.Event, Callable[[Any], None]], None]
+
+
+def client_config(region: str | None, attempts: int, read_timeout: float) -> Config:
+    """Return the botocore Config of a backend's client: standard retries up to `attempts` calls in all, 5 s to
+    connect, `read_timeout` seconds to read."""
+    return Config(
+        region_name=region or None,
+        retries={"mode": "standard", "total_max_attempts": attempts},
+        connect_timeout=5,
+        read_timeout=read_timeout,
+        user_agent_extra="teams-ai-gateway",
+    )
+
+
+def make_client(service: str, config: Config, no_region: str) -> Any:
+    """Return a boto3 client of `service`; SettingsError with the sentence `no_region` when no region is set."""
+    import boto3
+
+    try:
+        return boto3.client(service, config=config)
+    except NoRegionError:
+        raise SettingsError(no_region) from None
 
 
 def as_botocore(error: Exception) -> Exception:

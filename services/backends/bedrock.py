@@ -13,27 +13,23 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
-    NoRegionError,
     ParamValidationError,
     ReadTimeoutError,
 )
-from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeout
 
+from services.backends._threaded import client_config, make_client, read_in_thread
 from services.backends.base import (
     AnswerEvent,
     BackendError,
@@ -50,7 +46,6 @@ from services.backends.base import (
 from services.backends.history import to_converse, trim_history
 from services.backends.registry import BackendType
 from services.errors import Backoff, aws_error_code, aws_error_message, describe_error
-from services.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -229,15 +224,6 @@ def cited(text: str, sources: list[Citation]) -> list[Citation]:
     return [s for s in sources if s.number in numbers]
 
 
-def _as_botocore(error: Exception) -> Exception:
-    """botocore does not wrap failures while it reads an open event stream: give them botocore's types."""
-    if isinstance(error, Urllib3ReadTimeout | TimeoutError):
-        return ReadTimeoutError(endpoint_url=str(error))
-    if isinstance(error, Urllib3Error | ConnectionError):
-        return ConnectionClosedError(endpoint_url=str(error))
-    return error
-
-
 class BedrockBackend:
     """Answers with a Bedrock model through the Converse API."""
 
@@ -250,19 +236,12 @@ class BedrockBackend:
             model_id=config.model_id, answer_tokens=config.max_tokens,
         )  # fmt: skip
         self.max_input_chars = config.max_input_chars
-        boto_config = Config(
-            region_name=config.region or None,
-            retries={"mode": "standard", "total_max_attempts": config.max_attempts},
-            connect_timeout=5,
-            read_timeout=config.timeout_seconds,
-            user_agent_extra="teams-ai-gateway",
+        boto_config = client_config(config.region, config.max_attempts, config.timeout_seconds)
+        self.runtime = runtime or make_client(
+            "bedrock-runtime",
+            boto_config,
+            "Invalid setting BEDROCK_REGION: no AWS region is configured (set BEDROCK_REGION or AWS_REGION)",
         )
-        try:
-            self.runtime = runtime or boto3.client("bedrock-runtime", config=boto_config)
-        except NoRegionError:
-            raise SettingsError(
-                "Invalid setting BEDROCK_REGION: no AWS region is configured (set BEDROCK_REGION or AWS_REGION)"
-            ) from None
         self._agent = agent
         self._boto_config = boto_config
 
@@ -425,55 +404,24 @@ class BedrockBackend:
             yield "usage", response["usage"]
 
     async def _stream(self, request: dict[str, Any]) -> AsyncIterator[tuple[str, Any]]:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        stop = threading.Event()
-        holder: dict[str, Any] = {}
+        def read(emit: Callable[[Any], None], stop: threading.Event, hold: Callable[[Any], None]) -> None:
+            stream = self.runtime.converse_stream(**request)["stream"]
+            hold(stream)
+            for event in stream:
+                if stop.is_set():
+                    break
+                if "contentBlockDelta" in event:
+                    text = event["contentBlockDelta"].get("delta", {}).get("text")
+                    if text:
+                        emit(("text", text))
+                elif "messageStop" in event:
+                    emit(("stop", event["messageStop"].get("stopReason", "")))
+                elif "metadata" in event and event["metadata"].get("usage"):
+                    emit(("usage", event["metadata"]["usage"]))
 
-        def read() -> None:
-            try:
-                stream = self.runtime.converse_stream(**request)["stream"]
-                holder["stream"] = stream
-                for event in stream:
-                    if stop.is_set():
-                        break
-                    if "contentBlockDelta" in event:
-                        text = event["contentBlockDelta"].get("delta", {}).get("text")
-                        if text:
-                            loop.call_soon_threadsafe(queue.put_nowait, ("text", text))
-                    elif "messageStop" in event:
-                        loop.call_soon_threadsafe(
-                            queue.put_nowait, ("stop", event["messageStop"].get("stopReason", ""))
-                        )
-                    elif "metadata" in event and event["metadata"].get("usage"):
-                        loop.call_soon_threadsafe(queue.put_nowait, ("usage", event["metadata"]["usage"]))
-                loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
-            except Exception as error:  # noqa: BLE001 - handed to the event loop, which raises it
-                if not stop.is_set():
-                    loop.call_soon_threadsafe(queue.put_nowait, ("error", _as_botocore(error)))
-
-        threading.Thread(target=read, name="bedrock-stream", daemon=True).start()
-        try:
-            while True:
-                kind, value = await queue.get()
-                if kind == "end":
-                    return
-                if kind == "error":
-                    raise value
-                yield kind, value
-        finally:
-            stop.set()
-            stream = holder.get("stream")
-            if stream is not None:
-                # Closing can block while the reader is inside a socket read: never on the event loop.
-                threading.Thread(target=_close_quietly, args=(stream,), name="bedrock-close", daemon=True).start()
-
-
-def _close_quietly(stream: Any) -> None:
-    try:
-        stream.close()
-    except Exception:  # noqa: BLE001 - a half-read stream may fail to close; the connection is dropped anyway
-        log.debug("closing a stopped Bedrock stream failed", exc_info=True)
+        async with contextlib.aclosing(read_in_thread(read, "bedrock-stream")) as events:
+            async for event in events:
+                yield event
 
 
 def _check(settings: Any) -> None:

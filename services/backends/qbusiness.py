@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -33,6 +32,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from services.backends._threaded import client_config
 from services.backends.base import (
     AnswerEvent,
     AttachmentRules,
@@ -286,12 +286,7 @@ class QBusinessBackend:
         self.config = config
         self.max_input_chars = min(config.max_input_chars, MAX_INPUT_CHARS)
         # Retries are ours (bounded by the turn's time budget, with the same clientToken), not botocore's.
-        self._boto_config = Config(
-            retries={"mode": "standard", "total_max_attempts": 1},
-            connect_timeout=5,
-            read_timeout=config.timeout_seconds,
-            user_agent_extra="teams-ai-gateway",
-        )
+        self._boto_config = client_config(None, 1, config.timeout_seconds)
         self._clients: OrderedDict[str, tuple[Credentials, Any]] = OrderedDict()
         self._shared = client
         self.exchange = exchange

@@ -27,19 +27,16 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-import boto3
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
-    NoRegionError,
     ReadTimeoutError,
 )
 
-from services.backends._threaded import read_in_thread
+from services.backends._threaded import client_config, make_client, read_in_thread
 from services.backends.agentcore.replies import BodyReader
 from services.backends.base import (
     AnswerEvent,
@@ -53,7 +50,6 @@ from services.backends.base import (
     report_unfinished_usage,
 )
 from services.errors import aws_error_code, aws_error_message, describe_error
-from services.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -178,19 +174,12 @@ class AgentCoreBackend:
             acts_as_user=config.auth == "oauth",
             model_id=self.model_id,
         )
-        boto_config = Config(
-            region_name=config.region or None,
-            retries={"mode": "standard", "total_max_attempts": config.max_attempts},
-            connect_timeout=5,
-            read_timeout=config.timeout_seconds,
-            user_agent_extra="teams-ai-gateway",
+        boto_config = client_config(config.region, config.max_attempts, config.timeout_seconds)
+        self.client = client or make_client(
+            "bedrock-agentcore",
+            boto_config,
+            "Invalid setting AGENTCORE_REGION: no AWS region is configured (set it or use a full runtime ARN)",
         )
-        try:
-            self.client = client or boto3.client("bedrock-agentcore", config=boto_config)
-        except NoRegionError:
-            raise SettingsError(
-                "Invalid setting AGENTCORE_REGION: no AWS region is configured (set it or use a full runtime ARN)"
-            ) from None
 
     def payload_of(self, question: Question) -> bytes:
         """Return the JSON payload sent to the agent (docs/agentcore.md): `prompt`, plus who asks."""

@@ -22,19 +22,16 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
-    NoRegionError,
     ReadTimeoutError,
 )
 
-from services.backends._threaded import read_in_thread
+from services.backends._threaded import client_config, make_client, read_in_thread
 from services.backends.base import (
     AnswerEvent,
     BackendError,
@@ -50,7 +47,6 @@ from services.backends.base import (
 from services.backends.bedrock import _source as source_of  # a retrieved reference has a retrieval result's shape
 from services.backends.bedrock_agent.review import pending_of, results_of
 from services.errors import aws_error_code, describe_error
-from services.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -190,19 +186,12 @@ class BedrockAgentBackend:
         self.capabilities = Capabilities(
             label="the agent", streams_text=True, citations=True, reviews_actions=True, model_id=self.model_id
         )
-        boto_config = Config(
-            region_name=config.region or None,
-            retries={"mode": "standard", "total_max_attempts": config.max_attempts},
-            connect_timeout=5,
-            read_timeout=config.timeout_seconds,
-            user_agent_extra="teams-ai-gateway",
+        boto_config = client_config(config.region, config.max_attempts, config.timeout_seconds)
+        self.client = client or make_client(
+            "bedrock-agent-runtime",
+            boto_config,
+            "Invalid setting BEDROCK_AGENT_REGION: no AWS region is configured (set it or AWS_REGION)",
         )
-        try:
-            self.client = client or boto3.client("bedrock-agent-runtime", config=boto_config)
-        except NoRegionError:
-            raise SettingsError(
-                "Invalid setting BEDROCK_AGENT_REGION: no AWS region is configured (set it or AWS_REGION)"
-            ) from None
 
     def request_of(self, question: Question, session_id: str) -> dict[str, Any]:
         """Return the InvokeAgent request: the question, or the results of a confirmed action."""
