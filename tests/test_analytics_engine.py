@@ -70,3 +70,30 @@ def test_without_pyspark_auto_stays_local_and_engine_spark_says_why(
     forced = commands.check_values(commands.DRIFT, {"tests_only": True, "engine": "spark"})
     with pytest.raises(AnalyticsError, match="needs pyspark"):
         pipeline.run(commands.DRIFT, sources, forced, chart=False)
+
+
+def test_the_command_line_reads_analytics_engine_and_the_thresholds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+    import json
+
+    from services.analytics.__main__ import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyspark" else real(name, *a))
+    rng = np.random.default_rng(0)
+    for name in ("ref.parquet", "cur.parquet"):
+        pd.DataFrame({"a": rng.normal(size=300)}).to_parquet(tmp_path / name)
+    paths = [str(tmp_path / "ref.parquet"), str(tmp_path / "cur.parquet")]
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("ANALYTICS_ENGINE", "spark")  # what the operator chose: Spark, which is missing here
+    assert main(["drift", *paths, "--tests-only"]) == 2
+    assert "needs pyspark" in capsys.readouterr().err
+    monkeypatch.setenv("ANALYTICS_ENGINE", "auto")
+    monkeypatch.setenv("ANALYTICS_SPARK_ROWS", "100")  # 600 rows are over it: auto wants Spark, stays local
+    assert main(["drift", *paths, "--tests-only", "--json"]) == 0
+    assert "engine" not in json.loads(capsys.readouterr().out)
+    monkeypatch.setenv("ANALYTICS_SPARK_ROWS", "0")
+    assert main(["drift", *paths, "--tests-only"]) == 2
+    assert "ANALYTICS_SPARK_ROWS" in capsys.readouterr().err
