@@ -28,7 +28,9 @@ from tests.test_drift_summaries import OPTIONS, assert_parity, breast_cancer, kn
 
 @pytest.fixture(scope="module")
 def spark():  # noqa: ANN201 - pyspark's SparkSession
-    session = spark_engine.local_session(cores=2, memory="512m")
+    # C1 only and the serial collector: seconds of jobs, where C2's compilations cost more CPU than they save
+    java = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+    session = spark_engine.local_session(cores=2, memory="512m", java_options=java)
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

@@ -30,8 +30,9 @@ RELATIVE_ERROR = 1e-4  # approxQuantile's rank error: edges within 0.01% of rows
 REPOSITORY = str(Path(__file__).resolve().parents[2])
 
 
-def local_session(cores: int = 2, memory: str = "1g") -> Any:
-    """Return a local-mode SparkSession (`local[cores]`) whose Python workers import this repository."""
+def local_session(cores: int = 2, memory: str = "1g", java_options: str = "") -> Any:
+    """Return a local-mode SparkSession (`local[cores]`) whose Python workers import this repository;
+    `java_options` go to the driver's JVM (the tests' short jobs: less JIT compilation)."""
     from pyspark.sql import SparkSession
 
     paths = [REPOSITORY, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
@@ -44,6 +45,7 @@ def local_session(cores: int = 2, memory: str = "1g") -> Any:
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", str(cores * 2))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.driver.extraJavaOptions", java_options)
         .getOrCreate()
     )
 
