@@ -11,7 +11,7 @@ from typing import Any
 
 from handlers.extras import Extras
 from handlers.models import Replier, Turn
-from handlers.qbusiness import ACTION_GONE, NOT_YOURS, execution_of, review_card
+from handlers.qbusiness import execution_of, review_card, take_review
 from services.backends import FinalAnswer
 from services.backends.bedrock_agent.review import KIND
 
@@ -23,11 +23,7 @@ CANCELLED = "Cancelled: I did not send {action} back to the agent, so nothing wa
 
 def agent_review_card(pending: dict[str, Any]) -> dict[str, Any]:
     """Return the review card of an action the agent handed back (return of control), with this type's buttons."""
-    card = review_card(pending, "The agent asks you to review this action")
-    verbs = {"qbusiness_confirm": CONFIRM, "qbusiness_cancel": CANCEL}
-    for action in card["actions"]:
-        action["verb"] = verbs[action["verb"]]
-    return card
+    return review_card(pending, "The agent asks you to review this action", (CONFIRM, CANCEL))
 
 
 def register(extras: Extras) -> None:
@@ -45,14 +41,7 @@ def register(extras: Extras) -> None:
         await replier.send_card(agent_review_card(pending), summary="An action to review")
 
     async def take(turn: Turn, replier: Replier) -> dict[str, Any] | None:
-        pending = await store.get_value(key(turn, turn.data.get("review", "")))
-        if pending is None:
-            await replier.send_text(ACTION_GONE)
-            return None
-        if pending.get("user") != turn.user.id:
-            await replier.send_text(NOT_YOURS)
-            return None
-        return pending
+        return await take_review(store, key(turn, turn.data.get("review", "")), turn, replier)
 
     @extras.router.action(CONFIRM)
     async def confirm(turn: Turn, replier: Replier) -> bool | None:

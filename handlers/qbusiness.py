@@ -86,7 +86,9 @@ def _field_input(name: str, field: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"type": "Input.Text", **common, "value": shown, "isMultiline": len(shown) > 80}]
 
 
-def review_card(pending: dict[str, Any], summary: str) -> dict[str, Any]:
+def review_card(
+    pending: dict[str, Any], summary: str, verbs: tuple[str, str] = ("qbusiness_confirm", "qbusiness_cancel")
+) -> dict[str, Any]:
     """Return the Adaptive Card for a plugin action Q wants to run: its fields (editable where allowed),
     Confirm and Cancel."""
     body = [text(summary, weight="Bolder")]
@@ -96,8 +98,8 @@ def review_card(pending: dict[str, Any], summary: str) -> dict[str, Any]:
             body.append(text(field["description"], isSubtle=True, size="Small", spacing="None"))
     data = {"review": pending["id"]}
     actions = [
-        {"type": "Action.Execute", "title": "Confirm", "verb": "qbusiness_confirm", "data": data, "style": "positive"},
-        {"type": "Action.Execute", "title": "Cancel", "verb": "qbusiness_cancel", "data": data},
+        {"type": "Action.Execute", "title": "Confirm", "verb": verbs[0], "data": data, "style": "positive"},
+        {"type": "Action.Execute", "title": "Cancel", "verb": verbs[1], "data": data},
     ]
     return card(body, actions)
 
@@ -164,6 +166,19 @@ def execution_of(pending: dict[str, Any], data: dict[str, Any]) -> tuple[dict[st
     return execution, ""
 
 
+async def take_review(store: Any, key: str, turn: Turn, replier: Replier) -> dict[str, Any] | None:
+    """Return the action kept under `key` for review when it is still there and `turn`'s user asked for it;
+    otherwise say why (gone, or someone else's) and return None."""
+    pending = await store.get_value(key)
+    if pending is None:
+        await replier.send_text(ACTION_GONE)
+        return None
+    if pending.get("user") != turn.user.id:
+        await replier.send_text(NOT_YOURS)
+        return None
+    return pending
+
+
 def register_qbusiness(extras: Extras) -> None:
     """The Teams extras of Amazon Q Business (BackendType.teams_extras): the plugin action buttons (the ingress's
     static table names them for every deployment) and how its pending answers are shown."""
@@ -176,14 +191,7 @@ def register_qbusiness(extras: Extras) -> None:
 
     async def take(turn: Turn, replier: Replier) -> dict[str, Any] | None:
         key = f"{ACTION_KEY}{turn.conversation.key}|{turn.data.get('review', '')}"
-        pending = await store.get_value(key)
-        if pending is None:
-            await replier.send_text(ACTION_GONE)
-            return None
-        if pending.get("user") != turn.user.id:
-            await replier.send_text(NOT_YOURS)
-            return None
-        return pending
+        return await take_review(store, key, turn, replier)
 
     @extras.router.action("qbusiness_confirm")
     async def confirm(turn: Turn, replier: Replier) -> bool | None:

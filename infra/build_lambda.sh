@@ -13,9 +13,7 @@ python=${PYTHON:-python3}
 deps="$root/build/lambda-deps"
 if [ ! -f "$deps/.complete" ] || [ "$root/requirements.txt" -nt "$deps/.complete" ]; then
   rm -rf "$deps"
-  "$python" -m pip install --quiet --disable-pip-version-check --no-compile --target "$deps" \
-    --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 --implementation cp --python-version 3.12 --only-binary=:all: \
-    -r "$root/requirements.txt"
+  PYTHON="$python" "$root/infra/install_target.sh" "$deps" lambda "$root/requirements.txt"
   touch "$deps/.complete"
 fi
 mkdir -p "$out"

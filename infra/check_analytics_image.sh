@@ -12,13 +12,8 @@ local_copy="$root/build/analytics-local"
 for target in "$image" "$local_copy"; do
   if [ ! -f "$target/.complete" ] || [ "$root/requirements-analytics.txt" -nt "$target/.complete" ]; then
     rm -rf "$target"
-    if [ "$target" = "$image" ]; then
-      platform=(--platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 --implementation cp --python-version 3.12 --only-binary=:all:)
-    else
-      platform=()
-    fi
-    "$python" -m pip install --quiet --disable-pip-version-check --no-compile --target "$target" \
-      "${platform[@]}" -r "$root/requirements-analytics.txt"
+    kind=$([ "$target" = "$image" ] && echo lambda || echo here)
+    PYTHON="$python" "$root/infra/install_target.sh" "$target" "$kind" "$root/requirements-analytics.txt"
     touch "$target/.complete"
   fi
 done

@@ -45,6 +45,18 @@ def aws_environment(url: str) -> dict[str, str]:
     }  # fmt: skip
 
 
+def use_fake_aws(monkeypatch, region: str = "eu-west-1", **endpoints: str) -> None:
+    """Point the named services' boto3 clients at loopback fakes (`BEDROCK_RUNTIME=url`, …), with fake
+    credentials, a region, and no profile, session token or instance metadata from the machine."""
+    for service, url in endpoints.items():
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", url)
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": region, "AWS_EC2_METADATA_DISABLED": "true"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+
+
 def create_table(client, name: str | None = None, resource: str = "StateTable") -> str:
     """Create a DynamoDB table as template.yaml declares `resource` (its keys, billing, encryption, TTL and
     point-in-time recovery, read from the template) and return its name."""

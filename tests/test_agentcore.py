@@ -12,6 +12,7 @@ import pytest
 from services.backends.agentcore.backend import AgentCoreConfig, explain
 from services.backends.agentcore.replies import SseLines, read_value
 from services.store import get_conversation
+from tests.aws import use_fake_aws
 from tests.fakes.agentcore import FakeAgentCore, strands_events
 from tests.fakes.bedrock import Failure
 
@@ -21,16 +22,7 @@ ARN = "arn:aws:bedrock-agentcore:eu-west-1:123456789012:runtime/support_agent-Ab
 @pytest.fixture
 async def agentcore(monkeypatch):
     async with FakeAgentCore() as fake:
-        for name, value in {
-            "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE": fake.url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "eu-west-1",
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("AWS_PROFILE", raising=False)
-        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+        use_fake_aws(monkeypatch, BEDROCK_AGENTCORE=fake.url)
         yield fake
 
 

@@ -12,6 +12,7 @@ import pytest
 from services.backends import Question
 from services.backends.bedrock import BedrockBackend, BedrockConfig, explain
 from services.store import get_conversation
+from tests.aws import use_fake_aws
 from tests.conftest import card_of, card_text
 from tests.fakes.bedrock import Failure, FakeBedrock, kb_result
 
@@ -21,17 +22,7 @@ MODEL = "anthropic.claude-test-v1:0"
 @pytest.fixture
 async def bedrock(monkeypatch):
     async with FakeBedrock() as fake:
-        for name, value in {
-            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": fake.url,
-            "AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME": fake.url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "eu-west-1",
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("AWS_PROFILE", raising=False)
-        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+        use_fake_aws(monkeypatch, BEDROCK_RUNTIME=fake.url, BEDROCK_AGENT_RUNTIME=fake.url)
         yield fake
 
 

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from services.backends.bedrock_agent.backend import BedrockAgentConfig, explain, mark_citations
+from tests.aws import use_fake_aws
 from tests.conftest import card_of
 from tests.fakes.bedrock import Failure
 from tests.fakes.bedrock_agent import MODEL, FakeBedrockAgent, citation, function_control, reference
@@ -19,16 +20,7 @@ AGENT, ALIAS = "AGENT12345", "ALIAS12345"
 @pytest.fixture
 async def agent(monkeypatch):
     async with FakeBedrockAgent() as fake:
-        for name, value in {
-            "AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME": fake.url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "eu-west-1",
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("AWS_PROFILE", raising=False)
-        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+        use_fake_aws(monkeypatch, BEDROCK_AGENT_RUNTIME=fake.url)
         yield fake
 
 

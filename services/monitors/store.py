@@ -9,14 +9,11 @@ enqueue a due run once (and the job's idempotency key covers the rest).
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from services.monitors.model import Monitor
+from services.store.sqlite_file import SQLiteFile
 
 T = TypeVar("T")
 MAX_MONITORS_PER_CONVERSATION = 20
@@ -57,33 +54,11 @@ CREATE INDEX IF NOT EXISTS monitors_conversation ON monitors (conversation_key);
 """
 
 
-class SQLiteMonitorStore:
+class SQLiteMonitorStore(SQLiteFile):
     """Monitors in a SQLite file (the state database of `make run`), on a thread of their own."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="sqlite-monitors")
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
-
-    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(self._db)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            return result
-
-    async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._transaction, work)
+        super().__init__(path, _SCHEMA, "sqlite-monitors")
 
     @staticmethod
     def _row(row: tuple[Any, ...]) -> Monitor:

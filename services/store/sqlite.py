@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import secrets
 import sqlite3
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from services.store.base import COMPLETED, Acquired, Feedback, StateConflict, Status, Versioned, next_arrival
+from services.store.sqlite_file import SQLiteFile
 
 T = TypeVar("T")
 
@@ -36,42 +33,17 @@ CREATE TABLE IF NOT EXISTS jobs (
 """
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteFile):
     """Store on one SQLite file. Calls run on a thread of the store's own, so the event loop never waits on
     disk and the acknowledgement path (idempotency records) never queues behind other work in the default pool.
     Every read-modify-write runs in one IMMEDIATE transaction, so it is atomic across processes too."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        super().__init__(path, _SCHEMA, "sqlite-store")
         self._journal_lock: Any = None
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="sqlite-store")
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # In WAL mode NORMAL still never corrupts the file; a power cut may lose the last commits, which
-        # for markers and chat state is cheaper than an fsync on every acknowledgement.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(conversations)")}
         if "version" not in columns:  # a state file from before versioned state
             self._db.execute("ALTER TABLE conversations ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
-
-    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(self._db)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            return result
-
-    async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._transaction, work)
 
     async def acquire(
         self, key: str, status: Status, lease_seconds: float, *, take_over: tuple[str, ...] = ()

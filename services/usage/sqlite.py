@@ -6,14 +6,11 @@ threads and processes sharing the file.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from services.store.sqlite_file import SQLiteFile
 from services.usage.store import COUNTERS, Balance, Dimension, Hold, Tally, UsageRow
 
 T = TypeVar("T")
@@ -34,34 +31,11 @@ _ADD = (
 )
 
 
-class SQLiteUsageStore:
+class SQLiteUsageStore(SQLiteFile):
     """UsageStore on one SQLite file; calls run on a thread of its own so the event loop never waits on disk."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="usage-store")
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # as the state store: no fsync per turn
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
-
-    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(self._db)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            return result
-
-    async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._transaction, work)
+        super().__init__(path, _SCHEMA, "usage-store")
 
     async def add(self, day: str, keys: dict[Dimension, str], tally: Tally) -> None:
         values = tuple(getattr(tally, name) for name in COUNTERS)
