@@ -37,6 +37,9 @@ def poster(replier_for: Callable[[Job], Replier | None]) -> Any:
     which returns None for a job it refuses to answer (its serviceUrl off BOT_SERVICE_HOSTS)."""
 
     async def post(pending: dict[str, Any], result: dict[str, Any] | None, sentence: str) -> None:
+        if not pending.get("ref"):  # asked where there is no conversation to post to: nothing to retry
+            log.warning("EMR run %s has no conversation to post to: its result stays in S3", pending.get("run"))
+            return
         job = pending_job(str(pending.get("run", "")), pending)
         replier = replier_for(job)
         if replier is None:
