@@ -40,7 +40,9 @@ async def running_bot(
     with tempfile.TemporaryDirectory() as folder:
         environment = {
             **os.environ, "PYTHONPATH": str(REPO_ROOT), "PORT": str(port), "LOG_LEVEL": "WARNING",
-            "STATE_DB": str(Path(folder) / "state.db"), **env,
+            "STATE_DB": str(Path(folder) / "state.db"),
+            "BOT_SERVICE_HOSTS": "http://127.0.0.1",  # replies go to the fake connector on loopback
+            **env,
         }  # fmt: skip
         server = subprocess.Popen([sys.executable, "-m", module, *args], env=environment, stdout=subprocess.DEVNULL)
         try:

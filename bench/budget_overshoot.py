@@ -46,6 +46,7 @@ async def overshoot(limit: int, kind: type[BedrockBackend]) -> float:
                 _env_file=None, state_db=Path(folder) / "state.db", knowledge_dir=REPO_ROOT / "docs",
                 user_daily_token_limit=limit, max_concurrent_turns=40, history_max_chars=40_000,
                 user_turns_per_minute=0, max_queued_turns_per_user=0,  # all 20 run at once (40 slots: 20 a sender)
+                bot_service_hosts="http://127.0.0.1",  # the fake connector on loopback
             )  # fmt: skip
             answering = kind(BedrockConfig(model_id="mistral.mistral-large-2402-v1:0", region="eu-west-1"))
             gateway = build_local(settings, backend=answering)

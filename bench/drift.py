@@ -99,7 +99,7 @@ def chat_sized() -> None:
         paths = [f"{folder}/reference.csv", f"{folder}/current.csv"]
         ref.to_csv(paths[0], index=False)
         cur.to_csv(paths[1], index=False)
-        code = ("from bench.drift import small_job; import sys; small_job(*sys.argv[1:])")
+        code = "from bench.drift import small_job; import sys; small_job(*sys.argv[1:])"
         started = time.perf_counter()
         subprocess.run([sys.executable, "-W", "ignore", "-c", code, *paths], check=True,
                        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})  # fmt: skip

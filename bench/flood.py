@@ -63,7 +63,8 @@ async def scenario(flood: int, delay: float, **settings: Any) -> tuple[float, fl
     """Return (median quiet latency of 3, latency during the flood) for one configuration."""
     with tempfile.TemporaryDirectory() as folder:
         values = {"state_db": Path(folder) / "state.db", "knowledge_dir": REPO_ROOT / "docs",
-                  "max_concurrent_turns": 4, "stream_interval_seconds": 0.05, **settings}  # fmt: skip
+                  "max_concurrent_turns": 4, "stream_interval_seconds": 0.05,
+                  "bot_service_hosts": "http://127.0.0.1", **settings}  # fmt: skip
         async with FakeConnector() as connector:
             gateway = build_local(load_settings(_env_file=None, **values), backend=TimedBackend(delay))
             async with TestClient(TestServer(create_app(gateway))) as client:

@@ -81,6 +81,15 @@ class SigningKey:
     endorsements: frozenset[str]
 
 
+@dataclass(frozen=True)
+class VerifiedToken:
+    """A channel token whose signature, issuer, audience and lifetime were checked: its `serviceurl` claim and
+    the endorsements of the key that signed it, still to be checked against the activity (`ChannelAuth.bind`)."""
+
+    service_url: Any
+    endorsements: frozenset[str]
+
+
 class KeysUnavailable(Exception):
     """The signing keys could not be fetched (now, or within the last few seconds)."""
 
@@ -178,10 +187,16 @@ class ChannelAuth:
 
     async def authenticate(self, activity: InboundActivity, auth_header: str) -> Caller:
         """Return the Caller for a request, or raise AuthError (401, or 503 when keys cannot be fetched)."""
-        if activity.channel_id not in self.allowed_channels:
-            raise AuthError(401, "channel not in ALLOWED_CHANNELS")
+        return self.bind(activity, await self.verify_header(auth_header))
+
+    async def verify_header(self, auth_header: str) -> VerifiedToken | None:
+        """Return the token in an `Authorization` header, its signature, issuer, audience and lifetime checked,
+        or None in local development (no app id); raise AuthError (401, or 503 when keys cannot be fetched).
+
+        Needs nothing from the body: the edge calls it before reading one, so a request without a valid token is
+        refused without its body being read or parsed. `bind` then checks the token against the activity."""
         if not self.app_id:  # local development mode, announced at start-up
-            return Caller("", anonymous=True, service_url=activity.service_url, channel_id=activity.channel_id)
+            return None
         match = _BEARER.fullmatch(auth_header or "") if len(auth_header or "") <= MAX_TOKEN_CHARS else None
         if match is None:
             raise AuthError(401, "no Bearer token" if not auth_header else "malformed Authorization header")
@@ -199,8 +214,6 @@ class ChannelAuth:
             raise AuthError(503, "signing keys unavailable") from None
         if key is None:
             raise AuthError(401, "unknown signing key")
-        if activity.channel_id not in key.endorsements:
-            raise AuthError(401, "signing key not endorsed for the channel")
         required = ["exp", "iss", "aud"] if self.require_exp else ["iss", "aud"]
         try:
             claims = jwt.decode(
@@ -209,7 +222,21 @@ class ChannelAuth:
             )  # fmt: skip
         except jwt.PyJWTError as error:
             raise AuthError(401, type(error).__name__) from None
-        if claims.get("serviceurl") != activity.service_url:
+        return VerifiedToken(claims.get("serviceurl"), key.endorsements)
+
+    def bind(self, activity: InboundActivity, token: VerifiedToken | None) -> Caller:
+        """Return the Caller for `activity` sent with `token` (from `verify_header`; None in local development):
+        the channel is allowed, the signing key is endorsed for it and the token names the activity's
+        serviceUrl. Raises AuthError (401)."""
+        if activity.channel_id not in self.allowed_channels:
+            raise AuthError(401, "channel not in ALLOWED_CHANNELS")
+        if token is None:
+            if self.app_id:
+                raise AuthError(401, "no Bearer token")
+            return Caller("", anonymous=True, service_url=activity.service_url, channel_id=activity.channel_id)
+        if activity.channel_id not in token.endorsements:
+            raise AuthError(401, "signing key not endorsed for the channel")
+        if token.service_url != activity.service_url:
             raise AuthError(401, "serviceurl claim does not match the activity")
         audience = TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
         return Caller(audience, anonymous=False, service_url=activity.service_url, channel_id=activity.channel_id)

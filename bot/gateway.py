@@ -30,7 +30,7 @@ from bot.activity import (
     to_turn,
     turn_fields,
 )
-from bot.auth import AuthError, Caller, ChannelAuth
+from bot.auth import AuthError, Caller, ChannelAuth, VerifiedToken
 from bot.flow_control import FlowControl
 from bot.user_tokens import TokenServiceError, UserTokenService
 from handlers.catalog import SLOW_DOWN_VERB, action_ack, slow_down_sentence
@@ -71,6 +71,13 @@ class HttpResponse:
     status: int
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A request whose head `Gateway.admit` accepted: its checked token (None in local development)."""
+
+    token: VerifiedToken | None
 
 
 def error(status: int, code: str, message: str) -> HttpResponse:
@@ -140,10 +147,27 @@ class Gateway:
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         """Return the response to one POST /api/messages. Client mistakes get 4xx, never 500."""
-        if request.method != "POST":
+        admitted = await self.admit(request.method, request.headers)
+        if isinstance(admitted, HttpResponse):
+            return admitted
+        return await self.handle_admitted(request, admitted)
+
+    async def admit(self, method: str, headers: Mapping[str, str]) -> Admitted | HttpResponse:
+        """Check what a request's head alone decides (method, content type, the token): return the refusal,
+        or what `handle_admitted` needs. The aiohttp edge calls it before reading the body, so a request
+        without a valid token is refused without reading, parsing or logging its body."""
+        head = HttpRequest(method, headers, b"")
+        if method != "POST":
             return HttpResponse(405, {"error": {"code": "MethodNotAllowed", "message": "Use POST."}}, {"Allow": "POST"})
-        if "json" not in request.header("Content-Type").lower():
+        if "json" not in head.header("Content-Type").lower():
             return error(415, "UnsupportedMediaType", "The body must be JSON (Content-Type: application/json).")
+        try:
+            return Admitted(await self.auth.verify_header(head.header("Authorization")))
+        except AuthError as problem:
+            return self._refused(problem)
+
+    async def handle_admitted(self, request: HttpRequest, admitted: Admitted) -> HttpResponse:
+        """Return the response to a request `admit` let through, now with its body."""
         if len(request.body) > MAX_BODY_BYTES:
             return error(413, "PayloadTooLarge", f"The body is larger than {MAX_BODY_BYTES} bytes.")
         try:
@@ -153,17 +177,23 @@ class Gateway:
             return error(400, "BadRequest", str(problem))
         # Sentry events of this request carry the ids the worker's events carry (the conversation key hashed).
         with observed_request([], {"activity_id": activity.id, "conversation": _hashed_conversation(activity)}):
-            return await self._handle_activity(request, activity)
+            return await self._handle_activity(request, activity, admitted)
 
-    async def _handle_activity(self, request: HttpRequest, activity: InboundActivity) -> HttpResponse:
+    @staticmethod
+    def _refused(problem: AuthError) -> HttpResponse:
+        log.warning("rejected request (%s): %s", problem.status, problem)
+        if problem.status == 503:
+            return error(503, "ServiceUnavailable", "Cannot validate the request right now; retry later.")
+        return error(401, "Unauthorized", "Unauthorized.")
+
+    async def _handle_activity(
+        self, request: HttpRequest, activity: InboundActivity, admitted: Admitted
+    ) -> HttpResponse:
         """Return the response to a parsed, routable activity: authenticate, filter, hand its turn over."""
         try:  # the serviceUrl and channel id replies use are the ones checked against the token
-            caller = await self.auth.authenticate(activity, request.header("Authorization"))
+            caller = self.auth.bind(activity, admitted.token)
         except AuthError as problem:
-            log.warning("rejected request (%s): %s", problem.status, problem)
-            if problem.status == 503:
-                return error(503, "ServiceUnavailable", "Cannot validate the request right now; retry later.")
-            return error(401, "Unauthorized", "Unauthorized.")
+            return self._refused(problem)
         # Only now is anything the request carries registered with the log scrubber (its text and the sender's
         # name, bounded there): before the token is checked it is anyone's text, and costs O(size) at most.
         private = [value for value in (activity.text, activity.from_.name) if isinstance(value, str)]

@@ -8,7 +8,7 @@ import time
 
 from aiohttp import web
 
-from bot.gateway import MAX_BODY_BYTES, Gateway, HttpRequest, error
+from bot.gateway import MAX_BODY_BYTES, Gateway, HttpRequest, HttpResponse, error
 from services.observability.start import process_metrics
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,12 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     try:
         if (request.content_length or 0) > MAX_BODY_BYTES:  # announced too large: no need to wait for it
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
+        # The head first: a request without a valid token is refused before its body is read (aiohttp then
+        # discards the unread body in chunks after the response is sent, within its lingering time).
+        admitted = await gateway.admit(request.method, request.headers)
+        if isinstance(admitted, HttpResponse):
+            process_metrics().record_ack(time.perf_counter() - started, admitted.status)
+            return _to_web(admitted)
         async with asyncio.timeout(BODY_TIMEOUT_SECONDS):
             body = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -35,8 +41,14 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         response = error(408, "RequestTimeout", f"The body was not received within {BODY_TIMEOUT_SECONDS:g} seconds.")
         response.headers["Connection"] = "close"
     else:
-        response = await gateway.handle(HttpRequest(request.method, request.headers, body, received_at))
+        response = await gateway.handle_admitted(
+            HttpRequest(request.method, request.headers, body, received_at), admitted
+        )
     process_metrics().record_ack(time.perf_counter() - started, response.status)
+    return _to_web(response)
+
+
+def _to_web(response: HttpResponse) -> web.Response:
     if response.body is None:
         return web.Response(status=response.status, headers=response.headers)
     return web.json_response(response.body, status=response.status, headers=response.headers)

@@ -153,9 +153,17 @@ _content_hosts: tuple[frozenset[str], tuple[str, ...]] = (frozenset(), ())
 _MD_IMAGE = re.compile(r"!\[([^\][]*)\]\(\s*+<?([^()\s<>]*+)>?(?:\s++\"[^\"<>()]*+\")?\s*+\)")
 _IMAGE_START = re.compile(r"(!\[[^\][]*\]\(\s*+<?[^()\s<>]*+>?(?:\s++\"[^\"<>()]*+\")?\s*+\))|!\[")
 _MD_LINK = re.compile(r"\[([^\][]*)\]\(\s*+<?([^()\s<>]*+)>?(?:\s++\"[^\"<>()]*+\")?\s*+\)")
+# [ref]: url "title", wherever CommonMark reads a definition: after quote and list markers, with escaped brackets
+# in the label, its URL on the next line, in angle brackets, scheme-less or protocol-relative (`//host/`), and
+# nothing but a title after it ("[Note]: see below" is text). Groups: the container prefix, the definition, its
+# target, the rest of the line. Possessive: linear.
 _MD_REFERENCE = re.compile(
-    r"^[ \t]{0,3}\[[^\][]+\]:[ \t]*<?([A-Za-z][\w+.-]*:[^\s<>]*)>?(?:[ \t].*)?$", re.M
-)  # [ref]: url "title"
+    r"^((?:[ \t]*+(?:>|[-*+]|\d{1,9}[.)]))*+[ \t]*+)"
+    r"(\[(?:[^\][\\]|\\.){1,999}+\]:[ \t]*+(?:\n[ \t>]*+)?(<[^<>\n]*+>|[^\s<>]++))((?:[ \t]++[\x22\x27(].*+)?[ \t]*+)$",
+    re.M,
+)
+# <scheme:…> and <name@host> autolinks (CommonMark's forms), live links whatever their host.
+_AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.-]{1,31}+:[^\s<>]*+|[\w.!#$%&'*+/=?^`{|}~-]++@[A-Za-z0-9][\w.-]*+)>")
 # Any link or image target the two patterns above leave (alt text with brackets `![[x]](…)`, a title in
 # parentheses or single quotes, parentheses in the URL: all valid CommonMark): `](` to a host not allowed gets
 # its `(` escaped, so nothing the patterns miss is fetched or disguised. Each `](` is judged by the scheme and
@@ -222,7 +230,14 @@ def no_exfiltration(markdown: str) -> str:
         return f"{text} (`{shown}`)" if text.strip() and text.strip() != url else f"`{shown}`"
 
     def reference(match: re.Match[str]) -> str:
-        return match.group(0) if host_allowed(match.group(1)) else f"`{match.group(0).strip()}`"
+        # Written as code after its container markers: a line that starts with a backtick defines nothing.
+        prefix, definition, target, rest = match.groups()
+        if host_allowed(target.strip("<>")):
+            return match.group(0)
+        return f"{prefix}`{(definition + rest).strip().replace('`', '%60')}`"
+
+    def autolink(match: re.Match[str]) -> str:
+        return match.group(0) if host_allowed(match.group(1)) else f"`{match.group(1).replace('`', '%60')}`"
 
     text = _MD_IMAGE.sub(image, markdown)
     # CommonMark has image forms the pattern above does not read (parentheses or a quoted title in the URL,
@@ -230,6 +245,7 @@ def no_exfiltration(markdown: str) -> str:
     # escaped, so that it can start no image at all.
     text = _IMAGE_START.sub(lambda m: m.group(0) if m.group(1) else "!\\[", text)
     text = _MD_LINK.sub(link, text)
+    text = _AUTOLINK.sub(autolink, text)
     text = _MD_REFERENCE.sub(reference, text)
     text = _MD_TARGET.sub(lambda m: m.group(0) if m.group(1) and host_allowed(m.group(1)) else "]\\(", text)
     return _HTML_MEDIA.sub("&lt;", text)

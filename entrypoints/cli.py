@@ -78,8 +78,9 @@ def _main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve_command = commands.add_parser("serve", help="run the bot (settings from the environment and .env)")
     serve_command.add_argument("--dev", action="store_true",
-                               help="local development: also allow attachments from http://127.0.0.1 (the emulator) "
-                               "unless DOWNLOAD_ALLOWED_HOSTS is set")  # fmt: skip
+                               help="local development: also allow attachments from http://127.0.0.1 and replies to "
+                               "the emulator on loopback, unless DOWNLOAD_ALLOWED_HOSTS / BOT_SERVICE_HOSTS "
+                               "are set")  # fmt: skip
     chat_cli.add_arguments(commands.add_parser("chat", help="chat with a running bot as Teams would"))
     export = commands.add_parser("feedback-export", help="write the stored 👍/👎 feedback as JSON lines")
     export.add_argument("--output", "-o", default="-", help="file to write (default: standard output)")

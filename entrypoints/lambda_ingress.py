@@ -21,7 +21,7 @@ from bot.lambda_http import to_event_response, to_request
 from entrypoints.wiring import build_ingress, resolve_secrets
 from services.deployed_settings import load_deployed_settings
 from services.observability import register_secrets
-from services.observability.start import process_metrics, start_at_cold_start
+from services.observability.start import process_metrics, start_at_cold_start, start_observability
 from services.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ def ingress() -> Gateway:
     global _ingress
     if _ingress is None:
         settings = resolve_secrets(load_deployed_settings())
+        if settings.settings_parameter_path:  # what the path adds (LOG_FORMAT, SENTRY_RELEASE…) applies too
+            start_observability(settings, "ingress")
         register_secrets(settings.microsoft_app_password.get_secret_value())
         _ingress = build_ingress(settings)
     return _ingress

@@ -21,7 +21,7 @@ from entrypoints.wiring import build_worker, resolve_secrets
 from handlers.jobs import Job, JobFormatError
 from services.deployed_settings import load_deployed_settings
 from services.observability import register_secrets
-from services.observability.start import start_at_cold_start
+from services.observability.start import start_at_cold_start, start_observability
 from services.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,8 @@ def worker(lambda_context: Any = None) -> Worker:
         left = lambda_context.get_remaining_time_in_millis() / 1000 if lambda_context is not None else None
         check_queue_timing(settings, left)
         settings = resolve_secrets(settings)
+        if settings.settings_parameter_path:  # what the path adds (LOG_FORMAT, SENTRY_RELEASE…) applies too
+            start_observability(settings, "worker")
         register_secrets(settings.microsoft_app_password.get_secret_value())
         _worker = build_worker(settings)
     return _worker

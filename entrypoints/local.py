@@ -14,23 +14,26 @@ from bot.server import create_app
 from entrypoints.wiring import build_local
 from services.observability.start import start_observability
 from services.safe_fetch import MICROSOFT_FILE_HOSTS
-from services.settings import Settings, SettingsError, load_settings
+from services.settings import BOT_SERVICE_HOSTS, LOCAL_SERVICE_HOSTS, Settings, SettingsError, load_settings
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = Settings.model_fields["port"].default  # what `make chat` assumes
 
 
 # `make run` (serve --dev): the emulator's connector serves attached files on loopback over plain HTTP, so local
-# development also allows http://127.0.0.1, unless DOWNLOAD_ALLOWED_HOSTS is set in the environment or .env.
+# development also allows http://127.0.0.1, unless DOWNLOAD_ALLOWED_HOSTS is set in the environment or .env; and
+# replies go to the emulator on loopback, unless BOT_SERVICE_HOSTS is set.
 DEV_DOWNLOAD_HOSTS = [*MICROSOFT_FILE_HOSTS, "http://127.0.0.1"]
+DEV_SERVICE_HOSTS = [*BOT_SERVICE_HOSTS, *LOCAL_SERVICE_HOSTS]
 
 
 def _dev_defaults() -> dict[str, object]:
     """Return the local-development defaults for the settings neither the environment nor `.env` sets."""
     from_env_file = {name.upper() for name in dotenv_values(".env")} if os.path.exists(".env") else set()
-    if "DOWNLOAD_ALLOWED_HOSTS" in os.environ or "DOWNLOAD_ALLOWED_HOSTS" in from_env_file:
-        return {}
-    return {"download_allowed_hosts": DEV_DOWNLOAD_HOSTS}
+    defaults = {"DOWNLOAD_ALLOWED_HOSTS": DEV_DOWNLOAD_HOSTS, "BOT_SERVICE_HOSTS": DEV_SERVICE_HOSTS}
+    return {
+        name.lower(): value for name, value in defaults.items() if name not in os.environ and name not in from_env_file
+    }
 
 
 def _check_backends(settings: Settings) -> str | None:
@@ -47,6 +50,18 @@ def _check_backends(settings: Settings) -> str | None:
         if (problem := backend_type(own.backend).check_local(own)) is not None:
             return problem
     return None
+
+
+def backends_label(settings: Settings) -> str:
+    """Return what the banner says answers: BACKEND's type and knowledge folder, or the route table's named
+    backends with their types (BACKEND is not used then). The table was read and checked before."""
+    from services.routing import load_route_table, named_settings
+
+    routes = load_route_table(settings)
+    if routes is None:
+        return f"{settings.backend} backend, knowledge from {settings.knowledge_dir}"
+    named = named_settings(settings, routes)
+    return f"backends from {routes.source}: " + ", ".join(f"{name} ({own.backend})" for name, own in named.items())
 
 
 def serve(dev: bool = False) -> int:
@@ -78,7 +93,7 @@ def serve(dev: bool = False) -> int:
 
     def ready() -> None:
         print(
-            f"Teams AI gateway ({settings.backend} backend, knowledge from {settings.knowledge_dir}, "
+            f"Teams AI gateway ({backends_label(settings)}, "
             f"state in {settings.state_db})\n"
             f"  messaging endpoint: {endpoint}\n"
             f"  chat with it:       {make_chat}   (or: python -m bot chat --endpoint {endpoint})\n"

@@ -278,14 +278,10 @@ class SqsJobQueue:
     def _send(self, job: Job) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        if self._client is None:
-            import boto3
-            from botocore.config import Config
+        if self._client is None:  # short timeouts: a stalled queue answers 503 before the channel gives up
+            from services.aws_clients import turn_path_client
 
-            # as the store's client (services/store/dynamodb.py): a stalled queue answers 503 before the channel
-            # gives up (15 s), not after boto3's 60 s timeouts and retries
-            config = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 3})
-            self._client = boto3.client("sqs", config=config)
+            self._client = turn_path_client("sqs")
         url = self.queue_urls.get(job.kind)
         if not url:
             raise QueueError(f"no queue is configured for {job.kind} jobs")

@@ -112,6 +112,14 @@ PLACEHOLDERS = {"developer": "Your company", "website": "https://github.com/"}
 NAMES = {"short": "AI Gateway", "full": "Company AI gateway"}
 
 
+def default_backend_settings(settings: Any) -> Any:
+    """Return the settings of the backend the manifest describes: BACKEND's, or the route table's default's."""
+    from services.routing import load_route_table, named_settings
+
+    routes = load_route_table(settings)
+    return named_settings(settings, routes)[routes.default] if routes else settings
+
+
 def release_version() -> str:
     """Return the release's version (pyproject.toml) as the manifest wants it: MAJOR.MINOR.PATCH."""
     return _project()["version"].split("+")[0]
@@ -147,10 +155,8 @@ def manifest(
     if not developer.strip() or not names["short"].strip():
         raise PackageError("--developer and --name-short must not be empty.")
     from services.backends.registry import backend_type
-    from services.routing import load_route_table, named_settings
 
-    routes = load_route_table(settings)
-    own = named_settings(settings, routes)[routes.default] if routes else settings
+    own = default_backend_settings(settings)
     kind = backend_type(own.backend)  # the default backend's type says what the gateway does
     short, full = kind.summary, kind.description
     if kind.as_user and kind.sign_in_connection(own):
@@ -289,11 +295,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot build the Teams app package: {problem}", file=sys.stderr)
         return 2
     version = json.loads(zipfile.ZipFile(path).read("manifest.json"))["version"]
+    described = default_backend_settings(settings).backend
     for option, placeholder in PLACEHOLDERS.items():
         if getattr(args, option) == placeholder:
             print(f"warning: --{option} is the placeholder {placeholder!r}: Teams shows it to every user; "
                   f"give yours (make teams-package ARGS='--{option} ...')", file=sys.stderr)  # fmt: skip
-    print(f"wrote {path} (version {version}; upload it in Teams: Apps › Manage your apps › Upload an app)")
+    # The description is the backend's: with only the app id it is BACKEND's default (local), not the stack's.
+    print(
+        f"wrote {path} (version {version}, describing the {described} backend: set BACKEND to the stack's Backend "
+        "if it is another; upload it in Teams: Apps › Manage your apps › Upload an app)"
+    )
     return 0
 
 

@@ -274,6 +274,9 @@ def _parse_html(text: str, fallback_title: str) -> Document:
         node.decompose()
     if _link_share(root) > LINK_PAGE_SHARE:
         return Document(_clean_title(page_title.text() if page_title else "") or fallback_title, [])
+    for power in root.css("sup"):  # 2<sup>31</sup>-1 is 2^31-1, not the number 231-1 (not 25<sup>th</sup>, [a])
+        if re.fullmatch(r"[-+−]?\d{1,4}", power.text(deep=True).strip()):
+            power.insert_before("^")
     root.unwrap_tags(_INLINE)
     root.merge_text_nodes()
     walker = _Events()

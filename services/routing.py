@@ -200,7 +200,8 @@ def backend_settings(settings: Settings, name: str, spec: BackendSpec, source: s
         raise SettingsError(
             f"Invalid setting {source}: backend {name!r}: {shared[0].upper()} is set for the whole deployment"
         )
-    values = {**settings.model_dump(), **overrides, "backend": spec.type}
+    # a named backend is not itself routed: without the table's location its type's settings are checked
+    values = {**settings.model_dump(), **overrides, "backend": spec.type, "routes_file": None, "routes_s3_uri": ""}
     try:
         return Settings(_env_file=None, **values)
     except ValidationError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -13,11 +14,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from services.safe_fetch import MICROSOFT_FILE_HOSTS, check_host_pattern
 
 # Where the worker sends the bot's token (a queued job's serviceUrl): the Bot Framework's service hosts (public
-# cloud, Web Chat/Direct Line, GCC, GCC High, DoD) and the local emulator on loopback.
+# cloud, Web Chat/Direct Line, GCC, GCC High, DoD). The local emulator on loopback is added only by
+# `python -m bot serve --dev` (LOCAL_SERVICE_HOSTS), and refused on Lambda.
 BOT_SERVICE_HOSTS = (
     "smba.trafficmanager.net", "*.botframework.com", "smba.infra.gcc.teams.microsoft.com",
-    "smba.infra.gov.teams.microsoft.us", "smba.infra.dod.teams.microsoft.us", "http://127.0.0.1", "http://localhost",
+    "smba.infra.gov.teams.microsoft.us", "smba.infra.dod.teams.microsoft.us",
 )  # fmt: skip
+LOCAL_SERVICE_HOSTS = ("http://127.0.0.1", "http://localhost")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IDC_APPLICATION_ARN = r"arn:aws[a-z-]*:sso::\d{12}:application/ssoins-[A-Za-z0-9.-]+/apl-[A-Za-z0-9]+"
@@ -126,7 +129,8 @@ class Settings(BaseSettings):
     data_dir: Path | None = None
     analytics_max_file_mb: int = Field(default=200, ge=1, le=10_000)
     analytics_file_memory_minutes: int = Field(default=30, ge=0, le=55)  # Teams' download links live about an hour
-    analytics_memory_mb: int = Field(default=4096, ge=512, le=65_536)
+    # At 512 MB the analysis process cannot import pyarrow, so every Parquet file was "cannot read" (docs/settings.md)
+    analytics_memory_mb: int = Field(default=4096, ge=1024, le=65_536)
     analytics_processes: int = Field(default=2, ge=1, le=32)
     analytics_engine: Literal["auto", "local", "spark"] = "auto"
     analytics_spark_rows: int = Field(default=5_000_000, ge=1)
@@ -294,6 +298,17 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _no_loopback_service_hosts_on_lambda(self) -> Settings:
+        # Loopback entries (`http://…`) are for the local emulator: on Lambda a job naming 127.0.0.1 would send
+        # the bot's token to whatever listens on the function's own loopback.
+        if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and any(h.startswith("http://") for h in self.bot_service_hosts):
+            raise ValueError(
+                "BOT_SERVICE_HOSTS lists a loopback host (http://…): that is for the local emulator "
+                "(python -m bot serve --dev), never on Lambda"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _single_tenant_needs_tenant(self) -> Settings:
         if self.microsoft_app_type == "SingleTenant":
             if not self.microsoft_app_id:
@@ -315,6 +330,8 @@ class Settings(BaseSettings):
     def _check_backend(self) -> None:
         from services.backends.registry import UnknownBackend, check_backend_settings
 
+        if self.routes_file or self.routes_s3_uri:  # BACKEND is not used: the table's named backends are checked
+            return  # when it is read (services/routing.py, each with BACKEND set to its type)
         try:
             check_backend_settings(self.backend, self)
         except UnknownBackend as unknown:

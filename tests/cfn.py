@@ -96,6 +96,17 @@ def evaluate(node: Any, values: dict[str, str], conditions: dict[str, Any] | Non
         if argument in values:
             return values[argument]
         return None if argument == "AWS::NoValue" else PSEUDO.get(argument, f"<{argument}>")
+    if function == "Fn::Sub":  # ${Name}: a parameter, pseudo parameter, resource or the list form's own variable
+        import re
+
+        text, own = (argument, {}) if isinstance(argument, str) else argument
+        own = {name: evaluate(value, values, conditions) for name, value in own.items()}
+
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            return str(own[name] if name in own else evaluate({"Ref": name}, values, conditions))
+
+        return re.sub(r"\$\{([^}!.]+)\}", value, text)
     if function == "Fn::GetAtt":
         return f"<{'.'.join(argument)}>"
     if function in ("Condition", "Fn::Condition"):  # the short form !Condition loads as Fn::Condition
@@ -114,6 +125,9 @@ def evaluate(node: Any, values: dict[str, str], conditions: dict[str, Any] | Non
             return any(args)
         case "Fn::Not":
             return not args[0]
+        case "Fn::Join":  # a CommaDelimitedList parameter's Ref is its comma-separated text here
+            items = args[1].split(",") if isinstance(args[1], str) else args[1]
+            return str(args[0]).join(str(item) for item in items)
         case "Fn::Contains":
             return args[1] in args[0]
         case "Fn::EachMemberEquals":

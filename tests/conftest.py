@@ -15,7 +15,7 @@ from bot.gateway import Gateway
 from bot.server import create_app
 from entrypoints.wiring import build_local
 from services.backends import AnswerEvent, BackendError, Citation, FinalAnswer, Question, TextDelta
-from services.settings import REPO_ROOT, Settings, load_settings
+from services.settings import BOT_SERVICE_HOSTS, LOCAL_SERVICE_HOSTS, REPO_ROOT, Settings, load_settings
 
 DOCS = REPO_ROOT / "docs"
 
@@ -44,6 +44,8 @@ def make_settings(tmp_path):
             "state_db": tmp_path / "state.db",
             "knowledge_dir": DOCS,
             "download_allowed_hosts": hosts,
+            # Replies go to the fake connector on loopback: as `serve --dev` allows (the default does not).
+            "bot_service_hosts": [*BOT_SERVICE_HOSTS, *LOCAL_SERVICE_HOSTS],
             # Flow control off unless a test turns it on (tests/test_flow_control.py): most tests send bursts.
             "user_turns_per_minute": 0,
             "tenant_turns_per_minute": 0,

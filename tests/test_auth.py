@@ -177,6 +177,26 @@ async def test_bad_tokens_get_401_without_detail(secured_bot, make_header):
     assert len(bot.connector.messages()) == 1
 
 
+@pytest.mark.parametrize("authorization", ["", "Authorization: Bearer not.a.token\r\n"], ids=["none", "garbage"])
+async def test_a_request_without_a_valid_token_is_refused_before_its_body_is_read(secured_bot, authorization):
+    # Issue 19 item 1: an unauthenticated body costs nothing. The head announces 1 MB that is never sent; the 401
+    # comes at once (before: the server waited for the body, up to its 20 s body timeout, then parsed it).
+    bot = secured_bot
+    reader, writer = await asyncio.open_connection("127.0.0.1", bot.client.port)
+    writer.write(
+        b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + authorization.encode() + b"Content-Length: 1000000\r\n\r\n" + b"{" * 1000
+    )  # fmt: skip
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+    finally:
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 401")
+    # A signed request with the same head shape still has its body read and is answered.
+    ok = await bot.post(bot.channel().message("help"), {"Authorization": f"Bearer {mint(bot.connector.url)}"})
+    assert ok.status == 200
+
+
 async def test_unreachable_signing_keys_give_503(start_bot):
     with OpenIdServer() as openid:
         url = openid.url

@@ -182,3 +182,30 @@ def test_a_worker_with_invalid_settings_logs_once_and_fails_fast(monkeypatch, ca
         assert worker.handler(sqs_event([message])) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
     errors = [r.getMessage() for r in caplog.records if r.name == worker.__name__ and r.levelno >= logging.ERROR]
     assert loads == [1] and sum("cannot start" in e for e in errors) == 1
+
+
+@pytest.mark.parametrize("entry", ["ingress", "worker"])
+def test_observability_settings_under_the_path_apply_to_the_functions_logs(ssm, monkeypatch, entry):
+    """LOG_FORMAT and SENTRY_RELEASE are reachable only through the path: the entries' cold-start logging read
+    the environment alone, so they were accepted and never applied."""
+    import entrypoints.lambda_ingress as ingress
+    import entrypoints.lambda_worker as worker
+    from services.observability.logs import JsonFormatter, configure_logging
+
+    for name in ("LOG_FORMAT", "MICROSOFT_APP_ID", "ROUTES_FILE", "ROUTES_S3_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BACKEND", "local")
+    ssm("LOG_FORMAT", "json")
+    configure_logging("INFO", "text")  # what the cold start configured from the environment alone
+    if entry == "ingress":
+        monkeypatch.setattr(ingress, "_ingress", None)
+        monkeypatch.setattr(ingress, "build_ingress", lambda settings: settings)
+        ingress.ingress()
+    else:
+        monkeypatch.setattr(worker, "_worker", None)
+        monkeypatch.setattr(worker, "_startup_error", None)
+        monkeypatch.setattr(worker, "build_worker", lambda settings: settings)
+        worker.worker()
+    ours = [h for h in logging.getLogger().handlers if isinstance(h.formatter, JsonFormatter)]
+    configure_logging("INFO", "text")
+    assert ours

@@ -88,7 +88,7 @@ def start_server(port: int, state_db: str) -> subprocess.Popen:
     )
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PORT": str(port), "STATE_DB": state_db,
                    "TURN_TIMEOUT_SECONDS": "2", "LOG_LEVEL": "WARNING", "KNOWLEDGE_DIR": str(REPO_ROOT / "docs"),
-                   "STREAM_INTERVAL_SECONDS": "0.2"}  # fmt: skip
+                   "STREAM_INTERVAL_SECONDS": "0.2", "BOT_SERVICE_HOSTS": "http://127.0.0.1"}  # fmt: skip
     return subprocess.Popen([sys.executable, "-c", code], env=environment, stdout=subprocess.DEVNULL)
 
 

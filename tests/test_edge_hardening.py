@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
 from botocore.exceptions import ClientError
 
 from bot.emulator.activities import TeamsChannel
@@ -136,6 +137,28 @@ def test_the_service_hosts_setting_has_the_documented_defaults(make_settings):
         "smba.trafficmanager.net" in settings.bot_service_hosts and "*.botframework.com" in settings.bot_service_hosts
     )
     assert make_settings(bot_service_hosts="smba.trafficmanager.net").bot_service_hosts == ["smba.trafficmanager.net"]
+
+
+async def test_loopback_service_hosts_only_in_local_development(start_bot, monkeypatch, tmp_path):
+    # The default list has no loopback (before: http://127.0.0.1 and http://localhost everywhere, Lambda too).
+    from services.settings import BOT_SERVICE_HOSTS, SettingsError, load_settings
+    from tests.test_auth import FixedTokenFactory
+
+    monkeypatch.delenv("BOT_SERVICE_HOSTS", raising=False)
+    monkeypatch.chdir(tmp_path)  # no developer's .env
+    assert not [h for h in load_settings(_env_file=None).bot_service_hosts if h.startswith("http://")]
+    from entrypoints.local import _dev_defaults
+
+    assert "http://127.0.0.1" in _dev_defaults()["bot_service_hosts"]  # serve --dev: the emulator
+    # With the default list a job naming the (loopback) connector is refused and nothing is sent.
+    bot = await start_bot(credentials_factory=FixedTokenFactory(), bot_service_hosts=",".join(BOT_SERVICE_HOSTS))
+    worker = bot.gateway.queue._run.__self__
+    assert await worker.run(_job(bot.connector.url)) is None and bot.connector.calls == []
+    # On Lambda a loopback entry is a start-up error.
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "gateway-chat-worker")
+    with pytest.raises(SettingsError, match="never on Lambda"):
+        load_settings(_env_file=None, bot_service_hosts="smba.trafficmanager.net,http://127.0.0.1")
+    assert load_settings(_env_file=None).bot_service_hosts == list(BOT_SERVICE_HOSTS)
 
 
 # --- item 1 on Lambda: the ingress function refuses an unauthenticated megabyte in milliseconds ---------------

@@ -86,7 +86,11 @@ def test_serve_and_chat_processes_talk_over_http(tmp_path):
         "STATE_DB": str(tmp_path / "state.db"),
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-m", "bot", "serve", "--dev"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 30

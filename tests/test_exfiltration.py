@@ -159,3 +159,44 @@ def test_code_blocks_still_keep_image_syntax_as_written():
     for fence in ("```", "~~~", "````"):
         text = teams_message_text(f"{fence}js\nconst ok = ![x](y)\n{fence}\n")
         assert "const ok = ![x](y)" in text, text
+
+
+# Links CommonMark renders that the link patterns did not read (issue 19's known lows): each rendered a live
+# <a href> to attacker.example in markdown-it-py's CommonMark renderer, in the text sent and in card text.
+COMMONMARK_LINKS = [
+    "[x][r]\n\n> [r]: https://attacker.example/quote",  # reference defined in a quote
+    "see [R][]\n\n> > [r]: https://attacker.example/nested",  # collapsed reference, nested quote
+    "[x][r]\n\n- [r]: https://attacker.example/list",  # defined in a list item
+    "[x][r]\n\n> [r]:\n> https://attacker.example/next-line",  # in a quote, URL on the next line
+    "[x][a\\]b]\n\n[a\\]b]: https://attacker.example/bracket",  # an escaped bracket in the label
+    "[x][r]\n\n   [r]: //attacker.example/protocol-relative",  # no scheme: the page's own
+    "see <https://attacker.example/x?d=secret>",  # autolink
+    "see <HTTPS://attacker.example/x?d=secret>",  # autolink, scheme in capitals
+    "write to <mailto:someone@attacker.example>",  # mailto autolink
+    "write to <someone@attacker.example>",  # e-mail autolink
+]
+
+
+def _live_links(markdown: str) -> list[str]:
+    from markdown_it import MarkdownIt  # CommonMark as Teams reads it (a dev dependency)
+
+    html = MarkdownIt("commonmark").render(markdown)
+    return re.findall(r'(?:href|src)="([^"]*)"', html)
+
+
+@pytest.mark.parametrize("payload", COMMONMARK_LINKS)
+def test_no_commonmark_link_form_to_another_host_stays_live(payload):
+    teams_text.set_content_hosts(["*.contoso.example"])
+    for text in (teams_message_text(payload), no_exfiltration(payload)):
+        assert _live_links(text) == [], text
+        assert "attacker.example" in text  # shown as text, not dropped
+
+
+def test_allowed_hosts_keep_their_references_and_autolinks_and_plain_text_is_untouched():
+    teams_text.set_content_hosts(["*.contoso.example"])
+    kept = ["see <https://www.contoso.example/a>", "[x][r]\n\n> [r]: https://www.contoso.example/b"]
+    for markdown in kept:
+        assert no_exfiltration(markdown) == markdown
+        assert _live_links(markdown) and all("contoso.example" in url for url in _live_links(markdown))
+    for text in ("[Note]: see below", "1 < 2 and 3 > 2", "x <y> z"):
+        assert no_exfiltration(text) == text

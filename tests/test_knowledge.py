@@ -99,6 +99,16 @@ def test_markdown_sections_carry_heading_paths_and_ignore_headings_in_code(tmp_p
     assert "# not a heading" in document.sections[1].body
 
 
+def test_html_superscripts_stay_powers(tmp_path):
+    # SQLite's limits page (sqlite3-doc): "a string or BLOB length up to 2<small><sup>31</sup></small>-1"
+    path = tmp_path / "limits.html"
+    path.write_text("<html><body><h1>Limits</h1><p>A string length up to 2<small><sup>31</sup></small>-1 or "
+                    "2147483647, and 10<sup>6</sup> rows, since the 25<sup>th</sup> release<sup>[a]</sup>.</p>"
+                    "</body></html>")  # fmt: skip
+    body = parse_document(path).sections[0].body
+    assert "2^31-1 or 2147483647" in body and "10^6 rows" in body and "25th release[a]" in body
+
+
 def test_html_is_parsed_into_titled_sections_without_scripts(tmp_path):
     path = tmp_path / "page.html"
     path.write_text(

@@ -59,6 +59,7 @@ def deployed(moto_url, monkeypatch, tmp_path, connector):
         "ANALYTICS_QUEUE_URL": analytics, "BACKEND": "local", "KNOWLEDGE_DIR": str(DOCS),
         "STATE_DB": str(tmp_path / "state.db"), "JOB_MAX_RECEIVES": "3",
         "DOWNLOAD_ALLOWED_HOSTS": "http://127.0.0.1", "TURN_TIMEOUT_SECONDS": "20",
+        "BOT_SERVICE_HOSTS": "http://127.0.0.1",  # the fake connector (no AWS_LAMBDA_FUNCTION_NAME here)
     }  # fmt: skip
     for name, value in settings.items():
         monkeypatch.setenv(name, value)

@@ -45,6 +45,7 @@ def deployed(moto_url, monkeypatch, tmp_path, connector):
         "ANALYTICS_QUEUE_URL": analytics, "BACKEND": "local", "KNOWLEDGE_DIR": str(DOCS),
         "STATE_DB": str(tmp_path / "state.db"), "JOB_MAX_RECEIVES": "3", "TURN_TIMEOUT_SECONDS": "120",
         "ADMIN_USERS": ADMIN, "DATA_DIR": str(tmp_path / "data"),
+        "BOT_SERVICE_HOSTS": "http://127.0.0.1",  # the fake connector (no AWS_LAMBDA_FUNCTION_NAME here)
     }  # fmt: skip
     for name, value in settings.items():
         monkeypatch.setenv(name, value)

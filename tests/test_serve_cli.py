@@ -10,7 +10,14 @@ import sys
 import pytest
 
 from bot.emulator.cli import default_endpoint
-from entrypoints.local import DEV_DOWNLOAD_HOSTS, _check_backends, _dev_defaults, serve
+from entrypoints.local import (
+    DEV_DOWNLOAD_HOSTS,
+    DEV_SERVICE_HOSTS,
+    _check_backends,
+    _dev_defaults,
+    backends_label,
+    serve,
+)
 from services.settings import REPO_ROOT
 
 
@@ -81,10 +88,15 @@ def test_a_knowledge_folder_without_documents_is_one_warning(local, make_setting
 
 
 def test_port_and_download_hosts_in_dot_env_are_not_overridden_by_make(local, monkeypatch):
-    assert _dev_defaults() == {"download_allowed_hosts": DEV_DOWNLOAD_HOSTS}  # nothing set: the emulator's files
+    # nothing set: the emulator's files, and replies to the emulator on loopback
+    assert _dev_defaults() == {"download_allowed_hosts": DEV_DOWNLOAD_HOSTS, "bot_service_hosts": DEV_SERVICE_HOSTS}
+    assert "http://127.0.0.1" in DEV_SERVICE_HOSTS
     assert default_endpoint() == "http://127.0.0.1:3978/api/messages"
     (local / ".env").write_text("PORT=4100\nDOWNLOAD_ALLOWED_HOSTS=files.contoso.example\n")
-    assert _dev_defaults() == {} and default_endpoint() == "http://127.0.0.1:4100/api/messages"
+    assert _dev_defaults() == {"bot_service_hosts": DEV_SERVICE_HOSTS}
+    assert default_endpoint() == "http://127.0.0.1:4100/api/messages"
+    monkeypatch.setenv("BOT_SERVICE_HOSTS", "smba.trafficmanager.net")
+    assert _dev_defaults() == {}
     monkeypatch.setenv("PORT", "4200")
     assert default_endpoint() == "http://127.0.0.1:4200/api/messages"
     # and the Makefile passes neither unless given on its command line
@@ -129,3 +141,14 @@ def test_a_routed_local_backend_whose_folder_is_missing_stops_the_start(local, m
     )
     problem = _check_backends(make_settings(knowledge_dir=str(local / "knowledge"), routes_file=str(routes)))
     assert problem is not None and "KNOWLEDGE_DIR: no such folder" in problem and "missing" in problem
+
+
+def test_the_banner_names_the_routed_backends_not_the_unused_backend(local, make_settings):
+    # With a route table BACKEND does not answer (docs/routing.md): the banner said "bedrock backend" for a table
+    # whose only backend was the local one.
+    table = local / "routes.toml"
+    table.write_text('default = "docs"\n[backends.docs]\ntype = "local"\n')
+    assert backends_label(make_settings(backend="bedrock", routes_file=str(table))) == (
+        "backends from ROUTES_FILE: docs (local)"
+    )
+    assert backends_label(make_settings()).startswith("local backend, knowledge from ")

@@ -27,6 +27,7 @@ def test_defaults_need_no_configuration(make_settings):
         ({"BOT_OPENID_METADATA_URL": "not a url"}, "Invalid setting BOT_OPENID_METADATA_URL:"),
         ({"ALLOWED_TENANTS": "not a tenant"}, "Invalid setting ALLOWED_TENANTS: 'not a tenant' is not a tenant id"),
         ({"MICROSOFT_APP_ID": "id-only"}, "Invalid setting MICROSOFT_APP_PASSWORD:"),
+        ({"ANALYTICS_MEMORY_MB": "512"}, "Invalid setting ANALYTICS_MEMORY_MB:"),  # pyarrow cannot import under it
         (
             {"MICROSOFT_APP_TYPE": "singletenant", "MICROSOFT_APP_ID": "a", "MICROSOFT_APP_PASSWORD": "p"},
             "Invalid setting MICROSOFT_APP_TENANT_ID:",

@@ -156,6 +156,14 @@ def test_deploy_step_4_needs_only_the_app_id(tmp_path, backend):
     data = json.loads(zipfile.ZipFile(tmp_path / "app.zip").read("manifest.json"))
     assert data["id"] == APP_ID and run.stderr == ""
     assert ("Amazon Bedrock" if backend == "bedrock" else "Amazon Q Business") in data["description"]["full"]
+    assert f"describing the {backend} backend" in run.stdout
+
+
+def test_with_only_the_app_id_it_says_which_backend_it_describes(tmp_path):
+    # The stack's Backend defaults to bedrock, BACKEND to local: the operator is told which one the text is about.
+    run = run_package(tmp_path, "--developer", "Contoso", "--website", "https://contoso.example")
+    assert run.returncode == 0, run.stderr
+    assert "describing the local backend: set BACKEND to the stack's Backend" in run.stdout
 
 
 def test_version_names_and_urls_come_from_options_and_placeholders_are_warned(tmp_path, teams_schema):

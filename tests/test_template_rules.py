@@ -16,16 +16,29 @@ Q_APP = "a1b2c3d4-0000-4000-8000-00000000abcd"
 IDC = "arn:aws:sso::111122223333:application/ssoins-1234/apl-5678"
 ROLE = "arn:aws:iam::111122223333:role/q-gateway"
 PLUGIN = "0a1b2c3d-0000-4000-8000-00000000beef"
+RUNTIME = "arn:aws:bedrock-agentcore:eu-west-1:111122223333:runtime/helpdesk-AbCdE12345"
 VALID = {"MicrosoftAppId": APP, "MicrosoftAppPassword": "secret", "MicrosoftAppTenantId": TENANT,
          "BedrockModelId": "eu.anthropic.claude-sonnet-4"}  # fmt: skip
-FUNCTIONS = ("IngressFunction", "ChatWorkerFunction", "AnalyticsWorkerFunction", "DeadLetterFunction")
+FUNCTIONS = (
+    "IngressFunction",
+    "ChatWorkerFunction",
+    "AnalyticsWorkerFunction",
+    "DeadLetterFunction",
+    "MonitorTickFunction",
+)
 
 # Values to try for each parameter: valid ones and ones the settings refuse.
 CANDIDATES = {
     "MicrosoftAppType": ["SingleTenant", "MultiTenant"],
     "MicrosoftAppTenantId": ["", TENANT, "contoso.onmicrosoft.com"],
     "AllowedTenants": ["", TENANT, f"{TENANT}, {TENANT}", "not a tenant"],
-    "Backend": ["bedrock", "qbusiness", "local"],
+    "Backend": ["bedrock", "qbusiness", "local", "agentcore", "bedrock-agent"],
+    "AgentCoreRuntimeArn": ["", RUNTIME, "helpdesk"],
+    "AgentCoreAuth": ["sigv4", "oauth"],
+    "AgentCoreOAuthConnection": ["", "entra"],
+    "BedrockAgentId": ["", "AGENT12345", "my-agent"],
+    "BedrockAgentAliasId": ["", "ALIAS12345"],
+    "RoutesBucket": ["", "contoso-routes"],
     "BedrockModelId": ["", "eu.anthropic.claude-sonnet-4"],
     "BedrockGuardrailId": ["", "gr-1"],
     "BedrockGuardrailVersion": ["", "1"],
@@ -94,6 +107,11 @@ def settings_verdict(template: dict, given: dict[str, str], monkeypatch) -> str 
         ({"UserDailyTokenLimit": "lots"}, "UserDailyTokenLimit"),
         ({"SettingsParameterPath": "gateway/"}, "SettingsParameterPath"),
         ({"MicrosoftAppType": "Everyone"}, "MicrosoftAppType: 'Everyone' is not one of the allowed values"),
+        ({"Backend": "agentcore"}, "AgentCoreRuntimeArn is required"),
+        ({"Backend": "agentcore", "AgentCoreRuntimeArn": RUNTIME, "AgentCoreAuth": "oauth"},
+         "AgentCoreOAuthConnection is required"),
+        ({"Backend": "bedrock-agent"}, "BedrockAgentId is required"),
+        ({"Backend": "bedrock-agent", "BedrockAgentId": "AGENT12345"}, "BedrockAgentAliasId is required"),
     ],
 )  # fmt: skip
 def test_each_invalid_combination_is_refused_at_deploy_time(change, reason):
@@ -127,3 +145,55 @@ def test_whatever_the_settings_refuse_the_template_refuses_first(monkeypatch):
             disagreements.append((given, settings))
     assert disagreements == []
     assert 0 < refused < len(trials)  # the trials hold both kinds
+
+
+def test_a_routed_stack_needs_no_settings_for_the_unused_backend(monkeypatch):
+    """With a route table, Backend does not answer (docs/routing.md): the default Backend=bedrock without a model
+    deploys and its functions start; the named backends are checked when the table is read."""
+    template = load_template()
+    routed = {"MicrosoftAppId": APP, "MicrosoftAppPassword": "secret", "MicrosoftAppTenantId": TENANT,
+              "RoutesBucket": "contoso-routes"}  # fmt: skip
+    assert deploy_verdict(template, routed) is None
+    assert settings_verdict(template, routed, monkeypatch) is None
+
+
+def test_every_stack_parameter_is_in_deploy_md():
+    """An operator reads the parameters in docs/deploy.md: each parameter the template takes is named there."""
+    from services.settings import REPO_ROOT
+
+    guide = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    missing = [name for name in load_template()["Parameters"] if f"`{name}`" not in guide]
+    assert missing == []
+
+
+def resolve(node, values, conditions):
+    """Return a template fragment with its intrinsic functions evaluated (plain mappings and lists walked)."""
+    from tests.cfn import evaluate
+
+    if isinstance(node, dict) and list(node) == ["Fn::If"]:  # a branch may be a plain mapping: walk it
+        name, when_true, when_false = node["Fn::If"]
+        chosen = when_true if evaluate(conditions[name], values, conditions) else when_false
+        return resolve(chosen, values, conditions)
+    if isinstance(node, dict) and len(node) == 1 and next(iter(node)).startswith(("Ref", "Fn::", "Condition")):
+        return evaluate(node, values, conditions)
+    if isinstance(node, dict):
+        return {key: resolve(value, values, conditions) for key, value in node.items()}
+    return [resolve(item, values, conditions) for item in node] if isinstance(node, list) else node
+
+
+def test_knowledge_base_and_guardrail_grants_are_in_bedrocks_region():
+    """BedrockRegion moves the Bedrock calls (knowledge base and guardrail included) to that region: the chat
+    worker's grants name it, or Retrieve and ApplyGuardrail are refused (they named the stack's region)."""
+    template = load_template()
+    given = VALID | {"BedrockKnowledgeBaseId": "KB12345678", "BedrockGuardrailId": "gr1"}
+    given["BedrockGuardrailVersion"] = "1"
+    for region, expected in (("", "eu-west-1"), ("us-west-2", "us-west-2")):
+        values = parameter_values(template, given | {"BedrockRegion": region})
+        statements = template["Resources"]["ChatWorkerFunction"]["Properties"]["Policies"][0]["Statement"]
+        granted = [resolve(s, values, template["Conditions"]) for s in statements]
+        resources = {g["Action"]: g["Resource"] for g in granted if g and g["Action"] in ("bedrock:Retrieve",
+                     "bedrock:ApplyGuardrail")}  # fmt: skip
+        assert resources == {
+            "bedrock:Retrieve": f"arn:aws:bedrock:{expected}:111122223333:knowledge-base/KB12345678",
+            "bedrock:ApplyGuardrail": f"arn:aws:bedrock:{expected}:111122223333:guardrail/gr1",
+        }

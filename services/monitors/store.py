@@ -123,10 +123,10 @@ class DynamoDBMonitorStore:
 
     def __init__(self, table: str, client: Any = None) -> None:
         self.table = table
-        if client is None:
-            import boto3
+        if client is None:  # short timeouts, as the state store's: a stalled table does not hold a turn
+            from services.aws_clients import turn_path_client
 
-            client = boto3.client("dynamodb")
+            client = turn_path_client("dynamodb")
         self._client = client
         from botocore.exceptions import ClientError
 

@@ -47,14 +47,10 @@ class DynamoDBStore:
 
     def __init__(self, table: str, client: Any = None) -> None:
         self.table = table
-        if client is None:
-            import boto3
-            from botocore.config import Config
+        if client is None:  # short timeouts: a stalled table gets 503 before the channel gives up
+            from services.aws_clients import turn_path_client
 
-            # boto3's defaults (60 s to connect, 60 s per read, up to 10 attempts for DynamoDB) held a stalled
-            # table's caller for minutes: the channel gives up after 15 s. A DynamoDB call takes milliseconds.
-            config = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 3})
-            client = boto3.client("dynamodb", config=config)
+            client = turn_path_client("dynamodb")
         self._client = client
         from botocore.exceptions import BotoCoreError, ClientError
 

@@ -13,9 +13,9 @@ import asyncio
 from datetime import date, timedelta
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
+from services.aws_clients import turn_path_client
 from services.usage.store import COUNTERS, Balance, Dimension, Hold, Tally, UsageRow
 
 
@@ -41,7 +41,7 @@ class DynamoDBUsageStore:
 
     def __init__(self, table: str, client: Any = None) -> None:
         self.table = table
-        self.client = client or boto3.client("dynamodb")
+        self.client = client or turn_path_client("dynamodb")  # short timeouts: budgets are on the turn's path
 
     def _budget_key(self, hold: Hold) -> dict[str, Any]:
         return {"pk": {"S": f"budget#{hold.scope}"}, "sk": {"S": hold.period}}
