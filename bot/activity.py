@@ -253,7 +253,7 @@ def _feedback_text(feedback: Any) -> str:
     if isinstance(feedback, str):
         try:
             feedback = json.loads(feedback)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested past the parser's depth: still just a string
             return feedback
     if isinstance(feedback, dict):
         return str(feedback.get("feedbackText", ""))

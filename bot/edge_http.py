@@ -150,9 +150,12 @@ async def start(
     must send a complete request head within `idle_timeout` seconds (and is closed after that long idle);
     at most `max_connections` are open at once (see `connection_cap`)."""
     asyncio.get_running_loop().set_exception_handler(_quiet_descriptor_exhaustion)
+    # auto_decompress off: aiohttp would inflate a compressed body on the event loop before any handler runs
+    # (a 1 MB gzip body of zeros is 1 GB of work); bot/server.py refuses such a body with 415 unread.
     runner = EdgeRunner(
-        app, access_log=None, handle_signals=True, keepalive_timeout=idle_timeout, max_connections=max_connections
-    )
+        app, access_log=None, handle_signals=True, keepalive_timeout=idle_timeout, max_connections=max_connections,
+        auto_decompress=False,
+    )  # fmt: skip
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

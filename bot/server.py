@@ -22,6 +22,8 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     try:
         if (request.content_length or 0) > MAX_BODY_BYTES:  # announced too large: no need to wait for it
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
+        if request.headers.get("Content-Encoding", "").strip().lower() not in ("", "identity"):
+            return _compressed()
         # The head first: a request without a valid token is refused before its body is read (aiohttp then
         # discards the unread body in chunks after the response is sent, within its lingering time).
         admitted = await gateway.admit(request.method, request.headers)
@@ -52,6 +54,13 @@ def _to_web(response: HttpResponse) -> web.Response:
     if response.body is None:
         return web.Response(status=response.status, headers=response.headers)
     return web.json_response(response.body, status=response.status, headers=response.headers)
+
+
+def _compressed() -> web.Response:
+    """Return the 415 for a compressed body, unread: the Bot Connector posts plain JSON, and inflating is work
+    out of proportion to the bytes sent (the server runs with aiohttp's auto_decompress off: bot/edge_http.py)."""
+    response = error(415, "UnsupportedMediaType", "The body must not be compressed (no Content-Encoding).")
+    return web.json_response(response.body, status=415, headers={"Connection": "close"})
 
 
 async def _health(request: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ from handlers.catalog import SLOW_DOWN_VERB, slow_down_sentence, split_command
 from handlers.extras import Extras, IdentityFor, ShowPending, show_pending
 from handlers.greetings import greeting, is_greeting, whoami
 from handlers.models import ChannelUnavailable, Replier, StreamStopped, Turn
-from handlers.report import TurnReport, close_report, current_report, open_report
+from handlers.report import TurnReport, close_report, current_report, open_report, user_error
 from handlers.router import Router
 from handlers.routing import Picker, register_routing
 from handlers.signin import forward_feedback, label_of, register_sign_in, remember_question
@@ -169,10 +169,12 @@ def build_router(
         await ask(turn, replier, text)
 
     @router.action("feedback")
-    async def feedback(turn: Turn, replier: Replier) -> None:
-        reaction = str(turn.data.get("reaction", ""))
-        if reaction not in ("like", "dislike"):
-            raise ValueError(f"feedback action with reaction {reaction!r}")
+    async def feedback(turn: Turn, replier: Replier) -> bool | None:
+        reaction = turn.data.get("reaction", "")
+        if reaction not in ("like", "dislike"):  # a forged or foreign card: the client's mistake, not ours
+            user_error("UnknownReaction")
+            await replier.send_text("I could not record that feedback: press 👍 or 👎 under the answer again.")
+            return False
         ids = dict(turn.data)
         if not ids.get("answer_id") and ids.get("reply_to"):  # Teams' own 👍/👎 names the message, not the answer
             saved = await get_conversation(store, turn.conversation.key)

@@ -11,6 +11,8 @@ from handlers.analytics import CHAT_COMMANDS, TEAMS_CHART_BYTES
 from services.analytics.commands import DRIFT, METRICS, CommandSpec
 from services.analytics.errors import AnalyticsError
 from services.analytics.isolation import AnalysisFailed, Runner
+from services.analytics.options import check_options as check_options_of
+from services.analytics.options import split_options
 from services.analytics.pipeline import Outcome, as_dict
 from services.quoting import quote
 
@@ -26,9 +28,15 @@ METRIC_KEYS = {"auc": "roc_auc", "roc_auc": "roc_auc", "pr_auc": "pr_auc", "log_
 def check_options(kind: str, text: str) -> dict[str, Any]:
     """Return the typed options of `text` for the command `kind` (its spec's types and bounds); raise
     AnalyticsError with the spec's own sentence for an unknown or out-of-range option."""
-    values, words = SPECS[kind].parse(text)
+    spec = SPECS[kind]
+    raw, words = split_options(text, spec.options)
+    try:
+        values = check_options_of(raw, spec.options)
+    except AnalyticsError as problem:  # not spec.parse: its sentence ends with the chat command's usage
+        options = ", ".join(f"`{o.name}=`" for o in spec.options if o.chat)
+        raise AnalyticsError(f"{problem} A `{kind}` monitor takes {options}.") from None
     if words:
-        raise AnalyticsError(f"`{kind}` monitors take `name=value` options; I do not know `{quote(words[0], 30)}`.")
+        raise AnalyticsError(f"`{kind}` monitors take `name=value` options; I do not know {quote(words[0], 30)}.")
     return values
 
 

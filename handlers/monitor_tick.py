@@ -24,7 +24,8 @@ from services.monitors.schedule import ScheduleError, parse_schedule
 from services.monitors.store import MonitorStore
 
 log = logging.getLogger(__name__)
-TICK_BATCH = 200  # due monitors enqueued per tick; the rest wait for the next minute
+TICK_BATCH = 200  # due monitors read from the index at a time
+TICK_SECONDS = 30.0  # a tick reads batches for this long at most (MonitorTickFunction's Timeout is 50 s)
 
 
 def monitor_job(monitor: Monitor, due: float) -> Job:
@@ -43,11 +44,30 @@ def monitor_job(monitor: Monitor, due: float) -> Job:
                monitor=MonitorRun(monitor_id=monitor.id, due=due), accepted_at=time.time())  # fmt: skip
 
 
-async def tick(monitors: MonitorStore, queue: JobQueue, now: float, *, limit: int = TICK_BATCH) -> int:
-    """Enqueue every monitor due at `now` (epoch seconds) and move its next run on; return how many were
-    enqueued. A run missed while nothing ticked (a stopped server) runs once, for its original due time."""
+async def tick(
+    monitors: MonitorStore, queue: JobQueue, now: float, *, limit: int = TICK_BATCH, budget: float = TICK_SECONDS
+) -> int:
+    """Enqueue every monitor due at `now` (epoch seconds) and move its next run on, `limit` at a time for at
+    most `budget` seconds; return how many were enqueued. A run missed while nothing ticked (a stopped
+    server) runs once, for its original due time."""
+    started, submitted = time.monotonic(), 0
+    while True:
+        batch = await monitors.due(now, limit)
+        moved = await _enqueue(monitors, queue, batch, now)
+        submitted += moved
+        # A full batch may leave more due (1,000 monitors at 09:00): read on, unless nothing moved (what is
+        # left cannot be enqueued now) or the function's time is running out.
+        if len(batch) < limit or moved == 0 or time.monotonic() - started > budget:
+            break
+    if submitted:
+        log.info("tick: %d monitor run(s) enqueued", submitted)
+    return submitted
+
+
+async def _enqueue(monitors: MonitorStore, queue: JobQueue, batch: list[Monitor], now: float) -> int:
+    """Submit each due monitor's job and move its next run on; return how many this caller moved."""
     submitted = 0
-    for monitor in await monitors.due(now, limit):
+    for monitor in batch:
         due = monitor.next_run
         assert due is not None  # the due index holds active monitors only
         try:
@@ -62,8 +82,6 @@ async def tick(monitors: MonitorStore, queue: JobQueue, now: float, *, limit: in
             continue
         if await monitors.advance(monitor.id, due, following.timestamp()):
             submitted += 1
-    if submitted:
-        log.info("tick: %d monitor run(s) enqueued", submitted)
     return submitted
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from handlers import monitor_analysis
 from handlers.cards import card, facts, text
@@ -99,7 +101,7 @@ class MonitorConfig:
         if source.startswith("s3://"):
             bucket = source[5:].split("/", 1)[0]
             if "{" in bucket or bucket not in self.allowed_buckets:
-                raise DatasetError(f"The bucket `{quote(bucket, 60)}` is not in S3_ALLOWED_BUCKETS.")
+                raise DatasetError(f"The bucket {quote(bucket, 60)} is not in S3_ALLOWED_BUCKETS.")
             return
         if "://" in source:
             raise DatasetError("Monitors read `s3://` URIs and DATA_DIR files only.")
@@ -140,9 +142,17 @@ def parse_definition(rest: str) -> tuple[str, list[str], str, list[Floor], str]:
         if floor:
             if floor[1] not in monitor_analysis.METRIC_KEYS:
                 raise ValueError(
-                    f"`{quote(floor[1], 30)}` is not a metric I can watch; use e.g. `auc<0.80` or `log_loss>0.4`."
+                    f"{quote(floor[1], 30)} is not a metric I can watch; use e.g. `auc<0.80` or `log_loss>0.4`."
                 )
-            floors.append(Floor(metric=floor[1], op=floor[2], value=float(floor[3])))
+            value = float(floor[3])
+            if not math.isfinite(value):  # 309+ digits: float() gives inf, which no store can hold
+                raise ValueError(f"A floor is a finite number, e.g. `auc<0.80`; {quote(word, 30)} is not.")
+            floors.append(Floor(metric=floor[1], op=floor[2], value=value))
+        elif "<" in unescaped or ">" in unescaped:  # meant as a floor (no data name has them): say so
+            raise ValueError(
+                f"{quote(word, 30)} is not a floor I can read; write a metric, `<` or `>` and a number, "
+                "e.g. `auc<0.80` or `log_loss>0.4`."
+            )
         elif "=" in word and not word.startswith("s3://"):
             options.append(word)
         else:
@@ -156,6 +166,25 @@ def parse_definition(rest: str) -> tuple[str, list[str], str, list[Floor], str]:
     if kind == "drift" and floors:
         raise ValueError("Floors such as `auc<0.80` are for `metrics` monitors; a drift monitor posts on drift.")
     return kind, sources, " ".join(options), floors, "every " + schedule.strip()
+
+
+def monitor_scope(turn: Turn) -> str:
+    """Return the key a conversation's monitors are kept under: the chat's key, or in a channel the channel's
+    (without the thread). Every post of a monitor starts a new thread, so a monitor made in one thread is
+    listed, muted or stopped from any other, its alerts' threads included, and the limit per conversation
+    counts the whole channel."""
+    key = turn.conversation.key
+    return key.split(";messageid=", 1)[0] if turn.conversation.type == "channel" else key
+
+
+async def _in_scope(monitors: MonitorStore, turn: Turn) -> list[Monitor]:
+    """Return the monitors of the turn's conversation (a channel's, and those an older version kept under the
+    thread they were made in)."""
+    scope = monitor_scope(turn)
+    found = await monitors.for_conversation(scope)
+    if turn.conversation.key != scope:
+        found += await monitors.for_conversation(turn.conversation.key)
+    return found
 
 
 def post_target(turn: Turn, ref: ConversationRef) -> str:
@@ -175,7 +204,7 @@ def register_monitors(
     # `monitor` only to those who may create monitors.
     @router.command("monitors", "list this conversation's monitors", details=USAGE, shown_to=lambda turn: True)
     async def list_(turn: Turn, replier: Replier, rest: str) -> None:
-        found = await monitors.for_conversation(turn.conversation.key)
+        found = await _in_scope(monitors, turn)
         if not found:
             await replier.send_text(f"No monitors here yet. {USAGE}")
             return
@@ -220,14 +249,14 @@ def register_monitors(
             await replier.send_text(str(problem))
             user_error(problem)
             return
-        existing = await monitors.for_conversation(turn.conversation.key)
+        existing = await _in_scope(monitors, turn)
         if len(existing) >= MAX_MONITORS_PER_CONVERSATION:
             await replier.send_text(f"This conversation has {len(existing)} monitors, the most it may have: "
                                     f"stop one first (`monitors` lists them).")  # fmt: skip
             return
         now = clock()
         created = Monitor(
-            kind=kind, conversation_key=turn.conversation.key, conversation_type=turn.conversation.type,
+            kind=kind, conversation_key=monitor_scope(turn), conversation_type=turn.conversation.type,
             service_url=ref.service_url, conversation_id=post_target(turn, ref), audience=ref.audience,
             tenant_id=turn.conversation.tenant_id, created_by=turn.user.aad_object_id or turn.user.id,
             created_by_name=turn.user.name[:100], created_at=now, sources=sources, options=options, floors=floors,
@@ -235,10 +264,10 @@ def register_monitors(
             next_run=schedule.next_after(datetime.fromtimestamp(now, UTC)).timestamp(),
         )  # fmt: skip
         await monitors.save(created)
-        when = datetime.fromtimestamp(created.next_run or now, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        when = local_time(created.next_run or now, created.time_zone)
         watch = ", ".join(f.text for f in floors) if floors else "drift"
         await replier.send_text(
-            f"Monitor `{created.id}` created: `{quote(created.command, 200)}` {schedule.text}, watching {watch}. "
+            f"Monitor `{created.id}` created: {quote(created.command, 200)}, {schedule.text}, watching {watch}. "
             f"First run {when}. I post here only when something changed; `monitor run {created.id}` runs it now."
         )
 
@@ -247,9 +276,9 @@ def register_monitors(
             await replier.send_text(f"Which monitor? e.g. `monitor {verb} 1a2b3c4d` (`monitors` lists the ids).")
             return
         found = await monitors.get(args[0][:16])
-        if found is None or found.conversation_key != turn.conversation.key:
+        if found is None or found.conversation_key not in (monitor_scope(turn), turn.conversation.key):
             await replier.send_text(
-                f"There is no monitor `{quote(args[0], 16)}` in this conversation (`monitors` lists them)."
+                f"There is no monitor {quote(args[0], 16)} in this conversation (`monitors` lists them)."
             )
             return
         if not (config.is_admin(turn.user) or (turn.user.aad_object_id or turn.user.id) == found.created_by):
@@ -271,26 +300,38 @@ def register_monitors(
                     "Mute for how long? e.g. `monitor mute <id> 2h`, `3d` or `1w` (at most 30 days)."
                 )
                 return
-            await monitors.save(found.model_copy(update={"muted_until": now + seconds}))
-            until = datetime.fromtimestamp(now + seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            await monitors.update(found.model_copy(update={"muted_until": now + seconds}))
+            until = local_time(now + seconds, found.time_zone)
             await replier.send_text(f"Monitor `{found.id}` muted until {until}: it still runs and records, quietly.")
         else:  # resume
             schedule = parse_schedule(found.schedule)
             nxt = schedule.next_after(datetime.fromtimestamp(now, UTC)).timestamp()
-            await monitors.save(found.model_copy(update={"paused": "", "next_run": nxt, "muted_until": None,
-                                                         "unreadable_runs": 0}))  # fmt: skip
+            fresh = {"paused": "", "next_run": nxt, "muted_until": None, "unreadable_runs": 0, "failed_runs": 0,
+                     "last_failed_due": None}  # fmt: skip
+            await monitors.update(found.model_copy(update=fresh))
             await replier.send_text(f"Monitor `{found.id}` resumed.")
+
+
+def local_time(epoch: float, zone: str) -> str:
+    """Return `epoch` as the monitor's wall-clock time (what its schedule says), with UTC beside it:
+    `2026-12-08 09:00 CET (08:00 UTC)`; in UTC, `2026-12-08 08:00 UTC`."""
+    utc = datetime.fromtimestamp(epoch, UTC)
+    if zone == "UTC":
+        return utc.strftime("%Y-%m-%d %H:%M UTC")
+    local = utc.astimezone(ZoneInfo(zone))
+    same_day = local.date() == utc.date()
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({utc.strftime('%H:%M' if same_day else '%Y-%m-%d %H:%M')} UTC)"
 
 
 def _line(m: Monitor, now: float) -> str:
     state = f"paused: {m.paused}" if m.paused else (
-        "next " + datetime.fromtimestamp(m.next_run, UTC).strftime("%Y-%m-%d %H:%M UTC") if m.next_run else "idle"
+        "next " + local_time(m.next_run, m.time_zone) if m.next_run else "idle"
     )  # fmt: skip
     if m.muted_until and m.muted_until > now:
         state += ", muted"
     verdict = {"": "not run yet", "ok": "normal", "drift": "drift", "floor": "floor crossed",
                "unreadable": "data unreadable", "failed": "failed"}[m.last_verdict]  # fmt: skip
-    return f"- `{m.id}` {m.kind} {m.schedule} · {state} · last: {verdict} · `{quote(m.command, 120)}`"
+    return f"- `{m.id}` {m.kind} {m.schedule} · {state} · last: {verdict} · {quote(m.command, 120)}"
 
 
 @dataclass
@@ -343,9 +384,29 @@ class MonitorRunner:
         if found is None or found.paused:  # stopped or paused after the tick enqueued it: nothing to do
             log.info("monitor %s is %s: run skipped", job.monitor.monitor_id, "paused" if found else "gone")
             return report
-        await self.run_monitor(found, job.monitor.due)  # its log line says what it found and whether it posted
+        try:
+            await self.run_monitor(found, job.monitor.due)  # its log line says what it found and whether it posted
+        except Exception:
+            if not await self._failed(found.id, job.monitor.due):
+                raise  # retried by the queue; after its last attempt the conversation is told once
         report.final_seconds = round(report.elapsed(), 4)
         return report
+
+    async def _failed(self, monitor_id: str, due: float) -> bool:
+        """Count a run that failed on our side (its retries once); when `unreadable_limit` runs in a row have
+        failed, pause the monitor with one notice and return True (the job ends here): otherwise a monitor
+        that cannot run (the analysis broken, the bot removed from the conversation) would post a failure
+        at every run, for ever."""
+        fresh = await self.monitors.get(monitor_id)
+        if fresh is None or fresh.paused:
+            return False
+        count = fresh.failed_runs + (fresh.last_failed_due != due)
+        if count < self.config.unreadable_limit:
+            await self.monitors.update(fresh.model_copy(update={"failed_runs": count, "last_failed_due": due}))
+            return False
+        log.exception("monitor %s failed %d runs in a row: paused", monitor_id, count)
+        await self._pause(fresh, f"its runs failed on my side {count} times in a row")
+        return True
 
     async def run_monitor(self, monitor: Monitor, due: float, *, forced: bool = False) -> RunOutcome:
         """Run `monitor` for the run due at `due`, post if it matters (always when `forced`), record the run."""
@@ -391,7 +452,7 @@ class MonitorRunner:
     async def _unreadable(self, monitor: Monitor, due: float, problem: str, forced: bool) -> RunOutcome:
         count = monitor.unreadable_runs + 1
         if count >= self.config.unreadable_limit:
-            return await self._pause(monitor, f"its data was unreadable {count} runs in a row ({problem})")
+            return await self._pause(monitor, f"its data was unreadable {count} runs in a row ({problem.rstrip('.')})")
         first = monitor.last_verdict != "unreadable"
         muted = bool(monitor.muted_until and monitor.muted_until > due) and not forced
         posted = (first or forced) and not muted
@@ -405,9 +466,13 @@ class MonitorRunner:
         return RunOutcome("unreadable", posted, "unreadable")
 
     async def _pause(self, monitor: Monitor, reason: str) -> RunOutcome:
-        """Pause `monitor` (out of the due index) and post one notice."""
-        paused = monitor.model_copy(update={"paused": reason[:300], "next_run": None})
-        await self.monitors.save(paused)
+        """Pause `monitor` (out of the due index) and post one notice; nothing when it was stopped meanwhile."""
+        fresh = await self.monitors.get(monitor.id)  # `monitor` was read when the run started
+        if fresh is None:  # stopped while it ran: saving it would bring it back
+            return RunOutcome("unreadable", False, "stopped")
+        paused = fresh.model_copy(update={"paused": reason[:300], "next_run": None})
+        if not await self.monitors.update(paused):  # stopped since it was read just now
+            return RunOutcome("unreadable", False, "stopped")
         body = [text(f"Monitor {monitor.id} is paused", size="Medium", weight="Bolder", color="Attention"),
                 text(f"It stopped because {reason}."),
                 text(f"`monitor resume {monitor.id}` starts it again, `monitor stop {monitor.id}` removes it.",
@@ -421,9 +486,10 @@ class MonitorRunner:
         fresh = await self.monitors.get(monitor.id)  # the tick moved next_run since this run was read
         if fresh is None:  # stopped while it ran
             return
-        await self.monitors.save(fresh.model_copy(update={
+        await self.monitors.update(fresh.model_copy(update={
             "last_run": self.clock(), "last_verdict": verdict, "last_summary": summary[:300],
             "unreadable_runs": unreadable, "runs": fresh.runs + 1, "posts": fresh.posts + int(posted),
+            "failed_runs": 0, "last_failed_due": None,
         }))  # fmt: skip
 
 

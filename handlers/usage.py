@@ -18,6 +18,7 @@ from handlers.models import Replier, Turn
 from handlers.report import current_report, timed_out
 from handlers.router import Router
 from services.backends import FinalAnswer, TokenUsage, collect_unfinished_usage
+from services.backends.base import budget_chars
 from services.usage import Admission, TurnUsage, UsageService, team_of
 from services.usage.audit import Outcome
 from services.usage.report import UsageReport, load_report
@@ -68,7 +69,7 @@ async def metered(
         reference_id=report.reference, conversation_key=conversation.key, backend=backend, outcome="failed",
         model_id=model_id, question=question,
     )  # fmt: skip
-    chars = len(question) if prompt_chars is None else prompt_chars
+    chars = budget_chars(question) if prompt_chars is None else prompt_chars
     admitting = _own_task(service.admit(user_of(turn), team, model_id, chars, answer_tokens))
     try:
         admission = await asyncio.shield(admitting)

@@ -74,3 +74,31 @@ async def test_twenty_concurrent_turns_with_long_histories_stay_within_the_token
     await bot.settle()
     used = sum(usage["totalTokens"] for usage in bedrock.usages)
     assert bedrock.usages and used <= 1.1 * limit, (used, limit)  # before: 20 x ~10,200 tokens = 3.4x the limit
+
+
+def cjk_tokens(text: str) -> int:
+    """A tokenizer like the models' on other scripts: English about four characters a token, and a token for
+    each character outside ASCII (Chinese and Japanese run about one a character; an emoji one to three)."""
+    ascii_chars = sum(ch < "\x80" for ch in text)
+    return -(-ascii_chars // 4) + (len(text) - ascii_chars)
+
+
+async def test_twenty_concurrent_turns_in_chinese_stay_within_the_token_limit(bedrock, start_bot):
+    """Three characters a token is conservative for English only: with histories in Chinese, the reservation
+    was a third of what the turns cost, and 20 concurrent turns ended at 2.6x the limit."""
+    limit = 60_000
+    bedrock.tokens = ["Hello"] * 200
+    bedrock.count_tokens = cjk_tokens
+    bot = await start_bot(backend=backend("mistral.mistral-large-2402-v1:0"), user_daily_token_limit=limit,
+                          max_concurrent_turns=20, history_max_chars=40_000)  # fmt: skip
+    history = [{"role": r, "text": "早前的一次对话内容" * 40} for r in ("user", "assistant")] * 20  # 14,400 chars
+    chats = [bot.channel() for _ in range(20)]
+    for chat in chats:
+        key = chat.message("x")["conversation"]["id"]
+        await bot.gateway.store.save_conversation(
+            key, {"backend": "bedrock", "backend_state": {"history": history}}, version=0
+        )
+    await asyncio.gather(*(bot.post(chat.message("现在呢？")) for chat in chats))
+    await bot.settle()
+    used = sum(usage["totalTokens"] for usage in bedrock.usages)
+    assert bedrock.usages and used <= 1.1 * limit, (used, limit, len(bedrock.usages))

@@ -78,3 +78,19 @@ def test_unknown_braces_and_formats_are_refused():
     for bad in ("s3://b/{weekday}/", "s3://b/{today:%s%n}/", "s3://b/{today"):
         with pytest.raises(ScheduleError):
             check_placeholders(bad)
+
+
+def test_new_york_and_berlin_2027_changes_and_mondays_across_month_and_year_ends():
+    new_york = parse_schedule("every day at 02:30 America/New_York")
+    assert new_york.next_after(at(2027, 3, 13, 12)) == at(2027, 3, 14, 7, 30)  # the gap: 03:30 EDT
+    assert new_york.next_after(at(2027, 3, 14, 12)) == at(2027, 3, 15, 6, 30)
+    early = parse_schedule("every day at 01:30 America/New_York")  # 2027-11-07: 01:30 twice, runs once (EDT)
+    assert early.next_after(at(2027, 11, 6, 12)) == at(2027, 11, 7, 5, 30)
+    assert early.next_after(at(2027, 11, 7, 5, 30)) == at(2027, 11, 8, 6, 30)
+    nine = parse_schedule("every day at 09:00 Europe/Berlin")  # 2027-03-28: 09:00 CET is 08:00 UTC, CEST 07:00
+    assert [nine.next_after(at(2027, 3, d, 12)) for d in (26, 27)] == [at(2027, 3, 27, 8), at(2027, 3, 28, 7)]
+    monday = parse_schedule("every monday at 08:00")
+    assert monday.next_after(at(2026, 12, 28, 8)) == at(2027, 1, 4, 8)  # across the year's end
+    assert monday.next_after(at(2027, 1, 25, 8)) == at(2027, 2, 1, 8)  # across a month's end
+    kiritimati = parse_schedule("every monday at 08:00 Pacific/Kiritimati")  # UTC+14: Sunday 18:00 UTC
+    assert kiritimati.next_after(at(2026, 12, 27, 12)) == at(2026, 12, 27, 18)

@@ -109,7 +109,7 @@ async def test_metrics_monitor_quiet_then_floor_crossed_then_back_to_normal(star
     channel = bot.channel("channel")
     reply = await say(bot, channel, "monitor metrics preds-{yesterday}.csv y_true=label y_score=score auc<0.80 "
                                     "every day at 09:00 Europe/Berlin")  # fmt: skip
-    assert "created" in reply and "First run 2026-12-08 08:00 UTC" in reply, reply
+    assert "created" in reply and "First run 2026-12-08 09:00 CET (08:00 UTC)" in reply, reply
     monitor_id = reply.split("`")[1]
     posts = len(bot.connector.messages())
 
@@ -208,6 +208,7 @@ async def test_unreadable_data_posts_once_then_pauses_with_one_notice(start):
     first, paused = bot.connector.messages()[posts:]
     assert "could not be read" in card_text(card_of(first))
     assert "is paused" in card_text(card_of(paused)) and "unreadable 3 runs in a row" in card_text(card_of(paused))
+    assert ".)." not in card_text(card_of(paused))  # the reason ends the sentence once
     monitor = await stored(bot, monitor_id)
     assert monitor.paused and monitor.next_run is None
     assert "paused" in await say(bot, chat, "monitors")
@@ -225,6 +226,78 @@ async def test_a_monitor_whose_creator_left_the_conversation_is_paused_with_one_
     (notice,) = bot.connector.messages()[posts:]
     assert "no longer in this conversation" in card_text(card_of(notice))
     assert (await stored(bot, monitor_id)).next_run is None
+
+
+async def test_a_channels_monitors_are_the_channels_not_one_threads(start):
+    """A monitor's posts start new threads: from the thread of an alert (or any other of the channel) the team
+    lists, mutes and stops it, and the limit per conversation counts the whole channel."""
+    clock = Clock(datetime(2026, 12, 7, 12, 0, tzinfo=UTC))
+    bot = await start(clock)
+    channel = bot.channel("channel")
+    monitor_id = (await say(bot, channel, "monitor metrics preds-{yesterday}.csv auc<0.8 every hour")).split("`")[1]
+    channel.new_thread()  # e.g. the thread the monitor's alert started
+    assert monitor_id in await say(bot, channel, "monitors")
+    assert "muted until" in await say(bot, channel, f"monitor mute {monitor_id} 2h")
+    for _ in range(19):
+        channel.new_thread()
+        assert "created" in await say(bot, channel, "monitor metrics p-{today}.csv auc<0.8 every hour")
+    channel.new_thread()
+    assert "the most it may have" in await say(bot, channel, "monitor metrics p-{today}.csv auc<0.8 every hour")
+    assert "stopped" in await say(bot, channel, f"monitor stop {monitor_id}")
+
+
+async def test_a_monitor_stopped_while_it_ran_is_not_brought_back_by_a_pause(tmp_path):
+    from handlers.monitors import MonitorConfig, MonitorRunner
+    from services.monitors.model import Monitor
+
+    store = SQLiteMonitorStore(tmp_path / "s.db")
+    monitor = Monitor(kind="drift", conversation_key="c", service_url="https://smba.example/", conversation_id="c",
+                      created_by=ADMIN, created_at=0.0, sources=["a.csv", "b.csv"], schedule="every hour",
+                      next_run=10.0)  # fmt: skip
+    await store.save(monitor)
+    posted = []
+
+    async def left_and_stopped_meanwhile(m: Monitor) -> bool:
+        await store.delete(m)  # `monitor stop` in the conversation while this run checks the creator
+        return False
+
+    async def post(*args) -> None:
+        posted.append(args)
+
+    runner = MonitorRunner(store, MonitorConfig(admins=frozenset({ADMIN})), post, is_member=left_and_stopped_meanwhile)
+    await runner.run_monitor(monitor, 10.0)
+    assert await store.get(monitor.id) is None and posted == []
+    await store.close()
+
+
+async def test_a_monitor_stopped_just_as_its_run_is_recorded_stays_stopped(tmp_path):
+    from handlers.monitors import MonitorConfig, MonitorRunner
+    from services.datasets import DatasetError
+    from services.monitors.model import Monitor
+
+    class StoppedAfterRead(SQLiteMonitorStore):
+        async def get(self, monitor_id: str):
+            found = await super().get(monitor_id)
+            if found is not None:  # `monitor stop` lands between the record's read and its write
+                await self.delete(found)
+            return found
+
+    store = StoppedAfterRead(tmp_path / "s.db")
+    monitor = Monitor(kind="drift", conversation_key="c", service_url="https://smba.example/", conversation_id="c",
+                      created_by=ADMIN, created_at=0.0, sources=["a.csv", "b.csv"], schedule="every hour",
+                      next_run=10.0)  # fmt: skip
+    await store.save(monitor)
+
+    async def missing(source: str):
+        raise DatasetError("There is no file a.csv in the data folder.")
+
+    async def post(*args) -> None:
+        pass
+
+    runner = MonitorRunner(store, MonitorConfig(admins=frozenset({ADMIN})), post, fetch_source=missing)
+    await runner.run_monitor(monitor, 10.0)
+    assert await SQLiteMonitorStore.get(store, monitor.id) is None
+    await store.close()
 
 
 def test_the_local_store_lists_due_monitors_through_its_index(tmp_path):
@@ -268,3 +341,32 @@ async def test_a_proactive_post_to_a_service_url_off_the_allow_list_sends_nothin
         assert len(connector.calls) == 1
     finally:
         await real.close()
+
+
+async def test_a_creators_monitors_due_at_once_are_all_enqueued_by_one_tick(tmp_path):
+    """MAX_QUEUED_TURNS_PER_USER bounds a sender's waiting turns; a creator's monitors due at 09:00 are not a
+    flood (each is one run per due time, at most 20 a conversation): the 11th was refused, tick after tick."""
+    import asyncio
+
+    from handlers.monitor_tick import tick
+    from handlers.queues import InProcessQueue
+    from services.monitors.model import Monitor
+
+    store = SQLiteMonitorStore(tmp_path / "s.db")
+    for _ in range(12):
+        await store.save(Monitor(kind="drift", conversation_key="c", service_url="https://smba.example/",
+                                 conversation_id="c", created_by=ADMIN, created_at=0.0, sources=["a.csv", "b.csv"],
+                                 schedule="every hour", next_run=10.0))  # fmt: skip
+    release, ran = asyncio.Event(), []
+
+    async def run(job) -> None:
+        await release.wait()
+        ran.append(job.monitor.monitor_id)
+
+    queue = InProcessQueue(run, 4, max_waiting_per_user=10)
+    assert await tick(store, queue, 20.0) == 12
+    release.set()
+    await queue.drain(timeout=10)
+    assert len(ran) == 12
+    await queue.close()
+    await store.close()

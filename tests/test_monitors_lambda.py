@@ -117,6 +117,37 @@ async def test_a_run_that_keeps_failing_is_retried_then_the_conversation_is_told
     assert len(told) == 1 and "scheduled monitor run failed" in told[0] and "reference" in told[0]
 
 
+async def test_a_monitor_whose_runs_keep_failing_is_paused_not_told_at_every_run(deployed, monkeypatch):
+    """Each run is retried and told once; the third run in a row that fails pauses the monitor with one
+    notice, so a broken analysis (or a bot removed from the channel) does not post at every run for ever."""
+    aws, connector = deployed, deployed["connector"]
+    import handlers.monitor_analysis as analysis
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("the analysis process died")
+
+    monkeypatch.setattr(analysis, "analyse", broken)
+    write_predictions(aws["data"], "x")
+    channel = TeamsChannel(connector.url, shape="groupChat")
+    await call(aws["ingress"].handler, http_event(channel.message("monitor metrics preds-x.csv auc<0.8 every hour")))
+    await drain(aws, "analytics")
+    monitor_id = connector.messages()[-1].body["text"].split("`")[1]
+    posts = len(connector.messages())
+    for run in range(4):
+        monitor = await aws["monitors"].get(monitor_id)
+        if monitor.next_run is None:
+            break
+        assert await aws["monitors"].advance(monitor_id, monitor.next_run, time.time() - 50 + run)
+        assert (await call(aws["tick"].handler, {}))["enqueued"] == 1
+        for _ in range(3):  # JOB_MAX_RECEIVES=3
+            if (await asyncio.to_thread(poll_once, aws["sqs"], aws["analytics"], aws["worker"].handler))[0] == 0:
+                break
+    told = [m.body.get("text") or card_text(card_of(m)) for m in connector.messages()[posts:]]
+    assert len(told) == 3 and all("scheduled monitor run failed" in t for t in told[:2]), told
+    assert "is paused" in told[2] and "failed on my side 3 times in a row" in told[2]
+    assert (await aws["monitors"].get(monitor_id)).next_run is None
+
+
 def test_the_template_ticks_every_minute_with_least_privilege():
     from tests.cfn import resource
 
@@ -130,6 +161,9 @@ def test_the_template_ticks_every_minute_with_least_privilege():
     assert tick["Handler"] == "entrypoints.lambda_tick.handler"
     actions = sorted(s["Action"] for s in tick["Policies"][0]["Statement"])
     assert actions == ["dynamodb:Query", "dynamodb:UpdateItem", "sqs:SendMessage"]
+    # the state table also holds idempotency records, tokens and rate buckets: the tick may update monitors only
+    (update,) = [s for s in tick["Policies"][0]["Statement"] if s["Action"] == "dynamodb:UpdateItem"]
+    assert update["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["monitor#*"]}}
 
 
 def test_the_tick_function_imports_no_analytics_library():

@@ -44,9 +44,17 @@ async def _converse(bot, token: str) -> None:
         channel.message(TEXT_WITH_ADDRESS),
         channel.with_file(channel.message("metrics y_true=label y_score=p"), FILE_NAME, url),
         channel.with_file(channel.message("metrics y_true=nolabel y_score=p"), FILE_NAME, url),  # a clear error
-        channel.execute("feedback", {"reaction": USER_TEXT, "comment": USER_TEXT}),  # fails: unknown reaction
+        channel.execute("feedback", {"reaction": "like", "comment": USER_TEXT}),  # fails: see below
         channel.submit({"verb": "feedback", "reaction": "like", "comment": TEXT_WITH_ADDRESS}),
     ]
+    store, add_feedback = bot.gateway.store, bot.gateway.store.add_feedback
+
+    async def failing(feedback):  # a failure whose traceback carries the user's text
+        if feedback.comment == USER_TEXT:
+            raise ValueError(f"cannot store feedback {feedback.comment!r}")
+        return await add_feedback(feedback)
+
+    store.add_feedback = failing
     for activity in activities:
         response = await bot.post(activity, headers)
         assert response.status == 200, await response.text()

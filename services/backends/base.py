@@ -233,6 +233,16 @@ def capabilities_of(backend: Backend) -> Capabilities:
     return found if isinstance(found, Capabilities) else DEFAULT_CAPABILITIES
 
 
+def budget_chars(text: str) -> int:
+    """Return the length of `text` for a budget reservation, in English-like characters (the reservation takes
+    three a token): a character outside ASCII counts three, an astral one (most emoji) six, because models
+    spend about a token on each Chinese or Japanese character and one to three on an emoji, where English
+    runs about four characters a token. Counting characters alone reserved a third of a Chinese turn."""
+    units = len(text.encode("utf-16-le", "surrogatepass")) // 2  # an astral character is two units
+    ascii_chars = len(text.encode("ascii", "ignore"))
+    return ascii_chars + 3 * (units - ascii_chars)
+
+
 @runtime_checkable
 class SizesPrompts(Protocol):
     """A backend that can say how long the prompt it sends for a question is (system prompt, kept history,

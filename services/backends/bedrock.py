@@ -40,6 +40,7 @@ from services.backends.base import (
     Question,
     TextDelta,
     TokenUsage,
+    budget_chars,
     excerpt_of,
     report_unfinished_usage,
 )
@@ -312,8 +313,8 @@ class BedrockBackend:
         if self.config.knowledge_base_id:
             per_source = PASSAGE_MAX_CHARS + TITLE_MAX_CHARS + 10
             sources = self.config.kb_top_k * per_source + _GROUNDING_CHARS
-        kept = sum(len(message.get("text", "")) for message in history)
-        return len(self.config.system_prompt) + kept + len(question.text) + sources
+        kept = sum(budget_chars(message.get("text", "")) for message in history)
+        return budget_chars(self.config.system_prompt) + kept + budget_chars(question.text) + sources
 
     async def answer(self, question: Question) -> AsyncIterator[AnswerEvent]:
         """Yield the text as the model writes it, then the FinalAnswer with the sources the answer cites."""

@@ -16,7 +16,7 @@ class Floor(BaseModel):
 
     metric: str
     op: Literal["<", ">"]
-    value: float
+    value: float = Field(allow_inf_nan=False)  # JSON has no inf: a stored inf came back null and unreadable
 
     @property
     def text(self) -> str:
@@ -54,6 +54,8 @@ class Monitor(BaseModel):
     last_verdict: Verdict = ""
     last_summary: str = ""
     unreadable_runs: int = 0
+    failed_runs: int = 0  # runs in a row that failed on our side (after the queue's retries)
+    last_failed_due: float | None = None  # the due time of the last of them (a run's retries count once)
     muted_until: float | None = None
     paused: str = ""
     runs: int = 0

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from services.quoting import quote
+
 MAX_SCHEDULE_CHARS = 80
 EXAMPLE = "`every day at 09:00`, `every hour`, `every monday at 08:00 Europe/Berlin`"
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -23,6 +25,9 @@ _PHRASE = re.compile(
     r"(?:\s+(?:in\s+)?(?P<zone>\S+))?$",
     re.I,
 )
+
+
+_FIXED_ABBREVIATIONS = {"EST": "America/New_York", "MST": "America/Denver"}
 
 
 class ScheduleError(ValueError):
@@ -89,7 +94,7 @@ def parse_schedule(text: str, default_zone: str = "UTC") -> Schedule:
         raise ScheduleError(f"That schedule is longer than {MAX_SCHEDULE_CHARS} characters; try {EXAMPLE}.")
     match = _PHRASE.match(text)
     if not match:
-        raise ScheduleError(f"I could not read the schedule `{text[:40]}`; write it like {EXAMPLE}.")
+        raise ScheduleError(f"I could not read the schedule {quote(text, 40)}; write it like {EXAMPLE}.")
     zone = check_zone(match["zone"] or default_zone)
     if match["hour"]:
         return Schedule("hour", None, zone)
@@ -105,12 +110,19 @@ def check_zone(name: str) -> str:
     """Return the IANA time zone `name` as zoneinfo spells it; raise ScheduleError when there is none."""
     if name.upper() == "UTC":
         return "UTC"
+    if name.upper() in _FIXED_ABBREVIATIONS:  # IANA's EST is UTC-5 all year: 09:00 "EST" is 10:00 in New York's summer
+        raise ScheduleError(
+            f"{quote(name, 10)} is a fixed offset with no daylight saving; name the place instead, e.g. "
+            f"`{_FIXED_ABBREVIATIONS[name.upper()]}`."
+        )
     if len(name) > 40 or not _ZONE_NAME.match(name):
-        raise ScheduleError(f"`{name[:40]}` is not a time zone; name one like `Europe/Berlin` or `UTC`.")
+        raise ScheduleError(f"{quote(name, 40)} is not a time zone; name one like `Europe/Berlin` or `UTC`.")
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ScheduleError(f"`{name}` is not a time zone I know; name one like `Europe/Berlin` or `UTC`.") from None
+        raise ScheduleError(
+            f"{quote(name, 40)} is not a time zone I know; name one like `Europe/Berlin` or `UTC`."
+        ) from None
     return name
 
 
@@ -127,7 +139,9 @@ def check_placeholders(text: str) -> None:
     """Raise ScheduleError for a brace that is not a known placeholder, or a format that is not a date format."""
     for match in _PLACEHOLDER.finditer(text):
         if match[2] is not None and not _FORMAT.match(match[2]):
-            raise ScheduleError(f"`{match[0]}` has a format I do not use; write e.g. `{{yesterday:%Y/%m/%d}}`.")
+            raise ScheduleError(
+                f"{quote(match[0], 40)} has a format I do not use; write e.g. `{{yesterday:%Y/%m/%d}}`."
+            )
     rest = _PLACEHOLDER.sub("", text)
     if "{" in rest or "}" in rest:
         raise ScheduleError("Only `{today}`, `{yesterday}`, `{tomorrow}`, `{date}` and `{hour}` may stand in braces.")

@@ -9,6 +9,8 @@ enqueue a due run once (and the job's idempotency key covers the rest).
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -16,6 +18,7 @@ from services.monitors.model import Monitor
 from services.store.sqlite_file import SQLiteFile
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 MAX_MONITORS_PER_CONVERSATION = 20
 DUE_INDEX = "due-index"  # template.yaml's StateTable declares it (a test checks)
 DUE_PARTITION = "monitor"  # the GSI's one partition value: every active monitor, sorted by next_run
@@ -26,6 +29,10 @@ class MonitorStore(Protocol):
 
     async def save(self, monitor: Monitor) -> None:
         """Create or replace `monitor` (a paused one, `next_run` None, leaves the due index)."""
+
+    async def update(self, monitor: Monitor) -> bool:
+        """Replace `monitor` if it still exists (a run's record must not bring back a monitor stopped while it
+        ran); return whether it did."""
 
     async def get(self, monitor_id: str) -> Monitor | None:
         """Return the monitor `monitor_id`, or None."""
@@ -69,6 +76,11 @@ class SQLiteMonitorStore(SQLiteFile):
         row = (monitor.id, monitor.conversation_key, monitor.next_run, monitor.model_dump_json())
         await self._call(lambda db: db.execute("INSERT OR REPLACE INTO monitors VALUES (?, ?, ?, ?)", row))
 
+    async def update(self, monitor: Monitor) -> bool:
+        row = (monitor.next_run, monitor.model_dump_json(), monitor.id)
+        cursor = await self._call(lambda db: db.execute("UPDATE monitors SET next_run = ?, data = ? WHERE id = ?", row))
+        return cursor.rowcount == 1
+
     async def get(self, monitor_id: str) -> Monitor | None:
         row = await self._call(
             lambda db: db.execute("SELECT next_run, data FROM monitors WHERE id = ?", (monitor_id,)).fetchone()
@@ -95,7 +107,7 @@ class SQLiteMonitorStore(SQLiteFile):
                 (now, limit),
             ).fetchall()
         )
-        return [self._row(r) for r in rows]
+        return _readable(rows, self._row)
 
     async def advance(self, monitor_id: str, expected: float, next_run: float) -> bool:
         cursor = await self._call(
@@ -109,6 +121,21 @@ class SQLiteMonitorStore(SQLiteFile):
         self._executor.shutdown(wait=True)
         with self._lock:
             self._db.close()
+
+
+def _readable(rows: list[Any], read: Callable[[Any], Monitor]) -> list[Monitor]:
+    """Return the monitors of `rows` that read back; log the others. One row that no longer validates (written
+    by an older version, or edited by hand) must not stop the tick for every other monitor."""
+    monitors = []
+    for row in rows:
+        try:
+            monitors.append(read(row))
+        except ValueError as error:  # pydantic's ValidationError is a ValueError
+            log.error(
+                "a stored monitor could not be read and is skipped (%d problem(s))",
+                getattr(error, "error_count", lambda: 1)(),
+            )
+    return monitors
 
 
 def _n(value: float) -> dict[str, str]:
@@ -141,11 +168,24 @@ class DynamoDBMonitorStore:
         next_run = float(item["next_run"]["N"]) if "next_run" in item else None
         return monitor.model_copy(update={"next_run": next_run})
 
-    async def save(self, monitor: Monitor) -> None:
+    @staticmethod
+    def _as_item(monitor: Monitor) -> dict[str, Any]:
         item: dict[str, Any] = {"pk": {"S": f"monitor#{monitor.id}"}, "data": {"S": monitor.model_dump_json()}}
         if monitor.next_run is not None:
             item |= {"due": {"S": DUE_PARTITION}, "next_run": _n(monitor.next_run)}
-        await self._call("put_item", Item=item)
+        return item
+
+    async def update(self, monitor: Monitor) -> bool:
+        try:
+            await self._call("put_item", Item=self._as_item(monitor), ConditionExpression="attribute_exists(pk)")
+        except self._client_error as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    async def save(self, monitor: Monitor) -> None:
+        await self._call("put_item", Item=self._as_item(monitor))
         await self._call(
             "update_item", Key={"pk": {"S": f"monitors#{monitor.conversation_key}"}},
             UpdateExpression="ADD ids :id", ExpressionAttributeValues={":id": {"SS": [monitor.id]}},
@@ -174,7 +214,7 @@ class DynamoDBMonitorStore:
             ExpressionAttributeNames={"#d": "due"},
             ExpressionAttributeValues={":d": {"S": DUE_PARTITION}, ":now": _n(now)}, Limit=limit,
         )  # fmt: skip
-        return [self._item(item) for item in found.get("Items", [])]
+        return _readable(found.get("Items", []), self._item)
 
     async def advance(self, monitor_id: str, expected: float, next_run: float) -> bool:
         try:

@@ -27,6 +27,7 @@ PAYLOAD_LOGGERS = (
 )  # fmt: skip
 _OURS = "_gateway_handler"
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_LINE_BREAKS = str.maketrans({"\n": "\\n", "\r": "\\r", "\x85": "\\x85", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 def on_lambda() -> bool:
@@ -69,7 +70,8 @@ class TextFormatter(logging.Formatter):
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
         fields = getattr(record, "fields", None) or {}
         extra = "".join(f" {key}={value}" for key, value in fields.items() if value not in (None, ""))
-        return super().formatMessage(record) + extra
+        # One record, one line: a line break in a logged id or name would forge a line of its own.
+        return (super().formatMessage(record) + extra).translate(_LINE_BREAKS)
 
 
 class MalformedRequestFilter(logging.Filter):
