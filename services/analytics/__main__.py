@@ -91,11 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     spec = COMMANDS[args.command]
     given = vars(args)
     raw = {option.name: given[option.name] for option in spec.options if given.get(option.name) is not None}
+    from services.settings import SettingsError, load_settings
+
     try:
+        settings = load_settings()  # ANALYTICS_ENGINE and ANALYTICS_SPARK_ROWS/MB from the environment or .env
         values = check_values(spec, raw)
+        if values.get("engine") == "auto" and settings.analytics_engine != "auto":
+            values["engine"] = settings.analytics_engine
         sources = [(Path(given[table]), Path(given[table]).name) for table in spec.tables]
-        outcome = run(spec, sources, values, chart=bool(args.chart))
-    except AnalyticsError as problem:
+        outcome = run(spec, sources, values, chart=bool(args.chart), spark_rows=settings.analytics_spark_rows,
+                      spark_mb=settings.analytics_spark_mb)  # fmt: skip
+    except (AnalyticsError, SettingsError) as problem:
         print(problem, file=sys.stderr)
         return 2
     if args.chart and outcome.chart:

@@ -44,6 +44,8 @@ class CommandSpec:
     chart: Callable[[Any, Tables, int, int], bytes]
     required: tuple[str, ...] = ()
     chat_dpi: int = 80
+    # The same analysis on Spark for tables given as paths too large for the worker: (result, samples to chart).
+    large: Callable[[list[str], dict[str, Any]], tuple[Any, Tables]] | None = None
 
     def parse(self, text: str) -> tuple[dict[str, Any], list[str]]:
         """Return (typed option values, other words) of a chat command; AnalyticsError with one sentence for
@@ -268,19 +270,33 @@ def _check_drift(tables: Tables, values: dict[str, Any]) -> None:
     """Nothing in the data bounds drift's options further (max_rows samples, it never allocates past the data)."""
 
 
-def _analyse_drift(tables: Tables, values: dict[str, Any]) -> Any:
-    from services.analytics.drift import DriftOptions, analyse
+def _drift_options(values: dict[str, Any]) -> Any:
+    from services.analytics.drift import DriftOptions
 
-    reference, current = tables
-    options = DriftOptions(
+    return DriftOptions(
         categorical=values["categorical"], numeric=values["numeric"], ignore=values["ignore"],
         target=values.get("target"), effect_threshold=values["threshold"],
         correction="bonferroni" if values["correction"] == "bonferroni" else "bh",
         alpha=values["alpha"], max_rows=values["max_rows"], tests_only=values["tests_only"], seed=values["seed"],
         **_given(values, "cluster"),
     )  # fmt: skip
+
+
+def _analyse_drift(tables: Tables, values: dict[str, Any]) -> Any:
+    from services.analytics.drift import analyse
+
+    reference, current = tables
     progress.report(f"comparing {len(reference.columns)} columns", force=True)
-    return analyse(reference, current, options)
+    return analyse(reference, current, _drift_options(values))
+
+
+def _analyse_drift_on_spark(paths: list[str], values: dict[str, Any]) -> tuple[Any, Tables]:
+    from services.analytics.spark_engine import shared_session, spark_drift
+
+    samples: Tables = []
+    progress.report("summarising both tables on Spark", force=True)
+    result = spark_drift(shared_session(), paths[0], paths[1], _drift_options(values), samples=samples)
+    return result, samples
 
 
 def _drift_chart(result: Any, tables: Tables, max_bytes: int, dpi: int) -> bytes:
@@ -334,12 +350,20 @@ DRIFT = CommandSpec(
         ),
         SEED,
         Option("tests_only", "flag", "skip adversarial validation", default=False, chat=False),
+        Option(
+            "engine",
+            "choice",
+            "where it runs: auto (Spark above a size), local or spark",
+            choices=("auto", "local", "spark"),
+            default="auto",
+        ),  # fmt: skip
     ),  # fmt: skip
     tables=("reference", "current"),
     check=_check_drift,
     analyse=_analyse_drift,
     chart=_drift_chart,
     chat_dpi=70,
+    large=_analyse_drift_on_spark,
 )
 
 COMMANDS: dict[str, CommandSpec] = {spec.name: spec for spec in (METRICS, UPLIFT, DRIFT)}
