@@ -104,8 +104,36 @@ for name, payload in PAYLOADS.items():
     print(f"{'LIVE' if hits else 'held'}  {name}: {hits[:2]} sent={teams_message_text(payload)!r:.120}")
 
 rng = random.Random(19)
-PIECES = ["[", "]", "(", ")", "<", ">", "!", "\\", "\n", " ", ":", "`", "r", "a", '"', "'", "*", "> ", "- ",
-          "https://evil.example/x", "javascript:x", "&#106;", "[r]: ", "```", "~~~", "    ", "\t", "&colon;"]
+PIECES = [
+    "[",
+    "]",
+    "(",
+    ")",
+    "<",
+    ">",
+    "!",
+    "\\",
+    "\n",
+    " ",
+    ":",
+    "`",
+    "r",
+    "a",
+    '"',
+    "'",
+    "*",
+    "> ",
+    "- ",
+    "https://evil.example/x",
+    "javascript:x",
+    "&#106;",
+    "[r]: ",
+    "```",
+    "~~~",
+    "    ",
+    "\t",
+    "&colon;",
+]
 random_flags = []
 for _ in range(3000):
     text = "".join(rng.choice(PIECES) for _ in range(rng.randint(3, 18)))
