@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import aiohttp
 import pytest
@@ -33,6 +34,9 @@ class Proxy:
         self.count += 1
         self.ops.append(op)
         if self.fail_from is not None and self.count >= self.fail_from:
+            if self.mode == "stall":  # accepts, answers nothing within botocore's read timeout
+                await asyncio.sleep(12)
+                return web.Response(status=500, text="{}")
             if self.mode == "throttle":
                 payload = {"__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
                            "message": "Rate exceeded"}  # fmt: skip
@@ -95,8 +99,9 @@ async def test_store_fails_from_the_kth_request_of_the_worker(deployed, moto_url
     print("\n".join(report))
 
 
+@pytest.mark.parametrize("mode", ["throttle", "stall"])
 @pytest.mark.parametrize("k", [2, 5, 6])
-async def test_the_retry_after_the_lease_runs_out(deployed, moto_url, monkeypatch, k):  # noqa: F811
+async def test_the_retry_after_the_lease_runs_out(deployed, moto_url, monkeypatch, k, mode):  # noqa: F811
     """As SQS times it: the store is down from the worker's k-th request until the invocation ends, then up again;
     the redelivery comes after the visibility timeout, when the lease (shortened here to 1 s) has run out."""
     import bot.worker
@@ -116,13 +121,14 @@ async def test_the_retry_after_the_lease_runs_out(deployed, moto_url, monkeypatc
     try:
         activity = TeamsChannel(connector.url).message("how long are dedupe markers kept?")
         assert (await call(aws["ingress"].handler, http_event(activity)))["statusCode"] == 200
-        proxy.count, proxy.fail_from = 0, k
+        proxy.count, proxy.fail_from, proxy.mode = 0, k, mode
+        started = time.monotonic()
         _, first = await asyncio.to_thread(poll_once, aws["sqs"], aws["chat"], aws["worker"].handler)
         proxy.fail_from = None
         await asyncio.sleep(1.5)
         await drain(aws, "chat")
         texts = [c.body.get("text", "")[:60] for c in connector.calls if c.type == "message"]
-        print(f"k={k} first={first} messages={texts}")
+        print(f"{mode} k={k} first attempt {time.monotonic() - started:.1f} s {first} messages={texts}")
         assert sum("STATE_DB" in t for t in texts) == 1, texts
     finally:
         await runner.cleanup()
