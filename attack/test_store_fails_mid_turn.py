@@ -132,3 +132,34 @@ async def test_the_retry_after_the_lease_runs_out(deployed, moto_url, monkeypatc
         assert sum("STATE_DB" in t for t in texts) == 1, texts
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+async def test_the_ingress_with_the_store_failing_from_its_kth_request(deployed, moto_url, monkeypatch, k):  # noqa: F811
+    """The Lambda ingress: the store fails from its k-th request (k=2: after `accepting` was written and the job
+    sent to SQS, the `queued` write fails); Teams delivers again after its 503 until the store is back."""
+    aws, connector = deployed, deployed["connector"]
+    proxy = Proxy(moto_url)
+    app = web.Application()
+    app.router.add_post("/", proxy.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}")
+    try:
+        activity = TeamsChannel(connector.url).message("how long are dedupe markers kept?")
+        proxy.count, proxy.fail_from = 0, k
+        statuses = [(await call(aws["ingress"].handler, http_event(activity)))["statusCode"]]
+        proxy.fail_from = None
+        for _ in range(8):  # Teams retries a 503
+            if statuses[-1] != 503:
+                break
+            await asyncio.sleep(1)
+            statuses.append((await call(aws["ingress"].handler, http_event(activity)))["statusCode"])
+        await drain(aws, "chat")
+        texts = [c.body.get("text", "")[:50] for c in connector.calls if c.type == "message"]
+        print(f"ingress k={k} statuses={statuses} ops={proxy.ops} messages={texts}")
+        assert sum("STATE_DB" in t for t in texts) == 1, (statuses, texts)
+    finally:
+        await runner.cleanup()
