@@ -8,13 +8,13 @@ ARGS   ?=
 SAM    := .venv-sam/bin
 LAMBDA_FUNCTIONS := IngressFunction ChatWorkerFunction DeadLetterFunction MonitorTickFunction
 
-.PHONY: run chat playground teams-package test lint clean bench bench-retrieval deploy-check \
+.PHONY: run chat playground teams-package test lint clean bench bench-retrieval deploy-check emr-artifacts \
 	build-IngressFunction build-ChatWorkerFunction build-DeadLetterFunction build-MonitorTickFunction
 
 # uv (Astral's installer, a wheel from PyPI) installs the requirements several times faster than pip
 # (bench figures in README.md); wheels only, so nothing is compiled. Where uv has no wheel, pip does the work.
 UV_VERSION := 0.13.10
-WHEELS := --only-binary :all: --no-binary causaldata# causaldata (a test data set) is published as a source archive only
+WHEELS := --only-binary :all: --no-binary causaldata --no-binary pyspark# source archives only (pure Python: nothing compiled): causaldata (a test data set), pyspark
 # $(call install,PYTHON,ARGS): install ARGS into the environment of PYTHON, with its uv when it has one. Bytecode is
 # compiled at install, as pip does: otherwise the first analysis processes compile pandas and scikit-learn on import.
 install = if [ -x $(dir $(1))uv ]; then $(dir $(1))uv pip install --quiet --compile-bytecode --python $(1) $(WHEELS) $(2); \
@@ -32,7 +32,7 @@ $(VENV)/.runtime: requirements.txt requirements-analytics.txt | $(BIN)/python
 	$(call install,$(BIN)/python,-r requirements-analytics.txt)
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-analytics.txt requirements-dev.txt | $(BIN)/python
+$(VENV)/.dev: requirements.txt requirements-analytics.txt requirements-spark.txt requirements-dev.txt | $(BIN)/python
 	$(call install,$(BIN)/python,-r requirements-dev.txt)
 	touch $(VENV)/.runtime $@
 
@@ -50,6 +50,7 @@ teams-package: $(VENV)/.base  ## build/appPackage.zip for Teams (needs MICROSOFT
 	$(BIN)/python -m infra.teams_package $(ARGS)
 
 test: $(VENV)/.dev deploy-check  ## lint, the deploy checks and the whole test suite (what CI runs)
+	infra/ensure_java.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -93,6 +94,9 @@ bench-retrieval: $(VENV)/.runtime  ## local backend retrieval on four Debian man
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+emr-artifacts: $(VENV)/.runtime  ## upload the EMR Serverless drift job to EMR_ARTIFACTS_BUCKET=… (docs/deploy.md)
+	$(BIN)/python -m infra.emr_artifacts $(EMR_ARTIFACTS_BUCKET)
 
 clean:
 	rm -rf $(VENV) .venv-sam build .aws-sam state .pytest_cache .ruff_cache

@@ -18,7 +18,7 @@ def main(tool: str, reference_path: str, current_path: str) -> None:
         from services.analytics.tables import read_table
 
         result = analyse(read_table(reference_path), read_table(current_path), DriftOptions(tests_only=tool == "ours"))
-        verdict = f"{sum(c['drifted'] for c in result['columns'])} drifted columns"
+        verdict = f"{len(result.drifted)} drifted columns"
     else:
         from evidently import Report
         from evidently.presets import DataDriftPreset

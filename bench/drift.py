@@ -94,7 +94,7 @@ def chat_sized() -> None:
         timings.append(time.perf_counter() - started)
     warm = sorted(timings[1:])
     print(f"5,000 + 5,000 rows × 10 columns, drift with adversarial validation + Teams chart: warm {warm[0]:.2f} s "
-          f"best, {warm[1]:.2f} s median of 3 (goal < 1.5 s); {result['summary'][0][:60]}…")  # fmt: skip
+          f"best, {warm[1]:.2f} s median of 3 (goal < 1.5 s); {result.summary[0][:60]}…")  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         paths = [f"{folder}/reference.csv", f"{folder}/current.csv"]
         ref.to_csv(paths[0], index=False)

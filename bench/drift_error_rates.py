@@ -61,7 +61,7 @@ def table(rng: np.random.Generator, rows: int, *, shift_sd: float = 0.0, share_s
 
 def rate(pairs: int, make) -> float:
     """Return the share of `pairs` pairs from `make(seed)` that `drift` calls drifted."""
-    return sum(analyse(*make(seed), OPTIONS)["dataset_drift"] for seed in range(pairs)) / pairs
+    return sum(analyse(*make(seed), OPTIONS).dataset_drift for seed in range(pairs)) / pairs
 
 
 def separable(pairs: int, make) -> float:
@@ -69,8 +69,8 @@ def separable(pairs: int, make) -> float:
     options = DriftOptions(seed=0)
     said = 0
     for seed in range(pairs):
-        result = analyse(*make(seed), options)["adversarial"]
-        said += result is not None and result["separable"]
+        result = analyse(*make(seed), options).adversarial
+        said += result is not None and result.separable
     return said / pairs
 
 
@@ -104,10 +104,35 @@ def halves_of(frame: pd.DataFrame, seed: int, entity: str | None = None) -> tupl
     return frame[inside], frame[~inside]
 
 
-def issue21_rates(pairs: int) -> None:
-    """Print the spelled-differently null, the cluster nulls (by row and by entity) and the schema-change cases."""
+def cluster_rates(pairs: int, only: str = "") -> None:
+    """Print the entity-split nulls without and with cluster=, then cluster='s power on real shifts."""
     import statsmodels.api as sm
     from causaldata import gapminder, thornton_hiv
+
+    thornton = thornton_hiv.load_pandas().data
+    panels = {
+        "Thornton 2008, by village (villnum)": (thornton, "villnum", ()),
+        "gapminder, 142 countries x 12 years": (gapminder.load_pandas().data, "country", ("year",)),
+        "Grunfeld, 11 firms x 20 years": (sm.datasets.grunfeld.load_pandas().data, "firm", ("year",)),
+    }
+    for title, (frame, entity, ignore) in panels.items():
+        if only.lower() not in title.lower():
+            continue
+        options = DriftOptions(tests_only=True, ignore=(entity, *ignore))
+        for by in (None, entity):
+            said = sum(analyse(*halves_of(frame, seed, by), options).dataset_drift for seed in range(pairs))
+            print(f"cluster null, {title}, split by {'row' if by is None else 'entity'}, {pairs} splits: "
+                  f"{said / pairs:6.1%}   (goal <= 5%)", flush=True)  # fmt: skip
+        clustered = DriftOptions(tests_only=True, ignore=ignore, cluster=entity)
+        said = sum(analyse(*halves_of(frame, seed, entity), clustered).dataset_drift for seed in range(pairs))
+        print(f"cluster null, {title}, split by entity, cluster={entity}, {pairs} splits: {said / pairs:6.1%}   "
+              "(goal <= 5%)", flush=True)  # fmt: skip
+    cluster_power(min(pairs, 20))
+
+
+def issue21_rates(pairs: int) -> None:
+    """Print the spelled-differently null, the cluster nulls (by row and by entity) and the schema-change cases."""
+    from causaldata import thornton_hiv
 
     thornton = thornton_hiv.load_pandas().data
     spellings = {
@@ -123,17 +148,7 @@ def issue21_rates(pairs: int) -> None:
 
         print(f"spelled-differently null, Thornton halves, current 0/1 as {label}, {pairs} splits: "
               f"{rate(pairs, spelled):6.1%}   (goal <= 5%)")  # fmt: skip
-    panels = {
-        "Thornton 2008, by village (villnum)": (thornton, "villnum", ()),
-        "gapminder, 142 countries x 12 years": (gapminder.load_pandas().data, "country", ("year",)),
-        "Grunfeld, 10 firms x 20 years": (sm.datasets.grunfeld.load_pandas().data, "firm", ("year",)),
-    }
-    for title, (frame, entity, ignore) in panels.items():
-        options = DriftOptions(tests_only=True, ignore=(entity, *ignore))
-        for by in (None, entity):
-            said = sum(analyse(*halves_of(frame, seed, by), options)["dataset_drift"] for seed in range(pairs))
-            print(f"cluster null, {title}, split by {'row' if by is None else 'entity'}, {pairs} splits: "
-                  f"{said / pairs:6.1%}   (goal <= 5%)")  # fmt: skip
+    cluster_rates(pairs)
     changes = {
         "dropped": lambda cur: cur.drop(columns=["hiv2004"]),
         "added": lambda cur: cur.assign(wave=2),
@@ -144,13 +159,13 @@ def issue21_rates(pairs: int) -> None:
         found = 0
         for seed in range(pairs):
             ref, cur = halves_of(thornton, seed)
-            schema = analyse(ref, change(cur), DriftOptions(tests_only=True))["schema"]
-            found += bool(schema[label.replace("-", "_")])
+            schema = analyse(ref, change(cur), DriftOptions(tests_only=True)).schema
+            found += bool(getattr(schema, label.replace("-", "_")))
         print(
             f"schema change reported, {label} column, Thornton halves, {pairs} splits: {found / pairs:6.1%}   "
             "(goal 100%)"
         )
-    false_schema = sum(analyse(*halves_of(thornton, seed), DriftOptions(tests_only=True))["schema_changed"]
+    false_schema = sum(analyse(*halves_of(thornton, seed), DriftOptions(tests_only=True)).schema_changed
                        for seed in range(pairs))  # fmt: skip
     print(
         f"schema change reported on same-schema Thornton halves, {pairs} splits: {false_schema / pairs:6.1%}   "
@@ -158,15 +173,50 @@ def issue21_rates(pairs: int) -> None:
     )
 
 
+def cluster_power(pairs: int) -> None:
+    """Print how often cluster= still finds real shifts between entity splits: a real published contrast
+    (gapminder's countries in 1952-1967 against the same countries in 1992-2007: life expectancy and income
+    rose) and an entity split of Grunfeld's firms with investment of the current firms raised by 50%."""
+    import statsmodels.api as sm
+    from causaldata import gapminder
+
+    frame = gapminder.load_pandas().data
+    early, late = frame[frame["year"] <= 1967], frame[frame["year"] >= 1992]
+    options = DriftOptions(tests_only=True, ignore=("year",), cluster="country")
+    found = 0
+    for seed in range(pairs):  # each run: a random half of the countries, early against late
+        rng = np.random.default_rng(seed)
+        countries = set(rng.permutation(frame["country"].unique())[:71].tolist())
+        result = analyse(early[early["country"].isin(countries)], late[late["country"].isin(countries)], options)
+        found += bool(result.column("lifeExp") and result.column("lifeExp").drifted)
+    print(f"power, cluster=country, gapminder 1952-67 vs 1992-2007 (71 countries), lifeExp found, {pairs} runs: "
+          f"{found / pairs:6.1%}   (goal >= 90%)")  # fmt: skip
+    grunfeld = sm.datasets.grunfeld.load_pandas().data
+    options = DriftOptions(tests_only=True, ignore=("year",), cluster="firm")
+    found = 0
+    for seed in range(pairs):
+        ref, cur = halves_of(grunfeld, seed, "firm")
+        cur = cur.assign(invest=cur["invest"] * 4)
+        result = analyse(ref, cur, options)
+        found += bool(result.column("invest") and result.column("invest").drifted)
+    print(f"power, cluster=firm, Grunfeld by firm, current firms' invest x4, {pairs} runs: {found / pairs:6.1%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--adversarial-only", action="store_true")
     parser.add_argument("--issue21", action="store_true", help="only the issue 21 cases (spelling, clusters, schema)")
+    parser.add_argument("--clusters", action="store_true", help="only the entity splits, without and with cluster=")
+    parser.add_argument("--only", default="", help="with --clusters: only the panels whose title contains this")
     args = parser.parse_args()
     started = time.perf_counter()
     if args.adversarial_only:
         adversarial_rates(args.pairs)
+        return
+    if args.clusters:
+        cluster_rates(args.pairs, args.only)
+        print(f"({time.perf_counter() - started:.0f} s)")
         return
     if args.issue21:
         issue21_rates(args.pairs)

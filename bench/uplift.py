@@ -59,7 +59,7 @@ def chat_sized() -> None:
         started = time.perf_counter()
         with threadpool_limits(limits=1, user_api="openmp"):  # as the chat's analytics pool runs it
             result = analyse(table, "treated", "converted", revenue="value", cost=1.0)
-        uplift_chart(result.to_dict(), max_bytes=TEAMS_CHART_BYTES, dpi=80)
+        uplift_chart(result, max_bytes=TEAMS_CHART_BYTES, dpi=80)
         timings.append(time.perf_counter() - started)
     warm = sorted(timings[1:])
     print(f"5,000 + 5,000 rows × 10 features, analysis + Teams chart: warm {warm[0]:.2f} s best, {warm[1]:.2f} s "

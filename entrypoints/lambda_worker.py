@@ -102,7 +102,10 @@ def answer(record: SQSRecord, lambda_context: Any = None) -> None:
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """Process an SQS batch; return the partial batch failures (`batchItemFailures`)."""
+    """Process an SQS batch; return the partial batch failures (`batchItemFailures`). The analytics worker's
+    schedule (template.yaml's EmrCheck, when EnableEmrServerless) comes here too: `emr_check`."""
+    if event.get("source") == "aws.events" and "Records" not in event:
+        return emr_check(context)
     if (refused := _refused(event, context)) is not None:
         return refused
     processor = SqsFifoPartialProcessor()
@@ -110,6 +113,28 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     # processor takes this flag; the FIFO one does not pass it through its constructor).
     processor.raise_on_entire_batch_failure = False
     return process_partial_response(event=event, record_handler=answer, processor=processor, context=context)
+
+
+def emr_check(context: Any = None) -> dict[str, Any]:
+    """Post the results of the EMR Serverless runs that ended (services/analytics/emr.py `check_runs`: once per
+    run); return how many runs were looked at and posted."""
+    import boto3
+
+    from handlers.analytics import emr_job_of
+    from handlers.emr_completion import poster
+    from services.analytics import emr
+
+    current = worker(context)
+    job = emr_job_of(current.settings)
+    if job is None:
+        return {"checked": 0, "posted": 0}
+
+    def replier_for(pending: Job) -> Any:
+        return None if current._refuses_service_url(pending) else current.replier(pending)
+
+    s3 = boto3.client("s3")
+    done = LOOP.run_until_complete(emr.check_runs(current.store, emr.client(), s3, job, poster(replier_for)))
+    return {"checked": len(done), "posted": sum(what == "posted" for what in done.values())}
 
 
 DEAD_LETTER_MAX_RECEIVES = 10  # tries at telling the user while Teams is unavailable (the DLQ's visibility: 6 min)

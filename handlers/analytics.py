@@ -13,12 +13,14 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from handlers.analytics_cards import drift_card, entry_card, evaluation_card, suggestions_text, uplift_card
+from handlers.analytics_large import PENDING_TTL_SECONDS, job_id, place
 from handlers.app import stream_answer
+from handlers.jobs import ConversationRef
 from handlers.models import AnswerStream, FileAttachment, Replier, StreamStopped, Turn
 from handlers.report import user_error
 from handlers.router import Router
@@ -30,6 +32,7 @@ from services.analytics.isolation import AnalysisFailed, AnalysisStopped, Limits
 from services.analytics.pipeline import Outcome, summary_line
 from services.backends import Backend, Question
 from services.backends.base import capabilities_of
+from services.dataset_prefixes import Listing, is_many, list_many
 from services.datasets import DatasetError, download, fetch
 from services.quoting import quote
 from services.settings import Settings
@@ -72,6 +75,11 @@ class AnalyticsConfig:
     limits: Limits = field(default_factory=Limits)
     processes: int = 2
     admins: frozenset[str] = frozenset()  # ADMIN_USERS: who is told which files DATA_DIR holds
+    engine: str = "auto"  # ANALYTICS_ENGINE, for folders and prefixes (handlers/analytics_large.py)
+    spark_rows: int = 5_000_000
+    spark_mb: int = 200
+    prefix_max_bytes: int = 100_000_000_000  # ANALYTICS_PREFIX_MAX_GB: one folder's or prefix's listing
+    emr: Any = None  # services.analytics.emr.EmrJob when EMR Serverless is turned on
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnalyticsConfig:
@@ -84,6 +92,8 @@ class AnalyticsConfig:
             settings.data_dir, settings.analytics_max_file_mb * 1_000_000,
             tuple(settings.download_allowed_hosts), tuple(settings.s3_allowed_buckets),
             settings.analytics_file_memory_minutes * 60, limits, processes, frozenset(settings.admin_users),
+            settings.analytics_engine, settings.analytics_spark_rows, settings.analytics_spark_mb,
+            settings.analytics_prefix_max_gb * 1_000_000_000, emr_job_of(settings),
         )  # fmt: skip
 
     async def attachment(self, file: FileAttachment) -> tuple[bytes, str]:
@@ -91,9 +101,13 @@ class AnalyticsConfig:
         data = await download(file.download_url, file.name, self.max_bytes, allowed_hosts=self.allowed_hosts)
         return data, quote(file.name)  # the name is shown in sentences and cards: a short, inert excerpt
 
-    async def source(self, source: str, user_id: str = "") -> tuple[bytes, str]:
+    async def source(self, source: str, user_id: str = "") -> tuple[bytes, str] | Listing:
         """Return (bytes, name) of an `s3://` URI or a DATA_DIR path named in the message by `user_id` (the
-        sentence for a missing file lists the folder's files to admins only)."""
+        sentence for a missing file lists the folder's files to admins only); the bounded listing of an
+        `s3://…/` prefix or a DATA_DIR folder (read later, by the engine chosen)."""
+        if is_many(source, self.data_dir):
+            return await list_many(source, data_dir=self.data_dir, allowed_buckets=self.allowed_buckets,
+                                   max_bytes=self.prefix_max_bytes)  # fmt: skip
         data = await fetch(
             source, data_dir=self.data_dir, max_bytes=self.max_bytes, allowed_buckets=self.allowed_buckets,
             list_files=bool(user_id) and user_id in self.admins,
@@ -280,6 +294,28 @@ def _analysis_handler(
         if sources is None:
             await replier.send_text(spec.usage)
             return
+        placed = None
+        if any(isinstance(source, Listing) for source in sources):
+            try:
+                placed = await place(
+                    spec, values, sources, default_engine=config.engine, spark_rows=config.spark_rows,
+                    spark_mb=config.spark_mb, max_local_bytes=config.max_bytes, emr=config.emr,
+                    allowed_buckets=config.allowed_buckets, token=job_id(turn.conversation.key, turn.id),
+                )  # fmt: skip
+            except (AnalyticsError, DatasetError) as problem:
+                await replier.send_text(str(problem))
+                user_error(problem)
+                return
+            if placed.emr_run:
+                await _pending(memory.store, placed.emr_run, turn, replier, spec, sources)
+                await replier.send_text(
+                    f"{placed.message} Started on EMR Serverless (run {placed.emr_run}): I will post the result "
+                    "here when it ends."
+                )
+                return
+            sources, values = placed.sources, placed.values
+            if placed.message:
+                await replier.send_text(placed.message)
         await replier.typing()
         progress = Progress(replier, chat.working)
         started = await running.start(turn.user.id, spec.name, int(config.limits.cpu_seconds) + 60)
@@ -310,19 +346,49 @@ def _analysis_handler(
             raise
         finally:
             await running.end(turn.user.id)
+            if placed is not None:
+                placed.remove()
         await progress.done()
         await replier.send_card(chat.card(outcome), summary=summary_line(outcome.result, f"{spec.name} result"))
 
     return handle
 
 
-def _names(sources: list[tuple[bytes, str]]) -> str:
-    return " and ".join(name for _, name in sources)
+def _names(sources: list[Any]) -> str:
+    return " and ".join(s.name if isinstance(s, Listing) else s[1] for s in sources)
+
+
+def emr_job_of(settings: Settings) -> Any:
+    """Return the EMR Serverless job settings when all are set (template.yaml's EnableEmrServerless), else None."""
+    fields = (settings.emr_application_id, settings.emr_job_role_arn, settings.emr_job_uri, settings.emr_code_uri,
+              settings.emr_output_prefix)  # fmt: skip
+    if not all(fields):
+        return None
+    from services.analytics.emr import EmrJob
+
+    return EmrJob(*fields)
+
+
+async def _pending(
+    store: Store | None, run: str, turn: Turn, replier: Replier, spec: CommandSpec, sources: list[Any]
+) -> None:
+    """Keep what the completion needs to post the run's answer here (services/analytics/emr.py `finish`)."""
+    if store is None:
+        return
+    ref = getattr(replier, "ref", None)
+    value = {
+        "command": spec.name, "job_id": job_id(turn.conversation.key, turn.id),
+        "conversation_key": turn.conversation.key,
+        "names": [s.name for s in sources if isinstance(s, Listing)], "user": turn.user.id, "run": run,
+        "conversation": turn.conversation.model_dump(), "user_model": turn.user.model_dump(),
+        "ref": asdict(ref) if isinstance(ref, ConversationRef) else None,
+    }  # fmt: skip
+    await store.put_value(f"emr-run:{run}", value, ttl_seconds=PENDING_TTL_SECONDS)
 
 
 async def _sources(
     spec: CommandSpec, config: AnalyticsConfig, memory: FileMemory, turn: Turn, words: list[str]
-) -> tuple[list[tuple[bytes, str]] | None, bool]:
+) -> tuple[list[Any] | None, bool]:
     """Return (the bytes and names of the tables `spec` reads, whether they are attachments to remember):
     attachments first, else sources named in the message, else the conversation's remembered files; (None,
     False) when there is nothing."""

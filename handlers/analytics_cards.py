@@ -8,8 +8,10 @@ from typing import Any
 from handlers.cards import card, facts, text
 from services.analytics import uplift_wording
 from services.analytics.commands import METRIC_LABELS
+from services.analytics.drift_types import DriftResult
 from services.analytics.drift_wording import effect_text
 from services.analytics.glossary import Entry, Glossary
+from services.analytics.metrics_types import MetricsResult
 from services.analytics.uplift_types import UpliftResult
 from services.analytics.wording import short
 from services.analytics.wording import signed as _signed
@@ -44,23 +46,23 @@ def _number(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def evaluation_card(result: dict[str, Any], source: str, chart_png: bytes | None) -> dict[str, Any]:
+def evaluation_card(result: MetricsResult, source: str, chart_png: bytes | None) -> dict[str, Any]:
     """Return the card of a model evaluation: headline, explanation, metric table, chart, details on demand."""
     task = {"binary": "Binary classifier", "multiclass": "Multiclass classifier", "regression": "Regression",
-            "ranking": "Ranking"}[result["task"]]  # fmt: skip
-    headline = f"{task}: {result['n']:,} rows from {source}"
-    if result["task"] == "ranking":
-        headline += f", {result['queries']:,} queries"
-    if result["task"] == "binary":
-        headline += f"; positive class '{short(result['positive_label'], 30)}'"
-    rows = [(label, _number(result[key])) for key, label in METRIC_LABELS if result.get(key) is not None]
-    if result["task"] == "ranking":
-        rows = [(label.replace("@k", f"@{result['k']}"), value) for label, value in rows]
-    if result["task"] == "multiclass":
-        rows += [("Macro F1", _number(result["macro"]["f1"])), ("Weighted F1", _number(result["weighted"]["f1"]))]
+            "ranking": "Ranking"}[result.task]  # fmt: skip
+    headline = f"{task}: {result.n:,} rows from {source}"
+    if result.task == "ranking":
+        headline += f", {result.queries:,} queries"
+    if result.task == "binary":
+        headline += f"; positive class '{short(result.positive_label, 30)}'"
+    rows = [(label, _number(getattr(result, key))) for key, label in METRIC_LABELS if getattr(result, key) is not None]
+    if result.task == "ranking":
+        rows = [(label.replace("@k", f"@{result.k}"), value) for label, value in rows]
+    if result.task == "multiclass":
+        rows += [("Macro F1", _number(result.macro["f1"])), ("Weighted F1", _number(result.weighted["f1"]))]
     body = [
         text(headline, size="Medium", weight="Bolder"),
-        text("\n".join(f"- {line}" for line in result["summary"])),
+        text("\n".join(f"- {line}" for line in result.summary)),
         facts(rows),
     ]
     if chart_png:
@@ -73,22 +75,22 @@ def evaluation_card(result: dict[str, Any], source: str, chart_png: bytes | None
     return card(body, actions)
 
 
-def _details(result: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
-    if result.get("calibration_table"):
+def _details(result: MetricsResult) -> tuple[str, list[dict[str, Any]]] | None:
+    if result.calibration_table:
         pairs = [(f"Decile {r['decile']} ({r['rows']:,} rows)", f"mean predicted {r['predicted']:.4f} · observed "
-                  f"rate {r['observed']:.4f}") for r in result["calibration_table"]]  # fmt: skip
+                  f"rate {r['observed']:.4f}") for r in result.calibration_table]  # fmt: skip
         return "Calibration table", [facts(pairs)]
-    if result["task"] == "multiclass":
+    if result.task == "multiclass":
         pairs = [(short(c["label"], 40), f"precision {c['precision']:.3f} · recall {c['recall']:.3f} · "
-                  f"F1 {c['f1']:.3f} · {c['support']:,} rows") for c in result["per_class"]]  # fmt: skip
+                  f"F1 {c['f1']:.3f} · {c['support']:,} rows") for c in result.per_class]  # fmt: skip
         return "Per-class scores", [facts(pairs)]
-    if result["task"] == "regression":
-        residuals = result["residuals"]
+    if result.task == "regression":
+        residuals = result.residuals
         titles = {"mean": "Mean residual", "std": "Residual SD"}
         return "Residuals", [facts([(titles.get(name, f"Residual {name}"), _number(value))
                                     for name, value in residuals.items()])]  # fmt: skip
-    if result["task"] == "ranking":
-        return "Conventions", [text(result["conventions"])]
+    if result.task == "ranking":
+        return "Conventions", [text(result.conventions)]
     return None
 
 
@@ -153,13 +155,13 @@ def uplift_card(result: UpliftResult, source: str, chart_png: bytes | None) -> d
     return card(body, [{"type": "Action.ShowCard", "title": "Balance and conventions", "card": details}])
 
 
-def drift_card(result: dict[str, Any], names: tuple[str, str], chart_png: bytes | None) -> dict[str, Any]:
+def drift_card(result: DriftResult, names: tuple[str, str], chart_png: bytes | None) -> dict[str, Any]:
     """Return the card of a drift analysis: verdict, top drifted columns with effect sizes, adversarial AUC,
     the chart, and every column behind a "Show all columns" toggle."""
-    drifted = [c for c in result["columns"] if c["drifted"]]
-    schema = result.get("schema_changed", False)
-    verdict = "Data drift detected" if result["dataset_drift"] else "Schema changed" if schema else "No data drift"
-    rows = result["rows"]
+    drifted = result.drifted
+    schema = result.schema_changed
+    verdict = "Data drift detected" if result.dataset_drift else "Schema changed" if schema else "No data drift"
+    rows = result.rows
     body = [
         text(
             f"{verdict}: {names[1]} against {names[0]}",
@@ -167,21 +169,21 @@ def drift_card(result: dict[str, Any], names: tuple[str, str], chart_png: bytes 
             weight="Bolder",
             color="Attention" if drifted or schema else "Good",
         ),  # fmt: skip
-        text(f"{rows['reference']:,} reference and {rows['current']:,} current rows", isSubtle=True, size="Small"),
-        text("\n".join(f"- {line}" for line in result["summary"])),
+        text(f"{rows.reference:,} reference and {rows.current:,} current rows", isSubtle=True, size="Small"),
+        text("\n".join(f"- {line}" for line in result.summary)),
     ]
     if drifted:
         body += [text("Drifted columns", weight="Bolder"),
-                 facts([(short(c["name"], 40), f"{c['reason']} ({effect_text(c)})" if "significant" not in c["reason"]
+                 facts([(short(c.name, 40), f"{c.reason} ({effect_text(c)})" if "significant" not in c.reason
                          else effect_text(c)) for c in drifted[:8]])]  # fmt: skip
-    adversarial = result.get("adversarial")
+    adversarial = result.adversarial
     if adversarial:
-        low, high = adversarial["auc_ci"]
-        body.append(facts([("Adversarial ROC AUC", f"{adversarial['auc']:.3f} (95% CI {low:.3f}–{high:.3f})")]))
+        low, high = adversarial.auc_ci
+        body.append(facts([("Adversarial ROC AUC", f"{adversarial.auc:.3f} (95% CI {low:.3f}–{high:.3f})")]))
     if chart_png:
         uri = "data:image/png;base64," + base64.b64encode(chart_png).decode()
         body.append({"type": "Image", "url": uri, "altText": "Distributions of drifted columns", "size": "Stretch"})
-    every = facts([(f"{short(c['name'], 40)} ({c['kind']})", ("DRIFT · " if c["drifted"] else "") + effect_text(c))
-                   for c in result["columns"]])  # fmt: skip
-    rules = text(result["rules"]["gate"] + ". PSI: " + result["rules"]["psi"] + ".", isSubtle=True, size="Small")
+    every = facts([(f"{short(c.name, 40)} ({c.kind})", ("DRIFT · " if c.drifted else "") + effect_text(c))
+                   for c in result.columns])  # fmt: skip
+    rules = text(result.rules["gate"] + ". PSI: " + result.rules["psi"] + ".", isSubtle=True, size="Small")
     return card(body, [{"type": "Action.ShowCard", "title": "Show all columns", "card": card([every, rules])}])

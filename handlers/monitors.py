@@ -497,7 +497,7 @@ def _named(monitor: Monitor) -> str:
     return f" ({quote(monitor.created_by_name, 60)})" if monitor.created_by_name else ""
 
 
-def _verdict(monitor: Monitor, result: dict[str, Any]) -> tuple[Verdict, str, list[tuple[str, str]]]:
+def _verdict(monitor: Monitor, result: Any) -> tuple[Verdict, str, list[tuple[str, str]]]:
     """Return (verdict, one-line headline, facts) of an analysis result for `monitor`."""
     if monitor.kind == "drift":
         moved = monitor_analysis.moved_columns(result)

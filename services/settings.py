@@ -132,6 +132,16 @@ class Settings(BaseSettings):
     # At 512 MB the analysis process cannot import pyarrow, so every Parquet file was "cannot read" (docs/settings.md)
     analytics_memory_mb: int = Field(default=4096, ge=1024, le=65_536)
     analytics_processes: int = Field(default=2, ge=1, le=32)
+    analytics_engine: Literal["auto", "local", "spark"] = "auto"
+    analytics_spark_rows: int = Field(default=5_000_000, ge=1)
+    analytics_spark_mb: int = Field(default=200, ge=1)
+    analytics_prefix_max_gb: int = Field(default=100, ge=1, le=100_000)  # one table's prefix or folder, listed
+    # EMR Serverless (docs/deploy.md): set by template.yaml when EnableEmrServerless is true, else empty
+    emr_application_id: str = ""
+    emr_job_role_arn: str = ""
+    emr_job_uri: str = ""  # s3://…/spark_job.py, uploaded by `make emr-artifacts`
+    emr_code_uri: str = ""  # s3://…/gateway.zip: services/ for the job's --py-files
+    emr_output_prefix: str = ""  # s3://…/emr-results/: the job writes <job id>/result.json there
     download_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(MICROSOFT_FILE_HOSTS))
     s3_allowed_buckets: Annotated[list[str], NoDecode] = Field(default_factory=list)
 

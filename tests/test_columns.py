@@ -70,13 +70,13 @@ def test_drift_tests_text_numbers_as_numbers_and_codes_as_categories_and_says_so
                              "customer_id": rng.permutation(10**6)[:2000]})  # fmt: skip
 
     result = drift.analyse(table(0), table(5), drift.DriftOptions(tests_only=True))
-    columns = {c["name"]: c for c in result["columns"]}
+    columns = {c["name"]: c for c in result.to_dict()["columns"]}
     assert columns["amount"]["kind"] == "numeric" and columns["amount"]["drifted"]
     assert columns["amount"]["test"] == "Kolmogorov–Smirnov"
     assert columns["store_code"]["kind"] == "categorical" and not columns["store_code"]["drifted"]
     assert all("." not in c["category"] for c in columns["store_code"]["top_changes"])  # '12', not '12.0'
     assert columns["customer_id"]["kind"] == "identifier" and "p_value" not in columns["customer_id"]
-    summary = " ".join(result["summary"])
+    summary = " ".join(result.summary)
     assert "integer codes" in summary and "'store\\_code'" in summary and "stored as text" in summary
     assert "Left out as identifiers" in summary and "'customer\\_id'" in summary
     with pytest.raises(AnalyticsError, match="no column 'nope'"):
@@ -108,5 +108,5 @@ def test_column_names_and_values_from_a_file_are_inert_and_short_in_summaries_an
     current = pd.DataFrame({link: rng.normal(1, 1, 500), "plan": rng.choice(["a", image], 500)})
     result = drift.analyse(reference, current, drift.DriftOptions(tests_only=True))
     shown = json.dumps(drift_card(result, ("ref.csv", "cur.csv"), None), ensure_ascii=False)
-    for rendered in (shown, json.dumps(result["summary"], ensure_ascii=False)):
+    for rendered in (shown, json.dumps(result.summary, ensure_ascii=False)):
         assert "](" not in rendered and "https://" not in rendered and "x" * 100 not in rendered

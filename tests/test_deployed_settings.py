@@ -33,9 +33,10 @@ def example_settings() -> set[str]:
 
 
 def refs(node) -> set[str]:
-    """Return every name a template expression refers to (Ref, !If's branches, Fn::Sub's ${...})."""
+    """Return every name a template expression refers to (Ref, GetAtt, !If's branches, Fn::Sub's ${...})."""
     if isinstance(node, dict):
         found = {node["Ref"]} if "Ref" in node else set()
+        found |= {node["Fn::GetAtt"][0]} if "Fn::GetAtt" in node else set()
         return found.union(*(refs(value) for value in node.values()))
     if isinstance(node, list):
         return set().union(*(refs(item) for item in node))

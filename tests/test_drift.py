@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -24,23 +25,23 @@ def published_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def column(result, name):
-    return next(c for c in result["columns"] if c["name"] == name)
+    return next(c for c in result.columns if c.name == name)
 
 
 def test_published_values_as_categories():
     ref, cur = published_tables()
     v = column(analyse(ref, cur, DriftOptions(categorical=("v",), tests_only=True)), "v")
-    assert v["psi"] == pytest.approx(0.037218, abs=1e-6)
-    assert v["jensen_shannon"] == pytest.approx(0.068048, abs=1e-6)
+    assert v.psi == pytest.approx(0.037218, abs=1e-6)
+    assert v.jensen_shannon == pytest.approx(0.068048, abs=1e-6)
 
 
 def test_published_values_as_numbers():
     ref, cur = published_tables()
     v = column(analyse(ref, cur, DriftOptions(tests_only=True)), "v")
-    assert v["kind"] == "numeric"
-    assert v["wasserstein_normalized"] == pytest.approx(0.054433, abs=1e-6)
-    assert v["p_value"] == pytest.approx(0.999993, abs=1e-6)
-    assert not v["drifted"]
+    assert v.kind == "numeric"
+    assert v.wasserstein_normalized == pytest.approx(0.054433, abs=1e-6)
+    assert v.p_value == pytest.approx(0.999993, abs=1e-6)
+    assert not v.drifted
 
 
 def test_a_small_shift_is_flagged_by_ks_not_psi_and_the_output_says_why():
@@ -48,15 +49,15 @@ def test_a_small_shift_is_flagged_by_ks_not_psi_and_the_output_says_why():
     ref, cur = pd.DataFrame({"x": rng.normal(0, 1, 5000)}), pd.DataFrame({"x": rng.normal(0.2, 1, 5000)})
     result = analyse(ref, cur, DriftOptions(tests_only=True))
     x = column(result, "x")
-    assert x["p_value_adjusted"] < 0.05 and x["psi"] < 0.1 and x["drifted"]
-    assert "PSI alone would miss it" in x["note"] and any("PSI alone would miss it" in s for s in result["summary"])
-    assert "mean up 0.2" in result["summary"][0]
+    assert x.p_value_adjusted < 0.05 and x.psi < 0.1 and x.drifted
+    assert "PSI alone would miss it" in x.note and any("PSI alone would miss it" in s for s in result.summary)
+    assert "mean up 0.2" in result.summary[0]
 
 
 def test_chi_square_is_a_two_sample_test():
     ref, cur = pd.DataFrame({"c": list("aab" * 40)}), pd.DataFrame({"c": list("abb" * 40)})
-    once = column(analyse(ref, cur, DriftOptions(tests_only=True)), "c")["p_value"]
-    twice = column(analyse(pd.concat([ref, ref]), cur, DriftOptions(tests_only=True)), "c")["p_value"]
+    once = column(analyse(ref, cur, DriftOptions(tests_only=True)), "c").p_value
+    twice = column(analyse(pd.concat([ref, ref]), cur, DriftOptions(tests_only=True)), "c").p_value
     assert once != pytest.approx(twice)
 
 
@@ -74,16 +75,16 @@ def mixed_table(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
 def test_identical_inputs_never_drift(seed):
     table = mixed_table(3000, seed)
     result = analyse(table, table.copy(), DriftOptions(folds=3))
-    assert not result["dataset_drift"] and all(not c["drifted"] for c in result["columns"])
-    assert result["adversarial"]["auc"] < 0.56
+    assert not result.dataset_drift and all(not c.drifted for c in result.columns)
+    assert result.adversarial.auc < 0.56
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_a_shifted_column_is_among_the_top_importances(seed):
     result = analyse(mixed_table(3000, seed), mixed_table(3000, seed + 100, shift=0.8), DriftOptions(folds=3))
-    names = [i["name"] for i in result["adversarial"]["importances"][:2]]
-    assert "score" in names and column(result, "score")["drifted"]
-    assert result["adversarial"]["auc_ci"][0] > 0.6
+    names = [i.name for i in result.adversarial.importances[:2]]
+    assert "score" in names and column(result, "score").drifted
+    assert result.adversarial.auc_ci[0] > 0.6
 
 
 def test_missing_share_and_new_categories_are_findings_of_their_own():
@@ -92,8 +93,8 @@ def test_missing_share_and_new_categories_are_findings_of_their_own():
     cur.loc[cur.sample(frac=0.2, random_state=4).index, "channel"] = "kiosk"
     result = analyse(ref, cur, DriftOptions(tests_only=True))
     age, channel = column(result, "age"), column(result, "channel")
-    assert age["drifted"] and "missing rose from 0.0% to 9.0%" in age["reason"]
-    assert channel["drifted"] and channel["new_categories"] == ["kiosk"] and "'kiosk'" in channel["reason"]
+    assert age.drifted and "missing rose from 0.0% to 9.0%" in age.reason
+    assert channel.drifted and channel.new_categories == ("kiosk",) and "'kiosk'" in channel.reason
 
 
 def test_multiple_testing_adjustments():
@@ -107,8 +108,8 @@ def test_a_time_index_carrying_the_auc_is_flagged_as_leakage():
     ref = pd.DataFrame({"ts": 1.7e9 + np.arange(3000) * 60.5, "x": rng.normal(size=3000)})
     cur = pd.DataFrame({"ts": 1.8e9 + np.arange(3000) * 60.5, "x": rng.normal(size=3000)})
     result = analyse(ref, cur, DriftOptions(folds=3))
-    assert result["adversarial"]["auc"] > 0.95 and result["adversarial"]["leakage_suspects"] == ["ts"]
-    assert any("likely leakage" in line for line in result["summary"])
+    assert result.adversarial.auc > 0.95 and result.adversarial.leakage_suspects == ("ts",)
+    assert any("likely leakage" in line for line in result.summary)
 
 
 def test_ids_and_dates_are_reported_not_tested_and_large_inputs_are_sampled():
@@ -118,11 +119,11 @@ def test_ids_and_dates_are_reported_not_tested_and_large_inputs_are_sampled():
     )
     cur = ref.assign(customer_id=np.arange(n, 2 * n), day="2026-02-01")
     result = analyse(ref, cur, DriftOptions(tests_only=True, max_rows=1000))
-    kinds = {c["name"]: c["kind"] for c in result["columns"]}
+    kinds = {c.name: c.kind for c in result.columns}
     assert kinds == {"customer_id": "identifier", "day": "datetime", "x": "numeric"}
-    assert "p_value" not in column(result, "customer_id") and "not tested" in column(result, "day")["reason"]
-    assert result["rows"]["sampled"] and result["rows"]["reference_used"] == 1000
-    assert any("Sampled uniformly" in line for line in result["summary"])
+    assert not column(result, "customer_id").tested and "not tested" in column(result, "day").reason
+    assert result.rows.sampled and result.rows.reference_used == 1000
+    assert any("Sampled uniformly" in line for line in result.summary)
 
 
 def test_bad_input_gets_one_sentence():
@@ -198,19 +199,19 @@ def test_noise_in_rare_values_and_missing_shares_is_not_drift():
 
     for rows in (100, 2_000):
         result = analyse(sample(rows), sample(rows), DriftOptions(tests_only=True))
-        assert not result["dataset_drift"], result["columns"]
-        assert result["summary"][0].startswith("No drift")
+        assert not result.dataset_drift, result.columns
+        assert result.summary[0].startswith("No drift")
 
 
 def test_adversarial_wording_follows_its_interval_and_its_gate():
     from services.analytics.drift import summarise
+    from services.analytics.drift_types import Adversarial, DriftResult, DriftRows, Schema, Sides
 
-    base = {"columns": [], "rows": {"sampled": False}, "dataset_drift": False}
+    base = DriftResult(DriftRows(10, 10, False, 10, 10), Schema((), (), (), ()), False, 0.0, (), {}, None, ())
 
     def said(auc: float, low: float, high: float, separable: bool) -> str:
-        adversarial = {"auc": auc, "auc_ci": [low, high], "separable": separable, "importances": [],
-                       "leakage_suspects": []}  # fmt: skip
-        return " ".join(summarise(base | {"adversarial": adversarial}))
+        adversarial = Adversarial(auc, (low, high), separable, 3, Sides(10, 10), (), (), None)
+        return " ".join(summarise(replace(base, adversarial=adversarial)))
 
     assert "no evidence that a model can tell the tables apart" in said(0.56, 0.49, 0.63, False)
     assert "only barely" in said(0.515, 0.505, 0.525, False)  # significant on a large sample, but tiny
@@ -222,8 +223,8 @@ def test_a_tiny_but_significant_auc_is_not_called_separable():
     rng = np.random.default_rng(5)
     reference = pd.DataFrame({"x": rng.normal(0, 1, 40_000), "y": rng.normal(0, 1, 40_000)})
     current = pd.DataFrame({"x": rng.normal(0.06, 1, 40_000), "y": rng.normal(0, 1, 40_000)})
-    adversarial = analyse(reference, current, DriftOptions())["adversarial"]
-    assert adversarial["auc_ci"][0] > 0.5 and adversarial["auc"] < 0.55 and not adversarial["separable"]
+    adversarial = analyse(reference, current, DriftOptions()).adversarial
+    assert adversarial.auc_ci[0] > 0.5 and adversarial.auc < 0.55 and not adversarial.separable
 
 
 # Regression tests of issue 21 on published tables no one here wrote: causaldata's Thornton (2008) HIV-results
@@ -249,9 +250,9 @@ def test_a_0_1_column_spelled_another_way_is_the_same_values():
         result = analyse(ref, current, DriftOptions(tests_only=True))
         for name in ("got", "any"):
             found = column(result, name)
-            assert found["kind"] == "boolean" and not found["drifted"], found["reason"]
-            assert found["new_categories"] == []
-        assert not result["schema_changed"] and result["summary"][0].startswith("No drift")
+            assert found.kind == "boolean" and not found.drifted, found.reason
+            assert found.new_categories == ()
+        assert not result.schema_changed and result.summary[0].startswith("No drift")
 
 
 def test_schema_changes_are_reported_first_never_no_drift():
@@ -260,15 +261,16 @@ def test_schema_changes_are_reported_first_never_no_drift():
     cur = cur.drop(columns=["hiv2004"]).rename(columns={"distvct": "DistVCT"}).assign(
         wave=2, age=cur["age"].map(lambda v: f"{v:.0f} years"))  # fmt: skip
     result = analyse(ref, cur, DriftOptions(tests_only=True))
-    schema = result["schema"]
-    assert schema["dropped"] == ["hiv2004"] and schema["added"] == ["wave"]
-    assert schema["renamed"] == [{"from": "distvct", "to": "DistVCT", "why": "similar name and values"}]
-    assert schema["type_changed"] == [{"name": "age", "reference": "numbers", "current": "text"}]
-    first = result["summary"][0]
+    schema = result.schema
+    assert schema.dropped == ("hiv2004",) and schema.added == ("wave",)
+    renamed = [{"from": "distvct", "to": "DistVCT", "why": "similar name and values"}]
+    assert [r.to_dict() for r in schema.renamed] == renamed
+    assert [c.to_dict() for c in schema.type_changed] == [{"name": "age", "reference": "numbers", "current": "text"}]
+    first = result.summary[0]
     assert first.startswith("Schema changed: dropped 'hiv2004'; added 'wave'; 'distvct' looks renamed")
-    assert not any(line.startswith("No drift") for line in result["summary"])
+    assert not any(line.startswith("No drift") for line in result.summary)
     unchanged = analyse(*thornton_halves(1), DriftOptions(tests_only=True))
-    assert not unchanged["schema_changed"] and unchanged["summary"][0].startswith("No drift")
+    assert not unchanged.schema_changed and unchanged.summary[0].startswith("No drift")
 
 
 def test_us_and_day_first_dates_are_dates_compared_as_dates():
@@ -281,15 +283,15 @@ def test_us_and_day_first_dates_are_dates_compared_as_dates():
         written = [t.assign(Date=t["Date"].dt.strftime(fmt)) for t in (ref, cur)]
         result = analyse(*written, DriftOptions(tests_only=True))
         date = column(result, "Date")
-        assert date["kind"] == "datetime" and not date["drifted"] and date["new_categories"] == []
-        assert date["date_range"]["reference"][0].startswith(str(ref["Date"].min().date()))
-        assert date["date_range"]["current"][1].startswith(str(cur["Date"].max().date()))
-        assert date["recency_days"] == (cur["Date"].max() - ref["Date"].max()).days
-        assert any(said in line for line in result["summary"]) and any("(dates)" in s for s in result["summary"])
+        assert date.kind == "datetime" and not date.drifted and date.new_categories == ()
+        assert date.date_range.reference[0].startswith(str(ref["Date"].min().date()))
+        assert date.date_range.current[1].startswith(str(cur["Date"].max().date()))
+        assert date.recency_days == (cur["Date"].max() - ref["Date"].max()).days
+        assert any(said in line for line in result.summary) and any("(dates)" in s for s in result.summary)
     # only days ≤ 12: the order cannot be read from the values, and the summary says so
     early = [t[t["Date"].dt.day <= 12].assign(Date=lambda f: f["Date"].dt.strftime("%d/%m/%Y")) for t in (ref, cur)]
     result = analyse(*early, DriftOptions(tests_only=True))
-    assert any("day/month/year is equally possible" in line for line in result["summary"])
+    assert any("day/month/year is equally possible" in line for line in result.summary)
 
 
 def test_a_real_trend_that_separates_the_tables_is_a_strong_change_not_leakage():
@@ -299,9 +301,9 @@ def test_a_real_trend_that_separates_the_tables_is_a_strong_change_not_leakage()
     table = gapminder.load_pandas().data
     ref, cur = (table[table["year"] == y].drop(columns="year") for y in (1952, 2007))
     result = analyse(ref, cur, DriftOptions())
-    adversarial = result["adversarial"]
-    assert adversarial["sole_separator"] == "lifeExp" and adversarial["leakage_suspects"] == []
-    said = " ".join(result["summary"])
+    adversarial = result.adversarial
+    assert adversarial.sole_separator == "lifeExp" and adversarial.leakage_suspects == ()
+    said = " ".join(result.summary)
     assert "leakage" not in said.replace("not leakage", "") and "'lifeExp' alone separates the tables: a strong" in said
 
 
@@ -315,9 +317,9 @@ def test_a_column_constant_in_the_reference_reports_its_real_change():
     cur = table[table["year"] > 1944]
     result = analyse(ref, cur, DriftOptions(tests_only=True))
     capital = column(result, "capital")
-    assert capital["drifted"] and capital["reference_constant"] and capital["psi"] > 1
-    assert capital["mean_shift_sd"] is None
-    said = " ".join(result["summary"])
+    assert capital.drifted and capital.reference_constant and capital.psi > 1
+    assert capital.mean_shift_sd is None
+    said = " ".join(result.summary)
     assert "'capital' was constant at 2.8 in the reference; now mean" in said
     assert "mean up 0.00 sd" not in said and "PSI 0.000" not in said
 
@@ -333,15 +335,15 @@ def test_a_large_psi_under_no_drift_always_says_why_it_does_not_count():
     for seed in range(12):
         order = np.random.default_rng(seed).permutation(len(table))
         result = analyse(table.iloc[order[:110]], table.iloc[order[110:]], DriftOptions(tests_only=True))
-        if result["dataset_drift"]:
+        if result.dataset_drift:
             continue
         card = json.dumps(drift_card(result, ("a.csv", "b.csv"), None), ensure_ascii=False)
-        for found in result["columns"]:
-            if found.get("psi", 0) >= 0.1:
+        for found in result.columns:
+            if (found.psi or 0) >= 0.1:
                 explained += 1
-                assert "does not count" in found["note"], found
-                assert f"PSI {found['psi']:.3f} · " in card and "but does not count: the" in card
-        for line in result["summary"]:
+                assert "does not count" in found.note, found
+                assert f"PSI {found.psi:.3f} · " in card and "but does not count: the" in card
+        for line in result.summary:
             if "PSI" in line:
                 assert "does not count" in line or "does not decide" in line, line
     assert explained  # the case happened at least once on these splits
@@ -354,5 +356,5 @@ def test_ks_p_value_is_scipys_exact_where_it_applies():
     ref, cur = thornton_halves(2)
     tinc = column(analyse(ref, cur, DriftOptions(tests_only=True)), "tinc")
     expected = stats.ks_2samp(ref["tinc"].dropna(), cur["tinc"].dropna(), method="auto")
-    assert tinc["p_value"] == pytest.approx(expected.pvalue, rel=1e-9)
-    assert tinc["ks_statistic"] == pytest.approx(expected.statistic, abs=1e-12)
+    assert tinc.p_value == pytest.approx(expected.pvalue, rel=1e-9)
+    assert tinc.ks_statistic == pytest.approx(expected.statistic, abs=1e-12)

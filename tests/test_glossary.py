@@ -38,7 +38,10 @@ def test_conventions_are_stated():
     [("auc", "roc_auc"), ("roc-auc", "roc_auc"), ("ROC AUC", "roc_auc"), ("ne", "normalized_entropy"),
      ("ndcg@10", "ndcg"), ("NDCG", "ndcg"), ("map@5", "map"), ("hit rate at 10", "hit_rate"), ("logloss", "log_loss"),
      ("preicsion", "precision"), ("recal", "recall"), ("calibraton", "calibration"), ("r²", "r2"),
-     ("mean average precison", "map"), ("F1 score", "f1"), ("average precision", "pr_auc")],
+     ("mean average precison", "map"), ("F1 score", "f1"), ("average precision", "pr_auc"),
+     # the uplift card says "cluster-robust (CR2, cluster bootstrap …)": `explain cr2` answered R² before
+     ("cr2", "cluster_robust"), ("CR2", "cluster_robust"), ("cluster", "cluster_robust"),
+     ("cluster-robust", "cluster_robust")],
 )  # fmt: skip
 def test_synonyms_and_misspellings_resolve(asked, key):
     entry, suggestions = glossary().resolve(asked)

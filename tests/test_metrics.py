@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from sklearn import metrics as skm
 from services.analytics.charts import metrics_chart
 from services.analytics.errors import AnalyticsError
 from services.analytics.metrics import entropy, evaluate, recalibrate
+from services.analytics.metrics_types import MetricsResult
 from services.settings import REPO_ROOT
 
 
@@ -27,13 +29,13 @@ def binary_table(n: int = 4000, seed: int = 0, base: float = 0.2) -> pd.DataFram
 def test_published_log_loss():
     table = pd.DataFrame({"y": ["no", "no", "no", "yes", "yes", "yes"], "p": [0.5, 0.9, 0.99, 0.1, 0.25, 0.999]})
     result = evaluate(table, "y", "p")
-    assert result["positive_label"] == "yes"
-    assert result["log_loss"] == pytest.approx(1.8817971, abs=1e-6)
+    assert result.positive_label == "yes"
+    assert result.log_loss == pytest.approx(1.8817971, abs=1e-6)
 
 
 def test_published_ndcg_with_linear_gain():
     table = pd.DataFrame({"q": ["a"] * 5, "rel": [10, 0, 0, 1, 5], "s": [0.1, 0.2, 0.3, 4, 70]})
-    assert evaluate(table, "rel", "s", query="q", k=5)["ndcg"] == pytest.approx(0.695694, abs=1e-6)
+    assert evaluate(table, "rel", "s", query="q", k=5).ndcg == pytest.approx(0.695694, abs=1e-6)
 
 
 def test_recalibration_published_value_and_round_trip():
@@ -46,8 +48,8 @@ def test_recalibration_published_value_and_round_trip():
 def test_normalized_entropy_is_one_minus_d2_log_loss():
     table = binary_table()
     result = evaluate(table, "label", "p")
-    assert result["normalized_entropy"] == pytest.approx(1 - skm.d2_log_loss_score(table.label, table.p), abs=1e-6)
-    assert result["normalized_entropy"] == pytest.approx(result["log_loss"] / entropy(table.label.mean()), abs=1e-6)
+    assert result.normalized_entropy == pytest.approx(1 - skm.d2_log_loss_score(table.label, table.p), abs=1e-6)
+    assert result.normalized_entropy == pytest.approx(result.log_loss / entropy(table.label.mean()), abs=1e-6)
 
 
 def test_binary_metrics_agree_with_scikit_learn():
@@ -55,26 +57,26 @@ def test_binary_metrics_agree_with_scikit_learn():
     result = evaluate(table, "label", "p", threshold=0.3)
     y, p = table.label.to_numpy(), table.p.to_numpy()
     predicted = (p >= 0.3).astype(int)
-    assert result["accuracy"] == pytest.approx(skm.accuracy_score(y, predicted), abs=1e-6)
-    assert result["precision"] == pytest.approx(skm.precision_score(y, predicted), abs=1e-6)
-    assert result["recall"] == pytest.approx(skm.recall_score(y, predicted), abs=1e-6)
-    assert result["f1"] == pytest.approx(skm.f1_score(y, predicted), abs=1e-6)
-    assert result["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p), abs=1e-6)
-    assert result["pr_auc"] == pytest.approx(skm.average_precision_score(y, p), abs=1e-6)
-    assert result["brier"] == pytest.approx(skm.brier_score_loss(y, p), abs=1e-6)
-    assert result["calibration"] == pytest.approx(p.mean() / y.mean(), abs=1e-6)
-    assert result["prediction_bias"] == pytest.approx(p.mean() - y.mean(), abs=1e-6)
+    assert result.accuracy == pytest.approx(skm.accuracy_score(y, predicted), abs=1e-6)
+    assert result.precision == pytest.approx(skm.precision_score(y, predicted), abs=1e-6)
+    assert result.recall == pytest.approx(skm.recall_score(y, predicted), abs=1e-6)
+    assert result.f1 == pytest.approx(skm.f1_score(y, predicted), abs=1e-6)
+    assert result.roc_auc == pytest.approx(skm.roc_auc_score(y, p), abs=1e-6)
+    assert result.pr_auc == pytest.approx(skm.average_precision_score(y, p), abs=1e-6)
+    assert result.brier == pytest.approx(skm.brier_score_loss(y, p), abs=1e-6)
+    assert result.calibration == pytest.approx(p.mean() / y.mean(), abs=1e-6)
+    assert result.prediction_bias == pytest.approx(p.mean() - y.mean(), abs=1e-6)
     tn, fp, fn, tp = skm.confusion_matrix(y, predicted).ravel()
-    assert result["confusion_matrix"] == {"tn": tn, "fp": fp, "fn": fn, "tp": tp}
-    assert sum(row["rows"] for row in result["calibration_table"]) == len(table)
+    assert result.confusion_matrix == {"tn": tn, "fp": fp, "fn": fn, "tp": tp}
+    assert sum(row["rows"] for row in result.calibration_table) == len(table)
 
 
 def test_best_f1_threshold_maximises_f1():
     table = binary_table(seed=5)
     best = evaluate(table, "label", "p", threshold="best-f1")
     for t in np.linspace(0.05, 0.95, 19):
-        assert best["f1"] >= skm.f1_score(table.label, table.p >= t) - 1e-9
-    assert best["threshold_rule"] == "best-f1"
+        assert best.f1 >= skm.f1_score(table.label, table.p >= t) - 1e-9
+    assert best.threshold_rule == "best-f1"
 
 
 def test_accuracy_paradox_is_called_out():
@@ -82,8 +84,8 @@ def test_accuracy_paradox_is_called_out():
     y = (rng.random(2000) < 0.01).astype(int)
     table = pd.DataFrame({"y": y, "p": rng.random(2000) * 0.2})  # never above 0.5: predicts one class
     result = evaluate(table, "y", "p")
-    assert result["accuracy"] == pytest.approx(1 - y.mean(), abs=1e-6)
-    assert any("equals the majority share" in line and "may be predicting" in line for line in result["summary"])
+    assert result.accuracy == pytest.approx(1 - y.mean(), abs=1e-6)
+    assert any("equals the majority share" in line and "may be predicting" in line for line in result.summary)
 
 
 def test_inflated_probabilities_get_a_recalibration_suggestion_that_works():
@@ -93,20 +95,20 @@ def test_inflated_probabilities_get_a_recalibration_suggestion_that_works():
     inflated = p / (p + 0.1 * (1 - p))
     table = pd.DataFrame({"y": y, "p": inflated})
     result = evaluate(table, "y", "p")
-    assert result["calibration"] > 2
-    assert result["recalibration_w"] == pytest.approx(0.1, rel=0.15)
-    assert any("recalibrate with w ≈" in line for line in result["summary"])
+    assert result.calibration > 2
+    assert result.recalibration_w == pytest.approx(0.1, rel=0.15)
+    assert any("recalibrate with w ≈" in line for line in result.summary)
     fixed = evaluate(table, "y", "p", sampling_rate=0.1)
-    assert fixed["calibration"] == pytest.approx(1.0, abs=0.05)
-    assert fixed["roc_auc"] == pytest.approx(result["roc_auc"], abs=1e-9)  # ranking metrics do not change
+    assert fixed.calibration == pytest.approx(1.0, abs=0.05)
+    assert fixed.roc_auc == pytest.approx(result.roc_auc, abs=1e-9)  # ranking metrics do not change
 
 
 def test_scores_outside_unit_interval_skip_probability_metrics_and_say_why():
     table = binary_table()
     table["logit"] = np.log(table.p / (1 - table.p))
     result = evaluate(table, "label", "logit")
-    assert "log_loss" not in result and result["threshold_rule"] == "best-f1"
-    assert any("outside [0, 1]" in line for line in result["summary"])
+    assert result.log_loss is None and result.threshold_rule == "best-f1"
+    assert any("outside [0, 1]" in line for line in result.summary)
     with pytest.raises(AnalyticsError, match="outside \\[0, 1\\]"):
         evaluate(table, "label", "logit", sampling_rate=0.1)
 
@@ -137,10 +139,10 @@ def test_multiclass_agrees_with_scikit_learn_and_names_the_weakest_class():
     y = rng.choice(["cat", "dog", "bird"], 600)
     predicted = np.where(rng.random(600) < 0.8, y, rng.choice(["cat", "dog", "bird"], 600))
     result = evaluate(pd.DataFrame({"y": y, "yhat": predicted}), "y", "yhat")
-    assert result["task"] == "multiclass"
-    assert result["macro"]["f1"] == pytest.approx(skm.f1_score(y, predicted, average="macro"), abs=1e-6)
-    assert result["weighted"]["f1"] == pytest.approx(skm.f1_score(y, predicted, average="weighted"), abs=1e-6)
-    assert any("weakest class" in line for line in result["summary"])
+    assert result.task == "multiclass"
+    assert result.macro["f1"] == pytest.approx(skm.f1_score(y, predicted, average="macro"), abs=1e-6)
+    assert result.weighted["f1"] == pytest.approx(skm.f1_score(y, predicted, average="weighted"), abs=1e-6)
+    assert any("weakest class" in line for line in result.summary)
 
 
 @pytest.mark.parametrize("whole", [False, True])
@@ -150,10 +152,10 @@ def test_regression_agrees_with_scikit_learn(whole):
     y = rng.integers(1, 6, 500) if whole else rng.normal(10, 3, 500)
     predicted = y + rng.normal(0, 1, 500)
     result = evaluate(pd.DataFrame({"y": y, "yhat": predicted}), "y", "yhat")
-    assert result["task"] == "regression"
-    assert result["mae"] == pytest.approx(skm.mean_absolute_error(y, predicted), abs=1e-6)
-    assert result["rmse"] == pytest.approx(skm.root_mean_squared_error(y, predicted), abs=1e-6)
-    assert result["r2"] == pytest.approx(skm.r2_score(y, predicted), abs=1e-6)
+    assert result.task == "regression"
+    assert result.mae == pytest.approx(skm.mean_absolute_error(y, predicted), abs=1e-6)
+    assert result.rmse == pytest.approx(skm.root_mean_squared_error(y, predicted), abs=1e-6)
+    assert result.r2 == pytest.approx(skm.r2_score(y, predicted), abs=1e-6)
 
 
 def test_ranking_mrr_map_and_hit_rate_by_hand():
@@ -167,11 +169,11 @@ def test_ranking_mrr_map_and_hit_rate_by_hand():
     result = evaluate(table, "rel", "s", query="q", k=2)
     # a: order 0,1,1 → first relevant at rank 2; AP@2 = (1/min(2,2)) * (P@2·1) = 0.25
     # b: order 0,0,1 → first relevant at rank 3; nothing in the top 2: AP@2 = 0, no hit
-    assert result["mrr"] == pytest.approx((1 / 2 + 1 / 3) / 2)
-    assert result["map"] == pytest.approx((0.25 + 0) / 2)
-    assert result["hit_rate"] == pytest.approx(0.5)
-    assert (result["queries"], result["queries_without_relevant"]) == (2, 1)
-    assert "min(k, relevant items" in result["conventions"]
+    assert result.mrr == pytest.approx((1 / 2 + 1 / 3) / 2)
+    assert result.map == pytest.approx((0.25 + 0) / 2)
+    assert result.hit_rate == pytest.approx(0.5)
+    assert (result.queries, result.queries_without_relevant) == (2, 1)
+    assert "min(k, relevant items" in result.conventions
 
 
 def test_chart_is_a_png_under_the_limits():
@@ -226,8 +228,8 @@ def test_labels_compare_equal_across_1_and_1_0_and_text():
     # one missing label makes pandas read the column as floats: 1.0 must still equal the prediction "1"
     table = pd.DataFrame({"y": [1, 2, 3, 1, 2, 3, None, 2], "yhat": ["1", "2", "3", "1", "2", "1", "2", "2"]})
     result = evaluate(table, "y", "yhat")
-    assert result["task"] == "multiclass" and result["labels"] == ["1", "2", "3"]
-    assert result["accuracy"] == pytest.approx(6 / 7, abs=1e-6)
+    assert result.task == "multiclass" and result.labels == ("1", "2", "3")
+    assert result.accuracy == pytest.approx(6 / 7, abs=1e-6)
 
 
 def test_zero_one_predictions_get_threshold_metrics_only():
@@ -235,9 +237,9 @@ def test_zero_one_predictions_get_threshold_metrics_only():
     y = rng.integers(0, 2, 500)
     predicted = np.where(rng.random(500) < 0.8, y, 1 - y)
     result = evaluate(pd.DataFrame({"y": y, "p": predicted}), "y", "p")
-    assert result["kind"] == "predicted classes"
-    assert "log_loss" not in result and "normalized_entropy" not in result and "roc_auc" not in result
-    assert result["accuracy"] == pytest.approx(skm.accuracy_score(y, predicted), abs=1e-6)
+    assert result.kind == "predicted classes"
+    assert result.log_loss is None and result.normalized_entropy is None and result.roc_auc is None
+    assert result.accuracy == pytest.approx(skm.accuracy_score(y, predicted), abs=1e-6)
 
 
 def test_multiclass_log_loss_from_per_class_probability_columns():
@@ -247,8 +249,8 @@ def test_multiclass_log_loss_from_per_class_probability_columns():
     table = pd.DataFrame({"y": labels, "pred": np.array(["a", "b", "c"])[p.argmax(1)]})
     table[["p_a", "prob_b", "P_C"]] = p
     result = evaluate(table, "y", "pred")
-    assert result["log_loss"] == pytest.approx(skm.log_loss(labels, p, labels=["a", "b", "c"]), abs=1e-6)
-    assert any("Multiclass log loss" in line for line in result["summary"])
+    assert result.log_loss == pytest.approx(skm.log_loss(labels, p, labels=["a", "b", "c"]), abs=1e-6)
+    assert any("Multiclass log loss" in line for line in result.summary)
 
 
 def test_an_auc_far_below_one_half_hints_at_inverted_scores():
@@ -256,10 +258,10 @@ def test_an_auc_far_below_one_half_hints_at_inverted_scores():
     s = rng.random(600)
     y = (rng.random(600) < 1 - s).astype(int)
     result = evaluate(pd.DataFrame({"y": y, "p": s}), "y", "p")
-    assert result["roc_auc"] < 0.3 and result["inverted_hint"]
-    assert any("may be inverted" in line for line in result["summary"])
+    assert result.roc_auc < 0.3 and result.inverted_hint
+    assert any("may be inverted" in line for line in result.summary)
     fair = evaluate(binary_table(), "label", "p")
-    assert "inverted_hint" not in fair
+    assert not fair.inverted_hint and "inverted_hint" not in fair.to_dict()
 
 
 @pytest.mark.parametrize(
@@ -301,14 +303,14 @@ def test_labels_1_and_2_make_the_larger_label_positive_and_the_card_says_so():
 
     table = breast_cancer((1, 2))
     result = evaluate(table, "label", "p")
-    assert result["positive_label"] == "2" and result["roc_auc"] > 0.9
-    assert result["roc_auc"] == pytest.approx(skm.roc_auc_score(table["label"], table["p"]), abs=1e-6)
-    assert result["gini"] == pytest.approx(2 * skm.roc_auc_score(table["label"], table["p"]) - 1, abs=1e-6)
-    assert "for the positive class '2'" in result["summary"][0] and "weak" not in result["summary"][0]
+    assert result.positive_label == "2" and result.roc_auc > 0.9
+    assert result.roc_auc == pytest.approx(skm.roc_auc_score(table["label"], table["p"]), abs=1e-6)
+    assert result.gini == pytest.approx(2 * skm.roc_auc_score(table["label"], table["p"]) - 1, abs=1e-6)
+    assert "for the positive class '2'" in result.summary[0] and "weak" not in result.summary[0]
     card = json.dumps(evaluation_card(result, "tumours.csv", None))
     assert "positive class '2'" in card
     chosen = evaluate(table, "label", "p", positive="1")  # malignant as the positive class: the scores invert
-    assert chosen["positive_label"] == "1" and chosen["roc_auc"] == pytest.approx(1 - result["roc_auc"], abs=1e-6)
+    assert chosen.positive_label == "1" and chosen.roc_auc == pytest.approx(1 - result.roc_auc, abs=1e-6)
     with pytest.raises(AnalyticsError, match="positive='3' is not a label of y_true"):
         evaluate(table, "label", "p", positive="3")
 
@@ -317,11 +319,11 @@ def test_accuracy_below_the_majority_share_and_ne_above_one_are_worded_as_such()
     """Inverted probabilities on the tumours: accuracy far below the majority share, NE far above 1."""
     table = breast_cancer((0, 1)).assign(p=lambda f: 1 - f["p"])
     result = evaluate(table, "label", "p")
-    assert result["accuracy"] < result["majority_share"] - 0.1 and result["normalized_entropy"] > 1
-    said = " ".join(result["summary"])
-    assert f"Accuracy {result['accuracy']:.3f} is below the majority share {result['majority_share']:.3f}" in said
+    assert result.accuracy < result.majority_share - 0.1 and result.normalized_entropy > 1
+    said = " ".join(result.summary)
+    assert f"Accuracy {result.accuracy:.3f} is below the majority share {result.majority_share:.3f}" in said
     assert "equals the majority share" not in said and "no better than predicting the base rate" not in said
-    assert f"Normalized entropy {result['normalized_entropy']:.3f}: worse than predicting the base rate" in said
+    assert f"Normalized entropy {result.normalized_entropy:.3f}: worse than predicting the base rate" in said
 
 
 def test_a_threshold_outside_zero_one_is_refused_for_probabilities():
@@ -330,7 +332,7 @@ def test_a_threshold_outside_zero_one_is_refused_for_probabilities():
         with pytest.raises(AnalyticsError, match=r"outside \[0, 1\]"):
             evaluate(table, "label", "p", threshold=threshold)
     scores = table.assign(p=lambda f: f["p"] * 40 - 10)  # scores, not probabilities: any threshold is a cut
-    assert evaluate(scores, "label", "p", threshold=15)["threshold"] == 15
+    assert evaluate(scores, "label", "p", threshold=15).threshold == 15
 
 
 def test_ece_equals_the_weighted_gap_of_scikit_learns_uniform_calibration_curve():
@@ -341,8 +343,8 @@ def test_ece_equals_the_weighted_gap_of_scikit_learns_uniform_calibration_curve(
     observed, predicted = calibration_curve(table["label"], table["p"], n_bins=10, strategy="uniform")
     counts = np.histogram(table["p"], bins=np.linspace(0, 1, 11))[0]
     expected = float(np.sum(counts[counts > 0] / len(table) * np.abs(observed - predicted)))
-    assert result["ece"] == pytest.approx(expected, abs=1e-6)
-    assert any(f"Expected calibration error {result['ece']:.3f}" in line for line in result["summary"])
+    assert result.ece == pytest.approx(expected, abs=1e-6)
+    assert any(f"Expected calibration error {result.ece:.3f}" in line for line in result.summary)
 
 
 NUMBER = r"(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)"
@@ -394,12 +396,13 @@ def test_every_generated_sentence_agrees_with_the_numbers_it_states():
     for a in grid:
         for b in grid:
             cases = [
-                binary | {"accuracy": min(a, 1.0), "majority_share": min(max(b, 0.5), 1.0), "normalized_entropy": a,
-                          "roc_auc": min(a, 1.0), "calibration": b},
-                regression | {"r2": a - 0.5, "rmse": a, "baseline": {"rmse_of_mean": b, "mae_of_median": b}},
-                {"task": "multiclass", "labels": ["a", "b", "c"], "accuracy": min(a, 1.0),
-                 "majority_share": min(b, 1.0), "majority_label": "a", "macro": {"f1": 0.5}, "log_loss": a,
-                 "log_loss_of_class_shares": b, "per_class": [{"label": "a", "f1": 0.5, "support": 3}], "notes": []},
+                replace(binary, accuracy=min(a, 1.0), majority_share=min(max(b, 0.5), 1.0), normalized_entropy=a,
+                        roc_auc=min(a, 1.0), calibration=b),
+                replace(regression, r2=a - 0.5, rmse=a, baseline={"rmse_of_mean": b, "mae_of_median": b}),
+                MetricsResult(task="multiclass", n=3, rows_dropped=0, columns={}, labels=("a", "b", "c"),
+                              accuracy=min(a, 1.0), majority_share=min(b, 1.0), majority_label="a",
+                              macro={"f1": 0.5}, log_loss=a, log_loss_of_class_shares=b,
+                              per_class=({"label": "a", "f1": 0.5, "support": 3},)),
             ]  # fmt: skip
             for result in cases:
                 for line in explain(result):

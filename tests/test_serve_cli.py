@@ -113,12 +113,18 @@ def test_port_and_download_hosts_in_dot_env_are_not_overridden_by_make(local, mo
 def test_make_installs_with_uv_wheels_only_and_falls_back_to_pip(tmp_path):
     """From a fresh clone (no .venv): uv is installed into the venv, then every requirements file goes through
     it with wheels only; pip installs the same way when uv cannot be installed (bench/first_run.py times both)."""
-    for name in ("Makefile", "requirements.txt", "requirements-analytics.txt", "requirements-dev.txt"):
+    for name in (
+        "Makefile",
+        "requirements.txt",
+        "requirements-analytics.txt",
+        "requirements-spark.txt",
+        "requirements-dev.txt",
+    ):
         (tmp_path / name).write_bytes((REPO_ROOT / name).read_bytes())
     commands = subprocess.run(["make", "-n", ".venv/.runtime", ".venv/.dev"], cwd=tmp_path, capture_output=True,
                               text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}).stdout  # fmt: skip
     assert "-m pip install --quiet --disable-pip-version-check uv==" in commands
-    wheels = "--only-binary :all: --no-binary causaldata"  # the one requirement PyPI has no wheel for
+    wheels = "--only-binary :all: --no-binary causaldata --no-binary pyspark"  # PyPI has no wheel for these two
     uv = ".venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python"
     assert commands.count(f"{uv} {wheels} -r") == 2
     assert commands.count(f"-m pip install --quiet --disable-pip-version-check {wheels} -r") == 2  # the fallback

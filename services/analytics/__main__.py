@@ -58,44 +58,55 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print(spec: CommandSpec, result: dict[str, Any], as_json: bool) -> None:
+def _print(spec: CommandSpec, result: Any, as_json: bool) -> None:
+    """Print a typed result: one JSON document (`to_dict()`, uplift's and drift's columns trimmed to their
+    documented keys) or the summary lines."""
     if spec.name == "metrics":
         if as_json:
-            print(json.dumps(result, indent=2, ensure_ascii=False))
+            print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
             return
-        print(f"{result['task']} evaluation of {result['n']:,} rows")
-        print("\n".join(f"  {key:<20} {result[key]}" for key, _ in METRIC_LABELS if result.get(key) is not None))
+        print(f"{result.task} evaluation of {result.n:,} rows")
+        print("\n".join(f"  {key:<20} {getattr(result, key)}" for key, _ in METRIC_LABELS
+                        if getattr(result, key) is not None))  # fmt: skip
     elif spec.name == "uplift" and as_json:
-        print(json.dumps({key: result[key] for key in UPLIFT_KEYS if key in result}, indent=2, ensure_ascii=False))
+        document = result.to_dict()
+        print(json.dumps({key: document[key] for key in UPLIFT_KEYS if key in document}, indent=2,
+                         ensure_ascii=False))  # fmt: skip
         return
     elif spec.name == "drift" and as_json:
-        document = dict(result)
-        document["columns"] = [{k: c[k] for k in DRIFT_COLUMN_KEYS if k in c} for c in result["columns"]]
+        document = result.to_dict()
+        document["columns"] = [{k: c[k] for k in DRIFT_COLUMN_KEYS if k in c} for c in document["columns"]]
         print(json.dumps(document, indent=2, ensure_ascii=False, default=float))
         return
-    print("\n".join(f"- {line}" for line in result["summary"]))
+    print("\n".join(f"- {line}" for line in result.summary))
     if spec.name == "uplift":
-        print(f"  conventions: {result['conventions']}")
+        print(f"  conventions: {result.conventions}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, run the analysis, print the result; return the exit code (2 for bad input)."""
-    from services.analytics.pipeline import as_dict, run
+    from services.analytics.pipeline import run
 
     args = _parser().parse_args(argv)
     spec = COMMANDS[args.command]
     given = vars(args)
     raw = {option.name: given[option.name] for option in spec.options if given.get(option.name) is not None}
+    from services.settings import SettingsError, load_settings
+
     try:
+        settings = load_settings()  # ANALYTICS_ENGINE and ANALYTICS_SPARK_ROWS/MB from the environment or .env
         values = check_values(spec, raw)
+        if values.get("engine") == "auto" and settings.analytics_engine != "auto":
+            values["engine"] = settings.analytics_engine
         sources = [(Path(given[table]), Path(given[table]).name) for table in spec.tables]
-        outcome = run(spec, sources, values, chart=bool(args.chart))
-    except AnalyticsError as problem:
+        outcome = run(spec, sources, values, chart=bool(args.chart), spark_rows=settings.analytics_spark_rows,
+                      spark_mb=settings.analytics_spark_mb)  # fmt: skip
+    except (AnalyticsError, SettingsError) as problem:
         print(problem, file=sys.stderr)
         return 2
     if args.chart and outcome.chart:
         Path(args.chart).write_bytes(outcome.chart)
-    _print(spec, as_dict(outcome.result), args.json)
+    _print(spec, outcome.result, args.json)
     return 0
 
 

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import functools
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # headless: no display on servers and Lambda
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
+
+if TYPE_CHECKING:
+    from services.analytics.drift_types import DriftResult
+    from services.analytics.metrics_types import MetricsResult
+    from services.analytics.uplift_types import UpliftResult
 
 MAX_PNG_BYTES = 1_000_000
 CARD_WIDTH_INCHES = 5.0  # at the 80 dpi used for Teams, 400 px: a chat pane shows it without shrinking
@@ -65,26 +70,26 @@ def _palette(png: bytes) -> bytes:
 
 
 @card_fonts
-def metrics_chart(result: dict[str, Any], max_bytes: int = MAX_PNG_BYTES, dpi: int = 110) -> bytes:
+def metrics_chart(result: MetricsResult, max_bytes: int = MAX_PNG_BYTES, dpi: int = 110) -> bytes:
     """Return the chart of an evaluation, one panel per row: ROC, PR and calibration curves (binary), the
     confusion matrix (multiclass, or predicted classes), predicted against actual (regression), or the
     cumulative gain by rank (ranking)."""
-    task = result["task"]
-    if task == "binary" and "curves" in result:
-        panels = 3 if result.get("calibration_table") else 2
+    task = result.task
+    if task == "binary" and result.curves is not None:
+        panels = 3 if result.calibration_table else 2
         figure, axes = stacked(panels)
-        roc, pr = result["curves"]["roc"], result["curves"]["pr"]
-        axes[0].plot(roc["x"], roc["y"], label=f"model (AUC {result['roc_auc']:.3f})")
+        roc, pr = result.curves["roc"], result.curves["pr"]
+        axes[0].plot(roc["x"], roc["y"], label=f"model (AUC {result.roc_auc:.3f})")
         axes[0].plot([0, 1], [0, 1], "--", color="grey", label="random")
         axes[0].set(title="ROC curve", xlabel="false positive rate", ylabel="recall")
-        axes[1].plot(pr["x"], pr["y"], label=f"model (AP {result['pr_auc']:.3f})")
-        axes[1].axhline(result["base_rate"], linestyle="--", color="grey", label=f"random ({result['base_rate']:.3f})")
+        axes[1].plot(pr["x"], pr["y"], label=f"model (AP {result.pr_auc:.3f})")
+        axes[1].axhline(result.base_rate, linestyle="--", color="grey", label=f"random ({result.base_rate:.3f})")
         axes[1].set(title="Precision–recall curve", xlabel="recall", ylabel="precision", ylim=(0, 1.02))
         if panels == 3:
-            table = result["calibration_table"]
+            table = result.calibration_table
             predicted, observed = [r["predicted"] for r in table], [r["observed"] for r in table]
             top = max(max(predicted), max(observed)) * 1.05
-            axes[2].plot(predicted, observed, "o-", label=f"deciles (calibration {result['calibration']:.2f})")
+            axes[2].plot(predicted, observed, "o-", label=f"deciles (calibration {result.calibration:.2f})")
             axes[2].plot([0, top], [0, top], "--", color="grey", label="perfect")
             axes[2].set(title="Calibration", xlabel="mean predicted probability", ylabel="observed rate")
         for axis in axes:
@@ -93,9 +98,9 @@ def metrics_chart(result: dict[str, Any], max_bytes: int = MAX_PNG_BYTES, dpi: i
     elif task == "multiclass" or task == "binary":
         figure, (axis,) = stacked(1, height=4.2)
         if task == "multiclass":
-            labels, matrix = result["labels"], result["confusion_matrix"]["rows_true_columns_predicted"]
+            labels, matrix = result.labels, result.confusion_matrix["rows_true_columns_predicted"]
         else:
-            c = result["confusion_matrix"]
+            c = result.confusion_matrix
             labels, matrix = ["negative", "positive"], [[c["tn"], c["fp"]], [c["fn"], c["tp"]]]
         shown = [label if len(label) <= 12 else label[:11] + "…" for label in map(str, labels)]
         image = axis.imshow(matrix, cmap="Blues")
@@ -112,17 +117,17 @@ def metrics_chart(result: dict[str, Any], max_bytes: int = MAX_PNG_BYTES, dpi: i
         figure.colorbar(image, ax=axis, shrink=0.8)
     elif task == "regression":
         figure, (axis,) = stacked(1, height=4.0)
-        scatter = result["curves"]["scatter"]
+        scatter = result.curves["scatter"]
         axis.scatter(scatter["x"], scatter["y"], s=10, alpha=0.6)
         low, high = min(scatter["x"] + scatter["y"]), max(scatter["x"] + scatter["y"])
         axis.plot([low, high], [low, high], "--", color="grey", label="perfect")
-        axis.set(title=f"Predicted vs actual (R² {result['r2']:.3f})", xlabel="predicted", ylabel="actual")
+        axis.set(title=f"Predicted vs actual (R² {result.r2:.3f})", xlabel="predicted", ylabel="actual")
         axis.legend()
         axis.grid(alpha=0.3)
     else:
         figure, (axis,) = stacked(1, height=3.4)
-        gain = result["curves"]["gain"]
-        axis.plot(gain["x"], gain["y"], "o-", label=f"model (NDCG@{result['k']} {result['ndcg']:.3f})")
+        gain = result.curves["gain"]
+        axis.plot(gain["x"], gain["y"], "o-", label=f"model (NDCG@{result.k} {result.ndcg:.3f})")
         axis.set(title="Relevant items found by rank", xlabel="rank", ylabel="share of relevant items",
                  ylim=(0, 1.02))  # fmt: skip
         axis.grid(alpha=0.3)
@@ -132,33 +137,33 @@ def metrics_chart(result: dict[str, Any], max_bytes: int = MAX_PNG_BYTES, dpi: i
 
 
 @card_fonts
-def uplift_chart(result: dict[str, Any], max_bytes: int = MAX_PNG_BYTES, dpi: int = 110) -> bytes:
+def uplift_chart(result: UpliftResult, max_bytes: int = MAX_PNG_BYTES, dpi: int = 110) -> bytes:
     """Return the uplift chart, one panel per row: the Qini curve against random targeting, actual uplift per
     decile, and the profit (or incremental outcome) of treating each share, with the recommended share."""
-    profit = result["curves"].get("profit")
+    profit = result.curves.get("profit")
     figure, axes = stacked(3 if profit else 2, height=2.8)
-    qini = result["curves"]["qini"]
-    axes[0].plot(qini["x"], qini["y"], label=f"model (Qini {result['qini_auc']:.3f})")
+    qini = result.curves["qini"]
+    axes[0].plot(qini["x"], qini["y"], label=f"model (Qini {result.qini_auc:.3f})")
     axes[0].plot([0, qini["x"][-1]], [0, qini["y"][-1]], "--", color="grey", label="random")
     axes[0].set(title="Qini curve", xlabel="people targeted, by predicted uplift", ylabel="extra successes")
-    deciles = result["deciles"]
-    binary = result["outcome_kind"] == "binary"
+    deciles = result.deciles
+    binary = result.outcome_kind == "binary"
     scale = 100 if binary else 1
-    lifts = [d["uplift"] * scale if d["uplift"] is not None else 0.0 for d in deciles]
-    axes[1].bar([d["decile"] for d in deciles], lifts, color=["tab:green" if v >= 0 else "tab:red" for v in lifts])
-    axes[1].axhline(result["ate"]["estimate"] * scale, linestyle="--", color="grey", label="average effect")
+    lifts = [d.uplift * scale if d.uplift is not None else 0.0 for d in deciles]
+    axes[1].bar([d.decile for d in deciles], lifts, color=["tab:green" if v >= 0 else "tab:red" for v in lifts])
+    axes[1].axhline(result.ate.estimate * scale, linestyle="--", color="grey", label="average effect")
     axes[1].set(title="Actual uplift by decile", xlabel="decile of predicted uplift (1 = highest)",
                 ylabel="points" if binary else "treated − control", xticks=range(1, 11))  # fmt: skip
     if profit:
-        money = result.get("cost") is not None
+        money = result.cost is not None
         axes[2].plot(
             [s * 100 for s in profit["share"]], profit["profit"], "o-", markersize=3, label="in-sample (optimistic)"
         )
         axes[2].axhline(0, color="grey", linewidth=0.8)
-        rec = result["recommendation"]
-        if rec["target"]:
-            axes[2].axvline(rec["fraction"] * 100, linestyle="--", color="tab:green",
-                            label=f"recommended: top {rec['fraction']:.0%}")  # fmt: skip
+        rec = result.recommendation
+        if rec.target:
+            axes[2].axvline(rec.fraction * 100, linestyle="--", color="tab:green",
+                            label=f"recommended: top {rec.fraction:.0%}")  # fmt: skip
         axes[2].set(title="Profit after cost" if money else "Incremental outcome",
                     xlabel="% treated, by predicted uplift", ylabel="profit" if money else "total")  # fmt: skip
     for axis in axes:
@@ -170,27 +175,27 @@ def uplift_chart(result: dict[str, Any], max_bytes: int = MAX_PNG_BYTES, dpi: in
 
 
 @card_fonts
-def drift_chart(result: dict[str, Any], reference: Any, current: Any, max_bytes: int = MAX_PNG_BYTES,
+def drift_chart(result: DriftResult, reference: Any, current: Any, max_bytes: int = MAX_PNG_BYTES,
                 dpi: int = 110) -> bytes:  # fmt: skip
     """Return the drift chart, one panel per row: reference against current distributions of the top drifted
     columns (up to three), and the adversarial importances when adversarial validation ran."""
     import numpy as np
     import pandas as pd
 
-    shown = [c for c in result["columns"] if c["drifted"] and c["kind"] in ("numeric", "categorical", "boolean")][:3]
+    shown = [c for c in result.columns if c.drifted and c.kind in ("numeric", "categorical", "boolean")][:3]
     if not shown:
-        shown = [c for c in result["columns"] if c["kind"] in ("numeric", "categorical", "boolean")][:2]
-    importances = (result.get("adversarial") or {}).get("importances") or []
+        shown = [c for c in result.columns if c.kind in ("numeric", "categorical", "boolean")][:2]
+    importances = result.adversarial.importances if result.adversarial else ()
     panels = len(shown) + (1 if importances else 0)
     figure, axes = stacked(max(panels, 1), height=2.7)
     for axis, column in zip(axes, shown, strict=False):
-        name = column["name"]
+        name = column.name
         r, c = reference[name].dropna(), current[name].dropna()
-        if column["kind"] == "boolean":  # one spelling for both sides (0.0/1.0, True/False, "1" are 0/1)
+        if column.kind == "boolean":  # one spelling for both sides (0.0/1.0, True/False, "1" are 0/1)
             from services.analytics.columns import as_booleans
 
             r, c = as_booleans(r).dropna(), as_booleans(c).dropna()
-        if column["kind"] == "numeric":
+        if column.kind == "numeric":
             r, c = pd.to_numeric(r, errors="coerce").dropna(), pd.to_numeric(c, errors="coerce").dropna()
             both = np.concatenate([r.to_numpy(dtype=float), c.to_numpy(dtype=float)])
             low, high = np.percentile(both, [0.5, 99.5])
@@ -208,20 +213,20 @@ def drift_chart(result: dict[str, Any], reference: Any, current: Any, max_bytes:
             axis.bar(positions + 0.2, shares["current"], width=0.4, label="current")
             axis.set_xticks(positions)
             axis.set_xticklabels([str(v)[:14] for v in shares.index], rotation=45, ha="right")
-        effect = column.get("wasserstein_normalized", column.get("jensen_shannon"))
-        missing = column["missing_share"]
-        if "missing" in column["reason"]:
-            title = f"{str(name)[:24]}: missing {missing['reference']:.0%} → {missing['current']:.0%}"
+        effect = column.wasserstein_normalized if column.wasserstein_normalized is not None else column.jensen_shannon
+        missing = column.missing_share
+        if "missing" in column.reason:
+            title = f"{str(name)[:24]}: missing {missing.reference:.0%} → {missing.current:.0%}"
         else:
             title = f"{str(name)[:24]}" + (f" (effect {effect:.2f})" if effect is not None else "")
-        axis.set_title(title + (" — drifted" if column["drifted"] else ""))
+        axis.set_title(title + (" — drifted" if column.drifted else ""))
         axis.legend()
         axis.grid(alpha=0.3)
     if importances:
         axis = axes[-1]
         top = importances[:10][::-1]
-        axis.barh([str(i["name"])[:18] for i in top], [max(i["importance"], 0) for i in top], color="tab:purple")
-        auc = result["adversarial"]["auc"]
+        axis.barh([str(i.name)[:18] for i in top], [max(i.importance, 0) for i in top], color="tab:purple")
+        auc = result.adversarial.auc if result.adversarial else 0.5
         axis.set(title=f"Adversarial importances (AUC {auc:.2f})", xlabel="drop in ROC AUC when shuffled")
         axis.grid(alpha=0.3)
     figure.tight_layout()

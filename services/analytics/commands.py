@@ -30,7 +30,7 @@ Tables = list[Any]  # pandas DataFrames (typed loosely: this module does not imp
 class CommandSpec:
     """One analysis command. `tables` names the tables it reads, in order; `required` the options it needs;
     `check(tables, values)` refuses values the data makes impossible; `analyse(tables, values)` returns the
-    result (a dict or a typed result with `to_dict()`); `chart(result, tables, max_bytes, dpi)` the PNG."""
+    typed result (with `to_dict()`); `chart(result, tables, max_bytes, dpi)` the PNG."""
 
     name: str
     aliases: tuple[str, ...]
@@ -44,6 +44,8 @@ class CommandSpec:
     chart: Callable[[Any, Tables, int, int], bytes]
     required: tuple[str, ...] = ()
     chat_dpi: int = 80
+    # The same analysis on Spark for tables given as paths too large for the worker: (result, samples to chart).
+    large: Callable[[list[str], dict[str, Any]], tuple[Any, Tables]] | None = None
 
     def parse(self, text: str) -> tuple[dict[str, Any], list[str]]:
         """Return (typed option values, other words) of a chat command; AnalyticsError with one sentence for
@@ -211,15 +213,14 @@ def _analyse_uplift(tables: Tables, values: dict[str, Any]) -> Any:
         table, values["treatment"], values["outcome"], score=values.get("score"), revenue=values.get("revenue"),
         cost=values.get("cost"), budget=values.get("budget"), bootstrap=values["bootstrap"], seed=values["seed"],
         categorical=values["categorical"], numeric=values["numeric"], ignore=values["ignore"],
-        **_given(values, "cluster"),
+        **_given(values, "cluster", "success"),
     )  # fmt: skip
 
 
 def _uplift_chart(result: Any, tables: Tables, max_bytes: int, dpi: int) -> bytes:
     from services.analytics.charts import uplift_chart
-    from services.analytics.pipeline import as_dict
 
-    return uplift_chart(as_dict(result), max_bytes=max_bytes, dpi=dpi)
+    return uplift_chart(result, max_bytes=max_bytes, dpi=dpi)
 
 
 UPLIFT = CommandSpec(
@@ -234,6 +235,12 @@ UPLIFT = CommandSpec(
         _column("score", "an existing model's uplift scores: evaluate them, do not fit"),
         _column("revenue", "the value of a success (e.g. the amount owed)"),
         _column("cluster", "the column rows are grouped by (classroom, store), or none: independent rows"),
+        Option(
+            "success",
+            "label",
+            "the outcome value that counts as a success (two-valued outcomes; default: one "
+            "named like yes/good/success, else the larger)",
+        ),
         Option("cost", "number", "cost of treating one person", low=0, high=MAX_AMOUNT),
         Option("budget", "whole", "the most people that can be treated (at most the rows)", low=1, high=MAX_PEOPLE),
         *KIND_OPTIONS,
@@ -263,18 +270,33 @@ def _check_drift(tables: Tables, values: dict[str, Any]) -> None:
     """Nothing in the data bounds drift's options further (max_rows samples, it never allocates past the data)."""
 
 
-def _analyse_drift(tables: Tables, values: dict[str, Any]) -> Any:
-    from services.analytics.drift import DriftOptions, analyse
+def _drift_options(values: dict[str, Any]) -> Any:
+    from services.analytics.drift import DriftOptions
 
-    reference, current = tables
-    options = DriftOptions(
+    return DriftOptions(
         categorical=values["categorical"], numeric=values["numeric"], ignore=values["ignore"],
         target=values.get("target"), effect_threshold=values["threshold"],
         correction="bonferroni" if values["correction"] == "bonferroni" else "bh",
         alpha=values["alpha"], max_rows=values["max_rows"], tests_only=values["tests_only"], seed=values["seed"],
+        **_given(values, "cluster"),
     )  # fmt: skip
+
+
+def _analyse_drift(tables: Tables, values: dict[str, Any]) -> Any:
+    from services.analytics.drift import analyse
+
+    reference, current = tables
     progress.report(f"comparing {len(reference.columns)} columns", force=True)
-    return analyse(reference, current, options)
+    return analyse(reference, current, _drift_options(values))
+
+
+def _analyse_drift_on_spark(paths: list[str], values: dict[str, Any]) -> tuple[Any, Tables]:
+    from services.analytics.spark_engine import shared_session, spark_drift
+
+    samples: Tables = []
+    progress.report("summarising both tables on Spark", force=True)
+    result = spark_drift(shared_session(), paths[0], paths[1], _drift_options(values), samples=samples)
+    return result, samples
 
 
 def _drift_chart(result: Any, tables: Tables, max_bytes: int, dpi: int) -> bytes:
@@ -295,6 +317,7 @@ DRIFT = CommandSpec(
     example="drift target=churned categorical=region_code threshold=0.1",
     options=(
         _column("target", "the label column: tested for drift, kept out of adversarial validation"),
+        _column("cluster", "the column rows are grouped by (store, patient, firm): test whole entities, or none"),
         *KIND_OPTIONS,
         Option(
             "threshold", "number", "the effect size that counts as drift", low=0, high=1, low_open=True, default=0.1
@@ -327,12 +350,20 @@ DRIFT = CommandSpec(
         ),
         SEED,
         Option("tests_only", "flag", "skip adversarial validation", default=False, chat=False),
+        Option(
+            "engine",
+            "choice",
+            "where it runs: auto (Spark above a size), local or spark",
+            choices=("auto", "local", "spark"),
+            default="auto",
+        ),  # fmt: skip
     ),  # fmt: skip
     tables=("reference", "current"),
     check=_check_drift,
     analyse=_analyse_drift,
     chart=_drift_chart,
     chat_dpi=70,
+    large=_analyse_drift_on_spark,
 )
 
 COMMANDS: dict[str, CommandSpec] = {spec.name: spec for spec in (METRICS, UPLIFT, DRIFT)}

@@ -17,7 +17,7 @@ Adversarial validation trains scikit-learn's HistGradientBoostingClassifier to t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -25,8 +25,28 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from services.analytics.columns import ID_NAME, as_booleans, as_dates, infer_kind, kind_notes, read_as
+from services.analytics import drift_clusters, progress
+from services.analytics.columns import (
+    ID_NAME,
+    ColumnKind,
+    as_booleans,
+    as_dates,
+    date_format,
+    infer_kind,
+    kind_notes,
+    read_as,
+)
 from services.analytics.drift_schema import schema_changes
+from services.analytics.drift_types import (
+    Adversarial,
+    Clustering,
+    DriftColumn,
+    DriftResult,
+    DriftRows,
+    Importance,
+    Schema,
+    Sides,
+)
 from services.analytics.drift_wording import ADVERSARIAL_AUC_GATE, summarise, verdict_notes
 from services.analytics.errors import AnalyticsError
 from services.analytics.tables import require_column
@@ -55,10 +75,14 @@ class DriftOptions:
     folds: int = 3  # adversarial validation: 3 folds train on 2/3 each, 40% of the work of 5 (chat speed)
     seed: int = 0
     tests_only: bool = False
+    cluster: str | None = None  # rows grouped by this column (stores, patients); "none": independent, no warning
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 MIN_ROWS = 10
+_SIDES = "|"  # joins the reference's and the current table's date formats (no strptime format contains it)
+_FORMAT_NAMES = {"ISO8601": "ISO dates", "%d.%m.%Y": "day.month.year", "%m/%d/%Y": "month/day/year",
+                 "%d/%m/%Y": "day/month/year", "%m-%d-%Y": "month-day-year", "%d-%m-%Y": "day-month-year"}  # fmt: skip
 
 
 KS_EXACT_MAX_ROWS = 10_000  # scipy's ks_2samp(method="auto") is exact up to this many rows a side
@@ -248,7 +272,19 @@ def _column_kind(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, options: Drift
         [ref[name].sample(min(5_000, len(ref)), random_state=options.seed),
          cur[name].sample(min(5_000, len(cur)), random_state=options.seed)], ignore_index=True,
     )  # fmt: skip
-    return infer_kind(both, str(name), options.categorical, options.numeric)
+    kind = infer_kind(both, str(name), options.categorical, options.numeric)
+    if kind.kind in ("categorical", "identifier") and str(name) not in options.categorical:
+        # Dates written one way in each extract (ISO in one, month/day/year in the other) are the same dates: the
+        # two sides together match no single format, each side alone does. Read each with its own format.
+        sides = [date_format(side[name].dropna().sample(min(5_000, side[name].notna().sum()),
+                                                        random_state=options.seed)) for side in (ref, cur)]  # fmt: skip
+        if all(fmt for fmt, _ in sides):
+            names = [_FORMAT_NAMES.get(fmt, fmt) for fmt, _ in sides]
+            notes = "; ".join(note for _, note in sides if note)
+            detail = f"{names[0]} in the reference and {names[1]} in the current, the same dates in another " + (
+                f"spelling ({notes})" if notes else "spelling")  # fmt: skip
+            return ColumnKind("datetime", detail, f"{sides[0][0]}{_SIDES}{sides[1][0]}")
+    return kind
 
 
 def _compare_column(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, kind_of: Any) -> dict[str, Any]:
@@ -305,8 +341,8 @@ def _rules(options: DriftOptions) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOptions | None = None) -> dict[str, Any]:
-    """Return the drift analysis of `current` against `reference` as plain data (see the module docstring).
+def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOptions | None = None) -> DriftResult:
+    """Return the drift analysis of `current` against `reference` (a DriftResult; `to_dict()` for JSON).
 
     Steps: check the input; schema changes (columns added, dropped, renamed-looking, type-changed); per shared
     column its kind, its comparison and its verdict under one multiplicity adjustment; adversarial validation
@@ -314,45 +350,123 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
     the plain-language summary (services/analytics/drift_wording.py)."""
     options = options or DriftOptions()
     _check_options(options)
+    cluster = _check_cluster(reference, current, options)
+    if cluster:
+        options = replace(options, ignore=(*options.ignore, cluster))
     common = _check_tables(reference, current, options)
-    rows = {"reference": len(reference), "current": len(current)}
-    schema = schema_changes(reference, current, options.ignore, options.seed)
-    ref = _sample(reference[common], options.max_rows, options.seed)
-    cur = _sample(current[common], options.max_rows, options.seed)
-    sampled = len(ref) < rows["reference"] or len(cur) < rows["current"]
-    columns, kinds = [], {}
-    for name in common:
+    schema = Schema.from_dict(schema_changes(reference, current, options.ignore, options.seed))
+    kept = [*common, cluster] if cluster else common
+    ref = _sample(reference[kept], options.max_rows, options.seed)
+    cur = _sample(current[kept], options.max_rows, options.seed)
+    rows = DriftRows(len(reference), len(current), len(ref) < len(reference) or len(cur) < len(current),
+                     len(ref), len(cur))  # fmt: skip
+    clustering, warnings, blocks = _clustering(reference, current, ref, cur, cluster, options)
+    working, kinds = [], {}
+    for number, name in enumerate(common, 1):
+        progress.report(f"testing column {number} of {len(common)}")
         kinds[str(name)] = kind_of = _column_kind(ref, cur, name, options)
         ref, cur = _read_as(ref, cur, name, kind_of)
-        columns.append(_compare_column(ref, cur, name, kind_of))
-    tested = [c for c in columns if "p_value" in c]
-    _adjust_decisions(columns, options)
-    for column in columns:
+        working.append(_compare_column(ref, cur, name, kind_of))
+        if blocks is not None:
+            _permuted(working[-1], ref, cur, name, blocks, options.seed)
+    _adjust_decisions(working, options)
+    for column in working:
         _verdict(column, options)
-    drifted = [c for c in columns if c["drifted"]]
-    features = [c["name"] for c in tested if c["name"] != options.target]
-    ordered = {c["name"] for c in tested if c["kind"] == "numeric" and _monotone_with_rows(
-        reference[c["name"]], current[c["name"]], options.max_rows)}  # fmt: skip
-    result: dict[str, Any] = {
-        "rows": {**rows, "sampled": sampled, "reference_used": len(ref), "current_used": len(cur)},
-        "schema": schema,
-        "schema_changed": any(schema.values()),
-        "dataset_drift": bool(drifted),
-        "drift_share": len(drifted) / max(len(tested), 1),
-        "columns": sorted(columns, key=lambda c: (not c["drifted"], -_effect(c))),
-        "rules": _rules(options),
-        "adversarial": None
-        if options.tests_only or not features
-        else adversarial(
-            ref, cur, features, options, {n for n, k in kinds.items() if k.kind in ("categorical", "boolean")}, ordered
-        ),  # fmt: skip
-        "kind_notes": kind_notes(kinds)
-        + [
+    columns = [DriftColumn.from_dict(c) for c in working]
+    columns = [replace(c, note=verdict_notes(c, options.alpha)) for c in columns]
+    tested = [c for c in columns if c.tested]
+    drifted = [c for c in columns if c.drifted]
+    features = [c.name for c in tested if c.name != options.target]
+    ordered = {c.name for c in tested if c.kind == "numeric" and _monotone_with_rows(
+        reference[c.name], current[c.name], options.max_rows)}  # fmt: skip
+    categorical = {n for n, k in kinds.items() if k.kind in ("categorical", "boolean")}
+    result = DriftResult(
+        rows=rows,
+        schema=schema,
+        dataset_drift=bool(drifted),
+        drift_share=len(drifted) / max(len(tested), 1),
+        columns=tuple(sorted(columns, key=lambda c: (not c.drifted, -_effect(c)))),
+        rules=_rules(options),
+        adversarial=None if options.tests_only or not features else adversarial(
+            ref, cur, features, options, categorical, ordered,
+            None if cluster is None else drift_clusters.entity_codes(ref[cluster], cur[cluster])),
+        kind_notes=tuple(kind_notes(kinds)) + tuple(
             f"'{short(n, 40)}' dates read as {k.detail}." for n, k in kinds.items() if k.kind == "datetime" and k.detail
-        ],
-    }
-    result["summary"] = summarise(result)
-    return result
+        ),
+        cluster=clustering,
+        warnings=tuple(warnings),
+    )  # fmt: skip
+    return replace(result, summary=tuple(summarise(result)))
+
+
+def _check_cluster(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOptions) -> str | None:
+    """Return the cluster column to use (None: independent rows); refuse one missing from a table, or with too
+    few entity blocks for a permutation test (at least 2 on each side)."""
+    name = options.cluster
+    if not name or (name.lower() == "none" and name not in reference.columns):
+        return None
+    for role, table in (("reference", reference), ("current", current)):
+        require_column(table, name, "cluster")
+        count = table[name].nunique(dropna=False)
+        if count < 2:
+            raise AnalyticsError(
+                f"The cluster column '{quote(name, 40)}' has {count} value{'s' * (count != 1)} in the {role} table: "
+                "testing at the entity level needs at least 2 entities on each side (and many more to find a "
+                "shift)."
+            )
+    return name
+
+
+def _clustering(reference: pd.DataFrame, current: pd.DataFrame, ref: pd.DataFrame, cur: pd.DataFrame,
+                cluster: str | None, options: DriftOptions) -> tuple[Clustering, list[str], Any]:  # fmt: skip
+    """Return how rows are grouped, the warnings, and the block ids of the sampled rows (None: independent
+    rows). Without `cluster`, columns that look like entities are named in a warning (drift_clusters)."""
+    if cluster:
+        ref_blocks, cur_blocks, n_ref, n_all = drift_clusters.block_ids(ref[cluster], cur[cluster])
+        return Clustering(cluster, Sides(n_ref, n_all - n_ref)), [], (ref_blocks, cur_blocks, n_ref, n_all)
+    if options.cluster and options.cluster.lower() == "none":
+        return Clustering(None, None), [], None
+    suspected = drift_clusters.suspects(reference, current, set(options.ignore), options.seed)
+    if not suspected:
+        return Clustering(None, None), [], None
+    shown = ", ".join(f"'{short(n, 40)}'" for n in suspected[:4])
+    warning = (
+        f"Rows may not be independent: {shown} look{'s' if len(suspected) == 1 else ''} like entities (stores, "
+        "patients, firms) with several rows each. If the tables hold different entities, differences between "
+        f"entities read as drift: add cluster={short(suspected[0], 40)} to test at the entity level."
+    )
+    return Clustering(None, None, suspected), [warning], None
+
+
+def _permuted(column: dict[str, Any], ref: pd.DataFrame, cur: pd.DataFrame, name: Any, blocks: Any,
+              seed: int) -> None:  # fmt: skip
+    """Replace the column's row-level p-values by block-permutation ones (services/analytics/drift_clusters.py):
+    its test, the missing share and the new categories."""
+    ref_blocks, cur_blocks, n_ref, n_all = blocks
+    masks = drift_clusters.side_masks(n_ref, n_all, seed)
+    block = np.r_[ref_blocks, cur_blocks]
+    values = pd.concat([ref[name], cur[name]], ignore_index=True)
+    missing = values.isna().to_numpy()
+    missing_counts = np.zeros((n_all, 2))
+    np.add.at(missing_counts, (block, missing.astype(int)), 1)
+    column["missing_p_value"] = drift_clusters.chi2_p_value(missing_counts, masks)
+    column["clusters"] = {"reference": n_ref, "current": n_all - n_ref}
+    if "p_value" not in column:
+        return
+    present, present_block = values[~missing], block[~missing]
+    if column.get("effect") == "wasserstein_normalized":
+        numbers = present.to_numpy(dtype=float)
+        if numbers.size > drift_clusters.MAX_ROWS:
+            chosen = np.random.default_rng(seed).choice(numbers.size, drift_clusters.MAX_ROWS, replace=False)
+            numbers, present_block = numbers[chosen], present_block[chosen]
+        column["p_value"] = drift_clusters.ks_p_value(numbers, present_block, masks)
+    else:
+        codes, _ = pd.factorize(present.astype(str))
+        counts = np.zeros((n_all, int(codes.max()) + 1 if codes.size else 1))
+        np.add.at(counts, (present_block, codes), 1)
+        column["p_value"] = drift_clusters.chi2_p_value(counts, masks)
+        column["new_category_p_value"] = drift_clusters.new_category_p_value(counts, masks)
+    column["test"] = f"{column['test']} test, permuted over entities"
 
 
 def _monotone_with_rows(reference: pd.Series, current: pd.Series, limit: int) -> bool:
@@ -374,8 +488,11 @@ def _read_as(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, kind_of: Any) -> t
     if kind_of.kind == "boolean":
         read = as_booleans
     elif kind_of.kind == "datetime":
-        fmt = kind_of.date_format or "ISO8601"
-        read = lambda series: as_dates(series, fmt)  # noqa: E731
+        fmt_ref, _, fmt_cur = (kind_of.date_format or "ISO8601").partition(_SIDES)
+        converted = as_dates(ref[name], fmt_ref)
+        if converted is ref[name] and not fmt_cur:
+            return ref, cur
+        return ref.assign(**{str(name): converted}), cur.assign(**{str(name): as_dates(cur[name], fmt_cur or fmt_ref)})
     else:
         read = lambda series: read_as(series, kind_of.kind)  # noqa: E731
     converted = read(ref[name])
@@ -384,14 +501,14 @@ def _read_as(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, kind_of: Any) -> t
     return ref.assign(**{str(name): converted}), cur.assign(**{str(name): read(cur[name])})
 
 
-def _effect(column: dict[str, Any]) -> float:
-    value = column.get(column.get("effect", ""), 0.0)
-    return float(value) if value is not None and math.isfinite(value) else 1e9
+def _effect(column: DriftColumn) -> float:
+    value = column.effect_size
+    return value if math.isfinite(value) else 1e9
 
 
 def _verdict(column: dict[str, Any], options: DriftOptions) -> None:
-    """Set the column's `drifted`, `reason` (the findings, joined by "; ") and `note` (why a number that looks
-    large does not count, or why PSI alone would miss a shift: drift_wording.verdict_notes)."""
+    """Set the column's `drifted`, `reason` (the findings, joined by "; ") and `threshold`; its `note` (why a
+    number that looks large does not count: drift_wording.verdict_notes) is set on the typed column."""
     reasons = []
     missing = column["missing_share"]["current"] - column["missing_share"]["reference"]
     if abs(missing) > options.missing_threshold and column.get("missing_p_value_adjusted", 1.0) < options.alpha:
@@ -417,9 +534,6 @@ def _verdict(column: dict[str, Any], options: DriftOptions) -> None:
                            f"{_effect_label(column)} {effect:.3f} ≥ {threshold}")  # fmt: skip
     column["drifted"] = bool(reasons)
     column["reason"] = "; ".join(reasons) if reasons else column["reason"] or "no drift"
-    note = verdict_notes(column, options.alpha)
-    if note:
-        column["note"] = note
 
 
 def _effect_label(column: dict[str, Any]) -> str:
@@ -447,7 +561,8 @@ def adversarial(
     options: DriftOptions,
     categorical: frozenset[str] | set[str] = frozenset(),
     ordered: frozenset[str] | set[str] = frozenset(),
-) -> dict[str, Any]:
+    groups: np.ndarray | None = None,
+) -> Adversarial:
     """Train a classifier to tell current rows (1) from reference rows (0): k-fold out-of-fold ROC AUC with a
     95% interval (Hanley–McNeil, widened for cross-validation: see _hanley_mcneil), and permutation
     importances on at most 2,000 held-out rows of the first fold.
@@ -456,10 +571,15 @@ def adversarial(
     `leakage_suspect` only when it is id-like or in `ordered` (follows row order: a time index, a counter)."""
     from sklearn.ensemble import HistGradientBoostingClassifier  # only here: `--tests-only` never pays for it
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-    ref = _sample(ref[features], options.adversarial_rows, options.seed)
-    cur = _sample(cur[features], options.adversarial_rows, options.seed)
+    ref, cur = ref[features], cur[features]
+    if groups is not None:  # the entity of each row follows the sampling
+        ref, cur = ref.assign(_group_=groups[: len(ref)]), cur.assign(_group_=groups[len(ref) :])
+    ref = _sample(ref, options.adversarial_rows, options.seed)
+    cur = _sample(cur, options.adversarial_rows, options.seed)
+    if groups is not None:
+        groups = np.r_[ref.pop("_group_").to_numpy(), cur.pop("_group_").to_numpy()]
     both = pd.concat([ref, cur], ignore_index=True)
     # One float matrix, categories as integer codes: HistGradientBoosting predicts on it several times faster
     # than on a DataFrame with category dtypes, and permutation importances predict 31 times per fold.
@@ -477,8 +597,12 @@ def adversarial(
     y = np.r_[np.zeros(len(ref)), np.ones(len(cur))]
     predictions = np.zeros(len(y))
     importances = np.zeros(len(features))
-    splitter = StratifiedKFold(options.folds, shuffle=True, random_state=options.seed)
-    for fold, (train, test) in enumerate(splitter.split(x, y)):
+    if groups is None:
+        splits = StratifiedKFold(options.folds, shuffle=True, random_state=options.seed).split(x, y)
+    else:  # an entity's rows are never on both sides of a fold: the model cannot learn entities by heart
+        folds = min(options.folds, len(np.unique(groups)))
+        splits = StratifiedGroupKFold(folds, shuffle=True, random_state=options.seed).split(x, y, groups)
+    for fold, (train, test) in enumerate(splits):
         model = HistGradientBoostingClassifier(max_iter=60, max_leaf_nodes=31, categorical_features=is_category,
                                                random_state=options.seed)  # fmt: skip
         model.fit(x[train], y[train])
@@ -496,18 +620,18 @@ def adversarial(
             if name in ordered or _id_like(name, ref[name], cur[name]):
                 suspects.append(name)
     interval = _hanley_mcneil(auc, int(y.sum()), int(len(y) - y.sum()), options.folds)
-    return {
-        "auc": auc,
-        "auc_ci": interval,
+    return Adversarial(
+        auc=auc,
+        auc_ci=(interval[0], interval[1]),
         # A claim needs both: an interval clear of 0.5 and an AUC worth reporting (a large sample makes a
         # 0.51 significant; on noise the interval alone said "apart" in 6% of pairs at 5,000 rows).
-        "separable": bool(interval[0] > 0.5 and auc >= ADVERSARIAL_AUC_GATE),
-        "folds": options.folds,
-        "rows": {"reference": len(ref), "current": len(cur)},
-        "importances": [{"name": name, "importance": round(float(value), 5)} for name, value in ranked],
-        "leakage_suspects": suspects,
-        "sole_separator": sole,
-    }
+        separable=bool(interval[0] > 0.5 and auc >= ADVERSARIAL_AUC_GATE),
+        folds=options.folds,
+        rows=Sides(len(ref), len(cur)),
+        importances=tuple(Importance(name, round(float(value), 5)) for name, value in ranked),
+        leakage_suspects=tuple(suspects),
+        sole_separator=sole,
+    )
 
 
 def _permutation_importances(model: Any, x: np.ndarray, y: np.ndarray, repeats: int, seed: int) -> np.ndarray:

@@ -3,8 +3,7 @@ that looks large does not count. Plain functions of the result (services/analyti
 
 from __future__ import annotations
 
-from typing import Any
-
+from services.analytics.drift_types import WASSERSTEIN, DriftColumn, DriftResult, Schema
 from services.analytics.wording import short
 
 PSI_MODERATE, PSI_LARGE = 0.1, 0.25  # the industry rule of thumb: < 0.1 small, 0.1–0.25 moderate, > 0.25 large
@@ -16,46 +15,47 @@ def psi_reading(value: float) -> str:
     return "small" if value < PSI_MODERATE else "moderate" if value <= PSI_LARGE else "large"
 
 
-def _name(column: dict[str, Any]) -> str:
-    return f"'{short(column['name'], 40)}'"
+def _name(column: DriftColumn) -> str:
+    return f"'{short(column.name, 40)}'"
 
 
-def _effect_label(column: dict[str, Any]) -> str:
-    return "normalised Wasserstein" if column["effect"] == "wasserstein_normalized" else "Jensen–Shannon distance"
+def _effect_label(column: DriftColumn) -> str:
+    return "normalised Wasserstein" if column.effect == WASSERSTEIN else "Jensen–Shannon distance"
 
 
-def _test(column: dict[str, Any]) -> str:
-    return column["test"] if "test" in column["test"] else f"{column['test']} test"
+def _test(column: DriftColumn) -> str:
+    test = column.test or ""
+    return test if "test" in test else f"{test} test"
 
 
-def psi_caveat(column: dict[str, Any], alpha: float = 0.05) -> str:
+def psi_caveat(column: DriftColumn, alpha: float = 0.05) -> str:
     """Return why a moderate or large PSI of a column that did not drift does not count ("" when there is
     nothing to explain): PSI does not gate; the test or the effect size decides."""
-    if column.get("drifted") or column.get("psi", 0.0) < PSI_MODERATE or "p_value_adjusted" not in column:
+    if column.drifted or (column.psi or 0.0) < PSI_MODERATE or column.p_value_adjusted is None:
         return ""
-    if column["p_value_adjusted"] >= alpha:
-        return (f"the {_test(column)} is not significant (adjusted p {column['p_value_adjusted']:.2g}): the sample "
+    if column.p_value_adjusted >= alpha:
+        return (f"the {_test(column)} is not significant (adjusted p {column.p_value_adjusted:.2g}): the sample "
                 "is too small to tell this from noise")  # fmt: skip
-    return (f"the {_effect_label(column)} is only {column[column['effect']]:.3f}, under {column['threshold']}: "
+    return (f"the {_effect_label(column)} is only {column.effect_size:.3f}, under {column.threshold}: "
             "the shift is too small to matter")  # fmt: skip
 
 
-def verdict_notes(column: dict[str, Any], alpha: float) -> str:
+def verdict_notes(column: DriftColumn, alpha: float) -> str:
     """Return the note on a tested column whose numbers disagree ("" when they agree): drift that PSI would miss,
     a significant test with a negligible effect, or a moderate or large PSI that does not count (and why)."""
-    if "p_value_adjusted" not in column:
+    if column.p_value_adjusted is None or column.threshold is None or column.psi is None:
         return ""
-    label, effect, psi = _effect_label(column), column[column["effect"]], column["psi"]
-    significant, large = column["p_value_adjusted"] < alpha, effect >= column["threshold"]
+    label, effect, psi = _effect_label(column), column.effect_size, column.psi
+    significant, large = column.p_value_adjusted < alpha, effect >= column.threshold
     if significant and large and psi < PSI_MODERATE:
         return (f"{_name(column)}: the {_test(column)} and the {label} agree on drift while PSI is {psi:.3f} "
                 "(small): PSI compares shares in ten wide bins, which a steady shift of the whole distribution "
                 "barely moves, so PSI alone would miss it.")  # fmt: skip
-    if column["drifted"]:
+    if column.drifted:
         return ""
     if significant:
-        return (f"{_name(column)}: the {_test(column)} is significant (adjusted p {column['p_value_adjusted']:.2g}) "
-                f"but the {label} is only {effect:.3f}, under {column['threshold']}: with this many rows the test "
+        return (f"{_name(column)}: the {_test(column)} is significant (adjusted p {column.p_value_adjusted:.2g}) "
+                f"but the {label} is only {effect:.3f}, under {column.threshold}: with this many rows the test "
                 f"detects a shift too small to matter (PSI {psi:.3f}, {psi_reading(psi)}"
                 + (", which does not decide drift here" if psi >= PSI_MODERATE else "") + ").")  # fmt: skip
     if psi >= PSI_MODERATE:
@@ -64,79 +64,81 @@ def verdict_notes(column: dict[str, Any], alpha: float) -> str:
     return ""
 
 
-def describe(column: dict[str, Any]) -> str:
+def describe(column: DriftColumn) -> str:
     """Return what moved in a drifted column, in its own units where the reference had no spread."""
     name = _name(column)
-    if column["kind"] == "numeric" and column.get("reference_constant"):
-        low, high = column["current_range"]
-        return (f"{name} was constant at {column['reference_mean']:.4g} in the reference; now mean "
-                f"{column['current_mean']:.4g} (from {low:.4g} to {high:.4g})")  # fmt: skip
-    if column["kind"] == "numeric" and column.get("mean_shift_sd") is not None:
-        shift = column["mean_shift_sd"]
+    if column.kind == "numeric" and column.reference_constant and column.current_range:
+        low, high = column.current_range
+        return (f"{name} was constant at {column.reference_mean:.4g} in the reference; now mean "
+                f"{column.current_mean:.4g} (from {low:.4g} to {high:.4g})")  # fmt: skip
+    if column.kind == "numeric" and column.mean_shift_sd is not None:
+        shift = column.mean_shift_sd
         return (f"{name} mean {'up' if shift >= 0 else 'down'} {abs(shift):.2f} sd "
-                f"({column['reference_mean']:.4g} → {column['current_mean']:.4g})")  # fmt: skip
-    if column.get("top_changes"):
-        change = column["top_changes"][0]
-        return (f"{name}: share of '{short(change['category'], 30)}' from {change['reference_share']:.0%} to "
-                f"{change['current_share']:.0%}")  # fmt: skip
+                f"({column.reference_mean:.4g} → {column.current_mean:.4g})")  # fmt: skip
+    if column.top_changes:
+        change = column.top_changes[0]
+        return (f"{name}: share of '{short(change.category, 30)}' from {change.reference_share:.0%} to "
+                f"{change.current_share:.0%}")  # fmt: skip
     return name
 
 
-def effect_text(column: dict[str, Any]) -> str:
+def effect_text(column: DriftColumn) -> str:
     """Return a column's effect sizes on one line (the card's table), with why a large PSI does not count."""
-    if column["kind"] == "datetime" and "date_range" in column:
-        r, c = column["date_range"]["reference"], column["date_range"]["current"]
-        return f"{r[0][:10]} to {r[1][:10]} → {c[0][:10]} to {c[1][:10]} (ends {column['recency_days']:+,.0f} days)"
-    if "wasserstein_normalized" in column:
-        if column.get("reference_constant"):
-            line = (f"constant {column['reference_mean']:.4g} in the reference → mean {column['current_mean']:.4g} · "
-                    f"PSI {column['psi']:.3f} · adj. p {column['p_value_adjusted']:.2g}")  # fmt: skip
+    if column.kind == "datetime" and column.date_range is not None:
+        r, c = column.date_range.reference, column.date_range.current
+        return f"{r[0][:10]} to {r[1][:10]} → {c[0][:10]} to {c[1][:10]} (ends {column.recency_days:+,.0f} days)"
+    if column.psi is None or column.p_value_adjusted is None:
+        return column.reason
+    if column.wasserstein_normalized is not None:
+        if column.reference_constant:
+            line = (f"constant {column.reference_mean:.4g} in the reference → mean {column.current_mean:.4g} · "
+                    f"PSI {column.psi:.3f} · adj. p {column.p_value_adjusted:.2g}")  # fmt: skip
         else:
-            line = (f"Wasserstein {column['wasserstein_normalized']:.3f} sd · mean {column['mean_shift_sd']:+.2f} sd"
-                    f" · PSI {column['psi']:.3f} · adj. p {column['p_value_adjusted']:.2g}")  # fmt: skip
-    elif "jensen_shannon" in column:
-        line = (f"JS {column['jensen_shannon']:.3f} · PSI {column['psi']:.3f} · "
-                f"adj. p {column['p_value_adjusted']:.2g}")  # fmt: skip
+            line = (f"Wasserstein {column.wasserstein_normalized:.3f} sd · mean {column.mean_shift_sd:+.2f} sd"
+                    f" · PSI {column.psi:.3f} · adj. p {column.p_value_adjusted:.2g}")  # fmt: skip
+    elif column.jensen_shannon is not None:
+        line = f"JS {column.jensen_shannon:.3f} · PSI {column.psi:.3f} · adj. p {column.p_value_adjusted:.2g}"
     else:
-        return column["reason"]
+        return column.reason
     caveat = psi_caveat(column)
-    return line + (f" (PSI {psi_reading(column['psi'])} but does not count: {caveat})" if caveat else "")
+    return line + (f" (PSI {psi_reading(column.psi)} but does not count: {caveat})" if caveat else "")
 
 
-def schema_sentence(schema: dict[str, Any]) -> str:
+def schema_sentence(schema: Schema) -> str:
     """Return one sentence on the schema changes ("" when there are none)."""
     parts = []
     names = lambda items: ", ".join(f"'{short(n, 40)}'" for n in items[:6]) + (  # noqa: E731
         f" and {len(items) - 6} more" if len(items) > 6 else "")  # fmt: skip
-    if schema.get("dropped"):
-        parts.append(f"dropped {names(schema['dropped'])}")
-    if schema.get("added"):
-        parts.append(f"added {names(schema['added'])}")
-    for pair in schema.get("renamed", [])[:4]:
-        parts.append(f"'{short(pair['from'], 40)}' looks renamed to '{short(pair['to'], 40)}' ({pair['why']})")
-    for change in schema.get("type_changed", [])[:4]:
-        parts.append(f"'{short(change['name'], 40)}' changed type ({change['reference']} → {change['current']})")
+    if schema.dropped:
+        parts.append(f"dropped {names(schema.dropped)}")
+    if schema.added:
+        parts.append(f"added {names(schema.added)}")
+    for pair in schema.renamed[:4]:
+        parts.append(f"'{short(pair.old, 40)}' looks renamed to '{short(pair.new, 40)}' ({pair.why})")
+    for change in schema.type_changed[:4]:
+        parts.append(f"'{short(change.name, 40)}' changed type ({change.reference} → {change.current})")
     return ("Schema changed: " + "; ".join(parts) + ".") if parts else ""
 
 
-def _dates(column: dict[str, Any]) -> str:
-    r, c = column["date_range"]["reference"], column["date_range"]["current"]
-    gaps = column["largest_gap_days"]
+def _dates(column: DriftColumn) -> str:
+    assert column.date_range is not None and column.largest_gap_days is not None and column.recency_days is not None
+    r, c = column.date_range.reference, column.date_range.current
+    gaps = column.largest_gap_days
     return (f"{_name(column)} (dates): reference {r[0][:10]} to {r[1][:10]}, current {c[0][:10]} to {c[1][:10]}; "
-            f"the current table ends {abs(column['recency_days']):,.0f} days "
-            f"{'later' if column['recency_days'] >= 0 else 'earlier'}, "
-            f"{column['current_inside_reference_range']:.0%} of its dates fall in the reference range; largest "
-            f"gap between dates {gaps['reference']:,.0f} days (reference) and {gaps['current']:,.0f} (current)."
+            f"the current table ends {abs(column.recency_days):,.0f} days "
+            f"{'later' if column.recency_days >= 0 else 'earlier'}, "
+            f"{column.current_inside_reference_range:.0%} of its dates fall in the reference range; largest "
+            f"gap between dates {gaps.reference:,.0f} days (reference) and {gaps.current:,.0f} (current)."
             )  # fmt: skip
 
 
-def _adversarial(result: dict[str, Any]) -> list[str]:
-    adversarial = result.get("adversarial")
+def _adversarial(result: DriftResult) -> list[str]:
+    adversarial = result.adversarial
     if not adversarial:
         return []
-    auc, (low, high) = adversarial["auc"], adversarial["auc_ci"]
-    top = ", ".join(f"'{short(i['name'], 40)}'" for i in adversarial["importances"][:3] if i["importance"] > 0.005)
-    if adversarial["separable"]:  # the wording follows the interval and the gate, not the estimate
+    auc, (low, high) = adversarial.auc, adversarial.auc_ci
+    top = ", ".join(f"'{short(i.name, 40)}'" for i in adversarial.importances[:3] if i.importance > 0.005)
+    if adversarial.separable:  # the wording follows the interval and the gate, not the estimate
         reading = "a model can tell the tables apart" + (f", mostly by {top}" if top else "")
     elif low > 0.5:
         reading = (f"a model tells the tables apart only barely (AUC under {ADVERSARIAL_AUC_GATE}): no practical "
@@ -144,14 +146,14 @@ def _adversarial(result: dict[str, Any]) -> list[str]:
     else:
         reading = "no evidence that a model can tell the tables apart (the interval includes 0.5)"
     says = [f"Adversarial validation: ROC AUC {auc:.3f} (95% CI {low:.3f}–{high:.3f}): {reading}."]
-    suspects = adversarial.get("leakage_suspects", [])
+    suspects = adversarial.leakage_suspects
     for name in suspects:
         says.append(f"'{short(name, 40)}' alone separates the tables and looks like an id, a timestamp or a row "
                     "counter (id-like, or ordered with the rows): likely leakage of when rows were collected, "
                     "not drift in what they contain.")  # fmt: skip
-    sole = adversarial.get("sole_separator")
-    if sole and sole not in suspects and adversarial["separable"]:
-        column = next((c for c in result["columns"] if c["name"] == sole), None)
+    sole = adversarial.sole_separator
+    if sole and sole not in suspects and adversarial.separable:
+        column = result.column(sole)
         moved = f" ({describe(column)})" if column else ""
         says.append(
             f"'{short(sole, 40)}' alone separates the tables: a strong change{moved}. It is neither id-like "
@@ -160,17 +162,17 @@ def _adversarial(result: dict[str, Any]) -> list[str]:
     return says
 
 
-def summarise(result: dict[str, Any]) -> list[str]:
+def summarise(result: DriftResult) -> list[str]:
     """Return the plain-language reading: schema changes first, then the verdict, what moved and by how much,
     dates compared as dates, how sure we are, and why numbers that look large do not count."""
-    drifted = [c for c in result["columns"] if c["drifted"]]
-    tested = [c for c in result["columns"] if "p_value" in c or c["drifted"]]
+    drifted = list(result.drifted)
+    tested = [c for c in result.columns if c.tested or c.drifted]
     says = []
-    schema = schema_sentence(result.get("schema") or {})
+    schema = schema_sentence(result.schema)
     if schema:
         says.append(schema)
     if drifted:
-        moved = "; ".join(describe(c) if "significant" in c["reason"] else f"{_name(c)} {c['reason']}"
+        moved = "; ".join(describe(c) if "significant" in c.reason else f"{_name(c)} {c.reason}"
                           for c in drifted[:5])  # fmt: skip
         says.append(f"Drift in {len(drifted)} of {len(tested)} tested columns: {moved}.")
     elif schema:
@@ -179,17 +181,22 @@ def summarise(result: dict[str, Any]) -> list[str]:
     else:
         says.append(f"No drift: none of the {len(tested)} tested columns moved beyond the thresholds.")
     for column in drifted[:5]:
-        extra = [part.strip() for part in column["reason"].split(";") if "significant" not in part]
-        if extra and "significant" in column["reason"]:
+        extra = [part.strip() for part in column.reason.split(";") if "significant" not in part]
+        if extra and "significant" in column.reason:
             says.append(f"{_name(column)} also: {'; '.join(extra)}.")
-    says += [_dates(c) for c in result["columns"] if c["kind"] == "datetime" and "date_range" in c][:3]
+    if result.cluster.column and result.cluster.clusters is not None:
+        says.append(f"Tested at the entity level: rows grouped by '{short(result.cluster.column, 40)}' "
+                    f"({result.cluster.clusters.reference:,} reference and {result.cluster.clusters.current:,} "
+                    "current entities), p-values from permuting whole entities between the tables.")  # fmt: skip
+    says += list(result.warnings)
+    says += [_dates(c) for c in result.columns if c.kind == "datetime" and c.date_range is not None][:3]
     says += _adversarial(result)
     # notes that explain a large number first: under "no drift" a large PSI is never shown without its reason
-    noted = sorted((c for c in result["columns"] if c.get("note")), key=lambda c: -c.get("psi", 0.0))
-    says += [c["note"] for c in noted[:3]] + result.get("kind_notes", [])
+    noted = sorted((c for c in result.columns if c.note), key=lambda c: -(c.psi or 0.0))
+    says += [c.note for c in noted[:3]] + list(result.kind_notes)
     if len(noted) > 3:
         says.append(f"{len(noted) - 3} more columns have notes: see all columns.")
-    if result["rows"]["sampled"]:
-        says.append(f"Sampled uniformly (seed fixed) to {result['rows']['reference_used']:,} reference and "
-                    f"{result['rows']['current_used']:,} current rows.")  # fmt: skip
+    if result.rows.sampled:
+        says.append(f"Sampled uniformly (seed fixed) to {result.rows.reference_used:,} reference and "
+                    f"{result.rows.current_used:,} current rows.")  # fmt: skip
     return says

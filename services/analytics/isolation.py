@@ -178,9 +178,10 @@ async def _converse(
             elif reply is None or reply[0] != "tick":
                 break
     finally:
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+        # The whole process group (the child has a session of its own): a Spark analysis' JVM outlived a killed
+        # child before, orphaned, holding its heap and cores.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=5)  # milliseconds after SIGKILL; reaps the process
     if reply is None:

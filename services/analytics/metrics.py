@@ -9,6 +9,7 @@ entropy, calibration and recalibration, which it does not have. Results are plai
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from scipy.optimize import brentq
 from sklearn import metrics as skm
 
 from services.analytics.errors import AnalyticsError
+from services.analytics.metrics_types import MetricsResult
 from services.analytics.metrics_wording import ECE_BINS, explain
 from services.analytics.tables import require_column
 from services.analytics.wording import short
@@ -148,8 +150,8 @@ def evaluate(
     sampling_rate: float | None = None,
     k: int = 10,
     positive: str | None = None,
-) -> dict[str, Any]:
-    """Return the evaluation of `table[y_score]` against `table[y_true]` as plain data.
+) -> MetricsResult:
+    """Return the evaluation of `table[y_score]` against `table[y_true]` (`to_dict()` for plain data).
 
     threshold: a number, 'best-f1', or None (0.5 for probabilities, best-F1 for other scores); for
     probabilities a number must lie in [0, 1].
@@ -179,10 +181,10 @@ def evaluate(
         result = _regression(frame, y_score)
     else:
         result = _ranking(frame, y_score, k)
-    result = {"task": task, "n": len(frame), "rows_dropped": dropped, **result}
-    result["columns"] = {"y_true": y_true, "y_score": y_score, **({"query": query} if query else {})}
-    result["summary"] = explain(result)
-    return result
+    columns = {"y_true": y_true, "y_score": y_score, **({"query": query} if query else {})}
+    typed = MetricsResult.from_dict({**result, "task": task, "n": len(frame), "rows_dropped": dropped,
+                                     "columns": columns})  # fmt: skip
+    return replace(typed, summary=tuple(explain(typed)))
 
 
 def _numeric(values: pd.Series, column: str, what: str) -> np.ndarray:

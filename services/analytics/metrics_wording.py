@@ -7,9 +7,12 @@ Every comparison word ("below", "equals", "above", "worse than") is chosen from 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 from services.analytics.wording import short
+
+if TYPE_CHECKING:
+    from services.analytics.metrics_types import MetricsResult
 
 AUC_BANDS = ((0.9, "strong"), (0.8, "good"), (0.7, "useful"), (0.5, "weak"))  # below 0.5: worse than chance
 ECE_BINS = 10  # the bins of services.analytics.metrics.expected_calibration_error
@@ -77,9 +80,9 @@ def calibration_sentence(calibration: float, w: float | None) -> str:
             "observed rate.")  # fmt: skip
 
 
-def explain(result: dict[str, Any]) -> list[str]:
+def explain(result: MetricsResult) -> list[str]:
     """Return plain-language sentences on what the numbers say together, the most important first."""
-    task, says = result["task"], []
+    task, says = result.task, []
     if task == "binary":
         says += _explain_binary(result)
     elif task == "multiclass":
@@ -88,31 +91,29 @@ def explain(result: dict[str, Any]) -> list[str]:
         says += _explain_regression(result)
     else:
         says += _explain_ranking(result)
-    if result.get("rows_dropped"):
-        says.append(f"{result['rows_dropped']} rows with a missing label or score were left out.")
-    return says + list(result.get("notes", []))
+    if result.rows_dropped:
+        says.append(f"{result.rows_dropped} rows with a missing label or score were left out.")
+    return says + list(result.notes)
 
 
-def _explain_multiclass(r: dict[str, Any]) -> list[str]:
-    says = [f"Accuracy {r['accuracy']:.3f} over {len(r['labels'])} classes; macro F1 {r['macro']['f1']:.3f}."]
-    line = accuracy_sentence(
-        r["accuracy"], r["majority_share"], f"the most common class ('{short(r['majority_label'])}')"
-    )
+def _explain_multiclass(r: MetricsResult) -> list[str]:
+    says = [f"Accuracy {r.accuracy:.3f} over {len(r.labels)} classes; macro F1 {r.macro['f1']:.3f}."]
+    line = accuracy_sentence(r.accuracy, r.majority_share, f"the most common class ('{short(r.majority_label)}')")
     if line:
         says.append(line)
-    if r.get("log_loss") is not None:
-        says.append(f"Multiclass log loss {r['log_loss']:.3f} from the per-class probabilities, "
-                    f"{compare(r['log_loss'], r['log_loss_of_class_shares'])} {r['log_loss_of_class_shares']:.3f} for "
+    if r.log_loss is not None:
+        says.append(f"Multiclass log loss {r.log_loss:.3f} from the per-class probabilities, "
+                    f"{compare(r.log_loss, r.log_loss_of_class_shares)} {r.log_loss_of_class_shares:.3f} for "
                     "always predicting the class shares (lower is better).")  # fmt: skip
-    weakest = min(r["per_class"], key=lambda c: c["f1"])
+    weakest = min(r.per_class, key=lambda c: c["f1"])
     says.append(
         f"The weakest class is '{short(weakest['label'])}' (F1 {weakest['f1']:.3f}, {weakest['support']} rows)."
     )
     return says
 
 
-def _explain_regression(r: dict[str, Any]) -> list[str]:
-    r2, rmse, mae, baseline = r["r2"], r["rmse"], r["mae"], r["baseline"]["rmse_of_mean"]
+def _explain_regression(r: MetricsResult) -> list[str]:
+    r2, rmse, mae, baseline = r.r2, r.rmse, r.mae, r.baseline["rmse_of_mean"]
     shown = round(r2, 3)
     reading = (f"the model explains {shown * 100:.0f}% of the variance" if shown > 0 else
                "no better than predicting the mean" if shown == 0 else "worse than predicting the mean")  # fmt: skip
@@ -124,41 +125,39 @@ def _explain_regression(r: dict[str, Any]) -> list[str]:
     return says
 
 
-def _explain_ranking(r: dict[str, Any]) -> list[str]:
-    says = [f"NDCG@{r['k']} {r['ndcg']:.3f} over {r['queries']} queries; MRR {r['mrr']:.3f} puts the first relevant "
-            f"result at about rank {1 / max(r['mrr'], 1e-9):.1f} on average."]  # fmt: skip
-    says.append(
-        f"{_pct(r['hit_rate'])} of queries have a relevant item in the top {r['k']}; MAP@{r['k']} {r['map']:.3f}."
-    )
-    if r["queries_without_relevant"]:
-        says.append(f"{r['queries_without_relevant']} queries without any relevant item were left out.")
+def _explain_ranking(r: MetricsResult) -> list[str]:
+    says = [f"NDCG@{r.k} {r.ndcg:.3f} over {r.queries} queries; MRR {r.mrr:.3f} puts the first relevant "
+            f"result at about rank {1 / max(r.mrr, 1e-9):.1f} on average."]  # fmt: skip
+    says.append(f"{_pct(r.hit_rate)} of queries have a relevant item in the top {r.k}; MAP@{r.k} {r.map:.3f}.")
+    if r.queries_without_relevant:
+        says.append(f"{r.queries_without_relevant} queries without any relevant item were left out.")
     return says
 
 
-def _explain_binary(r: dict[str, Any]) -> list[str]:
+def _explain_binary(r: MetricsResult) -> list[str]:
     says = []
-    positive = f"'{short(r['positive_label'])}'"
-    if "roc_auc" not in r:  # predicted classes only
-        says.append(f"Accuracy {r['accuracy']:.3f}, precision {r['precision']:.3f}, recall {r['recall']:.3f}, "
-                    f"F1 {r['f1']:.3f} for the positive class {positive}.")  # fmt: skip
+    positive = f"'{short(r.positive_label)}'"
+    if r.roc_auc is None:  # predicted classes only
+        says.append(f"Accuracy {r.accuracy:.3f}, precision {r.precision:.3f}, recall {r.recall:.3f}, "
+                    f"F1 {r.f1:.3f} for the positive class {positive}.")  # fmt: skip
     else:
-        auc = r["roc_auc"]
+        auc = r.roc_auc
         says.append(f"ROC AUC {auc:.3f} (Gini {2 * auc - 1:.3f}) for the positive class {positive}: the ranking is "
                     f"{auc_quality(auc)} — a random positive outscores a random negative {auc * 100:.0f}% of the "
                     "time (0.5 is chance).")  # fmt: skip
-        lift = r["pr_auc"] / r["base_rate"] if r["base_rate"] else math.nan
-        says.append(f"PR AUC {r['pr_auc']:.3f} against a base rate of {_pct(r['base_rate'])} ({lift:.1f}× random).")
-        says.append(f"At threshold {r['threshold']:.3g}: precision {r['precision']:.3f}, recall {r['recall']:.3f}, "
-                    f"F1 {r['f1']:.3f}; the model flags {_pct(r['predicted_positive_share'])} of rows.")  # fmt: skip
-    majority = "the positive class" if r["base_rate"] > 0.5 else "the negative class" if r["base_rate"] < 0.5 else (
+        lift = r.pr_auc / r.base_rate if r.base_rate else math.nan
+        says.append(f"PR AUC {r.pr_auc:.3f} against a base rate of {_pct(r.base_rate)} ({lift:.1f}× random).")
+        says.append(f"At threshold {r.threshold:.3g}: precision {r.precision:.3f}, recall {r.recall:.3f}, "
+                    f"F1 {r.f1:.3f}; the model flags {_pct(r.predicted_positive_share)} of rows.")  # fmt: skip
+    majority = "the positive class" if r.base_rate > 0.5 else "the negative class" if r.base_rate < 0.5 else (
         "either class")  # fmt: skip
-    line = accuracy_sentence(r["accuracy"], r["majority_share"], majority)
+    line = accuracy_sentence(r.accuracy, r.majority_share, majority)
     if line:
         says.append(line)
-    if r.get("calibration") is not None:
-        says.append(normalized_entropy_sentence(r["normalized_entropy"]))
-        says.append(calibration_sentence(r["calibration"], r.get("recalibration_w")))
-        says.append(f"Expected calibration error {r['ece']:.3f}: in {ECE_BINS} equal-width bins of predicted "
+    if r.calibration is not None:
+        says.append(normalized_entropy_sentence(r.normalized_entropy))
+        says.append(calibration_sentence(r.calibration, r.recalibration_w))
+        says.append(f"Expected calibration error {r.ece:.3f}: in {ECE_BINS} equal-width bins of predicted "
                     "probability, the mean prediction and the observed rate differ by "
-                    f"{r['ece'] * 100:.1f} points on average (weighted by rows).")  # fmt: skip
+                    f"{r.ece * 100:.1f} points on average (weighted by rows).")  # fmt: skip
     return says

@@ -18,22 +18,17 @@ Source = tuple[bytes | str | Path, str]  # (the file's bytes or path, the name s
 
 @dataclass(frozen=True)
 class Outcome:
-    """What an analysis returns: its result (a dict, or a typed result with `to_dict()`), the chart's PNG bytes
-    (b"" when there is nothing to draw) and the names of the tables read."""
+    """What an analysis returns: its typed result (MetricsResult, DriftResult or UpliftResult; `to_dict()` for
+    plain data), the chart's PNG bytes (b"" when there is nothing to draw) and the names of the tables read."""
 
     result: Any
     chart: bytes
     names: tuple[str, ...]
 
 
-def as_dict(result: Any) -> dict[str, Any]:
-    """Return a result as plain data, whichever type it has (a dict, or a typed result with `to_dict()`)."""
-    return result.to_dict() if hasattr(result, "to_dict") else result
-
-
 def summary_line(result: Any, fallback: str) -> str:
-    """Return the first sentence of a result's summary, or `fallback`."""
-    lines = as_dict(result).get("summary") or []
+    """Return the first sentence of a typed result's summary, or `fallback`."""
+    lines = getattr(result, "summary", None) or ()
     return str(lines[0]) if lines else fallback
 
 
@@ -46,6 +41,8 @@ def run(
     max_chart_bytes: int | None = None,
     dpi: int = 110,
     threads: int | None = None,
+    spark_rows: int = 5_000_000,
+    spark_mb: int = 200,
 ) -> Outcome:
     """Read the tables of `sources`, check `values` against them, analyse and draw the chart.
 
@@ -59,10 +56,15 @@ def run(
     if len(sources) != len(spec.tables):
         raise AnalyticsError(f"{spec.name} reads {len(spec.tables)} table(s): {', '.join(spec.tables)}.")
     spec.check_required(values)
+    if spec.large and all(isinstance(data, str | Path) for data, _ in sources):
+        outcome = _on_spark(spec, sources, values, chart, max_chart_bytes or MAX_PNG_BYTES, dpi, spark_rows, spark_mb)
+        if outcome:
+            return outcome
     tables = []
     for data, name in sources:
         progress.report(f"reading {name}", force=True)
-        table = read_table(data, name)
+        table = _read_folder(Path(data), name) if isinstance(data, str | Path) and Path(data).is_dir() else \
+            read_table(data, name)  # fmt: skip
         progress.report(f"read {progress.rows_text(len(table))} rows × {len(table.columns)} columns of {name}",
                         force=True)  # fmt: skip
         tables.append(table)
@@ -75,5 +77,53 @@ def run(
         try:
             png = spec.chart(result, tables, max_chart_bytes or MAX_PNG_BYTES, dpi)
         except ValueError:  # nothing to draw (e.g. too few rows), or the chart cannot fit the size limit
+            png = b""
+    return Outcome(result, png, tuple(name for _, name in sources))
+
+
+def _read_folder(folder: Path, name: str) -> Any:
+    """Return the Parquet files of a folder (Hive-style partitions become columns, as on Spark) as one table."""
+    import pandas as pd
+
+    try:
+        table = pd.read_parquet(folder)
+    except MemoryError:
+        raise
+    except Exception:  # noqa: BLE001 - pyarrow's errors for a folder that is not Parquet vary by version
+        raise AnalyticsError(f"I cannot read the folder {name}: it should hold Parquet files.") from None
+    if table.empty:
+        raise AnalyticsError(f"The folder {name} holds no rows.")
+    return table
+
+
+def _on_spark(
+    spec: CommandSpec, sources: Sequence[Source], values: dict[str, Any], chart: bool, max_bytes: int, dpi: int,
+    spark_rows: int, spark_mb: int,
+) -> Outcome | None:  # fmt: skip
+    """Run `spec` on Spark when `engine=spark`, or when `auto` and the files (or Parquet folders) are larger than
+    the thresholds (services/analytics/engine.py); None: the local path runs. The chart draws the samples."""
+    from services.analytics import engine
+
+    forced = values.get("engine")
+    if forced == "local":
+        return None
+    choice = engine.choose(None if forced in (None, "auto") else forced,
+                           [engine.local_size(Path(data)) for data, _ in sources], spark_rows, spark_mb)  # fmt: skip
+    if choice.engine != "spark":
+        return None
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:  # the Lambda image has no Spark (requirements-spark.txt)
+        if forced == "spark":
+            raise AnalyticsError("engine=spark needs pyspark, which this installation lacks: use engine=local.")
+        return None
+    progress.report(choice.message, force=True)
+    assert spec.large is not None
+    result, samples = spec.large([str(data) for data, _ in sources], values)
+    png = b""
+    if chart and samples:
+        try:
+            png = spec.chart(result, samples, max_bytes, dpi)
+        except ValueError:
             png = b""
     return Outcome(result, png, tuple(name for _, name in sources))

@@ -26,8 +26,9 @@ def report(text: str, *, force: bool = False) -> None:
 @contextmanager
 def reporting(sink: Callable[[str], None]) -> Iterator[None]:
     """Send the phrases reported inside the block to `sink`."""
-    global _sink
+    global _sink, _last
     previous, _sink = _sink, sink
+    _last = 0.0  # a new sink hears the first phrase at once
     try:
         yield
     finally:

@@ -10,6 +10,7 @@ features that drive predicted uplift (a surrogate model, permutation importance 
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -60,15 +61,39 @@ MIN_FIT_ARM = 10  # fitting learners needs this many rows per arm; given scores 
 K_SHARES = (0.1, 0.2, 0.3, 0.5)
 
 
-def _binary(series: pd.Series, column: str, role: str) -> tuple[np.ndarray, str]:
+# Text outcome values that name the success, so "good"/"poor" counts "good" (sorting would pick "poor"); a
+# leading code such as medicaldata's "1_yes" is read as its word.
+SUCCESS_NAMES = {"1", "1.0", "true", "yes", "y", "t", "good", "success", "successful", "succeeded", "positive",
+                 "improved", "pass", "passed", "won", "win", "converted", "responded", "paid", "bought"}  # fmt: skip
+
+
+def _word(value: object) -> str:
+    return re.sub(r"^\d+[_.:\s-]+", "", str(value).strip()).lower()
+
+
+def _binary(series: pd.Series, column: str, role: str, wanted: str | None = None) -> tuple[np.ndarray, str, str]:
+    """Return (1.0 where the row has the chosen value, the chosen value, the other value) of a two-valued column:
+    the treated arm, or the outcome's success (`wanted` when given; else the one value named like a success; else
+    the larger in sorted order)."""
     values = series.dropna().unique()
     if len(values) != 2:
         raise AnalyticsError(
             f"The {role} column '{quote(column, 40)}' must have exactly two values"
             f"{' (treated and not)' if role == 'treatment' else ''}, it has {len(values)}."
         )
-    treated = next((v for v in values if str(v).strip().lower() in TREATED_NAMES), sorted(values, key=str)[-1])
-    return (series == treated).to_numpy(dtype=float), str(treated)
+    if role == "treatment":
+        chosen = next((v for v in values if str(v).strip().lower() in TREATED_NAMES), sorted(values, key=str)[-1])
+    elif wanted is not None:
+        chosen = next((v for v in values if str(v).strip() == wanted.strip()), None)
+        if chosen is None:
+            shown = " and ".join(f"'{short(str(v), 30)}'" for v in sorted(values, key=str))
+            raise AnalyticsError(f"success='{short(wanted, 30)}' is not a value of '{quote(column, 40)}': its values "
+                                 f"are {shown}.")  # fmt: skip
+    else:
+        named = [v for v in values if _word(v) in SUCCESS_NAMES]
+        chosen = named[0] if len(named) == 1 else sorted(values, key=str)[-1]
+    other = next(v for v in values if v != chosen)
+    return (series == chosen).to_numpy(dtype=float), str(chosen), str(other)
 
 
 def _features(
@@ -250,14 +275,22 @@ def _check_rows(table: pd.DataFrame, treatment: str, outcome: str, score: str | 
     return kept
 
 
-def _check_outcome(series: pd.Series, outcome: str) -> tuple[np.ndarray, bool]:
-    """Return (outcome as floats, whether it is 0/1); a text outcome must have two values."""
+def _check_outcome(series: pd.Series, outcome: str, success: str | None = None) -> tuple[np.ndarray, bool, str | None]:
+    """Return (outcome as floats, whether it is 0/1, the value counted as a success when the outcome is text or
+    `success` names one); a text outcome must have two values."""
     numbers = pd.to_numeric(series, errors="coerce")
-    if numbers.isna().any():
-        y, _ = _binary(series, outcome, "outcome")
-        return y, True
+    if numbers.isna().any() or success is not None:
+        y, label, _ = _binary(series.map(_label) if success is not None else series, outcome, "outcome", success)
+        return y, True, label
     y = numbers.to_numpy(dtype=float)
-    return y, set(np.unique(y)) <= {0.0, 1.0}
+    return y, set(np.unique(y)) <= {0.0, 1.0}, None
+
+
+def _label(value: object) -> object:
+    """A value as text the way a person types it: 0/1 read as floats (a column with blanks) is '0'/'1'."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
 def _check_cost(cost: float | None, binary: bool, revenue: str | None) -> None:
@@ -427,20 +460,23 @@ def analyse(
     numeric: tuple[str, ...] = (),
     ignore: tuple[str, ...] = (),
     cluster: str | None = None,
+    success: str | None = None,
 ) -> UpliftResult:
     """Return the uplift analysis (see the module docstring) as a typed result; AnalyticsError for unusable input.
 
     Without a cost, the decision uses cost 0 and the outcome (or outcome × revenue) as the value. `categorical`,
     `numeric` and `ignore` override the kinds read from the features (services/analytics/columns.py). `cluster`
     names the column rows are grouped by (classroom, store, household): intervals, folds and halves then go by
-    cluster; "none" treats rows as independent; None detects clusters (services/analytics/uplift_clusters.py)."""
+    cluster; "none" treats rows as independent; None detects clusters (services/analytics/uplift_clusters.py).
+    `success` names the outcome value counted as a success (a two-valued outcome, e.g. "0" when 1 is an adverse
+    event); by default a text value named like one ("yes", "good"), else the larger."""
     _check_columns(table, {"treatment": treatment, "outcome": outcome, "revenue": revenue, "score": score,
                            "cluster": cluster if cluster and cluster.lower() != "none" else None},
                    (*categorical, *numeric, *ignore))  # fmt: skip
     rows = len(table)
     table = _check_rows(table, treatment, outcome, score)
-    t, treated_label = _binary(table[treatment], treatment, "treatment")
-    y, binary = _check_outcome(table[outcome], outcome)
+    t, treated_label, control_label = _binary(table[treatment], treatment, "treatment")
+    y, binary, success_label = _check_outcome(table[outcome], outcome, success)
     _check_cost(cost, binary, revenue)
     n_t, n_c = _check_arms(t, score)
     exclude = {treatment, outcome} | {c for c in (score, revenue) if c}
@@ -474,6 +510,8 @@ def analyse(
     result = UpliftResult(
         rows=Rows(total=rows, used=int(len(t)), dropped=int(rows - len(t))),
         treatment_label=treated_label,
+        control_label=control_label,
+        success_label=success_label,
         outcome=outcome,
         outcome_kind="binary" if binary else "numeric",
         balance=balance,

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from services.analytics import uplift_clusters
+from services.analytics import progress, uplift_clusters
 from services.analytics.uplift_types import Decision, Estimate
 from services.analytics.uplift_wording import group_name
 
@@ -199,7 +199,8 @@ def heterogeneity(
     fallback = float(y.var(ddof=1))
     arm = t.astype(int)
     rows = []
-    for column in features.columns:
+    for number, column in enumerate(features.columns, 1):
+        progress.report(f"testing column {number} of {len(features.columns)}")  # at most every EVERY_SECONDS
         codes, names, split = _groups(features[column])
         keep = codes >= 0
         cells = codes[keep] * 2 + arm[keep]

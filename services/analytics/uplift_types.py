@@ -174,4 +174,6 @@ class UpliftResult(_Data):
     value_name: str  # what the totals sum: the outcome's or the revenue column's name
     cluster: Clustering
     warnings: tuple[str, ...]
+    control_label: str | None = None  # the treatment column's other value (the control arm)
+    success_label: str | None = None  # the outcome value counted as a success, when the outcome is text or chosen
     summary: tuple[str, ...] = field(default=())

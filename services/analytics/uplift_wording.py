@@ -26,7 +26,11 @@ def unit(result: UpliftResult) -> str:
     """Return what a total sums, e.g. "successes (paid = 1)", "of math (summed)", "in amount_due"."""
     name = f"'{quote(result.value_name, 40)}'"
     if result.value_kind == "successes":
-        return f"successes of {name}"
+        return (
+            f"successes ({name} = '{quote(result.success_label, 30)}')"
+            if result.success_label
+            else f"successes of {name}"
+        )
     if result.value_kind == "money":
         return f"in {name}" + (" net of cost" if result.cost else "")
     return f"in total {name}"
@@ -89,6 +93,20 @@ def direction(name: str, split: str, best: DriverGroup, worst: DriverGroup, bina
             f"{_signed(worst.effect, binary)} when {group_text(name, split, worst)}")  # fmt: skip
 
 
+ZERO_ONE = ({"0", "1"}, {"0.0", "1.0"}, {"False", "True"}, {"false", "true"})
+
+
+def effect_of(r: UpliftResult) -> str:
+    """Return what the average effect compares: "treatment" for 0/1 arms, else the arms' values, and for a text
+    outcome the value counted ("treatment ('treatment' against 'placebo') on the share of 'status' = 'good'")."""
+    text = "treatment"
+    if r.control_label is not None and {r.treatment_label, r.control_label} not in ZERO_ONE:
+        text += f" ('{quote(r.treatment_label, 30)}' against '{quote(r.control_label, 30)}')"
+    if r.success_label is not None:
+        text += f" on the share of '{quote(r.outcome, 40)}' = '{quote(r.success_label, 30)}'"
+    return text
+
+
 def verdict(r: UpliftResult) -> str:
     rec, kind, what = r.recommendation, r.value_kind, unit(r)
     gain = "earns" if kind == "money" else "adds"
@@ -134,10 +152,10 @@ def summarise(r: UpliftResult) -> tuple[str, ...]:
         says.append(r.warnings[0])
     ate = r.ate
     if ate.ci is None:
-        says.append(f"Average effect of treatment: {_signed(ate.estimate, binary)} (no interval: {ate.reason}).")
+        says.append(f"Average effect of {effect_of(r)}: {_signed(ate.estimate, binary)} (no interval: {ate.reason}).")
     else:
         low, high = ate.ci
-        says.append(f"Average effect of treatment: {_signed(ate.estimate, binary)} (95% interval "
+        says.append(f"Average effect of {effect_of(r)}: {_signed(ate.estimate, binary)} (95% interval "
                     f"{_signed(low, binary)} to {_signed(high, binary)}).")  # fmt: skip
     if r.qini_auc_ci is not None:
         lo, hi = r.qini_auc_ci

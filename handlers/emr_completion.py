@@ -1,0 +1,54 @@
+"""Posting EMR Serverless drift results into their conversations (services/analytics/emr.py `check_runs`).
+
+The pending record the chat turn kept (handlers/analytics.py) holds the conversation, the user and where to post;
+from it a job is rebuilt (kind `analytics`, idempotency key `emr:<run id>`) only to get the worker's Teams
+replier, its serviceUrl checked again before a byte leaves. The answer is the chat command's own drift card, so
+the conversation cannot tell which engine ran; a failed run gets its one sentence.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from handlers.analytics_cards import drift_card
+from handlers.jobs import ConversationRef, Job
+from handlers.models import Conversation, Replier, Turn, User
+from services.analytics.pipeline import summary_line
+
+log = logging.getLogger(__name__)
+
+
+def pending_job(run_id: str, pending: dict[str, Any]) -> Job:
+    """Return the job standing for a pending run's conversation (to address the reply, never queued)."""
+    conversation = Conversation(**pending["conversation"])
+    key = f"emr:{run_id}"
+    return Job(
+        kind="analytics", idempotency_key=key, group_key=conversation.key, ref=ConversationRef(**pending["ref"]),
+        turn=Turn(id=key, kind="message", user=User(**pending["user_model"]), conversation=conversation),
+        accepted_at=time.time(),
+    )  # fmt: skip
+
+
+def poster(replier_for: Callable[[Job], Replier | None]) -> Any:
+    """Return the `post` of emr.finish: the drift card (or the failure sentence) through `replier_for(job)`,
+    which returns None for a job it refuses to answer (its serviceUrl off BOT_SERVICE_HOSTS)."""
+
+    async def post(pending: dict[str, Any], result: dict[str, Any] | None, sentence: str) -> None:
+        if not pending.get("ref"):  # asked where there is no conversation to post to: nothing to retry
+            log.warning("EMR run %s has no conversation to post to: its result stays in S3", pending.get("run"))
+            return
+        job = pending_job(str(pending.get("run", "")), pending)
+        replier = replier_for(job)
+        if replier is None:
+            return
+        if result is None:
+            await replier.send_text(sentence)
+            return
+        names = (pending["names"] + ["", ""])[:2]
+        card = drift_card(result, (names[0], names[1]), None)
+        await replier.send_card(card, summary=summary_line(result, "drift result"))
+
+    return post

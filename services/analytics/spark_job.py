@@ -1,0 +1,51 @@
+"""The EMR Serverless job: `spark-submit spark_job.py REFERENCE CURRENT OUTPUT OPTIONS_JSON`.
+
+The same code as the local Spark path (services/analytics/spark_engine.py), on the cluster's session; the gateway's
+`services/` arrives as `--py-files gateway.zip` (`make emr-artifacts` builds and uploads both). The result is
+written as one JSON line under OUTPUT (Spark's text output, one part file), which services/analytics/emr.py reads
+when the run has ended.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+def main(argv: list[str]) -> None:
+    """The cluster's entry point: `run` on the cluster's session, then stop it."""
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.appName("teams-gateway-drift").getOrCreate()
+    run(spark, argv)
+    spark.stop()
+
+
+def run(spark: Any, argv: list[str]) -> dict[str, Any]:
+    """Run drift on REFERENCE and CURRENT with the command's options (JSON), write the result as one JSON line
+    under OUTPUT and return it."""
+    from services.analytics.commands import _drift_options
+    from services.analytics.pipeline import as_dict
+    from services.analytics.spark_engine import spark_drift
+
+    reference, current, output, options = argv[:4]
+    result = as_dict(spark_drift(spark, reference, current, _drift_options(_values(json.loads(options)))))
+    line = json.dumps(result, default=_plain)
+    spark.sparkContext.parallelize([line], 1).saveAsTextFile(output)
+    return json.loads(line)
+
+
+def _values(given: dict[str, Any]) -> dict[str, Any]:
+    from services.analytics.commands import DRIFT, check_values
+
+    return check_values(DRIFT, {k: v for k, v in given.items() if k != "engine"})
+
+
+def _plain(value: Any) -> Any:
+    """numpy numbers and arrays as JSON numbers and lists."""
+    return value.item() if hasattr(value, "item") else value.tolist() if hasattr(value, "tolist") else str(value)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
