@@ -38,7 +38,7 @@ RUNS = 20
 def cli(command: str, tables: list, **options) -> dict:
     """Run a command through the pipeline chat and the CLI use (CSV bytes in, as a file would arrive)."""
     from services.analytics.commands import COMMANDS, check_values
-    from services.analytics.pipeline import as_dict, run
+    from services.analytics.pipeline import run
 
     spec = COMMANDS[command]
     sources = []
@@ -46,7 +46,7 @@ def cli(command: str, tables: list, **options) -> dict:
         data = table.to_csv(index=False).encode() if isinstance(table, pd.DataFrame) else table
         sources.append((data, f"table{i}.csv"))
     values = check_values(spec, {k: str(v) for k, v in options.items()})
-    return as_dict(run(spec, sources, values, chart=False).result)
+    return run(spec, sources, values, chart=False).result.to_dict()
 
 
 def rdata(package: str, item: str) -> pd.DataFrame:

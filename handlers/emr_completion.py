@@ -16,6 +16,7 @@ from typing import Any
 from handlers.analytics_cards import drift_card
 from handlers.jobs import ConversationRef, Job
 from handlers.models import Conversation, Replier, Turn, User
+from services.analytics.drift_types import DriftResult
 from services.analytics.pipeline import summary_line
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ def poster(replier_for: Callable[[Job], Replier | None]) -> Any:
             await replier.send_text(sentence)
             return
         names = (pending["names"] + ["", ""])[:2]
-        card = drift_card(result, (names[0], names[1]), None)
-        await replier.send_card(card, summary=summary_line(result, "drift result"))
+        drift = DriftResult.from_dict(result)  # the job's JSON line
+        card = drift_card(drift, (names[0], names[1]), None)
+        await replier.send_card(card, summary=summary_line(drift, "drift result"))
 
     return post

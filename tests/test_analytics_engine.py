@@ -48,7 +48,7 @@ def test_the_pipeline_keeps_small_files_on_the_local_path(tmp_path: Path) -> Non
     values = commands.check_values(commands.DRIFT, {"tests_only": True})
     outcome = pipeline.run(commands.DRIFT, [(tmp_path / "ref.parquet", "ref"), (tmp_path / "cur.parquet", "cur")],
                            values, chart=False)  # fmt: skip
-    assert "engine" not in outcome.result and "approximations" not in outcome.result
+    assert outcome.result.engine is None and outcome.result.approximations is None
 
 
 def test_without_pyspark_auto_stays_local_and_engine_spark_says_why(
@@ -66,7 +66,7 @@ def test_without_pyspark_auto_stays_local_and_engine_spark_says_why(
     sources = [(tmp_path / "ref.parquet", "ref"), (tmp_path / "cur.parquet", "cur")]
     auto = pipeline.run(commands.DRIFT, sources, commands.check_values(commands.DRIFT, {"tests_only": True}),
                         chart=False, spark_rows=10)  # fmt: skip
-    assert "engine" not in auto.result
+    assert auto.result.engine is None
     forced = commands.check_values(commands.DRIFT, {"tests_only": True, "engine": "spark"})
     with pytest.raises(AnalyticsError, match="needs pyspark"):
         pipeline.run(commands.DRIFT, sources, forced, chart=False)

@@ -132,7 +132,6 @@ async def test_the_scheduled_check_posts_the_drift_card_into_the_conversation(st
     from handlers.emr_completion import poster
     from services.analytics import emr
     from services.analytics.drift import analyse
-    from services.analytics.pipeline import as_dict
 
     write_days(tmp_path / "oct", 0.0, 1, days=1)
     write_days(tmp_path / "nov", 1.0, 2, days=1)
@@ -150,7 +149,7 @@ async def test_the_scheduled_check_posts_the_drift_card_into_the_conversation(st
     (run,) = [r["id"] for r in client.list_job_runs(applicationId=app)["jobRuns"]]
     pending = await bot.gateway.store.get_value(f"emr-run:{run}")
     tables = [pd.read_parquet(tmp_path / name) for name in ("oct", "nov")]
-    result = json.dumps(as_dict(analyse(tables[0].drop(columns="dt"), tables[1].drop(columns="dt"))), default=float)
+    result = json.dumps(analyse(tables[0].drop(columns="dt"), tables[1].drop(columns="dt")).to_dict(), default=float)
     aws.put_object(Bucket="events", Key=f"results/{pending['job_id']}/part-00000", Body=result.encode())
     worker = bot.gateway.queue._run.__self__  # the in-process worker: its Teams replier, as on Lambda
     before = len(bot.connector.messages())

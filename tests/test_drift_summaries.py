@@ -53,8 +53,8 @@ def assert_parity(local: dict, other: dict) -> None:
 
 def test_summaries_on_known_drift_match_the_local_path() -> None:
     ref, cur = known_drift()
-    local = drift.analyse(ref, cur, OPTIONS)
-    summary = summaries.summary_drift(ref, cur, OPTIONS, chunk_rows=700)
+    local = drift.analyse(ref, cur, OPTIONS).to_dict()
+    summary = summaries.summary_drift(ref, cur, OPTIONS, chunk_rows=700).to_dict()
     assert_parity(local, summary)
     drifted = {c["name"] for c in summary["columns"] if c["drifted"]}
     assert drifted == {"a", "c", "d"}
@@ -66,12 +66,13 @@ def test_summaries_on_known_drift_match_the_local_path() -> None:
 
 def test_summaries_on_real_data_match_the_local_path() -> None:
     benign, malignant = breast_cancer()
-    assert_parity(drift.analyse(benign, malignant, OPTIONS), summaries.summary_drift(benign, malignant, OPTIONS))
+    local = drift.analyse(benign, malignant, OPTIONS).to_dict()
+    assert_parity(local, summaries.summary_drift(benign, malignant, OPTIONS).to_dict())
     halves = benign.sample(frac=1.0, random_state=3)
     first, second = halves.iloc[: len(halves) // 2], halves.iloc[len(halves) // 2 :]
-    local = drift.analyse(first, second, OPTIONS)
+    local = drift.analyse(first, second, OPTIONS).to_dict()
     assert not local["dataset_drift"]
-    assert_parity(local, summaries.summary_drift(first, second, OPTIONS, chunk_rows=50))
+    assert_parity(local, summaries.summary_drift(first, second, OPTIONS, chunk_rows=50).to_dict())
 
 
 def test_merge_is_associative_and_chunking_does_not_change_the_summary() -> None:
@@ -91,7 +92,7 @@ def test_category_cap_lumps_the_rarest_values_and_says_so(monkeypatch: pytest.Mo
     monkeypatch.setattr(summaries, "CATEGORY_CAP", 3)
     ref = pd.DataFrame({"c": list("aaaabbbccd") * 3})
     cur = pd.DataFrame({"c": list("aaabbbccde") * 3})
-    result = summaries.summary_drift(ref, cur, OPTIONS)
+    result = summaries.summary_drift(ref, cur, OPTIONS).to_dict()
     column = result["columns"][0]
     assert "other" in {change["category"] for change in column["top_changes"]}
     assert "distinct values" in column["note"]
@@ -102,6 +103,6 @@ def test_psi_with_tied_deciles_is_drift_py_psi() -> None:
     rng = np.random.default_rng(7)
     ref = pd.DataFrame({"x": np.where(rng.random(2000) < 0.7, 0.0, rng.exponential(1, 2000))})
     cur = pd.DataFrame({"x": np.where(rng.random(2000) < 0.4, 0.0, rng.exponential(1, 2000))})
-    local, summary = drift.analyse(ref, cur, OPTIONS), summaries.summary_drift(ref, cur, OPTIONS)
+    local, summary = drift.analyse(ref, cur, OPTIONS).to_dict(), summaries.summary_drift(ref, cur, OPTIONS).to_dict()
     assert summary["columns"][0]["psi"] == pytest.approx(local["columns"][0]["psi"], rel=1e-12)
     assert_parity(local, summary)

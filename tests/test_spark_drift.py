@@ -58,7 +58,7 @@ def test_the_emr_job_on_parquet_prefixes_with_known_drift_matches_the_local_path
     result = json.loads(part.read_text())
     assert result == returned
     local_options = commands._drift_options(commands.check_values(commands.DRIFT, {"tests_only": True}))
-    assert_parity(drift.analyse(ref, cur, local_options), result)
+    assert_parity(drift.analyse(ref, cur, local_options).to_dict(), result)
     assert {c["name"] for c in result["columns"] if c["drifted"]} == {"a", "c", "d"}
     assert result["engine"] == "spark"
     assert 0 < result["approximations"]["ks_error_bound"] < 0.002
@@ -66,10 +66,10 @@ def test_the_emr_job_on_parquet_prefixes_with_known_drift_matches_the_local_path
 
 def test_spark_on_real_data_matches_the_local_path(spark) -> None:
     benign, malignant = breast_cancer()
-    local = drift.analyse(benign, malignant, OPTIONS)
+    local = drift.analyse(benign, malignant, OPTIONS).to_dict()
     assert local["dataset_drift"]
     assert_parity(local, spark_engine.spark_drift(
-        spark, spark.createDataFrame(benign), spark.createDataFrame(malignant), OPTIONS))  # fmt: skip
+        spark, spark.createDataFrame(benign), spark.createDataFrame(malignant), OPTIONS).to_dict())  # fmt: skip
 
 
 def test_spark_refuses_a_tiny_table_with_the_local_sentence(spark) -> None:
@@ -89,6 +89,6 @@ def test_the_pipeline_runs_drift_on_spark_above_the_threshold_and_charts_the_sam
     values = commands.check_values(commands.DRIFT, {"tests_only": True, "ignore": ("part",)})
     assert values["engine"] == "auto"
     outcome = pipeline.run(commands.DRIFT, sources, values, spark_rows=1000, spark_mb=200)
-    assert outcome.result["engine"] == "spark"
-    assert {c["name"] for c in outcome.result["columns"] if c["drifted"]} == {"a", "c", "d"}
+    assert outcome.result.engine == "spark"
+    assert {c.name for c in outcome.result.drifted} == {"a", "c", "d"}
     assert outcome.chart.startswith(b"\x89PNG")

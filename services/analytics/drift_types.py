@@ -63,6 +63,8 @@ class DriftColumn(Data):
     wasserstein: float | None = None
     wasserstein_normalized: float | None = None
     mean_shift_sd: float | None = None
+    ks_error_bound: float | None = None  # the summaries path (Spark): bounds of its approximations
+    wasserstein_error_bound: float | None = None
     reference_constant: bool | None = None
     reference_mean: float | None = None
     current_mean: float | None = None
@@ -106,6 +108,7 @@ class DriftColumn(Data):
             keys += ["ks_statistic", "p_value", "test", "wasserstein", "wasserstein_normalized", "psi",
                      "mean_shift_sd", "reference_constant", "reference_mean", "current_mean", "reference_range",
                      "current_range", "effect"]  # fmt: skip
+            keys += [k for k in ("ks_error_bound", "wasserstein_error_bound") if getattr(self, k) is not None]
         elif self.effect == JENSEN_SHANNON:
             keys += ["chi2", "dof", "p_value", "test", "jensen_shannon", "psi", "top_changes", "new_category_share",
                      "new_category_p_value", "effect"]  # fmt: skip
@@ -249,6 +252,8 @@ class DriftResult(Data):
     cluster: Clustering = Clustering(None, None)
     warnings: tuple[str, ...] = ()
     summary: tuple[str, ...] = ()
+    approximations: dict[str, Any] | None = None  # the summaries path (Spark): which statistics are bounded
+    engine: str | None = None  # "spark" when the summaries were computed by Spark (None: this process)
 
     @property
     def schema_changed(self) -> bool:
@@ -274,5 +279,30 @@ class DriftResult(Data):
             data["cluster"] = plain(self.cluster)
         if self.warnings:
             data["warnings"] = list(self.warnings)
+        if self.approximations is not None:
+            data["approximations"] = plain(self.approximations)
         data["summary"] = list(self.summary)
+        if self.engine is not None:
+            data["engine"] = self.engine
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DriftResult:
+        """Return the result from the plain data of `to_dict()` (an EMR job's JSON line)."""
+        found = data.get("adversarial")
+        adversarial = None if found is None else Adversarial(
+            found["auc"], tuple(found["auc_ci"]), found["separable"], found["folds"], Sides(**found["rows"]),
+            tuple(Importance(**i) for i in found["importances"]), tuple(found["leakage_suspects"]),
+            found["sole_separator"],
+        )  # fmt: skip
+        cluster = data.get("cluster") or {"column": None, "clusters": None}
+        return cls(
+            rows=DriftRows(**data["rows"]), schema=Schema.from_dict(data["schema"]),
+            dataset_drift=data["dataset_drift"], drift_share=data["drift_share"],
+            columns=tuple(DriftColumn.from_dict(c) for c in data["columns"]), rules=dict(data["rules"]),
+            adversarial=adversarial, kind_notes=tuple(data["kind_notes"]),
+            cluster=Clustering(cluster["column"], None if cluster["clusters"] is None else Sides(**cluster["clusters"]),
+                               tuple(cluster.get("suspected", ()))),
+            warnings=tuple(data.get("warnings", ())), summary=tuple(data["summary"]),
+            approximations=data.get("approximations"), engine=data.get("engine"),
+        )  # fmt: skip

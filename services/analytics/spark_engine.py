@@ -16,6 +16,7 @@ import os
 import pickle
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import pandas as pd
 
 from services.analytics import drift, summaries
 from services.analytics.columns import read_as
+from services.analytics.drift_types import DriftResult
 from services.analytics.errors import AnalyticsError
 
 RELATIVE_ERROR = 1e-4  # approxQuantile's rank error: edges within 0.01% of rows of the exact quantiles
@@ -130,7 +132,7 @@ def spark_drift(
     options: drift.DriftOptions | None = None,
     relative_error: float = RELATIVE_ERROR,
     samples: list[pd.DataFrame] | None = None,
-) -> dict[str, Any]:
+) -> DriftResult:
     """Return drift.analyse's result (plus `approximations` and `engine`) for two tables on Spark.
 
     `reference` and `current` are Spark DataFrames or paths (Parquet prefixes, s3:// on EMR); `samples`, when
@@ -165,5 +167,4 @@ def spark_drift(
     )
     schema = summaries.schema_on_sample(sample_ref, sample_cur, options)
     result = summaries.drift_from_summaries(plan, reference_summary, current_summary, options, adversarial, schema)
-    result["engine"] = "spark"
-    return result
+    return replace(result, engine="spark")

@@ -26,11 +26,10 @@ def run(spark: Any, argv: list[str]) -> dict[str, Any]:
     """Run drift on REFERENCE and CURRENT with the command's options (JSON), write the result as one JSON line
     under OUTPUT and return it."""
     from services.analytics.commands import _drift_options
-    from services.analytics.pipeline import as_dict
     from services.analytics.spark_engine import spark_drift
 
     reference, current, output, options = argv[:4]
-    result = as_dict(spark_drift(spark, reference, current, _drift_options(_values(json.loads(options)))))
+    result = spark_drift(spark, reference, current, _drift_options(_values(json.loads(options)))).to_dict()
     line = json.dumps(result, default=_plain)
     spark.sparkContext.parallelize([line], 1).saveAsTextFile(output)
     return json.loads(line)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,8 @@ from scipy.spatial.distance import jensenshannon
 
 from services.analytics import drift
 from services.analytics.columns import ColumnKind, infer_kind, kind_notes, read_as
+from services.analytics.drift_types import Adversarial, DriftColumn, DriftResult, DriftRows, Schema
+from services.analytics.drift_wording import verdict_notes
 from services.analytics.errors import AnalyticsError
 from services.quoting import quote
 
@@ -297,9 +299,9 @@ def drift_from_summaries(
     reference: TableSummary,
     current: TableSummary,
     options: drift.DriftOptions | None = None,
-    adversarial: dict[str, Any] | None = None,
+    adversarial: Adversarial | None = None,
     schema: dict[str, list[Any]] | None = None,
-) -> dict[str, Any]:
+) -> DriftResult:
     """Return drift.analyse's result from two summaries (same keys, thresholds, adjustment, verdict and
     wording), with `approximations` saying which statistics are bounded and by how much."""
     options = options or drift.DriftOptions()
@@ -338,30 +340,26 @@ def drift_from_summaries(
     drift._adjust_decisions(columns, options)
     for column in columns:
         drift._verdict(column, options)
-    drifted = [c for c in columns if c["drifted"]]
-    numeric = [c for c in tested if c["kind"] == "numeric"]
-    result: dict[str, Any] = {
-        "rows": {
-            "reference": reference.rows,
-            "current": current.rows,
-            "sampled": False,
-            "reference_used": reference.rows,
-            "current_used": current.rows,
-        },
-        "schema": schema or {"dropped": [], "added": [], "renamed": [], "type_changed": []},
-        "schema_changed": bool(schema and any(schema.values())),
-        "dataset_drift": bool(drifted),
-        "drift_share": len(drifted) / max(len(tested), 1),
-        "columns": sorted(columns, key=lambda c: (not c["drifted"], -drift._effect(c))),
-        "rules": drift._rules(options) | {"engine": "summaries: the same tests on every row's counts"},
-        "adversarial": adversarial,
-        "kind_notes": kind_notes(plan.kinds),
-        "approximations": {
-            "ks_error_bound": max((c["ks_error_bound"] for c in numeric), default=0.0),
+    typed = [DriftColumn.from_dict(c) for c in columns]
+    typed = [replace(c, note=c.note or verdict_notes(c, options.alpha)) for c in typed]
+    drifted = [c for c in typed if c.drifted]
+    tested = [c for c in typed if c.tested]
+    numeric = [c for c in tested if c.kind == "numeric"]
+    result = DriftResult(
+        rows=DriftRows(reference.rows, current.rows, False, reference.rows, current.rows),
+        schema=Schema.from_dict(schema or {"dropped": [], "added": [], "renamed": [], "type_changed": []}),
+        dataset_drift=bool(drifted),
+        drift_share=len(drifted) / max(len(tested), 1),
+        columns=tuple(sorted(typed, key=lambda c: (not c.drifted, -drift._effect(c)))),
+        rules=drift._rules(options) | {"engine": "summaries: the same tests on every row's counts"},
+        adversarial=adversarial,
+        kind_notes=tuple(kind_notes(plan.kinds)),
+        approximations={
+            "ks_error_bound": max((c.ks_error_bound or 0.0 for c in numeric), default=0.0),
             "wasserstein_normalized_error_bound": max(
                 (
-                    c["wasserstein_error_bound"] / max(abs(c["wasserstein"] / c["wasserstein_normalized"]), 1e-300)
-                    if c["wasserstein_normalized"] not in (0.0, math.inf)
+                    (c.wasserstein_error_bound or 0.0) / max(abs(c.wasserstein / c.wasserstein_normalized), 1e-300)
+                    if c.wasserstein_normalized not in (None, 0.0, math.inf) and c.wasserstein is not None
                     else 0.0
                     for c in numeric
                 ),
@@ -369,19 +367,19 @@ def drift_from_summaries(
             ),
             "quantile_rank_error": plan.quantile_error,
         },  # fmt: skip
-    }
-    result["summary"] = drift.summarise(result)
+    )
+    summary = list(drift.summarise(result))
     if adversarial:
-        result["summary"].append(
-            f"Adversarial validation ran on a uniform sample of {adversarial['rows']['reference']:,} reference and "
-            f"{adversarial['rows']['current']:,} current rows; the column tests on all rows."
+        summary.append(
+            f"Adversarial validation ran on a uniform sample of {adversarial.rows.reference:,} reference and "
+            f"{adversarial.rows.current:,} current rows; the column tests on all rows."
         )
-    return result
+    return replace(result, summary=tuple(summary))
 
 
 def adversarial_on_sample(
     reference: pd.DataFrame, current: pd.DataFrame, plan: Plan, options: drift.DriftOptions
-) -> dict[str, Any] | None:
+) -> Adversarial | None:
     """Return drift.adversarial on in-memory samples of the two tables (None when tests_only or nothing to use)."""
     features = [n for n, k in plan.kinds.items() if k.kind not in ("datetime", "identifier") and n != options.target]
     if options.tests_only or not features:
@@ -402,7 +400,7 @@ def schema_on_sample(reference: pd.DataFrame, current: pd.DataFrame, options: dr
 
 def summary_drift(
     reference: pd.DataFrame, current: pd.DataFrame, options: drift.DriftOptions | None = None, chunk_rows: int = 0
-) -> dict[str, Any]:
+) -> DriftResult:
     """Return the drift of two in-memory tables by the summary path (pieces of `chunk_rows`, all when 0)."""
     options = options or drift.DriftOptions()
     plan = plan_from_frames(reference, current, options)
