@@ -6,14 +6,15 @@ import asyncio
 import logging
 import time
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
-from bot.gateway import MAX_BODY_BYTES, Gateway, HttpRequest, HttpResponse, error
+from bot.gateway import MAX_BODY_BYTES, Admitted, Gateway, HttpRequest, HttpResponse, error
 from services.observability.start import process_metrics
 
 log = logging.getLogger(__name__)
 BODY_TIMEOUT_SECONDS = 20.0  # to send the body once the head is in (1 MB at 50 KB/s); slower is a slow-POST attack
 GATEWAY = web.AppKey("gateway", Gateway)
+ADMITTED = web.RequestKey("admitted", Admitted)  # the Admitted of a head that `_expect` checked already
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:
@@ -26,7 +27,7 @@ async def _messages(request: web.Request) -> web.StreamResponse:
             return _compressed()
         # The head first: a request without a valid token is refused before its body is read (aiohttp then
         # discards the unread body in chunks after the response is sent, within its lingering time).
-        admitted = await gateway.admit(request.method, request.headers)
+        admitted = request.get(ADMITTED) or await gateway.admit(request.method, request.headers)
         if isinstance(admitted, HttpResponse):
             process_metrics().record_ack(time.perf_counter() - started, admitted.status)
             return _to_web(admitted)
@@ -48,6 +49,27 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         )
     process_metrics().record_ack(time.perf_counter() - started, response.status)
     return _to_web(response)
+
+
+async def _expect(request: web.Request) -> web.StreamResponse | None:
+    """Answer `Expect: 100-continue` only for a head the gateway admits: aiohttp's default handler said
+    "100 Continue" to any request, inviting a client without a token to send its body. Otherwise the refusal
+    (401, 415, 413) is the answer and no body is asked for."""
+    if request.version != HttpVersion11:
+        return None
+    if request.headers.get("Expect", "").lower() != "100-continue":
+        raise web.HTTPExpectationFailed(text="Only Expect: 100-continue is supported.")
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return _to_web(error(413, "PayloadTooLarge", f"The body is larger than {MAX_BODY_BYTES} bytes."))
+    if request.headers.get("Content-Encoding", "").strip().lower() not in ("", "identity"):
+        return _compressed()
+    admitted = await request.app[GATEWAY].admit(request.method, request.headers)
+    if isinstance(admitted, HttpResponse):
+        return _to_web(admitted)
+    request[ADMITTED] = admitted
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # as aiohttp's own handler: the main response has not started
+    return None
 
 
 def _to_web(response: HttpResponse) -> web.Response:
@@ -78,7 +100,7 @@ def create_app(gateway: Gateway) -> web.Application:
     """Return the aiohttp application serving `gateway`; shutting it down drains running turns."""
     app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
     app[GATEWAY] = gateway
-    app.router.add_route("*", "/api/messages", _messages)
+    app.router.add_route("*", "/api/messages", _messages, expect_handler=_expect)
     app.router.add_get("/healthz", _health)
     app.router.add_get("/metrics", _metrics)  # Prometheus text; nothing a user wrote is ever a label
 

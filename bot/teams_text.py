@@ -170,6 +170,13 @@ _AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.-]{1,31}+:[^\s<>]*+|[\w.!#$%&'*+/
 # host that follow it (a bounded look-ahead: linear, and no allowed URL can swallow the next target).
 _MD_TARGET = re.compile(r"\]\((?=\s*+<?([A-Za-z][\w+.-]{0,20}+:(?://)?[^\s<>/?#\\]{0,300}+)?)")
 _HTML_MEDIA = re.compile(r"<(?=(?:img|a|image|picture|source|video|audio|iframe|object|embed|svg|link)\b)", re.I)
+# Any other tag with an attribute (`<form action=…>`, `<base href=…>`, `<meta content="0;url=…">`,
+# `<table background=…>`, `<input type=image src=…>`, `style="background:url(…)"`): a URL can hide in any of
+# them, and no reply needs one. `&lt;` shows the same character. Possessive: linear.
+_HTML_WITH_ATTRIBUTES = re.compile(r"<(?=[A-Za-z][A-Za-z0-9-]*+[\s/]++[^<>=]*+=)")
+# CommonMark ends a line at \r\n, \n or a lone \r; the patterns here read `\n` only (`^`/`$` with re.M), so a
+# reference definition on a \r line stayed live.
+_LINE_END = re.compile(r"\r\n?")
 _URL_SAFE = "/:?#&=+,;@~*$%'-._"  # everything else, ( ) [ ] < > ! " ` and spaces included, is percent-encoded
 
 
@@ -239,7 +246,7 @@ def no_exfiltration(markdown: str) -> str:
     def autolink(match: re.Match[str]) -> str:
         return match.group(0) if host_allowed(match.group(1)) else f"`{match.group(1).replace('`', '%60')}`"
 
-    text = _MD_IMAGE.sub(image, markdown)
+    text = _MD_IMAGE.sub(image, _LINE_END.sub("\n", markdown))
     # CommonMark has image forms the pattern above does not read (parentheses or a quoted title in the URL,
     # brackets in the alt text, references defined in a quote or over two lines): every other `![` is
     # escaped, so that it can start no image at all.
@@ -248,11 +255,12 @@ def no_exfiltration(markdown: str) -> str:
     text = _AUTOLINK.sub(autolink, text)
     text = _MD_REFERENCE.sub(reference, text)
     text = _MD_TARGET.sub(lambda m: m.group(0) if m.group(1) and host_allowed(m.group(1)) else "]\\(", text)
-    return _HTML_MEDIA.sub("&lt;", text)
+    return _HTML_WITH_ATTRIBUTES.sub("&lt;", _HTML_MEDIA.sub("&lt;", text))
 
 
 def teams_message_text(markdown: str) -> str:
     """Return Markdown for a Teams message: list items as bulleted paragraphs (so every [n] marker is an
     interactive citation), `<word>` placeholders made safe and nothing that exfiltrates (`no_exfiltration`),
     outside code blocks; code as written."""
+    markdown = _LINE_END.sub("\n", markdown)  # fences and list items are found on \n lines
     return _outside_code(markdown, lambda part: safe_placeholders(_flat_lists(no_exfiltration(part))))

@@ -32,7 +32,7 @@ from services.observability import hash_key
 from services.observability.turns import observed_turn, strings_in
 from services.safe_fetch import AllowList, FetchRefused
 from services.settings import Settings
-from services.store import ACCEPTING, QUEUED, RUNNING, Store
+from services.store import ACCEPTING, QUEUED, RUNNING, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,16 @@ class Worker:
             await replier.close_earlier(earlier, text)
             await self.store.delete_value(key)
 
+    async def _finish(self, job: Job, replier: TeamsReplier) -> None:
+        """Mark a job whose turn ran `completed` and forget its placeholder. A store failure here is logged, not
+        raised: raising failed the queue message, and its retry ran the turn (and the model) a second time after
+        the user had the answer; the record's `running` lease keeps other deliveries off until it expires."""
+        try:
+            await self.store.complete(job.idempotency_key, self.settings.dedupe_ttl_seconds)
+            await self._forget_placeholder(job, replier)
+        except StoreUnavailable as problem:
+            log.error("job %s ran, but could not be marked completed (%s): not retried", job.turn.id, problem.code)
+
     async def _forget_placeholder(self, job: Job, replier: TeamsReplier) -> None:
         if replier.placeholder is not None:
             await self.store.delete_value(PLACEHOLDER_PREFIX + job.idempotency_key)
@@ -188,8 +198,14 @@ class Worker:
                     "channel failed after the answer activity=%s conversation=%s: not retried (%s %s)",
                     job.turn.id, job.turn.conversation.id, type(error).__name__, getattr(error, "status", ""),
                 )  # fmt: skip
-                await self.store.complete(job.idempotency_key, self.settings.dedupe_ttl_seconds)
-                await self._forget_placeholder(job, replier)
+                await self._finish(job, replier)
+                return None
+            if isinstance(error, StoreUnavailable) and replier.answered:
+                log.error(  # as above: the answer is shown; what failed was recording it (history, usage…)
+                    "state store failed after the answer activity=%s conversation=%s: not retried (%s)",
+                    job.turn.id, job.turn.conversation.id, error.code,
+                )  # fmt: skip
+                await self._finish(job, replier)
                 return None
             if final_attempt and isinstance(error, Exception):
                 await self.give_up(job, error, held_by=held.owner, replier=replier)
@@ -201,8 +217,7 @@ class Worker:
                 await self._forget_placeholder(job, replier)
             await self.store.release(job.idempotency_key, held.owner)
             raise
-        await self.store.complete(job.idempotency_key, self.settings.dedupe_ttl_seconds)
-        await self._forget_placeholder(job, replier)
+        await self._finish(job, replier)
         report.ack_seconds, report.queue_seconds = job.waits(picked_up)
         self.on_report(report)
         return report

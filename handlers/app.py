@@ -30,7 +30,7 @@ from services.backends import (
 from services.backends.base import SizesPrompts, capabilities_of
 from services.quoting import quote
 from services.routing import RouteTable, single
-from services.store import Feedback, Store, get_conversation, update_conversation
+from services.store import Feedback, Store, StoreUnavailable, get_conversation, update_conversation
 from services.usage import UsageService
 
 log = logging.getLogger(__name__)
@@ -298,6 +298,16 @@ async def run_turn(router: Router, turn: Turn, replier: Replier) -> TurnReport:
         log.warning(
             "turn interrupted: the channel is unavailable (%s) activity=%s conversation=%s kind=%s",
             type(error).__name__, turn.id, turn.conversation.id, turn.kind,
+        )  # fmt: skip
+        raise
+    except StoreUnavailable as error:
+        # The state store failed (throttled, unreachable): nothing to tell the user yet. The worker lets the queue
+        # run the turn again, or ends the job when the answer already reached the user (bot/worker.py); telling
+        # "something went wrong" here came before, or after, the answer the retry then gave a second time.
+        report.outcome, report.error_kind = "failed", type(error).__name__
+        log.warning(
+            "turn interrupted: the state store is unavailable (%s) activity=%s conversation=%s kind=%s",
+            error.code, turn.id, turn.conversation.id, turn.kind,
         )  # fmt: skip
         raise
     except Exception as error:  # noqa: BLE001 - the error policy: log everything, show a sentence

@@ -343,3 +343,30 @@ def test_copied_channel_constants_equal_botframeworks():
     assert auth.CHANNEL_METADATA_URL == constants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
     assert auth.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE == constants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
     assert auth.TO_CHANNEL_FROM_BOT_LOGIN_URL == constants.TO_CHANNEL_FROM_BOT_LOGIN_URL
+
+
+async def test_expect_100_continue_is_answered_only_for_an_admitted_head(secured_bot):
+    # Fourth hostile pass: aiohttp's default Expect handler said "100 Continue" to any request, inviting a
+    # client without a token to send its body; the refusal now comes instead.
+    bot = secured_bot
+
+    async def head_after(authorization: bytes, body: bytes = b"") -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", bot.client.port)
+        writer.write(
+            b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+            + authorization + b"Content-Length: %d\r\n\r\n" % (len(body) or 500_000)
+        )  # fmt: skip
+        try:
+            first = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+            if first.startswith(b"HTTP/1.1 100") and body:
+                writer.write(body)
+                return first + await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            return first
+        finally:
+            writer.close()
+
+    assert (await head_after(b"")).startswith(b"HTTP/1.1 401")
+    assert (await head_after(b"Authorization: Bearer not.a.token\r\n")).startswith(b"HTTP/1.1 401")
+    body = json.dumps(bot.channel().message("help")).encode()
+    answered = await head_after(f"Authorization: Bearer {mint(bot.connector.url)}\r\n".encode(), body)
+    assert answered.startswith(b"HTTP/1.1 100") and b"HTTP/1.1 200" in answered, answered

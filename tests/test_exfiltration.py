@@ -200,3 +200,31 @@ def test_allowed_hosts_keep_their_references_and_autolinks_and_plain_text_is_unt
         assert _live_links(markdown) and all("contoso.example" in url for url in _live_links(markdown))
     for text in ("[Note]: see below", "1 < 2 and 3 > 2", "x <y> z"):
         assert no_exfiltration(text) == text
+
+
+# Fourth hostile pass (attack/link_neutraliser4.py): reference definitions on \r\n or \r lines, and HTML tags
+# other than the media ones whose attributes carry a URL, stayed live in markdown-it-py's CommonMark render.
+FOURTH_PASS = [
+    "[r]\r\n\r\n[r]: https://attacker.example/crlf\r\n",
+    "[r]\r\r[r]: https://attacker.example/cr\r",
+    '<form action="https://attacker.example/f"><button>x</button></form>',
+    '<base href="https://attacker.example/b">',
+    '<meta http-equiv="refresh" content="0;url=https://attacker.example/m">',
+    '<div style="background:url(https://attacker.example/s)">x</div>',
+    '<table background="https://attacker.example/t"><tr><td>x</td></tr></table>',
+    '<input type="image" src="https://attacker.example/i">',
+]
+
+
+@pytest.mark.parametrize("payload", FOURTH_PASS)
+def test_no_url_survives_in_crlf_references_or_tag_attributes(payload):
+    from markdown_it import MarkdownIt
+
+    for text in (teams_message_text(payload), no_exfiltration(payload)):
+        html = MarkdownIt("commonmark").render(text)
+        assert "attacker.example" not in re.sub(r"&lt;[^<]*|<code>[^<]*</code>", "", html), html
+        assert "attacker.example" in text  # shown as text, not dropped
+
+
+def test_plain_tags_and_comparisons_read_the_same():
+    assert teams_message_text("a <b>bold</b> x<br/>y, and 3 < 4 = true") == "a <b>bold</b> x<br/>y, and 3 < 4 = true"

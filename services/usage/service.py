@@ -122,8 +122,7 @@ class UsageService:
         if self.is_admin(user_id) or not (self.limits.user or self.limits.team):
             return Admission(True, user_id, team)
         answer = self.answer_tokens if answer_tokens is None else answer_tokens
-        # Conservative: English runs about four characters a token; three over-reserves. `question_chars` counts
-        # a character outside ASCII as three (services.backends.base.budget_chars): about a token each.
+        # `question_chars` is services.backends.base.budget_chars: three units for each token it may cost.
         tokens = -(-question_chars // CHARS_PER_TOKEN) + answer
         estimate = TokenUsage(input_tokens=tokens - answer, output_tokens=answer)
         if self.limits.user_daily_cost is not None or self.limits.team_monthly_cost is not None:
