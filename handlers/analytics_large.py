@@ -68,8 +68,8 @@ async def place(
             f"to {max_local_bytes // 1_000_000:,} MB)."
         )
     listings = [s for s in sources if isinstance(s, Listing)]
-    if choice.engine == "local":
-        placed = Placed([], {**values, "engine": "local"} if "engine" in values else dict(values))
+    if choice.engine == engine.LOCAL:
+        placed = Placed([], {**values, "engine": engine.LOCAL} if "engine" in values else dict(values))
         try:
             for source in sources:
                 if isinstance(source, Listing):

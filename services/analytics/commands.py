@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.analytics import progress
+from services.analytics.engine import ENGINES
 from services.analytics.errors import AnalyticsError
 from services.analytics.options import Option, check_options, split_options
 from services.quoting import quote
@@ -354,7 +355,7 @@ DRIFT = CommandSpec(
             "engine",
             "choice",
             "where it runs: auto (Spark above a size), local or spark",
-            choices=("auto", "local", "spark"),
+            choices=("auto", *ENGINES),
             default="auto",
         ),  # fmt: skip
     ),  # fmt: skip

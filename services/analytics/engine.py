@@ -13,6 +13,7 @@ from pathlib import Path
 from services.analytics.errors import AnalyticsError
 
 ENGINES = ("local", "spark")
+LOCAL, SPARK = ENGINES  # engines, not backends: the `local` backend type is another thing
 SPARK_ROWS_PER_SECOND = 20_000  # bench/spark_drift.py: 2.4 M rows in 97 s on 2 loaded cores (local mode), rounded down
 SPARK_MB_PER_SECOND = 2.0  # the same run: about 300 MB of Parquet (20 columns) in 97 s, rounded down
 
@@ -57,7 +58,7 @@ def local_size(path: Path) -> Size:
 
 
 def choose(forced: str | None, sizes: list[Size], max_rows: int, max_mb: int) -> Choice:
-    """Return the engine for tables of these sizes: `forced` when given ('local' or 'spark'), else Spark
+    """Return the engine for tables of these sizes: `forced` when given (LOCAL or SPARK), else Spark
     when their rows or bytes together exceed the thresholds."""
     rows = sum(size.rows or 0 for size in sizes)
     megabytes = sum(size.bytes for size in sizes) / 1e6
@@ -73,7 +74,7 @@ def choose(forced: str | None, sizes: list[Size], max_rows: int, max_mb: int) ->
             f"The data is large ({shown}{megabytes:,.0f} MB; the local path takes up to {max_rows:,} rows "
             f"or {max_mb:,} MB): running on Spark, from summaries of every row.{duration(rows, megabytes, sizes)}",
         )
-    return Choice("local", "")
+    return Choice(LOCAL, "")
 
 
 def duration(rows: int, megabytes: float, sizes: list[Size]) -> str:

@@ -105,7 +105,7 @@ def _on_spark(
     from services.analytics import engine
 
     forced = values.get("engine")
-    if forced == "local":
+    if forced == engine.LOCAL:
         return None
     choice = engine.choose(None if forced in (None, "auto") else forced,
                            [engine.local_size(Path(data)) for data, _ in sources], spark_rows, spark_mb)  # fmt: skip
