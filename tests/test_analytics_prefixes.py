@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 import numpy as np
@@ -73,9 +74,9 @@ async def test_analytics_engine_spark_on_prefixes_needs_emr_and_engine_local_ove
     assert card_text(card_of(bot.connector.messages()[-1])).startswith("Data drift detected: nov against oct")
 
 
-async def test_emr_starts_one_run_and_posts_its_result_once(start_bot, tmp_path: Path, aws) -> None:
-    from services.analytics import emr
-
+async def _emr_bot(start_bot, tmp_path: Path, aws) -> tuple[Any, Any, str]:
+    """Two one-day prefixes in the bucket, an EMR Serverless application on moto and a bot that sends drift
+    on them to it: (bot, the emr-serverless client, the application id)."""
     write_days(tmp_path / "oct", 0.0, 1, days=1)
     write_days(tmp_path / "nov", 1.0, 2, days=1)
     upload(aws, tmp_path / "oct", "oct/")
@@ -87,6 +88,13 @@ async def test_emr_starts_one_run_and_posts_its_result_once(start_bot, tmp_path:
         emr_job_role_arn="arn:aws:iam::123456789012:role/job", emr_job_uri="s3://events/code/spark_job.py",
         emr_code_uri="s3://events/code/gateway.zip", emr_output_prefix="s3://events/results/",
     )  # fmt: skip
+    return bot, client, app
+
+
+async def test_emr_starts_one_run_and_posts_its_result_once(start_bot, tmp_path: Path, aws) -> None:
+    from services.analytics import emr
+
+    bot, client, app = await _emr_bot(start_bot, tmp_path, aws)
     message = bot.channel().message("drift s3://events/oct/ s3://events/nov/")
     await bot.post(message)
     await bot.settle()
@@ -133,17 +141,7 @@ async def test_the_scheduled_check_posts_the_drift_card_into_the_conversation(st
     from services.analytics import emr
     from services.analytics.drift import analyse
 
-    write_days(tmp_path / "oct", 0.0, 1, days=1)
-    write_days(tmp_path / "nov", 1.0, 2, days=1)
-    upload(aws, tmp_path / "oct", "oct/")
-    upload(aws, tmp_path / "nov", "nov/")
-    client = boto3.client("emr-serverless", region_name="us-east-1")
-    app = client.create_application(name="gateway", releaseLabel="emr-7.5.0", type="SPARK")["applicationId"]
-    bot = await start_bot(
-        s3_allowed_buckets="events", analytics_engine="spark", emr_application_id=app,
-        emr_job_role_arn="arn:aws:iam::123456789012:role/job", emr_job_uri="s3://events/code/spark_job.py",
-        emr_code_uri="s3://events/code/gateway.zip", emr_output_prefix="s3://events/results/",
-    )  # fmt: skip
+    bot, client, app = await _emr_bot(start_bot, tmp_path, aws)
     await bot.post(bot.channel("groupChat").message("drift s3://events/oct/ s3://events/nov/"))
     await bot.settle()
     (run,) = [r["id"] for r in client.list_job_runs(applicationId=app)["jobRuns"]]
