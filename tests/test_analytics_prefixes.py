@@ -183,7 +183,7 @@ def test_listings_are_bounded_and_stay_inside_data_dir(tmp_path: Path, monkeypat
 
 async def test_the_thresholds_choose_spark_for_a_large_folder_and_say_how_long(tmp_path: Path) -> None:
     from handlers.analytics_large import place
-    from services.analytics.commands import DRIFT, METRICS, check_values
+    from services.analytics.commands import DRIFT, METRICS, UPLIFT, check_values
     from services.analytics.errors import AnalyticsError
 
     write_days(tmp_path / "oct", 0.0, 1)
@@ -202,5 +202,8 @@ async def test_the_thresholds_choose_spark_for_a_large_folder_and_say_how_long(t
                          spark_rows=1, spark_mb=1, max_local_bytes=10**8)  # fmt: skip
     assert forced.values["engine"] == "local"  # the command's engine= beats ANALYTICS_ENGINE
     with pytest.raises(AnalyticsError, match="does not run on Spark yet"):
-        await place(METRICS, check_values(METRICS, {}), listings[:1], default_engine="spark", spark_rows=1,
+        await place(UPLIFT, check_values(UPLIFT, {}), listings[:1], default_engine="spark", spark_rows=1,
                     spark_mb=1, max_local_bytes=10**8)  # fmt: skip
+    metrics = await place(METRICS, check_values(METRICS, {}), listings[:1], default_engine="spark", spark_rows=1,
+                          spark_mb=1, max_local_bytes=10**8)  # fmt: skip
+    assert metrics.values["engine"] == "spark" and metrics.sources == [(str(tmp_path / "oct"), "oct")]
