@@ -132,6 +132,7 @@ def test_metrics_on_spark_equal_the_local_path_on_a_real_model_exactly(spark, tm
     # rows sorted by score, negatives first among ties: where a decile edge cuts tied scores, the local path keeps
     # row order and Spark counts negatives first (docs/analytics.md); every other number ignores the order
     table = table.sort_values(["p", "label"], kind="stable", ignore_index=True)
+    table.loc[[3, 300], "p"] = float("nan")  # missing scores: left out and counted by both paths
     assert table.p.nunique() < len(table) and 0.7 < metrics.evaluate(table, "label", "p").roc_auc < 0.9
     # the EMR job's `kind: metrics` on a Parquet prefix; its JSON line is what the completion turns into the card
     folder = _write_partitioned(table, tmp_path / "scores")
@@ -154,13 +155,15 @@ def test_metrics_on_spark_from_score_bins_are_exact_or_within_the_stated_bound(s
 
     monkeypatch.setattr(spark_metrics, "EXACT_MAX_GROUPS", 50)  # 569 distinct scores: too many, bins instead
     table = _scored_breast_cancer()
+    table.loc[[3, 300], "p"] = float("nan")
     local = metrics.evaluate(table, "label", "p")
+    assert local.rows_dropped == 2
     result, _ = spark_metrics.spark_metrics(spark, spark.createDataFrame(table), {"y_true": "label", "y_score": "p"})
     bound = result.approximations["roc_auc_error_bound"]
     assert result.approximations["method"] == "score bins" and 0 < bound < 0.01
     assert abs(result.roc_auc - local.roc_auc) <= bound + 1e-6  # both rounded to 6 digits
     assert abs(result.pr_auc - local.pr_auc) < 2e-3  # bin edges: approximate, no bound (measured)
-    for exact in ("n", "base_rate", "confusion_matrix", "precision", "recall", "log_loss", "brier", "calibration",
-                  "prediction_bias", "normalized_entropy", "ece"):  # fmt: skip
+    for exact in ("n", "rows_dropped", "base_rate", "confusion_matrix", "precision", "recall", "log_loss", "brier",
+                  "calibration", "prediction_bias", "normalized_entropy", "ece"):  # fmt: skip
         assert getattr(result, exact) == getattr(local, exact), exact
     assert f"within {bound:.2g} of the exact value" in result.summary[-1]

@@ -134,9 +134,11 @@ def _binned(rows: Any, y_true: str, y_score: str, values: dict[str, Any]) -> tup
 
     number = F.col("s").cast("double")
     bad = F.col("s").isNotNull() & number.isNull()
+    missing = F.col("y").isNull() | F.col("s").isNull()
     stats = rows.agg(
         F.min(number).alias("low"), F.max(number).alias("high"),
         F.first(F.when(bad, F.col("s").cast("string")), ignorenulls=True).alias("example"),
+        F.count(F.when(missing, 1)).alias("dropped"),
     ).first()  # fmt: skip
     if stats["example"] is not None:
         raise AnalyticsError(
@@ -164,9 +166,8 @@ def _binned(rows: Any, y_true: str, y_score: str, values: dict[str, Any]) -> tup
     start, width = (0.0, 1.0) if probabilities else (low, (high - low) or 1.0)
     clipped = F.least(F.greatest(p, F.lit(metric_summaries.EPSILON)), F.lit(1 - metric_summaries.EPSILON))
     bins = F.least(F.floor((p - F.lit(start)) / F.lit(width) * SCORE_BINS), F.lit(SCORE_BINS - 1)).cast("int")
-    present = rows.where(F.col("y").isNotNull() & F.col("s").isNotNull())
-    dropped = rows.where(F.col("y").isNull() | F.col("s").isNull()).count()
-    sums = present.groupBy("y", bins.alias("bin")).agg(
+    dropped = stats["dropped"]
+    sums = rows.where(~missing).groupBy("y", bins.alias("bin")).agg(
         F.count(F.lit(1)).alias("count"), F.sum(p).alias("p"), F.sum(p * p).alias("p2"),
         F.sum(F.log(clipped)).alias("ln_p"), F.sum(F.log1p(-clipped)).alias("ln_q"),
         F.min(p).alias("lowest"), F.max(p).alias("highest"),
