@@ -22,7 +22,7 @@ from pathlib import Path
 
 import services.backends.local as local
 import services.knowledge as knowledge
-from bench.retrieval_eval import CORPORA, GOALS, Result, find_corpus, html_only, load_questions, score
+from bench.retrieval_eval import CORPORA, GOALS, Result, find_corpus, link_corpus, load_questions, score
 from services.backends.local import LocalBackend
 from services.knowledge import KnowledgeIndex
 
@@ -65,7 +65,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             folder = Path(tmp, name)
-            html_only(find_corpus(name), folder)
+            link_corpus(name, find_corpus(name), folder)
             index = KnowledgeIndex(folder, Path(tmp, f"{name}.db"), refresh_interval=3600)
             index.refresh(force=True)
             backend, questions = LocalBackend(index), load_questions(name)
