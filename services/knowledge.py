@@ -92,7 +92,7 @@ FEATURES = (
 # docs/local-backend.md quotes the held-out figures).
 WEIGHTS = {
     "coverage": 1.0, "heading": 0.45, "proximity": 0.15, "bm25": 0.35, "phrase": 0.15, "focus": 0.3,
-    "stray": -0.4, "changelog": -0.3, "page": 0.15, "page_rank": 1.0, "topic": 1.0, "name": 0.0, "lead": 0.0,
+    "stray": -0.4, "changelog": -0.3, "page": 0.15, "page_rank": 1.0, "topic": 0.5, "name": 0.5, "lead": 0.5,
     "opening": 0.05,
 }  # fmt: skip
 # Each question word weighs idf ** _IDF_POWER: below 1, one rare incidental word ("lives" in "a database that
@@ -518,7 +518,9 @@ class KnowledgeIndex:
             if t not in rarity:
                 rarity[t] = _idf(total, counts.get(t, 0))
         stray = sum(rarity[t] for t in stray_words)
-        named = sum(query.stems[t] for t in label if t in matched)
+        # The question's words named by the label or by a section above it: "drift: did the data change? › Tests
+        # and the verdict rule" is about drift, so its rare label words are less of a stray.
+        named = sum(query.stems[t] for t in label | set(stems_of(heading)) if t in matched)
         stray_share = stray / (stray + named) if stray else 0.0
         head_pairs = set(zip(head_tokens, head_tokens[1:], strict=False))
         phrase = sum(pair in head_pairs for pair in phrases) / len(phrases) if phrases else 0.0
