@@ -256,6 +256,11 @@ class KnowledgeIndex:
         self._stem_cache: dict[int, tuple[list[str], list[str]]] = {}
         self._names: dict[str, str] | None = None  # path -> its file name as searched by name_share
 
+    def clear_caches(self) -> None:
+        """Forget the cached stems of passages (a benchmark's repeated questions then cost what new ones do)."""
+        with self._lock:
+            self._stem_cache.clear()
+
     def document_count(self) -> int:
         """Return how many files are indexed."""
         with self._lock:
