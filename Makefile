@@ -32,8 +32,13 @@ $(VENV)/.runtime: requirements.txt requirements-analytics.txt | $(BIN)/python
 	$(call install,$(BIN)/python,-r requirements-analytics.txt)
 	touch $@
 
+# Java for the Spark tests installs beside the packages (CI: an apt download while uv downloads); best effort here,
+# as `make lint` needs no Java: `make test` runs infra/ensure_java.sh again and stops there if Java is missing.
 $(VENV)/.dev: requirements.txt requirements-analytics.txt requirements-spark.txt requirements-dev.txt | $(BIN)/python
-	$(call install,$(BIN)/python,-r requirements-dev.txt)
+	mkdir -p build
+	infra/ensure_java.sh >build/java.log 2>&1 & java=$$!; \
+	$(call install,$(BIN)/python,-r requirements-dev.txt); installed=$$?; \
+	wait $$java; cat build/java.log; [ $$installed -eq 0 ]
 	touch $(VENV)/.runtime $@
 
 run: $(VENV)/.runtime  ## start the bot on 127.0.0.1:3978 (PORT=…; local backend, SQLite state, analytics)
