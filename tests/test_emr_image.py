@@ -1,0 +1,149 @@
+"""The EMR Serverless job's Python environment (infra/emr/): no Docker here, so what can be checked without it is.
+
+The image (infra/emr/Dockerfile) is the release's Spark image with Python 3.11 and infra/emr/requirements-job.txt;
+the application gets it from EmrImageUri, and every job run points PYSPARK_PYTHON at that Python."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.analytics import emr
+from tests.cfn import evaluate, failed_rules, load_template, parameter_values
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = ROOT / "infra" / "emr" / "Dockerfile"
+JOB_REQUIREMENTS = ROOT / "infra" / "emr" / "requirements-job.txt"
+BASE = {"MicrosoftAppId": "6f1c0e2a-1111-4000-8000-000000000abc", "MicrosoftAppPassword": "secret"}
+IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/teams-gateway-emr:2026-12-07"
+
+
+def _pins(path: Path) -> dict[str, str]:
+    """Return {name: version} of a requirements file's `name==version` lines (names normalised)."""
+    found = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)==([^\s;#]+)", line.strip())
+        if match:
+            found[re.sub(r"[-_.]+", "-", match[1]).lower()] = match[2]
+    return found
+
+
+def test_the_job_requirements_are_the_analytics_pins() -> None:
+    job, analytics = _pins(JOB_REQUIREMENTS), _pins(ROOT / "requirements-analytics.txt")
+    assert {"numpy", "pandas", "pyarrow", "scipy", "scikit-learn"} <= set(job)
+    assert {name: analytics.get(name) for name in job} == job
+
+
+def test_the_dockerfile_is_the_applications_release_with_python_311_and_the_job_requirements() -> None:
+    lines = [line.strip() for line in DOCKERFILE.read_text().splitlines() if line.strip() and line[0] != "#"]
+    release = load_template()["Resources"]["EmrApplication"]["Properties"]["ReleaseLabel"]
+    assert lines[0] == f"FROM public.ecr.aws/emr-serverless/spark/{release}:latest"
+    assert lines[-1] == "USER hadoop:hadoop"  # EMR Serverless refuses to run an image as root
+    text = DOCKERFILE.read_text()
+    assert "dnf install -y python3.11 python3.11-pip" in text and emr.JOB_PYTHON == "/usr/bin/python3.11"
+    assert "COPY infra/emr/requirements-job.txt /tmp/requirements-job.txt" in text
+    assert f"{emr.JOB_PYTHON} -m pip install --no-cache-dir --only-binary=:all: -r /tmp/requirements-job.txt" in text
+    assert "pyspark" not in _pins(JOB_REQUIREMENTS)  # the image's own Spark brings it: a second one would clash
+
+
+def test_every_job_run_points_the_driver_and_the_executors_at_the_images_python() -> None:
+    words = shlex.split(emr.submit_parameters("s3://artifacts/emr/gateway.zip"))
+    confs = dict(words[i + 1].split("=", 1) for i, word in enumerate(words) if word == "--conf")
+    assert confs["spark.emr-serverless.driverEnv.PYSPARK_PYTHON"] == emr.JOB_PYTHON
+    assert confs["spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON"] == emr.JOB_PYTHON
+    assert confs["spark.executorEnv.PYSPARK_PYTHON"] == emr.JOB_PYTHON
+    assert words[:2] == ["--py-files", "s3://artifacts/emr/gateway.zip"]
+
+
+def test_the_application_takes_the_image_and_emr_is_refused_without_it() -> None:
+    template = load_template()
+    application = template["Resources"]["EmrApplication"]["Properties"]
+    assert application["ImageConfiguration"] == {"ImageUri": {"Ref": "EmrImageUri"}}
+    assert application["Architecture"] == "X86_64"  # the image is built for linux/amd64 (docs/deploy.md)
+    buckets = {**BASE, "EnableEmrServerless": "true", "DataBucket": "events", "EmrArtifactsBucket": "artifacts"}
+    refused = failed_rules(template, parameter_values(template, buckets))
+    assert any("EnableEmrServerless needs EmrImageUri" in text for text in refused)
+    assert not [t for t in failed_rules(template, parameter_values(template, {**buckets, "EmrImageUri": IMAGE}))
+                if "Emr" in t]  # fmt: skip
+    conditions = template["Conditions"]  # and for cfn-lint: no application without an image
+    assert evaluate(conditions["EmrOn"], parameter_values(template, buckets), conditions) is False
+
+
+def test_the_image_parameter_takes_only_an_ecr_image() -> None:
+    pattern = load_template()["Parameters"]["EmrImageUri"]["AllowedPattern"]
+    good = ["", IMAGE, "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/emr/job@sha256:" + "0" * 64]
+    bad = ["public.ecr.aws/emr-serverless/spark/emr-7.5.0:latest", "teams:latest", IMAGE + " ; rm -rf /",
+           "123456789012.dkr.ecr.eu-west-1.amazonaws.com/job"]  # fmt: skip
+    assert [bool(re.fullmatch(pattern, value)) for value in good + bad] == [True] * 3 + [False] * 4
+
+
+def _image_site(into: Path) -> Path:
+    """Return a folder holding (as links) only the distributions of requirements-job.txt, what they require here,
+    and the EMR image's own pyspark and py4j: the site-packages the job's Python has on EMR."""
+    from packaging.requirements import Requirement
+
+    names, todo = set(), [*_pins(JOB_REQUIREMENTS), "pyspark", "py4j"]
+    while todo:
+        name = todo.pop()
+        if name in names:
+            continue
+        names.add(name)
+        for spec in importlib.metadata.requires(name) or []:
+            requirement = Requirement(spec)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(re.sub(r"[-_.]+", "-", requirement.name).lower())
+    into.mkdir()
+    for name in names:
+        distribution = importlib.metadata.distribution(name)
+        for top in {Path(str(f)).parts[0] for f in distribution.files or [] if not str(f).startswith("..")}:
+            if not (into / top).exists():
+                (into / top).symlink_to(Path(str(distribution.locate_file(top))).resolve())
+    return into
+
+
+_JOB = r"""
+import json, sys
+from services.analytics import spark_engine, spark_job
+spark = spark_engine.local_session(cores=1, memory="512m", java_options="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+spark.sparkContext.setLogLevel("ERROR")
+result = spark_job.run(spark, sys.argv[1:5])
+print(json.dumps({"drift": result["dataset_drift"], "adversarial": result.get("adversarial") is not None}))
+spark.stop()
+"""
+
+
+@pytest.mark.skipif(
+    not (importlib.util.find_spec("pyspark") and shutil.which("java")) and "MAKELEVEL" not in os.environ,
+    reason="needs pyspark and java (requirements-spark.txt, infra/ensure_java.sh; `make test` installs both)",
+)
+def test_the_job_runs_with_only_the_images_libraries_importable(tmp_path: Path) -> None:
+    # The driver of the real job (drift with its adversarial validation) in a Python without its site-packages
+    # (-S): only the standard library, the gateway's code, pyspark and requirements-job.txt's closure import. A
+    # library the job needs and the image lacks fails here (scikit-learn did, before it was in the file).
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    for name, shift in (("ref", 0.0), ("cur", 0.8)):
+        folder = tmp_path / name
+        folder.mkdir()
+        pd.DataFrame({"x": rng.normal(shift, 1, 600), "g": rng.choice(["a", "b"], 600)}).to_parquet(
+            folder / "part-0.parquet", index=False
+        )
+    argv = [str(tmp_path / "ref"), str(tmp_path / "cur"), str(tmp_path / "out"), "{}"]
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", _JOB, *argv], capture_output=True, text=True, timeout=240, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(_image_site(tmp_path / "site")), str(ROOT)])},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"drift": True, "adversarial": True}
