@@ -18,8 +18,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from handlers import monitor_analysis
@@ -417,8 +418,10 @@ class MonitorRunner:
         folder = await local_copy(listing, self.config.max_bytes)
         if len(listing.files) > 1:
             return folder, listing.name
+        key = listing.files[0][0]  # a DATA_DIR path, or an S3 key under the prefix the copy mirrors
+        prefix = urlparse(source).path.lstrip("/")
+        only = Path(key) if not source.startswith("s3://") else folder / PurePosixPath(key[len(prefix) :])
         try:
-            (only,) = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))]
             return await asyncio.to_thread(only.read_bytes), quote(only.name, 80)
         finally:
             _remove([(folder, "")])
