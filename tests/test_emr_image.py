@@ -147,3 +147,13 @@ def test_the_job_runs_with_only_the_images_libraries_importable(tmp_path: Path) 
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"drift": True, "adversarial": True}
+
+
+def test_the_release_spark_check_knows_the_templates_release() -> None:
+    # infra/emr/check_release_spark.py runs the job on the release's own pyspark: a new ReleaseLabel needs its
+    # Spark version there (the release notes), or the check would test the old one
+    import runpy
+
+    check = runpy.run_path(str(ROOT / "infra" / "emr" / "check_release_spark.py"))
+    assert check["release"]() == load_template()["Resources"]["EmrApplication"]["Properties"]["ReleaseLabel"]
+    assert check["release"]() in check["RELEASE_SPARK"]
