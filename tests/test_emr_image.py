@@ -157,3 +157,14 @@ def test_the_release_spark_check_knows_the_templates_release() -> None:
     check = runpy.run_path(str(ROOT / "infra" / "emr" / "check_release_spark.py"))
     assert check["release"]() == load_template()["Resources"]["EmrApplication"]["Properties"]["ReleaseLabel"]
     assert check["release"]() in check["RELEASE_SPARK"]
+
+
+def test_deploy_md_gives_the_operator_steps_and_says_nothing_ran_on_emr() -> None:
+    section = (ROOT / "docs" / "deploy.md").read_text().split("## Large data on EMR Serverless", 1)[1].split("\n## ")[0]
+    steps = ["aws ecr create-repository", "aws ecr set-repository-policy", '"Service": "emr-serverless.amazonaws.com"',
+             "docker build --platform linux/amd64 -f infra/emr/Dockerfile", "docker push",
+             "make emr-artifacts EMR_ARTIFACTS_BUCKET=", "`EmrImageUri`"]  # fmt: skip
+    assert [step for step in steps if step not in section] == []
+    assert section.index("docker push") < section.index("make emr-artifacts") < section.index("Deploy with")
+    assert "Nothing here has run on a real EMR Serverless application" in section
+    assert emr.JOB_PYTHON in section
