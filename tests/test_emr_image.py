@@ -168,3 +168,11 @@ def test_deploy_md_gives_the_operator_steps_and_says_nothing_ran_on_emr() -> Non
     assert section.index("docker push") < section.index("make emr-artifacts") < section.index("Deploy with")
     assert "Nothing here has run on a real EMR Serverless application" in section
     assert emr.JOB_PYTHON in section
+
+
+def test_the_job_says_in_one_line_when_it_runs_on_the_releases_own_python(monkeypatch) -> None:
+    from services.analytics import spark_job
+
+    monkeypatch.setattr(sys, "version_info", (3, 9, 16, "final", 0))
+    with pytest.raises(SystemExit, match="needs the Python 3.11 of infra/emr/Dockerfile's image"):
+        spark_job.main(["s3://a/", "s3://b/", "s3://out/", "{}"])
