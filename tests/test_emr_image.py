@@ -142,7 +142,7 @@ def test_the_job_runs_with_only_the_images_libraries_importable(tmp_path: Path) 
         )
     argv = [str(tmp_path / "ref"), str(tmp_path / "cur"), str(tmp_path / "out"), "{}"]
     done = subprocess.run(
-        [sys.executable, "-S", "-c", _JOB, *argv], capture_output=True, text=True, timeout=240, cwd=ROOT,
+        [sys.executable, "-S", "-c", _JOB, *argv], capture_output=True, text=True, timeout=900, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(_image_site(tmp_path / "site")), str(ROOT)])},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
