@@ -122,7 +122,10 @@ reference, current = (pd.read_parquet(folder) for folder in sys.argv[1:3])
 from services.analytics.commands import _drift_options
 options = _drift_options(spark_job._values(json.loads(sys.argv[3])))
 result = drift.analyse(reference, current, options)  # the tests and the adversarial validation the driver runs
-print(json.dumps({"drift": result.dataset_drift, "adversarial": result.adversarial is not None}))
+from services.analytics import metrics, spark_metrics  # the job's `kind: metrics`: its driver evaluates counts
+scored = current.assign(y=(current["x"] > 0.8).astype(int), p=current["x"].rank(pct=True))
+auc = metrics.evaluate(scored, "y", "p").value("roc_auc")
+print(json.dumps({"drift": result.dataset_drift, "adversarial": result.adversarial is not None, "auc": auc}))
 """
 
 
@@ -152,7 +155,7 @@ def test_the_jobs_code_runs_with_only_the_images_libraries_importable(tmp_path: 
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(_image_site(tmp_path / "site")), str(ROOT)])},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"drift": True, "adversarial": True}
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"drift": True, "adversarial": True, "auc": 1.0}
 
 
 def test_the_release_spark_check_knows_the_templates_release() -> None:
