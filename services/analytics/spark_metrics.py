@@ -37,7 +37,7 @@ from services.analytics.tables import require_column
 from services.analytics.wording import short
 from services.quoting import quote
 
-# (label, score) pairs brought to the driver: at 1 M pairs its peak was 684 MB (bench/spark_metrics.py), under
+# (label, score) pairs brought to the driver: at 1 M pairs its peak was 675 MB (bench/spark_metrics.py), under
 # the 1 GB for the worker; the local path's code turns each pair into text once (canonical_labels)
 EXACT_MAX_GROUPS = 1_000_000
 LABELS_MAX = 10  # distinct labels (estimated) beyond which a table with many scores is not a binary task
