@@ -110,6 +110,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 
 emr-artifacts: $(VENV)/.runtime  ## upload the EMR Serverless drift job to EMR_ARTIFACTS_BUCKET=… (docs/deploy.md)
+	@test -n "$(EMR_ARTIFACTS_BUCKET)" || { echo "usage: make emr-artifacts EMR_ARTIFACTS_BUCKET=<EmrArtifactsBucket>"; exit 2; }
 	$(BIN)/python -m infra.emr_artifacts $(EMR_ARTIFACTS_BUCKET)
 
 clean:

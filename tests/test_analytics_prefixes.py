@@ -162,6 +162,27 @@ async def test_the_scheduled_check_posts_the_drift_card_into_the_conversation(st
     assert card_text(card_of(posted[0])).startswith("Data drift detected: nov against oct")
 
 
+async def test_make_run_posts_a_run_started_on_emr_once(start_bot, tmp_path: Path, aws) -> None:
+    # `make run` with EMR_* set starts runs on EMR Serverless; the Lambda schedule that posts them does not run
+    # here, so the in-process gateway checks too (before: no checker, the answer never came)
+    from handlers.emr_completion import EmrChecker
+
+    plain = await start_bot()
+    assert not [task for task in plain.gateway.background if isinstance(task, EmrChecker)]  # no EMR: no check
+    bot, client, app = await _emr_bot(start_bot, tmp_path, aws)
+    (checker,) = [task for task in bot.gateway.background if isinstance(task, EmrChecker)]
+    await bot.post(bot.channel().message("drift s3://events/oct/ s3://events/nov/"))
+    await bot.settle()
+    (run,) = [r["id"] for r in client.list_job_runs(applicationId=app)["jobRuns"]]
+    client.cancel_job_run(applicationId=app, jobRunId=run)
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)  # moto's createdAt, always
+    checker.clock = lambda: midnight + timedelta(minutes=1)
+    before = len(bot.connector.messages())
+    assert [await checker.check_once() for _ in range(2)] == [{run: "posted"}, {run: "unknown"}]
+    posted = bot.connector.messages()[before:]
+    assert len(posted) == 1 and f"reference {run}" in posted[0].body["text"]
+
+
 def test_listings_are_bounded_and_stay_inside_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 

@@ -15,8 +15,9 @@ def test_emr_is_off_by_default_and_needs_both_buckets() -> None:
     assert function_environment(template, values, "AnalyticsWorkerFunction")["EMR_APPLICATION_ID"] == ""
     on = parameter_values(template, {**BASE, "EnableEmrServerless": "true"})  # fmt: skip
     assert any("EnableEmrServerless needs DataBucket" in text for text in failed_rules(template, on))
+    image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/emr:1"
     both = parameter_values(template, {**BASE, "EnableEmrServerless": "true", "DataBucket": "events",
-                                       "EmrArtifactsBucket": "artifacts"})  # fmt: skip
+                                       "EmrArtifactsBucket": "artifacts", "EmrImageUri": image})  # fmt: skip
     assert not [text for text in failed_rules(template, both) if "Emr" in text]
     assert evaluate(template["Conditions"]["EmrOn"], both, template["Conditions"]) is True
 

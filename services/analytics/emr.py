@@ -21,6 +21,15 @@ from services.quoting import quote
 
 TERMINAL = {"SUCCESS": "succeeded", "FAILED": "failed", "CANCELLED": "was cancelled"}
 ARROW = "spark.sql.execution.arrow.pyspark.enabled=true"
+# The Python of the application's image (infra/emr/Dockerfile installs it with the job's pinned libraries):
+# the release's own Python is 3.9 without them. EMR Serverless takes the driver's environment from
+# spark.emr-serverless.driverEnv.* and the executors' from spark.executorEnv.*.
+JOB_PYTHON = "/usr/bin/python3.11"
+PYTHON_CONF = (
+    f"spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON={JOB_PYTHON}",
+    f"spark.emr-serverless.driverEnv.PYSPARK_PYTHON={JOB_PYTHON}",
+    f"spark.executorEnv.PYSPARK_PYTHON={JOB_PYTHON}",
+)
 MAX_MINUTES = 120  # a drift job of 100 M + 100 M rows takes minutes (bench/spark_drift.py): stop runaway jobs
 
 
@@ -79,12 +88,18 @@ def start_analysis(
             "sparkSubmit": {
                 "entryPoint": job.script_uri,
                 "entryPointArguments": [*sources, output, json.dumps(options, sort_keys=True)],
-                "sparkSubmitParameters": f"--py-files {job.code_uri} --conf {ARROW}",
+                "sparkSubmitParameters": submit_parameters(job.code_uri),
             }
         },
         tags={"gateway-job": job_id[:256]},
     )
     return str(response["jobRunId"])
+
+
+def submit_parameters(code_uri: str) -> str:
+    """Return the job run's spark-submit parameters: the gateway's code, Arrow, and the image's Python 3.11 on
+    the driver and the executors."""
+    return " ".join([f"--py-files {code_uri}", *(f"--conf {conf}" for conf in (ARROW, *PYTHON_CONF))])
 
 
 def run_state(client: Any, application_id: str, run_id: str) -> tuple[str, str]:

@@ -16,6 +16,9 @@ from typing import Any
 
 def main(argv: list[str]) -> None:
     """The cluster's entry point: `run` on the cluster's session, then stop it."""
+    # the release's own Python (3.9) when the application runs without its image: one line in the driver log
+    if sys.version_info < (3, 11):  # noqa: UP036 - the job runs on whatever Python EMR gives it
+        raise SystemExit(f"This job needs the Python 3.11 of infra/emr/Dockerfile's image, not {sys.executable}.")
     from pyspark.sql import SparkSession
 
     spark = SparkSession.builder.appName("teams-gateway-drift").getOrCreate()
