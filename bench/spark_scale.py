@@ -359,6 +359,7 @@ def case_spark_metrics(data: Path, millions: int, cores: int, memory: str) -> di
     spark_metrics(spark, spark.read.parquet(folders[0]).limit(20_000), options)  # untimed warm-up
     cpu, started = tree_cpu(os.getpid()), time.perf_counter()
     result = spark_metrics(spark, spark.read.parquet(*folders), options)
+    result = result[0] if isinstance(result, tuple) else result  # (the evaluation, the grouped rows)
     wall, cpu = time.perf_counter() - started, tree_cpu(os.getpid()) - cpu
     spark.stop()
     return {"wall": wall, "cpu": cpu, "drifted": f"AUC {_auc(result)}", "note": ""}
@@ -517,12 +518,14 @@ def _print_scaling(rows: list[tuple[str, int, dict]], cores: int) -> None:
     if len(spark) >= 2:
         base = spark[0]
         print(f"Spark drift against linear from {base['rows']:,} rows a table (time ratio ÷ rows ratio; 1.00 = "
-              "linear, above 1 slower than linear):")  # fmt: skip
+              "linear, above 1 slower than linear; CPU-s: the same from the CPU time, which the load moves "
+              "less):")  # fmt: skip
         for found in spark[1:]:
             times, more = found["wall"] / base["wall"], found["rows"] / base["rows"]
-            print(f"  {found['rows']:>11,}: {more:4.1f}× the rows, {times:5.2f}× the time → {times / more:.2f}× "
-                  f"linear; worker peak {found['worker_mb']:.0f} MB (at the smallest {base['worker_mb']:.0f} MB), "
-                  f"JVM {found['jvm_mb']:.0f} MB")  # fmt: skip
+            cpu = found["cpu"] / base["cpu"]
+            print(f"  {found['rows']:>11,}: {more:4.1f}× the rows, {times:5.2f}× the wall time → {times / more:.2f}× "
+                  f"linear (CPU-s {cpu:5.2f}× → {cpu / more:.2f}× linear); worker peak {found['worker_mb']:.0f} MB "
+                  f"(at the smallest {base['worker_mb']:.0f} MB), JVM {found['jvm_mb']:.0f} MB")  # fmt: skip
     done = {label: f for label, _, f in rows if "wall" in f}
     for a, b in (
         ("local drift", "spark drift"),
