@@ -517,11 +517,13 @@ def _print_head() -> None:
 
 
 def _print_row(label: str, found: dict, cores: int) -> None:
-    peaks = (f"{found['worker_mb']:10.0f}{found['jvm_mb']:8.0f}{found['pyworkers_mb']:10.0f}{found['total_mb']:9.0f}"
-             f"{found['gb_seconds']:8.0f}")  # fmt: skip
     if "skipped" in found:
         print(f"{label:<16}{found['rows']:>11,}  not run: {found['skipped']}")
-    elif "failed" in found:
+        sys.stdout.flush()
+        return
+    peaks = (f"{found['worker_mb']:10.0f}{found['jvm_mb']:8.0f}{found['pyworkers_mb']:10.0f}{found['total_mb']:9.0f}"
+             f"{found['gb_seconds']:8.0f}")  # fmt: skip
+    if "failed" in found:
         print(f"{label:<16}{found['rows']:>11,}{found['process_wall']:9.0f}{'':>9}{found['tree_cpu']:9.0f}{'':>11}"
               f"{peaks}  FAILED: {found['failed']}")  # fmt: skip
     else:
