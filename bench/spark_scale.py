@@ -583,16 +583,21 @@ def _print_cost(rows: list[tuple[str, int, dict]], cores: int) -> None:
         print("EMR Serverless estimate: no Spark drift size finished, nothing to scale from")
         return
     found = spark[-1]
-    per_row = found["wall"] * cores / (2 * found["rows"])  # vCPU-s per row, both tables counted
-    gb_s = found["gb_seconds"] / (2 * found["rows"]) * 200e6
-    estimate = emr_estimate(per_row, 200e6)
-    print(f"EMR Serverless, one drift of 100 M + 100 M rows, from {per_row * 1e6:.1f} vCPU-s per million rows "
-          f"(wall × {cores} cores at {found['rows']:,} rows a table; measured here {found['gb_seconds']:,.0f} GB-s of "
-          f"RSS, {gb_s:,.0f} GB-s scaled to 100 M): {estimate['work']:,.0f} vCPU-s of work on "
-          f"{estimate['executors']} executors + 1 driver of {WORKER_VCPU} vCPU / {WORKER_GB} GB (EmrMaximumVcpu "
-          f"{EMR_MAX_VCPU}) ≈ {estimate['wall'] / 60:.1f} min: {estimate['vcpu_hours']:.2f} vCPU-h × "
-          f"${PRICE_VCPU_HOUR} + {estimate['gb_hours']:.1f} GB-h × ${PRICE_GB_HOUR} ≈ ${estimate['cost']:.2f} "
-          "(us-east-1, x86; linear scaling; start-up and S3 reads not included)")  # fmt: skip
+    print(f"EMR Serverless, one drift of 100 M + 100 M rows, scaled linearly from {found['rows']:,} rows a table "
+          f"(RSS × time here: {found['gb_seconds']:,.0f} GB-s, mostly the JVM's fixed heap; EMR bills the workers' "
+          f"configured memory instead); {EMR_MAX_VCPU // WORKER_VCPU - 1} executors + 1 driver of {WORKER_VCPU} "
+          f"vCPU / {WORKER_GB} GB (EmrMaximumVcpu {EMR_MAX_VCPU}), ${PRICE_VCPU_HOUR}/vCPU-h, ${PRICE_GB_HOUR}/GB-h "
+          "(us-east-1, x86), at least a minute a worker, start-up and S3 reads not included:")  # fmt: skip
+    # The CPU time the tree used is the work; wall × cores is what this machine was busy for, the load included.
+    for basis, seconds in (
+        ("CPU-s used", found["cpu"]),
+        (f"wall × {cores} cores (upper bound)", found["wall"] * cores),
+    ):
+        per_row = seconds / (2 * found["rows"])
+        estimate = emr_estimate(per_row, 200e6)
+        print(f"  from {basis}: {per_row * 1e6:.1f} vCPU-s per million rows → {estimate['work']:,.0f} vCPU-s ≈ "
+              f"{estimate['wall'] / 60:.0f} min: {estimate['vcpu_hours']:.2f} vCPU-h + {estimate['gb_hours']:.1f} "
+              f"GB-h ≈ ${estimate['cost']:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
