@@ -60,3 +60,16 @@ def test_emr_artifacts_builds_the_job_and_uploads_it_where_the_role_reads(tmp_pa
             "s3://artifacts/emr/spark_job.py",
             "s3://artifacts/emr/gateway.zip",
         ]  # EMR_JOB_URI and EMR_CODE_URI of template.yaml
+
+
+def test_the_memory_cap_leaves_room_for_executors_beside_the_driver() -> None:
+    # sparkb25: the cap was 1 GB per vCPU (16 GB at the default 16 vCPU), the default driver's size alone, so a
+    # job got no executor. EMR Serverless' default workers take 4 vCPU and 16 GB.
+    template = load_template()
+    capacity = template["Resources"]["EmrApplication"]["Properties"]["MaximumCapacity"]
+    parameter = template["Parameters"]["EmrMaximumVcpu"]
+    for vcpu in (parameter["MinValue"], parameter["Default"], parameter["MaxValue"]):
+        cpu = capacity["Cpu"]["Fn::Sub"].replace("${EmrMaximumVcpu}", str(vcpu))
+        memory = capacity["Memory"]["Fn::Sub"].replace("${EmrMaximumVcpu}", str(vcpu))
+        assert cpu == f"{vcpu} vCPU" and memory.endswith(" GB")
+        assert int(memory.removesuffix(" GB")) >= 4 * vcpu  # every vCPU of the cap usable by a default worker
