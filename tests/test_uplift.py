@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 import warnings
 
 import numpy as np
@@ -256,3 +257,6 @@ def test_the_cross_fitting_widening_moves_the_lower_end_further_than_the_upper()
     assert estimate - low == pytest.approx(QINI_WIDEN[0] * (estimate - plain_low))
     assert high - estimate == pytest.approx(QINI_WIDEN[1] * (plain_high - estimate))
     assert (low <= 0) == any("not reliably better than random" in w for w in warnings_)
+    glossary = tomllib.loads((REPO_ROOT / "services" / "analytics" / "glossary.toml").read_text())
+    said = " ".join(glossary["entries"]["qini_interval"]["pitfalls"])
+    assert f"lower ×{QINI_WIDEN[0]:.2f}, upper ×{QINI_WIDEN[1]:.2f}" in said  # the glossary follows the constants
