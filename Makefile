@@ -94,7 +94,7 @@ build-ChatWorkerFunction build-DeadLetterFunction:
 	PYTHON=$(BUILD_PYTHON) infra/build_lambda.sh worker "$(ARTIFACTS_DIR)"
 
 RETRIEVAL_CORPORA := python3-doc postgresql-doc-15 sqlite3-doc git-doc
-bench-retrieval: $(VENV)/.runtime  ## local backend retrieval on four Debian manuals beside naive BM25 (installs them if missing)
+bench-retrieval: $(VENV)/.runtime  ## local backend retrieval on four Debian manuals and this repo's docs beside naive BM25 (installs the manuals if missing)
 	@missing=$$(for p in $(RETRIEVAL_CORPORA); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	[ -z "$$missing" ] || { apt-get update -qq && apt-get install -y -qq $$missing; } \
 		|| echo "could not install $$missing (needs root and Debian's apt): those corpora will be skipped"
