@@ -1,9 +1,11 @@
-"""Posting EMR Serverless drift results into their conversations (services/analytics/emr.py `check_runs`).
+"""Posting EMR Serverless drift and metrics results into their conversations (services/analytics/emr.py
+`check_runs`).
 
 The pending record the chat turn kept (handlers/analytics.py) holds the conversation, the user and where to post;
 from it a job is rebuilt (kind `analytics`, idempotency key `emr:<run id>`) only to get the worker's Teams
-replier, its serviceUrl checked again before a byte leaves. The answer is the chat command's own drift card, so
-the conversation cannot tell which engine ran; a failed run gets its one sentence.
+replier, its serviceUrl checked again before a byte leaves. The answer is the chat command's own card (drift or
+metrics, from the pending record's command), so the conversation cannot tell which engine ran; a failed run gets
+its one sentence.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from handlers.analytics_cards import drift_card
+from handlers.analytics_cards import drift_card, evaluation_card
 from handlers.jobs import ConversationRef, Job
 from handlers.models import Conversation, Replier, Turn, User
 from services.analytics.drift_types import DriftResult
+from services.analytics.metrics_types import MetricsResult
 from services.analytics.pipeline import summary_line
 
 log = logging.getLogger(__name__)
@@ -34,7 +37,7 @@ def pending_job(run_id: str, pending: dict[str, Any]) -> Job:
 
 
 def poster(replier_for: Callable[[Job], Replier | None]) -> Any:
-    """Return the `post` of emr.finish: the drift card (or the failure sentence) through `replier_for(job)`,
+    """Return the `post` of emr.finish: the command's card (or the failure sentence) through `replier_for(job)`,
     which returns None for a job it refuses to answer (its serviceUrl off BOT_SERVICE_HOSTS)."""
 
     async def post(pending: dict[str, Any], result: dict[str, Any] | None, sentence: str) -> None:
@@ -49,6 +52,11 @@ def poster(replier_for: Callable[[Job], Replier | None]) -> Any:
             await replier.send_text(sentence)
             return
         names = (pending["names"] + ["", ""])[:2]
+        if pending.get("command") == "metrics":
+            evaluation = MetricsResult.from_dict(result)  # the job's JSON line
+            await replier.send_card(evaluation_card(evaluation, names[0], None),
+                                    summary=summary_line(evaluation, "metrics result"))  # fmt: skip
+            return
         drift = DriftResult.from_dict(result)  # the job's JSON line
         card = drift_card(drift, (names[0], names[1]), None)
         await replier.send_card(card, summary=summary_line(drift, "drift result"))

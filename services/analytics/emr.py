@@ -1,4 +1,5 @@
-"""Starting a drift job on EMR Serverless (boto3 `emr-serverless`), checked against the allowed buckets first.
+"""Starting a drift or metrics job on EMR Serverless (boto3 `emr-serverless`), checked against the allowed
+buckets first.
 
 The worker starts a run (`start_drift`: the turn's id as client token, so a redelivered queue message starts no
 second run) and keeps a pending record (`emr-run:<run id>`: where to post). The completion (`finish`, for each
@@ -56,18 +57,28 @@ def start_drift(
 ) -> str:  # fmt: skip
     """Start the drift job on `reference` and `current` (s3:// prefixes); return the job run's id. `job_id`
     (the gateway's job id) is the client token: starting the same job twice returns the first run."""
-    check_sources([reference, current], allowed_buckets)
+    return start_analysis(client, job, "drift", [reference, current], options, job_id, allowed_buckets)
+
+
+def start_analysis(
+    client: Any, job: EmrJob, kind: str, sources: list[str], options: dict[str, Any], job_id: str,
+    allowed_buckets: Collection[str],
+) -> str:  # fmt: skip
+    """Start the job of command `kind` ("drift": two prefixes; "metrics": one) on `sources` (s3:// prefixes);
+    return the job run's id (see start_drift). Metrics runs get `"kind": "metrics"` in their options."""
+    check_sources(sources, allowed_buckets)
     output = f"{job.output_prefix.rstrip('/')}/{job_id}/"
+    options = options if kind == "drift" else {**options, "kind": kind}
     response = client.start_job_run(
         applicationId=job.application_id,
         clientToken=job_id,
         executionRoleArn=job.role_arn,
-        name=f"drift-{job_id}"[:256],
+        name=f"{kind}-{job_id}"[:256],
         executionTimeoutMinutes=MAX_MINUTES,
         jobDriver={
             "sparkSubmit": {
                 "entryPoint": job.script_uri,
-                "entryPointArguments": [reference, current, output, json.dumps(options, sort_keys=True)],
+                "entryPointArguments": [*sources, output, json.dumps(options, sort_keys=True)],
                 "sparkSubmitParameters": f"--py-files {job.code_uri} --conf {ARROW}",
             }
         },
