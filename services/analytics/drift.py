@@ -376,7 +376,11 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
     columns = [replace(c, note=verdict_notes(c, options.alpha)) for c in columns]
     tested = [c for c in columns if c.tested]
     drifted = [c for c in columns if c.drifted]
-    features = [c.name for c in tested if c.name != options.target]
+    # A column stored as another type on each side (numbers → text) separates the tables by its spelling alone:
+    # the schema change reports it, and the model is trained without it.
+    type_changed = {change.name for change in schema.type_changed}
+    features = [c.name for c in tested if c.name != options.target and c.name not in type_changed]
+    left_out = [c.name for c in tested if c.name in type_changed]
     ordered = {c.name for c in tested if c.kind == "numeric" and _monotone_with_rows(
         reference[c.name], current[c.name], options.max_rows)}  # fmt: skip
     categorical = {n for n, k in kinds.items() if k.kind in ("categorical", "boolean")}
@@ -392,11 +396,22 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
             None if cluster is None else drift_clusters.entity_codes(ref[cluster], cur[cluster])),
         kind_notes=tuple(kind_notes(kinds)) + tuple(
             f"'{short(n, 40)}' dates read as {k.detail}." for n, k in kinds.items() if k.kind == "datetime" and k.detail
-        ),
+        ) + tuple(_left_out_note(left_out, options)),
         cluster=clustering,
         warnings=tuple(warnings),
     )  # fmt: skip
     return replace(result, summary=tuple(summarise(result)))
+
+
+def _left_out_note(names: list[str], options: DriftOptions) -> list[str]:
+    """Return the note on type-changed columns left out of adversarial validation (none under --tests-only)."""
+    if not names or options.tests_only:
+        return []
+    shown = ", ".join(f"'{short(n, 40)}'" for n in names[:4]) + (
+        f" and {len(names) - 4} more" if len(names) > 4 else ""
+    )
+    return [f"Adversarial validation leaves out {shown}: a column whose type changed tells the tables apart by how "
+            "it is written alone (the schema change above)."]  # fmt: skip
 
 
 def _check_cluster(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOptions) -> str | None:
@@ -486,19 +501,18 @@ def _read_as(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, kind_of: Any) -> t
     either side (0.0/1.0, True/False, "1"/"1.0" are the same values), dates parsed with the format read from
     both sides, otherwise columns.read_as; the tables themselves when it needs no conversion (no copy)."""
     if kind_of.kind == "boolean":
-        read = as_booleans
+        reads = (as_booleans, as_booleans)
     elif kind_of.kind == "datetime":
         fmt_ref, _, fmt_cur = (kind_of.date_format or "ISO8601").partition(_SIDES)
-        converted = as_dates(ref[name], fmt_ref)
-        if converted is ref[name] and not fmt_cur:
-            return ref, cur
-        return ref.assign(**{str(name): converted}), cur.assign(**{str(name): as_dates(cur[name], fmt_cur or fmt_ref)})
+        reads = (lambda s: as_dates(s, fmt_ref), lambda s: as_dates(s, fmt_cur or fmt_ref))
     else:
-        read = lambda series: read_as(series, kind_of.kind)  # noqa: E731
-    converted = read(ref[name])
-    if converted is ref[name]:
-        return ref, cur
-    return ref.assign(**{str(name): converted}), cur.assign(**{str(name): read(cur[name])})
+        reads = (lambda s: read_as(s, kind_of.kind),) * 2
+    # Each side on its own: one side can already be read so (numbers) while the other is not (numbers as text).
+    tables = []
+    for table, read in zip((ref, cur), reads, strict=True):
+        converted = read(table[name])
+        tables.append(table if converted is table[name] else table.assign(**{str(name): converted}))
+    return tables[0], tables[1]
 
 
 def _effect(column: DriftColumn) -> float:
@@ -672,7 +686,7 @@ def _id_like(name: str, ref: pd.Series, cur: pd.Series) -> bool:
     (a price, an income) has a fractional part and is not an id, even when every value differs."""
     if ID_NAME.search(str(name)):
         return True
-    if not pd.api.types.is_numeric_dtype(ref) or pd.api.types.is_bool_dtype(ref):
-        return False
+    if any(not pd.api.types.is_numeric_dtype(side) or pd.api.types.is_bool_dtype(side) for side in (ref, cur)):
+        return False  # a side of text (a column whose type changed) is not whole numbers
     both = pd.concat([ref, cur]).dropna().to_numpy(dtype=float)
     return bool(both.size and np.all(both == np.round(both)) and np.unique(both).size > 0.9 * both.size)

@@ -28,6 +28,7 @@ import pandas as pd
 
 from services.analytics import uplift_clusters
 from services.analytics.columns import ID_NAME
+from services.analytics.drift_schema import storage
 
 PERMUTATIONS = 999
 EXACT_LIMIT = 5_000  # enumerate every assignment of sides to blocks up to this many
@@ -151,5 +152,14 @@ def suspects(reference: pd.DataFrame, current: pd.DataFrame, exclude: set[str], 
     found = ((chosen,) if chosen else ()) + tuple(others)
     # a column whose values stay on one side is an entity only when it is named like one or holds text codes:
     # a year in a split by period also stays on one side, and is a time, not an entity
-    return tuple(name for name in found if uplift_clusters.CLUSTER_NAME.search(name) or ID_NAME.search(name)
-                 or not pd.api.types.is_numeric_dtype(both[name]))  # fmt: skip
+    named = [name for name in found if uplift_clusters.CLUSTER_NAME.search(name) or ID_NAME.search(name)
+             or not pd.api.types.is_numeric_dtype(both[name])]  # fmt: skip
+    return tuple(name for name in named if _entity_storage(ref[name], cur[name], seed))
+
+
+def _entity_storage(reference: pd.Series, current: pd.Series, seed: int) -> bool:
+    """False for dates and timestamps (a time, not an entity: every hour is 'on one side' in a split by period)
+    and for a column stored differently on each side (numbers in one, text in the other: its values cannot
+    match across the tables, so it 'stays on one side' by its spelling)."""
+    before, after = storage(reference, seed), storage(current, seed)
+    return before == after and before != "dates"

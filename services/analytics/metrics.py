@@ -71,16 +71,23 @@ def _is_whole(values: pd.Series) -> bool:
     return bool(numbers.notna().all() and np.isfinite(numbers).all() and (numbers == np.round(numbers)).all())
 
 
-def _positive_label(labels: pd.Series, positive: str | None = None) -> str:
+def _spelling(values: pd.Series) -> dict[str, str]:
+    """Return canonical label → the file's spelling where they differ: True/False read as booleans are compared
+    as "1"/"0" (canonical_labels) but are shown, and accepted in `positive=`, as the file writes them."""
+    return {"1": "True", "0": "False"} if pd.api.types.is_bool_dtype(values) else {}
+
+
+def _positive_label(labels: pd.Series, positive: str | None = None, spelling: dict[str, str] | None = None) -> str:
     """Return the positive class among two canonical labels: `positive` when given (it must be one of them);
     else a label named like a positive ("yes", "true", "positive") when exactly one is; else the larger label,
     numerically for numbers (1/2 → 2, 0/1 → 1), else the last in sorted order: scikit-learn's convention
     (roc_auc_score and average_precision_score score the greater of the sorted classes)."""
     distinct = sorted(set(labels.tolist()))
     if positive is not None:
-        wanted = canonical_labels(pd.Series([positive])).iloc[0]
+        spelled = {v.lower(): k for k, v in (spelling or {}).items()}
+        wanted = spelled.get(str(positive).strip().lower()) or canonical_labels(pd.Series([positive])).iloc[0]
         if wanted not in distinct:
-            shown = ", ".join(f"'{short(label, 30)}'" for label in distinct)
+            shown = ", ".join(f"'{short((spelling or {}).get(label, label), 30)}'" for label in distinct)
             raise AnalyticsError(f"positive='{short(positive, 30)}' is not a label of y_true; its labels are {shown}.")
         return wanted
     named = [label for label in distinct if label.strip().lower() in POSITIVE_NAMES]
@@ -227,11 +234,13 @@ def _check_threshold(threshold: Any, p: np.ndarray, probabilities: bool, y_score
 def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: float | None,
             positive_given: str | None = None) -> dict[str, Any]:  # fmt: skip
     labels = canonical_labels(frame["y"])
+    spelling = _spelling(frame["y"])
     if labels.nunique() == 2 or positive_given is not None:
-        positive = _positive_label(labels, positive_given)
+        positive = _positive_label(labels, positive_given, spelling)
     else:
         positive = labels.iloc[0]
     y = (labels == positive).to_numpy(dtype=int)
+    shown = spelling.get(positive, positive)  # the positive class as the file writes it
     n = frame["n"].to_numpy() if "n" in frame else None  # rows each row stands for (None: one each)
     if y.min() == y.max():
         only = f"'{short(labels.iloc[0], 30)}'"
@@ -245,7 +254,7 @@ def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: f
         # predicted classes (the labels themselves, or 0/1): threshold metrics only, no probabilities
         hit = positive if distinct <= set(labels.unique().tolist()) else "1"
         predicted = (predictions == hit).to_numpy(dtype=int)
-        return {"kind": "predicted classes", "positive_label": str(positive), **_at_threshold(y, predicted, None, n),
+        return {"kind": "predicted classes", "positive_label": str(shown), **_at_threshold(y, predicted, None, n),
                 "notes": ["The predictions are classes, not scores: threshold metrics only (no ROC AUC, log loss "
                           "or calibration)."]}  # fmt: skip
     p = _numeric(frame["s"], y_score, "y_score must hold scores or probabilities")
@@ -276,7 +285,7 @@ def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: f
     auc = skm.roc_auc_score(y, p, sample_weight=n)
     result: dict[str, Any] = {
         "kind": "probabilities" if probabilities else "scores",
-        "positive_label": str(positive),
+        "positive_label": str(shown),
         "base_rate": _round(base_rate),
         "majority_share": _round(max(base_rate, 1 - base_rate)),
         "threshold": _round(t),
@@ -295,7 +304,7 @@ def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: f
         result["inverted_hint"] = True
         notes.append(
             f"ROC AUC {result['roc_auc']:.3f} is clearly below 0.5 (95% upper bound {low_auc:.3f}): the scores may "
-            f"be inverted (higher for '{short(str(positive))}' meaning less likely), or the positive label may be "
+            f"be inverted (higher for '{short(str(shown))}' meaning less likely), or the positive label may be "
             f"the other one; reversed, the ROC AUC would be {1 - result['roc_auc']:.3f}."
         )
     if probabilities:
