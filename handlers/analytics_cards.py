@@ -130,6 +130,7 @@ def uplift_card(result: UpliftResult, source: str, chart_png: bytes | None) -> d
     body = [
         text(result.summary[0], size="Medium", weight="Bolder", **({} if rec.target else {"color": "Attention"})),
         text(f"Uplift analysis of {source}", isSubtle=True, size="Small"),
+        text(uplift_wording.arms_text(result)),
         facts(rows),
         text(f"Targeting, measured on rows not used to choose the share (totals {uplift_wording.unit(result)})",
              weight="Bolder"),

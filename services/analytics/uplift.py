@@ -55,6 +55,13 @@ from services.analytics.wording import short
 from services.quoting import quote
 
 TREATED_NAMES = {"1", "1.0", "true", "yes", "y", "t", "treatment", "treated", "test", "called", "contacted"}
+# Arm labels that read as the control arm (survival::colon's "Obs", MASS::epil's "placebo", "No E-Mail"): with one
+# of them, the other arm is the treated one. Neither recognisable: the analysis asks (treated=<label>) rather
+# than guess, since a wrong guess reverses every sign on the card.
+CONTROL_NAMES = {"0", "0.0", "false", "f", "n", "no", "none", "control", "controls", "ctrl", "placebo", "sham",
+                 "obs", "observation", "observed", "old", "baseline", "standard", "usual", "usual care",
+                 "standard care", "untreated", "not treated", "holdout", "status quo", "current"}  # fmt: skip
+CONTROL_FIRST_WORDS = {"no", "non", "not", "without", "control", "placebo", "standard", "usual", "baseline", "old"}
 MAX_TRAIN_ROWS = 100_000  # per model fit: beyond this, a uniform sample trains (stated in the output)
 MIN_ARM = 50  # below this many rows in an arm, the answer warns that every estimate is very uncertain
 MIN_FIT_ARM = 10  # fitting learners needs this many rows per arm; given scores need only non-empty arms
@@ -75,15 +82,15 @@ def _binary(series: pd.Series, column: str, role: str, wanted: str | None = None
     """Return (1.0 where the row has the chosen value, the chosen value, the other value) of a two-valued column:
     the treated arm, or the outcome's success (`wanted` when given; else the one value named like a success; else
     the larger in sorted order)."""
+    if role == "treatment":
+        return _arms(series, column)[:3]
     values = series.dropna().unique()
     if len(values) != 2:
         raise AnalyticsError(
             f"The {role} column '{quote(column, 40)}' must have exactly two values"
             f"{' (treated and not)' if role == 'treatment' else ''}, it has {len(values)}."
         )
-    if role == "treatment":
-        chosen = next((v for v in values if str(v).strip().lower() in TREATED_NAMES), sorted(values, key=str)[-1])
-    elif wanted is not None:
+    if wanted is not None:
         chosen = next((v for v in values if str(v).strip() == wanted.strip()), None)
         if chosen is None:
             shown = " and ".join(f"'{short(str(v), 30)}'" for v in sorted(values, key=str))
@@ -94,6 +101,43 @@ def _binary(series: pd.Series, column: str, role: str, wanted: str | None = None
         chosen = named[0] if len(named) == 1 else sorted(values, key=str)[-1]
     other = next(v for v in values if v != chosen)
     return (series == chosen).to_numpy(dtype=float), str(chosen), str(other)
+
+
+def _control_like(value: object) -> bool:
+    word = _word(_label(value))
+    first = re.split(r"[\s_+/-]+", word, maxsplit=1)[0]
+    return word in CONTROL_NAMES or (first in CONTROL_FIRST_WORDS and first != word)
+
+
+def _arms(series: pd.Series, column: str, treated: str | None = None) -> tuple[np.ndarray, str, str, str]:
+    """Return (1.0 for treated rows, the treated label, the control label, why that arm is the treated one): the
+    label given as `treated`; else the other label when exactly one reads as a control (CONTROL_NAMES, or a
+    first word such as "no"); else the one label named like a treatment (TREATED_NAMES). AnalyticsError otherwise,
+    asking which, and for a `treated` that is not a label."""
+    values = series.dropna().unique()
+    if len(values) != 2:
+        raise AnalyticsError(f"The treatment column '{quote(column, 40)}' must have exactly two values (treated and "
+                             f"not), it has {len(values)}.")  # fmt: skip
+    names = [str(_label(v)).strip() for v in values]
+    shown = " and ".join(f"'{short(name, 30)}'" for name in sorted(names))
+    if treated is not None:
+        if treated.strip() not in names:
+            raise AnalyticsError(f"treated='{short(treated, 30)}' is not a value of '{quote(column, 40)}': its values "
+                                 f"are {shown}.")  # fmt: skip
+        chosen, why = names.index(treated.strip()), "as you said (treated=)"
+    else:
+        controls = [i for i in (0, 1) if _control_like(values[i])]
+        named = [i for i in (0, 1) if _word(names[i]) in TREATED_NAMES and i not in controls]
+        if len(controls) == 1:
+            chosen, why = 1 - controls[0], f"'{short(names[controls[0]], 30)}' reads as the control"
+        elif len(named) == 1:
+            chosen, why = named[0], f"'{short(names[named[0]], 30)}' reads as the treatment"
+        else:
+            raise AnalyticsError(
+                f"Which value of '{quote(column, 40)}' is the treated arm, {shown.replace(' and ', ' or ')}? Name it "
+                f"as treated=<value> (e.g. treated={quote(sorted(names)[0], 30)}); the other is the control."
+            )
+    return (series == values[chosen]).to_numpy(dtype=float), names[chosen], names[1 - chosen], why
 
 
 def _features(
@@ -461,6 +505,7 @@ def analyse(
     ignore: tuple[str, ...] = (),
     cluster: str | None = None,
     success: str | None = None,
+    treated: str | None = None,
 ) -> UpliftResult:
     """Return the uplift analysis (see the module docstring) as a typed result; AnalyticsError for unusable input.
 
@@ -469,13 +514,15 @@ def analyse(
     names the column rows are grouped by (classroom, store, household): intervals, folds and halves then go by
     cluster; "none" treats rows as independent; None detects clusters (services/analytics/uplift_clusters.py).
     `success` names the outcome value counted as a success (a two-valued outcome, e.g. "0" when 1 is an adverse
-    event); by default a text value named like one ("yes", "good"), else the larger."""
+    event); by default a text value named like one ("yes", "good"), else the larger. `treated` names the treated
+    arm's label; by default the other of a label that reads as a control ("placebo", "Obs"), else the one named
+    like a treatment; otherwise AnalyticsError asks which."""
     _check_columns(table, {"treatment": treatment, "outcome": outcome, "revenue": revenue, "score": score,
                            "cluster": cluster if cluster and cluster.lower() != "none" else None},
                    (*categorical, *numeric, *ignore))  # fmt: skip
     rows = len(table)
     table = _check_rows(table, treatment, outcome, score)
-    t, treated_label, control_label = _binary(table[treatment], treatment, "treatment")
+    t, treated_label, control_label, treated_why = _arms(table[treatment], treatment, treated)
     y, binary, success_label = _check_outcome(table[outcome], outcome, success)
     _check_cost(cost, binary, revenue)
     n_t, n_c = _check_arms(t, score)
@@ -511,6 +558,7 @@ def analyse(
         rows=Rows(total=rows, used=int(len(t)), dropped=int(rows - len(t))),
         treatment_label=treated_label,
         control_label=control_label,
+        treated_why=treated_why,
         success_label=success_label,
         outcome=outcome,
         outcome_kind="binary" if binary else "numeric",

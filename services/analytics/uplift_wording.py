@@ -107,6 +107,17 @@ def effect_of(r: UpliftResult) -> str:
     return text
 
 
+def arms_text(r: UpliftResult) -> str:
+    """Return which arm is which: "Treated 'Lev+5FU' (304 rows) against control 'Obs' (315 rows): 'Obs' reads as
+    the control (treated=<value> to change it)."."""
+    b = r.balance
+    text = (f"Treated '{quote(r.treatment_label, 30)}' ({b.treated:,} rows) against control "
+            f"'{quote(r.control_label or 'the rest', 30)}' ({b.control:,} rows)")  # fmt: skip
+    if r.treated_why:
+        text += f": {r.treated_why}" + ("" if "treated=" in r.treated_why else " (treated=<value> to change it)")
+    return text + "."
+
+
 def verdict(r: UpliftResult) -> str:
     rec, kind, what = r.recommendation, r.value_kind, unit(r)
     gain = "earns" if kind == "money" else "adds"
@@ -142,7 +153,7 @@ def cluster_sentence(r: UpliftResult) -> str | None:
 
 def summarise(r: UpliftResult) -> tuple[str, ...]:
     """Return the plain-language reading: the verdict the data supports first, then the evidence."""
-    says = [verdict(r)]
+    says = [verdict(r), arms_text(r)]
     binary = r.outcome_kind == "binary"
     rec = r.recommendation
     clustered = cluster_sentence(r)
