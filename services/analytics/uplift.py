@@ -527,7 +527,7 @@ def analyse(
     _check_cost(cost, binary, revenue)
     n_t, n_c = _check_arms(t, score)
     exclude = {treatment, outcome} | {c for c in (score, revenue) if c}
-    clustering, clusters, warnings = _clustering(table, t, cluster, exclude)
+    clustering, clusters, warnings = _clustering(table, t, cluster, exclude | set(ignore))
     dropped = [c for c in ignore if c not in exclude] + ([clustering.column] if clustering.column else [])
     features, kinds = _features(table.drop(columns=dropped), exclude, required=not score, categorical=categorical,
                                 numeric=numeric, codes=clustering.suspected)  # fmt: skip
@@ -549,7 +549,8 @@ def analyse(
     step = max(1, len(x) // 200)
     y_value = _value(table, y, revenue, binary)
     value = y if y_value is None else y_value
-    deciles = _deciles(y, uplift, t, value)
+    ranked = bool(np.ptp(uplift) > 1e-12 * max(1.0, float(np.abs(uplift).max())))
+    deciles = _deciles(y, uplift, t, value) if ranked else ()  # file order is no ranking: nothing to show
     decision = decide_targeting(scores, value, t, cost or 0.0, budget, seed, clusters)
     decision = replace(decision, break_even_decile=break_even(deciles, cost or 0.0),
                        expected_profit=decision.beats_no_one.estimate if decision.target else 0.0)  # fmt: skip
@@ -570,7 +571,7 @@ def analyse(
         qini_auc_ci=None if interval["ci"] is None else tuple(interval["ci"]),
         qini_bootstrap={k: interval.get(k, 1.0) for k in ("resamples", "level", "points", "widened")},
         uplift_auc=uplift_auc(y, uplift, t) if binary else None,
-        uplift_at_k={f"{int(k * 100)}%": uplift_at_k(y, uplift, t, k) for k in K_SHARES},
+        uplift_at_k={f"{int(k * 100)}%": uplift_at_k(y, uplift, t, k) for k in K_SHARES} if ranked else {},
         deciles=deciles,
         curves={
             "qini": {"x": x[::step].tolist() + [float(x[-1])], "y": curve[::step].tolist() + [float(curve[-1])]},

@@ -174,8 +174,11 @@ def summarise(r: UpliftResult) -> tuple[str, ...]:
                     f"{r.learner.replace('_', '-')}.")  # fmt: skip
     if rec.target and rec.break_even_decile and r.cost:
         says.append(f"{deciles_text(rec.break_even_decile)} for their own treatment cost.")
-    top, total = r.deciles[0], r.deciles[-1].cumulative_incremental
-    share = top.uplift * top.rows / total if top.uplift is not None and total > 0 else None
+    if not r.deciles:
+        says.append("The model found no differences to rank by: every row has the same predicted uplift, so no "
+                    "deciles or uplift@k are shown.")  # fmt: skip
+    top, total = (r.deciles[0], r.deciles[-1].cumulative_incremental) if r.deciles else (None, 0.0)
+    share = top.uplift * top.rows / total if top is not None and top.uplift is not None and total > 0 else None
     if ate.ci is not None and ate.ci[0] > 0 and share is not None and 0 < share <= 1:
         says.append(f"The top 10% by predicted uplift holds {share:.0%} of the incremental outcome.")
     if r.drivers:
