@@ -32,8 +32,13 @@ $(VENV)/.runtime: requirements.txt requirements-analytics.txt | $(BIN)/python
 	$(call install,$(BIN)/python,-r requirements-analytics.txt)
 	touch $@
 
+# Java for the Spark tests installs beside the packages (CI: an apt download while uv downloads); best effort here,
+# as `make lint` needs no Java: `make test` runs infra/ensure_java.sh again and stops there if Java is missing.
 $(VENV)/.dev: requirements.txt requirements-analytics.txt requirements-spark.txt requirements-dev.txt | $(BIN)/python
-	$(call install,$(BIN)/python,-r requirements-dev.txt)
+	mkdir -p build
+	infra/ensure_java.sh >build/java.log 2>&1 & java=$$!; \
+	$(call install,$(BIN)/python,-r requirements-dev.txt); installed=$$?; \
+	wait $$java; cat build/java.log; [ $$installed -eq 0 ]
 	touch $(VENV)/.runtime $@
 
 run: $(VENV)/.runtime  ## start the bot on 127.0.0.1:3978 (PORT=…; local backend, SQLite state, analytics)
@@ -94,7 +99,7 @@ build-ChatWorkerFunction build-DeadLetterFunction:
 	PYTHON=$(BUILD_PYTHON) infra/build_lambda.sh worker "$(ARTIFACTS_DIR)"
 
 RETRIEVAL_CORPORA := python3-doc postgresql-doc-15 sqlite3-doc git-doc
-bench-retrieval: $(VENV)/.runtime  ## local backend retrieval on four Debian manuals beside naive BM25 (installs them if missing)
+bench-retrieval: $(VENV)/.runtime  ## local backend retrieval on four Debian manuals and this repo's docs beside naive BM25 (installs the manuals if missing)
 	@missing=$$(for p in $(RETRIEVAL_CORPORA); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	[ -z "$$missing" ] || { apt-get update -qq && apt-get install -y -qq $$missing; } \
 		|| echo "could not install $$missing (needs root and Debian's apt): those corpora will be skipped"
@@ -105,6 +110,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 
 emr-artifacts: $(VENV)/.runtime  ## upload the EMR Serverless drift job to EMR_ARTIFACTS_BUCKET=… (docs/deploy.md)
+	@test -n "$(EMR_ARTIFACTS_BUCKET)" || { echo "usage: make emr-artifacts EMR_ARTIFACTS_BUCKET=<EmrArtifactsBucket>"; exit 2; }
 	$(BIN)/python -m infra.emr_artifacts $(EMR_ARTIFACTS_BUCKET)
 
 clean:

@@ -54,7 +54,7 @@ def local_job(reference: str, current: str) -> None:
     started = time.perf_counter()
     result = drift.analyse(pd.read_parquet(reference), pd.read_parquet(current), drift.DriftOptions(tests_only=True))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    drifted = sorted(c["name"] for c in result["columns"] if c["drifted"])
+    drifted = sorted(c.name for c in result.drifted)
     print(f"{time.perf_counter() - started:.1f} {peak:.0f} {','.join(drifted)}")
 
 
@@ -88,10 +88,10 @@ def main() -> None:
             result = spark_engine.spark_drift(spark, str(ref), str(cur), drift.DriftOptions(tests_only=True))
             wall = time.perf_counter() - started
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            drifted = sorted(c["name"] for c in result["columns"] if c["drifted"])
+            drifted = sorted(c.name for c in result.drifted)
             per_row.append(wall * args.cores / (2 * rows))
             print(f"spark  {rows:>11,} rows/table: {wall:7.1f} s wall, {wall * args.cores:7.1f} vCPU-s, driver peak "
-                  f"{peak:6.0f} MB, KS bound {result['approximations']['ks_error_bound']:.4f}, drifted "
+                  f"{peak:6.0f} MB, KS bound {(result.approximations or {})['ks_error_bound']:.4f}, drifted "
                   f"{','.join(drifted)} (data written in {made:.0f} s)")  # fmt: skip
             if rows == args.local_rows:
                 code = "import sys; from bench.spark_drift import local_job; local_job(*sys.argv[1:])"

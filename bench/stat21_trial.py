@@ -15,7 +15,7 @@ Data (all offline, shipped in installed packages; no download at run time):
 - scikit-learn's bundled tables: wine, diabetes, iris, digits.
 
 Usage: python -m bench.stat21_trial [SECTION ...] [--runs N]
-Sections: uplift_real uplift_nulls drift_nulls drift_shifts quirks metrics explain (default: all).
+Sections: uplift_real uplift_nulls drift_nulls entity_nulls drift_shifts quirks metrics explain (default: all).
 The machine is shared: only counts and values are printed, no timings beyond the wall clock of a section.
 """
 
@@ -246,7 +246,7 @@ def uplift_nulls(runs: int) -> None:
 def _drift(reference: pd.DataFrame, current: pd.DataFrame, tests_only: bool = True, **options) -> dict:
     from services.analytics.drift import DriftOptions, analyse
 
-    return analyse(reference, current, DriftOptions(tests_only=tests_only, **options))
+    return analyse(reference, current, DriftOptions(tests_only=tests_only, **options)).to_dict()
 
 
 def null_tables() -> dict[str, tuple[pd.DataFrame, str | None]]:
@@ -270,7 +270,7 @@ def null_tables() -> dict[str, tuple[pd.DataFrame, str | None]]:
 
 def drift_nulls(runs: int) -> None:
     print(f"== drift on random halves of real tables ({runs} splits each, tests only; goal <= 5%)")
-    for name, (table, within) in null_tables().items():
+    for name, (table, within) in null_tables().items():  # entity splits: the entity_nulls section
         started = time.time()
         fired = schema = 0
         columns: dict[str, int] = {}
@@ -292,6 +292,50 @@ def drift_nulls(runs: int) -> None:
             f"  {name}: some column drifted in {rate(fired, runs)}; schema change in {rate(schema, runs)}; "
             f"columns: {dict(sorted(columns.items(), key=lambda kv: -kv[1])[:5])} ({time.time() - started:.0f} s)"
         )
+    entity_nulls(runs)
+
+
+def entity_split(table: pd.DataFrame, entity: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return a random split of `table` by `entity`: every row of a subject (pig, village) on one side."""
+    ids = table[entity].unique()
+    chosen = set(np.random.default_rng(seed).permutation(ids)[: len(ids) // 2].tolist())
+    inside = table[entity].isin(chosen)
+    return table[inside], table[~inside]
+
+
+def entity_nulls(runs: int) -> None:
+    """Repeated measures split by subject (a null: two random halves of the subjects), without and with
+    cluster= (the entity column kept, as a user would send it): how often drift fires, adversarial validation
+    says 'apart', and (without cluster=) the warning names the entity."""
+    from causaldata import thornton_hiv
+
+    print(f"== drift on entity splits of repeated measures ({runs} splits each; goal <= 5% with cluster=)")
+    panels = {
+        "sleepstudy (lme4), 18 subjects x 10 days, by Subject": (rdata("lme4", "sleepstudy"), "Subject"),
+        "dietox (geepack), 72 pigs x 12 weeks, by Pig": (rdata("geepack", "dietox"), "Pig"),
+        "thornton_hiv (causaldata), 119 villages, by villnum": (thornton_hiv.load_pandas().data, "villnum"),
+    }
+    for name, (table, entity) in panels.items():
+        for cluster in (None, entity):
+            started = time.time()
+            fired = warned = apart = 0
+            columns: dict[str, int] = {}
+            for seed in range(runs):
+                ref, cur = entity_split(table, entity, seed)
+                result = _drift(ref, cur, tests_only=False, cluster=cluster)
+                fired += bool(result["dataset_drift"])
+                warned += any(f"cluster={entity}" in w for w in result.get("warnings", ()))
+                adversarial = result.get("adversarial")
+                apart += bool(adversarial and adversarial["separable"])
+                for column in result["columns"]:
+                    if column["drifted"]:
+                        columns[column["name"]] = columns.get(column["name"], 0) + 1
+            print(
+                f"  {name}, {'cluster=' + entity if cluster else 'no cluster='}: drift "
+                f"{rate(fired, runs)}; adversarial 'apart' {rate(apart, runs)}; warning naming {entity} "
+                f"{rate(warned, runs)}; columns {dict(sorted(columns.items(), key=lambda kv: -kv[1])[:4])} "
+                f"({time.time() - started:.0f} s)"
+            )
 
 
 def drift_shifts() -> None:
@@ -332,8 +376,32 @@ def drift_shifts() -> None:
 # ---------------------------------------------------------------- quirks
 
 
+def uplift_quirks() -> None:
+    """Uplift on respiratory with one arm emptied, and with a cluster column holding one value (or two)."""
+    from services.analytics.errors import AnalyticsError
+    from services.analytics.uplift import analyse
+
+    resp = experiments()["respiratory (HSAUR), status"][0]
+    cases = {
+        "one empty arm (every patient given the treatment)": (resp.assign(treatment="treatment"), {}),
+        "a single cluster (centre 1 only, cluster=centre)": (resp[resp.centre == 1], {"cluster": "centre"}),
+        "two clusters (cluster=centre)": (resp, {"cluster": "centre"}),
+        "a single cluster, detected (centre 1 only)": (resp[resp.centre == 1], {}),
+    }
+    for name, (table, options) in cases.items():
+        try:
+            result = analyse(table, "treatment", "status", bootstrap=50, **options)
+        except AnalyticsError as error:
+            print(f"  uplift, {name}: refused: {error}")
+            continue
+        print(f"  uplift, {name}: cluster {result.cluster.column} ({result.cluster.source}); target "
+              f"{result.recommendation.target}")  # fmt: skip
+        show(result.to_dict(), 4)
+
+
 def quirks() -> None:
     print("== real table quirks")
+    uplift_quirks()
     computers = rdata("Ecdat", "Computers")
     ref, cur = computers.iloc[::2].copy(), computers.iloc[1::2].copy()
     # thousands separators written by a spreadsheet on one side only
@@ -446,6 +514,7 @@ SECTIONS = {
     "uplift_nulls": uplift_nulls,
     "drift_nulls": drift_nulls,
     "drift_shifts": drift_shifts,
+    "entity_nulls": entity_nulls,
     "quirks": quirks,
     "metrics": metrics,
     "explain": explain,
@@ -464,7 +533,7 @@ def main(argv: list[str]) -> None:
         for name in argv or list(SECTIONS):
             started = time.time()
             function = SECTIONS[name]
-            function(RUNS) if name in ("uplift_nulls", "drift_nulls") else function()
+            function(RUNS) if name in ("uplift_nulls", "drift_nulls", "entity_nulls") else function()
             print(f"  [{name}: {time.time() - started:.0f} s wall clock, machine shared]")
 
 

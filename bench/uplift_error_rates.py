@@ -14,13 +14,17 @@ an arm; targeting must be recommended in at most 5% of runs, with cluster=tch gi
 (detected: the arm is constant within each classroom). The teacher's-aide arm (regular vs regular + aide,
 published as no effect) is analysed as is.
 Qini interval coverage: treatment permuted between rows (a null: the true Qini of any ranking is 0) on the
-simulated table and on Cai et al. (2015); the 95% interval should contain 0 in 95% ± 3% of runs.
+simulated table, Cai et al. (2015) and Thornton (2008), with seeds (and, for Thornton, a table) held out from
+the ones `--calibrate` fits the widening on; the 95% interval should contain 0 in 95% ± 3% of runs (the
+binomial ± is printed). Power: how often its lower end is above 0 where the ranking really works (the
+simulated +15 points where x0 > 0.5, and Cai's table with a known effect added where disaster_prob > 30%).
 Real: published experiments shipped inside the `causaldata` package (no download at run time): Thornton
 (2008) HIV-results incentives in Malawi, the NSW job-training experiment (Dehejia–Wahba sample) and Cai et
 al. (2015) weather-insurance information sessions in China.
 
 Usage: python -m bench.uplift_error_rates [RUNS] [ROWS] [CLUSTER_RUNS] [QINI_RUNS]
 (defaults 100, 3000, 40 and 200; goals in the output). The machine is shared: timings are indicative.
+       python -m bench.uplift_error_rates --calibrate [RUNS] [ROWS]: the fit behind uplift.QINI_WIDEN.
 """
 
 from __future__ import annotations
@@ -35,7 +39,14 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from services.analytics.uplift import _features, analyse, average_effect, cross_fitted_uplift, qini_interval
+from services.analytics.uplift import (
+    QINI_WIDEN,
+    _features,
+    analyse,
+    average_effect,
+    cross_fitted_uplift,
+    qini_interval,
+)
 from services.analytics.uplift_metrics import qini_auc
 
 
@@ -173,40 +184,143 @@ def clustered(runs: int) -> None:
         print(f"  - {line}")
 
 
-def qini_coverage(runs: int, rows: int) -> None:
-    """Coverage of the Qini interval on permutation nulls (treatment shuffled between rows): cross-fitted
-    learners, the better one chosen, its interval as analyse() computes it."""
+def _cai() -> pd.DataFrame | None:
     root = _causaldata()
-    cai = None
-    if root is not None:
-        cai = pd.read_csv(root / "social_insure" / "Cai_2015.csv").drop(columns=["address"])
-        cai = cai.dropna(subset=["takeup_survey"]).reset_index(drop=True)
-    cases = [("simulated (no effect)", lambda seed: simulated(rows, 300_000 + seed, 0.0, False), "treated", "paid"),
-             ("simulated (+15 pts where x0 > 0.5)", lambda seed: simulated(rows, 400_000 + seed, 0.15, True),
+    if root is None:
+        return None
+    cai = pd.read_csv(root / "social_insure" / "Cai_2015.csv").drop(columns=["address"])
+    return cai.dropna(subset=["takeup_survey"]).reset_index(drop=True)
+
+
+def _thornton() -> pd.DataFrame | None:
+    root = _causaldata()
+    if root is None:
+        return None
+    thornton = pd.read_stata(root / "thornton_hiv" / "thornton_hiv.dta").drop(columns=["tinc"])
+    return thornton.dropna(subset=["got", "any"]).reset_index(drop=True)
+
+
+def with_known_effect(table: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Cai et al. (2015) with a known heterogeneous effect added: in the treated arm, where the village's
+    disaster probability is above its median (30%), each non-taker takes up with probability 0.3 (about +16
+    points there, none elsewhere)."""
+    rng = np.random.default_rng(seed)
+    where = (table["intensive"] == 1) & (table["disaster_prob"] > table["disaster_prob"].median())
+    flip = where & (table["takeup_survey"] == 0) & (rng.random(len(table)) < 0.3)
+    return table.assign(takeup_survey=np.where(flip, 1.0, table["takeup_survey"]))
+
+
+def plain_intervals(make, treatment: str, outcome: str, seeds: range, permute: bool) -> np.ndarray:
+    """Return per run (Qini of the chosen learner, its plain bootstrap interval's ends, folds): cross-fitted
+    learners, the better one chosen, 200 resamples, as analyse() does before widening. `permute`: treatment
+    shuffled between rows (a null: the true Qini of any ranking is 0)."""
+    found = []
+    for seed in seeds:
+        table = make(seed)
+        features, _ = _features(table, {treatment, outcome, "due"})
+        y = pd.to_numeric(table[outcome]).to_numpy(float)
+        t = (table[treatment] == 1).to_numpy(float)
+        if permute:
+            t = np.random.default_rng(seed).permutation(t)
+        fitted = cross_fitted_uplift(features, y, t, True, seed)
+        scores = {name: fitted[name] for name in ("s_learner", "t_learner")}
+        learner = max(scores, key=lambda name: qini_auc(y, scores[name], t))
+        low, high = qini_interval(y, scores, learner, t, 200, seed, None, 0)[0]["ci"]
+        found.append((qini_auc(y, scores[learner], t), low, high))
+    return np.array(found)
+
+
+def _z(runs: np.ndarray) -> np.ndarray:
+    """Qini / its bootstrap error (from the plain interval's half on the estimate's side of 0)."""
+    estimate, low, high = runs.T
+    return np.where(estimate > 0, estimate / ((estimate - low) / 1.96), estimate / ((high - estimate) / 1.96))
+
+
+def _widen(runs: np.ndarray, lower: float, upper: float) -> tuple[np.ndarray, np.ndarray]:
+    estimate, low, high = runs.T
+    return estimate - lower * (estimate - low), estimate + upper * (high - estimate)
+
+
+def _binomial(hits: int, runs: int) -> str:
+    share = hits / runs
+    return f"{hits}/{runs} = {share:.1%} (± {1.96 * np.sqrt(max(share * (1 - share), 0.05 * 0.95) / runs):.1%})"
+
+
+CALIBRATION_RUNS = 30  # the first seeds of the simulated and Cai nulls fit QINI_WIDEN; coverage uses the rest
+
+
+def null_cases(rows: int, held_out: bool) -> list:
+    """Permutation-null tables, each (title, table maker, treatment, outcome, first seed): for calibration
+    (seeds 0-29 of the simulated table and of Cai's permutations) or held out from it (seeds 30 on, and
+    Thornton 2008, a table never used to calibrate)."""
+    cai, thornton = _cai(), _thornton()
+    first = CALIBRATION_RUNS if held_out else 0
+    cases = [(f"simulated, {rows:,} rows, no effect", lambda seed: simulated(rows, 300_000 + seed, 0.0, False),
+              "treated", "paid", first)]  # fmt: skip
+    if cai is not None:
+        cases.append(("Cai et al. (2015), 1,410 rows", lambda seed: cai, "intensive", "takeup_survey", first))
+    if thornton is not None and held_out:
+        cases.append(("Thornton (2008), 2,834 rows", lambda seed: thornton, "any", "got", 20_000))
+    return cases
+
+
+def qini_calibration(runs: int, rows: int) -> None:
+    """Fit QINI_WIDEN: z = Qini / bootstrap error on permutation nulls, its mean and sd, the factors
+    (`runs` per table: CALIBRATION_RUNS for the shipped fit; more would overlap the held-out seeds)."""
+    pooled = []
+    for title, make, treatment, outcome, first in null_cases(rows, held_out=False):
+        z = _z(plain_intervals(make, treatment, outcome, range(first, first + runs), permute=True))
+        pooled.append(z)
+        print(f"calibration nulls, {title}: {runs} runs, z mean {z.mean():.2f}, sd {z.std(ddof=1):.2f}")
+    z = np.concatenate(pooled)
+    mu, sigma = z.mean(), z.std(ddof=1)
+    print(f"pooled: z mean {mu:.2f} ± {1.96 * sigma / np.sqrt(z.size):.2f}, sd {sigma:.2f}; factors: lower "
+          f"{sigma + mu / 1.96:.2f}, upper {max(1.0, sigma - mu / 1.96):.2f} (shipped: {QINI_WIDEN})")  # fmt: skip
+
+
+def qini_coverage(runs: int, rows: int) -> None:
+    """Coverage of the Qini interval on permutation nulls held out from the calibration (treatment shuffled
+    between rows: the true Qini of any ranking is 0), and its power where the ranking really works."""
+    lower, upper = QINI_WIDEN
+    for title, make, treatment, outcome, first in null_cases(rows, held_out=True):
+        started = time.perf_counter()
+        found = plain_intervals(make, treatment, outcome, range(first, first + runs), permute=True)
+        low, high = _widen(found, lower, upper)
+        old_low, old_high = _widen(found, np.sqrt(2.5), np.sqrt(2.5))
+        above, below = int((low > 0).sum()), int((high < 0).sum())
+        print(f"Qini interval on held-out permutation nulls, {title}: {runs} runs "
+              f"({time.perf_counter() - started:.0f} s)")  # fmt: skip
+        print(f"  contains 0: {_binomial(runs - above - below, runs)}   goal 95% ± 3%; above 0: "
+              f"{rate(above, runs)}, below 0: {rate(below, runs)} (2.5% each expected)")  # fmt: skip
+        old = int(((old_low > 0) | (old_high < 0)).sum())
+        plain = int(((found[:, 1] > 0) | (found[:, 2] < 0)).sum())
+        print(f"  same runs: Nadeau-Bengio x1.58 both ends contains 0 in {rate(runs - old, runs)}; plain "
+              f"bootstrap {rate(runs - plain, runs)}")  # fmt: skip
+    cai = _cai()
+    power = [("simulated, +15 pts where x0 > 0.5", lambda seed: simulated(rows, 400_000 + seed, 0.15, True),
               "treated", "paid")]  # fmt: skip
     if cai is not None:
-        cases.append(("Cai et al. (2015), intensive session", lambda seed: cai, "intensive", "takeup_survey"))
-    for title, make, treatment, outcome in cases:
+        power.append(("Cai et al. (2015) + a known effect where disaster_prob > 30%",
+                      lambda seed: with_known_effect(cai, seed), "intensive", "takeup_survey"))  # fmt: skip
+    for title, make, treatment, outcome in power:
         started = time.perf_counter()
-        above = below = 0
-        for seed in range(runs):
-            table = make(seed)
-            features, _ = _features(table, {treatment, outcome, "due"})
-            y = pd.to_numeric(table[outcome]).to_numpy(float)
-            t = np.random.default_rng(seed).permutation((table[treatment] == 1).to_numpy(float))
-            fitted = cross_fitted_uplift(features, y, t, True, seed)
-            scores = {name: fitted[name] for name in ("s_learner", "t_learner")}
-            learner = max(scores, key=lambda name: qini_auc(y, scores[name], t))
-            low, high = qini_interval(y, scores, learner, t, 200, seed, None, fitted["folds"])[0]["ci"]
-            above += low > 0
-            below += high < 0
-        seconds = time.perf_counter() - started
-        print(f"Qini interval on permutation nulls, {title}: {runs} runs ({seconds:.0f} s)")
-        print(f"  contains 0: {rate(runs - above - below, runs)}   goal 95% ± 3%; above 0: {rate(above, runs)}, "
-              f"below 0: {rate(below, runs)} (2.5% each expected)")  # fmt: skip
+        found = plain_intervals(make, treatment, outcome, range(runs), permute=False)
+        low, _ = _widen(found, lower, upper)
+        old_low, _ = _widen(found, np.sqrt(2.5), np.sqrt(2.5))
+        print(f"Qini power, {title}: {runs} runs ({time.perf_counter() - started:.0f} s)")
+        print(
+            f"  lower end above 0: {_binomial(int((low > 0).sum()), runs)}; with x1.58: "
+            f"{rate(int((old_low > 0).sum()), runs)}; plain: {rate(int((found[:, 1] > 0).sum()), runs)}"
+        )
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--calibrate"]:
+        warnings.simplefilter("ignore")
+        with threadpool_limits(1):
+            qini_calibration(int(sys.argv[2]) if len(sys.argv) > 2 else CALIBRATION_RUNS,
+                             int(sys.argv[3]) if len(sys.argv) > 3 else 3000)  # fmt: skip
+        return
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     rows = int(sys.argv[2]) if len(sys.argv) > 2 else 3000
     cluster_runs = int(sys.argv[3]) if len(sys.argv) > 3 else 40

@@ -225,6 +225,23 @@ def build_local(
     )  # fmt: skip
     worker.resumes_cut_off_turns = lambda: queue.durable
     ticker = Ticker(monitors, queue, interval=settings.monitor_tick_seconds, clock=clock or time.time)
+    background: list[Any] = [ticker, *_emr_checker(settings, store, worker)]
     return Gateway(
-        settings, auth, store, queue, closers=[worker.close], user_tokens=worker.user_tokens, background=[ticker]
+        settings, auth, store, queue, closers=[worker.close], user_tokens=worker.user_tokens, background=background
     )
+
+
+def _emr_checker(settings: Settings, store: Store, worker: Any) -> list[Any]:
+    """The in-process EMR Serverless check when EMR_* are set (`make run` starting runs on a real application):
+    on AWS the analytics worker's EmrCheck schedule posts the runs that ended; here nothing else would."""
+    from handlers.analytics import emr_job_of
+
+    job = emr_job_of(settings)
+    if job is None:
+        return []
+    from handlers.emr_completion import EmrChecker
+
+    def replier_for(pending: Any) -> Any:
+        return None if worker._refuses_service_url(pending) else worker.replier(pending)
+
+    return [EmrChecker(store, job, replier_for)]

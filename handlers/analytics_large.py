@@ -100,7 +100,7 @@ async def place(
 
     options = {k: v for k, v in spark_values.items() if isinstance(v, str | int | float | bool | list | type(None))}
     run = await asyncio.to_thread(
-        emr_jobs.start_drift, emr_jobs.client(), emr, listings[0].source, listings[1].source, options, token,
+        emr_jobs.start_analysis, emr_jobs.client(), emr, spec.name, [s.source for s in listings], options, token,
         allowed_buckets,
     )  # fmt: skip
     return Placed([], spark_values, choice.message, emr_run=run)

@@ -9,6 +9,7 @@ since the last run ("back to normal"); otherwise it records the run quietly.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import math
@@ -17,8 +18,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from handlers import monitor_analysis
@@ -29,6 +31,7 @@ from handlers.report import TurnReport, user_error
 from handlers.router import Router
 from services.analytics.errors import AnalyticsError
 from services.analytics.isolation import Limits, Runner
+from services.dataset_prefixes import list_many, local_copy
 from services.datasets import DatasetError, fetch, local_path
 from services.monitors.model import Floor, Monitor, Verdict
 from services.monitors.schedule import (
@@ -39,7 +42,7 @@ from services.monitors.schedule import (
     parse_schedule,
     resolve_placeholders,
 )
-from services.monitors.sources import newest_object
+from services.monitors.sources import is_partition, snapshots
 from services.monitors.store import MAX_MONITORS_PER_CONVERSATION, MonitorStore
 from services.quoting import quote
 
@@ -51,7 +54,9 @@ MAX_MUTE_SECONDS = 30 * 86_400
 USAGE = (
     "Create a monitor with `monitor drift <reference> <current> every day at 09:00` or "
     "`monitor metrics <predictions> auc<0.80 every monday at 08:00 Europe/Berlin`; the data are `s3://` URIs "
-    "or DATA_DIR files, and `{yesterday}` in a name is the day before each run. Then `monitors` lists them, "
+    "or DATA_DIR files (a folder or prefix ending in `/` is a table; `monitor drift <table>/` alone compares its "
+    "newest partition with the one before), and `{yesterday}` in a name is the day before each run. Then "
+    "`monitors` lists them, "
     "and `monitor stop|run|mute|resume <id>` (e.g. `monitor mute 1a2b3c4d 2d`)."
 )
 NOT_ALLOWED = "Only the gateway's administrators may create monitors here (MONITOR_CREATORS=admins)."
@@ -110,8 +115,20 @@ class MonitorConfig:
         root = self.data_dir.resolve()
         if Path(sample).is_absolute() or not (root / sample).resolve().is_relative_to(root):
             raise DatasetError(f"{quote(source, 80)} is outside the data folder: give a path relative to DATA_DIR.")
-        if not has_placeholders(source):  # a fixed name must be there now; a dated one may come later
-            local_path(sample, self.data_dir)
+        if not has_placeholders(source) and not (root / sample).is_dir():  # a fixed name must be there now; a
+            local_path(sample, self.data_dir)  # dated one may come later; a folder is a table (sources.py)
+
+
+def _remove(tables: list[tuple[Any, str]]) -> None:
+    """Delete the temporary copies of S3 prefixes among `tables` (services/dataset_prefixes.local_copy's
+    folders); DATA_DIR folders and bytes are left alone."""
+    import shutil
+    import tempfile
+
+    for data, _ in tables:
+        if isinstance(data, Path) and data.name.startswith("analytics-prefix-") and \
+                data.parent == Path(tempfile.gettempdir()):  # fmt: skip
+            shutil.rmtree(data, ignore_errors=True)
 
 
 def parse_duration(value: str) -> int:
@@ -153,11 +170,18 @@ def parse_definition(rest: str) -> tuple[str, list[str], str, list[Floor], str]:
                 f"{quote(word, 30)} is not a floor I can read; write a metric, `<` or `>` and a number, "
                 "e.g. `auc<0.80` or `log_loss>0.4`."
             )
-        elif "=" in word and not word.startswith("s3://"):
+        elif re.match(r"^[A-Za-z_]\w*=", word):  # `name=value`; `events/dt=2026-12-07/` is a folder
             options.append(word)
         else:
             sources.append(word)
     needed = monitor_analysis.TABLES[kind]
+    if kind == "drift" and len(sources) == 1 and sources[0].endswith("/"):
+        needed = 1  # one partitioned table: its newest partition against the one before (services/monitors/sources.py)
+        if is_partition(sources[0].rstrip("/").rsplit("/", 1)[-1]):
+            raise ValueError(
+                f"{quote(sources[0], 80)} is one partition: name the table's folder (its newest partition is "
+                "compared with the one before) or a reference and a current table."
+            )
     if len(sources) != needed:
         what = "a reference and a current dataset" if kind == "drift" else "one predictions dataset"
         raise ValueError(f"A `{kind}` monitor reads {what}; I found {len(sources)}. {USAGE}")
@@ -367,13 +391,53 @@ class MonitorRunner:
         self.fetch_source = fetch_source or self._fetch
         self.clock = clock
 
-    async def _fetch(self, source: str) -> tuple[bytes, str]:
+    def _is_folder(self, source: str) -> bool:
+        if source.startswith("s3://"):
+            return source.endswith("/")
+        root = self.config.data_dir.resolve() if self.config.data_dir else None
+        return root is not None and (root / source).resolve().is_dir()
+
+    async def _fetch(self, source: str) -> tuple[Any, str]:
+        """Return (the bytes of a file, or a local folder of a many-file table; its name) for `source`: a prefix
+        or folder is its snapshot (services/monitors/sources.py: the newest partition, or all its files)."""
         self.config.check_source(source)  # checked again at run time: the settings may have changed
-        if source.startswith("s3://") and source.endswith("/"):
-            source = await newest_object(source, allowed_buckets=self.config.allowed_buckets)
+        if self._is_folder(source):
+            (snapshot,) = await snapshots(source, 1, data_dir=self.config.data_dir,
+                                          allowed_buckets=self.config.allowed_buckets)  # fmt: skip
+            return await self._read_table(snapshot)
         data = await fetch(source, data_dir=self.config.data_dir, max_bytes=self.config.max_bytes,
                            allowed_buckets=self.config.allowed_buckets)  # fmt: skip
         return data, quote(source.rsplit("/", 1)[-1] or source, 80)
+
+    async def _read_table(self, source: str) -> tuple[Any, str]:
+        """Return a many-file table for the analysis: the bytes of its one data file, else a local folder of all
+        of them (a DATA_DIR folder in place, an S3 prefix copied into a temporary folder that `_remove` deletes),
+        at most ANALYTICS_MAX_FILE_MB in all."""
+        listing = await list_many(source, data_dir=self.config.data_dir, allowed_buckets=self.config.allowed_buckets,
+                                  max_bytes=self.config.max_bytes)  # fmt: skip
+        folder = await local_copy(listing, self.config.max_bytes)
+        if len(listing.files) > 1:
+            return folder, listing.name
+        key = listing.files[0][0]  # a DATA_DIR path, or an S3 key under the prefix the copy mirrors
+        prefix = urlparse(source).path.lstrip("/")
+        only = Path(key) if not source.startswith("s3://") else folder / PurePosixPath(key[len(prefix) :])
+        try:
+            return await asyncio.to_thread(only.read_bytes), quote(only.name, 80)
+        finally:
+            _remove([(folder, "")])
+
+    async def _partition_pair(self, source: str) -> list[tuple[Any, str]]:
+        """The tables of a one-table drift monitor: the partition before the newest one, then the newest."""
+        self.config.check_source(source)
+        pair = await snapshots(source, 2, data_dir=self.config.data_dir, allowed_buckets=self.config.allowed_buckets)
+        tables: list[tuple[Any, str]] = []
+        try:
+            for partition in pair:
+                tables.append(await self._read_table(partition))
+        except BaseException:
+            _remove(tables)
+            raise
+        return tables
 
     async def run_job(self, job: Job, replier: Replier) -> TurnReport:
         """Run the scheduled job's monitor (the worker calls this for jobs of kind `monitor`). Raises when the
@@ -417,12 +481,19 @@ class MonitorRunner:
         sources = [
             resolve_placeholders(s, datetime.fromtimestamp(due, UTC), monitor.time_zone) for s in monitor.sources
         ]
+        tables: list[tuple[Any, str]] = []
         try:
-            tables = [await self.fetch_source(s) for s in sources]
+            if monitor.kind == "drift" and len(sources) == 1:  # one partitioned table: newest against the previous
+                tables = await self._partition_pair(sources[0])
+            else:
+                for source in sources:
+                    tables.append(await self.fetch_source(source))
             result, chart = await monitor_analysis.analyse(monitor.kind, tables, monitor.options, self.analysis)
             verdict, headline, details = _verdict(monitor, result)
         except (DatasetError, AnalyticsError) as problem:
             return await self._unreadable(monitor, due, str(problem), forced)
+        finally:
+            _remove(tables)
         names = [name for _, name in tables]
         muted = bool(monitor.muted_until and monitor.muted_until > due) and not forced
         back = verdict == "ok" and monitor.last_verdict in ("drift", "floor", "unreadable")

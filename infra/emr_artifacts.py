@@ -1,9 +1,13 @@
 """Build and upload the EMR Serverless job: `python -m infra.emr_artifacts BUCKET` (`make emr-artifacts`).
 
 Writes build/emr/spark_job.py (the entry point) and build/emr/gateway.zip (the `services` package, for
-`--py-files`; the job's other dependencies, numpy, pandas, scipy and pyarrow, come with the EMR release's Python)
-and uploads both to s3://BUCKET/emr/, where template.yaml's job role may read them and the worker points the job
-runs (EMR_JOB_URI, EMR_CODE_URI). `--no-upload` only builds.
+`--py-files`) and uploads both to s3://BUCKET/emr/, where template.yaml's job role may read them and the worker
+points the job runs (EMR_JOB_URI, EMR_CODE_URI). `--no-upload` only builds.
+
+The job's Python is not the EMR release's (3.9, without the libraries): it is the application's custom image,
+infra/emr/Dockerfile (Python 3.11 with infra/emr/requirements-job.txt: numpy, pandas, pyarrow, scipy,
+scikit-learn at the analytics pins), which the operator builds and pushes (docs/deploy.md) and template.yaml's
+EmrImageUri names; the job runs point PYSPARK_PYTHON at it (services/analytics/emr.py).
 """
 
 from __future__ import annotations

@@ -87,7 +87,30 @@ def _chunk(names: list[str], body: str, title: str = "") -> list[Section]:
     if not body:
         return []
     heading = heading_path(names, title)
-    return [Section(heading, piece.strip()) for piece in split_text(body, MAX_SECTION_CHARS) if piece.strip()]
+    pieces = [piece.strip() for piece in split_text(body, MAX_SECTION_CHARS) if piece.strip()]
+    return [Section(heading, piece) for piece in _repeat_table_headers(pieces)]
+
+
+_TABLE_RULE = re.compile(r"\|(?:\s*:?-+:?\s*\|)+")
+
+
+def _repeat_table_headers(pieces: list[str]) -> list[str]:
+    """A Markdown table cut between two passages keeps its header (and rule line) on the second, so each
+    passage quotes as a table and not as loose rows."""
+    out: list[str] = []
+    header: list[str] = []
+    for piece in pieces:
+        lines = piece.splitlines()
+        if header and lines and lines[0].startswith("|") and not (len(lines) > 1 and _TABLE_RULE.fullmatch(lines[1])):
+            piece = "\n".join([*header, piece])
+            lines = piece.splitlines()
+        for i in range(len(lines) - 1):  # the last table header the piece opens, for the next piece
+            if lines[i].startswith("|") and _TABLE_RULE.fullmatch(lines[i + 1].strip()):
+                header = lines[i : i + 2]
+        if lines and not lines[-1].startswith("|"):
+            header = []
+        out.append(piece)
+    return out
 
 
 def _strip_inline(text: str) -> str:
@@ -161,9 +184,15 @@ class _Events:
         self._admonition = False  # inside the label paragraph of an admonition box
         self._glue = False  # a label or list marker was just written: no paragraph break before the text
         self._last = ""
+        # Tables are written as Markdown tables (a row per line, the first row as the header) so an answer
+        # can quote them with their structure: one entry per open <table>, [rows written, cells in the row].
+        self._tables: list[list[int]] = []
+        self._cell = 0  # inside this many open <td>/<th>: block tags add a space, not a line break
 
     def start(self, tag: str, attributes: dict[str, str | None]) -> None:
         classes = (attributes.get("class") or "").split()
+        if self._table_start(tag):
+            return
         if tag in _HEADINGS:
             self._heading = []
         elif tag == "dl":
@@ -187,7 +216,54 @@ class _Events:
                 self._text("- ")
                 self._glue = True
 
+    def _table_start(self, tag: str) -> bool:
+        """Handle a tag that opens a table, a row or a cell, or any block inside a cell; return True if handled."""
+        if tag == "table" and not self._cell:
+            self._tables.append([0, 0])
+            self._text("\n\n")
+            return True
+        if not self._tables or self._pre:
+            return False
+        if tag == "tr" and not self._cell:
+            self._tables[-1][1] = 0
+            self._text("\n|")
+            return True
+        if tag in ("td", "th") and not self._cell:
+            self._cell += 1
+            self._text(" ")
+            return True
+        if self._cell and (tag in _BLOCKS or tag in _HEADINGS or tag in ("br", "td", "th")):
+            self._cell += tag in ("td", "th")  # a table inside a cell is read as the cell's text
+            self._text(" ")
+            return True
+        return False
+
+    def _table_end(self, tag: str) -> bool:
+        if not self._tables or self._pre:
+            return False
+        if tag in ("td", "th") and self._cell:
+            self._cell -= 1
+            if not self._cell:
+                self._tables[-1][1] += 1
+                self._text(" |")
+            return True
+        if self._cell:
+            return tag in _BLOCKS or tag in _HEADINGS
+        if tag == "tr":
+            rows, cells = self._tables[-1]
+            if rows == 0 and cells:  # the first row is the header: Markdown wants the separator line under it
+                self._text("\n|" + "---|" * cells)
+            self._tables[-1][0] += 1
+            return True
+        if tag == "table":
+            self._tables.pop()
+            self._text("\n\n")
+            return True
+        return False
+
     def end(self, tag: str) -> None:
+        if self._table_end(tag):
+            return
         if tag == "pre":
             self._pre -= 1
             self._text("\n```\n\n")
@@ -213,6 +289,8 @@ class _Events:
             return
         if text.strip():
             self._glue = False
+        if self._cell:
+            text = text.replace("|", "\\|")
         self._text(text if self._pre else _SPACES.sub(" ", text))
 
     def _text(self, text: str) -> None:

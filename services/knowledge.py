@@ -33,13 +33,13 @@ log = logging.getLogger(__name__)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER);
 CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(
-    path UNINDEXED, position UNINDEXED, title, heading, body, tokenize = 'porter unicode61');
+    path UNINDEXED, position UNINDEXED, title, heading, body, part UNINDEXED, tokenize = 'porter unicode61');
 CREATE VIRTUAL TABLE IF NOT EXISTS vocabulary USING fts5vocab(passages, 'row');
 CREATE VIRTUAL TABLE IF NOT EXISTS pages USING fts5(
     path UNINDEXED, title, lead, headings, body, tokenize = 'porter unicode61');
 """
 # Bumped whenever the tables change: an index file written by another version is rebuilt from the folder.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Words that carry no meaning for retrieval, and generic verbs of questions ("how do I change…"):
 # dropping them keeps the ranking on the content words.
 STOP_WORDS = frozenset(
@@ -48,13 +48,14 @@ STOP_WORDS = frozenset(
     they this those to us was we were what when where which who why will with would you your change
     changes changed get gets make makes need needs want wants use used using work works happen happens
     find know see way ways some something possible between each every often over whole entire several many
-    much more most other another both all only just also very same such like one ones""".split()
+    much more most other another both all only just also very same such like one ones go goes going""".split()
 )
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # FTS5's unicode61 splits identifiers at "_": so do we
-# bm25() column weights: path, position (unindexed), title, heading, body. A title or heading names what
+# bm25() column weights: path, position (unindexed), title, heading, body, part (unindexed: the passage's
+# number within its section, 0 for the section's opening). A title or heading names what
 # a passage is about, so a match there counts several times a match in running text.
-_WEIGHTS = "0.0, 0.0, 3.0, 4.0, 1.0"
-_HEAD_WEIGHTS = "0.0, 0.0, 1.0, 4.0, 0.0"
+_WEIGHTS = "0.0, 0.0, 3.0, 4.0, 1.0, 0.0"
+_HEAD_WEIGHTS = "0.0, 0.0, 1.0, 4.0, 0.0, 0.0"
 CANDIDATES = 80
 HEADING_CANDIDATES = 30
 # Whole pages are ranked too (bm25 over title, lead, headings, text): a page about the question ("git-blame:
@@ -64,7 +65,9 @@ HEADING_CANDIDATES = 30
 _PAGE_WEIGHTS = "0.0, 5.0, 3.0, 2.0, 1.0"
 PAGE_CANDIDATES = 20
 PAGE_PASSAGES = 5
+NAME_PAGES = 5  # pages whose file names hold the question's words that add their passages to the candidates
 LEAD_CHARS = 400
+STEM_CACHE = 20_000  # passages whose stems are kept between searches (a few MB)
 # The re-rank score is a weighted sum of these features of a passage (each 0 to 1; the penalties negative):
 #   coverage   the idf-weighted share of the question's words the passage holds
 #   heading    the share found in its title and section path
@@ -76,12 +79,21 @@ LEAD_CHARS = 400
 #   changelog  a changelog page, which mentions everything once and explains little (a penalty)
 #   page       how many passages of the same page cover the question (times coverage)
 #   page_rank  the page's own bm25 rank among pages (times coverage)
-FEATURES = ("coverage", "heading", "proximity", "bm25", "phrase", "focus", "stray", "changelog", "page", "page_rank")
+#   name       the share of the question's words in the file's name ("inmemorydb.html", "git-stash.html")
+#   lead       the share of the question's words in the opening lines of the passage's page (if a top page)
+#   opening    the passage opens its section (a section's first lines say what it is about; a tie-breaker)
+#   topic      the share of the question's words that open a part of the title or section path: "drift: did
+#              the data change?" is about drift, "Column kinds shared by drift and uplift" only mentions it
+FEATURES = (
+    "coverage", "heading", "proximity", "bm25", "phrase", "focus", "stray", "changelog", "page", "page_rank",
+    "topic", "name", "lead", "opening",
+)  # fmt: skip
 # Hand-set weights (tuned on python3-doc; page_rank chosen by bench/retrieval_tune.py leave-one-corpus-out;
 # docs/local-backend.md quotes the held-out figures).
 WEIGHTS = {
     "coverage": 1.0, "heading": 0.45, "proximity": 0.15, "bm25": 0.35, "phrase": 0.15, "focus": 0.3,
-    "stray": -0.4, "changelog": -0.3, "page": 0.15, "page_rank": 1.0,
+    "stray": -0.4, "changelog": -0.3, "page": 0.15, "page_rank": 1.0, "topic": 0.5, "name": 0.5, "lead": 0.5,
+    "opening": 0.05,
 }  # fmt: skip
 # Each question word weighs idf ** _IDF_POWER: below 1, one rare incidental word ("lives" in "a database that
 # lives only in memory") no longer outweighs the words that name the topic.
@@ -89,6 +101,7 @@ _IDF_POWER = 1.0
 # Titles of pages that list changes ("What's New In Python 3.2", "Changelog", "Release notes").
 _CHANGELOG = re.compile(r"^\W*(?:what['’]?s\s+new|change\s*log|release\s+notes|news|changes)\b", re.I)
 _STEMMER = Stemmer.Stemmer("porter")  # the algorithm of FTS5's porter tokenizer, for the same stems
+_ENGLISH = Stemmer.Stemmer("english")  # Snowball's revision of Porter
 
 
 @lru_cache(maxsize=100_000)
@@ -125,6 +138,7 @@ class Query:
     stems: dict[str, float]
     corrections: dict[str, str]
     phrases: tuple[tuple[str, str], ...] = ()
+    words: dict[str, str] = field(default_factory=dict)  # stem -> the question's word (for file names)
 
 
 def _idf(total: int, containing: int) -> float:
@@ -168,6 +182,38 @@ def _match_form(term: str) -> str | None:
     return None
 
 
+def _share(query: Query, stems: set[str], everything: float) -> float:
+    """Return the idf-weighted share of the question's stems among `stems`."""
+    return sum(weight for term, weight in query.stems.items() if term in stems) / everything
+
+
+def _file_name(path: str) -> str:
+    """Return a file's name as searched for the question's words: lower case, no folder, no extension."""
+    return path.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower()
+
+
+def name_share(name: str, query: Query) -> float:
+    """Return the idf-weighted share of the question's words found in a file name. A file name is often
+    words run together ("stricttables", "inmemorydb", "gitignore"), so a word of four letters or more counts
+    when it (or its stem) appears anywhere in it; a shorter word only as a whole part ("git-tag")."""
+    everything = sum(query.stems.values())
+    if not everything:
+        return 0.0
+    parts = set(re.split(r"[\W_\d]+", name))
+    found = 0.0
+    for term, weight in query.stems.items():
+        word = query.words.get(term, term)
+        if (len(term) >= 4 and (term in name or word in name)) or word in parts or term in parts:
+            found += weight
+    return found / everything
+
+
+@lru_cache(maxsize=20_000)
+def _opener(label: str) -> str:
+    """Return the stem of the first content word of a title or heading ("drift: did the data change?" → drift)."""
+    return next((t for t in stems_of(label) if t not in _STEM_STOPS and not t.isdigit()), "")
+
+
 def _window(positions: list[list[int]]) -> int:
     """Return the length of the shortest run of tokens that holds one position from every list."""
     events = sorted((p, i) for i, plist in enumerate(positions) for p in plist)
@@ -205,6 +251,15 @@ class KnowledgeIndex:
         self._checked_at = float("-inf")
         self._vocabulary: tuple[list[str], dict[str, int]] | None = None
         self._passages = 0
+        # The stems of recently re-ranked passages by rowid: stemming the candidates' text is most of a
+        # search's time, and the same passages come back for related questions. Cleared on any change.
+        self._stem_cache: dict[int, tuple[list[str], list[str]]] = {}
+        self._names: dict[str, str] | None = None  # path -> its file name as searched by name_share
+
+    def clear_caches(self) -> None:
+        """Forget the cached stems of passages (a benchmark's repeated questions then cost what new ones do)."""
+        with self._lock:
+            self._stem_cache.clear()
 
     def document_count(self) -> int:
         """Return how many files are indexed."""
@@ -245,6 +300,8 @@ class KnowledgeIndex:
             self._db.execute("ROLLBACK")
             raise
         self._vocabulary = None
+        self._names = None
+        self._stem_cache.clear()
         log.info("knowledge index: %d file(s) indexed, %d removed", len(changed), len(removed))
         return len(changed) + len(removed)
 
@@ -254,9 +311,16 @@ class KnowledgeIndex:
         except OSError as error:  # vanished or unreadable between listing and reading: skip, retry next time
             log.warning("knowledge index: cannot read %s: %s", rel, error)
             return
+        parts = [0] * len(document.sections)
+        for i in range(1, len(parts)):
+            if document.sections[i].heading == document.sections[i - 1].heading:
+                parts[i] = parts[i - 1] + 1
         self._db.executemany(
-            "INSERT INTO passages (path, position, title, heading, body) VALUES (?, ?, ?, ?, ?)",
-            [(rel, i, document.title, s.heading, s.body) for i, s in enumerate(document.sections)],
+            "INSERT INTO passages (path, position, title, heading, body, part) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (rel, i, document.title, s.heading, s.body, part)
+                for i, (s, part) in enumerate(zip(document.sections, parts, strict=True))
+            ],
         )
         if document.sections:
             headings = " ; ".join(dict.fromkeys(s.heading for s in document.sections if s.heading))
@@ -295,18 +359,26 @@ class KnowledgeIndex:
             total = self._passages
         stems: dict[str, float] = {}
         corrections: dict[str, str] = {}
+        words: dict[str, str] = {}
         for word in query_terms(text):
             term = stem(word)
+            # Porter leaves some forms apart ("strictly" → strictli, not strict): when the folder never uses
+            # the word's own form, Snowball's English stem is searched (before any typo fix).
+            plain = _ENGLISH.stemWord(word)
+            if term not in counts and plain != term and stem(plain) in counts:
+                term, word = stem(plain), plain
             if term not in counts and (fixed := self._correct(word, term, terms)):
                 corrections[word], term = fixed, fixed
+                word = _match_form(fixed) or word
             stems.setdefault(term, _idf(total, counts.get(term, 0)) ** _IDF_POWER)
+            words.setdefault(term, word)
         # A word the folder never uses would get the highest idf of all, so one synonym the documents do not
         # use ("restrict" for "limit") would sink every passage. It weighs as much as the question's known
         # words on average: a question made mostly of unknown words still finds nothing.
         known = [weight for term, weight in stems.items() if term in counts]
         if known:
             stems = {t: w if t in counts else min(w, sum(known) / len(known)) for t, w in stems.items()}
-        return Query(stems, corrections, _phrases(text, corrections))
+        return Query(stems, corrections, _phrases(text, corrections), words)
 
     def search(self, text: str, limit: int = 5) -> list[Passage]:
         """Return up to `limit` passages that best answer `text`, best first (see the module docstring)."""
@@ -315,13 +387,20 @@ class KnowledgeIndex:
 
     def search_query(self, query: Query, limit: int = 5) -> list[Passage]:
         """Return up to `limit` passages for an already parsed query, best first."""
+        passages = [
+            replace(p, score=sum(WEIGHTS[k] * v for k, v in p.features.items())) for p in self.candidates(query, limit)
+        ]
+        return sorted(passages, key=lambda p: -p.score)[:limit]
+
+    def candidates(self, query: Query, limit: int = 5) -> list[Passage]:
+        """Return the candidate passages of a parsed query with their re-rank `features` (unordered, unscored)."""
         forms = [form for term in query.stems if (form := _match_form(term))]
         if not forms:
             return []
         match = " OR ".join(
             [f'"{form}"' for form in forms] + [f'{{title heading}} : "{a} {b}"' for a, b in query.phrases]
         )
-        columns = f"rowid, path, position, title, heading, body, bm25(passages, {_WEIGHTS}) AS rank"
+        columns = f"rowid, path, position, title, heading, body, bm25(passages, {_WEIGHTS}) AS rank, part"
         with self._lock:
             _, counts = self._vocab()
             total = self._passages
@@ -338,13 +417,23 @@ class KnowledgeIndex:
             ).fetchall()
             extra = [rowid for (rowid,) in heads if rowid not in seen]
             page_rows = self._db.execute(
-                f"SELECT path, bm25(pages, {_PAGE_WEIGHTS}) FROM pages WHERE pages MATCH ? ORDER BY 2 LIMIT ?",
+                f"SELECT path, bm25(pages, {_PAGE_WEIGHTS}), lead FROM pages WHERE pages MATCH ? ORDER BY 2 LIMIT ?",
                 (" OR ".join(f'"{form}"' for form in forms), PAGE_CANDIDATES),
             ).fetchall()
+            # How much of the question a page's opening lines hold: a manual page's one-line description
+            # ("git-blame - Show what revision and author last modified each line of a file") says what it is for.
+            everything = sum(query.stems.values()) or 1.0
+            leads = {path: _share(query, set(stems_of(lead)), everything) for path, _, lead in page_rows}
+            page_rows = [(path, rank) for path, rank, _ in page_rows]
             best_page = min((rank for _, rank in page_rows), default=-1.0) or -1.0
             page_rank = {path: rank / best_page for path, rank in page_rows}
+            # The pages whose file names hold the question's words ("stricttables.html", "git-stash.html").
+            if self._names is None:
+                self._names = {path: _file_name(path) for (path,) in self._db.execute("SELECT path FROM files")}
+            names = {path: share for path, name in self._names.items() if (share := name_share(name, query)) > 0}
             # The best passages of the best pages, when the passage search did not already propose them.
             top_pages = [path for path, _ in page_rows[:PAGE_PASSAGES]]
+            top_pages += sorted(names, key=lambda p: -names[p])[:NAME_PAGES]
             if top_pages:
                 marks = ",".join("?" * len(top_pages))
                 for (rowid,) in self._db.execute(
@@ -358,14 +447,24 @@ class KnowledgeIndex:
                 rows += self._db.execute(
                     f"SELECT {columns} FROM passages WHERE passages MATCH ? AND rowid IN ({marks})", (match, *extra)
                 ).fetchall()
-        rows = [row[1:] for row in rows]
         if not rows:
             return []
+        cache = self._stem_cache
+        if len(cache) > STEM_CACHE:
+            cache.clear()
+        for row in rows:
+            if row[0] not in cache:
+                cache[row[0]] = (stems_of(f"{row[3]} {SEPARATOR} {row[4]}"), stems_of(row[5]))
+        stemmed = [cache[row[0]] for row in rows]
+        rows = [row[1:] for row in rows]
         best_bm25 = min(row[5] for row in rows) or -1.0
         everything = sum(query.stems.values()) or 1.0
         phrases = [(stem(a), stem(b)) for a, b in query.phrases]
         rarity: dict[str, float] = {}
-        passages = [self._rerank(row, query, everything, best_bm25, phrases, counts, total, rarity) for row in rows]
+        passages = [
+            self._rerank(row, stems, query, everything, best_bm25, phrases, counts, total, rarity)
+            for row, stems in zip(rows, stemmed, strict=True)
+        ]
         # A page with several passages that cover the question is about it, not mentioning it in passing.
         strong: dict[str, int] = {}
         for passage in passages:
@@ -376,14 +475,16 @@ class KnowledgeIndex:
                 **passage.features,
                 "page": min(strong.get(passage.path, 0), 3) / 3 * passage.coverage,
                 "page_rank": page_rank.get(passage.path, 0.0) * passage.coverage,
+                "name": names.get(passage.path, 0.0),
+                "lead": leads.get(passage.path, 0.0),
             }
-            passages[i] = replace(passage, features=features, score=sum(WEIGHTS[k] * v for k, v in features.items()))
-        ranked = sorted(passages, key=lambda p: -p.score)
-        return ranked[:limit]
+            passages[i] = replace(passage, features=features)
+        return passages
 
     @staticmethod
     def _rerank(
         row: tuple,
+        stems: tuple[list[str], list[str]],
         query: Query,
         everything: float,
         best_bm25: float,
@@ -392,10 +493,9 @@ class KnowledgeIndex:
         total: int,
         rarity: dict[str, float],
     ) -> Passage:
-        path, position, title, heading, body, bm25 = row
-        head_tokens = stems_of(f"{title} › {heading}")
+        path, position, title, heading, body, bm25, part = row
+        head_tokens, tokens = stems
         head = set(head_tokens)
-        tokens = stems_of(body)
         positions: dict[str, list[int]] = {}
         for i, token in enumerate(tokens):
             if token in query.stems:
@@ -423,10 +523,14 @@ class KnowledgeIndex:
             if t not in rarity:
                 rarity[t] = _idf(total, counts.get(t, 0))
         stray = sum(rarity[t] for t in stray_words)
-        named = sum(query.stems[t] for t in label if t in matched)
+        # The question's words named by the label or by a section above it: "drift: did the data change? › Tests
+        # and the verdict rule" is about drift, so its rare label words are less of a stray.
+        named = sum(query.stems[t] for t in label | set(stems_of(heading)) if t in matched)
         stray_share = stray / (stray + named) if stray else 0.0
         head_pairs = set(zip(head_tokens, head_tokens[1:], strict=False))
         phrase = sum(pair in head_pairs for pair in phrases) / len(phrases) if phrases else 0.0
+        openers = {_opener(part) for part in (title, *heading.split(SEPARATOR))}
+        topic = sum(query.stems[t] for t in matched if t in openers) / everything
         features = {
             "coverage": coverage,
             "heading": in_head,
@@ -436,6 +540,8 @@ class KnowledgeIndex:
             "focus": focus,
             "stray": stray_share,
             "changelog": float(bool(_CHANGELOG.match(title))),
+            "topic": topic,
+            "opening": float(part == 0),
         }
         return Passage(path, position, title, heading, body, 0.0, coverage, matched, in_head, features)
 

@@ -90,9 +90,10 @@ def create_fifo_queues(client, prefix: str, max_receives: int = 3) -> tuple[str,
     dlq = client.create_queue(QueueName=f"{prefix}-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     dlq_arn = client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)})
+    # 300 s: on a loaded machine an analytics job took 29 s, and at 30 s moto delivered it again mid-turn
     queue = client.create_queue(
         QueueName=f"{prefix}.fifo",
-        Attributes={"FifoQueue": "true", "VisibilityTimeout": "30", "RedrivePolicy": redrive},
+        Attributes={"FifoQueue": "true", "VisibilityTimeout": "300", "RedrivePolicy": redrive},
     )["QueueUrl"]
     return queue, dlq
 

@@ -162,6 +162,27 @@ async def test_the_scheduled_check_posts_the_drift_card_into_the_conversation(st
     assert card_text(card_of(posted[0])).startswith("Data drift detected: nov against oct")
 
 
+async def test_make_run_posts_a_run_started_on_emr_once(start_bot, tmp_path: Path, aws) -> None:
+    # `make run` with EMR_* set starts runs on EMR Serverless; the Lambda schedule that posts them does not run
+    # here, so the in-process gateway checks too (before: no checker, the answer never came)
+    from handlers.emr_completion import EmrChecker
+
+    plain = await start_bot()
+    assert not [task for task in plain.gateway.background if isinstance(task, EmrChecker)]  # no EMR: no check
+    bot, client, app = await _emr_bot(start_bot, tmp_path, aws)
+    (checker,) = [task for task in bot.gateway.background if isinstance(task, EmrChecker)]
+    await bot.post(bot.channel().message("drift s3://events/oct/ s3://events/nov/"))
+    await bot.settle()
+    (run,) = [r["id"] for r in client.list_job_runs(applicationId=app)["jobRuns"]]
+    client.cancel_job_run(applicationId=app, jobRunId=run)
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)  # moto's createdAt, always
+    checker.clock = lambda: midnight + timedelta(minutes=1)
+    before = len(bot.connector.messages())
+    assert [await checker.check_once() for _ in range(2)] == [{run: "posted"}, {run: "unknown"}]
+    posted = bot.connector.messages()[before:]
+    assert len(posted) == 1 and f"reference {run}" in posted[0].body["text"]
+
+
 def test_listings_are_bounded_and_stay_inside_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
@@ -183,7 +204,7 @@ def test_listings_are_bounded_and_stay_inside_data_dir(tmp_path: Path, monkeypat
 
 async def test_the_thresholds_choose_spark_for_a_large_folder_and_say_how_long(tmp_path: Path) -> None:
     from handlers.analytics_large import place
-    from services.analytics.commands import DRIFT, METRICS, check_values
+    from services.analytics.commands import DRIFT, METRICS, UPLIFT, check_values
     from services.analytics.errors import AnalyticsError
 
     write_days(tmp_path / "oct", 0.0, 1)
@@ -202,5 +223,44 @@ async def test_the_thresholds_choose_spark_for_a_large_folder_and_say_how_long(t
                          spark_rows=1, spark_mb=1, max_local_bytes=10**8)  # fmt: skip
     assert forced.values["engine"] == "local"  # the command's engine= beats ANALYTICS_ENGINE
     with pytest.raises(AnalyticsError, match="does not run on Spark yet"):
-        await place(METRICS, check_values(METRICS, {}), listings[:1], default_engine="spark", spark_rows=1,
+        await place(UPLIFT, check_values(UPLIFT, {}), listings[:1], default_engine="spark", spark_rows=1,
                     spark_mb=1, max_local_bytes=10**8)  # fmt: skip
+    metrics = await place(METRICS, check_values(METRICS, {}), listings[:1], default_engine="spark", spark_rows=1,
+                          spark_mb=1, max_local_bytes=10**8)  # fmt: skip
+    assert metrics.values["engine"] == "spark" and metrics.sources == [(str(tmp_path / "oct"), "oct")]
+
+
+async def test_metrics_on_a_prefix_start_the_metrics_job_and_the_check_posts_the_metrics_card(
+    start_bot, tmp_path: Path, aws
+) -> None:
+    import json
+
+    from handlers.emr_completion import poster
+    from services.analytics import emr
+    from services.analytics.metrics import evaluate
+
+    bot, client, app = await _emr_bot(start_bot, tmp_path, aws)
+    rng = np.random.default_rng(3)
+    label = rng.integers(0, 2, 400)
+    scores = pd.DataFrame({"label": label, "p": np.clip(0.3 * label + rng.random(400) * 0.7, 0, 1)})
+    (tmp_path / "scores").mkdir()
+    scores.to_parquet(tmp_path / "scores" / "part-0.parquet")
+    upload(aws, tmp_path / "scores", "scores/")
+    await bot.post(bot.channel("groupChat").message("metrics s3://events/scores/ y_true=label y_score=p"))
+    await bot.settle()
+    assert "EMR Serverless (run" in bot.connector.messages()[-1].body["text"]
+    (run,) = [r["id"] for r in client.list_job_runs(applicationId=app)["jobRuns"]]
+    driver = client.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["jobDriver"]["sparkSubmit"]
+    source, output, options = driver["entryPointArguments"]  # one table: SOURCE OUTPUT OPTIONS
+    assert source == "s3://events/scores/" and json.loads(options)["kind"] == "metrics"
+    pending = await bot.gateway.store.get_value(f"emr-run:{run}")
+    assert pending["command"] == "metrics" and output.endswith(f"/{pending['job_id']}/")
+    result = json.dumps(evaluate(scores, "label", "p").to_dict())  # what the job writes (tests/test_spark_drift.py)
+    aws.put_object(Bucket="events", Key=f"results/{pending['job_id']}/part-00000", Body=result.encode())
+    worker = bot.gateway.queue._run.__self__
+    before = len(bot.connector.messages())
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)  # moto's createdAt, always
+    await emr.check_runs(bot.gateway.store, client, aws, emr.EmrJob(app, "", "", "", "s3://events/results/"),
+                         poster(worker.replier), now=midnight + timedelta(minutes=1))  # fmt: skip
+    (posted,) = bot.connector.messages()[before:]
+    assert card_text(card_of(posted)).startswith("Binary classifier: 400 rows from scores; positive class '1'")

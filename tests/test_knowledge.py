@@ -344,3 +344,71 @@ async def test_a_markdown_table_is_quoted_as_a_table(shipped):
     assert "| state | written by | lease | a delivery that finds it |" in lines
     assert any(line.startswith("| `running` |") and line.endswith("|") for line in lines)
     assert "\n\n[1]" in answer.text
+
+
+async def test_what_does_drift_compare_finds_the_drift_section(shipped):
+    # Issue 22: "what does drift compare?" got "I found nothing" though analytics.md has "## drift: did the data
+    # change?"; then a table of column kinds that only mentions drift ranked above the drift section.
+    answer = await ask(shipped, "what does drift compare?")
+    first = answer.citations[0]
+    assert first.source == "analytics.md"
+    assert first.heading.startswith("drift: did the data change?")
+
+
+async def test_where_do_the_logs_go_answers_from_the_logs_section_not_the_server_settings(shipped):
+    # "go" is a verb of the question, not its topic: its rarity in the docs made it outweigh "logs".
+    answer = await ask(shipped, "where do the logs go?")
+    first = answer.citations[0]
+    assert (first.source, first.heading) == ("operations.md", "Logs")
+    assert "LOG_FORMAT" in answer.text
+
+
+def _backend_over(tmp_path, name: str, text: str) -> LocalBackend:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / name).write_text(text, encoding="utf-8")
+    return LocalBackend(KnowledgeIndex(folder))
+
+
+_LIMITS_PAGE = """<html><head><title>Limits In SQLite</title></head><body><main><h1>Limits In SQLite</h1>
+<h2>Maximum length of a string or BLOB</h2><p>The maximum length of a string or BLOB is set by these limits:</p>
+<table><tr><th>Limit</th><th>Default</th></tr>
+<tr><td><p>SQLITE_MAX_LENGTH</p></td><td>1000000000 | bytes</td></tr>
+<tr><td>SQLITE_MAX_COLUMN</td><td>2000<br>columns</td></tr></table>
+<p>To change them:</p><ul><li>recompile with <code>-DSQLITE_MAX_LENGTH</code>;</li><li>call sqlite3_limit().</li></ul>
+<pre>sqlite3_limit(db, SQLITE_LIMIT_LENGTH, 1000);
+sqlite3_limit(db, SQLITE_LIMIT_COLUMN, 100);</pre></main></body></html>"""
+
+
+def test_an_html_table_is_indexed_as_a_markdown_table_with_lists_and_code_kept(tmp_path):
+    (tmp_path / "limits.html").write_text(_LIMITS_PAGE, encoding="utf-8")
+    body = "\n\n".join(s.body for s in parse_document(tmp_path / "limits.html").sections)
+    assert "| Limit | Default |\n|---|---|\n| SQLITE_MAX_LENGTH | 1000000000 \\| bytes |\n" in body
+    assert "| SQLITE_MAX_COLUMN | 2000 columns |" in body
+    assert "- recompile with -DSQLITE_MAX_LENGTH;\n- call sqlite3_limit()." in body
+    code = "sqlite3_limit(db, SQLITE_LIMIT_LENGTH, 1000);\nsqlite3_limit(db, SQLITE_LIMIT_COLUMN, 100);"
+    assert f"```\n{code}\n```" in body
+
+
+async def test_an_html_table_list_and_code_are_quoted_with_their_structure(tmp_path):
+    backend = _backend_over(tmp_path, "limits.html", _LIMITS_PAGE)
+    answer = await ask(backend, "what is the maximum length of a string or BLOB?")
+    lines = answer.text.splitlines()
+    assert lines[lines.index("| Limit | Default |") + 1] == "|---|---|"
+    assert "| SQLITE_MAX_LENGTH | 1000000000 \\| bytes |" in lines
+    assert "| SQLITE_MAX_COLUMN | 2000 columns |" in lines
+
+
+async def test_a_long_table_cut_between_passages_keeps_its_header_and_is_quoted_bounded(tmp_path):
+    # A table longer than a passage was cut in two: the second half began with bare rows, which the answer
+    # joined onto one line of pipes.
+    rows = "\n".join(f"| option{i} | sets the retention of the widget cache number {i} in days |" for i in range(120))
+    page = f"# Options\n\n## Widget options\n\n| name | meaning |\n|---|---|\n{rows}\n"
+    backend = _backend_over(tmp_path, "options.md", page)
+    answer = await ask(backend, "which option sets the retention of widget cache number 97?")
+    lines = answer.text.splitlines()
+    assert lines[:2] == ["| name | meaning |", "|---|---|"], answer.text
+    table = [line for line in lines if line.startswith("|")]
+    assert all(line.endswith("|") for line in table)
+    assert len(table) <= 16 and len(answer.text) <= 1600
+    assert table[-1].startswith("| … ") and "more rows" in table[-1]

@@ -162,6 +162,40 @@ async def test_drift_monitor_posts_columns_that_moved_with_the_chart_and_a_doubl
     assert await tick_at(bot, clock, datetime.fromtimestamp(due - 1, UTC)) == 0  # not due yet
 
 
+async def test_a_drift_monitor_on_a_partitioned_folder_compares_its_newest_partition_with_the_previous(start, tmp_path):
+    # DATA_DIR/events/dt=…/ as a daily job writes it (part files, _SUCCESS): `monitor drift events/` means the
+    # newest day, whole, against the day before (before: a folder was refused as "no file")
+    from sklearn.datasets import load_diabetes
+
+    ordered = load_diabetes(as_frame=True).frame.sort_values("bmi").reset_index(drop=True)
+    low, high = ordered.iloc[: len(ordered) // 2], ordered.iloc[len(ordered) // 2 :]
+    events = tmp_path / "data" / "events"
+    for day, table in (("2026-12-07", high), ("2026-12-06", low.iloc[::2]), ("2026-12-05", low.iloc[1::2])):
+        folder = events / f"dt={day}"
+        folder.mkdir(parents=True)
+        table.iloc[::2].to_parquet(folder / "part-00000.parquet", index=False)
+        table.iloc[1::2].to_parquet(folder / "part-00001.parquet", index=False)
+        (folder / "_SUCCESS").write_text("")
+    clock = Clock(datetime(2026, 12, 8, 12, 0, tzinfo=UTC))
+    bot = await start(clock)
+    chat = bot.channel("groupChat")
+    reply = await say(bot, chat, "monitor drift events/ every day at 09:00")
+    assert "created" in reply, reply
+    monitor_id = reply.split("`")[1]
+    before = len(bot.connector.messages())
+    await say(bot, chat, f"monitor run {monitor_id}")
+    (post,) = [m for m in bot.connector.messages()[before:] if m.body.get("attachments")]
+    shown = card_text(card_of(post))
+    assert f"Monitor {monitor_id}: drift in" in shown and "bmi" in str(card_of(post)["body"])
+    assert "drift dt=2026-12-06 and dt=2026-12-07" in shown  # the day before, then the newest day
+    runner = bot.gateway.queue._run.__self__.scheduled.__self__
+    folder, name = await runner._fetch("events/")  # one table: its newest partition, every part file
+    assert (name, sorted(p.name for p in folder.glob("*.parquet"))) == (
+        "dt=2026-12-07", ["part-00000.parquet", "part-00001.parquet"])  # fmt: skip
+    reply = await say(bot, chat, "monitor drift events/dt=2026-12-05/ every day at 09:00")
+    assert "is one partition: name the table's folder" in reply  # nothing to compare it with
+
+
 async def test_creator_rights_and_bad_input(start, tmp_path):
     clock = Clock(datetime(2026, 12, 7, 12, 0, tzinfo=UTC))
     bot = await start(clock)

@@ -177,25 +177,50 @@ def test_the_tick_function_imports_no_analytics_library():
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr[-2000:]
 
 
-async def test_an_s3_prefix_reads_its_newest_data_object_and_other_buckets_are_refused(moto_url, monkeypatch):
+async def test_an_s3_prefix_of_partitions_reads_its_newest_partition_whole_and_other_buckets_are_refused(
+    moto_url, monkeypatch
+):
+    import io
+
     import boto3
+    import pandas as pd
 
     from handlers.monitors import MonitorConfig, MonitorRunner
     from services.datasets import DatasetError
+    from services.monitors.sources import snapshots
 
     for name, value in aws_environment(moto_url).items():
         monkeypatch.setenv(name, value)
     s3 = boto3.client("s3")
     bucket = f"data-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key="events/dt=2026-12-07/part-0.csv", Body=b"a,b\n1,2\n")
-    await asyncio.sleep(1.1)  # S3's LastModified has one-second resolution
-    s3.put_object(Bucket=bucket, Key="events/dt=2026-12-07/part-1.csv", Body=b"a,b\n3,4\n")
+
+    def parquet(values: list[int]) -> bytes:
+        buffer = io.BytesIO()
+        pd.DataFrame({"a": values}).to_parquet(buffer, index=False)
+        return buffer.getvalue()
+
+    for part, values in (("part-00000", [1, 2]), ("part-00001", [3, 4])):
+        s3.put_object(Bucket=bucket, Key=f"events/dt=2026-12-07/{part}.parquet", Body=parquet(values))
     s3.put_object(Bucket=bucket, Key="events/dt=2026-12-07/_SUCCESS", Body=b"")
+    await asyncio.sleep(1.1)  # S3's LastModified has one-second resolution: a re-run of an older day comes later
+    s3.put_object(Bucket=bucket, Key="events/dt=2026-12-06/part-00000.csv", Body=b"a,b\n1,2\n")
+    s3.put_object(Bucket=bucket, Key="events/hour=9/x.csv", Body=b"a\n1\n")  # another partition column
+    s3.put_object(Bucket=bucket, Key="events/hour=10/x.csv", Body=b"a\n1\n")
     runner = MonitorRunner(None, MonitorConfig(allowed_buckets=(bucket,)), post=None)
-    data, name = await runner._fetch(f"s3://{bucket}/events/dt=2026-12-07/")
-    assert (data, name) == (b"a,b\n3,4\n", "part-1.csv")
-    with pytest.raises(DatasetError, match="holds no data file"):
+    folder, name = await runner._fetch(f"s3://{bucket}/events/")  # the newest by its value, every part file
+    assert name == "dt=2026-12-07" and sorted(pd.read_parquet(folder)["a"]) == [1, 2, 3, 4]
+    from handlers.monitors import _remove
+
+    _remove([(folder, name)])
+    assert not folder.exists()  # the temporary copy is deleted after the run
+    data, name = await runner._fetch(f"s3://{bucket}/events/dt=2026-12-06/")  # a partition named: that day
+    assert (data, name) == (b"a,b\n1,2\n", "part-00000.csv")
+    pair = await snapshots(f"s3://{bucket}/events/", 2, data_dir=None, allowed_buckets=(bucket,))
+    assert pair == [f"s3://{bucket}/events/dt=2026-12-06/", f"s3://{bucket}/events/dt=2026-12-07/"]
+    hours = await snapshots(f"s3://{bucket}/events/", 3, data_dir=None, allowed_buckets=(bucket,))
+    assert hours[0] == f"s3://{bucket}/events/hour=10/"  # numbers by value (10 after 9), then text
+    with pytest.raises(DatasetError, match="no files"):
         await runner._fetch(f"s3://{bucket}/events/dt=2026-12-08/")
     with pytest.raises(DatasetError, match="S3_ALLOWED_BUCKETS"):
         await MonitorRunner(None, MonitorConfig(allowed_buckets=("other",)), post=None)._fetch(f"s3://{bucket}/events/")

@@ -92,3 +92,78 @@ def test_the_pipeline_runs_drift_on_spark_above_the_threshold_and_charts_the_sam
     assert outcome.result.engine == "spark"
     assert {c.name for c in outcome.result.drifted} == {"a", "c", "d"}
     assert outcome.chart.startswith(b"\x89PNG")
+
+
+# --- metrics on Spark (services/analytics/spark_metrics.py) ------------------------------------------------------
+
+
+def _scored_breast_cancer() -> pd.DataFrame:
+    """scikit-learn's bundled breast cancer table (569 tumours; label 1 = benign) scored by a logistic regression
+    on two weak features (mean texture, mean smoothness): out-of-fold probabilities (5 folds), so the classes
+    overlap and the scores are a real model's."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    frame = load_breast_cancer(as_frame=True).frame
+    model = make_pipeline(StandardScaler(), LogisticRegression())
+    features = frame[["mean texture", "mean smoothness"]]
+    p = cross_val_predict(model, features, frame.target, cv=5, method="predict_proba")[:, 1]
+    return pd.DataFrame({"label": frame.target.to_numpy(), "p": p})
+
+
+def _assert_same_as_local(local: dict, on_spark: dict, method: str) -> None:
+    """Every field of the local result, and the local sentences followed by the one saying how Spark counted."""
+    assert on_spark["engine"] == "spark" and on_spark["approximations"]["method"] == method
+    (note,) = [n for n in on_spark["notes"] if n.startswith("Computed on Spark")]
+    assert on_spark["notes"] == [*local["notes"], note] and on_spark["summary"] == [*local["summary"], note]
+    assert {k: v for k, v in on_spark.items() if k not in ("notes", "summary", "engine", "approximations")} == {
+        k: v for k, v in local.items() if k not in ("notes", "summary")
+    }
+
+
+def test_metrics_on_spark_equal_the_local_path_on_a_real_model_exactly(spark, tmp_path: Path) -> None:
+    from services.analytics import commands, metrics, pipeline, spark_job
+    from services.analytics.metrics_types import MetricsResult
+
+    table = _scored_breast_cancer().assign(p=lambda t: t.p.round(3))  # ties: a (label, score) pair counts many rows
+    # rows sorted by score, negatives first among ties: where a decile edge cuts tied scores, the local path keeps
+    # row order and Spark counts negatives first (docs/analytics.md); every other number ignores the order
+    table = table.sort_values(["p", "label"], kind="stable", ignore_index=True)
+    table.loc[[3, 300], "p"] = float("nan")  # missing scores: left out and counted by both paths
+    assert table.p.nunique() < len(table) and 0.7 < metrics.evaluate(table, "label", "p").roc_auc < 0.9
+    # the EMR job's `kind: metrics` on a Parquet prefix; its JSON line is what the completion turns into the card
+    folder = _write_partitioned(table, tmp_path / "scores")
+    given = {"kind": "metrics", "y_true": "label", "y_score": "p", "engine": "spark"}
+    returned = spark_job.run(spark, [str(folder), str(tmp_path / "out"), json.dumps(given)])
+    _assert_same_as_local(metrics.evaluate(table, "label", "p").to_dict(), returned, "exact")
+    assert MetricsResult.from_dict(returned).to_dict() == returned
+    # labels 1/2 in a DATA_DIR folder above the row threshold: the pipeline runs Spark; '2' is the positive class
+    twos = table.assign(label=table.label + 1)
+    values = commands.check_values(commands.METRICS, {"y_true": "label", "y_score": "p", "threshold": 0.6})
+    outcome = pipeline.run(commands.METRICS, [(_write_partitioned(twos, tmp_path / "twos", 2), "twos")], values,
+                           spark_rows=100, spark_mb=200)  # fmt: skip
+    assert outcome.result.positive_label == "2" and outcome.chart.startswith(b"\x89PNG")
+    local = metrics.evaluate(twos, "label", "p", threshold=0.6).to_dict()
+    _assert_same_as_local(local, outcome.result.to_dict(), "exact")
+
+
+def test_metrics_on_spark_from_score_bins_are_exact_or_within_the_stated_bound(spark, monkeypatch) -> None:
+    from services.analytics import metrics, spark_metrics
+
+    monkeypatch.setattr(spark_metrics, "EXACT_MAX_GROUPS", 50)  # 569 distinct scores: too many, bins instead
+    table = _scored_breast_cancer()
+    table.loc[[3, 300], "p"] = float("nan")
+    local = metrics.evaluate(table, "label", "p")
+    assert local.rows_dropped == 2
+    result, _ = spark_metrics.spark_metrics(spark, spark.createDataFrame(table), {"y_true": "label", "y_score": "p"})
+    bound = result.approximations["roc_auc_error_bound"]
+    assert result.approximations["method"] == "score bins" and 0 < bound < 0.01
+    assert abs(result.roc_auc - local.roc_auc) <= bound + 1e-6  # both rounded to 6 digits
+    assert abs(result.pr_auc - local.pr_auc) < 2e-3  # bin edges: approximate, no bound (measured)
+    for exact in ("n", "rows_dropped", "base_rate", "confusion_matrix", "precision", "recall", "log_loss", "brier",
+                  "calibration", "prediction_bias", "normalized_entropy", "ece"):  # fmt: skip
+        assert getattr(result, exact) == getattr(local, exact), exact
+    assert f"within {bound:.2g} of the exact value" in result.summary[-1]

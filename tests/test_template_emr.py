@@ -15,8 +15,9 @@ def test_emr_is_off_by_default_and_needs_both_buckets() -> None:
     assert function_environment(template, values, "AnalyticsWorkerFunction")["EMR_APPLICATION_ID"] == ""
     on = parameter_values(template, {**BASE, "EnableEmrServerless": "true"})  # fmt: skip
     assert any("EnableEmrServerless needs DataBucket" in text for text in failed_rules(template, on))
+    image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/emr:1"
     both = parameter_values(template, {**BASE, "EnableEmrServerless": "true", "DataBucket": "events",
-                                       "EmrArtifactsBucket": "artifacts"})  # fmt: skip
+                                       "EmrArtifactsBucket": "artifacts", "EmrImageUri": image})  # fmt: skip
     assert not [text for text in failed_rules(template, both) if "Emr" in text]
     assert evaluate(template["Conditions"]["EmrOn"], both, template["Conditions"]) is True
 
@@ -59,3 +60,16 @@ def test_emr_artifacts_builds_the_job_and_uploads_it_where_the_role_reads(tmp_pa
             "s3://artifacts/emr/spark_job.py",
             "s3://artifacts/emr/gateway.zip",
         ]  # EMR_JOB_URI and EMR_CODE_URI of template.yaml
+
+
+def test_the_memory_cap_leaves_room_for_executors_beside_the_driver() -> None:
+    # sparkb25: the cap was 1 GB per vCPU (16 GB at the default 16 vCPU), the default driver's size alone, so a
+    # job got no executor. EMR Serverless' default workers take 4 vCPU and 16 GB.
+    template = load_template()
+    capacity = template["Resources"]["EmrApplication"]["Properties"]["MaximumCapacity"]
+    parameter = template["Parameters"]["EmrMaximumVcpu"]
+    for vcpu in (parameter["MinValue"], parameter["Default"], parameter["MaxValue"]):
+        cpu = capacity["Cpu"]["Fn::Sub"].replace("${EmrMaximumVcpu}", str(vcpu))
+        memory = capacity["Memory"]["Fn::Sub"].replace("${EmrMaximumVcpu}", str(vcpu))
+        assert cpu == f"{vcpu} vCPU" and memory.endswith(" GB")
+        assert int(memory.removesuffix(" GB")) >= 4 * vcpu  # every vCPU of the cap usable by a default worker

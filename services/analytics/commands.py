@@ -87,6 +87,8 @@ KIND_OPTIONS = (
     Option("numeric", "columns", "read these columns as numbers", default=()),
     Option("ignore", "columns", "leave these columns out", default=()),
 )
+ENGINE = Option("engine", "choice", "where it runs: auto (Spark above a size), local or spark",
+                choices=("auto", *ENGINES), default="auto")  # fmt: skip
 SEED = Option("seed", "whole", "random seed (folds, sampling, bootstrap)", low=0, high=2**32 - 1, default=0, chat=False)
 
 
@@ -146,6 +148,15 @@ def _analyse_metrics(tables: Tables, values: dict[str, Any]) -> Any:
     )  # fmt: skip
 
 
+def _analyse_metrics_on_spark(paths: list[str], values: dict[str, Any]) -> tuple[Any, Tables]:
+    from services.analytics.spark_engine import shared_session
+    from services.analytics.spark_metrics import spark_metrics
+
+    progress.report("counting scores and labels on Spark", force=True)
+    result, grouped = spark_metrics(shared_session(), paths[0], values)
+    return result, [grouped]  # the chart reads the result only
+
+
 def _metrics_chart(result: Any, tables: Tables, max_bytes: int, dpi: int) -> bytes:
     from services.analytics.charts import metrics_chart
 
@@ -183,11 +194,13 @@ METRICS = CommandSpec(
         ),
         Option("k", "whole", "cut-off of ranking metrics, at most the rows of a query", low=1, high=MAX_K, default=10),
         Option("positive", "label", "the positive class of a binary label (default: the larger label)"),
+        ENGINE,
     ),  # fmt: skip
     tables=("data",),
     check=_check_metrics,
     analyse=_analyse_metrics,
     chart=_metrics_chart,
+    large=_analyse_metrics_on_spark,
 )
 
 
@@ -357,13 +370,7 @@ DRIFT = CommandSpec(
         ),
         SEED,
         Option("tests_only", "flag", "skip adversarial validation", default=False, chat=False),
-        Option(
-            "engine",
-            "choice",
-            "where it runs: auto (Spark above a size), local or spark",
-            choices=("auto", *ENGINES),
-            default="auto",
-        ),  # fmt: skip
+        ENGINE,
     ),  # fmt: skip
     tables=("reference", "current"),
     check=_check_drift,

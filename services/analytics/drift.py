@@ -554,6 +554,16 @@ def _hanley_mcneil(auc: float, positives: int, negatives: int, folds: int = 0) -
     return [max(0.0, auc - 1.96 * se), min(1.0, auc + 1.96 * se)]
 
 
+def _widened(auc: float, se: float, folds: int) -> list[float]:
+    """Return auc ± 1.96 se, the error widened by Nadeau and Bengio's factor for K folds (as _hanley_mcneil),
+    within [0, 1]; [0, 1] when the error is unknown (fewer than 2 entities)."""
+    if not math.isfinite(se):
+        return [0.0, 1.0]
+    if folds > 1:
+        se *= math.sqrt(1 + folds / (folds - 1))
+    return [max(0.0, auc - 1.96 * se), min(1.0, auc + 1.96 * se)]
+
+
 def adversarial(
     ref: pd.DataFrame,
     cur: pd.DataFrame,
@@ -564,7 +574,8 @@ def adversarial(
     groups: np.ndarray | None = None,
 ) -> Adversarial:
     """Train a classifier to tell current rows (1) from reference rows (0): k-fold out-of-fold ROC AUC with a
-    95% interval (Hanley–McNeil, widened for cross-validation: see _hanley_mcneil), and permutation
+    95% interval (Hanley–McNeil, widened for cross-validation: see _hanley_mcneil; with `groups`, the entity
+    of each row, folds hold whole entities and the error is Obuchowski's clustered one), and permutation
     importances on at most 2,000 held-out rows of the first fold.
     Text columns and those in `categorical` are categories (the 50 most frequent values, the rest 'other').
     A column that carries nearly all the separation is the `sole_separator`: a strong change; it is a
@@ -597,6 +608,7 @@ def adversarial(
     y = np.r_[np.zeros(len(ref)), np.ones(len(cur))]
     predictions = np.zeros(len(y))
     importances = np.zeros(len(features))
+    folds = options.folds
     if groups is None:
         splits = StratifiedKFold(options.folds, shuffle=True, random_state=options.seed).split(x, y)
     else:  # an entity's rows are never on both sides of a fold: the model cannot learn entities by heart
@@ -620,6 +632,8 @@ def adversarial(
             if name in ordered or _id_like(name, ref[name], cur[name]):
                 suspects.append(name)
     interval = _hanley_mcneil(auc, int(y.sum()), int(len(y) - y.sum()), options.folds)
+    if groups is not None:  # entities, not rows, are the independent units: Obuchowski's clustered variance
+        interval = _widened(auc, drift_clusters.auc_se(predictions, y, groups), folds)
     return Adversarial(
         auc=auc,
         auc_ci=(interval[0], interval[1]),

@@ -11,6 +11,8 @@ number of blocks. Entities wholly on one side (an entity split) are permuted who
 With few blocks every assignment is enumerated (exact); otherwise PERMUTATIONS random ones.
 Our own code: scipy's permutation_test permutes single observations, not blocks, and recomputes a Python
 statistic per permutation; here each statistic is vectorised over all permutations at once.
+`auc_se` is the standard error of a ROC AUC when rows come in entities: Obuchowski's (1997) cluster form of
+DeLong's variance (placements summed per entity), so the adversarial AUC's interval counts entities, not rows.
 `suspects` reuses uplift's cluster detection (services/analytics/uplift_clusters.py) with the side as the
 "arm": a column whose values stay on one side (an entity split), or an id-like, cluster-named column whose
 values repeat, is named in a warning when no cluster is given.
@@ -92,6 +94,36 @@ def new_category_p_value(counts: np.ndarray, masks: np.ndarray) -> float:
     new = ((reference == 0) & (current > 0)) * current
     share = new.sum(axis=1) / np.maximum(current.sum(axis=1), 1)
     return _p_value(share)
+
+
+def auc_se(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> float:
+    """Return the standard error of the ROC AUC of `scores` for 0/1 `labels` with rows grouped by `groups`:
+    Obuchowski (1997, Biometrics 53:567), DeLong's placement variance with placements summed per cluster:
+    Var = S10/M + S01/N + 2·S11/(M·N) over I clusters, M positives and N negatives. With one row per cluster
+    it is DeLong's variance but for the small-sample factor (I/(I − 1) over all rows instead of 1/(M − 1) and
+    1/(N − 1) per class). NaN with fewer than 2 clusters or an empty class."""
+    scores, labels = np.asarray(scores, dtype=float), np.asarray(labels).astype(bool)
+    cluster = np.unique(groups, return_inverse=True)[1]
+    count = int(cluster.max()) + 1 if cluster.size else 0
+    positive, negative = np.sort(scores[labels]), np.sort(scores[~labels])
+    m, n = positive.size, negative.size
+    if count < 2 or m == 0 or n == 0:
+        return float("nan")
+
+    def placement(values: np.ndarray, others: np.ndarray) -> np.ndarray:  # share of `others` below, ties half
+        below = np.searchsorted(others, values, side="left")
+        return (below + 0.5 * (np.searchsorted(others, values, side="right") - below)) / others.size
+
+    v10 = placement(scores[labels], negative)  # per positive: share of negatives it outranks
+    v01 = 1 - placement(scores[~labels], positive)  # per negative: share of positives that outrank it
+    auc = float(v10.mean())
+    m_i = np.bincount(cluster[labels], minlength=count)
+    n_i = np.bincount(cluster[~labels], minlength=count)
+    d10 = np.bincount(cluster[labels], weights=v10, minlength=count) - m_i * auc
+    d01 = np.bincount(cluster[~labels], weights=v01, minlength=count) - n_i * auc
+    scale = count / (count - 1)
+    s10, s01, s11 = scale * (d10 @ d10) / m, scale * (d01 @ d01) / n, scale * (d10 @ d01)
+    return float(np.sqrt(max(s10 / m + s01 / n + 2 * s11 / (m * n), 0.0)))
 
 
 def block_ids(reference: pd.Series, current: pd.Series) -> tuple[np.ndarray, np.ndarray, int, int]:

@@ -150,10 +150,11 @@ class Importance(Data):
 @dataclass(frozen=True)
 class Adversarial(Data):
     """Adversarial validation: a classifier telling current rows (1) from reference rows (0). `auc` is the
-    out-of-fold ROC AUC over `folds` folds, `auc_ci` its 95% interval (Hanley–McNeil, widened by Nadeau and
-    Bengio's factor), `separable` the claim (interval clear of 0.5 and AUC ≥ the gate); `rows` the rows used
-    per side; `importances` strongest first; `sole_separator` a column carrying nearly all the separation, a
-    `leakage_suspects` member only when it is id-like or ordered with the rows."""
+    out-of-fold ROC AUC over `folds` folds, `auc_ci` its 95% interval (Hanley–McNeil, or Obuchowski's
+    clustered error with cluster=; widened by Nadeau and Bengio's factor), `separable` the claim (interval
+    clear of 0.5 and AUC ≥ the gate); `rows` the rows used per side; `importances` strongest first;
+    `sole_separator` a column carrying nearly all the separation, a `leakage_suspects` member only when it is
+    id-like or ordered with the rows."""
 
     auc: float
     auc_ci: tuple[float, float]

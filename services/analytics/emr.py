@@ -1,4 +1,5 @@
-"""Starting a drift job on EMR Serverless (boto3 `emr-serverless`), checked against the allowed buckets first.
+"""Starting a drift or metrics job on EMR Serverless (boto3 `emr-serverless`), checked against the allowed
+buckets first.
 
 The worker starts a run (`start_drift`: the turn's id as client token, so a redelivered queue message starts no
 second run) and keeps a pending record (`emr-run:<run id>`: where to post). The completion (`finish`, for each
@@ -20,6 +21,15 @@ from services.quoting import quote
 
 TERMINAL = {"SUCCESS": "succeeded", "FAILED": "failed", "CANCELLED": "was cancelled"}
 ARROW = "spark.sql.execution.arrow.pyspark.enabled=true"
+# The Python of the application's image (infra/emr/Dockerfile installs it with the job's pinned libraries):
+# the release's own Python is 3.9 without them. EMR Serverless takes the driver's environment from
+# spark.emr-serverless.driverEnv.* and the executors' from spark.executorEnv.*.
+JOB_PYTHON = "/usr/bin/python3.11"
+PYTHON_CONF = (
+    f"spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON={JOB_PYTHON}",
+    f"spark.emr-serverless.driverEnv.PYSPARK_PYTHON={JOB_PYTHON}",
+    f"spark.executorEnv.PYSPARK_PYTHON={JOB_PYTHON}",
+)
 MAX_MINUTES = 120  # a drift job of 100 M + 100 M rows takes minutes (bench/spark_drift.py): stop runaway jobs
 
 
@@ -56,24 +66,40 @@ def start_drift(
 ) -> str:  # fmt: skip
     """Start the drift job on `reference` and `current` (s3:// prefixes); return the job run's id. `job_id`
     (the gateway's job id) is the client token: starting the same job twice returns the first run."""
-    check_sources([reference, current], allowed_buckets)
+    return start_analysis(client, job, "drift", [reference, current], options, job_id, allowed_buckets)
+
+
+def start_analysis(
+    client: Any, job: EmrJob, kind: str, sources: list[str], options: dict[str, Any], job_id: str,
+    allowed_buckets: Collection[str],
+) -> str:  # fmt: skip
+    """Start the job of command `kind` ("drift": two prefixes; "metrics": one) on `sources` (s3:// prefixes);
+    return the job run's id (see start_drift). Metrics runs get `"kind": "metrics"` in their options."""
+    check_sources(sources, allowed_buckets)
     output = f"{job.output_prefix.rstrip('/')}/{job_id}/"
+    options = options if kind == "drift" else {**options, "kind": kind}
     response = client.start_job_run(
         applicationId=job.application_id,
         clientToken=job_id,
         executionRoleArn=job.role_arn,
-        name=f"drift-{job_id}"[:256],
+        name=f"{kind}-{job_id}"[:256],
         executionTimeoutMinutes=MAX_MINUTES,
         jobDriver={
             "sparkSubmit": {
                 "entryPoint": job.script_uri,
-                "entryPointArguments": [reference, current, output, json.dumps(options, sort_keys=True)],
-                "sparkSubmitParameters": f"--py-files {job.code_uri} --conf {ARROW}",
+                "entryPointArguments": [*sources, output, json.dumps(options, sort_keys=True)],
+                "sparkSubmitParameters": submit_parameters(job.code_uri),
             }
         },
         tags={"gateway-job": job_id[:256]},
     )
     return str(response["jobRunId"])
+
+
+def submit_parameters(code_uri: str) -> str:
+    """Return the job run's spark-submit parameters: the gateway's code, Arrow, and the image's Python 3.11 on
+    the driver and the executors."""
+    return " ".join([f"--py-files {code_uri}", *(f"--conf {conf}" for conf in (ARROW, *PYTHON_CONF))])
 
 
 def run_state(client: Any, application_id: str, run_id: str) -> tuple[str, str]:

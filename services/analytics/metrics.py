@@ -92,14 +92,20 @@ def _positive_label(labels: pd.Series, positive: str | None = None) -> str:
     return distinct[-1]
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float:
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS,
+                               counts: np.ndarray | None = None) -> float:  # fmt: skip
     """Return the expected calibration error: Σ_b (n_b / N) · |mean p in b − observed rate in b| over `bins`
-    equal-width bins of predicted probability on [0, 1] (p = 1 falls in the last bin). Our own code: scikit-learn
-    has calibration_curve, not the weighted gap; tested against calibration_curve's bins."""
+    equal-width bins of predicted probability on [0, 1] (p = 1 falls in the last bin); `counts`: how many rows
+    each row stands for (None: one each). Our own code: scikit-learn has calibration_curve, not the weighted gap;
+    tested against calibration_curve's bins."""
     index = np.minimum((p * bins).astype(int), bins - 1)
-    counts = np.bincount(index, minlength=bins)
+    if counts is not None:
+        p_sums = np.bincount(index, weights=p * counts, minlength=bins)
+        y_sums = np.bincount(index, weights=y * counts, minlength=bins)
+        return float(np.abs(p_sums - y_sums).sum() / counts.sum())
+    totals = np.bincount(index, minlength=bins)
     gaps = np.abs(np.bincount(index, weights=p, minlength=bins) - np.bincount(index, weights=y, minlength=bins))
-    return float(gaps.sum() / counts.sum())
+    return float(gaps.sum() / totals.sum())
 
 
 TRUTH_NAMES = ("y_true", "label", "target", "y", "actual", "truth", "relevance", "outcome")
@@ -150,6 +156,7 @@ def evaluate(
     sampling_rate: float | None = None,
     k: int = 10,
     positive: str | None = None,
+    counts: str | None = None,
 ) -> MetricsResult:
     """Return the evaluation of `table[y_score]` against `table[y_true]` (`to_dict()` for plain data).
 
@@ -157,22 +164,32 @@ def evaluate(
     probabilities a number must lie in [0, 1].
     sampling_rate: the rate w at which negatives were kept in training; scores are recalibrated first.
     k: the cut-off of ranking metrics. positive: the positive class of a binary task (default: the larger
-    label, as scikit-learn). Raises AnalyticsError with one sentence for unusable input.
+    label, as scikit-learn). counts: a column of row counts, each row standing for that many identical rows (the
+    Spark path's rows grouped by label and score, services/analytics/spark_metrics.py); binary tasks only.
+    Raises AnalyticsError with one sentence for unusable input.
     """
     truth = require_column(table, y_true, "y_true")
     score = require_column(table, y_score, "y_score")
     frame = pd.DataFrame({"y": truth, "s": score})
     if query:
         frame["q"] = require_column(table, query, "query")
-    rows = len(frame)
+    if counts:
+        frame["n"] = table[counts].to_numpy(dtype=float)
+    rows = len(frame) if not counts else int(frame["n"].sum())
     frame = frame.dropna()
-    dropped = rows - len(frame)
+    evaluated = len(frame) if not counts else int(frame["n"].sum())
+    dropped = rows - evaluated
     if frame.empty:
         raise AnalyticsError(
             f"Every row misses a value in '{quote(y_true, 40)}' or '{quote(y_score, 40)}': "
             "there is nothing to evaluate."
         )
     task = infer_task(frame["y"], frame["s"], query)
+    if counts and task != "binary":
+        raise AnalyticsError(
+            f"On Spark, metrics evaluates binary labels, and '{quote(y_true, 40)}' looks like a {task} task: use "
+            "engine=local on a narrower prefix or folder."
+        )
     if task == "binary":
         result = _binary(frame, y_true, y_score, threshold, sampling_rate, positive)
     elif task == "multiclass":
@@ -182,7 +199,7 @@ def evaluate(
     else:
         result = _ranking(frame, y_score, k)
     columns = {"y_true": y_true, "y_score": y_score, **({"query": query} if query else {})}
-    typed = MetricsResult.from_dict({**result, "task": task, "n": len(frame), "rows_dropped": dropped,
+    typed = MetricsResult.from_dict({**result, "task": task, "n": evaluated, "rows_dropped": dropped,
                                      "columns": columns})  # fmt: skip
     return replace(typed, summary=tuple(explain(typed)))
 
@@ -215,6 +232,7 @@ def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: f
     else:
         positive = labels.iloc[0]
     y = (labels == positive).to_numpy(dtype=int)
+    n = frame["n"].to_numpy() if "n" in frame else None  # rows each row stands for (None: one each)
     if y.min() == y.max():
         only = f"'{short(labels.iloc[0], 30)}'"
         raise AnalyticsError(
@@ -227,7 +245,7 @@ def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: f
         # predicted classes (the labels themselves, or 0/1): threshold metrics only, no probabilities
         hit = positive if distinct <= set(labels.unique().tolist()) else "1"
         predicted = (predictions == hit).to_numpy(dtype=int)
-        return {"kind": "predicted classes", "positive_label": str(positive), **_at_threshold(y, predicted, None),
+        return {"kind": "predicted classes", "positive_label": str(positive), **_at_threshold(y, predicted, None, n),
                 "notes": ["The predictions are classes, not scores: threshold metrics only (no ROC AUC, log loss "
                           "or calibration)."]}  # fmt: skip
     p = _numeric(frame["s"], y_score, "y_score must hold scores or probabilities")
@@ -244,17 +262,18 @@ def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: f
             raise AnalyticsError("The sampling rate must be in (0, 1]: the share of negatives kept in training.")
         p = recalibrate(p, w)
         notes.append(f"Scores were recalibrated for negative downsampling at w = {w:g}: p' = p / (p + (1 − p) / w).")
-    base_rate = float(y.mean())
+    base_rate = _mean(y, n)
     if threshold in (None, "") and not probabilities:
         threshold = "best-f1"
         notes.append("The scores are not probabilities, so the threshold is the one that maximises F1.")
-    precision_curve, recall_curve, cut_points = skm.precision_recall_curve(y, p)
+    precision_curve, recall_curve, cut_points = skm.precision_recall_curve(y, p, sample_weight=n)
     if threshold == "best-f1":
         f1s = 2 * precision_curve[:-1] * recall_curve[:-1] / np.maximum(precision_curve[:-1] + recall_curve[:-1], 1e-12)
         t = float(cut_points[int(np.argmax(f1s))])
     else:
         t = 0.5 if threshold in (None, "") else float(threshold)
-    fpr, tpr, _ = skm.roc_curve(y, p)
+    fpr, tpr, _ = skm.roc_curve(y, p, sample_weight=n)
+    auc = skm.roc_auc_score(y, p, sample_weight=n)
     result: dict[str, Any] = {
         "kind": "probabilities" if probabilities else "scores",
         "positive_label": str(positive),
@@ -262,14 +281,16 @@ def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: f
         "majority_share": _round(max(base_rate, 1 - base_rate)),
         "threshold": _round(t),
         "threshold_rule": "best-f1" if threshold == "best-f1" else ("given" if threshold not in (None, "") else "0.5"),
-        **_at_threshold(y, (p >= t).astype(int), base_rate),
-        "roc_auc": _round(skm.roc_auc_score(y, p)),
-        "gini": _round(2 * skm.roc_auc_score(y, p) - 1),
-        "pr_auc": _round(skm.average_precision_score(y, p)),
+        **_at_threshold(y, (p >= t).astype(int), base_rate, n),
+        "roc_auc": _round(auc),
+        "gini": _round(2 * auc - 1),
+        "pr_auc": _round(skm.average_precision_score(y, p, sample_weight=n)),
         "curves": {"roc": _thin(fpr, tpr), "pr": _thin(recall_curve[::-1], precision_curve[::-1])},
         "notes": notes,
     }
-    low_auc = _auc_upper_bound(result["roc_auc"], int(y.sum()), int(len(y) - y.sum()))
+    positives = int(y.sum()) if n is None else int(round((y * n).sum()))
+    total = len(y) if n is None else int(round(n.sum()))
+    low_auc = _auc_upper_bound(result["roc_auc"], positives, total - positives)
     if low_auc is not None and low_auc < 0.5:
         result["inverted_hint"] = True
         notes.append(
@@ -279,17 +300,17 @@ def _binary(frame: pd.DataFrame, y_true: str, y_score: str, threshold: Any, w: f
         )
     if probabilities:
         clipped = np.clip(p, EPSILON, 1 - EPSILON)
-        log_loss = float(skm.log_loss(y, clipped, labels=[0, 1]))
+        log_loss = float(skm.log_loss(y, clipped, labels=[0, 1], sample_weight=n))
         result |= {
             "log_loss": _round(log_loss),
             "normalized_entropy": _round(log_loss / entropy(base_rate)),
             "ne_base_rate": "the positive share of the evaluated rows",
-            "calibration": _round(float(p.mean()) / base_rate),
-            "prediction_bias": _round(float(p.mean()) - base_rate),
-            "brier": _round(skm.brier_score_loss(y, p)),
-            "ece": _round(expected_calibration_error(y, p)),
-            "calibration_table": _calibration_table(y, p),
-            "recalibration_w": _round(_matching_w(p, base_rate), 4),
+            "calibration": _round(_mean(p, n) / base_rate),
+            "prediction_bias": _round(_mean(p, n) - base_rate),
+            "brier": _round(skm.brier_score_loss(y, p, sample_weight=n)),
+            "ece": _round(expected_calibration_error(y, p, counts=n)),
+            "calibration_table": _calibration_table(y, p) if n is None else _counted_calibration_table(y, p, n),
+            "recalibration_w": _round(_matching_w(p, base_rate, n), 4),
         }
     else:
         result["notes"].append(
@@ -310,18 +331,24 @@ def _auc_upper_bound(auc: float | None, positives: int, negatives: int) -> float
     return auc + 1.96 * math.sqrt(max(variance, 0.0))
 
 
-def _at_threshold(y: np.ndarray, predicted: np.ndarray, base_rate: float | None) -> dict[str, Any]:
-    tn, fp, fn, tp = skm.confusion_matrix(y, predicted, labels=[0, 1]).ravel()
+def _mean(values: np.ndarray, counts: np.ndarray | None) -> float:
+    """Return the mean of `values`, each standing for `counts` rows (None: one each)."""
+    return float(values.mean()) if counts is None else float(np.average(values, weights=counts))
+
+
+def _at_threshold(y: np.ndarray, predicted: np.ndarray, base_rate: float | None,
+                  n: np.ndarray | None = None) -> dict[str, Any]:  # fmt: skip
+    tn, fp, fn, tp = np.rint(skm.confusion_matrix(y, predicted, labels=[0, 1], sample_weight=n)).astype(int).ravel()
     values = {
-        "accuracy": _round(skm.accuracy_score(y, predicted)),
-        "precision": _round(skm.precision_score(y, predicted, zero_division=0)),
-        "recall": _round(skm.recall_score(y, predicted, zero_division=0)),
-        "f1": _round(skm.f1_score(y, predicted, zero_division=0)),
+        "accuracy": _round(skm.accuracy_score(y, predicted, sample_weight=n)),
+        "precision": _round(skm.precision_score(y, predicted, zero_division=0, sample_weight=n)),
+        "recall": _round(skm.recall_score(y, predicted, zero_division=0, sample_weight=n)),
+        "f1": _round(skm.f1_score(y, predicted, zero_division=0, sample_weight=n)),
         "confusion_matrix": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
-        "predicted_positive_share": _round(float(predicted.mean())),
+        "predicted_positive_share": _round(_mean(predicted, n)),
     }
     if base_rate is None:
-        b = float(y.mean())
+        b = _mean(y, n)
         values |= {"base_rate": _round(b), "majority_share": _round(max(b, 1 - b))}
     return values
 
@@ -345,11 +372,43 @@ def _calibration_table(y: np.ndarray, p: np.ndarray) -> list[dict[str, Any]]:
     ]
 
 
-def _matching_w(p: np.ndarray, base_rate: float) -> float | None:
+def _counted_calibration_table(y: np.ndarray, p: np.ndarray, n: np.ndarray) -> list[dict[str, Any]]:
+    """`_calibration_table` of rows standing for `n` rows each: the deciles of rank (as pandas' qcut cuts the
+    ranks 1..N) over the rows sorted by p; rows of one score that a decile edge cuts count negatives first (the
+    uncounted table keeps row order there)."""
+    order = np.lexsort((y, p))
+    y, p, n = y[order], p[order], n[order]
+    total = int(round(n.sum()))
+    q = min(10, total)
+    levels = np.linspace(0, 1, q + 1)
+    # qcut's edges are numpy's linear quantiles of the ranks 1..N: 1 + (N·q − q); a decile holds the ranks up to it
+    upper = np.floor(total * levels - levels).astype(np.int64) + 1
+    upper[-1] = total
+    ends = np.cumsum(n)
+    starts = ends - n
+
+    def upto(rank: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Σ values over the first `rank` rows of the sorted table (a row group partly counted)."""
+        cumulative = np.r_[0.0, np.cumsum(values * n)]
+        group = np.clip(np.searchsorted(ends, rank, side="left"), 0, len(n) - 1)
+        inside = np.clip(rank - starts[group], 0, n[group])
+        return cumulative[group] + inside * values[group]
+
+    edges = np.r_[0, upper[1:]]
+    rows = np.diff(edges)
+    predicted, observed = np.diff(upto(edges, p)), np.diff(upto(edges, y.astype(float)))
+    return [
+        {"decile": k + 1, "rows": int(rows[k]), "predicted": _round(predicted[k] / rows[k], 4),
+         "observed": _round(observed[k] / rows[k], 4)}
+        for k in range(q) if rows[k]
+    ]  # fmt: skip
+
+
+def _matching_w(p: np.ndarray, base_rate: float, n: np.ndarray | None = None) -> float | None:
     """Return the w for which recalibrated scores average the observed rate (None if there is none)."""
 
     def gap(w: float) -> float:
-        return float(recalibrate(p, w).mean()) - base_rate
+        return _mean(recalibrate(p, w), n) - base_rate
 
     try:
         return brentq(gap, 1e-6, 1e3) if gap(1e-6) < 0 < gap(1e3) else None

@@ -41,7 +41,9 @@ class MetricsResult(Data):
     per_class rows, confusion_matrix {labels, rows_true_columns_predicted}; with per-class probability
     columns, log_loss, log_loss_of_class_shares and probability_columns. Regression: mae, rmse, r2, baseline
     {mae_of_median, rmse_of_mean}, residuals {mean, std, p5, p50, p95}, curves {"scatter"}. Ranking: k,
-    queries, queries_without_relevant, ndcg, mrr, map, hit_rate (all @k), conventions, curves {"gain"}."""
+    queries, queries_without_relevant, ndcg, mrr, map, hit_rate (all @k), conventions, curves {"gain"}.
+    Spark (services/analytics/spark_metrics.py): `engine` "spark" and `approximations` (how the rows were
+    counted, which numbers are exact and the bounds of the others); both absent on the local path."""
 
     task: str
     n: int
@@ -95,6 +97,8 @@ class MetricsResult(Data):
     map: float | None = None
     hit_rate: float | None = None
     conventions: str | None = None
+    approximations: dict[str, Any] | None = None  # the Spark path: how it counted, which numbers are bounded
+    engine: str | None = None  # "spark" when Spark computed the aggregates (None: this process)
 
     def value(self, name: str) -> float | None:
         """Return the metric called `name` (a field such as "roc_auc") as a number, or None when absent."""
@@ -120,7 +124,11 @@ class MetricsResult(Data):
             if present:
                 data[key] = plain(value)
         data["columns"] = plain(self.columns)
+        if self.approximations is not None:
+            data["approximations"] = plain(self.approximations)
         data["summary"] = list(self.summary)
+        if self.engine is not None:
+            data["engine"] = self.engine
         return data
 
     @classmethod
@@ -135,4 +143,5 @@ class MetricsResult(Data):
 
 _FIELDS = frozenset(f.name for f in fields(MetricsResult))
 _METRIC_FIELDS = _FIELDS - {"task", "columns", "notes", "summary", "kind", "positive_label", "threshold_rule",
-                            "ne_base_rate", "majority_label", "conventions", "inverted_hint"}  # fmt: skip
+                            "ne_base_rate", "majority_label", "conventions", "inverted_hint",
+                            "approximations", "engine"}  # fmt: skip

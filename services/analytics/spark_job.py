@@ -1,4 +1,5 @@
-"""The EMR Serverless job: `spark-submit spark_job.py REFERENCE CURRENT OUTPUT OPTIONS_JSON`.
+"""The EMR Serverless job: `spark-submit spark_job.py REFERENCE CURRENT OUTPUT OPTIONS_JSON` (drift), or
+`spark-submit spark_job.py SOURCE OUTPUT OPTIONS_JSON` with `"kind": "metrics"` in the options (metrics).
 
 The same code as the local Spark path (services/analytics/spark_engine.py), on the cluster's session; the gateway's
 `services/` arrives as `--py-files gateway.zip` (`make emr-artifacts` builds and uploads both). The result is
@@ -15,6 +16,9 @@ from typing import Any
 
 def main(argv: list[str]) -> None:
     """The cluster's entry point: `run` on the cluster's session, then stop it."""
+    # the release's own Python (3.9) when the application runs without its image: one line in the driver log
+    if sys.version_info < (3, 11):  # noqa: UP036 - the job runs on whatever Python EMR gives it
+        raise SystemExit(f"This job needs the Python 3.11 of infra/emr/Dockerfile's image, not {sys.executable}.")
     from pyspark.sql import SparkSession
 
     spark = SparkSession.builder.appName("teams-gateway-drift").getOrCreate()
@@ -23,22 +27,30 @@ def main(argv: list[str]) -> None:
 
 
 def run(spark: Any, argv: list[str]) -> dict[str, Any]:
-    """Run drift on REFERENCE and CURRENT with the command's options (JSON), write the result as one JSON line
-    under OUTPUT and return it."""
-    from services.analytics.commands import _drift_options
+    """Run the options' `kind` (drift when absent: on REFERENCE and CURRENT; metrics: on SOURCE) with the
+    command's options (JSON), write the result as one JSON line under OUTPUT and return it."""
+    from services.analytics.commands import METRICS, _drift_options
     from services.analytics.spark_engine import spark_drift
 
-    reference, current, output, options = argv[:4]
-    result = spark_drift(spark, reference, current, _drift_options(_values(json.loads(options)))).to_dict()
+    *sources, output, options = argv
+    given = json.loads(options)
+    if given.get("kind") == "metrics":
+        from services.analytics.spark_metrics import spark_metrics
+
+        (source,) = sources
+        result = spark_metrics(spark, source, _values(given, METRICS))[0].to_dict()
+    else:
+        reference, current = sources
+        result = spark_drift(spark, reference, current, _drift_options(_values(given))).to_dict()
     line = json.dumps(result, default=_plain)
     spark.sparkContext.parallelize([line], 1).saveAsTextFile(output)
     return json.loads(line)
 
 
-def _values(given: dict[str, Any]) -> dict[str, Any]:
+def _values(given: dict[str, Any], spec: Any = None) -> dict[str, Any]:
     from services.analytics.commands import DRIFT, check_values
 
-    return check_values(DRIFT, {k: v for k, v in given.items() if k != "engine"})
+    return check_values(spec or DRIFT, {k: v for k, v in given.items() if k not in ("engine", "kind")})
 
 
 def _plain(value: Any) -> Any:

@@ -88,19 +88,41 @@ def _units(body: str) -> list[tuple[str, str]]:
     return units
 
 
-def _table(block: str, max_rows: int = 12) -> list[tuple[str, str]] | None:
-    """Return a Markdown table block as answer units (any text before it, then the table of at most
-    `max_rows` rows with its header), or None when the block holds no table."""
+def _table(block: str, max_rows: int = 12, max_chars: int = 1200, max_cell: int = 80) -> list[tuple[str, str]] | None:
+    """Return a Markdown table block as answer units (any text before it, then the table), or None when the
+    block holds no table. The table keeps its header (the first row when the block has no rule line, as in a
+    passage cut from a longer table) and at most `max_rows` rows and `max_chars` characters; a longer cell is
+    cut at `max_cell` characters, so the quote stays a readable table of bounded size."""
     lines = [line.strip() for line in block.splitlines()]
     start = next((i for i, line in enumerate(lines) if line.startswith("|") and line.endswith("|")), None)
-    if start is None or start + 1 >= len(lines) or not re.fullmatch(r"\|[\s:|-]+\|", lines[start + 1]):
+    if start is None:
         return None
-    rows = [line for line in lines[start:] if line.startswith("|")]
-    if len(rows) > max_rows + 2:
-        rows = [*rows[: max_rows + 2], f"| … {len(rows) - max_rows - 2} more rows |"]
+    rows = [line for line in lines[start:] if line.startswith("|") and line.endswith("|")]
+    ruled = len(rows) > 1 and re.fullmatch(r"\|[\s:|-]+\|", rows[1])
+    if not ruled and len(rows) < 2:
+        return None
+    cells = [_cells(row, max_cell) for row in rows if not re.fullmatch(r"\|[\s:|-]+\|", row)]
+    width = len(cells[0])
+    shown, size = [cells[0]], 0
+    for row in cells[1:]:
+        line = "| " + " | ".join(row) + " |"
+        if len(shown) > max_rows or size + len(line) > max_chars:
+            break
+        shown.append(row)
+        size += len(line)
+    text = ["| " + " | ".join(row) + " |" for row in shown]
+    text.insert(1, "|" + "---|" * width)
+    if len(shown) < len(cells):
+        text.append("| … " + f"{len(cells) - len(shown)} more rows |" + " |" * (width - 1))
     before = " ".join(lines[:start]).strip()
     units = [("\n\n", before)] if before else []
-    return [*units, ("\n\n", "\n".join(rows))]
+    return [*units, ("\n\n", "\n".join(text))]
+
+
+def _cells(row: str, limit: int) -> list[str]:
+    """The cells of a Markdown table row (an escaped \\| stays in its cell), each cut to `limit` characters."""
+    parts = re.split(r"(?<!\\)\|", row.strip()[1:-1])
+    return [shorten(part.strip(), limit) for part in parts]
 
 
 def _short_code(block: str, max_lines: int = 14) -> str:
@@ -195,7 +217,7 @@ def best_sentences(passage: Passage, query: Query, limit: int = MAX_ANSWER_CHARS
             break
         text = f"{text}{separator}{unit}" if text else unit
         size += len(unit)
-    if len(text) > 2 * limit and "```" not in text:
+    if len(text) > 2 * limit and "```" not in text and "\n|" not in text:
         text = shorten(text, limit)
     return text
 
