@@ -60,7 +60,8 @@ TREATED_NAMES = {"1", "1.0", "true", "yes", "y", "t", "treatment", "treated", "t
 # than guess, since a wrong guess reverses every sign on the card.
 CONTROL_NAMES = {"0", "0.0", "false", "f", "n", "no", "none", "control", "controls", "ctrl", "placebo", "sham",
                  "obs", "observation", "observed", "old", "baseline", "standard", "usual", "usual care",
-                 "standard care", "untreated", "not treated", "holdout", "status quo", "current"}  # fmt: skip
+                 "standard care", "untreated", "not treated", "holdout", "status quo", "current",
+                 "regular", "reg", "normal", "default"}  # fmt: skip
 CONTROL_FIRST_WORDS = {"no", "non", "not", "without", "control", "placebo", "standard", "usual", "baseline", "old"}
 MAX_TRAIN_ROWS = 100_000  # per model fit: beyond this, a uniform sample trains (stated in the output)
 MIN_ARM = 50  # below this many rows in an arm, the answer warns that every estimate is very uncertain
