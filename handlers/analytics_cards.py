@@ -130,13 +130,17 @@ def uplift_card(result: UpliftResult, source: str, chart_png: bytes | None) -> d
     body = [
         text(result.summary[0], size="Medium", weight="Bolder", **({} if rec.target else {"color": "Attention"})),
         text(f"Uplift analysis of {source}", isSubtle=True, size="Small"),
+        text(uplift_wording.arms_text(result)),
         facts(rows),
         text(f"Targeting, measured on rows not used to choose the share (totals {uplift_wording.unit(result)})",
              weight="Bolder"),
         facts(tests),
-        text("Deciles of predicted uplift (1 = highest)", weight="Bolder"),
-        facts(deciles),
     ]  # fmt: skip
+    if deciles:
+        body += [text("Deciles of predicted uplift (1 = highest)", weight="Bolder"), facts(deciles)]
+    else:
+        body.append(text("Deciles: the model found no differences to rank by (every row has the same predicted "
+                         "uplift)."))  # fmt: skip
     if result.drivers:
         body += [text("Drivers (effect differs between groups; Holm-adjusted test)", weight="Bolder"),
                  facts([(short(d.name, 40), f"weight {d.weight:.2f} · {d.direction} · "

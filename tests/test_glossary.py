@@ -181,3 +181,18 @@ def test_a_long_name_costs_no_full_fuzzy_comparison(monkeypatch):
     compared.clear()
     entry, suggestions = terms.resolve("ndgc")  # misspellings still suggest, with few full comparisons
     assert entry is None and [s.key for s in suggestions][:1] == ["ndcg"] and len(compared) < 50
+
+
+def test_qini_interval_entry_says_what_the_code_does():
+    """fresh25: the entry said "2.5th to 97.5th percentile … of the rows" while the code resamples whole clusters
+    and widens the interval for cross-fitting; it now names what qini_interval does, and its exact method is left to
+    the card's conventions (which the code writes)."""
+    import inspect
+
+    from services.analytics import uplift
+
+    entry = glossary().entries["qini_interval"]
+    source = inspect.getsource(uplift.qini_interval) + inspect.getsource(uplift.analyse)
+    assert "clusters" in source and "whole clusters" in entry.formula
+    assert ("widen" in source) == ("widened" in entry.formula)
+    assert "percentile" not in entry.formula and "conventions" in entry.formula

@@ -149,7 +149,7 @@ def uplift_chart(result: UpliftResult, max_bytes: int = MAX_PNG_BYTES, dpi: int 
     deciles = result.deciles
     binary = result.outcome_kind == "binary"
     scale = 100 if binary else 1
-    lifts = [d.uplift * scale if d.uplift is not None else 0.0 for d in deciles]
+    lifts = [d.uplift * scale if d.uplift is not None else 0.0 for d in deciles]  # none: no ranking, no bars
     axes[1].bar([d.decile for d in deciles], lifts, color=["tab:green" if v >= 0 else "tab:red" for v in lifts])
     axes[1].axhline(result.ate.estimate * scale, linestyle="--", color="grey", label="average effect")
     axes[1].set(title="Actual uplift by decile", xlabel="decile of predicted uplift (1 = highest)",

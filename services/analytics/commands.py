@@ -227,7 +227,7 @@ def _analyse_uplift(tables: Tables, values: dict[str, Any]) -> Any:
         table, values["treatment"], values["outcome"], score=values.get("score"), revenue=values.get("revenue"),
         cost=values.get("cost"), budget=values.get("budget"), bootstrap=values["bootstrap"], seed=values["seed"],
         categorical=values["categorical"], numeric=values["numeric"], ignore=values["ignore"],
-        **_given(values, "cluster", "success"),
+        **_given(values, "cluster", "success", "treated"),
     )  # fmt: skip
 
 
@@ -245,6 +245,12 @@ UPLIFT = CommandSpec(
     example="uplift treatment=called outcome=paid revenue=amount cost=0.5",
     options=(
         _column("treatment", "treated or not (0/1 or two labels)"),
+        Option(
+            "treated",
+            "label",
+            "the treatment column's value of the treated arm (default: the other of a control-like label such "
+            "as placebo, control, Obs, no …; asked when neither label is recognisable)",
+        ),
         _column("outcome", "the outcome (binary, or numeric such as amount paid)"),
         _column("score", "an existing model's uplift scores: evaluate them, do not fit"),
         _column("revenue", "the value of a success (e.g. the amount owed)"),

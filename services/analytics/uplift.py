@@ -55,6 +55,14 @@ from services.analytics.wording import short
 from services.quoting import quote
 
 TREATED_NAMES = {"1", "1.0", "true", "yes", "y", "t", "treatment", "treated", "test", "called", "contacted"}
+# Arm labels that read as the control arm (survival::colon's "Obs", MASS::epil's "placebo", "No E-Mail"): with one
+# of them, the other arm is the treated one. Neither recognisable: the analysis asks (treated=<label>) rather
+# than guess, since a wrong guess reverses every sign on the card.
+CONTROL_NAMES = {"0", "0.0", "false", "f", "n", "no", "none", "control", "controls", "ctrl", "placebo", "sham",
+                 "obs", "observation", "observed", "old", "baseline", "standard", "usual", "usual care",
+                 "standard care", "untreated", "not treated", "holdout", "status quo", "current",
+                 "regular", "reg", "normal", "default"}  # fmt: skip
+CONTROL_FIRST_WORDS = {"no", "non", "not", "without", "control", "placebo", "standard", "usual", "baseline", "old"}
 MAX_TRAIN_ROWS = 100_000  # per model fit: beyond this, a uniform sample trains (stated in the output)
 MIN_ARM = 50  # below this many rows in an arm, the answer warns that every estimate is very uncertain
 MIN_FIT_ARM = 10  # fitting learners needs this many rows per arm; given scores need only non-empty arms
@@ -75,15 +83,15 @@ def _binary(series: pd.Series, column: str, role: str, wanted: str | None = None
     """Return (1.0 where the row has the chosen value, the chosen value, the other value) of a two-valued column:
     the treated arm, or the outcome's success (`wanted` when given; else the one value named like a success; else
     the larger in sorted order)."""
+    if role == "treatment":
+        return _arms(series, column)[:3]
     values = series.dropna().unique()
     if len(values) != 2:
         raise AnalyticsError(
             f"The {role} column '{quote(column, 40)}' must have exactly two values"
             f"{' (treated and not)' if role == 'treatment' else ''}, it has {len(values)}."
         )
-    if role == "treatment":
-        chosen = next((v for v in values if str(v).strip().lower() in TREATED_NAMES), sorted(values, key=str)[-1])
-    elif wanted is not None:
+    if wanted is not None:
         chosen = next((v for v in values if str(v).strip() == wanted.strip()), None)
         if chosen is None:
             shown = " and ".join(f"'{short(str(v), 30)}'" for v in sorted(values, key=str))
@@ -94,6 +102,43 @@ def _binary(series: pd.Series, column: str, role: str, wanted: str | None = None
         chosen = named[0] if len(named) == 1 else sorted(values, key=str)[-1]
     other = next(v for v in values if v != chosen)
     return (series == chosen).to_numpy(dtype=float), str(chosen), str(other)
+
+
+def _control_like(value: object) -> bool:
+    word = _word(_label(value))
+    first = re.split(r"[\s_+/-]+", word, maxsplit=1)[0]
+    return word in CONTROL_NAMES or (first in CONTROL_FIRST_WORDS and first != word)
+
+
+def _arms(series: pd.Series, column: str, treated: str | None = None) -> tuple[np.ndarray, str, str, str]:
+    """Return (1.0 for treated rows, the treated label, the control label, why that arm is the treated one): the
+    label given as `treated`; else the other label when exactly one reads as a control (CONTROL_NAMES, or a
+    first word such as "no"); else the one label named like a treatment (TREATED_NAMES). AnalyticsError otherwise,
+    asking which, and for a `treated` that is not a label."""
+    values = series.dropna().unique()
+    if len(values) != 2:
+        raise AnalyticsError(f"The treatment column '{quote(column, 40)}' must have exactly two values (treated and "
+                             f"not), it has {len(values)}.")  # fmt: skip
+    names = [str(_label(v)).strip() for v in values]
+    shown = " and ".join(f"'{short(name, 30)}'" for name in sorted(names))
+    if treated is not None:
+        if treated.strip() not in names:
+            raise AnalyticsError(f"treated='{short(treated, 30)}' is not a value of '{quote(column, 40)}': its values "
+                                 f"are {shown}.")  # fmt: skip
+        chosen, why = names.index(treated.strip()), "as you said (treated=)"
+    else:
+        controls = [i for i in (0, 1) if _control_like(values[i])]
+        named = [i for i in (0, 1) if _word(names[i]) in TREATED_NAMES and i not in controls]
+        if len(controls) == 1:
+            chosen, why = 1 - controls[0], f"'{short(names[controls[0]], 30)}' reads as the control"
+        elif len(named) == 1:
+            chosen, why = named[0], f"'{short(names[named[0]], 30)}' reads as the treatment"
+        else:
+            raise AnalyticsError(
+                f"Which value of '{quote(column, 40)}' is the treated arm, {shown.replace(' and ', ' or ')}? Name it "
+                f"as treated=<value> (e.g. treated={quote(sorted(names)[0], 30)}); the other is the control."
+            )
+    return (series == values[chosen]).to_numpy(dtype=float), names[chosen], names[1 - chosen], why
 
 
 def _features(
@@ -475,6 +520,7 @@ def analyse(
     ignore: tuple[str, ...] = (),
     cluster: str | None = None,
     success: str | None = None,
+    treated: str | None = None,
 ) -> UpliftResult:
     """Return the uplift analysis (see the module docstring) as a typed result; AnalyticsError for unusable input.
 
@@ -483,18 +529,20 @@ def analyse(
     names the column rows are grouped by (classroom, store, household): intervals, folds and halves then go by
     cluster; "none" treats rows as independent; None detects clusters (services/analytics/uplift_clusters.py).
     `success` names the outcome value counted as a success (a two-valued outcome, e.g. "0" when 1 is an adverse
-    event); by default a text value named like one ("yes", "good"), else the larger."""
+    event); by default a text value named like one ("yes", "good"), else the larger. `treated` names the treated
+    arm's label; by default the other of a label that reads as a control ("placebo", "Obs"), else the one named
+    like a treatment; otherwise AnalyticsError asks which."""
     _check_columns(table, {"treatment": treatment, "outcome": outcome, "revenue": revenue, "score": score,
                            "cluster": cluster if cluster and cluster.lower() != "none" else None},
                    (*categorical, *numeric, *ignore))  # fmt: skip
     rows = len(table)
     table = _check_rows(table, treatment, outcome, score)
-    t, treated_label, control_label = _binary(table[treatment], treatment, "treatment")
+    t, treated_label, control_label, treated_why = _arms(table[treatment], treatment, treated)
     y, binary, success_label = _check_outcome(table[outcome], outcome, success)
     _check_cost(cost, binary, revenue)
     n_t, n_c = _check_arms(t, score)
     exclude = {treatment, outcome} | {c for c in (score, revenue) if c}
-    clustering, clusters, warnings = _clustering(table, t, cluster, exclude)
+    clustering, clusters, warnings = _clustering(table, t, cluster, exclude | set(ignore))
     dropped = [c for c in ignore if c not in exclude] + ([clustering.column] if clustering.column else [])
     features, kinds = _features(table.drop(columns=dropped), exclude, required=not score, categorical=categorical,
                                 numeric=numeric, codes=clustering.suspected)  # fmt: skip
@@ -516,7 +564,8 @@ def analyse(
     step = max(1, len(x) // 200)
     y_value = _value(table, y, revenue, binary)
     value = y if y_value is None else y_value
-    deciles = _deciles(y, uplift, t, value)
+    ranked = bool(np.ptp(uplift) > 1e-12 * max(1.0, float(np.abs(uplift).max())))
+    deciles = _deciles(y, uplift, t, value) if ranked else ()  # file order is no ranking: nothing to show
     decision = decide_targeting(scores, value, t, cost or 0.0, budget, seed, clusters)
     decision = replace(decision, break_even_decile=break_even(deciles, cost or 0.0),
                        expected_profit=decision.beats_no_one.estimate if decision.target else 0.0)  # fmt: skip
@@ -525,6 +574,7 @@ def analyse(
         rows=Rows(total=rows, used=int(len(t)), dropped=int(rows - len(t))),
         treatment_label=treated_label,
         control_label=control_label,
+        treated_why=treated_why,
         success_label=success_label,
         outcome=outcome,
         outcome_kind="binary" if binary else "numeric",
@@ -537,7 +587,7 @@ def analyse(
         qini_bootstrap={"widened": [1.0, 1.0]}
         | {k: interval[k] for k in ("resamples", "level", "points", "widened") if k in interval},
         uplift_auc=uplift_auc(y, uplift, t) if binary else None,
-        uplift_at_k={f"{int(k * 100)}%": uplift_at_k(y, uplift, t, k) for k in K_SHARES},
+        uplift_at_k={f"{int(k * 100)}%": uplift_at_k(y, uplift, t, k) for k in K_SHARES} if ranked else {},
         deciles=deciles,
         curves={
             "qini": {"x": x[::step].tolist() + [float(x[-1])], "y": curve[::step].tolist() + [float(curve[-1])]},

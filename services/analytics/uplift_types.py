@@ -175,5 +175,6 @@ class UpliftResult(_Data):
     cluster: Clustering
     warnings: tuple[str, ...]
     control_label: str | None = None  # the treatment column's other value (the control arm)
+    treated_why: str | None = None  # why treatment_label is the treated arm (e.g. "'Obs' reads as the control")
     success_label: str | None = None  # the outcome value counted as a success, when the outcome is text or chosen
     summary: tuple[str, ...] = field(default=())

@@ -107,6 +107,17 @@ def effect_of(r: UpliftResult) -> str:
     return text
 
 
+def arms_text(r: UpliftResult) -> str:
+    """Return which arm is which: "Treated 'Lev+5FU' (304 rows) against control 'Obs' (315 rows): 'Obs' reads as
+    the control (treated=<value> to change it)."."""
+    b = r.balance
+    text = (f"Treated '{quote(r.treatment_label, 30)}' ({b.treated:,} rows) against control "
+            f"'{quote(r.control_label or 'the rest', 30)}' ({b.control:,} rows)")  # fmt: skip
+    if r.treated_why:
+        text += f": {r.treated_why}" + ("" if "treated=" in r.treated_why else " (treated=<value> to change it)")
+    return text + "."
+
+
 def verdict(r: UpliftResult) -> str:
     rec, kind, what = r.recommendation, r.value_kind, unit(r)
     gain = "earns" if kind == "money" else "adds"
@@ -142,7 +153,7 @@ def cluster_sentence(r: UpliftResult) -> str | None:
 
 def summarise(r: UpliftResult) -> tuple[str, ...]:
     """Return the plain-language reading: the verdict the data supports first, then the evidence."""
-    says = [verdict(r)]
+    says = [verdict(r), arms_text(r)]
     binary = r.outcome_kind == "binary"
     rec = r.recommendation
     clustered = cluster_sentence(r)
@@ -163,8 +174,11 @@ def summarise(r: UpliftResult) -> tuple[str, ...]:
                     f"{r.learner.replace('_', '-')}.")  # fmt: skip
     if rec.target and rec.break_even_decile and r.cost:
         says.append(f"{deciles_text(rec.break_even_decile)} for their own treatment cost.")
-    top, total = r.deciles[0], r.deciles[-1].cumulative_incremental
-    share = top.uplift * top.rows / total if top.uplift is not None and total > 0 else None
+    if not r.deciles:
+        says.append("The model found no differences to rank by: every row has the same predicted uplift, so no "
+                    "deciles or uplift@k are shown.")  # fmt: skip
+    top, total = (r.deciles[0], r.deciles[-1].cumulative_incremental) if r.deciles else (None, 0.0)
+    share = top.uplift * top.rows / total if top is not None and top.uplift is not None and total > 0 else None
     if ate.ci is not None and ate.ci[0] > 0 and share is not None and 0 < share <= 1:
         says.append(f"The top 10% by predicted uplift holds {share:.0%} of the incremental outcome.")
     if r.drivers:
