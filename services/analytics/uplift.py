@@ -81,15 +81,12 @@ def _word(value: object) -> str:
 
 def _binary(series: pd.Series, column: str, role: str, wanted: str | None = None) -> tuple[np.ndarray, str, str]:
     """Return (1.0 where the row has the chosen value, the chosen value, the other value) of a two-valued column:
-    the treated arm, or the outcome's success (`wanted` when given; else the one value named like a success; else
-    the larger in sorted order)."""
-    if role == "treatment":
-        return _arms(series, column)[:3]
+    the outcome's success (`wanted` when given; else the one value named like a success; else the larger in
+    sorted order). The treatment's arms are `_arms`'."""
     values = series.dropna().unique()
     if len(values) != 2:
         raise AnalyticsError(
-            f"The {role} column '{quote(column, 40)}' must have exactly two values"
-            f"{' (treated and not)' if role == 'treatment' else ''}, it has {len(values)}."
+            f"The {role} column '{quote(column, 40)}' must have exactly two values, it has {len(values)}."
         )
     if wanted is not None:
         chosen = next((v for v in values if str(v).strip() == wanted.strip()), None)
