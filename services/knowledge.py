@@ -69,7 +69,7 @@ PAGE_PASSAGES = 5
 NAME_PAGES = 5  # pages whose file names hold the question's words that add their passages to the candidates
 LEAD_CHARS = 400
 LONG_PAGE = 100  # a page of this many passages or more has long_page 1
-_COLUMNS = f"rowid, path, position, title, heading, body, bm25(passages, {_WEIGHTS}) AS rank, part"
+RANKED = 2000  # the best matching passages whose bm25 is read once per search (the candidates' among them)
 # Pseudo-relevance feedback (RM3-style, from the folder itself, no outside data): the words the best
 # FEEDBACK_PASSAGES passages of the first pass use most (by their share of each passage, its rank and their
 # rarity), at most FEEDBACK_TERMS of them, none in more than FEEDBACK_MAX_DF of the passages, fetch up to
@@ -449,7 +449,7 @@ class KnowledgeIndex:
         with self._lock:
             _, counts = self._vocab()
             total = self._passages
-            rows, context = self._fetch(query, forms, match, limit)
+            rows, context, ranks = self._fetch(query, forms, match, limit)
         if not rows:
             return []
         everything = sum(query.stems.values()) or 1.0
@@ -465,7 +465,7 @@ class KnowledgeIndex:
                     (match, exp_match, FEEDBACK_CANDIDATES + len(seen)),
                 ).fetchall()
                 extra = [rowid for (rowid,) in more if rowid not in seen][:FEEDBACK_CANDIDATES]
-                extra_rows = self._rows(match, extra)
+                extra_rows = self._rows(extra, ranks)
             scored += self._score_rows(extra_rows, query, everything, best_bm25, counts, total)
         page_rank, names, leads = context
         strong: dict[str, int] = {}
@@ -485,7 +485,9 @@ class KnowledgeIndex:
                 "lead": leads.get(passage.path, 0.0),
                 "long_page": kinds.get(passage.path, (0.0, 0.0))[0],
                 "code_page": kinds.get(passage.path, (0.0, 0.0))[1],
-                "expansion": sum(w for t, w in expansion.items() if t in tokens) / exp_total if expansion else 0.0,
+                "expansion": sum(w for t, w in expansion.items() if t in tokens) / exp_total * passage.coverage
+                if expansion
+                else 0.0,
             }
             passages.append(replace(passage, features=features))
         return passages
@@ -530,25 +532,34 @@ class KnowledgeIndex:
         best = sorted(weights, key=lambda t: -weights[t])[:FEEDBACK_TERMS]
         return {t: weights[t] for t in best}
 
-    def _rows(self, match: str, rowids: list[int]) -> list[tuple]:
-        """Return the candidate rows (rowid, path, position, title, heading, body, bm25, part) of `rowids`."""
+    def _rows(self, rowids: list[int], ranks: dict[int, float]) -> list[tuple]:
+        """Return the candidate rows (rowid, path, position, title, heading, body, bm25, part) of `rowids`,
+        their bm25 from `ranks` (the first query's), or the lowest there for a passage ranked below it.
+        Looking rows up by rowid is much faster than matching the question again with a rowid filter."""
         if not rowids:
             return []
+        worst = max(ranks.values(), default=0.0)
         marks = ",".join("?" * len(rowids))
-        return self._db.execute(
-            f"SELECT {_COLUMNS} FROM passages WHERE passages MATCH ? AND rowid IN ({marks})", (match, *rowids)
+        found = self._db.execute(
+            f"SELECT rowid, path, position, title, heading, body, part FROM passages WHERE rowid IN ({marks})",
+            rowids,
         ).fetchall()
+        by_rowid = {row[0]: (*row[:6], ranks.get(row[0], worst), row[6]) for row in found}
+        return [by_rowid[rowid] for rowid in rowids if rowid in by_rowid]  # in the order asked
 
-    def _fetch(self, query: Query, forms: list[str], match: str, limit: int) -> tuple[list[tuple], tuple]:
-        """Return the first pass's candidate rows and the page-level features (page rank, name, lead by path).
-        Called with the lock held."""
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM passages WHERE passages MATCH ? ORDER BY rank LIMIT ?",
-            (match, max(CANDIDATES, limit)),
+    def _fetch(self, query: Query, forms: list[str], match: str, limit: int) -> tuple[list[tuple], tuple, dict]:
+        """Return the first pass's candidate rows, the page-level features (page rank, name, lead by path) and
+        the bm25 of the RANKED best matching passages by rowid. Called with the lock held."""
+        ranked = self._db.execute(
+            f"SELECT rowid, bm25(passages, {_WEIGHTS}) AS rank FROM passages WHERE passages MATCH ? "
+            "ORDER BY rank LIMIT ?",
+            (match, RANKED),
         ).fetchall()
+        ranks = dict(ranked)
+        first = [rowid for rowid, _ in ranked[: max(CANDIDATES, limit)]]
         # Also the passages whose title or heading match best: a short entry named by the question's word
         # ("generator" in a glossary) can rank below long passages that repeat the word in their text.
-        seen = {row[0] for row in rows}
+        seen = set(first)
         heads = self._db.execute(
             f"SELECT rowid FROM passages WHERE passages MATCH ? ORDER BY bm25(passages, {_HEAD_WEIGHTS}) LIMIT ?",
             (match, HEADING_CANDIDATES),
@@ -583,8 +594,7 @@ class KnowledgeIndex:
             ).fetchall():
                 if rowid not in seen and rowid not in extra:
                     extra.append(rowid)
-        rows += self._rows(match, extra)
-        return rows, (page_rank, names, leads)
+        return self._rows(first + extra, ranks), (page_rank, names, leads), ranks
 
     def _score_rows(
         self, rows: list[tuple], query: Query, everything: float, best_bm25: float, counts: dict[str, int], total: int
