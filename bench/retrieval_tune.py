@@ -53,8 +53,12 @@ def memoise_candidates() -> None:
 
     def candidates(self: KnowledgeIndex, query, limit: int = 5) -> list:
         key = (id(self), tuple(query.stems.items()), query.phrases, limit)
-        if key not in memo:
-            memo[key] = search(self, query, limit)
+        if key not in memo:  # with the feedback pass, which is skipped when the expansion weighs nothing
+            weights, knowledge.WEIGHTS = knowledge.WEIGHTS, {**knowledge.WEIGHTS, "expansion": 1.0}
+            try:
+                memo[key] = search(self, query, limit)
+            finally:
+                knowledge.WEIGHTS = weights
         return memo[key]
 
     KnowledgeIndex.candidates = candidates

@@ -75,7 +75,7 @@ RANKED = 2000  # the best matching passages whose bm25 is read once per search (
 # rarity), at most FEEDBACK_TERMS of them, none in more than FEEDBACK_MAX_DF of the passages, fetch up to
 # FEEDBACK_CANDIDATES more passages and score the `expansion` feature. A passage holding less than
 # FEEDBACK_MIN_COVERAGE of the question gives no feedback: its words would lead further off the topic.
-FEEDBACK_PASSAGES = 5
+FEEDBACK_PASSAGES = 10
 FEEDBACK_TERMS = 8
 FEEDBACK_CANDIDATES = 20
 FEEDBACK_MAX_DF = 0.05
@@ -455,7 +455,9 @@ class KnowledgeIndex:
         everything = sum(query.stems.values()) or 1.0
         best_bm25 = min(row[6] for row in rows) or -1.0
         scored = self._score_rows(rows, query, everything, best_bm25, counts, total)
-        expansion = self._feedback(scored, context, query, counts, total) if FEEDBACK_TERMS else {}
+        # The feedback pass costs a fifth to a third of a search: skipped when its feature weighs nothing.
+        feedback = FEEDBACK_TERMS and WEIGHTS["expansion"]
+        expansion = self._feedback(scored, context, query, counts, total) if feedback else {}
         exp_match = " OR ".join(f'"{form}"' for term in expansion if (form := _match_form(term)))
         if exp_match:
             seen = {rowid for rowid, _, _ in scored}

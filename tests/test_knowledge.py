@@ -436,6 +436,7 @@ def test_feedback_words_from_the_best_passages_rank_the_page_in_the_documents_ow
     import services.knowledge as knowledge
 
     _shelf_folder(tmp_path)
+    monkeypatch.setattr(knowledge, "WEIGHTS", {**knowledge.WEIGHTS, "expansion": 1.0})
     index = KnowledgeIndex(tmp_path)
     index.refresh(force=True)
     query = index.parse_query("how do I put away unfinished work?")
@@ -456,10 +457,14 @@ def test_feedback_fetches_a_passage_the_first_pass_left_out(tmp_path, monkeypatc
     _shelf_folder(tmp_path)
     for name, value in [("CANDIDATES", 3), ("HEADING_CANDIDATES", 0), ("PAGE_PASSAGES", 0), ("NAME_PAGES", 0)]:
         monkeypatch.setattr(knowledge, name, value)
+    monkeypatch.setattr(knowledge, "WEIGHTS", {**knowledge.WEIGHTS, "expansion": 1.0})
     index = KnowledgeIndex(tmp_path)
     index.refresh(force=True)
     query = index.parse_query("how do I put away unfinished work?")
     assert "shelves.md" in {p.path for p in index.candidates(query, 3)}
+    monkeypatch.setattr(knowledge, "WEIGHTS", {**knowledge.WEIGHTS, "expansion": 0.0})  # no feedback pass
+    assert "shelves.md" not in {p.path for p in index.candidates(query, 3)}
+    monkeypatch.setattr(knowledge, "WEIGHTS", {**knowledge.WEIGHTS, "expansion": 1.0})
     monkeypatch.setattr(knowledge, "FEEDBACK_TERMS", 0)
     assert "shelves.md" not in {p.path for p in index.candidates(query, 3)}
 
