@@ -7,7 +7,9 @@ Search: FTS5 (Porter stemming, BM25 with title and headings weighted above the b
 candidates; a re-rank then orders them by how much of the question they cover (each word weighted by
 its rarity, once, so a repeated or stray word wins nothing), whether the words sit in the title and
 section path, and how close together they are in the text. A word the index has never seen is read as
-the closest word it has (one or two letters off), so small typos still find their passage.
+the closest word it has (one or two letters off), so small typos still find their passage. Optionally
+(weight `expansion`), the first pass's best passages name the words the folder uses for the question's topic
+(pseudo-relevance feedback), which fetch more candidates and score each one.
 """
 
 from __future__ import annotations
