@@ -337,6 +337,19 @@ def _label(value: object) -> object:
     return value if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
+def _names(columns: list[str], limit: int = 5) -> str:
+    shown = ", ".join(f"'{quote(c, 40)}'" for c in columns[:limit])
+    return shown + (f" and {len(columns) - limit} more" if len(columns) > limit else "")
+
+
+def _check_missing_in_an_arm(features: pd.DataFrame, t: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
+    """Return the features without the columns empty in a whole arm (medicaldata::opt's `Tx.time` exists only for
+    treated women), and their names. Such a column is post-treatment, and a model fitted on one arm alone cannot
+    bin it (scikit-learn raises on an all-missing feature)."""
+    empty = [c for c in features.columns if any(features[c][t == arm].isna().all() for arm in (0.0, 1.0))]
+    return features.drop(columns=empty), empty
+
+
 def _check_cost(cost: float | None, binary: bool, revenue: str | None) -> None:
     if cost is not None and binary and not revenue:  # refused before any model runs
         raise AnalyticsError(
@@ -423,7 +436,11 @@ def _balance(
     if unbalanced:
         names = ", ".join(f"{short(r.name, 40)} (SMD {r.smd:.2f}, adj. p {r.p_value_adjusted:.2g})"
                           for r in unbalanced[:3])  # fmt: skip
-        warnings.append(f"The arms differ on {names}: the experiment may not be randomized, so effects may be biased.")
+        warnings.append(
+            f"The arms differ on {names}: either the experiment may not be randomized, so effects may be biased, or "
+            "these columns were measured after treatment (its results, not who was treated): leave them out with "
+            "ignore=<column>."
+        )
     return balance, warnings
 
 
@@ -545,6 +562,13 @@ def analyse(
     dropped = [c for c in ignore if c not in exclude] + ([clustering.column] if clustering.column else [])
     features, kinds = _features(table.drop(columns=dropped), exclude, required=not score, categorical=categorical,
                                 numeric=numeric, codes=clustering.suspected)  # fmt: skip
+    features, one_arm = _check_missing_in_an_arm(features, t)
+    if one_arm:
+        dropped += one_arm
+        warnings.append(
+            f"Left out {_names(one_arm)}: empty in a whole arm, so most likely recorded only for the treated (after "
+            "treatment) and not comparable between the arms."
+        )
     balance, balance_warnings = _balance(features, t, y, clusters)
     warnings = balance_warnings + warnings
     if min(n_t, n_c) < MIN_ARM:
