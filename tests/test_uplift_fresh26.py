@@ -33,3 +33,22 @@ def test_imbalance_names_post_treatment_columns_as_the_other_cause():
     result = analyse(strep, "arm", "rad_num", cluster="none", bootstrap=10, treated="Streptomycin")
     imbalance = [w for w in result.warnings if w.startswith("The arms differ on")]
     assert imbalance and "measured after treatment" in imbalance[0] and "ignore=<column>" in imbalance[0]
+
+
+def test_rows_without_an_arm_are_counted_and_explained():
+    """survival::pbc (Mayo Clinic trial of D-penicillamine): 106 of 418 patients were not randomised (no `trt`).
+    Before, the card said 'Rows: 312' and nothing else."""
+    pbc = _rdata("survival", "pbc")
+    pbc["died"] = (pbc.status == 2).astype(int)
+    result = analyse(pbc.drop(columns=["status", "time", "id"]), "trt", "died", cluster="none", bootstrap=10,
+                     treated="1")  # fmt: skip
+    assert (result.rows.dropped, result.rows.no_treatment) == (106, 106)
+    assert "106 of 418 rows were left out: 106 have no treatment arm." in result.summary
+
+
+def test_no_driver_sentence_states_the_test_not_an_absence_of_heterogeneity():
+    """medicaldata::opt, a small subset: no driver passes; the sentence must not read as 'no heterogeneity'."""
+    opt = _rdata("medicaldata", "opt")[["Group", "Birthweight", "Age", "BMI"]]
+    result = analyse(opt, "Group", "Birthweight", cluster="none", bootstrap=10)
+    assert not result.drivers
+    assert any("Holm-adjusted test" in line and "weaker modifiers may still exist" in line for line in result.summary)

@@ -551,7 +551,7 @@ def analyse(
     _check_columns(table, {"treatment": treatment, "outcome": outcome, "revenue": revenue, "score": score,
                            "cluster": cluster if cluster and cluster.lower() != "none" else None},
                    (*categorical, *numeric, *ignore))  # fmt: skip
-    rows = len(table)
+    rows, no_treatment = len(table), int(table[treatment].isna().sum())
     table = _check_rows(table, treatment, outcome, score)
     t, treated_label, control_label, treated_why = _arms(table[treatment], treatment, treated)
     y, binary, success_label = _check_outcome(table[outcome], outcome, success)
@@ -594,7 +594,13 @@ def analyse(
                        expected_profit=decision.beats_no_one.estimate if decision.target else 0.0)  # fmt: skip
     skipped = [n for n, k in kinds.items() if k.kind in ("identifier", "datetime")] + dropped
     result = UpliftResult(
-        rows=Rows(total=rows, used=int(len(t)), dropped=int(rows - len(t))),
+        rows=Rows(
+            total=rows,
+            used=int(len(t)),
+            dropped=int(rows - len(t)),
+            no_treatment=no_treatment,
+            no_outcome=int(rows - len(t) - no_treatment),
+        ),
         treatment_label=treated_label,
         control_label=control_label,
         treated_why=treated_why,

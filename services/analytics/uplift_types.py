@@ -49,6 +49,8 @@ class Rows(_Data):
     total: int
     used: int
     dropped: int
+    no_treatment: int = 0  # rows left out because the treatment is missing
+    no_outcome: int = 0  # of the others, those whose outcome (or score) is missing
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,10 @@ def cluster_sentence(r: UpliftResult) -> str | None:
 def summarise(r: UpliftResult) -> tuple[str, ...]:
     """Return the plain-language reading: the verdict the data supports first, then the evidence."""
     says = [verdict(r), arms_text(r)]
+    if r.rows.dropped:
+        why = [f"{n:,} {what}" for n, what in ((r.rows.no_treatment, "have no treatment arm"),
+                                              (r.rows.no_outcome, "no outcome")) if n]  # fmt: skip
+        says.append(f"{r.rows.dropped:,} of {r.rows.total:,} rows were left out: {' and '.join(why)}.")
     binary = r.outcome_kind == "binary"
     rec = r.recommendation
     clustered = cluster_sentence(r)
@@ -185,5 +189,6 @@ def summarise(r: UpliftResult) -> tuple[str, ...]:
         says.append("The effect differs by " + "; ".join(
             f"{short(d.name, 40)} (weight {d.weight:.2f}: {d.direction})" for d in r.drivers[:3]) + ".")  # fmt: skip
     else:
-        says.append("No feature changes the measured effect reliably: no drivers are named.")
+        says.append("No feature passes the Holm-adjusted test of a changing effect at 2.5%, so no drivers are named; "
+                    "weaker modifiers may still exist, this test has little power for them.")  # fmt: skip
     return tuple(says + [w for w in r.warnings if w not in says] + list(r.kind_notes))
