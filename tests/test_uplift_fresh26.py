@@ -52,3 +52,24 @@ def test_no_driver_sentence_states_the_test_not_an_absence_of_heterogeneity():
     result = analyse(opt, "Group", "Birthweight", cluster="none", bootstrap=10)
     assert not result.drivers
     assert any("Holm-adjusted test" in line and "weaker modifiers may still exist" in line for line in result.summary)
+
+
+def test_same_column_three_arms_and_a_blank_outcome_value_are_refused_clearly():
+    """MASS::anorexia (Hand et al. 1994: cognitive behavioural and family therapy against a control, 'Cont') has
+    three arms; before, 'it has 3' with no arms named. Same column as treatment and outcome was accepted; a blank
+    outcome value was invisible in 'it has 3'."""
+    import pytest
+
+    from services.analytics.errors import AnalyticsError
+
+    anorexia = _rdata("MASS", "anorexia")
+    with pytest.raises(AnalyticsError, match=r"it has 3: 'CBT', 'Cont', 'FT'\. Compare two arms at a time"):
+        analyse(anorexia, "Treat", "Postwt", treated="FT")
+    with pytest.raises(AnalyticsError, match=r"'Treat' cannot be both the treatment and the outcome"):
+        analyse(anorexia, "Treat", "Treat")
+    two = anorexia[anorexia.Treat != "CBT"].assign(
+        gained=lambda d: (d.Postwt > d.Prewt).map({True: "yes", False: "no"})
+    )
+    two.loc[two.index[:3], "gained"] = "   "
+    with pytest.raises(AnalyticsError, match=r"it has 3: 'no', 'yes', \(blank\)\."):
+        analyse(two.drop(columns=["Postwt"]), "Treat", "gained", treated="FT")

@@ -88,7 +88,8 @@ def _binary(series: pd.Series, column: str, role: str, wanted: str | None = None
     values = series.dropna().unique()
     if len(values) != 2:
         raise AnalyticsError(
-            f"The {role} column '{quote(column, 40)}' must have exactly two values, it has {len(values)}."
+            f"The {role} column '{quote(column, 40)}' must have exactly two values, it has {len(values)}: "
+            f"{_shown(values)}."
         )
     if wanted is not None:
         chosen = next((v for v in values if str(v).strip() == wanted.strip()), None)
@@ -101,6 +102,13 @@ def _binary(series: pd.Series, column: str, role: str, wanted: str | None = None
         chosen = named[0] if len(named) == 1 else sorted(values, key=str)[-1]
     other = next(v for v in values if v != chosen)
     return (series == chosen).to_numpy(dtype=float), str(chosen), str(other)
+
+
+def _shown(values: Any, limit: int = 6) -> str:
+    """Up to `limit` values quoted as written, a blank one shown as blank (not stripped away)."""
+    labels = sorted((str(_label(v)) for v in values), key=lambda v: (v.strip() == "", v))
+    shown = ", ".join("(blank)" if not v.strip() else f"'{short(v, 30)}'" for v in labels[:limit])
+    return shown + (f" and {len(labels) - limit} more" if len(labels) > limit else "")
 
 
 def _control_like(value: object) -> bool:
@@ -117,7 +125,10 @@ def _arms(series: pd.Series, column: str, treated: str | None = None) -> tuple[n
     values = series.dropna().unique()
     if len(values) != 2:
         raise AnalyticsError(f"The treatment column '{quote(column, 40)}' must have exactly two values (treated and "
-                             f"not), it has {len(values)}.")  # fmt: skip
+                             f"not), it has {len(values)}: {_shown(values)}."
+                             + (" Compare two arms at a time: keep the rows of one treated arm and the control in "
+                                "the file (e.g. filter the others out) and name the treated one with "
+                                "treated=<value>." if len(values) > 2 else ""))  # fmt: skip
     names = [str(_label(v)).strip() for v in values]
     shown = " and ".join(f"'{short(name, 30)}'" for name in sorted(names))
     if treated is not None:
@@ -548,6 +559,9 @@ def analyse(
     event); by default a text value named like one ("yes", "good"), else the larger. `treated` names the treated
     arm's label; by default the other of a label that reads as a control ("placebo", "Obs"), else the one named
     like a treatment; otherwise AnalyticsError asks which."""
+    if treatment == outcome:
+        raise AnalyticsError(f"'{quote(treatment, 40)}' cannot be both the treatment and the outcome: name the "
+                             "column that holds the result as outcome=<column>.")  # fmt: skip
     _check_columns(table, {"treatment": treatment, "outcome": outcome, "revenue": revenue, "score": score,
                            "cluster": cluster if cluster and cluster.lower() != "none" else None},
                    (*categorical, *numeric, *ignore))  # fmt: skip
