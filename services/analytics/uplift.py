@@ -424,7 +424,11 @@ def _clustering(
     if found is None:
         return Clustering(None, "none", 0, suspected), None, warnings
     group = uplift_clusters.codes(table[found])
-    warnings.insert(0, f"The arm is constant within each value of '{quote(found, 40)}': the experiment looks "
+    treated = np.bincount(group, weights=t)
+    size = np.bincount(group)
+    pure = float(np.maximum(treated, size - treated).sum() / size.sum())
+    how = "constant within each value" if pure >= 0.999 else f"the same for {pure:.0%} of rows within each value"
+    warnings.insert(0, f"The arm is {how} of '{quote(found, 40)}': the experiment looks "
                        f"randomized by {quote(found, 40)}, so it is analysed by cluster (cluster=none to treat rows "
                        "as independent).")  # fmt: skip
     return Clustering(found, "detected", int(group.max()) + 1, suspected), group, warnings
@@ -606,6 +610,16 @@ def analyse(
     decision = decide_targeting(scores, value, t, cost or 0.0, budget, seed, clusters)
     decision = replace(decision, break_even_decile=break_even(deciles, cost or 0.0),
                        expected_profit=decision.beats_no_one.estimate if decision.target else 0.0)  # fmt: skip
+    shared, p_shared = ("", 1.0) if clusters is not None else uplift_clusters.shared_cells(
+        table, t, y, clustering.suspected)  # fmt: skip
+    if shared:
+        why = (f"rows with the same '{quote(shared, 40)}' in the same arm share their outcome far more than chance "
+               f"(interaction F test p = {p_shared:.1g}): the arm was likely given to groups inside each "
+               f"'{quote(shared, 40)}' (sites, classes) that no column names. Add a column naming that unit and "
+               "cluster=<that column>; until then the intervals are too narrow")  # fmt: skip
+        warnings.insert(0, f"Rows are not independent: {why}.")
+        if decision.target:
+            decision = replace(decision, target=False, withheld=why)
     skipped = [n for n, k in kinds.items() if k.kind in ("identifier", "datetime")] + dropped
     result = UpliftResult(
         rows=Rows(

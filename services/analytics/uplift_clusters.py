@@ -25,10 +25,15 @@ from scipy import stats
 CLUSTER_NAME = re.compile(
     r"(^|[_\s-])(school|sch|schid|schoolid|store|shop|branch|class|classroom|classid|teacher|tch|customer|"
     r"household|hh|hhid|family|village|vill|villnum|site|clinic|hospital|practice|cluster|firm|plant|team|"
-    r"district|ward|city|market)($|[_\s-]|id|num|no|code|nr)",
+    r"district|ward|city|market|pair)($|[_\s-]|id|num|no|code|nr)",
     re.I,
 )
 CONSTANT_ARM_SHARE = 0.95  # share of repeated values whose rows all sit in one arm: cluster randomisation
+# Or mostly one arm (mlmRev::Exam with the arm drawn per school and some pupils crossing over): this share of the
+# repeated rows sit in their group's majority arm, and more than in any of PERMUTATIONS shuffles of the arm
+# between rows (small groups are pure by chance: 2 rows share an arm half the time).
+MOSTLY_ARM_SHARE = 0.8
+PERMUTATIONS = 20
 MIN_CLUSTERS = 5
 _SINGULAR = 1 - 1e-9
 
@@ -117,6 +122,24 @@ def _id_like(series: pd.Series) -> bool:
     )
 
 
+def _mostly_one_arm(group: np.ndarray, t: np.ndarray) -> bool:
+    """Whether the rows of repeated groups sit mostly (MOSTLY_ARM_SHARE) in their group's majority arm, more than
+    under every one of PERMUTATIONS shuffles of the arm (seeded: the same table gives the same answer)."""
+    size = np.bincount(group)
+    repeated = size[group] > 1
+
+    def purity(arm: np.ndarray) -> float:
+        treated = np.bincount(group, weights=arm, minlength=size.size)
+        majority = np.maximum(treated, size - treated)
+        return float(majority[size > 1].sum() / max(repeated.sum(), 1))
+
+    observed = purity(t)
+    if observed < MOSTLY_ARM_SHARE:
+        return False
+    rng = np.random.default_rng(0)
+    return all(purity(rng.permutation(t)) < observed for _ in range(PERMUTATIONS))
+
+
 def detect(table: pd.DataFrame, t: np.ndarray, exclude: set[str]) -> tuple[str | None, tuple[str, ...]]:
     """Return (the column the arm is constant within, if any: cluster randomisation; the other columns that
     look like clusters: id-like values repeating within arms under a cluster-like name). A candidate has
@@ -135,7 +158,11 @@ def detect(table: pd.DataFrame, t: np.ndarray, exclude: set[str]) -> tuple[str |
         treated = np.bincount(group, weights=t)
         repeated = size > 1
         constant = ((treated == 0) | (treated == size))[repeated]
-        if constant.size >= MIN_CLUSTERS and constant.mean() >= CONSTANT_ARM_SHARE and 0 < t.mean() < 1:
+        if (
+            constant.size >= MIN_CLUSTERS
+            and 0 < t.mean() < 1
+            and (constant.mean() >= CONSTANT_ARM_SHARE or _mostly_one_arm(group, t))
+        ):
             randomised_by.append((distinct, str(column)))
         elif CLUSTER_NAME.search(str(column)) and repeated.any():
             suspected.append(str(column))
@@ -144,3 +171,38 @@ def detect(table: pd.DataFrame, t: np.ndarray, exclude: set[str]) -> tuple[str |
         others = [name for _, name in sorted(randomised_by) if name != chosen]
         return chosen, tuple(others + suspected)
     return None, tuple(suspected)
+
+
+CELL_ALPHA = 0.001  # the (code × arm) interaction test below: rows of one code in one arm share more than chance
+_MAX_DESIGN = 20_000_000  # rows × codes of the additive least-squares fit; above it the test is skipped
+
+
+def shared_cells(table: pd.DataFrame, t: np.ndarray, y: np.ndarray, columns: tuple[str, ...]) -> tuple[str, float]:
+    """Return (the first of `columns` whose (value × arm) cells differ in mean outcome beyond what the value and the
+    arm explain, its p-value), or ("", 1.0). boot::amis: cars measured at two sites per pair, the arm given per
+    site; no column names the site, but `pair` × arm cells differ far more than pair + arm allow (a two-way
+    ANOVA interaction F test, our own few lines: statsmodels' formula API would build the same design)."""
+    for column in columns:
+        group = codes(table[column])
+        g = int(group.max()) + 1
+        if len(y) * (g + 1) > _MAX_DESIGN:
+            continue
+        cell = group * 2 + t.astype(int)
+        cells = np.unique(cell).size
+        df_within, df_interaction = len(y) - cells, cells - g - 1
+        if df_within < 1 or df_interaction < 1:
+            continue
+        sums, counts = np.bincount(cell, weights=y), np.bincount(cell)
+        within = float(((y - (sums / np.maximum(counts, 1))[cell]) ** 2).sum())
+        design = np.zeros((len(y), g + 1))
+        design[np.arange(len(y)), group] = 1.0
+        design[:, g] = t
+        residual = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+        additive = float(residual @ residual)
+        if within <= 0:
+            continue
+        f = ((additive - within) / df_interaction) / (within / df_within)
+        p = float(stats.f.sf(f, df_interaction, df_within))
+        if p < CELL_ALPHA:
+            return column, p
+    return "", 1.0

@@ -141,6 +141,7 @@ class Decision(_Data):
     rule: str
     break_even_decile: int = 0
     expected_profit: float = 0.0
+    withheld: str = ""  # why a targeting recommendation was withheld (likely clusters not given), else ""
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,8 @@ def arms_text(r: UpliftResult) -> str:
 def verdict(r: UpliftResult) -> str:
     rec, kind, what = r.recommendation, r.value_kind, unit(r)
     gain = "earns" if kind == "money" else "adds"
+    if rec.withheld:
+        return f"No targeting recommendation: {rec.withheld}."
     if rec.target:
         return (
             f"Treat the top {rec.fraction:.0%} ({rec.people:,} people) by predicted uplift: measured on rows "
@@ -144,7 +146,7 @@ def cluster_sentence(r: UpliftResult) -> str | None:
     c = r.cluster
     if c.column is None:
         return None
-    how = "as you asked" if c.source == "given" else "because the arm is constant within each of its values"
+    how = "as you asked" if c.source == "given" else "because the arm is (nearly) constant within its values"
     return (
         f"Rows are grouped by '{quote(c.column, 40)}' ({c.clusters:,} clusters, {how}): intervals are "
         "cluster-robust (CR2, cluster bootstrap for Qini) and the held-out checks split whole clusters."
