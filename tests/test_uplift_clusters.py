@@ -155,3 +155,4 @@ def test_amis_pair_by_arm_cells_withhold_targeting():
     result = analyse(amis, "warning", "speed", treated="1", bootstrap=10)
     assert result.warnings[0].startswith("Rows are not independent: rows with the same 'pair' in the same arm")
     assert not result.recommendation.target and result.summary[0].startswith("No targeting recommendation")
+    assert any("'pair' looks like a cluster (ids" in w for w in result.warnings)  # was "looks a like cluster"

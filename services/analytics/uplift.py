@@ -416,7 +416,7 @@ def _clustering(
     if suspected:
         shown = ", ".join(f"'{quote(n, 40)}'" for n in suspected[:4])
         warnings.append(
-            f"Rows may not be independent: {shown} look{'s a' if len(suspected) == 1 else ''} like "
+            f"Rows may not be independent: {shown} look{'s like a' if len(suspected) == 1 else ' like'} "
             f"cluster{'s' if len(suspected) > 1 else ''} (ids repeating within arms). If outcomes are shared "
             f"within them (pupils of one class, customers of one store), add cluster={quote(suspected[0], 40)}: "
             "otherwise the intervals are too narrow and a targeting verdict may be noise."
