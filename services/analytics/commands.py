@@ -51,8 +51,8 @@ class CommandSpec:
     def parse(self, text: str) -> tuple[dict[str, Any], list[str]]:
         """Return (typed option values, other words) of a chat command; AnalyticsError with one sentence for
         a bad option (the command's usage appended)."""
-        raw, words = split_options(text, self.options)
         try:
+            raw, words = split_options(text, self.options)
             return check_options(raw, self.options), words
         except AnalyticsError as problem:
             raise AnalyticsError(f"{problem} {self.usage}") from None

