@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
-from services.datasets import DatasetError
+from services.datasets import MAX_PATH_CHARS, DatasetError
 from services.quoting import quote
 
 MAX_OBJECTS = 10_000  # files in one table: ten S3 list pages; Spark's planning stays in seconds
@@ -50,11 +50,14 @@ def is_many(source: str, data_dir: Path | None) -> bool:
     """True when `source` names a many-file table: an `s3://` URI ending in `/`, or a folder inside DATA_DIR."""
     if source.startswith("s3://"):
         return source.endswith("/")
-    if data_dir is None or "://" in source:
+    if data_dir is None or "://" in source or len(source) > MAX_PATH_CHARS:
         return False
     root = data_dir.resolve()
     path = (root / PurePosixPath(source.replace("\\", "/"))).resolve()
-    return path.is_dir() and (path == root or root in path.parents)
+    try:
+        return path.is_dir() and (path == root or root in path.parents)
+    except OSError:  # a part over 255 bytes (ENAMETOOLONG): not a folder; the file's check says so in a sentence
+        return False
 
 
 def _check_bounds(source: str, count: int, total: int, max_bytes: int) -> None:

@@ -47,3 +47,17 @@ def test_a_quoted_value_may_hold_spaces_and_unclosed_quotes_stay_cheap():
     with pytest.raises(AnalyticsError):
         METRICS.parse("k=\u201cx " * 7000)  # 28 KB of unclosed quotes: linear, not quadratic
     assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize("name", ["a" * 300, "\u202e" * 5000, "x/" + "b" * 256 + "/", "c" * 300 + "/"])
+async def test_a_data_name_too_long_for_the_file_system_gets_one_sentence(tmp_path, name):
+    # before: OSError ENAMETOOLONG from is_dir()/is_file(): "Sorry, something went wrong", and the whole
+    # name in the error log
+    from handlers.analytics import AnalyticsConfig
+    from services.datasets import DatasetError
+
+    config = AnalyticsConfig(data_dir=tmp_path)
+    with pytest.raises(DatasetError) as refused:
+        await config.source(name)
+    assert len(str(refused.value)) < 300
+    assert "no file" in str(refused.value) or "not a file name" in str(refused.value)
