@@ -61,3 +61,21 @@ async def test_a_data_name_too_long_for_the_file_system_gets_one_sentence(tmp_pa
         await config.source(name)
     assert len(str(refused.value)) < 300
     assert "no file" in str(refused.value) or "not a file name" in str(refused.value)
+
+
+def test_infinite_scores_in_a_parquet_folder_get_one_sentence(tmp_path):
+    # before: a single file was refused (read_table), but a DATA_DIR folder skipped that check and scikit-learn's
+    # ValueError ("Input contains infinity") became "something went wrong"
+    import numpy as np
+    import pandas as pd
+
+    from services.analytics import pipeline
+
+    folder = tmp_path / "scores"
+    folder.mkdir()
+    p = np.linspace(0, 1, 100)
+    p[3] = np.inf
+    pd.DataFrame({"label": [0, 1] * 50, "p": p}).to_parquet(folder / "part-0.parquet")
+    values, _ = METRICS.parse("y_true=label y_score=p engine=local")
+    with pytest.raises(AnalyticsError, match="'p' holds an infinite value"):
+        pipeline.run(METRICS, [(folder, "scores")], values, chart=False)
