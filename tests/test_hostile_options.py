@@ -79,3 +79,31 @@ def test_infinite_scores_in_a_parquet_folder_get_one_sentence(tmp_path):
     values, _ = METRICS.parse("y_true=label y_score=p engine=local")
     with pytest.raises(AnalyticsError, match="'p' holds an infinite value"):
         pipeline.run(METRICS, [(folder, "scores")], values, chart=False)
+
+
+async def test_column_lists_reach_the_emr_job(monkeypatch):
+    # before: `ignore=dt` (a tuple of names) was left out of the job's options, so EMR compared the partition
+    # column the docs tell you to ignore; categorical= and numeric= were dropped too
+    from handlers.analytics_large import place
+    from services.analytics import emr
+    from services.dataset_prefixes import Listing
+
+    sent = {}
+
+    def start(client, job, kind, sources, options, token, allowed):  # noqa: ANN001, ANN202
+        sent.update(options)
+        return "run-1"
+
+    monkeypatch.setattr(emr, "start_analysis", start)
+    monkeypatch.setattr(emr, "client", lambda: None)
+    values, _ = DRIFT.parse("ignore=dt,region categorical=code engine=spark")
+    listings = [Listing(f"s3://events/{day}/", (("k", 10),)) for day in ("oct", "nov")]
+    placed = await place(DRIFT, values, listings, default_engine="auto", spark_rows=1, spark_mb=1,
+                         max_local_bytes=1, emr=object(), allowed_buckets=("events",))  # fmt: skip
+    assert placed.emr_run == "run-1"
+    assert sent["ignore"] == ["dt", "region"] and sent["categorical"] == ["code"]
+    import json
+
+    from services.analytics.spark_job import _values
+
+    assert _values(json.loads(json.dumps(sent)))["ignore"] == ("dt", "region")  # what the job reads back
