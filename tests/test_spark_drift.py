@@ -36,10 +36,10 @@ def spark():  # noqa: ANN201 - pyspark's SparkSession
     session.stop()
 
 
-def _write_partitioned(table: pd.DataFrame, folder: Path, parts: int = 3) -> Path:
-    """Write `table` as a Hive-style partitioned Parquet prefix (folder/part=k/….parquet)."""
+def _write_partitioned(table: pd.DataFrame, folder: Path, parts: int = 3, first: int = 0) -> Path:
+    """Write `table` as a Hive-style partitioned Parquet prefix (folder/part=k/….parquet, k from `first`)."""
     for k in range(parts):
-        target = folder / f"part={k}"
+        target = folder / f"part={first + k}"
         target.mkdir(parents=True)
         table.iloc[k::parts].to_parquet(target / "data.parquet", index=False)
     return folder
@@ -51,8 +51,11 @@ def test_the_emr_job_on_parquet_prefixes_with_known_drift_matches_the_local_path
     from services.analytics import commands, spark_job
 
     ref, cur = known_drift()
-    paths = [str(_write_partitioned(t, tmp_path / name)) for t, name in ((ref, "ref"), (cur, "cur"))]
-    given = {"tests_only": True, "ignore": ["part"], "engine": "spark"}  # the partition column pandas' tables lack
+    # each side holds its own partitions (as two months hold their own days): the partition column is left out
+    # by itself, and said (before, `part` drifted unless the user said ignore=part)
+    paths = [str(_write_partitioned(t, tmp_path / name, first=first)) for t, name, first in
+             ((ref, "ref", 0), (cur, "cur", 3))]  # fmt: skip
+    given = {"tests_only": True, "engine": "spark"}
     returned = spark_job.run(spark, [*paths, str(tmp_path / "out"), json.dumps(given)])
     (part,) = [p for p in (tmp_path / "out").iterdir() if p.name.startswith("part-") and p.stat().st_size]
     result = json.loads(part.read_text())
@@ -60,6 +63,8 @@ def test_the_emr_job_on_parquet_prefixes_with_known_drift_matches_the_local_path
     local_options = commands._drift_options(commands.check_values(commands.DRIFT, {"tests_only": True}))
     assert_parity(drift.analyse(ref, cur, local_options).to_dict(), result)
     assert {c["name"] for c in result["columns"] if c["drifted"]} == {"a", "c", "d"}
+    assert "part" not in {c["name"] for c in result["columns"]}
+    assert any(note.startswith("'part' is a folder partition") for note in result["kind_notes"])
     assert result["engine"] == "spark"
     assert 0 < result["approximations"]["ks_error_bound"] < 0.002
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from services.analytics import drift, summaries
+from services.analytics import drift, engine, summaries
 from services.analytics.columns import read_as
 from services.analytics.drift_types import DriftResult
 from services.analytics.errors import AnalyticsError
@@ -140,6 +140,10 @@ def spark_drift(
     options = options or drift.DriftOptions()
     ref = reference if hasattr(reference, "mapInPandas") else read(spark, reference)
     cur = current if hasattr(current, "mapInPandas") else read(spark, current)
+    found = [engine.partition_columns(table.inputFiles(), str(source)) for table, source in
+             ((ref, reference), (cur, current)) if not hasattr(source, "mapInPandas")]  # fmt: skip
+    options = replace(options, partitions=tuple(dict.fromkeys((*options.partitions, *sum(found, ())))))
+    options, partition_note = drift.partitions_left_out(options)
     summaries.common_columns(ref.columns, cur.columns, options)
     counts = {"reference": ref.count(), "current": cur.count()}
     for role, rows in counts.items():
@@ -167,4 +171,4 @@ def spark_drift(
     )
     schema = summaries.schema_on_sample(sample_ref, sample_cur, options)
     result = summaries.drift_from_summaries(plan, reference_summary, current_summary, options, adversarial, schema)
-    return replace(result, engine="spark")
+    return replace(result, engine="spark", kind_notes=result.kind_notes + partition_note)
