@@ -20,6 +20,7 @@ from services.datasets import MAX_PATH_CHARS, DatasetError
 from services.quoting import quote
 
 MAX_OBJECTS = 10_000  # files in one table: ten S3 list pages; Spark's planning stays in seconds
+MAX_ENTRIES = 4 * MAX_OBJECTS  # files and folders walked in a DATA_DIR folder, hidden ones included
 
 
 @dataclass(frozen=True)
@@ -123,11 +124,23 @@ def _list_folder(name: str, data_dir: Path, max_bytes: int, bound: str) -> Listi
     folder = (root / PurePosixPath(name.replace("\\", "/"))).resolve()
     if folder != root and root not in folder.parents:
         raise DatasetError(f"{quote(name)} is outside the data folder: give a path relative to DATA_DIR.")
+    found: list[Path] = []
+    for entries, path in enumerate(folder.rglob("*"), 1):  # bounded while listing, sorted after
+        if entries > MAX_ENTRIES:  # a million files took seconds to list and sort before the count bound refused
+            _check_bounds(name, MAX_OBJECTS + 1, 0, max_bytes, bound)
+        if _hidden(str(path.relative_to(folder))):
+            continue
+        if path.is_symlink() and root not in path.resolve().parents:  # the reader would follow it out of DATA_DIR
+            raise DatasetError(
+                f"{quote(name)} holds a link to outside the data folder ({quote(str(path.relative_to(folder)), 60)}): "
+                "I read only files inside DATA_DIR."
+            )
+        if path.is_file():
+            found.append(path)
+            _check_bounds(name, len(found), 0, max_bytes, bound)
     files: list[tuple[str, int]] = []
     total = 0
-    for path in sorted(folder.rglob("*")):  # a generator would not give a stable order; the count bound is next
-        if not path.is_file() or _hidden(str(path.relative_to(folder))):
-            continue
+    for path in sorted(found):
         size = path.stat().st_size
         files.append((str(path), size))
         total += size

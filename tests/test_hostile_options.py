@@ -107,3 +107,60 @@ async def test_column_lists_reach_the_emr_job(monkeypatch):
     from services.analytics.spark_job import _values
 
     assert _values(json.loads(json.dumps(sent)))["ignore"] == ("dt", "region")  # what the job reads back
+
+
+@pytest.mark.parametrize(
+    ("spec", "text", "words"),
+    [
+        (METRICS, "y_true=label y_score=label", "y_true and y_score name the same column 'label'"),
+        (METRICS, "y_true=label y_score=p query=p", "y_score and query name the same column 'p'"),
+        (UPLIFT, "treatment=arm outcome=arm", "treatment and outcome name the same column 'arm'"),
+        (UPLIFT, "treatment=arm outcome=label score=arm", "treatment and score name the same column 'arm'"),
+    ],
+)
+def test_one_column_for_two_roles_is_refused_before_the_analysis(spec, text, words):
+    # before: `uplift treatment=arm outcome=arm` reported "treating everyone adds 300 successes (+300 to +300)",
+    # `metrics y_true=label y_score=label` a perfect classifier
+    import numpy as np
+    import pandas as pd
+
+    from services.analytics import pipeline
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"label": rng.integers(0, 2, 300), "p": rng.random(300), "arm": rng.integers(0, 2, 300),
+                          "x": rng.random(300)})  # fmt: skip
+    values, _ = spec.parse(text)
+    with pytest.raises(AnalyticsError, match=words):
+        pipeline.run(spec, [(table.to_csv(index=False).encode(), "d.csv")], values, chart=False)
+
+
+async def test_a_folder_linking_out_of_data_dir_is_refused_and_its_listing_is_bounded(tmp_path, monkeypatch):
+    # before: a link inside a DATA_DIR folder was followed (the Parquet reader reads the folder whole), and the
+    # whole tree was listed and sorted before the count bound refused it (120,000 files: 7.6 s)
+    import os
+
+    import pandas as pd
+
+    from services import dataset_prefixes
+    from services.dataset_prefixes import list_many
+    from services.datasets import DatasetError
+
+    data, outside = tmp_path / "data", tmp_path / "secret"
+    (data / "ok").mkdir(parents=True)
+    outside.mkdir()
+    pd.DataFrame({"a": [1, 2]}).to_parquet(outside / "s.parquet")
+    pd.DataFrame({"a": [3, 4]}).to_parquet(data / "ok" / "part-0.parquet")
+    os.symlink(data / "ok" / "part-0.parquet", data / "ok" / "part-1.parquet")  # inside DATA_DIR: fine
+    assert len((await list_many("ok", data_dir=data, allowed_buckets=(), max_bytes=10**9)).files) == 2
+    for link, target in (("file", outside / "s.parquet"), ("dir", outside)):
+        folder = data / link
+        folder.mkdir()
+        pd.DataFrame({"a": [5]}).to_parquet(folder / "part-0.parquet")
+        os.symlink(target, folder / "part-1.parquet" if link == "file" else folder / "dt=2026-12-07")
+        with pytest.raises(DatasetError, match="holds a link to outside the data folder"):
+            await list_many(link, data_dir=data, allowed_buckets=(), max_bytes=10**9)
+    monkeypatch.setattr(dataset_prefixes, "MAX_ENTRIES", 10)
+    for i in range(20):
+        (data / "ok" / f"_tmp{i}").write_bytes(b"")
+    with pytest.raises(DatasetError, match="more than"):
+        await list_many("ok", data_dir=data, allowed_buckets=(), max_bytes=10**9)
