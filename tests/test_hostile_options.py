@@ -164,3 +164,28 @@ async def test_a_folder_linking_out_of_data_dir_is_refused_and_its_listing_is_bo
         (data / "ok" / f"_tmp{i}").write_bytes(b"")
     with pytest.raises(DatasetError, match="more than"):
         await list_many("ok", data_dir=data, allowed_buckets=(), max_bytes=10**9)
+
+
+@pytest.mark.parametrize(
+    ("values", "given", "treated"),
+    [
+        (["Alpha", "Beta"], "beta", "Beta"),  # case
+        (["Alpha", "Beta"], " Beta ", "Beta"),
+        ([0, 1], "1.0", "1"),  # the same number
+        ([0.0, 1.0], "1", "1"),
+        ([False, True], "true", "True"),  # a truth value, as metrics' positive= reads it
+        ([False, True], "1", "True"),
+    ],
+)
+def test_treated_and_success_read_a_label_as_metrics_positive_does(values, given, treated):
+    # before: "treated='beta' is not a value of 'arm': its values are 'Alpha' and 'Beta'" (and 1.0 for 1, true for
+    # True), while positive= in metrics accepted each
+    import pandas as pd
+
+    from services.analytics.uplift import _arms, _binary
+
+    series = pd.Series(values * 5)
+    assert _arms(series, "arm", given)[1] == treated
+    assert (_binary(series, "y", "outcome", given)[0] == (series == values[1]).to_numpy()).all()
+    with pytest.raises(AnalyticsError, match="is not a value of"):
+        _arms(pd.Series(["a", "A"] * 5), "arm", "á")  # nothing matches: the sentence lists the values
