@@ -189,3 +189,22 @@ def test_treated_and_success_read_a_label_as_metrics_positive_does(values, given
     assert (_binary(series, "y", "outcome", given)[0] == (series == values[1]).to_numpy()).all()
     with pytest.raises(AnalyticsError, match="is not a value of"):
         _arms(pd.Series(["a", "A"] * 5), "arm", "á")  # nothing matches: the sentence lists the values
+
+
+@pytest.mark.parametrize(
+    ("spec", "text", "words"),
+    [
+        (METRICS, "treated=1", "treated= is an option of `uplift`, not of `metrics`."),
+        (
+            UPLIFT,
+            "treatment=t outcome=y engine=spark",
+            "engine= is an option of `metrics` and `drift`, not of `uplift`.",
+        ),
+        (DRIFT, "positive=1", "positive= is an option of `metrics`, not of `drift`."),
+    ],
+)
+def test_an_option_of_another_command_is_named_as_such(spec, text, words):
+    # before: "I don't know the option treated." as for a typo
+    with pytest.raises(AnalyticsError) as refused:
+        spec.parse(text)
+    assert str(refused.value).startswith(words)

@@ -53,9 +53,20 @@ class CommandSpec:
         a bad option (the command's usage appended)."""
         try:
             raw, words = split_options(text, self.options)
+            self._check_foreign(raw)
             return check_options(raw, self.options), words
         except AnalyticsError as problem:
             raise AnalyticsError(f"{problem} {self.usage}") from None
+
+    def _check_foreign(self, raw: dict[str, Any]) -> None:
+        """Refuse an option of another command by name (`treated=` on metrics, `engine=` on uplift)."""
+        own = {option.name for option in self.options if option.chat}
+        for name in sorted(set(raw) - own):
+            others = [spec.name for spec in COMMANDS.values() if spec is not self
+                      and any(option.name == name and option.chat for option in spec.options)]  # fmt: skip
+            if others:
+                where = " and ".join(f"`{other}`" for other in others)
+                raise AnalyticsError(f"{name}= is an option of {where}, not of `{self.name}`.")
 
     def check_required(self, values: dict[str, Any]) -> None:
         """Raise AnalyticsError naming the required options that are missing."""
