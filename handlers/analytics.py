@@ -316,6 +316,10 @@ def _analysis_handler(
             sources, values = placed.sources, placed.values
             if placed.message:
                 await replier.send_text(placed.message)
+        elif values.get("engine") == "spark":  # one file is read here whole: said, not ignored silently
+            await replier.send_text(
+                "engine=spark reads folders and s3:// prefixes: this file runs on the local engine."
+            )
         await replier.typing()
         progress = Progress(replier, chat.working)
         started = await running.start(turn.user.id, spec.name, int(config.limits.cpu_seconds) + 60)

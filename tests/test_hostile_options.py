@@ -208,3 +208,18 @@ def test_an_option_of_another_command_is_named_as_such(spec, text, words):
     with pytest.raises(AnalyticsError) as refused:
         spec.parse(text)
     assert str(refused.value).startswith(words)
+
+
+async def test_engine_spark_on_one_file_says_it_runs_locally(start_bot, tmp_path):
+    # before: engine=spark on a single file ran on the local engine without a word
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"label": rng.integers(0, 2, 200), "p": rng.random(200)}).to_csv(tmp_path / "m.csv", index=False)
+    bot = await start_bot(data_dir=tmp_path)
+    await bot.post(bot.channel().message("metrics y_true=label y_score=p engine=spark m.csv"))
+    await bot.settle()
+    texts = [m.body.get("text", "") for m in bot.connector.messages()]
+    assert "engine=spark reads folders and s3:// prefixes: this file runs on the local engine." in texts
+    assert bot.connector.messages()[-1].body.get("attachments")  # and the card follows
