@@ -66,3 +66,11 @@ async def test_more_s3_partitions_than_listed_is_refused_not_cut(aws, monkeypatc
         s3.put_object(Bucket="events", Key=f"t/dt=2026-12-0{day}/part-0.parquet", Body=b"x")
     with pytest.raises(DatasetError, match="more than 3 partitions"):
         await snapshots("s3://events/t/", 2, data_dir=None, allowed_buckets=("events",))
+
+
+def test_a_monitor_reads_a_file_name_with_an_equals_sign_as_data():
+    # before: `scores_k=10.csv` was taken for an option and refused ("I do not know scores_k=10.csv")
+    from handlers.monitors import parse_definition
+
+    kind, found, options, _, _ = parse_definition("metrics scores_k=10.csv k=5 auc<0.8 every day at 09:00")
+    assert (kind, found, options) == ("metrics", ["scores_k=10.csv"], "k=5")

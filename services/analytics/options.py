@@ -97,6 +97,12 @@ def _data_name(key: str, value: str) -> bool:
     return not _NAME.fullmatch(key) or value.endswith("/") or value.lower().endswith(DATA_SUFFIXES)
 
 
+def is_data_name(word: str) -> bool:
+    """True for a word that names data though it holds `=` (see `_data_name`), or holds none."""
+    key, sep, value = word.partition("=")
+    return not (sep and key) or _data_name(key, value)
+
+
 def split_options(text: str, options: tuple[Option, ...]) -> tuple[dict[str, str], list[str]]:
     """Return (raw `key=value` options, other words) of a chat command; keys lower-cased, '-' as '_' and aliases
     resolved to option names. A word with `=` that names data (see `_data_name`) is a word; a value in quotes
