@@ -223,3 +223,11 @@ async def test_engine_spark_on_one_file_says_it_runs_locally(start_bot, tmp_path
     texts = [m.body.get("text", "") for m in bot.connector.messages()]
     assert "engine=spark reads folders and s3:// prefixes: this file runs on the local engine." in texts
     assert bot.connector.messages()[-1].body.get("attachments")  # and the card follows
+
+
+def test_a_label_option_is_not_called_a_column():
+    # before: "positive takes a column name: `positive=<column>`" for the positive class
+    with pytest.raises(AnalyticsError, match=r"^positive takes a value of a column: `positive=<label>`\."):
+        METRICS.parse('positive="  "')
+    with pytest.raises(AnalyticsError, match="treated names a value of a column of 300 characters"):
+        UPLIFT.parse("treated=" + "x" * 300)

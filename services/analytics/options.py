@@ -166,10 +166,11 @@ def _check_value(option: Option, value: Any) -> Any:
 
 
 def _check_name(option: Option, name: str) -> str:
-    if not name:
-        raise AnalyticsError(f"{option.name} takes a column name: `{option.name}=<column>`.")
+    what = "a value of a column" if option.kind == "label" else "a column"  # positive=, treated=, success=
+    if not name.strip():  # `positive=` or only spaces (a zero-width space is stripped by the ingress)
+        raise AnalyticsError(f"{option.name} takes {what}: `{option.name}=<{option.kind}>`.")
     if len(name) > MAX_NAME_CHARS:
-        raise AnalyticsError(f"{option.name} names a column of {len(name):,} characters: {MAX_NAME_CHARS} at most.")
+        raise AnalyticsError(f"{option.name} names {what} of {len(name):,} characters: {MAX_NAME_CHARS} at most.")
     return name
 
 
