@@ -408,6 +408,10 @@ async def _sources(
     if named:
         if len(named) < needed:
             raise DatasetError(_too_few(spec))
+        if len(named) > needed:  # the extra ones were ignored silently: a typo'd option, or a table too many
+            shown = ", ".join(quote(word, 40) for word in named[:4]) + (" …" if len(named) > 4 else "")
+            tables = "one table" if needed == 1 else f"{needed} tables"
+            raise DatasetError(f"`{spec.name}` reads {tables}, and I found {len(named)} names: {shown}.")
         await memory.keep(turn, [], named[:needed])
         return [await config.source(s, turn.user.aad_object_id) for s in named[:needed]], True
     return None, False

@@ -231,3 +231,14 @@ def test_a_label_option_is_not_called_a_column():
         METRICS.parse('positive="  "')
     with pytest.raises(AnalyticsError, match="treated names a value of a column of 300 characters"):
         UPLIFT.parse("treated=" + "x" * 300)
+
+
+async def test_more_data_names_than_tables_are_refused_not_ignored(start_bot, tmp_path):
+    # before: `metrics … m.csv extra.csv` evaluated m.csv and ignored the rest without a word
+    (tmp_path / "m.csv").write_text("label,p\n0,0.1\n1,0.9\n")
+    bot = await start_bot(data_dir=tmp_path)
+    await bot.post(bot.channel().message("metrics y_true=label y_score=p m.csv extra.csv"))
+    await bot.settle()
+    assert (
+        bot.connector.messages()[-1].body["text"] == "`metrics` reads one table, and I found 2 names: m.csv, extra.csv."
+    )
