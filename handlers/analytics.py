@@ -316,6 +316,10 @@ def _analysis_handler(
             sources, values = placed.sources, placed.values
             if placed.message:
                 await replier.send_text(placed.message)
+        elif values.get("engine") == "spark":  # one file is read here whole: said, not ignored silently
+            await replier.send_text(
+                "engine=spark reads folders and s3:// prefixes: this file runs on the local engine."
+            )
         await replier.typing()
         progress = Progress(replier, chat.working)
         started = await running.start(turn.user.id, spec.name, int(config.limits.cpu_seconds) + 60)
@@ -404,6 +408,10 @@ async def _sources(
     if named:
         if len(named) < needed:
             raise DatasetError(_too_few(spec))
+        if len(named) > needed:  # the extra ones were ignored silently: a typo'd option, or a table too many
+            shown = ", ".join(quote(word, 40) for word in named[:4]) + (" …" if len(named) > 4 else "")
+            tables = "one table" if needed == 1 else f"{needed} tables"
+            raise DatasetError(f"`{spec.name}` reads {tables}, and I found {len(named)} names: {shown}.")
         await memory.keep(turn, [], named[:needed])
         return [await config.source(s, turn.user.aad_object_id) for s in named[:needed]], True
     return None, False

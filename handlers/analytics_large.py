@@ -98,7 +98,9 @@ async def place(
         raise AnalyticsError("On EMR Serverless both tables must be s3:// prefixes.")
     from services.analytics import emr as emr_jobs
 
-    options = {k: v for k, v in spark_values.items() if isinstance(v, str | int | float | bool | list | type(None))}
+    # JSON for the job's command line: lists of columns (`ignore=dt`) are tuples here, and were dropped silently
+    options = {k: list(v) if isinstance(v, tuple) else v for k, v in spark_values.items()
+               if isinstance(v, str | int | float | bool | list | tuple | type(None))}  # fmt: skip
     run = await asyncio.to_thread(
         emr_jobs.start_analysis, emr_jobs.client(), emr, spec.name, [s.source for s in listings], options, token,
         allowed_buckets,

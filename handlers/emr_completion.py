@@ -22,6 +22,7 @@ from handlers.periodic import Periodic
 from services.analytics.drift_types import DriftResult
 from services.analytics.metrics_types import MetricsResult
 from services.analytics.pipeline import summary_line
+from services.quoting import quote
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +53,21 @@ def poster(replier_for: Callable[[Job], Replier | None]) -> Any:
         if result is None:
             await replier.send_text(sentence)
             return
-        names = (pending["names"] + ["", ""])[:2]
-        if pending.get("command") == "metrics":
-            evaluation = MetricsResult.from_dict(result)  # the job's JSON line
-            await replier.send_card(evaluation_card(evaluation, names[0], None),
-                                    summary=summary_line(evaluation, "metrics result"))  # fmt: skip
+        names = (list(pending.get("names") or []) + ["", ""])[:2]
+        try:  # the job's JSON line: a result of another version, or damaged, is one sentence, not a retry each minute
+            if pending.get("command") == "metrics":
+                typed: Any = MetricsResult.from_dict(result)
+                card, summary = evaluation_card(typed, names[0], None), summary_line(typed, "metrics result")
+            else:
+                typed = DriftResult.from_dict(result)
+                card, summary = drift_card(typed, (names[0], names[1]), None), summary_line(typed, "drift result")
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError):
+            log.warning("EMR run %s wrote a result this gateway cannot read", quote(str(pending.get("run", "")), 40))
+            await replier.send_text(
+                f"The Spark job ended without a readable result (reference {quote(str(pending.get('run', '')), 40)})."
+            )
             return
-        drift = DriftResult.from_dict(result)  # the job's JSON line
-        card = drift_card(drift, (names[0], names[1]), None)
-        await replier.send_card(card, summary=summary_line(drift, "drift result"))
+        await replier.send_card(card, summary=summary)
 
     return post
 

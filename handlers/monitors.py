@@ -31,6 +31,7 @@ from handlers.report import TurnReport, user_error
 from handlers.router import Router
 from services.analytics.errors import AnalyticsError
 from services.analytics.isolation import Limits, Runner
+from services.analytics.options import is_data_name
 from services.dataset_prefixes import list_many, local_copy
 from services.datasets import DatasetError, fetch, local_path
 from services.monitors.model import Floor, Monitor, Verdict
@@ -173,7 +174,7 @@ def parse_definition(rest: str) -> tuple[str, list[str], str, list[Floor], str]:
                 f"{quote(word, 30)} is not a floor I can read; write a metric, `<` or `>` and a number, "
                 "e.g. `auc<0.80` or `log_loss>0.4`."
             )
-        elif re.match(r"^[A-Za-z_]\w*=", word):  # `name=value`; `events/dt=2026-12-07/` is a folder
+        elif re.match(r"^[A-Za-z_]\w*=", word) and not is_data_name(word):  # `dt=2026-12-07/` is a folder
             options.append(word)
         else:
             sources.append(word)

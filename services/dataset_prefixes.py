@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
-from services.datasets import DatasetError
+from services.datasets import MAX_PATH_CHARS, DatasetError
 from services.quoting import quote
 
 MAX_OBJECTS = 10_000  # files in one table: ten S3 list pages; Spark's planning stays in seconds
+MAX_ENTRIES = 4 * MAX_OBJECTS  # files and folders walked in a DATA_DIR folder, hidden ones included
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,14 @@ def is_many(source: str, data_dir: Path | None) -> bool:
     """True when `source` names a many-file table: an `s3://` URI ending in `/`, or a folder inside DATA_DIR."""
     if source.startswith("s3://"):
         return source.endswith("/")
-    if data_dir is None or "://" in source:
+    if data_dir is None or "://" in source or len(source) > MAX_PATH_CHARS:
         return False
     root = data_dir.resolve()
     path = (root / PurePosixPath(source.replace("\\", "/"))).resolve()
-    return path.is_dir() and (path == root or root in path.parents)
+    try:
+        return path.is_dir() and (path == root or root in path.parents)
+    except OSError:  # a part over 255 bytes (ENAMETOOLONG): not a folder; the file's check says so in a sentence
+        return False
 
 
 PREFIX_BOUND = "ANALYTICS_PREFIX_MAX_GB"  # the setting named when a listing passes `max_bytes`
@@ -120,11 +124,23 @@ def _list_folder(name: str, data_dir: Path, max_bytes: int, bound: str) -> Listi
     folder = (root / PurePosixPath(name.replace("\\", "/"))).resolve()
     if folder != root and root not in folder.parents:
         raise DatasetError(f"{quote(name)} is outside the data folder: give a path relative to DATA_DIR.")
+    found: list[Path] = []
+    for entries, path in enumerate(folder.rglob("*"), 1):  # bounded while listing, sorted after
+        if entries > MAX_ENTRIES:  # a million files took seconds to list and sort before the count bound refused
+            _check_bounds(name, MAX_OBJECTS + 1, 0, max_bytes, bound)
+        if _hidden(str(path.relative_to(folder))):
+            continue
+        if path.is_symlink() and root not in path.resolve().parents:  # the reader would follow it out of DATA_DIR
+            raise DatasetError(
+                f"{quote(name)} holds a link to outside the data folder ({quote(str(path.relative_to(folder)), 60)}): "
+                "I read only files inside DATA_DIR."
+            )
+        if path.is_file():
+            found.append(path)
+            _check_bounds(name, len(found), 0, max_bytes, bound)
     files: list[tuple[str, int]] = []
     total = 0
-    for path in sorted(folder.rglob("*")):  # a generator would not give a stable order; the count bound is next
-        if not path.is_file() or _hidden(str(path.relative_to(folder))):
-            continue
+    for path in sorted(found):
         size = path.stat().st_size
         files.append((str(path), size))
         total += size

@@ -15,6 +15,8 @@ from services.safe_fetch import AllowList, FetchFailed, FetchRefused, FetchTooLa
 
 log = logging.getLogger(__name__)
 
+MAX_PATH_CHARS = 1024  # a data name in DATA_DIR: Linux allows 4,096 bytes, 255 per part
+
 
 class DatasetError(ValueError):
     """The file cannot be had; the message says what to send instead."""
@@ -94,6 +96,14 @@ async def read_s3(uri: str, max_bytes: int, *, allowed_buckets: Collection[str] 
     return await asyncio.to_thread(_read_s3, uri, max_bytes, frozenset(allowed_buckets))
 
 
+def is_file(path: Path) -> bool:
+    """`path.is_file()`, False where the file system refuses the name (a part over 255 bytes: ENAMETOOLONG)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def local_path(name: str, data_dir: Path | None, *, list_files: bool = False) -> Path:
     """Return the file `name` inside `data_dir`; raise DatasetError for paths outside it or files that do not exist
     (the sentence names up to 10 files that are there only when `list_files`: for admins)."""
@@ -102,12 +112,14 @@ def local_path(name: str, data_dir: Path | None, *, list_files: bool = False) ->
         raise DatasetError(
             "Local files are not enabled on this gateway (DATA_DIR is not set): attach the file instead."
         )
+    if len(name) > MAX_PATH_CHARS:  # the file system refuses it (ENAMETOOLONG): one sentence, not a crash
+        raise DatasetError(f"{shown} is not a file name ({len(name):,} characters): {MAX_PATH_CHARS:,} at most.")
     relative = PurePosixPath(name.replace("\\", "/"))
     root = data_dir.resolve()
     path = (root / relative).resolve()
     if relative.is_absolute() or root not in path.parents:
         raise DatasetError(f"{shown} is outside the data folder: give a path relative to DATA_DIR.")
-    if not path.is_file():
+    if not is_file(path):
         available = sorted(p.name for p in root.iterdir() if p.is_file())[:10] if list_files and root.is_dir() else []
         listing = f" Files there: {', '.join(available)}." if available else ""
         raise DatasetError(f"There is no file {shown} in the data folder.{listing}")

@@ -186,3 +186,52 @@ def test_metrics_on_spark_from_score_bins_are_exact_or_within_the_stated_bound(s
                   "calibration", "prediction_bias", "normalized_entropy", "ece"):  # fmt: skip
         assert getattr(result, exact) == getattr(local, exact), exact
     assert f"within {bound:.2g} of the exact value" in result.summary[-1]
+
+
+# --- hostile inputs to metrics on Spark (found by hostile26) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("groups", [1_000_000, 50])  # the exact pass, then the score bins
+def test_metrics_on_spark_refuse_infinite_and_text_scores_in_one_sentence(spark, monkeypatch, groups) -> None:
+    # before: scikit-learn's ValueError (infinity) and Spark's CAST_INVALID_INPUT (text in the bins' pass):
+    # "something went wrong"
+    from services.analytics import spark_metrics
+
+    monkeypatch.setattr(spark_metrics, "EXACT_MAX_GROUPS", groups)
+    table = _scored_breast_cancer()
+    table.loc[7, "p"] = float("inf")
+    with pytest.raises(AnalyticsError, match="'p' holds an infinite value"):
+        spark_metrics.spark_metrics(spark, spark.createDataFrame(table), {"y_true": "label", "y_score": "p"})
+    text = table.assign(p=table.p.map(str))
+    text.loc[7, "p"] = "n/a"
+    with pytest.raises(AnalyticsError, match="not numeric"):
+        spark_metrics.spark_metrics(spark, spark.createDataFrame(text), {"y_true": "label", "y_score": "p"})
+
+
+def test_a_folder_spark_cannot_read_as_one_table_gets_one_sentence(spark, tmp_path: Path) -> None:
+    # before: Py4JJavaError (FAILED_READ_FILE...) from the analysis process: "something went wrong"
+    from services.analytics import commands, pipeline
+
+    values = commands.check_values(commands.METRICS, {"y_true": "label", "y_score": "p", "engine": "spark"})
+    table = _scored_breast_cancer()
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    table.to_parquet(schemas / "a.parquet")
+    table.assign(p=table.p.map(str), label=table.label.map({0: "no", 1: "yes"})).to_parquet(schemas / "b.parquet")
+    with pytest.raises(AnalyticsError, match="Spark cannot read schemas as one table"):
+        pipeline.run(commands.METRICS, [(schemas, "schemas")], values, chart=False)
+
+
+def test_engine_spark_without_java_says_so(tmp_path: Path) -> None:
+    # before: PySparkRuntimeError JAVA_GATEWAY_EXITED: a traceback on the command line, "something went wrong" in chat
+    import subprocess
+    import sys
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    _scored_breast_cancer().to_parquet(folder / "a.parquet")
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-java")}
+    command = [sys.executable, "-m", "services.analytics", "metrics", str(folder), "--y-true", "label",
+               "--y-score", "p", "--engine", "spark"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 2 and "engine=spark needs Java" in done.stderr and "Traceback" not in done.stderr

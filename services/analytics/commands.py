@@ -51,11 +51,22 @@ class CommandSpec:
     def parse(self, text: str) -> tuple[dict[str, Any], list[str]]:
         """Return (typed option values, other words) of a chat command; AnalyticsError with one sentence for
         a bad option (the command's usage appended)."""
-        raw, words = split_options(text, self.options)
         try:
+            raw, words = split_options(text, self.options)
+            self._check_foreign(raw)
             return check_options(raw, self.options), words
         except AnalyticsError as problem:
             raise AnalyticsError(f"{problem} {self.usage}") from None
+
+    def _check_foreign(self, raw: dict[str, Any]) -> None:
+        """Refuse an option of another command by name (`treated=` on metrics, `engine=` on uplift)."""
+        own = {option.name for option in self.options if option.chat}
+        for name in sorted(set(raw) - own):
+            others = [spec.name for spec in COMMANDS.values() if spec is not self
+                      and any(option.name == name and option.chat for option in spec.options)]  # fmt: skip
+            if others:
+                where = " and ".join(f"`{other}`" for other in others)
+                raise AnalyticsError(f"{name}= is an option of {where}, not of `{self.name}`.")
 
     def check_required(self, values: dict[str, Any]) -> None:
         """Raise AnalyticsError naming the required options that are missing."""
@@ -110,14 +121,29 @@ def _metrics_columns(table: Any, values: dict[str, Any]) -> tuple[str, str]:
     return infer_columns(table, values.get("y_true"), values.get("y_score"))
 
 
+def _check_distinct(roles: dict[str, Any]) -> None:
+    """Refuse one column named for two roles (`treatment=arm outcome=arm`: a perfect, meaningless result)."""
+    seen: dict[str, str] = {}
+    for role, column in roles.items():
+        if column is None:
+            continue
+        if column in seen:
+            raise AnalyticsError(
+                f"{seen[column]} and {role} name the same column '{quote(str(column), 40)}': each needs its own."
+            )
+        seen[column] = role
+
+
 def _check_metrics(tables: Tables, values: dict[str, Any]) -> None:
-    """Refuse a k above the rows of the largest query and a threshold outside the scores' range."""
+    """Refuse one column for two roles, a k above the rows of the largest query and a threshold outside the
+    scores' range."""
     import pandas as pd
 
     from services.analytics.tables import require_column
 
     (table,) = tables
-    _, y_score = _metrics_columns(table, values)
+    y_true, y_score = _metrics_columns(table, values)
+    _check_distinct({"y_true": y_true, "y_score": y_score, "query": values.get("query")})
     if values.get("query"):
         largest = int(require_column(table, values["query"], "query").value_counts(dropna=True).max() or 0)
         if values["k"] > largest:
@@ -208,8 +234,9 @@ METRICS = CommandSpec(
 
 
 def _check_uplift(tables: Tables, values: dict[str, Any]) -> None:
-    """Refuse a budget above the rows of the experiment."""
+    """Refuse one column for two roles and a budget above the rows of the experiment."""
     (table,) = tables
+    _check_distinct({name: values.get(name) for name in ("treatment", "outcome", "score", "revenue")})
     budget = values.get("budget")
     if budget is not None and budget > len(table):
         raise AnalyticsError(

@@ -11,6 +11,7 @@ services/analytics/spark_job.py, uploaded with the gateway's code by `make emr-a
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ from urllib.parse import urlparse
 
 from services.analytics.errors import AnalyticsError
 from services.quoting import quote
+
+log = logging.getLogger(__name__)
 
 TERMINAL = {"SUCCESS": "succeeded", "FAILED": "failed", "CANCELLED": "was cancelled"}
 ARROW = "spark.sql.execution.arrow.pyspark.enabled=true"
@@ -147,7 +150,13 @@ def read_result(s3: Any, output_prefix: str) -> dict[str, Any]:
     if len(parts) != 1 or parts[0]["Size"] > RESULT_MAX_BYTES:
         raise AnalyticsError("The Spark job ended without a readable result.")
     body = s3.get_object(Bucket=bucket, Key=parts[0]["Key"])["Body"].read(RESULT_MAX_BYTES + 1)
-    return json.loads(body)
+    try:
+        result = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
+        raise AnalyticsError("The Spark job ended without a readable result.") from None
+    if not isinstance(result, dict):
+        raise AnalyticsError("The Spark job ended without a readable result.")
+    return result
 
 
 Post = Callable[[dict[str, Any], dict[str, Any] | None, str], Awaitable[None]]
@@ -196,4 +205,11 @@ async def check_runs(store: Any, emr_client: Any, s3: Any, job: EmrJob, post: Po
 
     since = (now or datetime.now(UTC)) - timedelta(minutes=MAX_MINUTES + 60)
     runs = await asyncio.to_thread(ended_runs, emr_client, job.application_id, since)
-    return {run: await finish(store, emr_client, s3, job, run, post) for run in runs}
+    done: dict[str, str] = {}
+    for run in runs:  # one run that cannot be posted (Teams down for it) must not hold back the others
+        try:
+            done[run] = await finish(store, emr_client, s3, job, run, post)
+        except Exception:  # noqa: BLE001 - its claim is released: the next check tries it again
+            log.exception("posting EMR run %s failed; the next check tries again", quote(run, 40))
+            done[run] = "failed"
+    return done

@@ -191,6 +191,10 @@ def evaluate(
             f"Every row misses a value in '{quote(y_true, 40)}' or '{quote(y_score, 40)}': "
             "there is nothing to evaluate."
         )
+    for column, name in (("y", y_true), ("s", y_score)):
+        numbers = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if np.isinf(numbers).any():  # a Parquet folder or Spark's groups: read_table's check did not see them
+            refuse_infinite(name)
     task = infer_task(frame["y"], frame["s"], query)
     if counts and task != "binary":
         raise AnalyticsError(
@@ -209,6 +213,14 @@ def evaluate(
     typed = MetricsResult.from_dict({**result, "task": task, "n": evaluated, "rows_dropped": dropped,
                                      "columns": columns})  # fmt: skip
     return replace(typed, summary=tuple(explain(typed)))
+
+
+def refuse_infinite(column: str) -> None:
+    """Raise the one sentence for a column holding infinity (scikit-learn's ValueError otherwise)."""
+    raise AnalyticsError(
+        f"The column '{quote(column, 40)}' holds an infinite value (a number too large for a 64-bit float): cap or "
+        "rescale the values, or drop those rows."
+    )
 
 
 def _numeric(values: pd.Series, column: str, what: str) -> np.ndarray:

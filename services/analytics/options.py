@@ -9,6 +9,7 @@ analysis runs. No heavy imports: the chat handler validates options in the worke
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -81,19 +82,50 @@ def alias_table(options: tuple[Option, ...]) -> dict[str, str]:
     return {alias: option.name for option in options for alias in option.aliases}
 
 
+# A `name=value` token: the name a word (`y_true`, `--y-true`), the value up to the next space, or quoted to hold
+# spaces (`y_true="churned in 30 days"`, with Teams' curly quotes too). The quoted value is bounded by the longest
+# column name, so a message of unclosed quotes costs O(length × MAX_NAME_CHARS), not O(length²).
+_UP_TO = "{0,%d}" % MAX_NAME_CHARS  # noqa: UP031 - braces of a regex
+_QUOTED = re.compile(rf'(-{{0,2}}[A-Za-z_][\w-]*)=(?:"([^"]{_UP_TO})"|\u201c([^\u201d]{_UP_TO})\u201d)(?=\s|$)|\S+')
+_NAME = re.compile(r"-{0,2}[A-Za-z_][\w-]*")
+DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".tsv", ".txt")
+
+
+def _data_name(key: str, value: str) -> bool:
+    """True for a word with `=` that names data, not an option: a path (`events/dt=2026-10/`, `s3://…/dt=…`),
+    a folder (`dt=2026-10/`) or a file (`scores_k=10.csv`)."""
+    return not _NAME.fullmatch(key) or value.endswith("/") or value.lower().endswith(DATA_SUFFIXES)
+
+
+def is_data_name(word: str) -> bool:
+    """True for a word that names data though it holds `=` (see `_data_name`), or holds none."""
+    key, sep, value = word.partition("=")
+    return not (sep and key) or _data_name(key, value)
+
+
 def split_options(text: str, options: tuple[Option, ...]) -> tuple[dict[str, str], list[str]]:
     """Return (raw `key=value` options, other words) of a chat command; keys lower-cased, '-' as '_' and aliases
-    resolved to option names."""
+    resolved to option names. A word with `=` that names data (see `_data_name`) is a word; a value in quotes
+    may hold spaces. Raises AnalyticsError for an option given twice with different values."""
     aliases = alias_table(options)
+    known = {option.name for option in options}
     raw: dict[str, str] = {}
     words: list[str] = []
-    for token in text.split():
-        key, sep, value = token.partition("=")
-        if sep and key:
-            key = key.lower().lstrip("-").replace("-", "_")
-            raw[aliases.get(key, key)] = value
-        else:
+    for match in _QUOTED.finditer(text):
+        token = match[0]
+        quoted = match[2] if match[2] is not None else match[3]
+        key, sep, value = (match[1], "=", quoted) if quoted is not None else token.partition("=")
+        name = key.lower().lstrip("-").replace("-", "_")
+        name = aliases.get(name, name)
+        if not (sep and key) or (quoted is None and name not in known and _data_name(key, value)):
             words.append(token)
+            continue
+        if name in raw and raw[name] != value:
+            shown = name if name in known else quote(name, 30)
+            raise AnalyticsError(
+                f"{shown} is given twice ({quote(raw[name], 30)} and {quote(value, 30)}): give it once."
+            )
+        raw[name] = value
     return raw, words
 
 
@@ -134,10 +166,11 @@ def _check_value(option: Option, value: Any) -> Any:
 
 
 def _check_name(option: Option, name: str) -> str:
-    if not name:
-        raise AnalyticsError(f"{option.name} takes a column name: `{option.name}=<column>`.")
+    what = "a value of a column" if option.kind == "label" else "a column"  # positive=, treated=, success=
+    if not name.strip():  # `positive=` or only spaces (a zero-width space is stripped by the ingress)
+        raise AnalyticsError(f"{option.name} takes {what}: `{option.name}=<{option.kind}>`.")
     if len(name) > MAX_NAME_CHARS:
-        raise AnalyticsError(f"{option.name} names a column of {len(name):,} characters: {MAX_NAME_CHARS} at most.")
+        raise AnalyticsError(f"{option.name} names {what} of {len(name):,} characters: {MAX_NAME_CHARS} at most.")
     return name
 
 

@@ -132,7 +132,12 @@ def _on_spark(
         return None
     progress.report(choice.message, force=True)
     assert spec.large is not None
-    result, samples = spec.large([str(data) for data, _ in sources], values)
+    try:
+        result, samples = spec.large([str(data) for data, _ in sources], values)
+    except AnalyticsError:
+        raise
+    except Exception as error:  # noqa: BLE001 - Spark's own errors, sorted by `_spark_problem`
+        raise _spark_problem(error, [name for _, name in sources]) from None
     png = b""
     if chart and samples:
         try:
@@ -140,3 +145,25 @@ def _on_spark(
         except ValueError:
             png = b""
     return Outcome(result, png, tuple(name for _, name in sources))
+
+
+# Spark's errors for files it cannot read as one table (a CSV among the Parquet files, two schemas, a corrupt file).
+SPARK_READ_FAILURES = ("FAILED_READ_FILE", "CANNOT_MERGE", "is not a Parquet file", "DATA_TYPE_MISMATCH",
+                       "CANNOT_READ_FILE_FOOTER", "UNABLE_TO_INFER_SCHEMA", "CAST_INVALID_INPUT")  # fmt: skip
+
+
+def _spark_problem(error: Exception, names: list[str]) -> Exception:
+    """Return the one sentence for a Spark failure the user can act on (no Java to start Spark; files Spark cannot
+    read as one table), else `error` itself (a defect: the worker reports it with a reference)."""
+    from py4j.protocol import Py4JError
+    from pyspark.errors import PySparkException
+
+    if isinstance(error, PySparkException) and "JAVA_GATEWAY_EXITED" in str(error.getCondition()):
+        return AnalyticsError("engine=spark needs Java, which this machine lacks (Spark did not start): use "
+                              "engine=local, or ask an admin to install Java 17.")  # fmt: skip
+    if isinstance(error, PySparkException | Py4JError) and any(m in str(error) for m in SPARK_READ_FAILURES):
+        shown = " and ".join(names)
+        return AnalyticsError(f"Spark cannot read {shown} as one table: its files must all be Parquet with the same "
+                              "columns and types (a CSV file among them, or a column of numbers in one file and "
+                              "of text in another, stops it).")  # fmt: skip
+    return error

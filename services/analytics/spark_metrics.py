@@ -22,6 +22,7 @@ pyspark is imported only inside the functions (requirements-spark.txt, not the L
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -30,7 +31,7 @@ import pandas as pd
 from services.analytics import metric_summaries
 from services.analytics.commands import _check_metrics
 from services.analytics.errors import AnalyticsError
-from services.analytics.metrics import canonical_labels, entropy, evaluate, infer_columns
+from services.analytics.metrics import canonical_labels, entropy, evaluate, infer_columns, refuse_infinite
 from services.analytics.metrics_types import MetricsResult
 from services.analytics.metrics_wording import explain
 from services.analytics.tables import require_column
@@ -134,7 +135,7 @@ def _binned(rows: Any, y_true: str, y_score: str, values: dict[str, Any]) -> tup
     """The score-bins pass (too many distinct scores to group exactly); see the module docstring."""
     from pyspark.sql import functions as F
 
-    number = F.col("s").cast("double")
+    number = F.expr("try_cast(s AS DOUBLE)")  # null for text, which `bad` reports (cast fails under ANSI mode)
     bad = F.col("s").isNotNull() & number.isNull()
     missing = F.col("y").isNull() | F.col("s").isNull()
     stats = rows.agg(
@@ -153,6 +154,8 @@ def _binned(rows: Any, y_true: str, y_score: str, values: dict[str, Any]) -> tup
             f"Every row misses a value in '{quote(y_true, 40)}' or '{quote(y_score, 40)}': there is nothing to "
             "evaluate."
         )
+    if not math.isfinite(low) or not math.isfinite(high):
+        refuse_infinite(y_score)
     _check_metrics([pd.DataFrame({y_true: [None, None], y_score: [low, high]})],
                    {**values, "y_true": y_true, "y_score": y_score})  # fmt: skip
     probabilities = low >= 0.0 and high <= 1.0

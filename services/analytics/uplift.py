@@ -92,7 +92,8 @@ def _binary(series: pd.Series, column: str, role: str, wanted: str | None = None
             f"{_shown(values)}."
         )
     if wanted is not None:
-        chosen = next((v for v in values if str(v).strip() == wanted.strip()), None)
+        found = _given_label(wanted, [str(_label(v)).strip() for v in values])
+        chosen = None if found is None else values[found]
         if chosen is None:
             shown = " and ".join(f"'{short(str(v), 30)}'" for v in sorted(values, key=str))
             raise AnalyticsError(f"success='{short(wanted, 30)}' is not a value of '{quote(column, 40)}': its values "
@@ -109,6 +110,32 @@ def _shown(values: Any, limit: int = 6) -> str:
     labels = sorted((str(_label(v)) for v in values), key=lambda v: (v.strip() == "", v))
     shown = ", ".join("(blank)" if not v.strip() else f"'{short(v, 30)}'" for v in labels[:limit])
     return shown + (f" and {len(labels) - limit} more" if len(labels) > limit else "")
+
+
+def _as_number(text: str) -> float | None:
+    word = text.strip().lower()
+    if word in ("true", "false"):
+        return float(word == "true")
+    try:
+        number = float(word)
+    except ValueError:
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _given_label(given: str, names: list[str]) -> int | None:
+    """Return the index of the label `given` names (treated=, success=): as written, else the one label equal
+    ignoring case (`beta` for Beta), else the one equal as a number or truth value (1.0 or true for 1, 1 for
+    True), as metrics' positive= reads labels; None when none or both match."""
+    wanted = given.strip()
+    if wanted in names:
+        return names.index(wanted)
+    for same in (lambda name: name.casefold() == wanted.casefold(),
+                 lambda name: _as_number(name) is not None and _as_number(name) == _as_number(wanted)):  # fmt: skip
+        matches = [i for i, name in enumerate(names) if same(name)]
+        if len(matches) == 1:
+            return matches[0]
+    return None
 
 
 def _control_like(value: object) -> bool:
@@ -132,10 +159,11 @@ def _arms(series: pd.Series, column: str, treated: str | None = None) -> tuple[n
     names = [str(_label(v)).strip() for v in values]
     shown = " and ".join(f"'{short(name, 30)}'" for name in sorted(names))
     if treated is not None:
-        if treated.strip() not in names:
+        given = _given_label(treated, names)
+        if given is None:
             raise AnalyticsError(f"treated='{short(treated, 30)}' is not a value of '{quote(column, 40)}': its values "
                                  f"are {shown}.")  # fmt: skip
-        chosen, why = names.index(treated.strip()), "as you said (treated=)"
+        chosen, why = given, "as you said (treated=)"
     else:
         controls = [i for i in (0, 1) if _control_like(values[i])]
         named = [i for i in (0, 1) if _word(names[i]) in TREATED_NAMES and i not in controls]

@@ -16,6 +16,8 @@ MAX_PARTITIONS partitions are listed (S3: five pages of one-level listing).
 from __future__ import annotations
 
 import asyncio
+import math
+import os
 import re
 from collections.abc import Collection
 from pathlib import Path, PurePosixPath
@@ -33,13 +35,69 @@ def is_partition(name: str) -> bool:
     return bool(_PARTITION.match(name))
 
 
-def _order(name: str) -> tuple:
-    """Sort key of a partition by its value: numbers numerically, then the rest as text (ISO dates sort so)."""
-    value = name.split("=", 1)[1]
+_DIGITS = re.compile(r"[0-9]+")
+_YEAR_LAST = re.compile(r"^[0-9]{1,2}[-/._][0-9]{1,2}[-/._][0-9]{4}$")  # 07-12-2026: day or month first?
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # the partition of rows whose value is missing: never the newest
+
+
+def _number(value: str) -> float | None:
     try:
-        return (0, float(value), value)
+        number = float(value)
     except ValueError:
-        return (1, 0.0, value)
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _natural(value: str) -> tuple:
+    """Sort key reading each run of digits as a number: 2026-9 before 2026-10, T9 before T10."""
+    return tuple((int(run), "") if run.isdigit() else (-1, run) for run in re.findall(r"[0-9]+|[^0-9]+", value))
+
+
+def newest_last(source: str, names: list[str]) -> list[str]:
+    """Return the partition folder names `names` (`dt=…`) oldest first: numbers by value, dates and other values
+    with digits run by run (dt=2026-9 before dt=2026-10). Partitions of another column whose values are all numbers
+    (`hour=9/` beside `dt=…/`) come first, as before. Raises DatasetError with one sentence when the order cannot
+    be told: two columns of non-numeric values (dt=… and region=…), values of different formats (dt=2026-12-07 and
+    dt=20261208), or dates written year last (dt=07-12-2026)."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        key, value = name.split("=", 1)
+        if value != HIVE_NULL:
+            groups.setdefault(key, []).append(value)
+    ordered = {key: _ordered(source, values) for key, values in sorted(groups.items())}
+    numeric = [key for key, (is_numeric, _) in ordered.items() if is_numeric]
+    others = [key for key in ordered if key not in numeric]
+    if len(others) > 1:
+        shown = ", ".join(f"`{quote(key, 30)}=`" for key in others[:5])
+        raise DatasetError(f"{quote(source, 100)} holds partitions of different columns ({shown}): name the folder "
+                           "of one of them.")  # fmt: skip
+    return [f"{key}={value}" for key in (*numeric, *others) for value in ordered[key][1]]
+
+
+def _ordered(source: str, values: list[str]) -> tuple[bool, list[str]]:
+    """Return (whether every value is a number, the values oldest first) of one partition column."""
+    numbers = [_number(value) for value in values]
+    if all(number is not None for number in numbers):
+        return True, [value for _, value in sorted(zip(numbers, values, strict=True))]
+    shapes = {_DIGITS.sub("9", value) for value in values}
+    if len(shapes) > 1 and any(_DIGITS.search(value) for value in values):
+        examples = sorted({_DIGITS.sub("9", v): v for v in values}.values())[:2]
+        shown = " and ".join(quote(example, 30) for example in examples)
+        raise DatasetError(
+            f"The partitions of {quote(source, 100)} are not written one way ({shown}): I cannot tell which is the "
+            "newest. Name a reference and a current table."
+        )
+    if any(_YEAR_LAST.match(value) for value in values):
+        raise DatasetError(
+            f"The partitions of {quote(source, 100)} write dates year last ({quote(values[0], 30)}): I cannot tell "
+            "the day from the month. Write them year first (dt=2026-12-07) or name a reference and a current table."
+        )
+    return False, sorted(values, key=_natural)
+
+
+def _too_many(source: str) -> DatasetError:
+    return DatasetError(f"{quote(source, 100)} holds more than {MAX_PARTITIONS:,} partitions: name a narrower folder "
+                        "(e.g. one year) so that the newest ones are among those I list.")  # fmt: skip
 
 
 def _s3_children(uri: str, allowed_buckets: frozenset[str]) -> list[str]:
@@ -52,13 +110,15 @@ def _s3_children(uri: str, allowed_buckets: frozenset[str]) -> list[str]:
         raise DatasetError(f"The bucket {quote(bucket, 60)} is not in S3_ALLOWED_BUCKETS.")
     names: list[str] = []
     try:
+        # MaxItems would count the files, not the folders: the bound is checked page by page (1,000 a page), and
+        # a listing cut short is refused, since S3 lists in name order and the cut drops the newest partitions
         pages = (
-            boto3.client("s3")
-            .get_paginator("list_objects_v2")
-            .paginate(Bucket=bucket, Prefix=prefix, Delimiter="/", PaginationConfig={"MaxItems": MAX_PARTITIONS})
+            boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
         )
         for page in pages:
             names += [p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])]
+            if len(names) > MAX_PARTITIONS:
+                raise _too_many(uri)
     except ClientError:
         raise DatasetError(
             f"I cannot list {quote(uri, 100)} (S3_ALLOWED_BUCKETS and this gateway's s3:ListBucket decide)."
@@ -73,9 +133,18 @@ def _folder_children(name: str, data_dir: Path) -> list[str]:
     folder = (root / PurePosixPath(name.replace("\\", "/"))).resolve()
     if folder != root and root not in folder.parents:
         raise DatasetError(f"{quote(name, 80)} is outside the data folder: give a path relative to DATA_DIR.")
-    if not folder.is_dir():
-        raise DatasetError(f"There is no folder {quote(name, 80)} in the data folder.")
-    return sorted(p.name for p in folder.iterdir() if p.is_dir())[:MAX_PARTITIONS]
+    try:
+        if not folder.is_dir():
+            raise DatasetError(f"There is no folder {quote(name, 80)} in the data folder.")
+        names: list[str] = []
+        for entry in os.scandir(folder):  # bounded while listing: a folder of a million entries stops at once
+            if entry.is_dir():
+                names.append(entry.name)
+                if len(names) > MAX_PARTITIONS:
+                    raise _too_many(name)
+    except OSError:  # a name too long for the file system, a folder that cannot be read
+        raise DatasetError(f"There is no folder {quote(name, 80)} in the data folder.") from None
+    return names
 
 
 async def partitions(source: str, *, data_dir: Path | None, allowed_buckets: Collection[str]) -> list[str]:
@@ -90,7 +159,7 @@ async def partitions(source: str, *, data_dir: Path | None, allowed_buckets: Col
         raise DatasetError("DATA_DIR is not set on this gateway, so monitors can only read `s3://` data.")
     else:
         children = await asyncio.to_thread(_folder_children, base, data_dir)
-    found = sorted((c for c in children if is_partition(c)), key=_order)
+    found = newest_last(source, [c for c in children if is_partition(c)])
     return [f"{base}/{name}/" for name in found]
 
 
@@ -109,4 +178,11 @@ async def snapshots(
         )
     if len(found) < count:
         raise DatasetError(f"{quote(source, 100)} holds one partition so far: I compare it once there is a second.")
-    return found[-count:]
+    chosen = found[-count:]
+    if len({snapshot.rstrip("/").rsplit("/", 1)[-1].split("=", 1)[0] for snapshot in chosen}) > 1:
+        shown = " and ".join(quote(snapshot, 60) for snapshot in chosen)
+        raise DatasetError(
+            f"The newest partitions of {quote(source, 100)} are of different columns ({shown}): name the folder of one "
+            "of them."
+        )
+    return chosen
