@@ -101,6 +101,8 @@ def test_deaths_prevented_on_colon_are_a_cut_and_treating_everyone_pays(colon_de
     card = json.dumps(uplift_card(result, "colon.csv", None))
     assert "(totals of rows with 'status' = '1'; lower is better)" in card
     assert '{"title": "Treating everyone (change)", "value": "-80 (95% CI -128 to -31)"}' in card
+    # the share chosen is everyone: no untargeted group to compare (was "+0 (95% CI +0 to +0)", a false certainty)
+    assert "+0 (95% CI +0 to +0)" not in card and "0 (nothing to compare: the share chosen is everyone" in card
 
 
 def test_better_is_an_option_in_chat_and_checked():

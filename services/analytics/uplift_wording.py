@@ -94,6 +94,8 @@ def cut_text(estimate: Estimate, kind: str, what: str) -> str:
 def fact_text(estimate: Estimate, kind: str, sign: float = 1.0) -> str:
     """Return a card fact: "+1,234 (95% CI +800 to +1,600)" or "+0 (no interval: <reason>)"; `sign` -1 turns an
     improvement of a lower-is-better outcome back into its change (−146.5: fewer)."""
+    if estimate.estimate == 0 and estimate.se == 0 and estimate.ci == (0.0, 0.0):
+        return "0 (nothing to compare: the share chosen is everyone or no one)"  # an empty group, not a certainty
     head = _signed_amount(sign * estimate.estimate, kind)
     if estimate.ci is None or not all(math.isfinite(v) for v in estimate.ci):
         return f"{head} (no interval: {estimate.reason or 'too few rows in an arm'})"
