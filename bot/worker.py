@@ -100,6 +100,11 @@ class Worker:
             return True
         return False
 
+    def replier_if_allowed(self, job: Job) -> TeamsReplier | None:
+        """Return the job's replier, or None (logged) when its serviceUrl is not a Bot Framework service host:
+        for posts that start outside a turn (an EMR run that ended), which must pass the same check."""
+        return None if self._refuses_service_url(job) else self.replier(job)
+
     def replier(self, job: Job) -> TeamsReplier:
         """Return the Teams replier for the job's conversation (Teams streams only in personal chats)."""
         streaming = job.turn.conversation.type == "personal"

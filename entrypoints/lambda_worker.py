@@ -129,11 +129,9 @@ def emr_check(context: Any = None) -> dict[str, Any]:
     if job is None:
         return {"checked": 0, "posted": 0}
 
-    def replier_for(pending: Job) -> Any:
-        return None if current._refuses_service_url(pending) else current.replier(pending)
-
     s3 = boto3.client("s3")
-    done = LOOP.run_until_complete(emr.check_runs(current.store, emr.client(), s3, job, poster(replier_for)))
+    post = poster(current.replier_if_allowed)
+    done = LOOP.run_until_complete(emr.check_runs(current.store, emr.client(), s3, job, post))
     return {"checked": len(done), "posted": sum(what == "posted" for what in done.values())}
 
 

@@ -241,7 +241,4 @@ def _emr_checker(settings: Settings, store: Store, worker: Any) -> list[Any]:
         return []
     from handlers.emr_completion import EmrChecker
 
-    def replier_for(pending: Any) -> Any:
-        return None if worker._refuses_service_url(pending) else worker.replier(pending)
-
-    return [EmrChecker(store, job, replier_for)]
+    return [EmrChecker(store, job, worker.replier_if_allowed)]

@@ -18,6 +18,7 @@ from typing import Any
 from handlers.analytics_cards import drift_card, evaluation_card
 from handlers.jobs import ConversationRef, Job
 from handlers.models import Conversation, Replier, Turn, User
+from handlers.periodic import Periodic
 from services.analytics.drift_types import DriftResult
 from services.analytics.metrics_types import MetricsResult
 from services.analytics.pipeline import summary_line
@@ -64,22 +65,23 @@ def poster(replier_for: Callable[[Job], Replier | None]) -> Any:
     return post
 
 
-class EmrChecker:
+class EmrChecker(Periodic):
     """The scheduled check in this process (`make run` with EMR_* set): every `interval` seconds, `check_runs`
     posts the runs that ended through `replier_for`. On AWS the analytics worker's EmrCheck schedule does this
     (entrypoints/lambda_worker.py `emr_check`); without it a run started from `make run` would never be posted.
     The same claims make each run post once even when both check the same application."""
 
+    what = "EMR check"
+
     def __init__(
         self, store: Any, job: Any, replier_for: Callable[[Job], Replier | None], *, interval: float = 60.0,
         clock: Callable[[], Any] | None = None,
     ) -> None:  # fmt: skip
+        super().__init__(interval=interval)
         self.store = store
         self.job = job
         self.replier_for = replier_for
-        self.interval = interval
         self.clock = clock  # returns the check's `now` (a datetime); None: the current time
-        self._task: Any = None
 
     async def check_once(self) -> dict[str, str]:
         """Post the runs that ended; return {run id: what happened} (services/analytics/emr.py `check_runs`)."""
@@ -93,30 +95,4 @@ class EmrChecker:
         now = self.clock() if self.clock else None
         return await emr.check_runs(self.store, client, s3, self.job, poster(self.replier_for), now=now)
 
-    async def _loop(self) -> None:
-        import asyncio
-
-        while True:
-            try:
-                await self.check_once()
-            except Exception:  # noqa: BLE001 - AWS unreachable for a minute must not stop the checks
-                log.exception("EMR check failed; trying again in %s s", self.interval)
-            await asyncio.sleep(self.interval)
-
-    async def start(self) -> None:
-        """Start checking in the background."""
-        import asyncio
-
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def close(self) -> None:
-        """Stop checking."""
-        import asyncio
-        import contextlib
-
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    run_once = check_once

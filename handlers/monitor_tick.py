@@ -9,8 +9,6 @@ Nothing here imports the analytics libraries: on AWS the tick is a small functio
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -18,6 +16,7 @@ from datetime import UTC, datetime
 
 from handlers.jobs import ConversationRef, Job, MonitorRun
 from handlers.models import Conversation, Turn, User
+from handlers.periodic import Periodic
 from handlers.queues import JobQueue, QueueError
 from services.monitors.model import Monitor
 from services.monitors.schedule import ScheduleError, parse_schedule
@@ -85,40 +84,22 @@ async def _enqueue(monitors: MonitorStore, queue: JobQueue, batch: list[Monitor]
     return submitted
 
 
-class Ticker:
+class Ticker(Periodic):
     """Runs `tick` every `interval` seconds in this process (`make run`); `clock` gives the time (tests pass
     a controllable one and call `tick_once`)."""
+
+    what = "monitor tick"
 
     def __init__(
         self, monitors: MonitorStore, queue: JobQueue, *, interval: float = 60.0, clock: Callable[[], float] = time.time
     ) -> None:
+        super().__init__(interval=interval)
         self.monitors = monitors
         self.queue = queue
-        self.interval = interval
         self.clock = clock
-        self._task: asyncio.Task | None = None
 
     async def tick_once(self) -> int:
         """Enqueue what is due now; return how many runs."""
         return await tick(self.monitors, self.queue, self.clock())
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.tick_once()
-            except Exception:  # noqa: BLE001 - a failed tick (the store busy) must not stop the schedule
-                log.exception("monitor tick failed; trying again in %s s", self.interval)
-            await asyncio.sleep(self.interval)
-
-    async def start(self) -> None:
-        """Start ticking in the background."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def close(self) -> None:
-        """Stop ticking."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    run_once = tick_once

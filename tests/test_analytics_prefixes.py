@@ -191,7 +191,7 @@ def test_listings_are_bounded_and_stay_inside_data_dir(tmp_path: Path, monkeypat
     write_days(tmp_path / "oct", 0.0, 1)
     listing = asyncio.run(dataset_prefixes.list_many("oct", data_dir=tmp_path, allowed_buckets=(), max_bytes=10**9))
     assert listing.rows == 1600 and len(listing.files) == 2  # rows from the footers; _SUCCESS skipped
-    with pytest.raises(DatasetError, match="more than 0 GB"):
+    with pytest.raises(DatasetError, match="more than 1,000 bytes"):
         asyncio.run(dataset_prefixes.list_many("oct", data_dir=tmp_path, allowed_buckets=(), max_bytes=1000))
     monkeypatch.setattr(dataset_prefixes, "MAX_OBJECTS", 1)
     with pytest.raises(DatasetError, match="more than 1 files"):
@@ -264,3 +264,32 @@ async def test_metrics_on_a_prefix_start_the_metrics_job_and_the_check_posts_the
                          poster(worker.replier), now=midnight + timedelta(minutes=1))  # fmt: skip
     (posted,) = bot.connector.messages()[before:]
     assert card_text(card_of(posted)).startswith("Binary classifier: 400 rows from scores; positive class '1'")
+
+
+def test_partition_columns_below_the_named_folders_are_left_out_and_said(tmp_path: Path) -> None:
+    """Two months, each folder holding its own day folders (dt=…): before, drift called `dt` changed (its values
+    differ by construction) unless the user said ignore=dt. Data: statsmodels' Fair (1978) affairs survey, one
+    random half per "month", so no other column moves."""
+    import statsmodels.datasets
+
+    from services.analytics import engine, pipeline
+    from services.analytics.commands import DRIFT, check_values
+
+    table = statsmodels.datasets.fair.load_pandas().data.sample(frac=1.0, random_state=0)
+    halves = {"2026-10": table.iloc[::2], "2026-11": table.iloc[1::2]}
+    for month, half in halves.items():
+        for day in range(3):
+            folder = tmp_path / month / f"dt={month}-0{day + 1}"
+            folder.mkdir(parents=True)
+            half.iloc[day::3].to_parquet(folder / "part-0.parquet", index=False)
+    sources = [(tmp_path / month, month) for month in halves]
+    result = pipeline.run(DRIFT, sources, check_values(DRIFT, {"engine": "local", "tests_only": True}),
+                          chart=False).result  # fmt: skip
+    assert "dt" not in {c.name for c in result.columns} and not result.dataset_drift
+    assert any(note.startswith("'dt' is a folder partition") for note in result.kind_notes)
+    named = pipeline.run(DRIFT, sources, check_values(DRIFT, {"engine": "local", "tests_only": True,
+                                                              "categorical": ("dt",)}), chart=False).result  # fmt: skip
+    assert named.column("dt").drifted and not any("folder partition" in note for note in named.kind_notes)
+    assert engine.partition_columns(["file:///d/m/a=1/b=x/f.parquet", "/d/m/top.parquet", "/e/c=1/f.parquet"],
+                                    "/d/m/") == ("a", "b")  # fmt: skip
+    assert engine.partition_columns(["s3://b/events/dt=1/x.parquet"], "s3://b/events") == ("dt",)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
+from services.analytics.__main__ import main as cli_main
 from services.analytics.charts import metrics_chart
 from services.analytics.errors import AnalyticsError
 from services.analytics.metrics import entropy, evaluate, recalibrate
@@ -214,14 +215,11 @@ def test_cli_json_has_the_documented_keys(tmp_path):
     assert 0 < chart.stat().st_size <= 1_000_000
 
 
-def test_cli_bad_column_exits_2_with_a_sentence(tmp_path):
+def test_cli_bad_column_exits_2_with_a_sentence(tmp_path, capsys):
     path = tmp_path / "preds.csv"
     binary_table().to_csv(path, index=False)
-    result = subprocess.run(
-        [sys.executable, "-m", "services.analytics", "metrics", str(path), "--y-true", "truth", "--y-score", "p"],
-        capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
-    )  # fmt: skip
-    assert result.returncode == 2 and "no column 'truth'" in result.stderr and "Traceback" not in result.stderr
+    code = cli_main(["metrics", str(path), "--y-true", "truth", "--y-score", "p"])
+    assert code == 2 and "no column 'truth'" in capsys.readouterr().err  # an exception would fail the test
 
 
 def test_labels_compare_equal_across_1_and_1_0_and_text():
@@ -272,15 +270,13 @@ def test_an_auc_far_below_one_half_hints_at_inverted_scores():
         (b"label,p\n\xff\xfe1,0.2\n", "is not UTF-8 text"),
     ],
 )
-def test_cli_unreadable_tables_exit_2_with_a_sentence_and_no_exception_name(tmp_path, content, words):
+def test_cli_unreadable_tables_exit_2_with_a_sentence_and_no_exception_name(tmp_path, capsys, content, words):
     path = tmp_path / "preds.csv"
     path.write_bytes(content)
-    result = subprocess.run(
-        [sys.executable, "-m", "services.analytics", "metrics", str(path), "--y-true", "label", "--y-score", "p"],
-        capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
-    )  # fmt: skip
-    assert result.returncode == 2 and words in result.stderr
-    assert not any(name in result.stderr for name in ("Traceback", "EmptyDataError", "UnicodeDecodeError"))
+    code = cli_main(["metrics", str(path), "--y-true", "label", "--y-score", "p"])  # in process: an escaping
+    err = capsys.readouterr().err  # exception fails the test (the subprocess form is test_cli_json_…)
+    assert code == 2 and words in err
+    assert not any(name in err for name in ("Traceback", "EmptyDataError", "UnicodeDecodeError"))
 
 
 # Regression tests of issue 21 on scikit-learn's bundled Wisconsin breast-cancer data (Street, Wolberg and
@@ -418,12 +414,10 @@ def test_the_false_sentences_of_issue_21_are_not_generated():
     assert normalized_entropy_sentence(2.543).startswith("Normalized entropy 2.543: worse than predicting")
 
 
-def test_cli_takes_positive(tmp_path):
+def test_cli_takes_positive(tmp_path, capsys):
     breast_cancer((1, 2)).to_csv(tmp_path / "tumours.csv", index=False)
-    result = subprocess.run(
-        [sys.executable, "-W", "ignore", "-m", "services.analytics", "metrics", str(tmp_path / "tumours.csv"),
-         "--y-true", "label", "--y-score", "p", "--positive", "1", "--json"],
-        capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["positive_label"] == "1"
+    code = cli_main(["metrics", str(tmp_path / "tumours.csv"), "--y-true", "label", "--y-score", "p",
+                     "--positive", "1", "--json"])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert json.loads(out.out)["positive_label"] == "1"

@@ -36,10 +36,10 @@ def spark():  # noqa: ANN201 - pyspark's SparkSession
     session.stop()
 
 
-def _write_partitioned(table: pd.DataFrame, folder: Path, parts: int = 3) -> Path:
-    """Write `table` as a Hive-style partitioned Parquet prefix (folder/part=k/….parquet)."""
+def _write_partitioned(table: pd.DataFrame, folder: Path, parts: int = 3, first: int = 0) -> Path:
+    """Write `table` as a Hive-style partitioned Parquet prefix (folder/part=k/….parquet, k from `first`)."""
     for k in range(parts):
-        target = folder / f"part={k}"
+        target = folder / f"part={first + k}"
         target.mkdir(parents=True)
         table.iloc[k::parts].to_parquet(target / "data.parquet", index=False)
     return folder
@@ -51,8 +51,11 @@ def test_the_emr_job_on_parquet_prefixes_with_known_drift_matches_the_local_path
     from services.analytics import commands, spark_job
 
     ref, cur = known_drift()
-    paths = [str(_write_partitioned(t, tmp_path / name)) for t, name in ((ref, "ref"), (cur, "cur"))]
-    given = {"tests_only": True, "ignore": ["part"], "engine": "spark"}  # the partition column pandas' tables lack
+    # each side holds its own partitions (as two months hold their own days): the partition column is left out
+    # by itself, and said (before, `part` drifted unless the user said ignore=part)
+    paths = [str(_write_partitioned(t, tmp_path / name, first=first)) for t, name, first in
+             ((ref, "ref", 0), (cur, "cur", 3))]  # fmt: skip
+    given = {"tests_only": True, "engine": "spark"}
     returned = spark_job.run(spark, [*paths, str(tmp_path / "out"), json.dumps(given)])
     (part,) = [p for p in (tmp_path / "out").iterdir() if p.name.startswith("part-") and p.stat().st_size]
     result = json.loads(part.read_text())
@@ -60,6 +63,8 @@ def test_the_emr_job_on_parquet_prefixes_with_known_drift_matches_the_local_path
     local_options = commands._drift_options(commands.check_values(commands.DRIFT, {"tests_only": True}))
     assert_parity(drift.analyse(ref, cur, local_options).to_dict(), result)
     assert {c["name"] for c in result["columns"] if c["drifted"]} == {"a", "c", "d"}
+    assert "part" not in {c["name"] for c in result["columns"]}
+    assert any(note.startswith("'part' is a folder partition") for note in result["kind_notes"])
     assert result["engine"] == "spark"
     assert 0 < result["approximations"]["ks_error_bound"] < 0.002
 
@@ -70,6 +75,20 @@ def test_spark_on_real_data_matches_the_local_path(spark) -> None:
     assert local["dataset_drift"]
     assert_parity(local, spark_engine.spark_drift(
         spark, spark.createDataFrame(benign), spark.createDataFrame(malignant), OPTIONS).to_dict())  # fmt: skip
+
+
+def test_spark_with_edges_from_a_sample_keeps_the_verdicts_and_states_the_psi_cuts_rank_error(spark) -> None:
+    # tables larger than the driver's sample (here 5,000 rows of 20,000): the edges are the sample's quantiles
+    ref, cur = known_drift(20_000, seed=3)
+    options = drift.DriftOptions(tests_only=True, adversarial_rows=1000)
+    timings: dict[str, float] = {}
+    result = spark_engine.spark_drift(spark, spark.createDataFrame(ref), spark.createDataFrame(cur), options,
+                                      edge_rows=5000, timings=timings).to_dict()  # fmt: skip
+    assert_parity(drift.analyse(ref, cur, options).to_dict(), result)
+    assert {c["name"] for c in result["columns"] if c["drifted"]} == {"a", "c", "d"}
+    assert 0 < result["approximations"]["quantile_rank_error"] < 0.03  # sampled deciles, measured on every row
+    assert 0 < result["approximations"]["ks_error_bound"] < 0.003
+    assert set(timings) == {"count", "sample and edges", "summaries (pass 2)", "tests"}
 
 
 def test_spark_refuses_a_tiny_table_with_the_local_sentence(spark) -> None:

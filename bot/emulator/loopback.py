@@ -12,6 +12,7 @@ class LoopbackServer:
 
     port: int = 0
     client_max_size: int = 1024 * 1024
+    shutdown_timeout: float = 1.0  # aiohttp waits 60 s for handlers still running (a fake's "hang"): not worth it
     _runner: web.AppRunner | None = None
 
     def routes(self, app: web.Application) -> None:
@@ -27,7 +28,7 @@ class LoopbackServer:
         """Start serving; return self."""
         app = web.Application(client_max_size=self.client_max_size)
         self.routes(app)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=self.shutdown_timeout)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()

@@ -305,7 +305,7 @@ def _drift_options(values: dict[str, Any]) -> Any:
         target=values.get("target"), effect_threshold=values["threshold"],
         correction="bonferroni" if values["correction"] == "bonferroni" else "bh",
         alpha=values["alpha"], max_rows=values["max_rows"], tests_only=values["tests_only"], seed=values["seed"],
-        **_given(values, "cluster"),
+        partitions=values.get("partitions", ()), **_given(values, "cluster"),
     )  # fmt: skip
 
 

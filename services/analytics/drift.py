@@ -76,6 +76,9 @@ class DriftOptions:
     seed: int = 0
     tests_only: bool = False
     cluster: str | None = None  # rows grouped by this column (stores, patients); "none": independent, no warning
+    # Hive partition columns of folders read (dt=… below the named folder): each table holds its own values by
+    # design, so they are left out, and said, unless named in categorical= or numeric= (`partitions_left_out`)
+    partitions: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -347,6 +350,21 @@ def _rules(options: DriftOptions) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def partitions_left_out(options: DriftOptions) -> tuple[DriftOptions, tuple[str, ...]]:
+    """Return `options` with the partition columns not named in categorical=/numeric= added to `ignore`, and the
+    kind note that says so (empty when there is none)."""
+    named = {*options.categorical, *options.numeric, *options.ignore}
+    left = tuple(name for name in options.partitions if name not in named)
+    if not left:
+        return options, ()
+    shown = ", ".join(f"'{short(name, 40)}'" for name in left[:5])
+    note = (f"{shown} {'is a folder partition' if len(left) == 1 else 'are folder partitions'} (name=value folders "
+            "below the folders named): each table holds its own values by design, so "
+            f"{'it is' if len(left) == 1 else 'they are'} not compared; name {'it' if len(left) == 1 else 'them'} "
+            "in categorical= to compare.")  # fmt: skip
+    return replace(options, ignore=(*options.ignore, *left)), (note,)
+
+
 def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOptions | None = None) -> DriftResult:
     """Return the drift analysis of `current` against `reference` (a DriftResult; `to_dict()` for JSON).
 
@@ -356,6 +374,7 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
     the plain-language summary (services/analytics/drift_wording.py)."""
     options = options or DriftOptions()
     _check_options(options)
+    options, partition_note = partitions_left_out(options)
     cluster = _check_cluster(reference, current, options)
     if cluster:
         options = replace(options, ignore=(*options.ignore, cluster))
@@ -402,7 +421,7 @@ def analyse(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOption
             None if cluster is None else drift_clusters.entity_codes(ref[cluster], cur[cluster])),
         kind_notes=tuple(kind_notes(kinds)) + tuple(
             f"'{short(n, 40)}' dates read as {k.detail}." for n, k in kinds.items() if k.kind == "datetime" and k.detail
-        ) + tuple(_left_out_note(left_out, options)),
+        ) + tuple(_left_out_note(left_out, options)) + partition_note,
         cluster=clustering,
         warnings=tuple(warnings),
     )  # fmt: skip

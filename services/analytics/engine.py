@@ -7,6 +7,8 @@ file sizes, never from reading the data.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from services.analytics.errors import AnalyticsError
 ENGINES = ("local", "spark")
 LOCAL, SPARK = ENGINES  # engines, not backends: the `local` backend type is another thing
 SPARK_ROWS_PER_SECOND = 20_000  # bench/spark_drift.py: 2.4 M rows in 97 s on 2 loaded cores (local mode), rounded down
+MAX_PARTITION_FILES = 100_000  # file paths read for partition names (a listing is already in memory)
 SPARK_MB_PER_SECOND = 2.0  # the same run: about 300 MB of Parquet (20 columns) in 97 s, rounded down
 
 
@@ -40,6 +43,29 @@ def parquet_files(path: Path) -> list[Path]:
         return [path]
     return sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith((".", "_")) for part in
                                                                             p.relative_to(path).parts))  # fmt: skip
+
+
+def partition_columns(files: Iterable[str], base: str) -> tuple[str, ...]:
+    """Return the Hive partition columns (the `name` of `name=value` folders) between `base` and `files`, in the
+    order met: the columns a folder read adds that are not in the files. Paths are local, file: or s3:// URIs
+    (Spark's `inputFiles()`); the first MAX_PARTITION_FILES files are looked at."""
+    root = _plain(base).rstrip("/") + "/"
+    found: dict[str, None] = {}
+    for file in itertools.islice(files, MAX_PARTITION_FILES):
+        text = _plain(str(file))
+        if text.startswith(root):
+            for folder in text[len(root) :].split("/")[:-1]:
+                name, equals, _ = folder.partition("=")
+                if equals and name:
+                    found.setdefault(name, None)
+    return tuple(found)
+
+
+def _plain(path: str) -> str:
+    """Return `path` without a file: scheme (file:/x, file:///x and /x are the same file)."""
+    if path.startswith("file:"):
+        return "/" + path[5:].lstrip("/")
+    return path
 
 
 def local_size(path: Path) -> Size:

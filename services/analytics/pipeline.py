@@ -68,6 +68,7 @@ def run(
         progress.report(f"read {progress.rows_text(len(table))} rows × {len(table.columns)} columns of {name}",
                         force=True)  # fmt: skip
         tables.append(table)
+    values = {**values, "partitions": _partitions(sources)}  # drift leaves them out: drift.partitions_left_out
     spec.check(tables, values)
     with threadpool_limits(limits=threads):
         result = spec.analyse(tables, values)
@@ -79,6 +80,18 @@ def run(
         except ValueError:  # nothing to draw (e.g. too few rows), or the chart cannot fit the size limit
             png = b""
     return Outcome(result, png, tuple(name for _, name in sources))
+
+
+def _partitions(sources: Sequence[Source]) -> tuple[str, ...]:
+    """Return the Hive partition columns of the folders among `sources` (services/analytics/engine.py)."""
+    from services.analytics import engine
+
+    found: dict[str, None] = {}
+    for data, _ in sources:
+        if isinstance(data, str | Path) and Path(data).is_dir():
+            files = (str(file) for file in engine.parquet_files(Path(data)))
+            found.update(dict.fromkeys(engine.partition_columns(files, str(data))))
+    return tuple(found)
 
 
 def _read_folder(folder: Path, name: str) -> Any:
