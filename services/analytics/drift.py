@@ -92,6 +92,9 @@ KS_EXACT_MAX_ROWS = 10_000  # scipy's ks_2samp(method="auto") is exact up to thi
 MONOTONE_RHO = 0.95  # a column this rank-correlated with row order is a time index or a counter
 
 
+POSITIVE_WORDS = {"1", "1.0", "true", "yes", "y", "t"}
+
+
 def psi(reference_share: np.ndarray, current_share: np.ndarray) -> float:
     """Return Σ (current − reference) · ln(current / reference) over bins, empty bins floored at PSI_EPSILON."""
     r = np.maximum(reference_share, PSI_EPSILON)
@@ -184,7 +187,10 @@ def _categorical_tests(ref: pd.Series, cur: pd.Series) -> dict[str, Any]:
     else:
         chi2, p_value, dof = 0.0, 1.0, 0
     r_share, c_share = r / r.sum(), c / c.sum()
-    moved = sorted(zip(categories, r_share, c_share, strict=True), key=lambda x: -abs(x[2] - x[1]))[:5]
+    # two values move by the same amount: the positive one (yes, 1, true) is named, not "share of '0'" or 'no'
+    moved = sorted(zip(categories, r_share, c_share, strict=True),
+                   key=lambda x: (-round(abs(x[2] - x[1]), 12),
+                                  str(x[0]).strip().lower() not in POSITIVE_WORDS))[:5]  # fmt: skip
     return {
         "chi2": float(chi2),
         "dof": int(dof),

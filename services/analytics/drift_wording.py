@@ -4,7 +4,7 @@ that looks large does not count. Plain functions of the result (services/analyti
 from __future__ import annotations
 
 from services.analytics.drift_types import WASSERSTEIN, DriftColumn, DriftResult, Schema
-from services.analytics.wording import short
+from services.analytics.wording import readable, short
 
 PSI_MODERATE, PSI_LARGE = 0.1, 0.25  # the industry rule of thumb: < 0.1 small, 0.1–0.25 moderate, > 0.25 large
 ADVERSARIAL_AUC_GATE = 0.55  # adversarial validation's effect-size gate, beside its interval
@@ -79,12 +79,15 @@ def describe(column: DriftColumn) -> str:
     name = _name(column)
     if column.kind == "numeric" and column.reference_constant and column.current_range:
         low, high = column.current_range
-        return (f"{name} was constant at {column.reference_mean:.4g} in the reference; now mean "
-                f"{column.current_mean:.4g} (from {low:.4g} to {high:.4g})")  # fmt: skip
+        if low == high:  # constant on both sides: "now mean 7 (from 7 to 7)" said one value three times
+            before = readable(column.reference_mean)
+            return f"{name} was constant at {before} in the reference; now constant at {readable(low)}"
+        return (f"{name} was constant at {readable(column.reference_mean)} in the reference; now mean "
+                f"{readable(column.current_mean)} (from {readable(low)} to {readable(high)})")  # fmt: skip
     if column.kind == "numeric" and column.mean_shift_sd is not None:
         shift = column.mean_shift_sd
         return (f"{name} mean {'up' if shift >= 0 else 'down'} {abs(shift):.2f} sd "
-                f"({column.reference_mean:.4g} → {column.current_mean:.4g})")  # fmt: skip
+                f"({readable(column.reference_mean)} → {readable(column.current_mean)})")  # fmt: skip
     if column.top_changes:
         change = column.top_changes[0]
         return (f"{name}: share of '{short(change.category, 30)}' from {change.reference_share:.0%} to "
@@ -101,7 +104,8 @@ def effect_text(column: DriftColumn) -> str:
         return column.reason
     if column.wasserstein_normalized is not None:
         if column.reference_constant:
-            line = (f"constant {column.reference_mean:.4g} in the reference → mean {column.current_mean:.4g} · "
+            before, after = readable(column.reference_mean), readable(column.current_mean)
+            line = (f"constant {before} in the reference → mean {after} · "
                     f"PSI {column.psi:.3f} · adj. p {column.p_value_adjusted:.2g}")  # fmt: skip
         else:
             line = (f"Wasserstein {column.wasserstein_normalized:.3f} sd · mean {column.mean_shift_sd:+.2f} sd"
@@ -130,6 +134,15 @@ def schema_sentence(schema: Schema) -> str:
     return ("Schema changed: " + "; ".join(parts) + ".") if parts else ""
 
 
+def duration(days: float) -> str:
+    """Return a gap for people: "3 days", "1 hour", "15 minutes" (hourly data had "largest gap 0 days")."""
+    for size, name in ((1.0, "day"), (1 / 24, "hour"), (1 / 1440, "minute")):
+        if days >= size or name == "minute":
+            count = round(days / size)
+            return f"{count:,} {name}{'' if count == 1 else 's'}"
+    raise AssertionError("unreachable")
+
+
 def _dates(column: DriftColumn) -> str:
     assert column.date_range is not None and column.largest_gap_days is not None and column.recency_days is not None
     r, c = column.date_range.reference, column.date_range.current
@@ -138,7 +151,7 @@ def _dates(column: DriftColumn) -> str:
             f"the current table ends {abs(column.recency_days):,.0f} days "
             f"{'later' if column.recency_days >= 0 else 'earlier'}, "
             f"{column.current_inside_reference_range:.0%} of its dates fall in the reference range; largest "
-            f"gap between dates {gaps.reference:,.0f} days (reference) and {gaps.current:,.0f} (current)."
+            f"gap between dates {duration(gaps.reference)} (reference) and {duration(gaps.current)} (current)."
             )  # fmt: skip
 
 
