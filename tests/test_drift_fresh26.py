@@ -49,3 +49,43 @@ def test_a_column_renamed_between_random_halves_is_still_a_rename(column):
         renamed = schema_changes(reference, current.rename(columns={column: "field_7"}))["renamed"]
         found += renamed == [{"from": column, "to": "field_7", "why": "same values under another name"}]
     assert found >= 8
+
+
+@pytest.fixture(scope="module")
+def economics() -> pd.DataFrame:
+    return _data("ggplot2", "economics")
+
+
+def _leakage(result) -> list[str]:
+    return [line for line in result.summary if "likely leakage" in line]
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_a_trend_in_a_date_sorted_export_is_a_real_change_not_leakage(economics, shuffled):
+    """ggplot2::economics split in time (1967–1991 against 1991–2015): 'pce' trends up and alone separates the
+    tables. Before: 'likely leakage' when the file was date-sorted, 'a real change' when shuffled."""
+    from services.analytics.drift import DriftOptions, analyse
+
+    reference, current = economics.iloc[:287], economics.iloc[287:]
+    if shuffled:
+        reference, current = reference.sample(frac=1, random_state=1), current.sample(frac=1, random_state=2)
+    result = analyse(reference, current, DriftOptions(folds=2))
+    assert result.adversarial.sole_separator == "pce"
+    assert _leakage(result) == []
+    assert any("'pce' alone separates the tables: a strong change" in line and "a real change" in line
+               for line in result.summary)  # fmt: skip
+
+
+def test_a_row_counter_that_alone_separates_the_tables_is_still_leakage(economics):
+    """The same economics rows in random halves (no drift), with a time index (decimal years, monthly) that runs
+    on from the reference into the current table: it alone separates them, and is called leakage."""
+    from services.analytics.drift import DriftOptions, _monotone_with_rows, analyse
+
+    reference, current = _halves(economics.drop(columns="date"), 3)
+    reference["n"] = 1967.5 + np.arange(len(reference)) / 12
+    current["n"] = 1967.5 + np.arange(len(reference), len(economics)) / 12
+    assert _monotone_with_rows(reference["n"], current["n"], 10_000)
+    assert not _monotone_with_rows(economics["pce"].iloc[:287], economics["pce"].iloc[287:], 10_000)
+    result = analyse(reference, current, DriftOptions(folds=2))
+    assert result.adversarial.leakage_suspects == ("n",)
+    assert len(_leakage(result)) == 1 and "'n' alone separates" in _leakage(result)[0]

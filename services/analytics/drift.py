@@ -89,7 +89,8 @@ _FORMAT_NAMES = {"ISO8601": "ISO dates", "%d.%m.%Y": "day.month.year", "%m/%d/%Y
 
 
 KS_EXACT_MAX_ROWS = 10_000  # scipy's ks_2samp(method="auto") is exact up to this many rows a side
-MONOTONE_RHO = 0.95  # a column this rank-correlated with row order is a time index or a counter
+MONOTONE_RHO = 0.95  # a counter this rank-correlated with row order is a time index or a row counter
+COUNTER_EVEN = 0.5  # a counter: at least this share of its steps between sorted values are one size
 
 
 def psi(reference_share: np.ndarray, current_share: np.ndarray) -> float:
@@ -504,15 +505,28 @@ def _permuted(column: dict[str, Any], ref: pd.DataFrame, cur: pd.DataFrame, name
 
 
 def _monotone_with_rows(reference: pd.Series, current: pd.Series, limit: int) -> bool:
-    """True when a numeric column follows row order (reference rows, then current rows) with a Spearman
-    correlation of at least MONOTONE_RHO: a time index or a row counter, which separates the tables by when
-    rows were collected. A real trend (prices rising between two years) is not ordered within each table."""
+    """True when a numeric column is a row counter or a regular time index: it follows row order (reference
+    rows, then current rows) with a Spearman correlation of at least MONOTONE_RHO **and** counts like one
+    (_counter_like: its distinct values mostly evenly spaced). Following row order alone is not
+    enough: a trending series in a date-sorted export (ggplot2::economics 'pce') follows the rows too, and is a
+    real change, whatever the order of the file."""
     values = pd.concat([reference.iloc[:limit], current.iloc[:limit]], ignore_index=True)
     values = pd.to_numeric(values, errors="coerce").dropna()
-    if len(values) < 20 or values.nunique() < 3:
+    if len(values) < 20 or values.nunique() < 3 or not _counter_like(values.to_numpy(dtype=float)):
         return False
     rho = stats.spearmanr(values.index.to_numpy(), values.to_numpy()).statistic
     return bool(abs(rho) >= MONOTONE_RHO)
+
+
+def _counter_like(values: np.ndarray) -> bool:
+    """True when the sorted distinct values mostly (COUNTER_EVEN of the steps) step by one amount, to 0.1% of the
+    median step: a row counter (1, 2, 3…), a regular time index (decimal years by month, epoch times by hour).
+    A measured series (spending, population) steps unevenly."""
+    steps = np.diff(np.unique(values))
+    if steps.size < 2:
+        return False
+    _, counts = np.unique(np.round(steps / np.median(steps), 3), return_counts=True)
+    return bool(counts.max() >= COUNTER_EVEN * steps.size)
 
 
 def _read_as(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, kind_of: Any) -> tuple[pd.DataFrame, pd.DataFrame]:

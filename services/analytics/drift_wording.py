@@ -159,7 +159,7 @@ def _adversarial(result: DriftResult) -> list[str]:
     suspects = adversarial.leakage_suspects
     for name in suspects:
         says.append(f"'{short(name, 40)}' alone separates the tables and looks like an id, a timestamp or a row "
-                    "counter (id-like, or ordered with the rows): likely leakage of when rows were collected, "
+                    "counter (id-like, or counting up with the rows): likely leakage of when rows were collected, "
                     "not drift in what they contain.")  # fmt: skip
     sole = adversarial.sole_separator
     if sole and sole not in suspects and adversarial.separable:
@@ -167,7 +167,7 @@ def _adversarial(result: DriftResult) -> list[str]:
         moved = f" ({describe(column)})" if column else ""
         says.append(
             f"'{short(sole, 40)}' alone separates the tables: a strong change{moved}. It is neither id-like "
-            "nor ordered with the rows, so it reads as a real change (a trend, a new regime), not leakage."
+            "nor a counter that follows the rows, so it reads as a real change (a trend, a new regime), not leakage."
         )
     return says
 
