@@ -153,6 +153,10 @@ def _adversarial(result: DriftResult) -> list[str]:
     elif low > 0.5:
         reading = (f"a model tells the tables apart only barely (AUC under {ADVERSARIAL_AUC_GATE}): no practical "
                    "difference")  # fmt: skip
+    elif high < 0.5:  # below chance, interval and all: held-out folds learn the opposite side of shared rows
+        reading = ("below 0.5, interval and all: the tables share most rows (a row in both tables cannot be told "
+                   "apart, so a model trained on the others predicts the wrong table); no evidence of a "
+                   "difference")  # fmt: skip
     else:
         reading = "no evidence that a model can tell the tables apart (the interval includes 0.5)"
     says = [f"Adversarial validation: ROC AUC {auc:.3f} (95% CI {low:.3f}–{high:.3f}): {reading}."]
