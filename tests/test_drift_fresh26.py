@@ -113,3 +113,19 @@ def test_a_table_against_itself_says_the_tables_share_rows_and_no_false_interval
     if high < 0.5:
         assert "the tables share most rows" in line
     assert auc < 0.5 and "can tell the tables apart," not in line
+
+
+def test_numbers_written_as_text_are_not_proposed_as_entities():
+    """ggplot2::txhousing random halves, the current 'sales' and 'median' written as text ("1,006",
+    "$208,000") and read back from CSV as a user's file is. Before: "'sales', 'median', 'city' look like
+    entities … add cluster=sales"; 'city' (46 Texas cities, monthly rows) is the one entity."""
+    import io
+
+    from services.analytics.drift_clusters import suspects
+
+    reference, current = _halves(_data("ggplot2", "txhousing"), 0)
+    current["median"] = current["median"].map(lambda x: "" if pd.isna(x) else f"${x:,.0f}")
+    current["sales"] = current["sales"].map(lambda x: "N/A" if pd.isna(x) else f"{x:,.0f}")
+    current = pd.read_csv(io.StringIO(current.to_csv(index=False)))
+    assert not pd.api.types.is_numeric_dtype(current["sales"]) and current["sales"].str.contains(",").any()
+    assert suspects(reference, current, set(), 0) == ("city",)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from services.analytics import uplift_clusters
-from services.analytics.columns import ID_NAME
+from services.analytics.columns import ID_NAME, as_numbers
 from services.analytics.drift_schema import storage
 
 PERMUTATIONS = 999
@@ -146,7 +146,7 @@ def suspects(reference: pd.DataFrame, current: pd.DataFrame, exclude: set[str], 
     ref = reference.sample(min(DETECT_ROWS, len(reference)), random_state=seed)
     cur = current.sample(min(DETECT_ROWS, len(current)), random_state=seed)
     shared = [c for c in ref.columns if c in set(cur.columns)]
-    both = pd.concat([ref[shared], cur[shared]], ignore_index=True)
+    both = pd.concat([_numbers_read(ref[shared], seed), _numbers_read(cur[shared], seed)], ignore_index=True)
     side = np.r_[np.zeros(len(ref)), np.ones(len(cur))]
     chosen, others = uplift_clusters.detect(both, side, exclude)
     found = ((chosen,) if chosen else ()) + tuple(others)
@@ -163,3 +163,11 @@ def _entity_storage(reference: pd.Series, current: pd.Series, seed: int) -> bool
     match across the tables, so it 'stays on one side' by its spelling)."""
     before, after = storage(reference, seed), storage(current, seed)
     return before == after and before != "dates"
+
+
+def _numbers_read(table: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Return `table` with columns of numbers written as text ("1,006", "$208,000") read as numbers: they are
+    quantities on either side, not text codes that stay on one side by their spelling."""
+    text = [name for name in table.columns if not pd.api.types.is_numeric_dtype(table[name])
+            and storage(table[name], seed) == "numbers"]  # fmt: skip
+    return table.assign(**{str(name): as_numbers(table[name]) for name in text}) if text else table
