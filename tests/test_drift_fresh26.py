@@ -129,3 +129,12 @@ def test_numbers_written_as_text_are_not_proposed_as_entities():
     current = pd.read_csv(io.StringIO(current.to_csv(index=False)))
     assert not pd.api.types.is_numeric_dtype(current["sales"]) and current["sales"].str.contains(",").any()
     assert suspects(reference, current, set(), 0) == ("city",)
+
+
+def test_a_vehicle_class_is_not_an_entity_by_its_name_alone():
+    """ggplot2::mpg 1999 against 2008: 'class' is the vehicle class (7 values: compact, suv…), not a classroom.
+    Before: "'class' looks like entities … add cluster=class"."""
+    from services.analytics.drift_clusters import suspects
+
+    mpg = _data("ggplot2", "mpg")
+    assert "class" not in suspects(mpg[mpg.year == 1999], mpg[mpg.year == 2008], set(), 0)

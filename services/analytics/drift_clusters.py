@@ -34,6 +34,7 @@ PERMUTATIONS = 999
 EXACT_LIMIT = 5_000  # enumerate every assignment of sides to blocks up to this many
 MAX_ROWS = 20_000  # rows per permutation test (sampled uniformly above): the work is permutations × rows
 DETECT_ROWS = 20_000
+NAMED_MIN_ENTITIES = 10  # a column suspected by its name alone (school, class, store) needs this many values
 
 
 def side_masks(blocks_reference: int, blocks: int, seed: int) -> np.ndarray:
@@ -149,12 +150,23 @@ def suspects(reference: pd.DataFrame, current: pd.DataFrame, exclude: set[str], 
     both = pd.concat([_numbers_read(ref[shared], seed), _numbers_read(cur[shared], seed)], ignore_index=True)
     side = np.r_[np.zeros(len(ref)), np.ones(len(cur))]
     chosen, others = uplift_clusters.detect(both, side, exclude)
+    # a name alone ('class' for classrooms) is weak evidence: vehicle classes, customer segments are named so
+    # too (ggplot2::mpg 'class', 7 values); an entity named so has many values, repeated in each table
+    others = [name for name in others if _many_repeated(ref[name], cur[name])]
     found = ((chosen,) if chosen else ()) + tuple(others)
     # a column whose values stay on one side is an entity only when it is named like one or holds text codes:
     # a year in a split by period also stays on one side, and is a time, not an entity
     named = [name for name in found if uplift_clusters.CLUSTER_NAME.search(name) or ID_NAME.search(name)
              or not pd.api.types.is_numeric_dtype(both[name])]  # fmt: skip
     return tuple(name for name in named if _entity_storage(ref[name], cur[name], seed))
+
+
+def _many_repeated(reference: pd.Series, current: pd.Series) -> bool:
+    """True when a column has at least NAMED_MIN_ENTITIES distinct values and most of them (by rows) repeat
+    within each table: entities with several rows each, not a handful of categories."""
+    if pd.concat([reference, current]).nunique() < NAMED_MIN_ENTITIES:
+        return False
+    return all(float((side.map(side.value_counts()) > 1).mean()) >= 0.5 for side in (reference, current))
 
 
 def _entity_storage(reference: pd.Series, current: pd.Series, seed: int) -> bool:
