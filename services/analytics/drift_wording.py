@@ -176,6 +176,11 @@ def _adversarial(result: DriftResult) -> list[str]:
     return says
 
 
+def _moved(column: DriftColumn) -> str:
+    """Return what moved in a drifted column: its description when its test decided, else its reason."""
+    return describe(column) if "significant" in column.reason else f"{_name(column)} {column.reason}"
+
+
 def summarise(result: DriftResult) -> list[str]:
     """Return the plain-language reading: schema changes first, then the verdict, what moved and by how much,
     dates compared as dates, how sure we are, and why numbers that look large do not count."""
@@ -186,8 +191,11 @@ def summarise(result: DriftResult) -> list[str]:
     if schema:
         says.append(schema)
     if drifted:
-        moved = "; ".join(describe(c) if "significant" in c.reason else f"{_name(c)} {c.reason}"
-                          for c in drifted[:5])  # fmt: skip
+        moved = "; ".join(_moved(c) for c in drifted[:5])
+        if len(drifted) > 5:  # every counted column is named: the rest by name and what moved, briefly
+            rest = drifted[5:]
+            moved += f"; and {len(rest)} more: " + "; ".join(short(_moved(c), 90) for c in rest[:20]) + (
+                "; … (all in the columns' table)" if len(rest) > 20 else "")  # fmt: skip
         says.append(f"Drift in {len(drifted)} of {len(tested)} tested columns: {moved}.")
     elif schema:
         says.append(f"Beyond the schema change: none of the {len(tested)} tested columns the tables share moved "
@@ -209,7 +217,8 @@ def summarise(result: DriftResult) -> list[str]:
     noted = sorted((c for c in result.columns if c.note), key=lambda c: -(c.psi or 0.0))
     says += [c.note for c in noted[:3]] + list(result.kind_notes)
     if len(noted) > 3:
-        says.append(f"{len(noted) - 3} more columns have notes: see all columns.")
+        more = len(noted) - 3
+        says.append(f"{more} more column{'s have' if more > 1 else ' has'} notes: see all columns.")
     if result.rows.sampled:
         says.append(f"Sampled uniformly (seed fixed) to {result.rows.reference_used:,} reference and "
                     f"{result.rows.current_used:,} current rows.")  # fmt: skip
