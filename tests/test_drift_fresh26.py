@@ -154,3 +154,25 @@ def test_every_drifted_column_counted_is_named():
     assert count == len(result.drifted) > 5
     assert all(f"'{column.name}'" in line for column in result.drifted)
     assert f"and {count - 5} more: " in line
+
+
+@pytest.mark.parametrize("both_sides", [False, True])
+def test_ambiguous_slashed_dates_are_read_the_way_that_spaces_them_evenly(economics, both_sides):
+    """ggplot2::economics (monthly, dated the 1st) split in time, the current table's dates written day/month/year
+    ("01/06/1991" for 1 June 1991: no part above 12), or both tables so. Before: read month/day ("1991-01-06 to
+    2015-01-04", largest gap 355 days)."""
+    from services.analytics.drift import DriftOptions, analyse
+
+    table = economics.copy()
+    written = pd.to_datetime(table["date"]).dt.strftime("%d/%m/%Y")
+    reference, current = table.iloc[:287].copy(), table.iloc[287:].copy()
+    current["date"] = written.iloc[287:]
+    if both_sides:
+        reference["date"] = written.iloc[:287]
+    result = analyse(reference, current, DriftOptions(tests_only=True))
+    date = result.column("date")
+    assert date.date_range.reference == ("1967-07-01T00:00:00", "1991-05-01T00:00:00")
+    assert date.date_range.current == ("1991-06-01T00:00:00", "2015-04-01T00:00:00")
+    assert date.largest_gap_days.current == 31
+    line = next(line for line in result.summary if line.startswith("'date' (dates"))
+    assert "read as" in line and "day/month/year" in line.split(":")[0]

@@ -134,7 +134,11 @@ def _dates(column: DriftColumn) -> str:
     assert column.date_range is not None and column.largest_gap_days is not None and column.recency_days is not None
     r, c = column.date_range.reference, column.date_range.current
     gaps = column.largest_gap_days
-    return (f"{_name(column)} (dates): reference {r[0][:10]} to {r[1][:10]}, current {c[0][:10]} to {c[1][:10]}; "
+    # the reading of slashed dates first, before any range that depends on it
+    reading = column.kind_detail.split(" (")[0].split(", the same")[0].split(":")[0] if "/" in (
+        column.kind_detail or "") else ""  # fmt: skip
+    kind = f"dates, read as {reading}" if reading else "dates"
+    return (f"{_name(column)} ({kind}): reference {r[0][:10]} to {r[1][:10]}, current {c[0][:10]} to {c[1][:10]}; "
             f"the current table ends {abs(column.recency_days):,.0f} days "
             f"{'later' if column.recency_days >= 0 else 'earlier'}, "
             f"{column.current_inside_reference_range:.0%} of its dates fall in the reference range; largest "
