@@ -176,3 +176,13 @@ def test_ambiguous_slashed_dates_are_read_the_way_that_spaces_them_evenly(econom
     assert date.largest_gap_days.current == 31
     line = next(line for line in result.summary if line.startswith("'date' (dates"))
     assert "read as" in line and "day/month/year" in line.split(":")[0]
+
+
+def test_accuracy_below_the_majority_share_is_not_called_the_accuracy_paradox():
+    """The figures of the report's inverted-score card (accuracy 0.255 against a majority share 0.773): a model
+    worse than a constant guess is not the accuracy paradox (a high accuracy that says nothing)."""
+    from services.analytics.metrics_wording import accuracy_sentence
+
+    below = accuracy_sentence(0.255, 0.773, "the positive class")
+    assert "paradox" not in below and "inverted" in below
+    assert "paradox" in accuracy_sentence(0.773, 0.773, "the positive class")
