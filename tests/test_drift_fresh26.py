@@ -186,3 +186,15 @@ def test_accuracy_below_the_majority_share_is_not_called_the_accuracy_paradox():
     below = accuracy_sentence(0.255, 0.773, "the positive class")
     assert "paradox" not in below and "inverted" in below
     assert "paradox" in accuracy_sentence(0.773, 0.773, "the positive class")
+
+
+def test_a_yes_no_column_that_drifts_is_described_by_its_yes_share():
+    """AER::CPS1985 against CPS1988, the yes/no column 'union' kept under one name (18% yes against 'parttime'
+    9%, a real difference). Before: "share of '0' from 82% to 91%"."""
+    from services.analytics.drift import DriftOptions, analyse
+
+    reference = _data("AER", "CPS1985")[["union", "wage"]]
+    current = _data("AER", "CPS1988")[["parttime", "wage"]].rename(columns={"parttime": "union"})
+    line = next(line for line in analyse(reference, current, DriftOptions(tests_only=True)).summary
+                if line.startswith("Drift in "))  # fmt: skip
+    assert "'union': share of yes (true, 1) from 18% to 9%" in line and "share of '0'" not in line

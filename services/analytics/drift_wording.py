@@ -85,6 +85,12 @@ def describe(column: DriftColumn) -> str:
         shift = column.mean_shift_sd
         return (f"{name} mean {'up' if shift >= 0 else 'down'} {abs(shift):.2f} sd "
                 f"({column.reference_mean:.4g} → {column.current_mean:.4g})")  # fmt: skip
+    if column.kind == "boolean" and column.top_changes:  # read as 0/1 whatever the spelling: say the 'yes' share
+        change = next((c for c in column.top_changes if c.category == "1"), column.top_changes[0])
+        shares = (change.reference_share, change.current_share)
+        if change.category != "1":
+            shares = (1 - shares[0], 1 - shares[1])
+        return f"{name}: share of yes (true, 1) from {shares[0]:.0%} to {shares[1]:.0%}"
     if column.top_changes:
         change = column.top_changes[0]
         return (f"{name}: share of '{short(change.category, 30)}' from {change.reference_share:.0%} to "
