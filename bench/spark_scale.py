@@ -1,7 +1,8 @@
 """Drift and metrics at scale: the Spark path (pyspark local mode) beside the local pandas path and Evidently.
 
     nice -n 10 .venv/bin/python -m bench.spark_scale [--data /work/data25] [--sizes 2,5,10,20]
-        [--local-sizes 20,10,5,2] [--evidently-sizes 5,2] [--metrics-size 20] [--cap-gb 12] [--timeout 900]
+        [--local-sizes 20,10,5,2] [--evidently-sizes 5,2] [--metrics-sizes 2,20] [--local-metrics-size 2]
+        [--cap-gb 12] [--timeout 900]
 
 Data (generated once into --data, outside the repository, and reused): two Parquet tables partitioned by day
 (`dt=2026-10-DD/`, `dt=2026-11-DD/`), 1,000,000 rows a day and a table, 20 columns (14 numeric, 6
@@ -14,8 +15,10 @@ Every case is its own process, watched from here: its wall time, the peak reside
 process that asks Spark and builds the result (the worker), of the JVM, of Spark's Python workers and of all of
 them together, polled every 0.2 s; the case is killed (and said so) when the whole tree passes --cap-gb or the
 case passes --timeout. The Spark case starts its session and runs an untimed warm-up job first; its timed part
-is the one `spark_drift` call (reading, both passes, the tests). vCPU-s is wall × cores (what a machine of that
-size is busy for, what EMR bills); CPU-s is the CPU time the process tree used (utime + stime, from /proc).
+is the one `spark_drift` call (reading, both passes, the tests; its steps' seconds are printed after the result).
+vCPU-s is wall × cores (what a machine of that size is busy for, what EMR bills); CPU-s is the CPU time the
+process tree used (utime + stime from /proc, plus that of the children its processes reaped: Spark's Python
+workers that ended).
 The local path (pandas, `drift.analyse`) and Evidently (DataDriftPreset, in its own venv: bench/requirements.txt)
 run on the largest of their sizes that they finish, tried in the given order. All figures come from this run;
 the machine is shared, so the load average is printed at start and end.
@@ -79,13 +82,15 @@ def tree(root: int) -> list[int]:
     return found
 
 
-def _stat(pid: int) -> tuple[float, int] | None:
-    """Return (CPU seconds, RSS bytes) of one process, None when it is gone."""
+def _stat(pid: int, reaped: bool = False) -> tuple[float, int] | None:
+    """Return (CPU seconds, RSS bytes) of one process, None when it is gone; `reaped`: its CPU time includes that
+    of the children it waited for (ended Python workers, whose time otherwise leaves the tree with them)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / TICK, int(fields[21]) * PAGE
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped else 0)
+    return ticks / TICK, int(fields[21]) * PAGE
 
 
 def _is_java(pid: int) -> bool:
@@ -96,8 +101,9 @@ def _is_java(pid: int) -> bool:
 
 
 def tree_cpu(root: int) -> float:
-    """Return the CPU seconds the live processes of `root`'s tree used so far."""
-    return sum(s[0] for pid in tree(root) if (s := _stat(pid)))
+    """Return the CPU seconds the live processes of `root`'s tree and the children they reaped used so far (a
+    difference of two readings is the tree's CPU time between them while its long-lived processes live)."""
+    return sum(s[0] for pid in tree(root) if (s := _stat(pid, reaped=True)))
 
 
 @dataclass
@@ -298,13 +304,15 @@ def case_spark_drift(data: Path, millions: int, cores: int, memory: str) -> dict
     options = drift.DriftOptions(tests_only=True)
     warm = [spark.read.parquet(ref_folders[0]).limit(20_000), spark.read.parquet(cur_folders[0]).limit(20_000)]
     spark_engine.spark_drift(spark, *warm, options)  # untimed: the JVM's compiler, the Python workers start
-    cpu, started = tree_cpu(os.getpid()), time.perf_counter()
+    cpu, started, steps = tree_cpu(os.getpid()), time.perf_counter(), {}
     result = spark_engine.spark_drift(spark, spark.read.parquet(*ref_folders), spark.read.parquet(*cur_folders),
-                                      options)  # fmt: skip
+                                      options, timings=steps)  # fmt: skip
     wall, cpu = time.perf_counter() - started, tree_cpu(os.getpid()) - cpu
     spark.stop()
+    rank = (result.approximations or {}).get("quantile_rank_error", 0.0)
     return {"wall": wall, "cpu": cpu, "drifted": _drifted([c.name for c in result.drifted]),
-            "note": _ks_bounds(result)}  # fmt: skip
+            "note": f"{_ks_bounds(result)}; PSI cuts' rank error {rank:.4f}; steps (s): "
+                    + ", ".join(f"{k} {v:.0f}" for k, v in steps.items())}  # fmt: skip
 
 
 def _ks_bounds(result: object) -> str:
@@ -425,7 +433,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="2,5,10,20", help="Spark drift sizes, million rows a table")
     parser.add_argument("--local-sizes", default="20,10,5,2", help="local path: tried in this order until one ends")
     parser.add_argument("--evidently-sizes", default="5,2", help="Evidently: tried in this order until one ends")
-    parser.add_argument("--metrics-size", type=int, default=20, help="million scored rows for metrics (0: none)")
+    parser.add_argument("--metrics-sizes", default="2,20", help="Spark metrics sizes, million scored rows")
+    parser.add_argument("--local-metrics-size", type=int, default=2, help="the local metrics reference (0: none)")
     parser.add_argument("--evidently-python", default=str(REPO / ".venv-evidently" / "bin" / "python"))
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--driver-memory", default="1g", help="the local Spark JVM's heap (as the product: 1g)")
@@ -492,9 +501,10 @@ def report(args: argparse.Namespace, data: Path) -> None:
         for millions in _ints(args.evidently_sizes):
             if "failed" not in one("evidently drift", "evidently", millions, args.evidently_python):
                 break
-    if args.metrics_size:
-        one("local metrics", "local-metrics", args.metrics_size)
-        one("spark metrics", "spark-metrics", args.metrics_size)
+    if args.local_metrics_size:
+        one("local metrics", "local-metrics", args.local_metrics_size)
+    for millions in _ints(args.metrics_sizes):
+        one("spark metrics", "spark-metrics", millions)
     for millions in _ints(args.sizes):
         one("spark drift", "spark-drift", millions)
     print("\nside by side (the rows above, by case and size):")
@@ -534,18 +544,25 @@ def _print_row(label: str, found: dict, cores: int) -> None:
 
 
 def _print_scaling(rows: list[tuple[str, int, dict]], cores: int) -> None:
-    spark = [f for label, _, f in rows if label == "spark drift" and "wall" in f]
-    if len(spark) >= 2:
-        base = spark[0]
-        print(f"Spark drift against linear from {base['rows']:,} rows a table (time ratio ÷ rows ratio; 1.00 = "
-              "linear, above 1 slower than linear; CPU-s: the same from the CPU time, which the load moves "
-              "less):")  # fmt: skip
-        for found in spark[1:]:
+    for case in ("spark drift", "spark metrics"):
+        found_rows = [f for label, _, f in rows if label == case and "wall" in f]
+        if len(found_rows) < 2:
+            continue
+        base = found_rows[0]
+        print(f"{case} against linear from {base['rows']:,} rows (time ratio ÷ rows ratio; 1.00 = linear, above 1 "
+              "slower than linear; CPU-s: the same from the CPU time, which the load moves less):")  # fmt: skip
+        for found in found_rows[1:]:
             times, more = found["wall"] / base["wall"], found["rows"] / base["rows"]
             cpu = found["cpu"] / base["cpu"]
             print(f"  {found['rows']:>11,}: {more:4.1f}× the rows, {times:5.2f}× the wall time → {times / more:.2f}× "
                   f"linear (CPU-s {cpu:5.2f}× → {cpu / more:.2f}× linear); worker peak {found['worker_mb']:.0f} MB "
                   f"(at the smallest {base['worker_mb']:.0f} MB), JVM {found['jvm_mb']:.0f} MB")  # fmt: skip
+    print("CPU-s per million rows read (both tables for drift), every finished case:")
+    for label, _, found in rows:
+        if "wall" in found:
+            read = (2 if "drift" in label else 1) * found["rows"] / 1e6
+            print(f"  {label:<16}{found['rows']:>11,}: {found['cpu'] / read:7.2f} CPU-s, "
+                  f"{found['wall'] * cores / read:7.2f} vCPU-s (wall × {cores})")  # fmt: skip
     done = {label: f for label, _, f in rows if "wall" in f}
     for a, b in (
         ("local drift", "spark drift"),

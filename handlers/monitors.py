@@ -61,6 +61,9 @@ USAGE = (
 )
 NOT_ALLOWED = "Only the gateway's administrators may create monitors here (MONITOR_CREATORS=admins)."
 NOT_YOURS = "Only the monitor's creator or an administrator may do that."
+# monitors read with the local engine only (docs/monitors.md): no engine= to suggest
+MONITOR_BOUND = "ANALYTICS_MAX_FILE_MB, the most a monitor reads; in chat, larger data goes to Spark"
+MONITOR_TOO_BIG = "a monitor reads at most that much: point it at a narrower prefix, e.g. one partition"
 _FLOOR = re.compile(r"^([a-z][a-z0-9_]{0,30})([<>])(-?\d+(?:\.\d+)?)$")
 _DURATION = re.compile(r"^(\d{1,4})\s*(m|min|h|d|w)$")
 _UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
@@ -414,8 +417,8 @@ class MonitorRunner:
         of them (a DATA_DIR folder in place, an S3 prefix copied into a temporary folder that `_remove` deletes),
         at most ANALYTICS_MAX_FILE_MB in all."""
         listing = await list_many(source, data_dir=self.config.data_dir, allowed_buckets=self.config.allowed_buckets,
-                                  max_bytes=self.config.max_bytes)  # fmt: skip
-        folder = await local_copy(listing, self.config.max_bytes)
+                                  max_bytes=self.config.max_bytes, bound=MONITOR_BOUND)  # fmt: skip
+        folder = await local_copy(listing, self.config.max_bytes, MONITOR_TOO_BIG)
         if len(listing.files) > 1:
             return folder, listing.name
         key = listing.files[0][0]  # a DATA_DIR path, or an S3 key under the prefix the copy mirrors

@@ -57,17 +57,26 @@ def is_many(source: str, data_dir: Path | None) -> bool:
     return path.is_dir() and (path == root or root in path.parents)
 
 
-def _check_bounds(source: str, count: int, total: int, max_bytes: int) -> None:
+PREFIX_BOUND = "ANALYTICS_PREFIX_MAX_GB"  # the setting named when a listing passes `max_bytes`
+
+
+def _amount(size: int) -> str:
+    if size >= 1e9:
+        return f"{size / 1e9:,.0f} GB"
+    return f"{size / 1e6:,.0f} MB" if size >= 1e6 else f"{size:,} bytes"
+
+
+def _check_bounds(source: str, count: int, total: int, max_bytes: int, bound: str) -> None:
     if count > MAX_OBJECTS:
         raise DatasetError(f"{quote(source, 100)} holds more than {MAX_OBJECTS:,} files: name a narrower prefix.")
     if total > max_bytes:
         raise DatasetError(
-            f"{quote(source, 100)} holds more than {max_bytes / 1e9:,.0f} GB (ANALYTICS_PREFIX_MAX_GB): name a "
-            "narrower prefix, e.g. one partition."
+            f"{quote(source, 100)} holds more than {_amount(max_bytes)} ({bound}): name a narrower prefix, e.g. "
+            "one partition."
         )
 
 
-def _list_s3(uri: str, allowed_buckets: frozenset[str], max_bytes: int) -> Listing:
+def _list_s3(uri: str, allowed_buckets: frozenset[str], max_bytes: int, bound: str) -> Listing:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -91,7 +100,7 @@ def _list_s3(uri: str, allowed_buckets: frozenset[str], max_bytes: int) -> Listi
                     continue
                 files.append((key, size))
                 total += size
-                _check_bounds(uri, len(files), total, max_bytes)  # stops listing at the first file past a bound
+                _check_bounds(uri, len(files), total, max_bytes, bound)  # stops listing at the first file past a bound
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         if code in ("NoSuchBucket", "403", "AccessDenied", "Forbidden", "404"):
@@ -104,7 +113,7 @@ def _list_s3(uri: str, allowed_buckets: frozenset[str], max_bytes: int) -> Listi
     return Listing(uri, tuple(files))
 
 
-def _list_folder(name: str, data_dir: Path, max_bytes: int) -> Listing:
+def _list_folder(name: str, data_dir: Path, max_bytes: int, bound: str) -> Listing:
     import pyarrow.parquet as pq
 
     root = data_dir.resolve()
@@ -119,7 +128,7 @@ def _list_folder(name: str, data_dir: Path, max_bytes: int) -> Listing:
         size = path.stat().st_size
         files.append((str(path), size))
         total += size
-        _check_bounds(name, len(files), total, max_bytes)
+        _check_bounds(name, len(files), total, max_bytes, bound)
     if not files:
         raise DatasetError(f"The folder {quote(name)} holds no data files.")
     rows: int | None = 0
@@ -132,13 +141,16 @@ def _list_folder(name: str, data_dir: Path, max_bytes: int) -> Listing:
     return Listing(name, tuple(files), rows, str(folder))
 
 
-async def list_many(source: str, *, data_dir: Path | None, allowed_buckets: Collection[str], max_bytes: int) -> Listing:
-    """Return the bounded listing of a many-file table (see `is_many`); raise DatasetError with one sentence."""
+async def list_many(
+    source: str, *, data_dir: Path | None, allowed_buckets: Collection[str], max_bytes: int, bound: str = PREFIX_BOUND
+) -> Listing:
+    """Return the bounded listing of a many-file table (see `is_many`); raise DatasetError with one sentence
+    (past `max_bytes` it names the setting `bound`)."""
     if source.startswith("s3://"):
-        return await asyncio.to_thread(_list_s3, source, frozenset(allowed_buckets), max_bytes)
+        return await asyncio.to_thread(_list_s3, source, frozenset(allowed_buckets), max_bytes, bound)
     if data_dir is None:
         raise DatasetError("Local files are not enabled on this gateway (DATA_DIR is not set): attach the file.")
-    return await asyncio.to_thread(_list_folder, source, data_dir, max_bytes)
+    return await asyncio.to_thread(_list_folder, source, data_dir, max_bytes, bound)
 
 
 def _download(listing: Listing, into: Path) -> Path:
@@ -156,14 +168,17 @@ def _download(listing: Listing, into: Path) -> Path:
     return into
 
 
-async def local_copy(listing: Listing, max_bytes: int) -> Path:
+TOO_BIG_ADVICE = "use engine=spark, or name a narrower prefix"  # chat; monitors say their own (no engine=)
+
+
+async def local_copy(listing: Listing, max_bytes: int, too_big: str = TOO_BIG_ADVICE) -> Path:
     """Return a local folder with the listing's files: the folder itself in DATA_DIR, or a temporary copy of an
     S3 prefix (at most `max_bytes`, ANALYTICS_MAX_FILE_MB: what the local engine may read), which the caller
-    deletes."""
+    deletes. Past `max_bytes`, DatasetError ending with the advice `too_big`."""
     if listing.bytes > max_bytes:
         raise DatasetError(
             f"{listing.name} holds {listing.bytes / 1e6:,.0f} MB, more than the local engine's "
-            f"{max_bytes // 1_000_000} MB: use engine=spark, or name a narrower prefix."
+            f"{max_bytes // 1_000_000} MB: {too_big}."
         )
     if not listing.source.startswith("s3://"):
         return Path(listing.folder)

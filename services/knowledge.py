@@ -7,7 +7,9 @@ Search: FTS5 (Porter stemming, BM25 with title and headings weighted above the b
 candidates; a re-rank then orders them by how much of the question they cover (each word weighted by
 its rarity, once, so a repeated or stray word wins nothing), whether the words sit in the title and
 section path, and how close together they are in the text. A word the index has never seen is read as
-the closest word it has (one or two letters off), so small typos still find their passage.
+the closest word it has (one or two letters off), so small typos still find their passage. Optionally
+(weight `expansion`), the first pass's best passages name the words the folder uses for the question's topic
+(pseudo-relevance feedback), which fetch more candidates and score each one.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from services.documents import SEPARATOR, SUPPORTED_SUFFIXES, parse_document
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER, passages INTEGER, code REAL);
 CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(
     path UNINDEXED, position UNINDEXED, title, heading, body, part UNINDEXED, tokenize = 'porter unicode61');
 CREATE VIRTUAL TABLE IF NOT EXISTS vocabulary USING fts5vocab(passages, 'row');
@@ -39,7 +42,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS pages USING fts5(
     path UNINDEXED, title, lead, headings, body, tokenize = 'porter unicode61');
 """
 # Bumped whenever the tables change: an index file written by another version is rebuilt from the folder.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Words that carry no meaning for retrieval, and generic verbs of questions ("how do I change…"):
 # dropping them keeps the ranking on the content words.
 STOP_WORDS = frozenset(
@@ -67,6 +70,19 @@ PAGE_CANDIDATES = 20
 PAGE_PASSAGES = 5
 NAME_PAGES = 5  # pages whose file names hold the question's words that add their passages to the candidates
 LEAD_CHARS = 400
+LONG_PAGE = 100  # a page of this many passages or more has long_page 1
+RANKED = 2000  # the best matching passages whose bm25 is read once per search (the candidates' among them)
+# Pseudo-relevance feedback (RM3-style, from the folder itself, no outside data): the words the best
+# FEEDBACK_PASSAGES passages of the first pass use most (by their share of each passage, its rank and their
+# rarity), at most FEEDBACK_TERMS of them, none in more than FEEDBACK_MAX_DF of the passages, fetch up to
+# FEEDBACK_CANDIDATES more passages and score the `expansion` feature. A passage holding less than
+# FEEDBACK_MIN_COVERAGE of the question gives no feedback: its words would lead further off the topic.
+FEEDBACK_PASSAGES = 10
+FEEDBACK_TERMS = 8
+FEEDBACK_CANDIDATES = 20
+FEEDBACK_MAX_DF = 0.05
+FEEDBACK_MIN_COVERAGE = 0.5
+FEEDBACK_MIN_PASSAGES = 2  # a word only one feedback passage uses is as likely that passage's own topic
 STEM_CACHE = 20_000  # passages whose stems are kept between searches (a few MB)
 # The re-rank score is a weighted sum of these features of a passage (each 0 to 1; the penalties negative):
 #   coverage   the idf-weighted share of the question's words the passage holds
@@ -82,19 +98,28 @@ STEM_CACHE = 20_000  # passages whose stems are kept between searches (a few MB)
 #   name       the share of the question's words in the file's name ("inmemorydb.html", "git-stash.html")
 #   lead       the share of the question's words in the opening lines of the passage's page (if a top page)
 #   opening    the passage opens its section (a section's first lines say what it is about; a tie-breaker)
+#   expansion  the weighted share of the feedback words (see FEEDBACK_PASSAGES) the passage holds
+#   long_page  the kind of page, from its length: log(its passages) / log(LONG_PAGE), at most 1 (a tutorial
+#              or a whole user manual, rather than the manual page of one command)
+#   code_page  the kind of page, from its code: the share of its text in code blocks (an API reference of
+#              signatures, rather than the page that explains)
 #   topic      the share of the question's words that open a part of the title or section path: "drift: did
 #              the data change?" is about drift, "Column kinds shared by drift and uplift" only mentions it
 FEATURES = (
     "coverage", "heading", "proximity", "bm25", "phrase", "focus", "stray", "changelog", "page", "page_rank",
-    "topic", "name", "lead", "opening",
+    "topic", "name", "lead", "opening", "expansion", "long_page", "code_page",
 )  # fmt: skip
 # Hand-set weights (tuned on python3-doc; page_rank chosen by bench/retrieval_tune.py leave-one-corpus-out;
-# docs/local-backend.md quotes the held-out figures).
+# docs/local-backend.md quotes the held-out figures). expansion, long_page and code_page stay 0: held out they
+# did not beat the same run without them, and expansion 0.3 (best on all corpora together) puts settings.md
+# above security.md for the README's "restrict the bot to our tenants" by 0.005 and costs latency.
 WEIGHTS = {
     "coverage": 1.0, "heading": 0.45, "proximity": 0.15, "bm25": 0.35, "phrase": 0.15, "focus": 0.3,
     "stray": -0.4, "changelog": -0.3, "page": 0.15, "page_rank": 1.0, "topic": 0.5, "name": 0.5, "lead": 0.5,
-    "opening": 0.05,
+    "opening": 0.05, "expansion": 0.0, "long_page": 0.0, "code_page": 0.0,
 }  # fmt: skip
+# The weights that order the first pass for feedback: fixed, without the features added with it (2026-12-08).
+FEEDBACK_WEIGHTS = {**WEIGHTS, "expansion": 0.0, "long_page": 0.0, "code_page": 0.0}
 # Each question word weighs idf ** _IDF_POWER: below 1, one rare incidental word ("lives" in "a database that
 # lives only in memory") no longer outweighs the words that name the topic.
 _IDF_POWER = 1.0
@@ -208,6 +233,21 @@ def name_share(name: str, query: Query) -> float:
     return found / everything
 
 
+def code_share(bodies) -> float:
+    """Return the share of the characters of `bodies` (passages' Markdown) inside fenced code blocks."""
+    code = every = 0
+    for body in bodies:
+        inside = False
+        for line in body.splitlines():
+            fence = line.lstrip().startswith(("```", "~~~"))
+            if inside or fence:
+                code += len(line)
+            if fence:
+                inside = not inside
+            every += len(line)
+    return code / every if every else 0.0
+
+
 @lru_cache(maxsize=20_000)
 def _opener(label: str) -> str:
     """Return the stem of the first content word of a title or heading ("drift: did the data change?" → drift)."""
@@ -255,6 +295,7 @@ class KnowledgeIndex:
         # search's time, and the same passages come back for related questions. Cleared on any change.
         self._stem_cache: dict[int, tuple[list[str], list[str]]] = {}
         self._names: dict[str, str] | None = None  # path -> its file name as searched by name_share
+        self._kinds: dict[str, tuple[float, float]] = {}  # path -> (long_page, code_page) features
 
     def clear_caches(self) -> None:
         """Forget the cached stems of passages (a benchmark's repeated questions then cost what new ones do)."""
@@ -301,6 +342,7 @@ class KnowledgeIndex:
             raise
         self._vocabulary = None
         self._names = None
+        self._kinds = {}
         self._stem_cache.clear()
         log.info("knowledge index: %d file(s) indexed, %d removed", len(changed), len(removed))
         return len(changed) + len(removed)
@@ -330,7 +372,10 @@ class KnowledgeIndex:
                 "INSERT INTO pages (path, title, lead, headings, body) VALUES (?, ?, ?, ?, ?)",
                 (rel, document.title, lead, headings, body),
             )
-        self._db.execute("INSERT INTO files VALUES (?, ?, ?)", (rel, *signature))
+        self._db.execute(
+            "INSERT INTO files VALUES (?, ?, ?, ?, ?)",
+            (rel, *signature, len(document.sections), code_share(s.body for s in document.sections)),
+        )
 
     def _vocab(self) -> tuple[list[str], dict[str, int]]:
         """The indexed stems, most common first, with how many passages hold each (cached until a change)."""
@@ -393,93 +438,187 @@ class KnowledgeIndex:
         return sorted(passages, key=lambda p: -p.score)[:limit]
 
     def candidates(self, query: Query, limit: int = 5) -> list[Passage]:
-        """Return the candidate passages of a parsed query with their re-rank `features` (unordered, unscored)."""
+        """Return the candidate passages of a parsed query with their re-rank `features` (unordered, unscored).
+
+        Two passes (pseudo-relevance feedback, RM3-style): the first pass's best passages name the words the
+        documents use for the question's topic ("concatenat" for "join two strings"); those words fetch more
+        candidates and give every candidate an `expansion` feature. The other features, coverage first, stay
+        those of the question's own words, so the answer-or-"nothing found" decision is the first pass's."""
         forms = [form for term in query.stems if (form := _match_form(term))]
         if not forms:
             return []
         match = " OR ".join(
             [f'"{form}"' for form in forms] + [f'{{title heading}} : "{a} {b}"' for a, b in query.phrases]
         )
-        columns = f"rowid, path, position, title, heading, body, bm25(passages, {_WEIGHTS}) AS rank, part"
         with self._lock:
             _, counts = self._vocab()
             total = self._passages
-            rows = self._db.execute(
-                f"SELECT {columns} FROM passages WHERE passages MATCH ? ORDER BY rank LIMIT ?",
-                (match, max(CANDIDATES, limit)),
-            ).fetchall()
-            # Also the passages whose title or heading match best: a short entry named by the question's word
-            # ("generator" in a glossary) can rank below long passages that repeat the word in their text.
-            seen = {row[0] for row in rows}
-            heads = self._db.execute(
-                f"SELECT rowid FROM passages WHERE passages MATCH ? ORDER BY bm25(passages, {_HEAD_WEIGHTS}) LIMIT ?",
-                (match, HEADING_CANDIDATES),
-            ).fetchall()
-            extra = [rowid for (rowid,) in heads if rowid not in seen]
-            page_rows = self._db.execute(
-                f"SELECT path, bm25(pages, {_PAGE_WEIGHTS}), lead FROM pages WHERE pages MATCH ? ORDER BY 2 LIMIT ?",
-                (" OR ".join(f'"{form}"' for form in forms), PAGE_CANDIDATES),
-            ).fetchall()
-            # How much of the question a page's opening lines hold: a manual page's one-line description
-            # ("git-blame - Show what revision and author last modified each line of a file") says what it is for.
-            everything = sum(query.stems.values()) or 1.0
-            leads = {path: _share(query, set(stems_of(lead)), everything) for path, _, lead in page_rows}
-            page_rows = [(path, rank) for path, rank, _ in page_rows]
-            best_page = min((rank for _, rank in page_rows), default=-1.0) or -1.0
-            page_rank = {path: rank / best_page for path, rank in page_rows}
-            # The pages whose file names hold the question's words ("stricttables.html", "git-stash.html").
-            if self._names is None:
-                self._names = {path: _file_name(path) for (path,) in self._db.execute("SELECT path FROM files")}
-            names = {path: share for path, name in self._names.items() if (share := name_share(name, query)) > 0}
-            # The best passages of the best pages, when the passage search did not already propose them.
-            top_pages = [path for path, _ in page_rows[:PAGE_PASSAGES]]
-            top_pages += sorted(names, key=lambda p: -names[p])[:NAME_PAGES]
-            if top_pages:
-                marks = ",".join("?" * len(top_pages))
-                for (rowid,) in self._db.execute(
-                    f"SELECT rowid FROM passages WHERE passages MATCH ? AND path IN ({marks}) ORDER BY rank LIMIT ?",
-                    (match, *top_pages, 3 * PAGE_PASSAGES),
-                ).fetchall():
-                    if rowid not in seen and rowid not in extra:
-                        extra.append(rowid)
-            if extra:
-                marks = ",".join("?" * len(extra))
-                rows += self._db.execute(
-                    f"SELECT {columns} FROM passages WHERE passages MATCH ? AND rowid IN ({marks})", (match, *extra)
-                ).fetchall()
+            rows, context, ranks = self._fetch(query, forms, match, limit)
         if not rows:
             return []
-        cache = self._stem_cache
-        if len(cache) > STEM_CACHE:
-            cache.clear()
-        for row in rows:
-            if row[0] not in cache:
-                cache[row[0]] = (stems_of(f"{row[3]} {SEPARATOR} {row[4]}"), stems_of(row[5]))
-        stemmed = [cache[row[0]] for row in rows]
-        rows = [row[1:] for row in rows]
-        best_bm25 = min(row[5] for row in rows) or -1.0
         everything = sum(query.stems.values()) or 1.0
-        phrases = [(stem(a), stem(b)) for a, b in query.phrases]
-        rarity: dict[str, float] = {}
-        passages = [
-            self._rerank(row, stems, query, everything, best_bm25, phrases, counts, total, rarity)
-            for row, stems in zip(rows, stemmed, strict=True)
-        ]
-        # A page with several passages that cover the question is about it, not mentioning it in passing.
+        best_bm25 = min(row[6] for row in rows) or -1.0
+        scored = self._score_rows(rows, query, everything, best_bm25, counts, total)
+        # The feedback pass costs a fifth to a third of a search: skipped when its feature weighs nothing.
+        feedback = FEEDBACK_TERMS and WEIGHTS["expansion"]
+        expansion = self._feedback(scored, context, query, counts, total) if feedback else {}
+        exp_match = " OR ".join(f'"{form}"' for term in expansion if (form := _match_form(term)))
+        if exp_match:
+            seen = {rowid for rowid, _, _ in scored}
+            with self._lock:
+                more = self._db.execute(
+                    "SELECT rowid FROM passages WHERE passages MATCH ? AND passages MATCH ? ORDER BY rank LIMIT ?",
+                    (match, exp_match, FEEDBACK_CANDIDATES + len(seen)),
+                ).fetchall()
+                extra = [rowid for (rowid,) in more if rowid not in seen][:FEEDBACK_CANDIDATES]
+                extra_rows = self._rows(extra, ranks)
+            scored += self._score_rows(extra_rows, query, everything, best_bm25, counts, total)
+        page_rank, names, leads = context
         strong: dict[str, int] = {}
-        for passage in passages:
+        for _, passage, _ in scored:
             if passage.coverage >= 0.6:
                 strong[passage.path] = strong.get(passage.path, 0) + 1
-        for i, passage in enumerate(passages):
+        exp_total = sum(expansion.values()) or 1.0
+        kinds = self._kinds
+        passages = []
+        for _, passage, token_list in scored:
+            tokens = set(token_list) if expansion else set()
             features = {
                 **passage.features,
                 "page": min(strong.get(passage.path, 0), 3) / 3 * passage.coverage,
                 "page_rank": page_rank.get(passage.path, 0.0) * passage.coverage,
                 "name": names.get(passage.path, 0.0),
                 "lead": leads.get(passage.path, 0.0),
+                "long_page": kinds.get(passage.path, (0.0, 0.0))[0],
+                "code_page": kinds.get(passage.path, (0.0, 0.0))[1],
+                "expansion": sum(w for t, w in expansion.items() if t in tokens) / exp_total * passage.coverage
+                if expansion
+                else 0.0,
             }
-            passages[i] = replace(passage, features=features)
+            passages.append(replace(passage, features=features))
         return passages
+
+    @staticmethod
+    def _feedback(scored: list, context: tuple, query: Query, counts: dict[str, int], total: int) -> dict[str, float]:
+        """Return the expansion stems with their weights: the words the first pass's best passages use most,
+        each weighted by its share of the passage (as in RM3) and its rarity, the question's own and common
+        words left out. The first pass is ordered by FEEDBACK_WEIGHTS, fixed, so the expansion does not
+        depend on the weights being tuned."""
+        page_rank, names, leads = context
+        w = FEEDBACK_WEIGHTS
+
+        def first_score(passage: Passage) -> float:
+            own = sum(w[k] * v for k, v in passage.features.items())
+            path = passage.path
+            return (
+                own + w["page_rank"] * page_rank.get(path, 0.0) * passage.coverage
+                + w["name"] * names.get(path, 0.0) + w["lead"] * leads.get(path, 0.0)
+            )  # fmt: skip
+
+        ranked = sorted(scored, key=lambda item: -first_score(item[1]))
+        weights: dict[str, float] = {}
+        holders: dict[str, int] = {}
+        for rank, (_, passage, tokens) in enumerate(ranked[:FEEDBACK_PASSAGES]):
+            if passage.coverage < FEEDBACK_MIN_COVERAGE:
+                continue
+            seen: dict[str, int] = {}
+            for token in tokens:
+                seen[token] = seen.get(token, 0) + 1
+            size = sum(seen.values()) or 1
+            for token, tf in seen.items():
+                df = counts.get(token, 0)
+                if (
+                    token in query.stems or token in _STEM_STOPS or len(token) < 3 or token.isdigit()
+                    or df < 2 or df > FEEDBACK_MAX_DF * total
+                ):  # fmt: skip
+                    continue
+                weights[token] = weights.get(token, 0.0) + tf / size / (rank + 1) * _idf(total, df)
+                holders[token] = holders.get(token, 0) + 1
+        weights = {t: v for t, v in weights.items() if holders[t] >= FEEDBACK_MIN_PASSAGES}
+        best = sorted(weights, key=lambda t: -weights[t])[:FEEDBACK_TERMS]
+        return {t: weights[t] for t in best}
+
+    def _rows(self, rowids: list[int], ranks: dict[int, float]) -> list[tuple]:
+        """Return the candidate rows (rowid, path, position, title, heading, body, bm25, part) of `rowids`,
+        their bm25 from `ranks` (the first query's), or the lowest there for a passage ranked below it.
+        Looking rows up by rowid is much faster than matching the question again with a rowid filter."""
+        if not rowids:
+            return []
+        worst = max(ranks.values(), default=0.0)
+        marks = ",".join("?" * len(rowids))
+        found = self._db.execute(
+            f"SELECT rowid, path, position, title, heading, body, part FROM passages WHERE rowid IN ({marks})",
+            rowids,
+        ).fetchall()
+        by_rowid = {row[0]: (*row[:6], ranks.get(row[0], worst), row[6]) for row in found}
+        return [by_rowid[rowid] for rowid in rowids if rowid in by_rowid]  # in the order asked
+
+    def _fetch(self, query: Query, forms: list[str], match: str, limit: int) -> tuple[list[tuple], tuple, dict]:
+        """Return the first pass's candidate rows, the page-level features (page rank, name, lead by path) and
+        the bm25 of the RANKED best matching passages by rowid. Called with the lock held."""
+        ranked = self._db.execute(
+            f"SELECT rowid, bm25(passages, {_WEIGHTS}) AS rank FROM passages WHERE passages MATCH ? "
+            "ORDER BY rank LIMIT ?",
+            (match, RANKED),
+        ).fetchall()
+        ranks = dict(ranked)
+        first = [rowid for rowid, _ in ranked[: max(CANDIDATES, limit)]]
+        # Also the passages whose title or heading match best: a short entry named by the question's word
+        # ("generator" in a glossary) can rank below long passages that repeat the word in their text.
+        seen = set(first)
+        heads = self._db.execute(
+            f"SELECT rowid FROM passages WHERE passages MATCH ? ORDER BY bm25(passages, {_HEAD_WEIGHTS}) LIMIT ?",
+            (match, HEADING_CANDIDATES),
+        ).fetchall()
+        extra = [rowid for (rowid,) in heads if rowid not in seen]
+        page_rows = self._db.execute(
+            f"SELECT path, bm25(pages, {_PAGE_WEIGHTS}), lead FROM pages WHERE pages MATCH ? ORDER BY 2 LIMIT ?",
+            (" OR ".join(f'"{form}"' for form in forms), PAGE_CANDIDATES),
+        ).fetchall()
+        # How much of the question a page's opening lines hold: a manual page's one-line description
+        # ("git-blame - Show what revision and author last modified each line of a file") says what it is for.
+        everything = sum(query.stems.values()) or 1.0
+        leads = {path: _share(query, set(stems_of(lead)), everything) for path, _, lead in page_rows}
+        page_rows = [(path, rank) for path, rank, _ in page_rows]
+        best_page = min((rank for _, rank in page_rows), default=-1.0) or -1.0
+        page_rank = {path: rank / best_page for path, rank in page_rows}
+        # The pages whose file names hold the question's words ("stricttables.html", "git-stash.html").
+        if self._names is None:
+            self._names, self._kinds = {}, {}
+            for path, count, code in self._db.execute("SELECT path, passages, code FROM files"):
+                self._names[path] = _file_name(path)
+                self._kinds[path] = (min(1.0, math.log(max(count, 1)) / math.log(LONG_PAGE)), code)
+        names = {path: share for path, name in self._names.items() if (share := name_share(name, query)) > 0}
+        # The best passages of the best pages, when the passage search did not already propose them.
+        top_pages = [path for path, _ in page_rows[:PAGE_PASSAGES]]
+        top_pages += sorted(names, key=lambda p: -names[p])[:NAME_PAGES]
+        if top_pages:
+            marks = ",".join("?" * len(top_pages))
+            for (rowid,) in self._db.execute(
+                f"SELECT rowid FROM passages WHERE passages MATCH ? AND path IN ({marks}) ORDER BY rank LIMIT ?",
+                (match, *top_pages, 3 * PAGE_PASSAGES),
+            ).fetchall():
+                if rowid not in seen and rowid not in extra:
+                    extra.append(rowid)
+        return self._rows(first + extra, ranks), (page_rank, names, leads), ranks
+
+    def _score_rows(
+        self, rows: list[tuple], query: Query, everything: float, best_bm25: float, counts: dict[str, int], total: int
+    ) -> list[tuple[int, Passage, list[str]]]:
+        """Return (rowid, passage with its own features, its stems: label then text) for each candidate row."""
+        cache = self._stem_cache
+        if len(cache) > STEM_CACHE:
+            cache.clear()
+        phrases = [(stem(a), stem(b)) for a, b in query.phrases]
+        rarity: dict[str, float] = {}
+        scored = []
+        for row in rows:
+            if row[0] not in cache:
+                cache[row[0]] = (stems_of(f"{row[3]} {SEPARATOR} {row[4]}"), stems_of(row[5]))
+            stems = cache[row[0]]
+            passage = self._rerank(row[1:], stems, query, everything, best_bm25, phrases, counts, total, rarity)
+            scored.append((row[0], passage, stems[0] + stems[1]))
+        return scored
 
     @staticmethod
     def _rerank(

@@ -191,7 +191,7 @@ def test_listings_are_bounded_and_stay_inside_data_dir(tmp_path: Path, monkeypat
     write_days(tmp_path / "oct", 0.0, 1)
     listing = asyncio.run(dataset_prefixes.list_many("oct", data_dir=tmp_path, allowed_buckets=(), max_bytes=10**9))
     assert listing.rows == 1600 and len(listing.files) == 2  # rows from the footers; _SUCCESS skipped
-    with pytest.raises(DatasetError, match="more than 0 GB"):
+    with pytest.raises(DatasetError, match="more than 1,000 bytes"):
         asyncio.run(dataset_prefixes.list_many("oct", data_dir=tmp_path, allowed_buckets=(), max_bytes=1000))
     monkeypatch.setattr(dataset_prefixes, "MAX_OBJECTS", 1)
     with pytest.raises(DatasetError, match="more than 1 files"):

@@ -412,3 +412,80 @@ async def test_a_long_table_cut_between_passages_keeps_its_header_and_is_quoted_
     assert all(line.endswith("|") for line in table)
     assert len(table) <= 16 and len(answer.text) <= 1600
     assert table[-1].startswith("| … ") and "more rows" in table[-1]
+
+
+def _shelf_folder(folder):
+    """Two pages say "put away unfinished work" and name it "shelve"; the page on shelves uses only that word;
+    a garden page holds more of the question's words and is about something else. Filler pages make the
+    shelf words rare, as in a real folder."""
+    (folder / "shelving.md").write_text(
+        "# Shelving\n\nPut away unfinished work with shelve: the shelf keeps the work until you unshelve it.\n"
+    )
+    (folder / "guide.md").write_text(
+        "# Guide\n\n## Interruptions\n\nTo put away unfinished work, shelve it; unshelve brings the shelf back.\n"
+    )
+    (folder / "shelves.md").write_text(
+        "# Shelf commands\n\nPut away an unfinished shelf: each shelf is listed by shelve list; unshelve restores it.\n"
+    )
+    (folder / "garden.md").write_text("# Garden\n\nPut the tools away after garden work is unfinished.\n")
+    for i in range(80):
+        (folder / f"filler{i}.md").write_text(f"# Topic {i}\n\nPage {i} explains a subject of its own, number {i}.\n")
+
+
+def test_feedback_words_from_the_best_passages_rank_the_page_in_the_documents_own_words(tmp_path, monkeypatch):
+    import services.knowledge as knowledge
+
+    _shelf_folder(tmp_path)
+    monkeypatch.setattr(knowledge, "WEIGHTS", {**knowledge.WEIGHTS, "expansion": 1.0})
+    index = KnowledgeIndex(tmp_path)
+    index.refresh(force=True)
+    query = index.parse_query("how do I put away unfinished work?")
+    by_path = {p.path: p for p in index.candidates(query)}
+    assert by_path["shelves.md"].features["expansion"] > by_path["garden.md"].features["expansion"] == 0.0
+    assert by_path["garden.md"].coverage == by_path["shelves.md"].coverage == 1.0  # the question's own words
+    monkeypatch.setattr(knowledge, "WEIGHTS", {**knowledge.WEIGHTS, "expansion": 0.0})
+    plain = [p.path for p in index.search_query(query, 5)]
+    assert plain.index("garden.md") < plain.index("shelves.md")
+    monkeypatch.setattr(knowledge, "WEIGHTS", {**knowledge.WEIGHTS, "expansion": 1.0})
+    expanded = [p.path for p in index.search_query(query, 5)]
+    assert expanded.index("shelves.md") < expanded.index("garden.md")
+
+
+def test_feedback_fetches_a_passage_the_first_pass_left_out(tmp_path, monkeypatch):
+    import services.knowledge as knowledge
+
+    _shelf_folder(tmp_path)
+    for name, value in [("CANDIDATES", 3), ("HEADING_CANDIDATES", 0), ("PAGE_PASSAGES", 0), ("NAME_PAGES", 0)]:
+        monkeypatch.setattr(knowledge, name, value)
+    monkeypatch.setattr(knowledge, "WEIGHTS", {**knowledge.WEIGHTS, "expansion": 1.0})
+    index = KnowledgeIndex(tmp_path)
+    index.refresh(force=True)
+    query = index.parse_query("how do I put away unfinished work?")
+    assert "shelves.md" in {p.path for p in index.candidates(query, 3)}
+    monkeypatch.setattr(knowledge, "WEIGHTS", {**knowledge.WEIGHTS, "expansion": 0.0})  # no feedback pass
+    assert "shelves.md" not in {p.path for p in index.candidates(query, 3)}
+    monkeypatch.setattr(knowledge, "WEIGHTS", {**knowledge.WEIGHTS, "expansion": 1.0})
+    monkeypatch.setattr(knowledge, "FEEDBACK_TERMS", 0)
+    assert "shelves.md" not in {p.path for p in index.candidates(query, 3)}
+
+
+async def test_feedback_does_not_turn_an_unrelated_question_into_an_answer(tmp_path, monkeypatch):
+    import services.knowledge as knowledge
+
+    _shelf_folder(tmp_path)
+    monkeypatch.setattr(knowledge, "WEIGHTS", {**knowledge.WEIGHTS, "expansion": 1.0})
+    answer = await ask(LocalBackend(KnowledgeIndex(tmp_path)), "how do I file an unfinished expense report?")
+    assert answer.citations == [] and "found nothing" in answer.text
+
+
+def test_page_kind_features_come_from_the_page_itself(tmp_path):
+    from services.knowledge import LONG_PAGE, code_share
+
+    assert code_share(["Text line\n```\ncode\n```", "more text"]) == pytest.approx(10 / 28)
+    assert code_share([]) == 0.0
+    sections = "".join(f"## Part {i}\n\nThe manual explains widgets in part {i}.\n\n" for i in range(LONG_PAGE))
+    (tmp_path / "manual.md").write_text("# Manual\n\n" + sections)
+    (tmp_path / "api.md").write_text("# Widget API\n\nWidgets:\n\n```\nwidget_new(int size)\n```\n")
+    by_path = {p.path: p.features for p in KnowledgeIndex(tmp_path).search("widgets", 200)}
+    assert by_path["manual.md"]["long_page"] == 1.0 and by_path["api.md"]["long_page"] == 0.0
+    assert by_path["api.md"]["code_page"] > 0.5 and by_path["manual.md"]["code_page"] == 0.0

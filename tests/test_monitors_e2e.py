@@ -3,6 +3,7 @@ fake Bot Connector) with a controllable clock, on scikit-learn's bundled breast-
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from datetime import UTC, datetime
 
@@ -11,6 +12,7 @@ import pytest
 from bot.server import create_app
 from entrypoints.wiring import build_local
 from handlers.monitor_tick import monitor_job
+from services.datasets import DatasetError
 from services.monitors.store import SQLiteMonitorStore
 from tests.conftest import Bot, card_of, card_text
 
@@ -194,6 +196,14 @@ async def test_a_drift_monitor_on_a_partitioned_folder_compares_its_newest_parti
         "dt=2026-12-07", ["part-00000.parquet", "part-00001.parquet"])  # fmt: skip
     reply = await say(bot, chat, "monitor drift events/dt=2026-12-05/ every day at 09:00")
     assert "is one partition: name the table's folder" in reply  # nothing to compare it with
+    # past what a monitor reads: before, "holds more than 0 GB (ANALYTICS_PREFIX_MAX_GB)" (a 1 MB bound shown in
+    # GB, naming the chat's setting), and the copy's sentence said engine=spark, which monitors do not take
+    runner.config = dataclasses.replace(runner.config, max_bytes=1_000)
+    with pytest.raises(DatasetError) as too_big:
+        await runner._fetch("events/")
+    said = str(too_big.value)
+    assert "holds more than 1,000 bytes (ANALYTICS_MAX_FILE_MB, the most a monitor reads" in said
+    assert "engine=" not in said and "GB" not in said
 
 
 async def test_creator_rights_and_bad_input(start, tmp_path):

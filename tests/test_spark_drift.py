@@ -77,6 +77,20 @@ def test_spark_on_real_data_matches_the_local_path(spark) -> None:
         spark, spark.createDataFrame(benign), spark.createDataFrame(malignant), OPTIONS).to_dict())  # fmt: skip
 
 
+def test_spark_with_edges_from_a_sample_keeps_the_verdicts_and_states_the_psi_cuts_rank_error(spark) -> None:
+    # tables larger than the driver's sample (here 5,000 rows of 20,000): the edges are the sample's quantiles
+    ref, cur = known_drift(20_000, seed=3)
+    options = drift.DriftOptions(tests_only=True, adversarial_rows=1000)
+    timings: dict[str, float] = {}
+    result = spark_engine.spark_drift(spark, spark.createDataFrame(ref), spark.createDataFrame(cur), options,
+                                      edge_rows=5000, timings=timings).to_dict()  # fmt: skip
+    assert_parity(drift.analyse(ref, cur, options).to_dict(), result)
+    assert {c["name"] for c in result["columns"] if c["drifted"]} == {"a", "c", "d"}
+    assert 0 < result["approximations"]["quantile_rank_error"] < 0.03  # sampled deciles, measured on every row
+    assert 0 < result["approximations"]["ks_error_bound"] < 0.003
+    assert set(timings) == {"count", "sample and edges", "summaries (pass 2)", "tests"}
+
+
 def test_spark_refuses_a_tiny_table_with_the_local_sentence(spark) -> None:
     ref, cur = known_drift(200)
     with pytest.raises(AnalyticsError, match="at least 10 rows"):

@@ -12,8 +12,9 @@ partitions) can run piece by piece, because the pieces' summaries add up:
 functions (psi, adjust, the two-proportion and new-category tests, the verdict and the wording):
 - exact (the same numbers as the local path): row and missing counts, the missing-share test, categorical
   counts, chi-square, Jensen–Shannon, categorical PSI, new categories, means, sd, mean shift;
-- numeric PSI: exact when the edges are the reference's exact quantiles (the pandas plan); with Spark's
-  approximate quantiles the decile edges move by at most the stated rank error (`quantile_error`);
+- numeric PSI: exact when the edges are the reference's exact quantiles (the pandas plan); with edges from a
+  sample (Spark: `Plan.quantile_error` None) the PSI cuts are the sample's deciles, and the result states their
+  largest rank error among all the reference's rows, measured from pass 2's counts (`decile_rank_error`);
 - Kolmogorov–Smirnov: the largest gap of the two CDFs at the bin edges, a lower bound of the exact statistic D;
   D ≤ the reported value + `ks_error_bound` (the largest share of either table in one bin, about 0.001);
   the p-value is computed from the reported (lower) value, so a drift call is never made on the bound;
@@ -57,6 +58,7 @@ class NumericPlan:
     edges: np.ndarray
     psi_edges: np.ndarray
     shift: float
+    deciles: np.ndarray = field(default_factory=lambda: np.array([]))  # the reference's, PSI_BINS + 1 values
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ class Plan:
 
     kinds: dict[str, ColumnKind]
     numeric: dict[str, NumericPlan]
-    quantile_error: float = 0.0  # rank error of the edges (0: exact quantiles)
+    # rank error of the edges: 0 for exact quantiles; None for a sample's, measured from the counts afterwards
+    quantile_error: float | None = 0.0
 
 
 @dataclass
@@ -147,11 +150,14 @@ def numeric_plan(reference_quantiles: np.ndarray, current_quantiles: np.ndarray)
     deciles = reference_quantiles[np.isin(LEVELS, np.linspace(0, 1, drift.PSI_BINS + 1))]
     boundaries = psi_edges(deciles)
     edges = interior_edges(np.r_[reference_quantiles, current_quantiles, boundaries])
-    return NumericPlan(edges, boundaries, float(np.median(reference_quantiles)))
+    return NumericPlan(edges, boundaries, float(np.median(reference_quantiles)), deciles)
 
 
-def plan_from_frames(reference: pd.DataFrame, current: pd.DataFrame, options: drift.DriftOptions) -> Plan:
-    """Return the plan of two in-memory tables: kinds as drift.analyse infers them, exact quantile edges."""
+def plan_from_frames(
+    reference: pd.DataFrame, current: pd.DataFrame, options: drift.DriftOptions, sampled: bool = False
+) -> Plan:
+    """Return the plan of two in-memory tables: kinds as drift.analyse infers them, exact quantile edges (of
+    these rows; `sampled`: they are samples of larger tables, so the plan's rank error is measured later)."""
     kinds = infer_kinds(reference, current, options)
     numeric = {}
     for name, kind in kinds.items():
@@ -161,7 +167,32 @@ def plan_from_frames(reference: pd.DataFrame, current: pd.DataFrame, options: dr
             numeric[name] = numeric_plan(
                 np.quantile(r, LEVELS) if r.size else np.array([]), np.quantile(c, LEVELS) if c.size else np.array([])
             )
-    return Plan(kinds, numeric)
+    return Plan(kinds, numeric, None if sampled else 0.0)
+
+
+def decile_rank_error(plan: NumericPlan, reference: NumericSummary) -> float:
+    """Return the largest rank error (a share of the reference's non-missing rows) of the decile values the PSI
+    cuts at, from the counts of every row: for level q and cut v, the distance from q to [P(X < v), P(X ≤ v)].
+    P(X ≤ v) is known when the next float after v is an edge (tied deciles); otherwise the distance is bounded
+    by |q − P(X < v)|, which is what is returned then (never less than the truth)."""
+    if plan.deciles.size < 3 or not plan.edges.size:
+        return 0.0
+    below = np.r_[0, np.cumsum(reference.counts)] / max(int(reference.counts.sum()), 1)  # P(X < edges[i]) = [i+1]
+    worst = 0.0
+    for q, v in zip(np.linspace(0, 1, drift.PSI_BINS + 1)[1:-1], plan.deciles[1:-1], strict=True):
+        i = int(np.searchsorted(plan.edges, v))
+        if i == plan.edges.size or plan.edges[i] != v:
+            continue  # not a cut (a decile outside the finite values): no PSI bin starts there
+        low = below[i + 1]
+        after = int(np.searchsorted(plan.edges, np.nextafter(v, np.inf)))
+        if q < low:
+            error = low - q
+        elif after < plan.edges.size and plan.edges[after] == np.nextafter(v, np.inf):
+            error = max(0.0, q - below[after + 1])
+        else:
+            error = q - low
+        worst = max(worst, float(error))
+    return worst
 
 
 def common_columns(reference: list[str], current: list[str], options: drift.DriftOptions) -> list[str]:
@@ -365,7 +396,11 @@ def drift_from_summaries(
                 ),
                 default=0.0,
             ),
-            "quantile_rank_error": plan.quantile_error,
+            "quantile_rank_error": plan.quantile_error
+            if plan.quantile_error is not None
+            else max(
+                (decile_rank_error(plan.numeric[c.name], reference.columns[c.name]) for c in numeric), default=0.0
+            ),
         },  # fmt: skip
     )
     summary = list(drift.summarise(result))
