@@ -47,7 +47,7 @@ def test_a_yes_no_column_names_its_positive_value(fatalities):
     """Both values of a two-valued column move by the same amount: the positive one is named (was "'jail':
     share of '0' from 81% to 70%")."""
     jail = next(c for c in fatalities.columns if c.name == "jail")
-    assert describe(jail) == "'jail': share of '1' from 19% to 30%"
+    assert describe(jail) == "'jail': share of yes (true, 1) from 19% to 30%"
 
 
 def test_gaps_between_hourly_dates_are_in_hours():
