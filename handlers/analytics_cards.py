@@ -107,7 +107,10 @@ def uplift_card(result: UpliftResult, source: str, chart_png: bytes | None) -> d
                 else f"95% CI {_signed(ate.ci[0], binary)} to {_signed(ate.ci[1], binary)}")  # fmt: skip
     rows = [
         ("Rows", f"{result.rows.used:,} ({balance.treated:,} treated, {balance.control:,} control)"),
-        ("ATE (average effect)", f"{_signed(ate.estimate, binary)} ({ate_text})"),
+        (
+            "ATE (average effect)",
+            f"{_signed(ate.estimate, binary)} ({ate_text})" + ("; lower is better" if result.better == "lower" else ""),
+        ),
         ("Qini coefficient", f"{result.qini_auc:.3f} ({_ci(result.qini_auc_ci)})"),
         ("Learner", result.learner.replace("_", "-")),
     ]
@@ -117,9 +120,14 @@ def uplift_card(result: UpliftResult, source: str, chart_png: bytes | None) -> d
         rows.append(("Uplift AUC", f"{result.uplift_auc:.3f}"))
     rows += [(f"Uplift@{k}", _signed(v, binary)) for k, v in result.uplift_at_k.items()]
     kind = result.value_kind
-    tests = [(name, uplift_wording.fact_text(estimate, kind)) for name, estimate in
-             (("Targeted beats no one by", rec.beats_no_one), ("Targeted beats everyone by", rec.beats_everyone),
-              ("Treating everyone", rec.treat_everyone))]  # fmt: skip
+    sign = -1.0 if uplift_wording.lower_better(result) else 1.0  # improvements back to the outcome's change
+    titles = (
+        ("Change, targeted vs no one", "Change, targeted vs everyone", "Treating everyone (change)")
+        if sign < 0
+        else ("Targeted beats no one by", "Targeted beats everyone by", "Treating everyone")
+    )
+    tests = [(name, uplift_wording.fact_text(estimate, kind, sign)) for name, estimate in
+             zip(titles, (rec.beats_no_one, rec.beats_everyone, rec.treat_everyone), strict=True)]  # fmt: skip
     money = result.cost is not None
     deciles = [
         (f"Decile {d.decile}", f"uplift {uplift_wording.decile_text(d, binary)} · {d.rows:,} rows"
@@ -131,8 +139,10 @@ def uplift_card(result: UpliftResult, source: str, chart_png: bytes | None) -> d
         text(result.summary[0], size="Medium", weight="Bolder", **({} if rec.target else {"color": "Attention"})),
         text(f"Uplift analysis of {source}", isSubtle=True, size="Small"),
         text(uplift_wording.arms_text(result)),
+        *([text(note)] if (note := uplift_wording.direction_note(result)) else []),
         facts(rows),
-        text(f"Targeting, measured on rows not used to choose the share (totals {uplift_wording.unit(result)})",
+        text(f"Targeting, measured on rows not used to choose the share (totals "
+             f"{'of ' if sign < 0 else ''}{uplift_wording.unit(result)})",
              weight="Bolder"),
         facts(tests),
     ]  # fmt: skip

@@ -287,11 +287,14 @@ def test_us_and_day_first_dates_are_dates_compared_as_dates():
         assert date.date_range.reference[0].startswith(str(ref["Date"].min().date()))
         assert date.date_range.current[1].startswith(str(cur["Date"].max().date()))
         assert date.recency_days == (cur["Date"].max() - ref["Date"].max()).days
-        assert any(said in line for line in result.summary) and any("(dates)" in s for s in result.summary)
-    # only days ≤ 12: the order cannot be read from the values, and the summary says so
-    early = [t[t["Date"].dt.day <= 12].assign(Date=lambda f: f["Date"].dt.strftime("%d/%m/%Y")) for t in (ref, cur)]
-    result = analyse(*early, DriftOptions(tests_only=True))
-    assert any("day/month/year is equally possible" in line for line in result.summary)
+        assert any(said in line for line in result.summary) and any("(dates, read as" in s for s in result.summary)
+    # only days ≤ 12: no part above 12 tells the order; the reading that spaces the weekly dates evenly is
+    # day/month (month/day would put them on the first 12 days of each month), and the summary says why
+    early = [t[t["Date"].dt.day <= 12] for t in (ref, cur)]
+    result = analyse(*(t.assign(Date=t["Date"].dt.strftime("%d/%m/%Y")) for t in early), DriftOptions(tests_only=True))
+    assert column(result, "Date").date_range.current[1].startswith(str(early[1]["Date"].max().date()))
+    assert any("no value has a part above 12, and this reading spaces the dates evenly" in line
+               for line in result.summary)  # fmt: skip
 
 
 def test_a_real_trend_that_separates_the_tables_is_a_strong_change_not_leakage():

@@ -18,7 +18,8 @@ from services.analytics.options import Option
 
 UPLIFT_KEYS = (
     "rows", "balance", "ate", "learner", "learners", "qini_auc", "qini_auc_ci", "uplift_auc", "uplift_at_k",
-    "deciles", "recommendation", "drivers", "warnings", "conventions", "summary", "cluster",
+    "deciles", "recommendation", "drivers", "warnings", "conventions", "summary", "cluster", "better",
+    "better_source",
 )  # fmt: skip
 DRIFT_COLUMN_KEYS = (
     "name", "kind", "drifted", "reason", "note", "test", "p_value", "p_value_adjusted", "ks_statistic", "chi2",

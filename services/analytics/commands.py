@@ -254,7 +254,7 @@ def _analyse_uplift(tables: Tables, values: dict[str, Any]) -> Any:
         table, values["treatment"], values["outcome"], score=values.get("score"), revenue=values.get("revenue"),
         cost=values.get("cost"), budget=values.get("budget"), bootstrap=values["bootstrap"], seed=values["seed"],
         categorical=values["categorical"], numeric=values["numeric"], ignore=values["ignore"],
-        **_given(values, "cluster", "success", "treated"),
+        **_given(values, "cluster", "success", "treated", "better"),
     )  # fmt: skip
 
 
@@ -287,6 +287,13 @@ UPLIFT = CommandSpec(
             "label",
             "the outcome value that counts as a success (two-valued outcomes; default: one "
             "named like yes/good/success, else the larger)",
+        ),
+        Option(
+            "better",
+            "choice",
+            "which way the outcome is better: higher, or lower (seizures, deaths, costs): who to treat is chosen "
+            "for it, the numbers stay in the outcome's units (default: higher, said on the card as an assumption)",
+            choices=("higher", "lower"),
         ),
         Option("cost", "number", "cost of treating one person", low=0, high=MAX_AMOUNT),
         Option("budget", "whole", "the most people that can be treated (at most the rows)", low=1, high=MAX_PEOPLE),

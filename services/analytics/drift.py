@@ -89,7 +89,11 @@ _FORMAT_NAMES = {"ISO8601": "ISO dates", "%d.%m.%Y": "day.month.year", "%m/%d/%Y
 
 
 KS_EXACT_MAX_ROWS = 10_000  # scipy's ks_2samp(method="auto") is exact up to this many rows a side
-MONOTONE_RHO = 0.95  # a column this rank-correlated with row order is a time index or a counter
+MONOTONE_RHO = 0.95  # a counter this rank-correlated with row order is a time index or a row counter
+COUNTER_EVEN = 0.5  # a counter: at least this share of its steps between sorted values are one size
+
+
+POSITIVE_WORDS = {"1", "1.0", "true", "yes", "y", "t"}
 
 
 def psi(reference_share: np.ndarray, current_share: np.ndarray) -> float:
@@ -184,7 +188,10 @@ def _categorical_tests(ref: pd.Series, cur: pd.Series) -> dict[str, Any]:
     else:
         chi2, p_value, dof = 0.0, 1.0, 0
     r_share, c_share = r / r.sum(), c / c.sum()
-    moved = sorted(zip(categories, r_share, c_share, strict=True), key=lambda x: -abs(x[2] - x[1]))[:5]
+    # two values move by the same amount: the positive one (yes, 1, true) is named, not "share of '0'" or 'no'
+    moved = sorted(zip(categories, r_share, c_share, strict=True),
+                   key=lambda x: (-round(abs(x[2] - x[1]), 12),
+                                  str(x[0]).strip().lower() not in POSITIVE_WORDS))[:5]  # fmt: skip
     return {
         "chi2": float(chi2),
         "dof": int(dof),
@@ -276,18 +283,53 @@ def _column_kind(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, options: Drift
          cur[name].sample(min(5_000, len(cur)), random_state=options.seed)], ignore_index=True,
     )  # fmt: skip
     kind = infer_kind(both, str(name), options.categorical, options.numeric)
+    if kind.kind == "datetime" and kind.date_format in _SWAPPED:  # one slashed format, both sides ambiguous?
+        fmt, note = _resolve_day_month([ref[name], cur[name]], [kind.date_format] * 2, [kind.detail] * 2,
+                                       options.seed)  # fmt: skip
+        return ColumnKind("datetime", note[0], fmt[0]) if fmt[0] != kind.date_format else kind
     if kind.kind in ("categorical", "identifier") and str(name) not in options.categorical:
         # Dates written one way in each extract (ISO in one, month/day/year in the other) are the same dates: the
         # two sides together match no single format, each side alone does. Read each with its own format.
         sides = [date_format(side[name].dropna().sample(min(5_000, side[name].notna().sum()),
                                                         random_state=options.seed)) for side in (ref, cur)]  # fmt: skip
         if all(fmt for fmt, _ in sides):
+            formats, side_notes = _resolve_day_month([ref[name], cur[name]], [f for f, _ in sides],
+                                                     [n for _, n in sides], options.seed)  # fmt: skip
+            sides = list(zip(formats, side_notes, strict=True))
             names = [_FORMAT_NAMES.get(fmt, fmt) for fmt, _ in sides]
             notes = "; ".join(note for _, note in sides if note)
             detail = f"{names[0]} in the reference and {names[1]} in the current, the same dates in another " + (
                 f"spelling ({notes})" if notes else "spelling")  # fmt: skip
             return ColumnKind("datetime", detail, f"{sides[0][0]}{_SIDES}{sides[1][0]}")
     return kind
+
+
+_SWAPPED = {"%m/%d/%Y": "%d/%m/%Y", "%m-%d-%Y": "%d-%m-%Y"}  # ambiguous slashed dates: month first, or day first
+_AMBIGUOUS = "no value has a part above 12"  # columns.date_format's note on an ambiguous order
+
+
+def _resolve_day_month(columns: list[pd.Series], formats: list[str], notes: list[str],
+                       seed: int) -> tuple[list[str], list[str]]:  # fmt: skip
+    """Return the formats and notes of the two sides with ambiguous slashed dates (no part above 12: month/day
+    or day/month) read the way that spaces all dates most evenly, both sides together: a monthly series whose
+    current extract writes 01/06/1991 for 1 June is day/month, because month/day puts its dates on days 1–12 of
+    January (gaps of 1 and 355 days) while the reference steps by a month. Ties keep month/day (said)."""
+    ambiguous = [fmt in _SWAPPED and _AMBIGUOUS in note for fmt, note in zip(formats, notes, strict=True)]
+    if not any(ambiguous):
+        return formats, notes
+    texts = [c.dropna().sample(min(5_000, c.notna().sum()), random_state=seed) for c in columns]
+
+    def unevenness(chosen: list[str]) -> float:
+        dates = pd.concat([as_dates(t, f) for t, f in zip(texts, chosen, strict=True)]).dropna()
+        days = np.diff(np.unique(dates.to_numpy(dtype="datetime64[D]").astype(np.int64)))
+        return float(days.std() / days.mean()) if days.size > 1 and days.mean() > 0 else math.inf
+
+    swapped = [_SWAPPED[f] if a else f for f, a in zip(formats, ambiguous, strict=True)]
+    if unevenness(swapped) >= unevenness(formats):
+        return formats, notes
+    note = ("day/month/year: no value has a part above 12, and this reading spaces the dates evenly "
+            "(with the other table's), where month/day/year would not")  # fmt: skip
+    return swapped, [note if a else n for n, a in zip(notes, ambiguous, strict=True)]
 
 
 def _compare_column(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, kind_of: Any) -> dict[str, Any]:
@@ -504,15 +546,28 @@ def _permuted(column: dict[str, Any], ref: pd.DataFrame, cur: pd.DataFrame, name
 
 
 def _monotone_with_rows(reference: pd.Series, current: pd.Series, limit: int) -> bool:
-    """True when a numeric column follows row order (reference rows, then current rows) with a Spearman
-    correlation of at least MONOTONE_RHO: a time index or a row counter, which separates the tables by when
-    rows were collected. A real trend (prices rising between two years) is not ordered within each table."""
+    """True when a numeric column is a row counter or a regular time index: it follows row order (reference
+    rows, then current rows) with a Spearman correlation of at least MONOTONE_RHO **and** counts like one
+    (_counter_like: its distinct values mostly evenly spaced). Following row order alone is not
+    enough: a trending series in a date-sorted export (ggplot2::economics 'pce') follows the rows too, and is a
+    real change, whatever the order of the file."""
     values = pd.concat([reference.iloc[:limit], current.iloc[:limit]], ignore_index=True)
     values = pd.to_numeric(values, errors="coerce").dropna()
-    if len(values) < 20 or values.nunique() < 3:
+    if len(values) < 20 or values.nunique() < 3 or not _counter_like(values.to_numpy(dtype=float)):
         return False
     rho = stats.spearmanr(values.index.to_numpy(), values.to_numpy()).statistic
     return bool(abs(rho) >= MONOTONE_RHO)
+
+
+def _counter_like(values: np.ndarray) -> bool:
+    """True when the sorted distinct values mostly (COUNTER_EVEN of the steps) step by one amount, to 0.1% of the
+    median step: a row counter (1, 2, 3…), a regular time index (decimal years by month, epoch times by hour).
+    A measured series (spending, population) steps unevenly."""
+    steps = np.diff(np.unique(values))
+    if steps.size < 2:
+        return False
+    _, counts = np.unique(np.round(steps / np.median(steps), 3), return_counts=True)
+    return bool(counts.max() >= COUNTER_EVEN * steps.size)
 
 
 def _read_as(ref: pd.DataFrame, cur: pd.DataFrame, name: Any, kind_of: Any) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -27,13 +27,14 @@ import numpy as np
 import pandas as pd
 
 from services.analytics import uplift_clusters
-from services.analytics.columns import ID_NAME
+from services.analytics.columns import ID_NAME, as_numbers
 from services.analytics.drift_schema import storage
 
 PERMUTATIONS = 999
 EXACT_LIMIT = 5_000  # enumerate every assignment of sides to blocks up to this many
 MAX_ROWS = 20_000  # rows per permutation test (sampled uniformly above): the work is permutations × rows
 DETECT_ROWS = 20_000
+NAMED_MIN_ENTITIES = 10  # a column suspected by its name alone (school, class, store) needs this many values
 
 
 def side_masks(blocks_reference: int, blocks: int, seed: int) -> np.ndarray:
@@ -146,9 +147,12 @@ def suspects(reference: pd.DataFrame, current: pd.DataFrame, exclude: set[str], 
     ref = reference.sample(min(DETECT_ROWS, len(reference)), random_state=seed)
     cur = current.sample(min(DETECT_ROWS, len(current)), random_state=seed)
     shared = [c for c in ref.columns if c in set(cur.columns)]
-    both = pd.concat([ref[shared], cur[shared]], ignore_index=True)
+    both = pd.concat([_numbers_read(ref[shared], seed), _numbers_read(cur[shared], seed)], ignore_index=True)
     side = np.r_[np.zeros(len(ref)), np.ones(len(cur))]
     chosen, others = uplift_clusters.detect(both, side, exclude)
+    # a name alone ('class' for classrooms) is weak evidence: vehicle classes, customer segments are named so
+    # too (ggplot2::mpg 'class', 7 values); an entity named so has many values, repeated in each table
+    others = [name for name in others if _many_repeated(ref[name], cur[name])]
     found = ((chosen,) if chosen else ()) + tuple(others)
     # a column whose values stay on one side is an entity only when it is named like one or holds text codes:
     # a year in a split by period also stays on one side, and is a time, not an entity
@@ -157,9 +161,25 @@ def suspects(reference: pd.DataFrame, current: pd.DataFrame, exclude: set[str], 
     return tuple(name for name in named if _entity_storage(ref[name], cur[name], seed))
 
 
+def _many_repeated(reference: pd.Series, current: pd.Series) -> bool:
+    """True when a column has at least NAMED_MIN_ENTITIES distinct values and most of them (by rows) repeat
+    within each table: entities with several rows each, not a handful of categories."""
+    if pd.concat([reference, current]).nunique() < NAMED_MIN_ENTITIES:
+        return False
+    return all(float((side.map(side.value_counts()) > 1).mean()) >= 0.5 for side in (reference, current))
+
+
 def _entity_storage(reference: pd.Series, current: pd.Series, seed: int) -> bool:
     """False for dates and timestamps (a time, not an entity: every hour is 'on one side' in a split by period)
     and for a column stored differently on each side (numbers in one, text in the other: its values cannot
     match across the tables, so it 'stays on one side' by its spelling)."""
     before, after = storage(reference, seed), storage(current, seed)
     return before == after and before != "dates"
+
+
+def _numbers_read(table: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Return `table` with columns of numbers written as text ("1,006", "$208,000") read as numbers: they are
+    quantities on either side, not text codes that stay on one side by their spelling."""
+    text = [name for name in table.columns if not pd.api.types.is_numeric_dtype(table[name])
+            and storage(table[name], seed) == "numbers"]  # fmt: skip
+    return table.assign(**{str(name): as_numbers(table[name]) for name in text}) if text else table

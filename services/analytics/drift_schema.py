@@ -17,6 +17,15 @@ SAMPLE = 2_000  # values per side read to tell a column's storage and compare re
 MAX_PAIRS = 30  # dropped × added columns compared for renames, at most this many of each
 SAME_VALUES_KS = 0.1  # a dropped and an added column with a KS statistic this small hold the same values
 SAME_SHARES_JS = 0.1  # ... or, for categories, a Jensen–Shannon distance this small over the same values
+# A rename is a statistical claim: the pair must also pass drift's own gate (services/analytics/drift.py
+# DriftOptions defaults): not drifted = not (p < ALPHA and effect ≥ threshold). A column with few values
+# (yes/no, a handful of codes) matches many unrelated columns by chance (AER::CPS1985 'married' 65% yes
+# against CPS1988 'smsa' 74% yes), so without a similar name its test must not even be significant.
+ALPHA = 0.05
+NUMERIC_EFFECT = 0.1  # normalised Wasserstein, as drift's effect_threshold
+CATEGORICAL_EFFECT = 0.05  # Jensen–Shannon distance, as drift's categorical_effect_threshold
+FEW_VALUES = 10  # at most this many distinct values: a low-cardinality column
+SIMILAR_NAME = 0.6  # difflib ratio at or above which two names read as one name respelled
 
 
 def storage(series: pd.Series, seed: int = 0) -> str:
@@ -52,16 +61,30 @@ def _comparable(series: pd.Series, kind: str, seed: int) -> pd.Series:
     return values.astype(str)
 
 
-def _same_values(ref: pd.Series, cur: pd.Series, kind: str, seed: int) -> bool:
-    """True when two columns of one storage hold what looks like the same values (distribution or shares)."""
+def _same_values(ref: pd.Series, cur: pd.Series, kind: str, seed: int, similar_name: bool = False) -> bool:
+    """True when two columns of one storage hold what looks like the same values: a small KS statistic or
+    Jensen–Shannon distance, and no drift by drift's own test and gate (p < ALPHA and effect ≥ threshold); a
+    low-cardinality pair without a similar name must not differ significantly at all."""
     a, b = _comparable(ref, kind, seed).dropna(), _comparable(cur, kind, seed).dropna()
     if a.empty or b.empty:
         return False
-    if kind in ("numbers", "dates"):
+    few = max(a.nunique(), b.nunique()) <= FEW_VALUES
+    if kind in ("numbers", "dates") and not few:
         a, b = pd.to_numeric(a, errors="coerce").dropna(), pd.to_numeric(b, errors="coerce").dropna()
-        return bool(len(a) and len(b) and stats.ks_2samp(a, b).statistic <= SAME_VALUES_KS)
-    shares = pd.concat([a.value_counts(normalize=True), b.value_counts(normalize=True)], axis=1).fillna(0)
-    return bool(jensenshannon(shares.iloc[:, 0], shares.iloc[:, 1]) <= SAME_SHARES_JS)
+        if not (len(a) and len(b)):
+            return False
+        test = stats.ks_2samp(a, b)
+        sd = float(a.std(ddof=0))
+        effect = stats.wasserstein_distance(a, b) / sd if sd > 0 else float(a.min() != b.min())
+        drifted = test.pvalue < ALPHA and effect >= NUMERIC_EFFECT
+        return bool(test.statistic <= SAME_VALUES_KS and not drifted)
+    counts = pd.concat([a.astype(str).value_counts(), b.astype(str).value_counts()], axis=1).fillna(0)
+    shares = counts / counts.sum()
+    distance = float(jensenshannon(shares.iloc[:, 0], shares.iloc[:, 1]))
+    p_value = float(stats.chi2_contingency(counts.to_numpy().T)[1]) if len(counts) > 1 else 1.0
+    if distance > SAME_SHARES_JS or (p_value < ALPHA and distance >= CATEGORICAL_EFFECT):
+        return False
+    return bool(similar_name or not few or p_value >= ALPHA)
 
 
 def _renames(reference: pd.DataFrame, current: pd.DataFrame, dropped: list[str], added: list[str],
@@ -73,15 +96,15 @@ def _renames(reference: pd.DataFrame, current: pd.DataFrame, dropped: list[str],
             kind = kinds[("reference", old)]
             if kind != kinds[("current", new)] or kind == "empty":
                 continue
-            if _same_values(reference[old], current[new], kind, seed):
-                likeness = difflib.SequenceMatcher(None, old.lower(), new.lower()).ratio()
+            likeness = difflib.SequenceMatcher(None, old.lower(), new.lower()).ratio()
+            if _same_values(reference[old], current[new], kind, seed, likeness >= SIMILAR_NAME):
                 candidates.append((likeness, old, new))
     pairs, used = [], set()
     for likeness, old, new in sorted(candidates, reverse=True):
         if old in used or new in used:
             continue
         used |= {old, new}
-        why = "similar name and values" if likeness >= 0.6 else "same values under another name"
+        why = "similar name and values" if likeness >= SIMILAR_NAME else "same values under another name"
         pairs.append({"from": old, "to": new, "why": why})
     return pairs
 

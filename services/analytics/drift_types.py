@@ -154,7 +154,7 @@ class Adversarial(Data):
     clustered error with cluster=; widened by Nadeau and Bengio's factor), `separable` the claim (interval
     clear of 0.5 and AUC ≥ the gate); `rows` the rows used per side; `importances` strongest first;
     `sole_separator` a column carrying nearly all the separation, a `leakage_suspects` member only when it is
-    id-like or ordered with the rows."""
+    id-like or a counter that follows the rows."""
 
     auc: float
     auc_ci: tuple[float, float]

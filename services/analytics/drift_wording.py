@@ -4,7 +4,7 @@ that looks large does not count. Plain functions of the result (services/analyti
 from __future__ import annotations
 
 from services.analytics.drift_types import WASSERSTEIN, DriftColumn, DriftResult, Schema
-from services.analytics.wording import short
+from services.analytics.wording import readable, short
 
 PSI_MODERATE, PSI_LARGE = 0.1, 0.25  # the industry rule of thumb: < 0.1 small, 0.1–0.25 moderate, > 0.25 large
 ADVERSARIAL_AUC_GATE = 0.55  # adversarial validation's effect-size gate, beside its interval
@@ -79,12 +79,21 @@ def describe(column: DriftColumn) -> str:
     name = _name(column)
     if column.kind == "numeric" and column.reference_constant and column.current_range:
         low, high = column.current_range
-        return (f"{name} was constant at {column.reference_mean:.4g} in the reference; now mean "
-                f"{column.current_mean:.4g} (from {low:.4g} to {high:.4g})")  # fmt: skip
+        if low == high:  # constant on both sides: "now mean 7 (from 7 to 7)" said one value three times
+            before = readable(column.reference_mean)
+            return f"{name} was constant at {before} in the reference; now constant at {readable(low)}"
+        return (f"{name} was constant at {readable(column.reference_mean)} in the reference; now mean "
+                f"{readable(column.current_mean)} (from {readable(low)} to {readable(high)})")  # fmt: skip
     if column.kind == "numeric" and column.mean_shift_sd is not None:
         shift = column.mean_shift_sd
         return (f"{name} mean {'up' if shift >= 0 else 'down'} {abs(shift):.2f} sd "
-                f"({column.reference_mean:.4g} → {column.current_mean:.4g})")  # fmt: skip
+                f"({readable(column.reference_mean)} → {readable(column.current_mean)})")  # fmt: skip
+    if column.kind == "boolean" and column.top_changes:  # read as 0/1 whatever the spelling: say the 'yes' share
+        change = next((c for c in column.top_changes if c.category == "1"), column.top_changes[0])
+        shares = (change.reference_share, change.current_share)
+        if change.category != "1":
+            shares = (1 - shares[0], 1 - shares[1])
+        return f"{name}: share of yes (true, 1) from {shares[0]:.0%} to {shares[1]:.0%}"
     if column.top_changes:
         change = column.top_changes[0]
         return (f"{name}: share of '{short(change.category, 30)}' from {change.reference_share:.0%} to "
@@ -101,7 +110,8 @@ def effect_text(column: DriftColumn) -> str:
         return column.reason
     if column.wasserstein_normalized is not None:
         if column.reference_constant:
-            line = (f"constant {column.reference_mean:.4g} in the reference → mean {column.current_mean:.4g} · "
+            before, after = readable(column.reference_mean), readable(column.current_mean)
+            line = (f"constant {before} in the reference → mean {after} · "
                     f"PSI {column.psi:.3f} · adj. p {column.p_value_adjusted:.2g}")  # fmt: skip
         else:
             line = (f"Wasserstein {column.wasserstein_normalized:.3f} sd · mean {column.mean_shift_sd:+.2f} sd"
@@ -130,15 +140,28 @@ def schema_sentence(schema: Schema) -> str:
     return ("Schema changed: " + "; ".join(parts) + ".") if parts else ""
 
 
+def duration(days: float) -> str:
+    """Return a gap for people: "3 days", "1 hour", "15 minutes" (hourly data had "largest gap 0 days")."""
+    for size, name in ((1.0, "day"), (1 / 24, "hour"), (1 / 1440, "minute")):
+        if days >= size or name == "minute":
+            count = round(days / size)
+            return f"{count:,} {name}{'' if count == 1 else 's'}"
+    raise AssertionError("unreachable")
+
+
 def _dates(column: DriftColumn) -> str:
     assert column.date_range is not None and column.largest_gap_days is not None and column.recency_days is not None
     r, c = column.date_range.reference, column.date_range.current
     gaps = column.largest_gap_days
-    return (f"{_name(column)} (dates): reference {r[0][:10]} to {r[1][:10]}, current {c[0][:10]} to {c[1][:10]}; "
+    # the reading of slashed dates first, before any range that depends on it
+    reading = column.kind_detail.split(" (")[0].split(", the same")[0].split(":")[0] if "/" in (
+        column.kind_detail or "") else ""  # fmt: skip
+    kind = f"dates, read as {reading}" if reading else "dates"
+    return (f"{_name(column)} ({kind}): reference {r[0][:10]} to {r[1][:10]}, current {c[0][:10]} to {c[1][:10]}; "
             f"the current table ends {abs(column.recency_days):,.0f} days "
             f"{'later' if column.recency_days >= 0 else 'earlier'}, "
             f"{column.current_inside_reference_range:.0%} of its dates fall in the reference range; largest "
-            f"gap between dates {gaps.reference:,.0f} days (reference) and {gaps.current:,.0f} (current)."
+            f"gap between dates {duration(gaps.reference)} (reference) and {duration(gaps.current)} (current)."
             )  # fmt: skip
 
 
@@ -153,13 +176,17 @@ def _adversarial(result: DriftResult) -> list[str]:
     elif low > 0.5:
         reading = (f"a model tells the tables apart only barely (AUC under {ADVERSARIAL_AUC_GATE}): no practical "
                    "difference")  # fmt: skip
+    elif high < 0.5:  # below chance, interval and all: held-out folds learn the opposite side of shared rows
+        reading = ("below 0.5, interval and all: the tables share most rows (a row in both tables cannot be told "
+                   "apart, so a model trained on the others predicts the wrong table); no evidence of a "
+                   "difference")  # fmt: skip
     else:
         reading = "no evidence that a model can tell the tables apart (the interval includes 0.5)"
     says = [f"Adversarial validation: ROC AUC {auc:.3f} (95% CI {low:.3f}–{high:.3f}): {reading}."]
     suspects = adversarial.leakage_suspects
     for name in suspects:
         says.append(f"'{short(name, 40)}' alone separates the tables and looks like an id, a timestamp or a row "
-                    "counter (id-like, or ordered with the rows): likely leakage of when rows were collected, "
+                    "counter (id-like, or counting up with the rows): likely leakage of when rows were collected, "
                     "not drift in what they contain.")  # fmt: skip
     sole = adversarial.sole_separator
     if sole and sole not in suspects and adversarial.separable:
@@ -167,9 +194,14 @@ def _adversarial(result: DriftResult) -> list[str]:
         moved = f" ({describe(column)})" if column else ""
         says.append(
             f"'{short(sole, 40)}' alone separates the tables: a strong change{moved}. It is neither id-like "
-            "nor ordered with the rows, so it reads as a real change (a trend, a new regime), not leakage."
+            "nor a counter that follows the rows, so it reads as a real change (a trend, a new regime), not leakage."
         )
     return says
+
+
+def _moved(column: DriftColumn) -> str:
+    """Return what moved in a drifted column: its description when its test decided, else its reason."""
+    return describe(column) if "significant" in column.reason else f"{_name(column)} {column.reason}"
 
 
 def summarise(result: DriftResult) -> list[str]:
@@ -182,8 +214,11 @@ def summarise(result: DriftResult) -> list[str]:
     if schema:
         says.append(schema)
     if drifted:
-        moved = "; ".join(describe(c) if "significant" in c.reason else f"{_name(c)} {c.reason}"
-                          for c in drifted[:5])  # fmt: skip
+        moved = "; ".join(_moved(c) for c in drifted[:5])
+        if len(drifted) > 5:  # every counted column is named: the rest by name and what moved, briefly
+            rest = drifted[5:]
+            moved += f"; and {len(rest)} more: " + "; ".join(short(_moved(c), 90) for c in rest[:20]) + (
+                "; … (all in the columns' table)" if len(rest) > 20 else "")  # fmt: skip
         says.append(f"Drift in {len(drifted)} of {len(tested)} tested columns: {moved}.")
     elif schema:
         says.append(f"Beyond the schema change: none of the {len(tested)} tested columns the tables share moved "
@@ -205,7 +240,8 @@ def summarise(result: DriftResult) -> list[str]:
     noted = sorted((c for c in result.columns if c.note), key=lambda c: -(c.psi or 0.0))
     says += [c.note for c in noted[:3]] + list(result.kind_notes)
     if len(noted) > 3:
-        says.append(f"{len(noted) - 3} more columns have notes: see all columns.")
+        more = len(noted) - 3
+        says.append(f"{more} more column{'s have' if more > 1 else ' has'} notes: see all columns.")
     if result.rows.sampled:
         says.append(f"Sampled uniformly (seed fixed) to {result.rows.reference_used:,} reference and "
                     f"{result.rows.current_used:,} current rows.")  # fmt: skip

@@ -44,8 +44,11 @@ def accuracy_sentence(accuracy: float, majority: float, what: str) -> str | None
     if word == "above" and round(accuracy - majority, 3) > 0.005:
         return None
     if word == "below":
+        # not the accuracy paradox (a high accuracy that says nothing): worse than a constant guess, which
+        # inverted scores or a threshold on the wrong side give
         return (f"Accuracy {accuracy:.3f} is below the majority share {majority:.3f}: always predicting {what} "
-                "would be right more often (the accuracy paradox); read recall and PR AUC.")  # fmt: skip
+                "would be right more often; check that the scores are not inverted and the threshold; read "
+                "recall and PR AUC.")  # fmt: skip
     if word == "equal to":
         return (f"Accuracy {accuracy:.3f} equals the majority share {majority:.3f}: the model may be predicting "
                 f"{what} for everyone (the accuracy paradox); read recall and PR AUC.")  # fmt: skip

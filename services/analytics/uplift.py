@@ -77,6 +77,12 @@ SUCCESS_NAMES = {"1", "1.0", "true", "yes", "y", "t", "good", "success", "succes
                  "improved", "pass", "passed", "won", "win", "converted", "responded", "paid", "bought"}  # fmt: skip
 
 
+# Of those, the neutral ones (1, yes, true): the value counted is then an assumption the card states, since
+# 'died' = 'yes' or 'status' = 1 (survival::colon: death) is the bad outcome; better=lower says so.
+NEUTRAL_SUCCESS = {"1", "1.0", "true", "yes", "y", "t"}
+BETTER = ("higher", "lower")
+
+
 def _word(value: object) -> str:
     return re.sub(r"^\d+[_.:\s-]+", "", str(value).strip()).lower()
 
@@ -284,11 +290,13 @@ def drivers(
     seed: int = 0,
     top: int = 5,
     clusters: np.ndarray | None = None,
+    sign: float = 1.0,
 ) -> tuple[Driver, ...]:
     """Return the features whose groups show different measured effects (Holm-adjusted heterogeneity test at
     2.5%, see uplift_decision; cluster-robust with `clusters`), strongest first, each with its weight: the
     permutation importance of a surrogate model of the predicted uplift, as a share of the named drivers'
-    total (equal shares if the surrogate gives none). Empty when no feature passes: then no driver is named."""
+    total (equal shares if the surrogate gives none). Empty when no feature passes: then no driver is named.
+    Effects are in `y`'s units; `sign` -1 (lower is better) puts the most negative effect first."""
     tested = [r for r in heterogeneity(features, y, t, clusters) if r["p_value_adjusted"] < DRIVER_ALPHA]
     if not tested:
         return ()
@@ -309,7 +317,7 @@ def drivers(
     total = sum(weights.values())
     result = []
     for row in tested:
-        groups = tuple(DriverGroup(**g) for g in sorted(row["groups"], key=lambda g: -g["effect"]))
+        groups = tuple(DriverGroup(**g) for g in sorted(row["groups"], key=lambda g: -sign * g["effect"]))
         result.append(Driver(
             name=row["name"], weight=round(weights[row["name"]] / total, 3),
             p_value_adjusted=row["p_value_adjusted"], split=row["split"], groups=groups,
@@ -389,6 +397,18 @@ def _check_missing_in_an_arm(features: pd.DataFrame, t: np.ndarray) -> tuple[pd.
     return features.drop(columns=empty), empty
 
 
+def _check_better(better: str | None, success: str | None, label: str | None, binary: bool) -> tuple[float, str]:
+    """Return (+1 when a higher outcome is better, -1 when lower is, and where that came from: "given"
+    (better=), "named" (success=, or a value named like a success: 'good', 'paid') or "assumed" (a number,
+    or a neutral 1/yes/true counted: the card then says which way it assumed))."""
+    if better is not None and better not in BETTER:
+        raise AnalyticsError(f"better takes higher or lower, not '{short(better, 20)}'.")
+    if better is not None:
+        return (-1.0 if better == "lower" else 1.0), "given"
+    named = binary and label is not None and (success is not None or _word(label) not in NEUTRAL_SUCCESS)
+    return 1.0, "named" if named else "assumed"
+
+
 def _check_cost(cost: float | None, binary: bool, revenue: str | None) -> None:
     if cost is not None and binary and not revenue:  # refused before any model runs
         raise AnalyticsError(
@@ -410,6 +430,27 @@ def _check_arms(t: np.ndarray, score: str | None) -> tuple[int, int]:
                "in each arm (with score=<column>, any experiment with both arms can be evaluated).")
         )  # fmt: skip
     return n_t, n_c
+
+
+def _follow_arm(table: pd.DataFrame, t: np.ndarray, exclude: set[str]) -> list[tuple[str, int]]:
+    """Return (name, distinct values) of the columns that change with the arm (uplift_clusters.follows_arm):
+    a recoding of the arm ("group" A/B beside "trt") or text chosen per arm (a first name on a résumé). Such a
+    column is no pre-treatment covariate: as a feature it makes the arms look unbalanced ("may not be
+    randomized") and the T-learner predicts each arm on values it never saw."""
+    found = []
+    for column in table.columns:
+        if column in exclude:
+            continue
+        series = table[column]
+        distinct = series.nunique(dropna=True)
+        text = not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        # numbers with many values that follow the arm are left alone: in a cluster-randomised trial every
+        # measure of the cluster (a patient's baseline count, a school's size) sits in one arm too
+        if not (distinct <= 4 or (text and not uplift_clusters.unit_like(series, str(column)))):
+            continue
+        if distinct <= len(series) / 2 and uplift_clusters.follows_arm(series, t):
+            found.append((str(column), int(distinct)))
+    return found
 
 
 def _check_cluster(table: pd.DataFrame, cluster: str, exclude: set[str]) -> None:
@@ -441,6 +482,9 @@ def _clustering(
         return Clustering(cluster, "given", int(group.max()) + 1, others), group, []
     found, suspected = uplift_clusters.detect(table, t, exclude)
     warnings = []
+    while found is not None and not uplift_clusters.unit_like(table[found], found):
+        exclude = exclude | {found}  # changes with the arm, not a unit: _features leaves it out (a note says so)
+        found, suspected = uplift_clusters.detect(table, t, exclude)
     if suspected:
         shown = ", ".join(f"'{quote(n, 40)}'" for n in suspected[:4])
         warnings.append(
@@ -553,9 +597,13 @@ def qini_interval(
     return interval, []
 
 
-def _deciles(y: np.ndarray, uplift: np.ndarray, t: np.ndarray, value: np.ndarray) -> tuple[Decile, ...]:
+def _deciles(y: np.ndarray, uplift: np.ndarray, t: np.ndarray, value: np.ndarray, sign: float) -> tuple[Decile, ...]:
+    """Return the deciles of `uplift` (higher = better), rates and uplifts in `y`'s units, predicted uplift
+    back in them too (`sign`), value per person as the decision counts it (an improvement)."""
     deciles = []
     for d in decile_table(y, uplift, t, value):
+        if d["predicted_uplift"] is not None:
+            d["predicted_uplift"] *= sign
         missing = None
         if d["uplift"] is None:
             missing = "no rows" if not d["rows"] else f"no {'treated' if not d['treated'] else 'control'} rows in it"
@@ -580,6 +628,7 @@ def analyse(
     cluster: str | None = None,
     success: str | None = None,
     treated: str | None = None,
+    better: str | None = None,
 ) -> UpliftResult:
     """Return the uplift analysis (see the module docstring) as a typed result; AnalyticsError for unusable input.
 
@@ -590,7 +639,11 @@ def analyse(
     `success` names the outcome value counted as a success (a two-valued outcome, e.g. "0" when 1 is an adverse
     event); by default a text value named like one ("yes", "good"), else the larger. `treated` names the treated
     arm's label; by default the other of a label that reads as a control ("placebo", "Obs"), else the one named
-    like a treatment; otherwise AnalyticsError asks which."""
+    like a treatment; otherwise AnalyticsError asks which. `better` "lower" when a lower outcome is the good one
+    (seizures, deaths, cost): who to treat, the Qini coefficient, uplift AUC and the targeting totals are then
+    computed on the outcome's reverse (1 − y for 0/1, max(y) − y for numbers), so they read as improvements, while
+    the average effect, uplift@k, deciles and drivers stay in the outcome's own units; "higher" (or None, then
+    said on the card as an assumption) as written."""
     if treatment == outcome:
         raise AnalyticsError(f"'{quote(treatment, 40)}' cannot be both the treatment and the outcome: name the "
                              "column that holds the result as outcome=<column>.")  # fmt: skip
@@ -601,11 +654,20 @@ def analyse(
     table = _check_rows(table, treatment, outcome, score)
     t, treated_label, control_label, treated_why = _arms(table[treatment], treatment, treated)
     y, binary, success_label = _check_outcome(table[outcome], outcome, success)
+    sign, better_source = _check_better(better, success, success_label, binary)
+    # What the ranking and the Qini coefficient read, higher = better. Lower is better: 1 − y, max(y) − y for
+    # numbers (not −y: the Qini curve ignores a shift, but its normalising "perfect" ranking y·t − y·(1 − t)
+    # assumes values at or above 0, and gave −1.2 (−18 to +16) on epil's seizure counts where max − y gives
+    # the reverse of the ranking it should be).
+    y_good = y if sign > 0 else (1.0 - y if binary else float(y.max()) - y)
     _check_cost(cost, binary, revenue)
     n_t, n_c = _check_arms(t, score)
     exclude = {treatment, outcome} | {c for c in (score, revenue) if c}
     clustering, clusters, warnings = _clustering(table, t, cluster, exclude | set(ignore))
     dropped = [c for c in ignore if c not in exclude] + ([clustering.column] if clustering.column else [])
+    follow = _follow_arm(table, t, exclude | set(dropped))
+    warnings += [wording.follows_arm_text(name, values) for name, values in follow]
+    dropped += [name for name, _ in follow]
     features, kinds = _features(table.drop(columns=dropped), exclude, required=not score, categorical=categorical,
                                 numeric=numeric, codes=clustering.suspected)  # fmt: skip
     features, one_arm = _check_missing_in_an_arm(features, t)
@@ -625,16 +687,18 @@ def analyse(
     ate = average_effect(y, t, clusters)
     if binary and ate.ci is not None:  # a difference of two rates lies in [-1, 1]; tiny arms would print "+123 points"
         ate = replace(ate, ci=(max(ate.ci[0], -1.0), min(ate.ci[1], 1.0)))
-    learner, learners, folds, scores = _scores(table, features, y, t, binary, score, seed, clusters)
+    learner, learners, folds, scores = _scores(table, features, y_good, t, binary, score, seed, clusters)
+    if score and sign < 0:  # a given score predicts the change in y: higher means more of what is not wanted
+        scores = {learner: -scores[learner]}
     uplift = scores[learner]
-    interval, qini_warnings = qini_interval(y, scores, learner, t, bootstrap, seed, clusters, folds)
+    interval, qini_warnings = qini_interval(y_good, scores, learner, t, bootstrap, seed, clusters, folds)
     warnings += qini_warnings
-    x, curve = qini_curve(y, uplift, t)
+    x, curve = qini_curve(y_good, uplift, t)
     step = max(1, len(x) // 200)
     y_value = _value(table, y, revenue, binary)
-    value = y if y_value is None else y_value
+    value = sign * (y if y_value is None else y_value)  # the decision's value: higher is better
     ranked = bool(np.ptp(uplift) > 1e-12 * max(1.0, float(np.abs(uplift).max())))
-    deciles = _deciles(y, uplift, t, value) if ranked else ()  # file order is no ranking: nothing to show
+    deciles = _deciles(y, uplift, t, value, sign) if ranked else ()  # file order is no ranking: nothing to show
     decision = decide_targeting(scores, value, t, cost or 0.0, budget, seed, clusters)
     decision = replace(decision, break_even_decile=break_even(deciles, cost or 0.0),
                        expected_profit=decision.beats_no_one.estimate if decision.target else 0.0)  # fmt: skip
@@ -667,11 +731,11 @@ def analyse(
         ate=ate,
         learner=learner,
         learners=learners,
-        qini_auc=qini_auc(y, uplift, t),
+        qini_auc=qini_auc(y_good, uplift, t),
         qini_auc_ci=None if interval["ci"] is None else tuple(interval["ci"]),
         qini_bootstrap={"widened": [1.0, 1.0]}
         | {k: interval[k] for k in ("resamples", "level", "points", "widened") if k in interval},
-        uplift_auc=uplift_auc(y, uplift, t) if binary else None,
+        uplift_auc=uplift_auc(y_good, uplift, t) if binary else None,
         uplift_at_k={f"{int(k * 100)}%": uplift_at_k(y, uplift, t, k) for k in K_SHARES} if ranked else {},
         deciles=deciles,
         curves={
@@ -700,7 +764,7 @@ def analyse(
             )
             + f". Targeting: {decision.rule}."
         ),
-        drivers=drivers(features, y, t, uplift, binary, seed, clusters=clusters),
+        drivers=drivers(features, y, t, uplift, binary, seed, clusters=clusters, sign=sign),
         recommendation=decision,
         cost=cost,
         budget=budget,
@@ -708,5 +772,7 @@ def analyse(
         value_name=revenue or outcome,
         cluster=clustering,
         warnings=tuple(warnings),
+        better="lower" if sign < 0 else "higher",
+        better_source=better_source,
     )
     return replace(result, summary=wording.summarise(result))

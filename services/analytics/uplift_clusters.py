@@ -8,8 +8,10 @@ too narrow, and checks that split rows put one group on both sides. Here:
   with G − 2 degrees of freedom (G clusters). With one row per cluster CR2 equals HC2, the Welch-type
   error used for independent rows (tested against statsmodels' HC2).
 - `detect`: columns whose values repeat like clusters: the arm constant within (nearly) every value (the
-  signature of cluster randomisation: used automatically), or an id-like name (school, store, class,
-  customer, household, …) with repeating integer or text codes (named in a warning).
+  signature of cluster randomisation: used automatically when `unit_like`), or an id-like name (school, store,
+  class, customer, household, …) with repeating integer or text codes (named in a warning).
+- `follows_arm`: a column that changes with the arm (every repeated value in one arm): a recoding of the arm,
+  or text chosen per arm (a name on a résumé); uplift leaves it out of the features, it is no covariate.
 Our own code: statsmodels offers CR1 (cov_type='cluster'), not CR2, and recomputing a regression per
 targeted group would cost thousands of fits; CR2 of a two-column design reduces to 2 × 2 algebra per cluster.
 """
@@ -26,6 +28,12 @@ CLUSTER_NAME = re.compile(
     r"(^|[_\s-])(school|sch|schid|schoolid|store|shop|branch|class|classroom|classid|teacher|tch|customer|"
     r"household|hh|hhid|family|village|vill|villnum|site|clinic|hospital|practice|cluster|firm|plant|team|"
     r"district|ward|city|market|pair)($|[_\s-]|id|num|no|code|nr)",
+    re.I,
+)
+# Names of the units a trial randomises one by one or in groups (a subject's visits, a patient's events).
+UNIT_NAME = re.compile(
+    r"(^|[_\s-])(id|subject|subj|patient|participant|person|individual|user|member|pupil|student|respondent|"
+    r"account|unit|child|animal|pig|mouse|plot)($|[_\s-]|id|num|no|code|nr)|(^|[_\s-])id[_\s-]|^id",
     re.I,
 )
 CONSTANT_ARM_SHARE = 0.95  # share of repeated values whose rows all sit in one arm: cluster randomisation
@@ -140,12 +148,36 @@ def _mostly_one_arm(group: np.ndarray, t: np.ndarray) -> bool:
     return all(purity(rng.permutation(t)) < observed for _ in range(PERMUTATIONS))
 
 
+def follows_arm(series: pd.Series, t: np.ndarray) -> bool:
+    """Whether every value of `series` that repeats sits in one arm only, and most rows repeat a value: the
+    column changes with the arm (a recoding of it, or values chosen per arm, or cluster randomisation)."""
+    group = codes(series)
+    size = np.bincount(group)
+    treated = np.bincount(group, weights=t)
+    repeated = size > 1
+    if repeated.sum() < 2 or size[repeated].sum() < 0.5 * t.size:
+        return False
+    return bool(((treated == 0) | (treated == size))[repeated].all())
+
+
+def unit_like(series: pd.Series, name: str) -> bool:
+    """Whether a column the arm is constant within reads as the unit randomised (pupils' classroom, a patient's
+    visits) rather than part of the treatment: integer codes, or a name like a unit's (subject, patient, id) or
+    a cluster's (school, store). Text values under another name (AER::ResumeNames' `name`: first names chosen
+    for each arm, so every name sits in one arm) are what changes with the arm, not the unit that was drawn:
+    the data cannot tell the two apart, so the name and the storage decide and the card says how to override."""
+    if CLUSTER_NAME.search(name) or UNIT_NAME.search(name):
+        return True
+    values = series.dropna()
+    return bool(pd.api.types.is_numeric_dtype(values) and _id_like(values))
+
+
 def detect(table: pd.DataFrame, t: np.ndarray, exclude: set[str]) -> tuple[str | None, tuple[str, ...]]:
     """Return (the column the arm is constant within, if any: cluster randomisation; the other columns that
     look like clusters: id-like values repeating within arms under a cluster-like name). A candidate has
     between MIN_CLUSTERS distinct values and half as many as rows."""
     rows = len(table)
-    randomised_by, suspected = [], []
+    randomised_by, mostly, suspected = [], [], []
     for column in table.columns:
         if column in exclude:
             continue
@@ -158,14 +190,15 @@ def detect(table: pd.DataFrame, t: np.ndarray, exclude: set[str]) -> tuple[str |
         treated = np.bincount(group, weights=t)
         repeated = size > 1
         constant = ((treated == 0) | (treated == size))[repeated]
-        if (
-            constant.size >= MIN_CLUSTERS
-            and 0 < t.mean() < 1
-            and (constant.mean() >= CONSTANT_ARM_SHARE or _mostly_one_arm(group, t))
-        ):
+        named = bool(CLUSTER_NAME.search(str(column)))
+        if constant.size >= MIN_CLUSTERS and 0 < t.mean() < 1 and constant.mean() >= CONSTANT_ARM_SHARE:
             randomised_by.append((distinct, str(column)))
+        elif constant.size >= MIN_CLUSTERS and 0 < t.mean() < 1 and named and _mostly_one_arm(group, t):
+            mostly.append((distinct, str(column)))  # only a cluster-like name: a repeated measurement (MASS::epil
+            # `base`, one per patient) is mostly one arm too
         elif CLUSTER_NAME.search(str(column)) and repeated.any():
             suspected.append(str(column))
+    randomised_by = randomised_by or mostly  # a column the arm is constant within comes first
     if randomised_by:  # the coarsest grouping the arm is constant within is the unit of randomisation
         chosen = min(randomised_by)[1]
         others = [name for _, name in sorted(randomised_by) if name != chosen]

@@ -180,4 +180,10 @@ class UpliftResult(_Data):
     control_label: str | None = None  # the treatment column's other value (the control arm)
     treated_why: str | None = None  # why treatment_label is the treated arm (e.g. "'Obs' reads as the control")
     success_label: str | None = None  # the outcome value counted as a success, when the outcome is text or chosen
+    # Which way the outcome is better: "higher" or "lower" (better=); better_source "given", "named" (a success
+    # named by success= or like one, 'good') or "assumed" (the card then says so). With "lower", the decision's
+    # totals, the Qini coefficient and uplift AUC are improvements (fewer of the outcome); the average effect,
+    # uplift@k, deciles and drivers stay in the outcome's own units (negative: fewer).
+    better: str = "higher"
+    better_source: str = "assumed"
     summary: tuple[str, ...] = field(default=())

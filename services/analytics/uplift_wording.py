@@ -22,9 +22,25 @@ def group_name(value: object) -> str:
     return str(value)
 
 
-def unit(result: UpliftResult) -> str:
-    """Return what a total sums, e.g. "successes (paid = 1)", "of math (summed)", "in amount_due"."""
+def lower_better(result: UpliftResult) -> bool:
+    """Whether the totals are said as cuts of the outcome (better=lower, outcome or successes, not money)."""
+    return result.better == "lower" and result.value_kind != "money"
+
+
+def counted(result: UpliftResult) -> str:
+    """Return what a lower-is-better total counts: "rows with 'status' = '1'" or "total 'y'"."""
     name = f"'{quote(result.value_name, 40)}'"
+    if result.value_kind == "successes":
+        return f"rows with {name} = '{quote(result.success_label or '1', 30)}'"
+    return f"total {name}"
+
+
+def unit(result: UpliftResult) -> str:
+    """Return what a total sums, e.g. "successes (paid = 1)", "of math (summed)", "in amount_due"; with
+    better=lower, what it counts and that lower is better."""
+    name = f"'{quote(result.value_name, 40)}'"
+    if lower_better(result):
+        return f"{counted(result)}; lower is better"
     if result.value_kind == "successes":
         return (
             f"successes ({name} = '{quote(result.success_label, 30)}')"
@@ -62,12 +78,29 @@ def total_text(estimate: Estimate, kind: str, what: str, gain: str = "adds") -> 
     return f"{head} (95% interval {_signed_amount(low, kind)} to {_signed_amount(high, kind)})"
 
 
-def fact_text(estimate: Estimate, kind: str) -> str:
-    """Return a card fact: "+1,234 (95% CI +800 to +1,600)" or "+0 (no interval: <reason>)"."""
-    head = _signed_amount(estimate.estimate, kind)
+def cut_text(estimate: Estimate, kind: str, what: str) -> str:
+    """Return a lower-is-better total from its improvement: "cuts total 'y' by 146.5 (95% interval of the
+    change −1,531 to +1,238)", "raises … by …" when it got worse; the interval in the outcome's own units."""
+    change = -estimate.estimate
+    head = f"{'raises' if _amount(change, kind).lstrip('-') != '0' and change > 0 else 'cuts'} {what} by " + _amount(
+        abs(change), kind
+    )
+    if estimate.ci is None:
+        return f"{head} (no interval: {estimate.reason})"
+    low, high = -estimate.ci[1], -estimate.ci[0]
+    return f"{head} (95% interval of the change {_signed_amount(low, kind)} to {_signed_amount(high, kind)})"
+
+
+def fact_text(estimate: Estimate, kind: str, sign: float = 1.0) -> str:
+    """Return a card fact: "+1,234 (95% CI +800 to +1,600)" or "+0 (no interval: <reason>)"; `sign` -1 turns an
+    improvement of a lower-is-better outcome back into its change (−146.5: fewer)."""
+    if estimate.estimate == 0 and estimate.se == 0 and estimate.ci == (0.0, 0.0):
+        return "0 (nothing to compare: the share chosen is everyone or no one)"  # an empty group, not a certainty
+    head = _signed_amount(sign * estimate.estimate, kind)
     if estimate.ci is None or not all(math.isfinite(v) for v in estimate.ci):
         return f"{head} (no interval: {estimate.reason or 'too few rows in an arm'})"
-    return f"{head} (95% CI {_signed_amount(estimate.ci[0], kind)} to {_signed_amount(estimate.ci[1], kind)})"
+    low, high = sorted(sign * v for v in estimate.ci)
+    return f"{head} (95% CI {_signed_amount(low, kind)} to {_signed_amount(high, kind)})"
 
 
 def decile_text(decile: Decile, binary: bool) -> str:
@@ -96,6 +129,10 @@ def direction(name: str, split: str, best: DriverGroup, worst: DriverGroup, bina
 ZERO_ONE = ({"0", "1"}, {"0.0", "1.0"}, {"False", "True"}, {"false", "true"})
 
 
+def repr_name(name: str) -> str:
+    return f"'{quote(name, 40)}'"
+
+
 def effect_of(r: UpliftResult) -> str:
     """Return what the average effect compares: "treatment" for 0/1 arms, else the arms' values, and for a text
     outcome the value counted ("treatment ('treatment' against 'placebo') on the share of 'status' = 'good'")."""
@@ -118,18 +155,37 @@ def arms_text(r: UpliftResult) -> str:
     return text + "."
 
 
+def direction_note(r: UpliftResult) -> str | None:
+    """Return the one line saying which way the outcome was assumed better, when nothing said so (a number, or
+    a neutral 1/yes counted): None when better= was given or the success is named like one ('good')."""
+    if r.better_source != "assumed":
+        return None
+    name = quote(r.outcome, 40)
+    if r.outcome_kind == "binary":
+        value = quote(r.success_label or "1", 30)
+        return (f"Assuming '{name}' = '{value}' is the good outcome; say better=lower if it is the bad one "
+                "(a death, a relapse, a churn).")  # fmt: skip
+    return f"Assuming a higher '{name}' is better; say better=lower if not (seizures, costs, days ill)."
+
+
+def _total(r: UpliftResult, estimate: Estimate) -> str:
+    kind = r.value_kind
+    if lower_better(r):
+        return cut_text(estimate, kind, ("the number of " if kind == "successes" else "") + counted(r))
+    return total_text(estimate, kind, unit(r), "earns" if kind == "money" else "adds")
+
+
 def verdict(r: UpliftResult) -> str:
-    rec, kind, what = r.recommendation, r.value_kind, unit(r)
-    gain = "earns" if kind == "money" else "adds"
+    rec = r.recommendation
     if rec.withheld:
         return f"No targeting recommendation: {rec.withheld}."
     if rec.target:
         return (
             f"Treat the top {rec.fraction:.0%} ({rec.people:,} people) by predicted uplift: measured on rows "
-            f"not used to choose it, that {total_text(rec.beats_no_one, kind, what, gain)} over treating no one, "
-            f"and {total_text(rec.beats_everyone, kind, what, gain)} over treating everyone."
+            f"not used to choose it, that {_total(r, rec.beats_no_one)} over treating no one, "
+            f"and {_total(r, rec.beats_everyone)} over treating everyone."
         )
-    everyone = total_text(rec.treat_everyone, kind, what, gain)
+    everyone = _total(r, rec.treat_everyone)
     if rec.treat_everyone_pays:
         return (
             f"The experiment shows no targeting value: treating everyone {everyone}, and no share chosen by the "
@@ -139,6 +195,16 @@ def verdict(r: UpliftResult) -> str:
         f"The experiment shows no targeting value, and no evidence that treatment pays: treating everyone "
         f"{everyone}, and no share chosen by the model reliably beats treating no one."
     )
+
+
+def follows_arm_text(name: str, values: int) -> str:
+    """Return why a column that changes with the arm is left out: a recoding of it, or values chosen per arm."""
+    shown = quote(name, 40)
+    if values <= 2:
+        return f"'{shown}' is the arm spelled another way (one value per arm): it is left out of the features."
+    return (f"'{shown}' changes with the arm (each of its {values:,} values is in one arm only): it reads as part of "
+            "the treatment (e.g. names chosen for each arm), not as the unit randomised, so it is neither a cluster "
+            f"nor a feature. If whole groups were assigned by {shown}, say cluster={shown}.")  # fmt: skip
 
 
 def cluster_sentence(r: UpliftResult) -> str | None:
@@ -160,6 +226,9 @@ def summarise(r: UpliftResult) -> tuple[str, ...]:
         why = [f"{n:,} {what}" for n, what in ((r.rows.no_treatment, "have no treatment arm"),
                                               (r.rows.no_outcome, "no outcome")) if n]  # fmt: skip
         says.append(f"{r.rows.dropped:,} of {r.rows.total:,} rows were left out: {' and '.join(why)}.")
+    note = direction_note(r)
+    if note:
+        says.append(note)
     binary = r.outcome_kind == "binary"
     rec = r.recommendation
     clustered = cluster_sentence(r)
@@ -168,11 +237,16 @@ def summarise(r: UpliftResult) -> tuple[str, ...]:
     if not r.balance.randomized_looking:
         says.append(r.warnings[0])
     ate = r.ate
+    per = "" if binary else " per row"
+    if r.better == "lower":
+        fewer = "fewer" if ate.estimate < 0 else "more" if ate.estimate > 0 else "no change in"
+        per += f", {fewer} {counted(r) if binary else repr_name(r.outcome)}: lower is better"
     if ate.ci is None:
-        says.append(f"Average effect of {effect_of(r)}: {_signed(ate.estimate, binary)} (no interval: {ate.reason}).")
+        says.append(f"Average effect of {effect_of(r)}: {_signed(ate.estimate, binary)}{per} (no interval: "
+                    f"{ate.reason}).")  # fmt: skip
     else:
         low, high = ate.ci
-        says.append(f"Average effect of {effect_of(r)}: {_signed(ate.estimate, binary)} (95% interval "
+        says.append(f"Average effect of {effect_of(r)}: {_signed(ate.estimate, binary)}{per} (95% interval "
                     f"{_signed(low, binary)} to {_signed(high, binary)}).")  # fmt: skip
     if r.qini_auc_ci is not None:
         lo, hi = r.qini_auc_ci
@@ -183,10 +257,12 @@ def summarise(r: UpliftResult) -> tuple[str, ...]:
     if not r.deciles:
         says.append("The model found no differences to rank by: every row has the same predicted uplift, so no "
                     "deciles or uplift@k are shown.")  # fmt: skip
-    top, total = (r.deciles[0], r.deciles[-1].cumulative_incremental) if r.deciles else (None, 0.0)
-    share = top.uplift * top.rows / total if top is not None and top.uplift is not None and total > 0 else None
-    if ate.ci is not None and ate.ci[0] > 0 and share is not None and 0 < share <= 1:
-        says.append(f"The top 10% by predicted uplift holds {share:.0%} of the incremental outcome.")
+    sign = -1.0 if r.better == "lower" else 1.0  # the top decile's share of the improvement, in either direction
+    top, total = (r.deciles[0], sign * r.deciles[-1].cumulative_incremental) if r.deciles else (None, 0.0)
+    share = sign * top.uplift * top.rows / total if top is not None and top.uplift is not None and total > 0 else None
+    if ate.ci is not None and min(sign * v for v in ate.ci) > 0 and share is not None and 0 < share <= 1:
+        gain = "the reduction" if r.better == "lower" else "the incremental outcome"
+        says.append(f"The top 10% by predicted uplift holds {share:.0%} of {gain}.")
     if r.drivers:
         says.append("The effect differs by " + "; ".join(
             f"{short(d.name, 40)} (weight {d.weight:.2f}: {d.direction})" for d in r.drivers[:3]) + ".")  # fmt: skip
