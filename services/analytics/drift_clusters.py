@@ -156,9 +156,27 @@ def suspects(reference: pd.DataFrame, current: pd.DataFrame, exclude: set[str], 
     found = ((chosen,) if chosen else ()) + tuple(others)
     # a column whose values stay on one side is an entity only when it is named like one or holds text codes:
     # a year in a split by period also stays on one side, and is a time, not an entity
+    # ... or numeric codes whose values interleave between the sides (datasets::ChickWeight split by chick:
+    # chicks 1-50 on both sides, none on both), which a split by period never does
     named = [name for name in found if uplift_clusters.CLUSTER_NAME.search(name) or ID_NAME.search(name)
-             or not pd.api.types.is_numeric_dtype(both[name])]  # fmt: skip
+             or not pd.api.types.is_numeric_dtype(both[name]) or _interleaved_codes(ref[name], cur[name])]  # fmt: skip
     return tuple(name for name in named if _entity_storage(ref[name], cur[name], seed))
+
+
+def _interleaved_codes(reference: pd.Series, current: pd.Series) -> bool:
+    """True for whole numbers that repeat within each table (entities with several rows) and whose distinct
+    values, sorted, switch sides often: at least 4 runs and a quarter as many runs as values. A year or a date
+    split by period makes 2 runs (all of one side, then all of the other)."""
+    if not _many_repeated(reference, current):
+        return False
+    values = pd.concat([reference, current], ignore_index=True)
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.isna().any() or not bool((numbers == numbers.round()).all()):
+        return False
+    on_current = pd.Series(np.r_[np.zeros(len(reference)), np.ones(len(current))]).groupby(numbers.to_numpy()).mean()
+    sides = (on_current.sort_index() >= 0.5).to_numpy()
+    runs = 1 + int((sides[1:] != sides[:-1]).sum())
+    return runs >= max(4, len(sides) // 4)
 
 
 def _many_repeated(reference: pd.Series, current: pd.Series) -> bool:
