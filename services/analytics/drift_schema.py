@@ -61,6 +61,9 @@ def _comparable(series: pd.Series, kind: str, seed: int) -> pd.Series:
     return values.astype(str)
 
 
+FEW_VALUES_WHY = "similar shares only: a column of few values cannot show it is the same variable; check"
+
+
 def _same_values(ref: pd.Series, cur: pd.Series, kind: str, seed: int, similar_name: bool = False) -> bool:
     """True when two columns of one storage hold what looks like the same values: a small KS statistic or
     Jensen–Shannon distance, and no drift by drift's own test and gate (p < ALPHA and effect ≥ threshold); a
@@ -104,7 +107,14 @@ def _renames(reference: pd.DataFrame, current: pd.DataFrame, dropped: list[str],
         if old in used or new in used:
             continue
         used |= {old, new}
-        why = "similar name and values" if likeness >= SIMILAR_NAME else "same values under another name"
+        if likeness >= SIMILAR_NAME:
+            why = "similar name and values"
+        elif max(reference[old].nunique(), current[new].nunique()) <= FEW_VALUES:
+            # two yes/no columns with close shares: nothing in the data says they are one variable (fresh27:
+            # survival::rotterdam 'death' 43% and gbsg 'status', relapse or death, 44%)
+            why = FEW_VALUES_WHY
+        else:
+            why = "same values under another name"
         pairs.append({"from": old, "to": new, "why": why})
     return pairs
 

@@ -3,6 +3,9 @@ that looks large does not count. Plain functions of the result (services/analyti
 
 from __future__ import annotations
 
+import re
+
+from services.analytics.drift_schema import FEW_VALUES_WHY
 from services.analytics.drift_types import WASSERSTEIN, DriftColumn, DriftResult, Schema
 from services.analytics.wording import readable, short
 
@@ -134,7 +137,8 @@ def schema_sentence(schema: Schema) -> str:
     if schema.added:
         parts.append(f"added {names(schema.added)}")
     for pair in schema.renamed[:4]:
-        parts.append(f"'{short(pair.old, 40)}' looks renamed to '{short(pair.new, 40)}' ({pair.why})")
+        looks = "may be renamed" if pair.why == FEW_VALUES_WHY else "looks renamed"
+        parts.append(f"'{short(pair.old, 40)}' {looks} to '{short(pair.new, 40)}' ({pair.why})")
     for change in schema.type_changed[:4]:
         parts.append(f"'{short(change.name, 40)}' changed type ({change.reference} → {change.current})")
     return ("Schema changed: " + "; ".join(parts) + ".") if parts else ""
@@ -199,6 +203,14 @@ def _adversarial(result: DriftResult) -> list[str]:
     return says
 
 
+def _cut(escaped: str, limit: int) -> str:
+    """Return already-escaped text cut to about `limit` characters, never inside an entity or after a lone
+    backslash (quoting it again escaped it twice: '&amp;lt;=20' for '<=20', found by fresh27)."""
+    if len(escaped) <= limit:
+        return escaped
+    return re.sub(r"(&[#\w]*|\\)$", "", escaped[: limit - 1]).rstrip() + "…"
+
+
 def _moved(column: DriftColumn) -> str:
     """Return what moved in a drifted column: its description when its test decided, else its reason."""
     return describe(column) if "significant" in column.reason else f"{_name(column)} {column.reason}"
@@ -217,7 +229,7 @@ def summarise(result: DriftResult) -> list[str]:
         moved = "; ".join(_moved(c) for c in drifted[:5])
         if len(drifted) > 5:  # every counted column is named: the rest by name and what moved, briefly
             rest = drifted[5:]
-            moved += f"; and {len(rest)} more: " + "; ".join(short(_moved(c), 90) for c in rest[:20]) + (
+            moved += f"; and {len(rest)} more: " + "; ".join(_cut(_moved(c), 90) for c in rest[:20]) + (
                 "; … (all in the columns' table)" if len(rest) > 20 else "")  # fmt: skip
         says.append(f"Drift in {len(drifted)} of {len(tested)} tested columns: {moved}.")
     elif schema:
