@@ -163,5 +163,7 @@ def test_numeric_entity_codes_that_interleave_are_suspected_but_a_split_by_time_
     first = set(np.random.default_rng(1).choice(chicks.Chick.unique(), 25, replace=False))
     by_chick = chicks[chicks.Chick.isin(first)], chicks[~chicks.Chick.isin(first)]
     assert drift_clusters.suspects(*by_chick, set(), 0) == ("Chick",)
+    said = " ".join(analyse(*by_chick, DriftOptions(seed=1)).summary)
+    assert "add cluster=Chick" in said and "reads as a real change" not in said  # it said "a new regime"
     by_time = chicks[chicks.Time <= 10], chicks[chicks.Time > 10]
     assert "Time" not in drift_clusters.suspects(*by_time, set(), 0)

@@ -193,7 +193,11 @@ def _adversarial(result: DriftResult) -> list[str]:
                     "counter (id-like, or counting up with the rows): likely leakage of when rows were collected, "
                     "not drift in what they contain.")  # fmt: skip
     sole = adversarial.sole_separator
-    if sole and sole not in suspects and adversarial.separable:
+    if sole and sole not in suspects and adversarial.separable and sole in (result.cluster.suspected or ()):
+        says.append(f"'{short(sole, 40)}' alone separates the tables: each table holds its own '{short(sole, 40)}' "
+                    "values, as when the tables hold different entities (see above), not a change within "
+                    "them.")  # fmt: skip
+    elif sole and sole not in suspects and adversarial.separable:
         column = result.column(sole)
         moved = f" ({describe(column)})" if column else ""
         says.append(
