@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.analytics.drift_schema import FEW_VALUES_WHY, schema_changes
+from services.analytics.drift_schema import schema_changes
+from services.analytics.drift_wording import FEW_VALUES_WHY
 
 
 def _data(package: str, name: str) -> pd.DataFrame:

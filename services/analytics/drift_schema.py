@@ -12,6 +12,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from services.analytics.columns import NUMERIC_TEXT_SHARE, as_booleans, as_dates, as_numbers, date_format
+from services.analytics.drift_wording import FEW_VALUES_WHY
 
 SAMPLE = 2_000  # values per side read to tell a column's storage and compare renamed-looking pairs
 MAX_PAIRS = 30  # dropped × added columns compared for renames, at most this many of each
@@ -59,9 +60,6 @@ def _comparable(series: pd.Series, kind: str, seed: int) -> pd.Series:
         fmt = "ISO8601" if pd.api.types.is_datetime64_any_dtype(values) else date_format(values.astype(str))[0]
         return as_dates(values, fmt).dropna().astype("int64").astype(float)
     return values.astype(str)
-
-
-FEW_VALUES_WHY = "similar shares only: a column of few values cannot show it is the same variable; check"
 
 
 def _same_values(ref: pd.Series, cur: pd.Series, kind: str, seed: int, similar_name: bool = False) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-from services.analytics.drift_schema import FEW_VALUES_WHY
 from services.analytics.drift_types import WASSERSTEIN, DriftColumn, DriftResult, Schema
 from services.analytics.wording import readable, short
 
@@ -205,6 +204,10 @@ def _adversarial(result: DriftResult) -> list[str]:
             "nor a counter that follows the rows, so it reads as a real change (a trend, a new regime), not leakage."
         )
     return says
+
+
+# the reason of a few-valued rename claim (drift_schema._renames): said as "may be renamed", not "looks renamed"
+FEW_VALUES_WHY = "similar shares only: a column of few values cannot show it is the same variable; check"
 
 
 def _cut(escaped: str, limit: int) -> str:
